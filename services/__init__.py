@@ -1,0 +1,1 @@
+"""barque's services: registry-proxy, image-store and runtime, plus their shared helpers."""
