@@ -1,0 +1,62 @@
+# barque: build, run and test.  `make help` lists the targets.
+SHELL := /bin/bash
+VENV ?= $(CURDIR)/.venv
+PY := $(VENV)/bin/python
+PROTOS := $(shell find protos -name '*.proto' | sort)
+BINDIR ?= /usr/local/bin
+
+.PHONY: help install venv protos check-protos up down status demo test test-unit lint bench-pull bench-run
+
+help:
+	@echo "make install       venv + generated code + barque on PATH ($(BINDIR))"
+	@echo "make up / down     start / stop every service in the background (unix sockets, /var/lib/barque)"
+	@echo "make demo          the main job: local registry seeded with busybox, pull it, list it"
+	@echo "make test          every test tier (unit, integration, root-only)"
+	@echo "make check-protos  fail when generated code is stale"
+	@echo "make bench-pull    cold pull benchmark against skopeo/docker/podman"
+
+$(PY):
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+venv: $(PY)
+	$(PY) -m pip install -q -e '.[test]'
+
+protos: $(PY)
+	$(PY) -m grpc_tools.protoc -I protos --python_out=protos --pyi_out=protos --grpc_python_out=protos $(PROTOS)
+
+check-protos: $(PY)
+	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
+	$(PY) -m grpc_tools.protoc -I protos --python_out=$$tmp --pyi_out=$$tmp --grpc_python_out=$$tmp $(PROTOS); \
+	bad=0; for f in $$(cd $$tmp && find . -name '*.py*' -type f); do \
+	  cmp -s $$tmp/$$f protos/$$f || { echo "stale generated code: protos/$${f#./} (run make protos)"; bad=1; }; done; \
+	exit $$bad
+
+install: venv protos
+	install -d -m 0755 $(BINDIR)
+	for b in barque barque-registryd barque-imagesd barque-runtimed barque-oci; do \
+	  ln -sf $(VENV)/bin/$$b $(BINDIR)/$$b; done
+
+up: install
+	$(PY) -m deploy.services up
+
+down:
+	$(PY) -m deploy.services down
+
+status:
+	$(PY) -m deploy.services status
+
+demo: install up
+	deploy/demo.sh
+
+test:
+	$(PY) -m pytest -q tests
+
+test-unit:
+	$(PY) -m pytest -q tests/unit
+
+lint:
+	$(PY) -m mypy services cli
+
+bench-pull: install
+	$(PY) bench/pull.py

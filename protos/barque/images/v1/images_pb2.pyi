@@ -1,0 +1,170 @@
+from barque.types.v1 import types_pb2 as _types_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class PullStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PULL_STATUS_UNSPECIFIED: _ClassVar[PullStatus]
+    PULL_STATUS_RESOLVING: _ClassVar[PullStatus]
+    PULL_STATUS_WAITING: _ClassVar[PullStatus]
+    PULL_STATUS_DOWNLOADING: _ClassVar[PullStatus]
+    PULL_STATUS_VERIFYING: _ClassVar[PullStatus]
+    PULL_STATUS_EXTRACTING: _ClassVar[PullStatus]
+    PULL_STATUS_ALREADY_EXISTS: _ClassVar[PullStatus]
+    PULL_STATUS_DONE: _ClassVar[PullStatus]
+    PULL_STATUS_RESOLVED: _ClassVar[PullStatus]
+PULL_STATUS_UNSPECIFIED: PullStatus
+PULL_STATUS_RESOLVING: PullStatus
+PULL_STATUS_WAITING: PullStatus
+PULL_STATUS_DOWNLOADING: PullStatus
+PULL_STATUS_VERIFYING: PullStatus
+PULL_STATUS_EXTRACTING: PullStatus
+PULL_STATUS_ALREADY_EXISTS: PullStatus
+PULL_STATUS_DONE: PullStatus
+PULL_STATUS_RESOLVED: PullStatus
+
+class Image(_message.Message):
+    __slots__ = ("id", "repo_tags", "repo_digests", "target", "manifest", "config", "layers", "diff_ids", "created", "size", "config_json", "platform", "chain_id")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    REPO_TAGS_FIELD_NUMBER: _ClassVar[int]
+    REPO_DIGESTS_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    MANIFEST_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    LAYERS_FIELD_NUMBER: _ClassVar[int]
+    DIFF_IDS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_JSON_FIELD_NUMBER: _ClassVar[int]
+    PLATFORM_FIELD_NUMBER: _ClassVar[int]
+    CHAIN_ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    repo_tags: _containers.RepeatedScalarFieldContainer[str]
+    repo_digests: _containers.RepeatedScalarFieldContainer[str]
+    target: _types_pb2.Descriptor
+    manifest: _types_pb2.Descriptor
+    config: _types_pb2.Descriptor
+    layers: _containers.RepeatedCompositeFieldContainer[_types_pb2.Descriptor]
+    diff_ids: _containers.RepeatedScalarFieldContainer[str]
+    created: str
+    size: int
+    config_json: bytes
+    platform: _types_pb2.Platform
+    chain_id: str
+    def __init__(self, id: _Optional[str] = ..., repo_tags: _Optional[_Iterable[str]] = ..., repo_digests: _Optional[_Iterable[str]] = ..., target: _Optional[_Union[_types_pb2.Descriptor, _Mapping]] = ..., manifest: _Optional[_Union[_types_pb2.Descriptor, _Mapping]] = ..., config: _Optional[_Union[_types_pb2.Descriptor, _Mapping]] = ..., layers: _Optional[_Iterable[_Union[_types_pb2.Descriptor, _Mapping]]] = ..., diff_ids: _Optional[_Iterable[str]] = ..., created: _Optional[str] = ..., size: _Optional[int] = ..., config_json: _Optional[bytes] = ..., platform: _Optional[_Union[_types_pb2.Platform, _Mapping]] = ..., chain_id: _Optional[str] = ...) -> None: ...
+
+class PullRequest(_message.Message):
+    __slots__ = ("reference", "platform")
+    REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    PLATFORM_FIELD_NUMBER: _ClassVar[int]
+    reference: str
+    platform: _types_pb2.Platform
+    def __init__(self, reference: _Optional[str] = ..., platform: _Optional[_Union[_types_pb2.Platform, _Mapping]] = ...) -> None: ...
+
+class PullResponse(_message.Message):
+    __slots__ = ("id", "status", "current", "total", "message", "image", "up_to_date")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    UP_TO_DATE_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    status: PullStatus
+    current: int
+    total: int
+    message: str
+    image: Image
+    up_to_date: bool
+    def __init__(self, id: _Optional[str] = ..., status: _Optional[_Union[PullStatus, str]] = ..., current: _Optional[int] = ..., total: _Optional[int] = ..., message: _Optional[str] = ..., image: _Optional[_Union[Image, _Mapping]] = ..., up_to_date: _Optional[bool] = ...) -> None: ...
+
+class ListRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListResponse(_message.Message):
+    __slots__ = ("images",)
+    IMAGES_FIELD_NUMBER: _ClassVar[int]
+    images: _containers.RepeatedCompositeFieldContainer[Image]
+    def __init__(self, images: _Optional[_Iterable[_Union[Image, _Mapping]]] = ...) -> None: ...
+
+class InspectRequest(_message.Message):
+    __slots__ = ("reference",)
+    REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    reference: str
+    def __init__(self, reference: _Optional[str] = ...) -> None: ...
+
+class InspectResponse(_message.Message):
+    __slots__ = ("image",)
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    image: Image
+    def __init__(self, image: _Optional[_Union[Image, _Mapping]] = ...) -> None: ...
+
+class TagRequest(_message.Message):
+    __slots__ = ("source", "target")
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    source: str
+    target: str
+    def __init__(self, source: _Optional[str] = ..., target: _Optional[str] = ...) -> None: ...
+
+class TagResponse(_message.Message):
+    __slots__ = ("image",)
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    image: Image
+    def __init__(self, image: _Optional[_Union[Image, _Mapping]] = ...) -> None: ...
+
+class RemoveRequest(_message.Message):
+    __slots__ = ("reference", "force")
+    REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    reference: str
+    force: bool
+    def __init__(self, reference: _Optional[str] = ..., force: _Optional[bool] = ...) -> None: ...
+
+class RemoveResponse(_message.Message):
+    __slots__ = ("untagged", "deleted")
+    UNTAGGED_FIELD_NUMBER: _ClassVar[int]
+    DELETED_FIELD_NUMBER: _ClassVar[int]
+    untagged: _containers.RepeatedScalarFieldContainer[str]
+    deleted: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, untagged: _Optional[_Iterable[str]] = ..., deleted: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class PrepareSnapshotRequest(_message.Message):
+    __slots__ = ("key", "image")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    image: str
+    def __init__(self, key: _Optional[str] = ..., image: _Optional[str] = ...) -> None: ...
+
+class PrepareSnapshotResponse(_message.Message):
+    __slots__ = ("mounts", "lowerdirs", "upperdir", "workdir", "image_id")
+    MOUNTS_FIELD_NUMBER: _ClassVar[int]
+    LOWERDIRS_FIELD_NUMBER: _ClassVar[int]
+    UPPERDIR_FIELD_NUMBER: _ClassVar[int]
+    WORKDIR_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    mounts: _containers.RepeatedCompositeFieldContainer[_types_pb2.Mount]
+    lowerdirs: _containers.RepeatedScalarFieldContainer[str]
+    upperdir: str
+    workdir: str
+    image_id: str
+    def __init__(self, mounts: _Optional[_Iterable[_Union[_types_pb2.Mount, _Mapping]]] = ..., lowerdirs: _Optional[_Iterable[str]] = ..., upperdir: _Optional[str] = ..., workdir: _Optional[str] = ..., image_id: _Optional[str] = ...) -> None: ...
+
+class RemoveSnapshotRequest(_message.Message):
+    __slots__ = ("key",)
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    def __init__(self, key: _Optional[str] = ...) -> None: ...
+
+class RemoveSnapshotResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

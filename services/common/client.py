@@ -1,0 +1,99 @@
+"""Client side of every hop: channels to services, request-id propagation and
+translation of gRPC failures into barque errors."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import grpc
+
+from services.common.config import Config
+from services.common.grpcerrors import from_grpc
+from services.common.log import REQUEST_ID_KEY
+
+__all__ = ["connect", "RemoteStub", "new_request_id"]
+
+_CLI_REQUEST_ID = ""
+
+
+def new_request_id() -> str:
+    """Start a request id for this process's outgoing calls (the CLI does this once)."""
+    global _CLI_REQUEST_ID
+    _CLI_REQUEST_ID = uuid.uuid4().hex[:16]
+    return _CLI_REQUEST_ID
+
+
+def _current_request_id() -> str:
+    from services.common.server import request_id
+
+    return request_id.get() or _CLI_REQUEST_ID
+
+
+class _RequestIdInterceptor(
+    grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor
+):
+    def _details(self, details):
+        rid = _current_request_id()
+        if not rid:
+            return details
+        metadata = list(details.metadata or []) + [(REQUEST_ID_KEY, rid)]
+        return details._replace(metadata=metadata) if hasattr(details, "_replace") else _Details(details, metadata)
+
+    def intercept_unary_unary(self, continuation, details, request):
+        return continuation(self._details(details), request)
+
+    def intercept_unary_stream(self, continuation, details, request):
+        return continuation(self._details(details), request)
+
+
+class _Details(grpc.ClientCallDetails):
+    def __init__(self, base, metadata):
+        self.method = base.method
+        self.timeout = base.timeout
+        self.metadata = metadata
+        self.credentials = base.credentials
+        self.wait_for_ready = getattr(base, "wait_for_ready", None)
+        self.compression = getattr(base, "compression", None)
+
+
+class RemoteStub:
+    """Wraps a generated stub so every call raises barque errors, never grpc.RpcError."""
+
+    def __init__(self, stub: Any, service: str) -> None:
+        self._stub = stub
+        self._service = service
+
+    def __getattr__(self, name: str):
+        method = getattr(self._stub, name)
+        service = self._service
+
+        def call(request, **kwargs):
+            try:
+                result = method(request, **kwargs)
+            except grpc.RpcError as err:
+                raise from_grpc(err, service) from err
+            if isinstance(result, grpc.Call) and hasattr(result, "__iter__") and not hasattr(result, "SerializeToString"):
+                return _translate_stream(result, service)
+            return result
+
+        return call
+
+
+def _translate_stream(stream, service: str):
+    try:
+        yield from stream
+    except grpc.RpcError as err:
+        raise from_grpc(err, service) from err
+    finally:
+        stream.cancel()
+
+
+def connect(config: Config, service: str) -> grpc.Channel:
+    """An intercepted channel to ``service`` at the address the config names."""
+    target = config.address(service)
+    channel = grpc.insecure_channel(
+        target,
+        options=[("grpc.max_receive_message_length", 64 << 20), ("grpc.enable_http_proxy", 0)],
+    )
+    return grpc.intercept_channel(channel, _RequestIdInterceptor())

@@ -1,0 +1,184 @@
+"""Server wiring shared by every service: socket, health, reflection, logging
+context, error mapping and graceful shutdown on SIGTERM."""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import signal
+import socket
+import threading
+import uuid
+from concurrent import futures
+from pathlib import Path
+from typing import Callable, Iterable
+
+import grpc
+import structlog
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from services.common.grpcerrors import to_status
+from services.common.log import REQUEST_ID_KEY, get_logger
+
+__all__ = ["serve", "ErrorMappingInterceptor", "request_id", "prepare_unix_socket", "sd_notify"]
+
+#: request id of the RPC being served; outgoing calls forward it
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
+
+log = get_logger()
+
+
+def _bind_context(service: str, method: str, context: grpc.ServicerContext) -> None:
+    rid = ""
+    for key, value in context.invocation_metadata() or ():
+        if key == REQUEST_ID_KEY:
+            rid = str(value)
+    rid = rid or uuid.uuid4().hex[:16]
+    request_id.set(rid)
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(service=service, rpc=method.rsplit("/", 1)[-1], request_id=rid)
+
+
+def _abort(context: grpc.ServicerContext, exc: BaseException) -> None:
+    code, message = to_status(exc)
+    if code == grpc.StatusCode.INTERNAL:
+        log.error("rpc.internal_error", exc_info=exc)
+    else:
+        log.info("rpc.error", code=code.name, error=message)
+    context.abort(code, message)
+
+
+class ErrorMappingInterceptor(grpc.ServerInterceptor):
+    """Binds the logging context of each RPC and maps domain errors to status codes."""
+
+    def __init__(self, service: str) -> None:
+        self._service = service
+
+    def intercept_service(self, continuation, handler_call_details):
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        method = handler_call_details.method
+        service = self._service
+        if method.startswith("/grpc."):
+            return handler
+
+        def wrap_unary(fn):
+            def inner(request, context):
+                _bind_context(service, method, context)
+                try:
+                    return fn(request, context)
+                except Exception as exc:  # mapped, never swallowed
+                    _abort(context, exc)
+            return inner
+
+        def wrap_stream(fn):
+            def inner(request, context):
+                _bind_context(service, method, context)
+                try:
+                    yield from fn(request, context)
+                except Exception as exc:
+                    _abort(context, exc)
+            return inner
+
+        if handler.unary_unary:
+            return handler._replace(unary_unary=wrap_unary(handler.unary_unary))
+        if handler.unary_stream:
+            return handler._replace(unary_stream=wrap_stream(handler.unary_stream))
+        if handler.stream_unary:
+            return handler._replace(stream_unary=wrap_unary(handler.stream_unary))
+        if handler.stream_stream:
+            return handler._replace(stream_stream=wrap_stream(handler.stream_stream))
+        return handler
+
+
+def prepare_unix_socket(address: str) -> str:
+    """Make the socket's directory (0700) and drop a stale socket file."""
+    path = Path(address[len("unix://"):] if address.startswith("unix://") else address[len("unix:"):])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
+    if path.is_socket():
+        probe = socket.socket(socket.AF_UNIX)
+        try:
+            probe.connect(str(path))
+        except OSError:
+            path.unlink()
+        else:
+            raise OSError(f"{path} is in use by a running service")
+        finally:
+            probe.close()
+    return str(path)
+
+
+def sd_notify(state: str) -> None:
+    """Tell systemd (Type=notify) about our state; a no-op outside systemd."""
+    target = os.environ.get("NOTIFY_SOCKET")
+    if not target:
+        return
+    if target.startswith("@"):
+        target = "\0" + target[1:]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        s.connect(target)
+        s.sendall(state.encode())
+
+
+def serve(
+    service: str,
+    address: str,
+    register: Callable[[grpc.Server], Iterable[str]],
+    *,
+    max_workers: int = 16,
+    grace: float = 5.0,
+    on_stop: Callable[[], None] | None = None,
+) -> None:
+    """Run a service until SIGTERM/SIGINT.
+
+    ``register`` adds the servicers to the server and returns their full
+    service names (for health and reflection).
+    """
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=service),
+        interceptors=[ErrorMappingInterceptor(service)],
+        options=[("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)],
+    )
+    names = list(register(server))
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        names + [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME], server
+    )
+    if address.startswith("unix:"):
+        path = prepare_unix_socket(address)
+        old = os.umask(0o177)
+        try:
+            port = server.add_insecure_port(f"unix://{path}")
+        finally:
+            os.umask(old)
+        os.chmod(path, 0o600)
+    else:
+        port = server.add_insecure_port(address)
+    if not port:
+        raise OSError(f"cannot listen on {address}")
+    server.start()
+    for name in names + [""]:
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info("service.started", address=address, pid=os.getpid())
+    sd_notify("READY=1")
+
+    stopping = threading.Event()
+
+    def on_signal(signum, _frame):
+        if stopping.is_set():
+            return
+        stopping.set()
+        log.info("service.stopping", signal=signal.Signals(signum).name)
+        health_servicer.enter_graceful_shutdown()
+        server.stop(grace)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    server.wait_for_termination()
+    if on_stop:
+        on_stop()
+    log.info("service.stopped")

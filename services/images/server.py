@@ -1,0 +1,24 @@
+"""Wiring of the image-store service: config, domain, servicer, socket."""
+
+from __future__ import annotations
+
+from barque.images.v1 import images_pb2, images_pb2_grpc
+from services.common.client import connect
+from services.common.config import load_config
+from services.common.server import serve
+from services.images.remote import RemoteRegistry
+from services.images.servicer import ImagesServicer
+from services.images.store import ImageStore
+
+__all__ = ["run"]
+
+
+def run() -> None:
+    config = load_config()
+    store = ImageStore(config.state("images"), RemoteRegistry(connect(config, "registry")))
+
+    def register(server):
+        images_pb2_grpc.add_ImagesServicer_to_server(ImagesServicer(store), server)
+        return [images_pb2.DESCRIPTOR.services_by_name["Images"].full_name]
+
+    serve("images", config.address("images"), register, on_stop=store.close)

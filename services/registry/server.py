@@ -1,0 +1,22 @@
+"""Wiring of the registry-proxy service."""
+
+from __future__ import annotations
+
+from barque.registry.v1 import registry_pb2, registry_pb2_grpc
+from services.common.config import load_config
+from services.common.server import serve
+from services.registry.proxy import RegistryProxy
+from services.registry.servicer import RegistryServicer
+
+__all__ = ["run"]
+
+
+def run() -> None:
+    config = load_config()
+    proxy = RegistryProxy(config.state("registry"), config)
+
+    def register(server):
+        registry_pb2_grpc.add_RegistryProxyServicer_to_server(RegistryServicer(proxy), server)
+        return [registry_pb2.DESCRIPTOR.services_by_name["RegistryProxy"].full_name]
+
+    serve("registry", config.address("registry"), register)
