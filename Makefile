@@ -5,7 +5,11 @@ PY := $(VENV)/bin/python
 PROTOS := $(shell find protos -name '*.proto' | sort)
 BINDIR ?= /usr/local/bin
 
-.PHONY: help install venv protos check-protos up down status demo test test-unit lint bench-pull bench-run
+# Debian packages the engine, its main job and its tests use.
+APT_PACKAGES := docker-registry skopeo umoci busybox-static runc apache2-utils zstd curl iproute2 \
+	python3-venv ca-certificates systemd
+
+.PHONY: help deps install venv protos check-protos up down status demo test test-unit lint bench-pull bench-run
 
 help:
 	@echo "make install       venv + generated code + barque on PATH ($(BINDIR))"
@@ -14,6 +18,13 @@ help:
 	@echo "make test          every test tier (unit, integration, root-only)"
 	@echo "make check-protos  fail when generated code is stale"
 	@echo "make bench-pull    cold pull benchmark against skopeo/docker/podman"
+
+deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing: $$missing"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -32,7 +43,7 @@ check-protos: $(PY)
 	  cmp -s $$tmp/$$f protos/$$f || { echo "stale generated code: protos/$${f#./} (run make protos)"; bad=1; }; done; \
 	exit $$bad
 
-install: venv protos
+install: deps venv
 	install -d -m 0755 $(BINDIR)
 	for b in barque barque-registryd barque-imagesd barque-runtimed barque-oci; do \
 	  ln -sf $(VENV)/bin/$$b $(BINDIR)/$$b; done
@@ -49,7 +60,7 @@ status:
 demo: install up
 	deploy/demo.sh
 
-test:
+test: install check-protos
 	$(PY) -m pytest -q tests
 
 test-unit:

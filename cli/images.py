@@ -1,0 +1,303 @@
+"""Image commands (pull, images, rmi, image inspect, tag, login, logout) and
+the remote adapter they share over the image-store and registry-proxy stubs."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from typing import Iterator
+
+from barque.images.v1 import images_pb2, images_pb2_grpc
+from barque.registry.v1 import registry_pb2, registry_pb2_grpc
+from cli.format import Template, human_size, parse_time, render_table, short_id, time_ago
+from cli.progress import PullPrinter
+from services.common.client import RemoteStub, connect
+from services.common.config import Config
+from services.common.errors import InvalidArgument
+from services.common.oci import Platform
+from services.common.protoconv import platform_to_pb
+from services.common.reference import parse_reference, registry_host
+
+__all__ = ["ImagesClient", "register", "pull_with_progress"]
+
+_STATUS_NAMES = {v: k for k, v in {
+    "resolving": images_pb2.PULL_STATUS_RESOLVING,
+    "resolved": images_pb2.PULL_STATUS_RESOLVED,
+    "waiting": images_pb2.PULL_STATUS_WAITING,
+    "downloading": images_pb2.PULL_STATUS_DOWNLOADING,
+    "verifying": images_pb2.PULL_STATUS_VERIFYING,
+    "extracting": images_pb2.PULL_STATUS_EXTRACTING,
+    "already_exists": images_pb2.PULL_STATUS_ALREADY_EXISTS,
+    "done": images_pb2.PULL_STATUS_DONE,
+}.items()}
+
+
+class ImagesClient:
+    """The image-store as the CLI sees it."""
+
+    def __init__(self, config: Config) -> None:
+        self._stub = RemoteStub(images_pb2_grpc.ImagesStub(connect(config, "images")), "images")
+
+    def pull(self, reference: str, platform: Platform | None = None) -> Iterator[images_pb2.PullResponse]:
+        return self._stub.Pull(images_pb2.PullRequest(reference=reference, platform=platform_to_pb(platform)))
+
+    def list(self) -> list[images_pb2.Image]:
+        return list(self._stub.List(images_pb2.ListRequest()).images)
+
+    def inspect(self, reference: str) -> images_pb2.Image:
+        return self._stub.Inspect(images_pb2.InspectRequest(reference=reference)).image
+
+    def tag(self, source: str, target: str) -> images_pb2.Image:
+        return self._stub.Tag(images_pb2.TagRequest(source=source, target=target)).image
+
+    def remove(self, reference: str, force: bool) -> images_pb2.RemoveResponse:
+        return self._stub.Remove(images_pb2.RemoveRequest(reference=reference, force=force))
+
+
+class RegistryClient:
+    def __init__(self, config: Config) -> None:
+        self._stub = RemoteStub(registry_pb2_grpc.RegistryProxyStub(connect(config, "registry")), "registry")
+
+    def login(self, registry: str, username: str, password: str) -> str:
+        return self._stub.Login(
+            registry_pb2.LoginRequest(registry=registry, username=username, password=password)
+        ).registry
+
+    def logout(self, registry: str) -> bool:
+        return self._stub.Logout(registry_pb2.LogoutRequest(registry=registry)).removed
+
+
+def familiar(name: str) -> tuple[str, str]:
+    """("busybox", "latest") for "docker.io/library/busybox:latest"."""
+    ref = parse_reference(name)
+    return ref.familiar_name, ref.tag or "<none>"
+
+
+def pull_with_progress(client: ImagesClient, reference: str, platform: Platform | None,
+                       quiet: bool = False, out=None) -> images_pb2.Image:
+    out = out or sys.stdout
+    ref = parse_reference(reference)
+    printer = PullPrinter(out)
+    if not quiet:
+        if ref.tag == "latest" and ref.digest is None and ":" not in reference.rsplit("/", 1)[-1]:
+            printer.line("Using default tag: latest")
+        printer.line(f"{ref.digest or ref.tag}: Pulling from {ref.familiar_name if ref.domain == 'docker.io' else ref.path}")
+    image = None
+    up_to_date = False
+    digest = ""
+    for ev in client.pull(reference, platform):
+        status = _STATUS_NAMES.get(ev.status, "")
+        if ev.HasField("image"):
+            image, up_to_date = ev.image, ev.up_to_date
+        elif ev.status == images_pb2.PULL_STATUS_RESOLVED:
+            digest = ev.message
+        elif ev.id and not quiet:
+            printer.layer(ev.id, status, ev.current, ev.total)
+    if image is None:
+        raise InvalidArgument(f"pull of {reference!r} ended without an image")
+    if quiet:
+        printer.line(str(ref))
+        return image
+    printer.line(digest)
+    shown = ref.familiar()
+    printer.line(f"Status: Image is up to date for {shown}" if up_to_date
+                 else f"Status: Downloaded newer image for {shown}")
+    printer.line(str(ref))
+    return image
+
+
+# ---- commands ----------------------------------------------------------------
+
+def cmd_pull(ctx, args) -> int:
+    platform = Platform.parse(args.platform) if args.platform else None
+    pull_with_progress(ctx.images(), args.reference, platform, quiet=args.quiet)
+    return 0
+
+
+def _rows(images: list[images_pb2.Image], show_all_digests: bool):
+    for img in images:
+        names = list(img.repo_tags) or [""]
+        digests = {parse_reference(d).name: d.split("@", 1)[1] for d in img.repo_digests}
+        for name in names:
+            if name:
+                repo, tag = familiar(name)
+                full = parse_reference(name).name
+            else:
+                repo, tag, full = "<none>", "<none>", ""
+            yield {
+                "Repository": repo,
+                "Tag": tag,
+                "Digest": digests.get(full, "<none>"),
+                "ID": short_id(img.id),
+                "CreatedSince": time_ago(parse_time(img.created)),
+                "CreatedAt": img.created,
+                "Size": human_size(img.size),
+                "VirtualSize": human_size(img.size),
+                "SharedSize": "N/A",
+                "UniqueSize": "N/A",
+                "Containers": "N/A",
+            }
+
+
+def cmd_images(ctx, args) -> int:
+    images = ctx.images().list()
+    if args.reference:
+        wanted = parse_reference(args.reference)
+        images = [i for i in images if any(
+            parse_reference(t).name == wanted.name and (":" not in args.reference.rsplit("/", 1)[-1]
+                                                        or parse_reference(t).tag == wanted.tag)
+            for t in i.repo_tags)]
+    rows = list(_rows(images, args.digests))
+    if args.quiet:
+        seen = []
+        for r in rows:
+            if r["ID"] not in seen:
+                seen.append(r["ID"])
+        print("\n".join(seen)) if seen else None
+        return 0
+    if args.format:
+        if args.format == "json":
+            for r in rows:
+                print(json.dumps(r, separators=(",", ":")))
+            return 0
+        text = Template(args.format).render_all(rows)
+        if text:
+            print(text)
+        return 0
+    headers = ["REPOSITORY", "TAG"] + (["DIGEST"] if args.digests else []) + ["IMAGE ID", "CREATED", "SIZE"]
+    table = [[r["Repository"], r["Tag"]] + ([r["Digest"]] if args.digests else [])
+             + [r["ID"], r["CreatedSince"], r["Size"]] for r in rows]
+    print(render_table(headers, table))
+    return 0
+
+
+def cmd_rmi(ctx, args) -> int:
+    status = 0
+    client = ctx.images()
+    for reference in args.images:
+        try:
+            resp = client.remove(reference, args.force)
+        except Exception as exc:
+            ctx.error(exc)
+            status = 1
+            continue
+        for name in resp.untagged:
+            ref = parse_reference(name)
+            print(f"Untagged: {ref.familiar()}")
+        for item in resp.deleted:
+            print(f"Deleted: {item}")
+    return status
+
+
+def image_inspect_json(img: images_pb2.Image) -> dict:
+    config = json.loads(img.config_json or b"{}")
+    return {
+        "Id": img.id,
+        "RepoTags": [parse_reference(t).familiar() for t in img.repo_tags],
+        "RepoDigests": [parse_reference(d.split("@")[0]).familiar_name + "@" + d.split("@")[1]
+                        for d in img.repo_digests],
+        "Parent": "",
+        "Comment": (config.get("history") or [{}])[-1].get("comment", "") if config.get("history") else "",
+        "Created": img.created,
+        "DockerVersion": config.get("docker_version", ""),
+        "Author": config.get("author", ""),
+        "Config": config.get("config") or {},
+        "Architecture": img.platform.architecture,
+        "Variant": img.platform.variant or None,
+        "Os": img.platform.os,
+        "Size": img.size,
+        "VirtualSize": img.size,
+        "GraphDriver": {"Name": "overlay", "Data": None},
+        "RootFS": {"Type": "layers", "Layers": list(img.diff_ids)},
+        "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
+        "Descriptor": {"mediaType": img.target.media_type, "digest": img.target.digest, "size": img.target.size},
+    }
+
+
+def cmd_image_inspect(ctx, args) -> int:
+    client = ctx.images()
+    out, status = [], 0
+    for reference in args.images:
+        try:
+            out.append(image_inspect_json(client.inspect(reference)))
+        except Exception as exc:
+            ctx.error(exc)
+            status = 1
+    if args.format:
+        tpl = Template(args.format)
+        for item in out:
+            print(tpl.render(item))
+    else:
+        print(json.dumps(out, indent=4))
+    return status
+
+
+def cmd_tag(ctx, args) -> int:
+    ctx.images().tag(args.source, args.target)
+    return 0
+
+
+def cmd_login(ctx, args) -> int:
+    server = args.server or "docker.io"
+    username = args.username or input("Username: ")
+    if args.password_stdin:
+        password = sys.stdin.read().rstrip("\n")
+    else:
+        password = args.password if args.password is not None else getpass.getpass("Password: ")
+    if not username or not password:
+        raise InvalidArgument("username and password are required")
+    ctx.registry().login(server, username, password)
+    print("Login Succeeded")
+    return 0
+
+
+def cmd_logout(ctx, args) -> int:
+    server = args.server or "docker.io"
+    host = registry_host(server)
+    if ctx.registry().logout(server):
+        print(f"Removing login credentials for {host}")
+    else:
+        print(f"Not logged in to {host}")
+    return 0
+
+
+def register(sub, image_group) -> None:
+    """Add the image commands to the top-level and ``image`` subparsers."""
+    for parsers, name in ((sub, "pull"), (image_group, "pull")):
+        p = parsers.add_parser(name, help="Download an image from a registry")
+        p.add_argument("reference")
+        p.add_argument("--platform", help="os/arch[/variant] (default linux/amd64)")
+        p.add_argument("-q", "--quiet", action="store_true", help="print only the image name")
+        p.set_defaults(func=cmd_pull)
+    for parsers, name in ((sub, "images"), (image_group, "ls")):
+        p = parsers.add_parser(name, help="List images")
+        p.add_argument("reference", nargs="?")
+        p.add_argument("-q", "--quiet", action="store_true", help="only show image IDs")
+        p.add_argument("--digests", action="store_true", help="show digests")
+        p.add_argument("--format", help="'json' or a Go template")
+        p.add_argument("-a", "--all", action="store_true", help="show all images")
+        p.set_defaults(func=cmd_images)
+    for parsers, name in ((sub, "rmi"), (image_group, "rm")):
+        p = parsers.add_parser(name, help="Remove one or more images")
+        p.add_argument("images", nargs="+")
+        p.add_argument("-f", "--force", action="store_true")
+        p.set_defaults(func=cmd_rmi)
+    p = image_group.add_parser("inspect", help="Display detailed information on images")
+    p.add_argument("images", nargs="+")
+    p.add_argument("-f", "--format")
+    p.set_defaults(func=cmd_image_inspect)
+    for parsers, name in ((sub, "tag"), (image_group, "tag")):
+        p = parsers.add_parser(name, help="Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE")
+        p.add_argument("source")
+        p.add_argument("target")
+        p.set_defaults(func=cmd_tag)
+    p = sub.add_parser("login", help="Log in to a registry")
+    p.add_argument("server", nargs="?")
+    p.add_argument("-u", "--username")
+    p.add_argument("-p", "--password")
+    p.add_argument("--password-stdin", action="store_true")
+    p.set_defaults(func=cmd_login)
+    p = sub.add_parser("logout", help="Log out from a registry")
+    p.add_argument("server", nargs="?")
+    p.set_defaults(func=cmd_logout)

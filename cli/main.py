@@ -1,0 +1,106 @@
+"""``barque``: Docker's commands, flags, output and exit codes, over barque's services."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from services.common.client import new_request_id
+from services.common.config import Config, load_config
+from services.common.errors import BarqueError, Unavailable
+
+__all__ = ["main"]
+
+#: exit status of an engine error, as docker's
+ENGINE_ERROR = 125
+
+
+class Context:
+    """What every command gets: the config and lazily built clients."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._clients: dict[str, object] = {}
+
+    def _client(self, name: str, factory):
+        if name not in self._clients:
+            self._clients[name] = factory(self.config)
+        return self._clients[name]
+
+    def images(self):
+        from cli.images import ImagesClient
+
+        return self._client("images", ImagesClient)
+
+    def registry(self):
+        from cli.images import RegistryClient
+
+        return self._client("registry", RegistryClient)
+
+    def error(self, exc: BaseException) -> None:
+        print(describe_error(exc, self.config), file=sys.stderr)
+
+
+def describe_error(exc: BaseException, config: Config | None = None) -> str:
+    """One line for stderr."""
+    text = str(exc)
+    if isinstance(exc, Unavailable) and text.startswith("cannot reach the "):
+        service = text.split()[3]
+        address = config.address(service) if config else ""
+        return (
+            f"barque: cannot connect to the barque {service} service at {address}: is it running? "
+            f"Start it with `make up` or `systemctl start barque-{service}d`."
+        )
+    if isinstance(exc, BarqueError):
+        return f"Error response from daemon: {text}"
+    return f"barque: {text}"
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors exit 125, as docker's flag errors do (argparse would exit 2)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: {message}", file=sys.stderr)
+        sys.exit(ENGINE_ERROR)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from cli import images
+
+    parser = _Parser(prog="barque", description="A container engine over gRPC services")
+    parser.add_argument("--config", help="config file (default /etc/barque/barque.toml)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    image = sub.add_parser("image", help="Manage images").add_subparsers(dest="image_command", metavar="COMMAND")
+    images.register(sub, image)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        sys.exit(0 if not argv else ENGINE_ERROR)
+    try:
+        config = load_config(args.config)
+    except BarqueError as exc:
+        print(f"barque: {exc}", file=sys.stderr)
+        sys.exit(ENGINE_ERROR)
+    new_request_id()
+    ctx = Context(config)
+    try:
+        status = args.func(ctx, args)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(0)
+    except (BarqueError, ValueError, KeyError, OSError) as exc:
+        ctx.error(exc)
+        sys.exit(ENGINE_ERROR)
+    sys.exit(ENGINE_ERROR if status else 0)
+
+
+if __name__ == "__main__":
+    main()
