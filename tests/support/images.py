@@ -259,9 +259,10 @@ def skopeo_push(src: str, registry: Registry, repo_tag: str, *, format: str = "o
     * ``zstd``: skopeo 1.9 may reuse a gzip blob the registry already has
       instead of recompressing, so skopeo first recompresses into a temp OCI
       layout, then copies that with ``--preserve-digests`` (no substitution).
-    * ``none``: skopeo's docker transport always compresses, so skopeo
-      decompresses into a temp OCI layout and that layout's blobs and manifest
-      are uploaded verbatim over the registry API (OCI format only).
+    * ``none``: skopeo's docker transport always compresses and only its
+      ``dir:`` transport honours ``--dest-decompress``, so skopeo writes the
+      uncompressed image to a temp ``dir:`` and its blobs and manifest are
+      uploaded verbatim over the registry API (OCI format only).
     """
     if format not in ("oci", "v2s2"):
         raise ValueError(f"unknown format {format!r}: want oci or v2s2")
@@ -271,17 +272,16 @@ def skopeo_push(src: str, registry: Registry, repo_tag: str, *, format: str = "o
     dest = f"docker://{registry.host}/{repo}:{tag}"
     with tempfile.TemporaryDirectory(prefix="barque-skopeo-") as tmp:
         digestfile = Path(tmp) / "digest"
-        staged = f"oci:{tmp}/layout:{tag}"
         if compress == "gzip":
             _skopeo_copy(["--format", format, "--digestfile", str(digestfile)], src, dest, registry)
         elif compress == "zstd":
+            staged = f"oci:{tmp}/layout:{tag}"
             _skopeo_copy(["--format", "oci", "--dest-compress", "--dest-compress-format", "zstd"], src, staged, None)
             _skopeo_copy(["--preserve-digests", "--dest-compress-format", "zstd", "--digestfile", str(digestfile)],
                          staged, dest, registry)
         elif compress == "none":
-            _skopeo_copy(["--format", "oci", "--dest-decompress", "--dest-oci-accept-uncompressed-layers"],
-                         src, staged, None)
-            _push_layout(registry, Path(tmp) / "layout", tag, repo, digestfile)
+            _skopeo_copy(["--format", "oci", "--dest-decompress"], src, f"dir:{tmp}/dir", None)
+            _push_dir(registry, Path(tmp) / "dir", repo, tag, digestfile)
         else:
             raise ValueError(f"unknown compression {compress!r}: want gzip, zstd or none")
         digest = digestfile.read_text().strip()
@@ -291,16 +291,15 @@ def skopeo_push(src: str, registry: Registry, repo_tag: str, *, format: str = "o
     return image
 
 
-def _push_layout(registry: Registry, layout: Path, tag: str, repo: str, digestfile: Path) -> None:
+def _push_dir(registry: Registry, staged: Path, repo: str, tag: str, digestfile: Path) -> None:
+    """Upload a skopeo ``dir:`` copy (manifest.json plus blobs named by hex) verbatim."""
     http = RegistryClient(registry)
-    manifest = _layout_manifest(layout, tag)
+    body = (staged / "manifest.json").read_bytes()
+    manifest = json.loads(body)
     for desc in [manifest["config"], *manifest["layers"]]:
-        http.upload_blob(repo, _layout_blob(layout, desc["digest"]))
-    index = json.loads((layout / "index.json").read_text())
-    desc = next(d for d in index["manifests"]
-                if d.get("annotations", {}).get("org.opencontainers.image.ref.name") == tag)
-    body = _layout_blob(layout, desc["digest"])
-    digestfile.write_text(http.put_manifest(repo, tag, body, desc["mediaType"]))
+        http.upload_blob(repo, (staged / desc["digest"].split(":", 1)[1]).read_bytes())
+    media_type = manifest.get("mediaType", MediaType.OCI_MANIFEST)
+    digestfile.write_text(http.put_manifest(repo, tag, body, media_type))
 
 
 def _split_repo_tag(repo_tag: str) -> tuple[str, str]:
