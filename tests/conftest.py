@@ -34,6 +34,7 @@ __all__ = [
     "AUTH_PASSWORD",
     "registry",
     "auth_registry",
+    "schema1_registry",
     "images_workdir",
     "busybox_oci_layout",
     "test_images",
@@ -43,10 +44,11 @@ AUTH_USER = "barque"
 AUTH_PASSWORD = "s3cret"
 
 
-def _serve_registry(prefix: str, username: str | None = None, password: str | None = None) -> Iterator[Registry]:
+def _serve_registry(prefix: str, username: str | None = None, password: str | None = None,
+                    schema1: bool = False) -> Iterator[Registry]:
     workdir = Path(tempfile.mkdtemp(prefix=prefix))
     try:
-        reg = start_registry(workdir, username=username, password=password)
+        reg = start_registry(workdir, username=username, password=password, schema1=schema1)
         try:
             yield reg
         finally:
@@ -68,6 +70,12 @@ def registry() -> Iterator[Registry]:
 def auth_registry() -> Iterator[Registry]:
     """A registry requiring basic auth as ``AUTH_USER``/``AUTH_PASSWORD``."""
     yield from _serve_registry("barque-auth-registry-", AUTH_USER, AUTH_PASSWORD)
+
+
+@pytest.fixture(scope="session")
+def schema1_registry() -> Iterator[Registry]:
+    """A plain registry that also accepts signed Docker schema1 pushes (off by default)."""
+    yield from _serve_registry("barque-schema1-registry-", schema1=True)
 
 
 @pytest.fixture(scope="session")

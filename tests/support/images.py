@@ -15,6 +15,7 @@ digests and media types the tests assert against are the registry's, not ours.
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import urllib.error
@@ -43,6 +44,7 @@ __all__ = [
     "push_index",
     "push_manifest_bytes",
     "describe",
+    "manifest_digest",
     "compress_layer",
 ]
 
@@ -136,7 +138,7 @@ class RegistryClient:
         """PUT a manifest; returns its digest after checking Docker-Content-Digest agrees."""
         _, headers, _ = self.request("PUT", f"/v2/{repo}/manifests/{reference}", body=body,
                                      headers={"Content-Type": media_type}, ok=(201,))
-        digest = sha256_digest(body)
+        digest = manifest_digest(body, media_type)
         served = headers.get("Docker-Content-Digest", digest)
         if served != digest:
             raise RuntimeError(f"registry stored {repo}:{reference} as {served}, body hashes to {digest}")
@@ -147,7 +149,27 @@ class RegistryClient:
         manifest = json.loads(body)
         for desc in [manifest["config"], *manifest.get("layers", [])]:
             self.mount_blob(src_repo, dst_repo, desc["digest"])
-        return self.put_manifest(dst_repo, sha256_digest(body), body, media_type)
+        return self.put_manifest(dst_repo, manifest_digest(body, media_type), body, media_type)
+
+
+def manifest_digest(body: bytes, media_type: str) -> str:
+    """The digest a registry files ``body`` under.
+
+    That is the hash of the bytes, except for signed schema1, whose digest
+    covers the JWS payload only: the body cut at ``formatLength`` plus the
+    decoded ``formatTail`` of the first signature's protected header.
+    """
+    if media_type != MediaType.DOCKER_SCHEMA1_SIGNED:
+        return sha256_digest(body)
+    signatures = json.loads(body).get("signatures") or []
+    if not signatures:
+        return sha256_digest(body)
+    protected = json.loads(_b64url(signatures[0]["protected"]))
+    return sha256_digest(body[:protected["formatLength"]] + _b64url(protected["formatTail"]))
+
+
+def _b64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 @dataclass(frozen=True)
@@ -252,7 +274,8 @@ def skopeo_push(src: str, registry: Registry, repo_tag: str, *, format: str = "o
                 compress: Compression = "gzip") -> PushedImage:
     """Push ``src`` (any skopeo source, e.g. ``oci:/path:latest``) as ``repo_tag``.
 
-    ``format`` is ``"oci"`` or ``"v2s2"``. ``compress``:
+    ``format`` is ``"oci"``, ``"v2s2"`` or ``"v2s1"`` (signed Docker schema1,
+    only accepted by a registry started with ``schema1=True``). ``compress``:
 
     * ``gzip``: one ``skopeo copy`` straight to the registry (umoci layers are
       already gzip, so they go up unchanged).
@@ -264,8 +287,8 @@ def skopeo_push(src: str, registry: Registry, repo_tag: str, *, format: str = "o
       uncompressed image to a temp ``dir:`` and its blobs and manifest are
       uploaded verbatim over the registry API (OCI format only).
     """
-    if format not in ("oci", "v2s2"):
-        raise ValueError(f"unknown format {format!r}: want oci or v2s2")
+    if format not in ("oci", "v2s2", "v2s1"):
+        raise ValueError(f"unknown format {format!r}: want oci, v2s2 or v2s1")
     if compress != "gzip" and format != "oci":
         raise ValueError(f"compression {compress!r} needs format oci, not {format!r}")
     repo, tag = _split_repo_tag(repo_tag)
@@ -398,8 +421,9 @@ def describe(registry: Registry, repo: str, reference: str) -> PushedImage:
     """
     http = RegistryClient(registry)
     body, media_type = http.get_manifest(repo, reference)
-    if reference.startswith("sha256:") and sha256_digest(body) != reference:
-        raise RuntimeError(f"manifest {repo}@{reference} came back with digest {sha256_digest(body)}")
+    digest = manifest_digest(body, media_type)
+    if reference.startswith("sha256:") and digest != reference:
+        raise RuntimeError(f"manifest {repo}@{reference} came back with digest {digest}")
     manifest = json.loads(body)
     sep = "@" if reference.startswith("sha256:") else ":"
     ref = f"{registry.host}/{repo}{sep}{reference}"
@@ -409,12 +433,16 @@ def describe(registry: Registry, repo: str, reference: str) -> PushedImage:
             plat = desc.get("platform", {})
             key = "/".join(p for p in (plat.get("os"), plat.get("architecture"), plat.get("variant")) if p)
             platforms[key] = describe(registry, repo, desc["digest"])
-        return PushedImage(ref, sha256_digest(body), "", [], [], media_type, len(body), [], platforms)
+        return PushedImage(ref, digest, "", [], [], media_type, len(body), [], platforms)
+    if manifest.get("schemaVersion") == 1:
+        # Schema1 has no config blob and lists layers top-down, without diff IDs.
+        blobs = [layer["blobSum"] for layer in reversed(manifest.get("fsLayers", []))]
+        return PushedImage(ref, digest, "", blobs, [], media_type, len(body), [MediaType.DOCKER_LAYER_GZIP] * len(blobs))
     config = json.loads(http.get_blob(repo, manifest["config"]["digest"]))
     layers = manifest.get("layers", [])
     return PushedImage(
         ref=ref,
-        manifest_digest=sha256_digest(body),
+        manifest_digest=digest,
         config_digest=manifest["config"]["digest"],
         layer_digests=[d["digest"] for d in layers],
         diff_ids=list(config.get("rootfs", {}).get("diff_ids", [])),

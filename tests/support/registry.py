@@ -59,8 +59,12 @@ class Registry:
 
 
 def start_registry(workdir: Path, *, username: str | None = None, password: str | None = None,
-                   port: int | None = None, timeout: float = 20.0) -> Registry:
-    """Start ``docker-registry serve`` on 127.0.0.1; basic auth when a username is given."""
+                   port: int | None = None, timeout: float = 20.0, schema1: bool = False) -> Registry:
+    """Start ``docker-registry serve`` on 127.0.0.1; basic auth when a username is given.
+
+    ``schema1`` lets the registry accept (signed) Docker schema1 manifest pushes,
+    which distribution 2.8 refuses by default ("manifest schema v1 unsupported").
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     storage = workdir / "storage"
@@ -78,6 +82,7 @@ def start_registry(workdir: Path, *, username: str | None = None, password: str 
         f"storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: true\n"
         f"http:\n  addr: 127.0.0.1:{port}\n"
         + auth
+        + ("compatibility:\n  schema1:\n    enabled: true\n" if schema1 else "")
     )
     log_path = workdir / "registry.log"
     with open(log_path, "ab") as log:

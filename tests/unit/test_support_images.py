@@ -309,3 +309,20 @@ def test_seed_script_pushes_idempotently_and_pulls_back(registry: Registry, tmp_
     default = subprocess.run([str(SEED_SCRIPT), registry.host], check=True, capture_output=True, text=True)
     assert "library/busybox:latest" in default.stdout
     assert skopeo_inspect(f"{registry.host}/library/busybox:latest")["Digest"] == digests[0]
+
+
+@pytest.mark.integration
+@pytest.mark.root
+def test_skopeo_push_schema1(schema1_registry: Registry, registry: Registry, busybox_oci_layout: Path) -> None:
+    src = f"oci:{busybox_oci_layout}:latest"
+    image = skopeo_push(src, schema1_registry, "unit/busybox:v2s1", format="v2s1")
+    assert image.media_type == MediaType.DOCKER_SCHEMA1_SIGNED
+    body, _ = RegistryClient(schema1_registry).get_manifest(image.repo, image.tag)
+    raw = json.loads(body)
+    assert raw["schemaVersion"] == 1 and raw["signatures"]
+    # The registry files signed schema1 under the payload digest, not the body's.
+    assert image.manifest_digest != sha256_digest(body)
+    assert describe(schema1_registry, image.repo, image.manifest_digest).layer_digests == image.layer_digests
+    # A default registry refuses schema1 outright.
+    with pytest.raises(RuntimeError, match="http 400|http 500"):
+        push_manifest_bytes(registry, "unit/schema1", "v1", body, MediaType.DOCKER_SCHEMA1_SIGNED)
