@@ -1,0 +1,171 @@
+"""Content-addressed blob store: ``<root>/blobs/sha256/<hex>``, written through ``<root>/ingest/``.
+
+Contract (containerd ``plugins/content/local`` semantics): a blob is visible
+under its digest only once its bytes were fsynced, their size and sha256
+verified, and the ingest file renamed into place with the directory fsynced. A
+crash leaves at most an ingest file, which :meth:`ContentStore.clean_ingest`
+drops at service start. Digests are validated before they touch a path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+from services.common.errors import DigestMismatch, InvalidArgument, NotFound
+from services.common.oci import digest_hex, validate_digest
+
+__all__ = ["ContentStore", "Writer", "SizeMismatch"]
+
+_HEX = re.compile(r"[a-f0-9]{64}")
+
+
+class SizeMismatch(DigestMismatch):
+    """Content did not have the size its descriptor promised."""
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Writer:
+    """Accepts the bytes of one blob; hashes and counts them as they arrive.
+
+    Writing past ``expected_size`` fails at once (a lying server cannot fill the
+    disk); the digest is checked when the ``writer()`` block exits cleanly.
+    """
+
+    def __init__(self, fd: int, digest: str, expected_size: int | None) -> None:
+        self._fd = fd
+        self._digest = digest
+        self._expected_size = expected_size
+        self._hash = hashlib.sha256()
+        self.written = 0
+
+    def write(self, data: bytes) -> int:
+        size = len(data)
+        if self._expected_size is not None and self.written + size > self._expected_size:
+            raise SizeMismatch(
+                f"blob {self._digest}: more than the expected {self._expected_size} bytes written"
+            )
+        self._hash.update(data)
+        view = memoryview(data)
+        while view:
+            n = os.write(self._fd, view)
+            view = view[n:]
+        self.written += size
+        return size
+
+    @property
+    def digest(self) -> str:
+        """Digest of the bytes written so far."""
+        return "sha256:" + self._hash.hexdigest()
+
+    def _verify(self) -> None:
+        if self._expected_size is not None and self.written != self._expected_size:
+            raise SizeMismatch(
+                f"blob {self._digest}: expected {self._expected_size} bytes, got {self.written}"
+            )
+        actual = self.digest
+        if actual != self._digest:
+            raise DigestMismatch(f"blob content hashed to {actual}, expected {self._digest}")
+
+
+class ContentStore:
+    def __init__(self, root: Path) -> None:
+        self._root = Path(root)
+        self._blobs = self._root / "blobs" / "sha256"
+        self._ingest = self._root / "ingest"
+        self._blobs.mkdir(parents=True, exist_ok=True)
+        self._ingest.mkdir(parents=True, exist_ok=True)
+
+    def path(self, digest: str) -> Path:
+        """Where the blob lives (validated digest; the file may not exist)."""
+        return self._blobs / digest_hex(digest)
+
+    def has(self, digest: str) -> bool:
+        return self.path(digest).is_file()
+
+    def size(self, digest: str) -> int:
+        try:
+            return self.path(digest).stat().st_size
+        except FileNotFoundError as exc:
+            raise NotFound(f"blob {digest}") from exc
+
+    def read_bytes(self, digest: str, max_size: int = 16 << 20) -> bytes:
+        """The whole blob, re-verified against its digest (meant for manifests and configs)."""
+        with self.open(digest) as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > max_size:
+                raise InvalidArgument(f"blob {digest} is {size} bytes, over the {max_size}-byte read limit")
+            data = f.read(max_size + 1)
+        actual = "sha256:" + hashlib.sha256(data).hexdigest()
+        if actual != digest:
+            raise DigestMismatch(f"stored blob {digest} is corrupt: content hashes to {actual}")
+        return data
+
+    def open(self, digest: str) -> BinaryIO:
+        try:
+            return open(self.path(digest), "rb")
+        except FileNotFoundError as exc:
+            raise NotFound(f"blob {digest}") from exc
+
+    @contextmanager
+    def writer(self, digest: str, expected_size: int | None) -> Iterator[Writer]:
+        """Write a blob; commit it on clean exit, discard the ingest file on any error.
+
+        Each writer has its own ingest file, so concurrent writers of one digest
+        never clash; the first to commit wins and later ones, having verified
+        their bytes, keep the existing blob.
+        """
+        hex_ = digest_hex(digest)
+        if expected_size is not None and expected_size < 0:
+            raise InvalidArgument(f"blob {digest}: negative expected size {expected_size}")
+        ingest = self._ingest / f"{hex_}.{uuid.uuid4().hex}"
+        fd = os.open(ingest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        try:
+            writer = Writer(fd, digest, expected_size)
+            yield writer
+            os.fsync(fd)
+            writer._verify()
+            target = self._blobs / hex_
+            if target.exists():
+                ingest.unlink()
+            else:
+                os.fchmod(fd, 0o444)  # committed content is immutable
+                os.rename(ingest, target)
+                _fsync_dir(self._blobs)
+        except BaseException:
+            ingest.unlink(missing_ok=True)
+            raise
+        finally:
+            os.close(fd)
+
+    def delete(self, digest: str) -> None:
+        try:
+            self.path(digest).unlink()
+        except FileNotFoundError as exc:
+            raise NotFound(f"blob {digest}") from exc
+
+    def list(self) -> Iterator[str]:
+        for entry in os.scandir(self._blobs):
+            if _HEX.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                yield validate_digest("sha256:" + entry.name)
+
+    def clean_ingest(self) -> None:
+        """Drop ingest files a crash left behind; only call while no writer is open."""
+        for entry in os.scandir(self._ingest):
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
