@@ -1,0 +1,30 @@
+"""Fixtures of the integration tier: barque's services as real processes."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from tests.integration.engine import Engine
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (real mounts, ownership, device nodes)")
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[Engine]:
+    """registry-proxy + image-store on temp sockets, shared by a test module."""
+    eng = Engine.create()
+    yield eng
+    procs = list(eng.procs.values())
+    eng.close()
+    assert all(p.poll() is not None for p in procs), "a service outlived its fixture"
+
+
+@pytest.fixture
+def fresh_engine() -> Iterator[Engine]:
+    """A private engine with empty state, for tests that restart or count."""
+    eng = Engine.create()
+    yield eng
+    eng.close()
