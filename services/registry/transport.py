@@ -15,7 +15,8 @@ status the caller accepted, or a categorised error.
 - Redirects are followed by hand (at most 10). ``Authorization`` is dropped
   for good at the first hop to another origin (scheme, host or port).
 - Retries: 4 attempts with 0.2/0.4/0.8 s backoff on 5xx, 429 and transport
-  errors (not TLS errors); never on other 4xx.
+  errors (not TLS errors); never on other 4xx. A mirror gets one attempt, as
+  the upstream behind it is the fallback.
 """
 
 from __future__ import annotations
@@ -239,17 +240,18 @@ class Transport:
     def _with_retries(self, endpoint: Endpoint, method: str, path: str, scope: str | None,
                       headers: dict[str, str], what: str) -> urllib3.BaseHTTPResponse:
         creds = self.credentials.get(endpoint.cred_host)
+        # a mirror gets one attempt: falling back to the upstream is its retry
         return self._retrying(lambda: self._send_authorized(endpoint, method, path, scope,
                                                             headers, creds, what), what,
-                              endpoint.base_url)
+                              endpoint.base_url, retry=not endpoint.mirror)
 
     def _send_retrying(self, method: str, url: str, headers: dict[str, str], origin: str,
                        what: str) -> urllib3.BaseHTTPResponse:
         return self._retrying(lambda: self._send(method, url, headers, origin), what, url)
 
-    def _retrying(self, attempt, what: str, url: str) -> urllib3.BaseHTTPResponse:
+    def _retrying(self, attempt, what: str, url: str, retry: bool = True) -> urllib3.BaseHTTPResponse:
         last: BarqueError | None = None
-        for n in range(len(self.backoff) + 1):
+        for n in range(len(self.backoff) + 1 if retry else 1):
             if n:
                 time.sleep(self.backoff[n - 1])
             try:
