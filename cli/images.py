@@ -118,17 +118,15 @@ def cmd_pull(ctx, args) -> int:
 def _rows(images: list[images_pb2.Image], show_all_digests: bool):
     for img in images:
         names = list(img.repo_tags) or [""]
-        digests = {parse_reference(d).name: d.split("@", 1)[1] for d in img.repo_digests}
         for name in names:
             if name:
                 repo, tag = familiar(name)
-                full = parse_reference(name).name
             else:
-                repo, tag, full = "<none>", "<none>", ""
+                repo, tag = "<none>", "<none>"
             yield {
                 "Repository": repo,
                 "Tag": tag,
-                "Digest": digests.get(full, "<none>"),
+                "Digest": img.tag_digests.get(name, "<none>"),
                 "ID": short_id(img.id),
                 "CreatedSince": time_ago(parse_time(img.created)),
                 "CreatedAt": img.created,

@@ -56,12 +56,14 @@ class ImageRecord:
 
 
 class MetadataDB:
-    """names: normalised reference -> image id; images: id -> record; holders: snapshot key -> image id."""
+    """names: normalised reference -> image id; name_digests: reference -> digest it was pulled at;
+    images: id -> record; holders: snapshot key -> image id."""
 
     def __init__(self, path: Path) -> None:
         self._path = path
         self.lock = threading.RLock()
         self.names: dict[str, str] = {}
+        self.name_digests: dict[str, str] = {}
         self.images: dict[str, ImageRecord] = {}
         self.holders: dict[str, str] = {}
         self._load()
@@ -72,6 +74,7 @@ class MetadataDB:
         except FileNotFoundError:
             return
         self.names = dict(data.get("names") or {})
+        self.name_digests = dict(data.get("name_digests") or {})
         self.images = {k: ImageRecord.from_json(v) for k, v in (data.get("images") or {}).items()}
         self.holders = dict(data.get("holders") or {})
 
@@ -79,6 +82,7 @@ class MetadataDB:
         """Persist the current state; call with ``lock`` held."""
         data = {
             "names": self.names,
+            "name_digests": {k: v for k, v in self.name_digests.items() if k in self.names},
             "images": {k: v.to_json() for k, v in self.images.items()},
             "holders": self.holders,
         }

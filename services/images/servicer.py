@@ -38,6 +38,7 @@ def image_to_pb(view: ImageView) -> images_pb2.Image:
         config_json=view.config_json,
         platform=platform_to_pb(r.platform),
         chain_id=r.chain_id,
+        tag_digests=view.name_digests,
     )
 
 

@@ -90,6 +90,7 @@ class ImageView:
     record: ImageRecord
     names: list[str]
     config_json: bytes
+    name_digests: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -193,6 +194,7 @@ class ImageStore:
             self.db.images[record.id] = record
             if ref.tag is not None or ref.digest is None:
                 self.db.names[res.name] = record.id
+                self.db.name_digests[res.name] = res.target.digest
             self.db.save()
             previous_holder = previous_id and previous_id != record.id
         if previous_holder:
@@ -276,7 +278,9 @@ class ImageStore:
             config_json = self.content.read_bytes(record.config.digest, max_size=MAX_CONFIG_SIZE)
         except NotFound:
             config_json = b"{}"
-        return ImageView(record, self.db.names_of(record.id), config_json)
+        names = self.db.names_of(record.id)
+        digests = {n: self.db.name_digests[n] for n in names if n in self.db.name_digests}
+        return ImageView(record, names, config_json, digests)
 
     def list(self) -> list[ImageView]:
         with self.db.lock:

@@ -41,6 +41,7 @@ class Engine:
         root = Path(tempfile.mkdtemp(prefix="barque-engine-"))
         os.chmod(root, 0o755)
         engine = cls(root, services, extra_env=dict(env))
+        (root / "barque.toml").write_text("# test engine: everything comes from the environment\n")
         for service in services:
             engine.start(service)
         return engine
