@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from services.common.errors import FailedPrecondition, NotFound
+from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.common.oci import INDEX_TYPES, MANIFEST_TYPES, Descriptor, MediaType, Platform
 
 __all__ = [
@@ -81,7 +81,8 @@ def index_entries(data: bytes, what: str) -> list[Descriptor]:
     try:
         raw = json.loads(data).get("manifests") or []
         entries = [Descriptor.from_json(item) for item in raw]
-    except (ValueError, AttributeError, TypeError) as exc:
+    except (ValueError, AttributeError, TypeError, InvalidArgument) as exc:
+        # the registry's document is at fault, not the caller's argument
         raise FailedPrecondition(f"{what}: malformed index: {exc}") from exc
     return entries
 
