@@ -1,0 +1,420 @@
+"""cgroup v1 and v2 managers for one container.
+
+Contract: a container's cgroup always lives under a ``barque`` directory at the
+root of each hierarchy (``<mount>/barque/...``); this module never creates,
+writes or removes anything outside that subtree. ``resources`` is the
+runtime-spec ``linux.resources`` object. The value computations
+(:func:`v1_writes`, :func:`v2_writes`) are pure so they can be unit-tested;
+the managers only create directories, write files and remove directories.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import time
+from dataclasses import dataclass
+
+from services.common.errors import FailedPrecondition, Internal, InvalidArgument
+from services.common.log import get_logger
+
+__all__ = [
+    "CgroupError", "Hierarchy", "CgroupV1", "CgroupV2", "DEFAULT_ALLOWED_DEVICES",
+    "resolve_path", "is_v2", "v1_hierarchies", "v1_writes", "v2_writes",
+    "shares_to_weight", "new_manager", "manager_from_state",
+]
+
+CGROUP_ROOT = "/sys/fs/cgroup"
+BARQUE_SUBTREE = "barque"
+
+#: runc's specconv.AllowedDevices: always appended after the spec's rules
+DEFAULT_ALLOWED_DEVICES: tuple[dict, ...] = (
+    {"allow": True, "type": "c", "access": "m"},
+    {"allow": True, "type": "b", "access": "m"},
+    {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 1, "minor": 8, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 1, "minor": 7, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 5, "minor": 0, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 1, "minor": 5, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 1, "minor": 9, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 136, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 5, "minor": 2, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 10, "minor": 200, "access": "rwm"},
+)
+
+log = get_logger(__name__)
+
+
+class CgroupError(Internal):
+    """A cgroup could not be created, written or removed."""
+
+
+def resolve_path(cgroups_path: str | None, container_id: str) -> str:
+    """Relative cgroup path (``barque/...``) for ``linux.cgroupsPath``.
+
+    Empty means ``/barque/<id>``; a relative path is placed under barque; an
+    absolute path must already be inside ``/barque``.
+    """
+    if not cgroups_path:
+        return f"{BARQUE_SUBTREE}/{container_id}"
+    if ":" in cgroups_path:
+        raise InvalidArgument(f"systemd cgroupsPath {cgroups_path!r} is not supported")
+    parts = [p for p in cgroups_path.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise InvalidArgument(f"cgroupsPath {cgroups_path!r} contains '..'")
+    if cgroups_path.startswith("/"):
+        if len(parts) < 2 or parts[0] != BARQUE_SUBTREE:
+            raise InvalidArgument(
+                f"cgroupsPath {cgroups_path!r} must be below /{BARQUE_SUBTREE}/")
+        return "/".join(parts)
+    if not parts:
+        raise InvalidArgument(f"cgroupsPath {cgroups_path!r} is empty")
+    return "/".join([BARQUE_SUBTREE, *parts])
+
+
+def is_v2(root: str = CGROUP_ROOT) -> bool:
+    """The unified hierarchy is mounted at the root (not hybrid)."""
+    return os.path.exists(os.path.join(root, "cgroup.controllers"))
+
+
+@dataclass(frozen=True)
+class Hierarchy:
+    mountpoint: str
+    subsystems: tuple[str, ...]  # ("cpu",), ("name=systemd",), () for hybrid cgroup2
+
+    @property
+    def name(self) -> str:
+        return os.path.basename(self.mountpoint)
+
+
+def v1_hierarchies(mountinfo: str | None = None) -> list[Hierarchy]:
+    """v1 (and hybrid cgroup2) hierarchies mounted under /sys/fs/cgroup."""
+    if mountinfo is None:
+        with open("/proc/self/mountinfo") as f:
+            mountinfo = f.read()
+    found: dict[str, Hierarchy] = {}
+    for line in mountinfo.splitlines():
+        pre, _, post = line.partition(" - ")
+        fields, tail = pre.split(), post.split()
+        if len(fields) < 5 or len(tail) < 3 or fields[3] != "/":
+            continue
+        mountpoint, fstype = fields[4], tail[0]
+        if not mountpoint.startswith(CGROUP_ROOT + "/"):
+            continue
+        if fstype == "cgroup":
+            subs = tuple(o for o in tail[2].split(",")
+                         if o not in ("rw", "ro") and ("=" not in o or o.startswith("name=")))
+            found[mountpoint] = Hierarchy(mountpoint, subs)
+        elif fstype == "cgroup2":
+            found[mountpoint] = Hierarchy(mountpoint, ())
+    return list(found.values())
+
+
+def _device_rule(rule: dict) -> str:
+    kind = rule.get("type") or "a"
+    if kind == "a":
+        return "a"
+    major = "*" if rule.get("major") in (None, -1) else str(rule["major"])
+    minor = "*" if rule.get("minor") in (None, -1) else str(rule["minor"])
+    return f"{kind} {major}:{minor} {rule.get('access') or 'rwm'}"
+
+
+def v1_writes(resources: dict | None) -> list[tuple[str, str, str]]:
+    """(controller, file, value) writes for ``resources``, in the order to apply."""
+    res = resources or {}
+    out: list[tuple[str, str, str]] = []
+    mem = res.get("memory") or {}
+    if mem.get("limit") is not None:
+        out.append(("memory", "memory.limit_in_bytes", str(mem["limit"])))
+    if mem.get("swap") is not None:
+        out.append(("memory", "memory.memsw.limit_in_bytes", str(mem["swap"])))
+    if mem.get("reservation") is not None:
+        out.append(("memory", "memory.soft_limit_in_bytes", str(mem["reservation"])))
+    if mem.get("swappiness") is not None:
+        out.append(("memory", "memory.swappiness", str(mem["swappiness"])))
+    if mem.get("disableOOMKiller"):
+        out.append(("memory", "memory.oom_control", "1"))
+    cpu = res.get("cpu") or {}
+    for key, name in (("shares", "cpu.shares"), ("period", "cpu.cfs_period_us"),
+                      ("quota", "cpu.cfs_quota_us"), ("realtimePeriod", "cpu.rt_period_us"),
+                      ("realtimeRuntime", "cpu.rt_runtime_us")):
+        if cpu.get(key):
+            out.append(("cpu", name, str(cpu[key])))
+    for key in ("cpus", "mems"):
+        if cpu.get(key):
+            out.append(("cpuset", f"cpuset.{key}", str(cpu[key])))
+    pids = (res.get("pids") or {}).get("limit")
+    if pids is not None and pids != 0:
+        out.append(("pids", "pids.max", "max" if pids < 0 else str(pids)))
+    blkio = res.get("blockIO") or {}
+    if blkio.get("weight"):
+        out.append(("blkio", "blkio.weight", str(blkio["weight"])))
+    for key, name in (("throttleReadBpsDevice", "read_bps_device"),
+                      ("throttleWriteBpsDevice", "write_bps_device"),
+                      ("throttleReadIOPSDevice", "read_iops_device"),
+                      ("throttleWriteIOPSDevice", "write_iops_device")):
+        for dev in blkio.get(key) or []:
+            out.append(("blkio", f"blkio.throttle.{name}",
+                        f"{dev['major']}:{dev['minor']} {dev['rate']}"))
+    out.append(("devices", "devices.deny", "a"))
+    for rule in [*(res.get("devices") or []), *DEFAULT_ALLOWED_DEVICES]:
+        target = "devices.allow" if rule.get("allow") else "devices.deny"
+        out.append(("devices", target, _device_rule(rule)))
+    return out
+
+
+def shares_to_weight(shares: int) -> int:
+    """cpu.shares (2..262144) to cpu.weight (1..10000), runc's formula."""
+    if shares == 0:
+        return 0
+    return 1 + ((shares - 2) * 9999) // 262142
+
+
+def v2_writes(resources: dict | None) -> tuple[list[tuple[str, str]], list[str]]:
+    """(file, value) writes for the unified hierarchy, and the names of
+    requested settings v2 cannot apply here (device rules need eBPF)."""
+    res = resources or {}
+    out: list[tuple[str, str]] = []
+    unsupported: list[str] = []
+    mem = res.get("memory") or {}
+    limit, swap = mem.get("limit"), mem.get("swap")
+    if limit is not None:
+        out.append(("memory.max", "max" if limit < 0 else str(limit)))
+    if swap is not None:
+        if swap < 0:
+            out.append(("memory.swap.max", "max"))
+        elif limit is not None and limit >= 0:
+            if swap < limit:
+                raise InvalidArgument(f"memory swap {swap} below memory limit {limit}")
+            out.append(("memory.swap.max", str(swap - limit)))
+    if mem.get("reservation") is not None:
+        out.append(("memory.low", str(mem["reservation"])))
+    cpu = res.get("cpu") or {}
+    if cpu.get("shares"):
+        out.append(("cpu.weight", str(shares_to_weight(int(cpu["shares"])))))
+    if cpu.get("quota") or cpu.get("period"):
+        quota = cpu.get("quota") or 0
+        out.append(("cpu.max", f"{quota if quota > 0 else 'max'} {cpu.get('period') or 100000}"))
+    for key in ("cpus", "mems"):
+        if cpu.get(key):
+            out.append((f"cpuset.{key}", str(cpu[key])))
+    pids = (res.get("pids") or {}).get("limit")
+    if pids is not None and pids != 0:
+        out.append(("pids.max", "max" if pids < 0 else str(pids)))
+    weight = (res.get("blockIO") or {}).get("weight")
+    if weight:
+        out.append(("io.weight", str(1 + (int(weight) - 10) * 9999 // 990)))
+    for key, value in (res.get("unified") or {}).items():
+        if "/" in key or key.startswith("."):
+            raise InvalidArgument(f"invalid unified cgroup key {key!r}")
+        out.append((key, str(value)))
+    if res.get("devices"):
+        unsupported.append("devices")
+    return out, unsupported
+
+
+def _write(path: str, value: str) -> None:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
+    except OSError as exc:
+        raise CgroupError(f"open cgroup file {path!r}: {exc.strerror}") from exc
+    try:
+        os.write(fd, value.encode())
+    except OSError as exc:
+        raise CgroupError(f"write {value!r} to {path!r}: {exc.strerror}") from exc
+    finally:
+        os.close(fd)
+
+
+def _read(path: str) -> str:
+    with open(path) as f:
+        return f.read().strip()
+
+
+def _pids(directory: str) -> list[int]:
+    try:
+        return [int(p) for p in _read(os.path.join(directory, "cgroup.procs")).split()]
+    except FileNotFoundError:
+        return []
+
+
+def _rmdir(directory: str, force: bool) -> None:
+    """Remove a cgroup dir, retrying while exiting tasks are still accounted."""
+    deadline = time.monotonic() + 5
+    while True:
+        if force:
+            for pid in _pids(directory):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        try:
+            os.rmdir(directory)
+            return
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            if exc.errno != errno.EBUSY or time.monotonic() > deadline:
+                raise CgroupError(f"remove cgroup {directory!r}: {exc.strerror}") from exc
+            if not force and _pids(directory):
+                raise FailedPrecondition(f"cgroup {directory!r} still has processes") from exc
+            time.sleep(0.02)
+
+
+def _mkdir_chain(root: str, rel: str, on_new=None) -> str:
+    path = root
+    for part in rel.split("/"):
+        path = os.path.join(path, part)
+        try:
+            os.mkdir(path, 0o755)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise CgroupError(f"create cgroup {path!r}: {exc.strerror}") from exc
+        if on_new:
+            on_new(path)
+    return path
+
+
+class CgroupV1:
+    """One directory per hierarchy (hybrid cgroup2 included, for joining only)."""
+
+    version = 1
+
+    def __init__(self, rel_path: str, hierarchies: list[Hierarchy] | None = None):
+        self.rel_path = rel_path
+        self.hierarchies = v1_hierarchies() if hierarchies is None else hierarchies
+        self.paths = {h.name: os.path.join(h.mountpoint, rel_path) for h in self.hierarchies}
+
+    def _by_subsystem(self, subsystem: str) -> str | None:
+        for h in self.hierarchies:
+            if subsystem in h.subsystems:
+                return self.paths[h.name]
+        return None
+
+    def create(self) -> None:
+        for h in self.hierarchies:
+            hook = _cpuset_inherit if "cpuset" in h.subsystems else None
+            _mkdir_chain(h.mountpoint, self.rel_path, hook)
+
+    def apply(self, resources: dict | None) -> None:
+        writes = v1_writes(resources)
+        for controller, name, value in writes:
+            directory = self._by_subsystem(controller)
+            if directory is None:
+                raise CgroupError(f"cgroup controller {controller!r} is not mounted")
+            path = os.path.join(directory, name)
+            if name == "memory.memsw.limit_in_bytes" and not os.path.exists(path):
+                log.warning("cgroup_swap_unsupported", path=path)
+                continue
+            _write(path, value)
+
+    def join(self, pid: int = 0) -> None:
+        for directory in self.paths.values():
+            _write(os.path.join(directory, "cgroup.procs"), str(pid))
+
+    def pids(self) -> list[int]:
+        seen: set[int] = set()
+        for directory in self.paths.values():
+            seen.update(_pids(directory))
+        return sorted(seen)
+
+    def freeze(self, frozen: bool) -> bool:
+        directory = self._by_subsystem("freezer")
+        if directory is None or not os.path.isdir(directory):
+            return False
+        _write(os.path.join(directory, "freezer.state"), "FROZEN" if frozen else "THAWED")
+        return True
+
+    def destroy(self, force: bool = False) -> None:
+        if force and self.freeze(True):
+            # Frozen tasks cannot fork while we kill them; SIGKILL still lands.
+            for pid in self.pids():
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            self.freeze(False)
+        for directory in self.paths.values():
+            _rmdir(directory, force)
+
+    def container_mounts(self) -> list[tuple[Hierarchy, str]]:
+        """(hierarchy, host dir) pairs to bind at /sys/fs/cgroup/<name> inside."""
+        return [(h, self.paths[h.name]) for h in self.hierarchies if h.subsystems]
+
+    def to_state(self) -> dict:
+        return {"version": 1, "path": self.rel_path,
+                "hierarchies": [[h.mountpoint, list(h.subsystems)] for h in self.hierarchies]}
+
+
+def _cpuset_inherit(path: str) -> None:
+    """A new v1 cpuset is empty and refuses tasks until cpus/mems are copied in."""
+    parent = os.path.dirname(path)
+    for name in ("cpuset.cpus", "cpuset.mems"):
+        if not _read(os.path.join(path, name)):
+            _write(os.path.join(path, name), _read(os.path.join(parent, name)))
+
+
+class CgroupV2:
+    """A single directory in the unified hierarchy mounted at ``root``."""
+
+    version = 2
+
+    def __init__(self, rel_path: str, root: str = CGROUP_ROOT):
+        self.rel_path = rel_path
+        self.root = root
+        self.path = os.path.join(root, rel_path)
+        self.paths = {"unified": self.path}
+
+    def _enable_controllers(self, needed: set[str]) -> None:
+        """Enable needed controllers in cgroup.subtree_control from the root down
+        to the leaf's parent (a controller is usable only if every ancestor
+        delegates it)."""
+        directory = self.root
+        for part in self.rel_path.split("/"):
+            available = set(_read(os.path.join(directory, "cgroup.controllers")).split())
+            enable = sorted(needed & available)
+            if enable:
+                _write(os.path.join(directory, "cgroup.subtree_control"),
+                       " ".join(f"+{c}" for c in enable))
+            directory = os.path.join(directory, part)
+
+    def create(self) -> None:
+        _mkdir_chain(self.root, self.rel_path)
+
+    def apply(self, resources: dict | None) -> None:
+        writes, unsupported = v2_writes(resources)
+        if unsupported:
+            log.warning("cgroup_v2_unsupported", settings=unsupported)
+        self._enable_controllers({name.split(".")[0] for name, _ in writes})
+        for name, value in writes:
+            _write(os.path.join(self.path, name), value)
+
+    def join(self, pid: int = 0) -> None:
+        _write(os.path.join(self.path, "cgroup.procs"), str(pid))
+
+    def pids(self) -> list[int]:
+        return _pids(self.path)
+
+    def destroy(self, force: bool = False) -> None:
+        if force and os.path.exists(os.path.join(self.path, "cgroup.kill")):
+            _write(os.path.join(self.path, "cgroup.kill"), "1")
+        _rmdir(self.path, force)
+
+    def container_mounts(self) -> list[tuple[Hierarchy, str]]:
+        return []
+
+    def to_state(self) -> dict:
+        return {"version": 2, "path": self.rel_path, "root": self.root}
+
+
+def new_manager(cgroups_path: str | None, container_id: str) -> CgroupV1 | CgroupV2:
+    rel = resolve_path(cgroups_path, container_id)
+    return CgroupV2(rel) if is_v2() else CgroupV1(rel)
+
+
+def manager_from_state(state: dict) -> CgroupV1 | CgroupV2:
+    if state.get("version") == 2:
+        return CgroupV2(state["path"], state.get("root", CGROUP_ROOT))
+    return CgroupV1(state["path"], [Hierarchy(m, tuple(s)) for m, s in state["hierarchies"]])

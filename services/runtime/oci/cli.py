@@ -1,0 +1,154 @@
+"""``barque-oci``: runc's command line over :mod:`services.runtime.oci.container`.
+
+Errors are one line on stderr (and an ``error`` event in ``--log``) with a
+non-zero exit: 127/126 when the process could not be found/executed, 1
+otherwise. ``run`` and ``exec`` exit with the container process's code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+
+import structlog
+
+from services.common.errors import AlreadyExists, BarqueError
+from services.common.log import get_logger
+
+from . import container, spec as specmod
+from .process import ExecFailed
+from .state import StateStore
+
+__all__ = ["main", "build_parser"]
+
+DEFAULT_ROOT = "/run/barque-oci"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="barque-oci", description="OCI runtime (runc-compatible CLI)")
+    p.add_argument("--root", default=DEFAULT_ROOT, help="state directory")
+    p.add_argument("--log", help="append log events to this file")
+    p.add_argument("--log-format", choices=("text", "json"), default="text")
+    p.add_argument("--debug", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("create", help="create a container, its process waiting for start")
+    c.add_argument("--bundle", "-b", default=".")
+    c.add_argument("--pid-file")
+    c.add_argument("--console-socket")
+    c.add_argument("id")
+
+    r = sub.add_parser("run", help="create and start a container, wait for it, delete it")
+    r.add_argument("--bundle", "-b", default=".")
+    r.add_argument("--pid-file")
+    r.add_argument("--console-socket")
+    r.add_argument("id")
+
+    for name, text in (("start", "start a created container"),
+                       ("state", "print the state of a container as JSON")):
+        sub.add_parser(name, help=text).add_argument("id")
+
+    k = sub.add_parser("kill", help="send a signal to the container's init")
+    k.add_argument("--all", "-a", action="store_true", help="signal every process of its cgroup")
+    k.add_argument("id")
+    k.add_argument("signal", nargs="?", default="SIGTERM")
+
+    d = sub.add_parser("delete", help="delete a stopped container")
+    d.add_argument("--force", "-f", action="store_true")
+    d.add_argument("id")
+
+    e = sub.add_parser("exec", help="run a process in a container")
+    e.add_argument("--process", "-p", required=True)
+    e.add_argument("--detach", "-d", action="store_true")
+    e.add_argument("--pid-file")
+    e.add_argument("--console-socket")
+    e.add_argument("id")
+
+    s = sub.add_parser("spec", help="write a default config.json")
+    s.add_argument("--bundle", "-b", default=".")
+
+    sub.add_parser("list", help="list containers")
+    return p
+
+
+def _configure_logging(args: argparse.Namespace):
+    """Log to --log (text or JSON lines); without --log, events are dropped."""
+    stream = open(args.log, "a") if args.log else open(os.devnull, "w")
+    renderer = (structlog.processors.JSONRenderer() if args.log_format == "json"
+                else structlog.dev.ConsoleRenderer(colors=False))
+    structlog.configure(
+        processors=[structlog.processors.add_log_level,
+                    structlog.processors.TimeStamper(fmt="iso", utc=True), renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.DEBUG if args.debug else logging.INFO),
+        logger_factory=structlog.PrintLoggerFactory(file=stream),
+        cache_logger_on_first_use=False,
+    )
+    return stream
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    store = StateStore(args.root)
+    cmd = args.command
+    if cmd == "spec":
+        path = os.path.join(args.bundle, "config.json")
+        try:
+            with open(path, "x") as f:
+                json.dump(specmod.default_spec(), f, indent=2)
+        except FileExistsError as exc:
+            raise AlreadyExists(f"{path!r} exists, remove it first") from exc
+        return 0
+    if cmd == "create":
+        container.create(store, args.id, args.bundle, args.pid_file, args.console_socket)
+        return 0
+    if cmd == "run":
+        return container.run(store, args.id, args.bundle, args.pid_file, args.console_socket)
+    if cmd == "start":
+        container.start(store, args.id)
+        return 0
+    if cmd == "state":
+        print(json.dumps(container.state(store, args.id), indent=2))
+        return 0
+    if cmd == "kill":
+        sig = container.parse_signal(args.signal)
+        if args.all:
+            container.kill_all(store, args.id, sig)
+        else:
+            container.kill(store, args.id, sig)
+        return 0
+    if cmd == "delete":
+        container.delete(store, args.id, args.force)
+        return 0
+    if cmd == "exec":
+        return container.exec_in(store, args.id, args.process, args.detach, args.pid_file,
+                                 args.console_socket)
+    if cmd == "list":
+        print(f"{'ID':<24}{'PID':<10}{'STATUS':<10}BUNDLE")
+        for row in container.list_states(store):
+            print(f"{row['id']:<24}{row['pid']:<10}{row['status']:<10}{row['bundle']}")
+        return 0
+    raise AssertionError(cmd)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    stream = _configure_logging(args)
+    log = get_logger("barque-oci").bind(command=args.command, id=getattr(args, "id", None))
+    try:
+        code = _dispatch(args)
+        log.debug("command_done", exit_code=code)
+    except (BarqueError, OSError) as exc:
+        message = " ".join(str(exc).split())
+        log.error("command_failed", error=message, kind=type(exc).__name__)
+        print(f"barque-oci: {args.command}: {message}", file=sys.stderr)
+        code = exc.exit_code if isinstance(exc, (container.InitFailed, ExecFailed)) else 1
+    finally:
+        stream.close()
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

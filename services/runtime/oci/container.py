@@ -1,0 +1,299 @@
+"""Container lifecycle as runc's commands: create, start, state, kill, delete,
+exec, run. This is the library surface a supervisor may import instead of
+calling the CLI; it must be called from a single-threaded process (it forks).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import select
+import signal
+import time
+
+from services.common.errors import FailedPrecondition, Internal, InvalidArgument
+
+from . import cgroups, console, init, process, spec as specmod, syscalls
+from .state import (STATUS_CREATED, STATUS_RUNNING, STATUS_STOPPED, ContainerState,
+                    StateStore)
+
+__all__ = ["create", "start", "state", "kill", "delete", "exec_in", "run", "list_states",
+           "kill_all",
+           "parse_signal", "InitFailed", "wait_status"]
+
+_START_TIMEOUT = 10.0
+
+
+class InitFailed(FailedPrecondition):
+    """The container process reported an error before it was ready."""
+
+    def __init__(self, message: str, exit_code: int = 1):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def parse_signal(value: str | int | None) -> int:
+    """``TERM``, ``SIGTERM``, ``sigterm`` or ``15`` -> 15."""
+    if value is None or value == "":
+        return signal.SIGTERM
+    text = str(value).strip()
+    if text.isdigit():
+        number = int(text)
+        if not 0 < number < signal.NSIG:
+            raise InvalidArgument(f"invalid signal {value!r}")
+        return number
+    name = text.upper()
+    name = name if name.startswith("SIG") else "SIG" + name
+    sig = getattr(signal.Signals, name, None) if name in signal.Signals.__members__ else None
+    if sig is None:
+        raise InvalidArgument(f"invalid signal {value!r}")
+    return int(sig)
+
+
+def _write_pid_file(path: str, pid: int) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(str(pid))
+    os.rename(tmp, path)
+
+
+def _read_child_reports(reader: int) -> tuple[int, dict]:
+    """Read {"pid"} then {"ready"} or {"error"} from the sync pipe."""
+    pid = 0
+    with os.fdopen(reader, "rb") as f:
+        for line in f:
+            msg = json.loads(line)
+            if "error" in msg:
+                raise InitFailed(msg["error"], int(msg.get("code", 1)))
+            if "pid" in msg:
+                pid = int(msg["pid"])
+            if msg.get("ready"):
+                return pid, msg
+    raise InitFailed("container process exited before it was ready")
+
+
+def _spawn(target, *args) -> tuple[int, int]:
+    """Fork ``target(*args, sync_fd)``; return (child pid, read end)."""
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.close(reader)
+        target(*args, writer)
+        os._exit(1)
+    os.close(writer)
+    return child, reader
+
+
+def _reap(pid: int) -> int:
+    _, status = os.waitpid(pid, 0)
+    return status
+
+
+def _kill_quietly(pid: int) -> None:
+    if pid > 0:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def create(store: StateStore, container_id: str, bundle: str, pid_file: str | None = None,
+           console_socket: str | None = None) -> ContainerState:
+    """Set the container up and leave its init blocked on the exec fifo."""
+    specmod.validate_id(container_id)
+    bundle = os.path.abspath(bundle)
+    spec = specmod.load_bundle(bundle)
+    linux = spec.get("linux") or {}
+    store.reserve(container_id)
+    manager = None
+    init_pid = 0
+    sock = None
+    try:
+        manager = cgroups.new_manager(linux.get("cgroupsPath"), container_id)
+        manager.create()
+        manager.apply(linux.get("resources"))
+        if console_socket:
+            sock = console.connect_socket(console_socket)
+        cfg = init.InitConfig(spec, bundle, store.fifo(container_id), manager, sock)
+        child, reader = _spawn(init.intermediate_main, cfg)
+        if sock is not None:
+            sock.close()
+        try:
+            init_pid, _ = _read_child_reports(reader)
+        finally:
+            _reap(child)
+        state = ContainerState(
+            id=container_id, bundle=bundle, rootfs=spec["root"]["path"], pid=init_pid,
+            pid_start=syscalls.process_start_time(init_pid) or 0,
+            created=datetime.datetime.now(datetime.timezone.utc).isoformat().replace(
+                "+00:00", "Z"),
+            annotations=spec.get("annotations") or {}, cgroup=manager.to_state(),
+            namespaces=[ns["type"] for ns in linux.get("namespaces") or ()],
+            oci_version=spec.get("ociVersion", specmod.OCI_VERSION), config=spec)
+        if not state.pid_start:
+            raise InitFailed("container init exited during create")
+        store.save(state)
+        if pid_file:
+            _write_pid_file(pid_file, init_pid)
+        return state
+    except BaseException:
+        _kill_quietly(init_pid)
+        if init_pid:
+            _wait_gone(init_pid, 0)
+        if manager is not None:
+            try:
+                manager.destroy(force=True)
+            except Exception:  # keep the original error; the state dir is removed anyway
+                pass
+        store.remove(container_id)
+        raise
+
+
+def _wait_gone(pid: int, start: int, timeout: float = 5.0) -> None:
+    """Wait until ``pid`` (started at ``start``; 0 = any) is dead or a zombie."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        now = syscalls.process_start_time(pid)
+        if now is None or (start and now != start):
+            return
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return
+        except ChildProcessError:
+            pass
+        time.sleep(0.01)
+    raise Internal(f"process {pid} did not exit after SIGKILL")
+
+
+def start(store: StateStore, container_id: str) -> None:
+    """Release the created init: open the exec fifo for reading, consume its byte."""
+    st = store.load(container_id)
+    status = store.status(st)
+    if status != STATUS_CREATED:
+        raise FailedPrecondition(f"cannot start container {container_id!r} in {status} state")
+    fifo = store.fifo(container_id)
+    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        deadline = time.monotonic() + _START_TIMEOUT
+        while True:
+            if poller.poll(50) and os.read(fd, 1) == b"0":
+                break
+            if not store.alive(st):
+                raise FailedPrecondition(f"container {container_id!r} init exited before start")
+            if time.monotonic() > deadline:
+                raise Internal(f"container {container_id!r} init did not answer start")
+    finally:
+        os.close(fd)
+    os.unlink(fifo)
+
+
+def state(store: StateStore, container_id: str) -> dict:
+    return store.describe(store.load(container_id))
+
+
+def kill(store: StateStore, container_id: str, sig: int = signal.SIGTERM) -> None:
+    st = store.load(container_id)
+    if store.status(st) == STATUS_STOPPED:
+        raise FailedPrecondition(f"container {container_id!r} is not running")
+    try:
+        os.kill(st.pid, sig)
+    except ProcessLookupError as exc:
+        raise FailedPrecondition(f"container {container_id!r} is not running") from exc
+
+
+def kill_all(store: StateStore, container_id: str, sig: int = signal.SIGTERM) -> None:
+    """Signal every process in the container's cgroup (``kill --all``)."""
+    st = store.load(container_id)
+    if not st.cgroup:
+        raise FailedPrecondition(f"container {container_id!r} has no cgroup")
+    for pid in cgroups.manager_from_state(st.cgroup).pids():
+        _forward(pid, sig)
+
+
+def delete(store: StateStore, container_id: str, force: bool = False) -> None:
+    """Remove a stopped (or created) container; ``force`` kills a running one."""
+    st = store.load(container_id)
+    status = store.status(st)
+    if status == STATUS_RUNNING and not force:
+        raise FailedPrecondition(
+            f"cannot delete container {container_id!r} that is running (use --force)")
+    if status != STATUS_STOPPED:
+        _kill_quietly(st.pid)
+        _wait_gone(st.pid, st.pid_start)
+    if st.cgroup:
+        cgroups.manager_from_state(st.cgroup).destroy(force=force or status != STATUS_STOPPED)
+    store.remove(container_id)
+
+
+def wait_status(status: int) -> int:
+    """Shell-style exit code from a wait status."""
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
+def exec_in(store: StateStore, container_id: str, process_file: str, detach: bool = False,
+            pid_file: str | None = None, console_socket: str | None = None) -> int:
+    """Run another process in the container; return its exit code (0 if detached)."""
+    st = store.load(container_id)
+    if store.status(st) == STATUS_STOPPED:
+        raise FailedPrecondition(f"cannot exec in stopped container {container_id!r}")
+    try:
+        with open(process_file, "rb") as f:
+            proc = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise InvalidArgument(f"read process file {process_file!r}: {exc}") from exc
+    specmod.validate_process(proc)
+    manager = cgroups.manager_from_state(st.cgroup) if st.cgroup else None
+    namespaces = [k for k in init.NS_PROC_NAMES if k in st.namespaces]
+    sock = console.connect_socket(console_socket) if console_socket else None
+    if not detach:
+        syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
+    child, reader = _spawn(init.exec_main, st.config, proc, st.pid, namespaces, manager, sock)
+    if sock is not None:
+        sock.close()
+    try:
+        pid, _ = _read_child_reports(reader)
+    finally:
+        _reap(child)
+    if pid_file:
+        _write_pid_file(pid_file, pid)
+    if detach:
+        return 0
+    return wait_status(_reap(pid))
+
+
+def run(store: StateStore, container_id: str, bundle: str, pid_file: str | None = None,
+        console_socket: str | None = None) -> int:
+    """create + start in the foreground; forward signals; delete; return the exit code."""
+    syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
+    st = create(store, container_id, bundle, pid_file, console_socket)
+    forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
+                 signal.SIGUSR1, signal.SIGUSR2)
+    previous = {s: signal.signal(s, lambda sig, _frame: _forward(st.pid, sig)) for s in forwarded}
+    try:
+        start(store, container_id)
+        code = wait_status(_reap(st.pid))
+    except BaseException:
+        delete(store, container_id, force=True)
+        raise
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    delete(store, container_id, force=True)
+    return code
+
+
+def _forward(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def list_states(store: StateStore) -> list[dict]:
+    return [store.describe(store.load(i)) for i in store.list_ids()]
+

@@ -1,0 +1,225 @@
+"""The two processes forked by ``create``, and the one forked by ``exec``.
+
+Process model (runc's): ``create`` forks an intermediate that joins the cgroup,
+joins or unshares the namespaces and forks the container init; the
+intermediate reports the init's host pid and exits. The init (pid 1 in a new
+pid namespace) builds the rootfs, pivots into it, drops privileges, reports
+"ready" and then blocks opening the exec fifo for writing until ``start``
+opens it for reading; then it execs the user's process.
+
+Children talk to the ``create`` process over a pipe of JSON lines:
+``{"pid": N}``, ``{"ready": true}`` or ``{"error": msg, "code": exit_code}``.
+Every function here ends the process (os._exit or execve); none returns.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import traceback
+from dataclasses import dataclass
+from typing import NoReturn
+
+from services.common.errors import BarqueError, InvalidArgument
+
+from . import console, process, rootfs, syscalls
+from .cgroups import CgroupV1, CgroupV2
+
+__all__ = ["NS_FLAGS", "NS_PROC_NAMES", "InitConfig", "intermediate_main", "exec_main",
+           "send", "describe_error"]
+
+NS_FLAGS = {
+    "pid": syscalls.CLONE_NEWPID, "network": syscalls.CLONE_NEWNET,
+    "mount": syscalls.CLONE_NEWNS, "ipc": syscalls.CLONE_NEWIPC,
+    "uts": syscalls.CLONE_NEWUTS, "cgroup": syscalls.CLONE_NEWCGROUP,
+}
+#: spec namespace type -> /proc/<pid>/ns/<name>; setns order puts mnt last
+NS_PROC_NAMES = {"cgroup": "cgroup", "ipc": "ipc", "uts": "uts", "network": "net",
+                 "pid": "pid", "mount": "mnt"}
+
+
+@dataclass
+class InitConfig:
+    spec: dict
+    bundle: str
+    fifo_path: str
+    cgroup: CgroupV1 | CgroupV2 | None
+    console_socket: socket.socket | None
+
+
+def send(fd: int, message: dict) -> None:
+    os.write(fd, (json.dumps(message) + "\n").encode())
+
+
+def describe_error(exc: BaseException) -> str:
+    if isinstance(exc, BarqueError):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}: {exc.filename}" if exc.filename else str(exc.strerror)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _fail(sync: int, exc: BaseException) -> NoReturn:
+    code = exc.exit_code if isinstance(exc, process.ExecFailed) else 1
+    try:
+        message = describe_error(exc)
+        if not isinstance(exc, BarqueError):
+            frame = traceback.extract_tb(exc.__traceback__)[-1]
+            message += f" (at {os.path.basename(frame.filename)}:{frame.lineno})"
+        send(sync, {"error": message, "code": code})
+    finally:
+        os._exit(code)
+
+
+def _namespaces(spec: dict) -> tuple[int, list[tuple[str, str]]]:
+    """(unshare flags for new namespaces, [(type, path)] to join)."""
+    flags, joins = 0, []
+    for ns in (spec.get("linux") or {}).get("namespaces") or ():
+        if ns.get("path"):
+            joins.append((ns["type"], ns["path"]))
+        else:
+            flags |= NS_FLAGS[ns["type"]]
+    return flags, joins
+
+
+def intermediate_main(cfg: InitConfig, sync: int) -> NoReturn:
+    try:
+        if cfg.cgroup is not None:
+            cfg.cgroup.join(0)
+        flags, joins = _namespaces(cfg.spec)
+        if not flags & syscalls.CLONE_NEWNS and not any(t == "mount" for t, _ in joins):
+            raise InvalidArgument("a mount namespace is required")
+        for kind, path in sorted(joins, key=lambda j: j[0] == "mount"):
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                syscalls.setns(fd, NS_FLAGS[kind])
+            finally:
+                os.close(fd)
+        syscalls.unshare(flags)
+        pid = os.fork()
+        if pid == 0:
+            _init_main(cfg, sync, flags)
+        send(sync, {"pid": pid})
+    except BaseException as exc:  # report anything, then die: this is a forked child
+        _fail(sync, exc)
+    os._exit(0)
+
+
+def _setup_terminal(cfg: InitConfig, root: str) -> int:
+    """Allocate the pty in the container's devpts, bind it at /dev/console,
+    hand the master to the caller. Returns the slave fd."""
+    if cfg.console_socket is None:
+        raise InvalidArgument("process.terminal is set but no --console-socket was given")
+    master, slave, number = console.open_pty(os.path.join(root, "dev/pts/ptmx"))
+    try:
+        target = rootfs.open_in_root(root, "/dev/console", create="file")
+        try:
+            syscalls.mount(os.path.join(root, "dev/pts", number), f"/proc/self/fd/{target}",
+                           None, syscalls.MS_BIND)
+        finally:
+            os.close(target)
+        console.send_master(cfg.console_socket, master)
+    finally:
+        os.close(master)
+        cfg.console_socket.close()
+    return slave
+
+
+def _init_main(cfg: InitConfig, sync: int, new_ns: int) -> NoReturn:
+    spec, proc = cfg.spec, cfg.spec["process"]
+    linux = spec.get("linux") or {}
+    try:
+        syscalls.prctl(syscalls.PR_SET_DUMPABLE, 0)
+        os.umask(0)
+        fifo = os.open(cfg.fifo_path, os.O_PATH | os.O_CLOEXEC)
+        if new_ns & syscalls.CLONE_NEWNET:
+            syscalls.set_loopback_up()
+        if new_ns & syscalls.CLONE_NEWUTS:
+            if spec.get("hostname"):
+                syscalls.sethostname(spec["hostname"])
+            if spec.get("domainname"):
+                syscalls.setdomainname(spec["domainname"])
+        root = spec["root"]["path"]
+        rootfs.prepare_root(root, linux.get("rootfsPropagation"))
+        rootfs.mount_all(spec, root, cfg.bundle, cfg.cgroup,
+                         cgroupns=bool(new_ns & syscalls.CLONE_NEWCGROUP))
+        rootfs.create_devices(spec, root)
+        slave = _setup_terminal(cfg, root) if proc.get("terminal") else None
+        rootfs.pivot_root(root)
+        rootfs.apply_sysctl(linux.get("sysctl"))
+        rootfs.readonly_paths(linux.get("readonlyPaths"))
+        rootfs.mask_paths(linux.get("maskedPaths"))
+        if spec["root"].get("readonly"):
+            rootfs.remount_root_readonly()
+        if slave is not None:
+            console.make_controlling(slave)
+            os.close(slave)
+        program = process.finalize(proc, linux.get("seccomp"))
+        env = process.process_env(proc)
+        path = process.lookup_executable(proc["args"][0], env)
+        send(sync, {"ready": True})
+        os.close(sync)
+        sync = -1
+        # Blocks until `start` opens the fifo for reading.
+        writer = os.open(f"/proc/self/fd/{fifo}", os.O_WRONLY | os.O_CLOEXEC)
+        os.write(writer, b"0")
+        os.close(writer)
+    except BaseException as exc:  # forked child: report and die
+        if sync < 0:
+            os._exit(1)
+        _fail(sync, exc)
+    umask = int((proc.get("user") or {}).get("umask", 0o022))
+    process.exec_process(path, proc["args"], env, umask, program,
+                         (linux.get("seccomp") or {}).get("flags"))
+    os._exit(127)
+
+
+def exec_main(spec: dict, proc: dict, init_pid: int, namespaces: list[str],
+              cgroup: CgroupV1 | CgroupV2 | None, console_sock: socket.socket | None,
+              sync: int) -> NoReturn:
+    """First child of ``exec``: join the container, fork the process, report it."""
+    try:
+        if cgroup is not None:
+            cgroup.join(0)
+        fds = []
+        for kind in sorted(namespaces, key=lambda k: k == "mount"):
+            fds.append((kind, os.open(f"/proc/{init_pid}/ns/{NS_PROC_NAMES[kind]}",
+                                      os.O_RDONLY | os.O_CLOEXEC)))
+        for kind, fd in fds:
+            syscalls.setns(fd, NS_FLAGS[kind])
+            os.close(fd)
+        pid = os.fork()
+        if pid == 0:
+            _exec_child(spec, proc, console_sock, sync)
+        send(sync, {"pid": pid})
+    except BaseException as exc:  # forked child: report and die
+        _fail(sync, exc)
+    os._exit(0)
+
+
+def _exec_child(spec: dict, proc: dict, console_sock: socket.socket | None,
+                sync: int) -> NoReturn:
+    linux = spec.get("linux") or {}
+    try:
+        syscalls.prctl(syscalls.PR_SET_DUMPABLE, 0)
+        if proc.get("terminal"):
+            if console_sock is None:
+                raise InvalidArgument("process.terminal is set but no --console-socket was given")
+            master, slave, _ = console.open_pty("/dev/pts/ptmx")
+            console.send_master(console_sock, master)
+            os.close(master)
+            console_sock.close()
+            console.make_controlling(slave)
+            os.close(slave)
+        program = process.finalize(proc, linux.get("seccomp"))
+        env = process.process_env(proc)
+        path = process.lookup_executable(proc["args"][0], env)
+        send(sync, {"ready": True})
+        os.close(sync)
+    except BaseException as exc:  # forked child: report and die
+        _fail(sync, exc)
+    umask = int((proc.get("user") or {}).get("umask", 0o022))
+    process.exec_process(path, proc["args"], env, umask, program,
+                         (linux.get("seccomp") or {}).get("flags"))
+    os._exit(127)

@@ -1,0 +1,140 @@
+"""Container state kept under ``<root>/<id>/``: state.json and the exec fifo.
+
+state.json is written atomically (temp file + rename) so a reader never sees
+half a document. The status is derived, not stored: the init pid is alive
+(checked against its recorded start time, so a recycled pid does not count)
+and the exec fifo still exists -> ``created``; alive without fifo ->
+``running``; otherwise ``stopped``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+
+from services.common.errors import AlreadyExists, Internal, NotFound
+
+from . import syscalls
+from .spec import validate_id
+
+__all__ = [
+    "ContainerState", "StateStore", "ContainerNotFound", "ContainerExists",
+    "STATUS_CREATED", "STATUS_RUNNING", "STATUS_STOPPED", "EXEC_FIFO",
+]
+
+STATUS_CREATED = "created"
+STATUS_RUNNING = "running"
+STATUS_STOPPED = "stopped"
+EXEC_FIFO = "exec.fifo"
+
+
+class ContainerNotFound(NotFound):
+    pass
+
+
+class ContainerExists(AlreadyExists):
+    pass
+
+
+@dataclass
+class ContainerState:
+    id: str
+    bundle: str
+    rootfs: str
+    pid: int = 0
+    pid_start: int = 0
+    created: str = ""
+    annotations: dict = field(default_factory=dict)
+    cgroup: dict = field(default_factory=dict)
+    namespaces: list = field(default_factory=list)
+    #: config.json as loaded at create time; exec reuses its seccomp profile
+    config: dict = field(default_factory=dict)
+    oci_version: str = "1.0.2"
+
+
+class StateStore:
+    """All containers of one ``--root`` directory."""
+
+    def __init__(self, root: str):
+        self.root = os.path.abspath(root)
+
+    def dir(self, container_id: str) -> str:
+        return os.path.join(self.root, validate_id(container_id))
+
+    def fifo(self, container_id: str) -> str:
+        return os.path.join(self.dir(container_id), EXEC_FIFO)
+
+    def reserve(self, container_id: str) -> str:
+        """Create the container's state dir and exec fifo; fail if it exists."""
+        os.makedirs(self.root, mode=0o700, exist_ok=True)
+        directory = self.dir(container_id)
+        try:
+            os.mkdir(directory, 0o711)
+        except FileExistsError as exc:
+            raise ContainerExists(f"container {container_id!r} already exists") from exc
+        os.mkfifo(os.path.join(directory, EXEC_FIFO), 0o622)
+        return directory
+
+    def save(self, state: ContainerState) -> None:
+        directory = self.dir(state.id)
+        tmp = os.path.join(directory, "state.json.tmp")
+        with open(tmp, "w") as f:
+            json.dump(asdict(state), f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.rename(tmp, os.path.join(directory, "state.json"))
+
+    def load(self, container_id: str) -> ContainerState:
+        path = os.path.join(self.dir(container_id), "state.json")
+        try:
+            with open(path) as f:
+                raw = json.load(f)
+        except FileNotFoundError as exc:
+            raise ContainerNotFound(f"container {container_id!r} does not exist") from exc
+        except (OSError, ValueError) as exc:
+            raise Internal(f"read state of container {container_id!r}: {exc}") from exc
+        return ContainerState(**raw)
+
+    def list_ids(self) -> list[str]:
+        try:
+            names = sorted(os.listdir(self.root))
+        except FileNotFoundError:
+            return []
+        return [n for n in names if os.path.exists(os.path.join(self.root, n, "state.json"))]
+
+    def remove(self, container_id: str) -> None:
+        directory = self.dir(container_id)
+        for name in ("state.json", "state.json.tmp", EXEC_FIFO):
+            try:
+                os.unlink(os.path.join(directory, name))
+            except FileNotFoundError:
+                pass
+        try:
+            os.rmdir(directory)
+        except FileNotFoundError:
+            pass
+
+    def alive(self, state: ContainerState) -> bool:
+        return state.pid > 0 and syscalls.process_start_time(state.pid) == state.pid_start
+
+    def status(self, state: ContainerState) -> str:
+        if not self.alive(state):
+            return STATUS_STOPPED
+        if os.path.exists(self.fifo(state.id)):
+            return STATUS_CREATED
+        return STATUS_RUNNING
+
+    def describe(self, state: ContainerState) -> dict:
+        """The runtime-spec ``state`` document (runc's field set)."""
+        status = self.status(state)
+        return {
+            "ociVersion": state.oci_version,
+            "id": state.id,
+            "pid": state.pid if status != STATUS_STOPPED else 0,
+            "status": status,
+            "bundle": state.bundle,
+            "rootfs": state.rootfs,
+            "created": state.created,
+            "annotations": state.annotations,
+        }
