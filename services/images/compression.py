@@ -13,16 +13,19 @@ from __future__ import annotations
 
 import gzip
 import io
+import zlib
 from typing import BinaryIO
 
 import zstandard
 
-from services.common.errors import InvalidArgument
+from services.common.errors import DataLoss, InvalidArgument
 
 try:
     from isal import igzip_threaded as _isal_threaded
+    from isal.isal_zlib import error as _IsalError
 except ImportError:  # python-isal is optional: zlib is the always-present fallback
     _isal_threaded = None
+    _IsalError = zlib.error
 
 __all__ = [
     "open_decompressed",
@@ -30,6 +33,7 @@ __all__ = [
     "GZIP_BACKEND",
     "Compression",
     "UnsupportedCompression",
+    "CorruptLayerData",
 ]
 
 #: which gzip decoder open_decompressed uses: "isal-threaded" or "zlib"
@@ -42,6 +46,42 @@ _BLOCK = 1 << 20
 
 class UnsupportedCompression(InvalidArgument):
     """The layer's bytes or media type name a compression barque cannot read."""
+
+
+class CorruptLayerData(DataLoss):
+    """The compressed layer stream does not decode (bad CRC, truncated, garbage)."""
+
+
+#: decoder failures, as opposed to I/O errors of the source, which pass through unchanged
+_DECODE_ERRORS = (EOFError, zlib.error, _IsalError, zstandard.ZstdError, gzip.BadGzipFile)
+
+
+class _Decoded(io.RawIOBase):
+    """Wraps a decoder so that its failures surface as :class:`CorruptLayerData`."""
+
+    def __init__(self, inner: BinaryIO, kind: str) -> None:
+        super().__init__()
+        self._inner = inner
+        self._kind = kind
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self._inner.read(size)
+        except _DECODE_ERRORS as exc:
+            raise CorruptLayerData(f"{self._kind} layer data is corrupt: {exc}") from exc
+
+    def readinto(self, b) -> int:  # type: ignore[override]
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._inner.close()
+        super().close()
 
 
 class Compression:
@@ -128,10 +168,13 @@ def open_decompressed(fileobj: BinaryIO, media_type: str) -> BinaryIO:
     source = _Prefixed(head, fileobj)
     if kind == Compression.GZIP:
         if _isal_threaded is not None:
-            return _isal_threaded.open(source, "rb", threads=1, block_size=_BLOCK)
-        return gzip.GzipFile(fileobj=io.BufferedReader(source, _BLOCK), mode="rb")  # type: ignore[return-value]
+            decoder = _isal_threaded.open(source, "rb", threads=1, block_size=_BLOCK)
+        else:
+            decoder = gzip.GzipFile(fileobj=io.BufferedReader(source, _BLOCK), mode="rb")
+        return _Decoded(decoder, kind)  # type: ignore[return-value]
     if kind == Compression.ZSTD:
-        return zstandard.ZstdDecompressor().stream_reader(  # type: ignore[return-value]
+        decoder = zstandard.ZstdDecompressor().stream_reader(
             source, read_size=_BLOCK, read_across_frames=True, closefd=False
         )
+        return _Decoded(decoder, kind)  # type: ignore[return-value]
     return io.BufferedReader(source, _BLOCK)  # type: ignore[return-value]

@@ -137,7 +137,14 @@ class _KeyedLocks:
 
 
 class Snapshotter:
-    def __init__(self, root: Path, *, limits: LayerLimits = DEFAULT_LIMITS, durable: bool = True) -> None:
+    def __init__(self, root: Path, *, limits: LayerLimits = DEFAULT_LIMITS, durable: bool = False) -> None:
+        """``durable``: syncfs each unpacked layer before publishing it.
+
+        Off by default, as in docker's overlay2 and containerd: on a 166 MB,
+        5000-file layer the syncfs alone takes ~1.6 s of a ~2 s unpack. Without
+        it a power loss (not a process crash) can leave a published layer with
+        lost file data.
+        """
         self._root = Path(root).absolute()
         if any(c in str(self._root) for c in ":,"):
             # overlay mount options are separated by ',' and lowerdirs by ':'
