@@ -26,7 +26,7 @@ import json
 import threading
 import time
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import urllib3
@@ -196,7 +196,7 @@ class Transport:
         what = what or f"{method} {registry}{path}"
         last: BarqueError | None = None
         for endpoint in endpoints_for(registry, self.config):
-            log.debug("registry.request", registry=registry, endpoint=endpoint.base_url,
+            log.info("registry.request", registry=registry, endpoint=endpoint.base_url,
                       mirror=endpoint.mirror, method=method, path=path)
             try:
                 resp = self._with_retries(endpoint, method, path, scope, headers or {}, what)
@@ -249,7 +249,8 @@ class Transport:
                        what: str) -> urllib3.BaseHTTPResponse:
         return self._retrying(lambda: self._send(method, url, headers, origin), what, url)
 
-    def _retrying(self, attempt, what: str, url: str, retry: bool = True) -> urllib3.BaseHTTPResponse:
+    def _retrying(self, attempt: Callable[[], urllib3.BaseHTTPResponse], what: str, url: str,
+                  retry: bool = True) -> urllib3.BaseHTTPResponse:
         last: BarqueError | None = None
         for n in range(len(self.backoff) + 1 if retry else 1):
             if n:
@@ -351,6 +352,9 @@ class Transport:
                 return basic_header(creds) if creds else None
         return None
 
+    def _plain_http_ok(self, netloc: str) -> bool:
+        return is_loopback(netloc) or self.config.registry_host(netloc).insecure
+
     def _bearer(self, endpoint: Endpoint, challenge: Challenge, scope: str,
                 creds: Credentials | None, what: str) -> str:
         """Fetch a token from the challenge's realm and cache it per (origin, scope)."""
@@ -359,6 +363,13 @@ class Transport:
             query["scope"] = scope
         realm = challenge.params["realm"]
         url = realm + ("&" if "?" in realm else "?") + urlencode(query) if query else realm
+        realm_parts = urlsplit(url)
+        if realm_parts.scheme not in ("http", "https") or not realm_parts.hostname:
+            raise Unauthenticated(f"{what}: unusable token realm {realm!r}")
+        if creds and realm_parts.scheme == "http" and not self._plain_http_ok(realm_parts.netloc):
+            # a password never crosses the network in clear text
+            raise Unauthenticated(f"{what}: token realm {realm!r} is plain http; "
+                                  f"refusing to send credentials for {endpoint.cred_host}")
         hdrs = {"Authorization": basic_header(creds)} if creds else {}
         # the realm is its own origin: credentials go there deliberately, and
         # are dropped if it redirects elsewhere

@@ -31,6 +31,7 @@ from services.common.errors import (
     Unavailable,
 )
 from services.common.oci import MediaType, sha256_digest
+from services.registry.auth import Credentials
 from services.registry.proxy import RegistryProxy
 
 pytestmark = pytest.mark.integration
@@ -612,3 +613,14 @@ def test_unreachable_mirror_falls_back(server, make_proxy):
     assert proxy.resolve(f"{server.host}/{REPO}:v1").top.digest == sha256_digest(body)
     # one attempt per request at a dead mirror, no backoff spent on it
     assert time.monotonic() - started < 0.2
+
+
+def test_credentials_never_sent_to_plain_http_realm(server, make_proxy):
+    server.serve(lambda h: h.reply(401, b"", {
+        "WWW-Authenticate": 'Bearer realm="http://realm.invalid/token",service="x"'}))
+    proxy = make_proxy()
+    proxy.credentials.put(server.host, Credentials("alice", "s3cret"))
+    with pytest.raises(Unauthenticated) as info:
+        proxy.resolve(f"{server.host}/{REPO}:v1")
+    assert "plain http" in str(info.value)
+    assert len(server.seen) == 1
