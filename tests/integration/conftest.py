@@ -28,3 +28,17 @@ def fresh_engine() -> Iterator[Engine]:
     eng = Engine.create()
     yield eng
     eng.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_leaks():
+    """After the integration tier: no barque mount, cgroup, network device,
+    namespace, process or engine dir remains. Processes that were already
+    running when the tier began (session registries) are not counted."""
+    from tests.integration.leaks import _children, leaks, snapshot_host
+
+    before = snapshot_host()
+    running = _children(os.getpid())
+    yield
+    left = leaks(before, running)
+    assert not left, f"the integration tier leaked: {left}"

@@ -42,8 +42,12 @@ class Engine:
         os.chmod(root, 0o755)
         engine = cls(root, services, extra_env=dict(env))
         (root / "barque.toml").write_text("# test engine: everything comes from the environment\n")
-        for service in services:
-            engine.start(service)
+        try:
+            for service in services:
+                engine.start(service)
+        except BaseException:
+            engine.close()
+            raise
         return engine
 
     @property
