@@ -74,6 +74,8 @@ def _walk(root_fd: int, components: list[bytes], create: bool) -> int:
     cur = os.dup(root_fd)
     try:
         for comp in components:
+            if comp in (b"", b".", b"..") or b"/" in comp:
+                raise NotBeneath(f"path component {comp!r} is not a plain name")
             try:
                 nxt = os.open(comp, _DIR_FLAGS, dir_fd=cur)
             except FileNotFoundError:
