@@ -18,11 +18,11 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import subprocess
+import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
-import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
