@@ -43,6 +43,10 @@ DEFAULT_ALLOWED_DEVICES: tuple[dict, ...] = (
     {"allow": True, "type": "c", "major": 10, "minor": 200, "access": "rwm"},
 )
 
+#: cgroup v1 super options that are not subsystems
+_V1_MOUNT_OPTIONS = frozenset(("rw", "ro", "xattr", "noprefix", "clone_children",
+                               "cpuset_v2_mode", "favordynmods"))
+
 log = get_logger(__name__)
 
 
@@ -103,8 +107,8 @@ def v1_hierarchies(mountinfo: str | None = None) -> list[Hierarchy]:
         if not mountpoint.startswith(CGROUP_ROOT + "/"):
             continue
         if fstype == "cgroup":
-            subs = tuple(o for o in tail[2].split(",")
-                         if o not in ("rw", "ro") and ("=" not in o or o.startswith("name=")))
+            subs = tuple(o for o in tail[2].split(",") if o not in _V1_MOUNT_OPTIONS
+                         and ("=" not in o or o.startswith("name=")))
             found[mountpoint] = Hierarchy(mountpoint, subs)
         elif fstype == "cgroup2":
             found[mountpoint] = Hierarchy(mountpoint, ())

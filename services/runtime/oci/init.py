@@ -150,6 +150,7 @@ def _init_main(cfg: InitConfig, sync: int, new_ns: int) -> NoReturn:
         rootfs.apply_sysctl(linux.get("sysctl"))
         rootfs.readonly_paths(linux.get("readonlyPaths"))
         rootfs.mask_paths(linux.get("maskedPaths"))
+        os.close(rootfs.open_in_root("/", proc.get("cwd") or "/", create="dir"))
         if spec["root"].get("readonly"):
             rootfs.remount_root_readonly()
         if slave is not None:

@@ -75,7 +75,7 @@ _DEFAULT_SPEC: dict = {
     },
 }
 
-_ID_RE = re.compile(r"^[\w+\-.]+$")
+_ID_RE = re.compile(r"[\w+\-.]+", re.ASCII)
 
 
 class SpecError(InvalidArgument):
@@ -85,7 +85,7 @@ class SpecError(InvalidArgument):
 def validate_id(container_id: str) -> str:
     """Container ids name a state directory, so they must be one safe path
     component (runc ``validateID``)."""
-    if not container_id or not _ID_RE.match(container_id) or container_id in (".", ".."):
+    if not container_id or not _ID_RE.fullmatch(container_id) or container_id in (".", ".."):
         raise InvalidArgument(f"invalid container id {container_id!r}")
     return container_id
 

@@ -1,0 +1,145 @@
+"""cgroup values and layout: path resolution, v1 file values, the v2 writer
+against a directory laid out as the kernel documents, mountinfo parsing."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.common.errors import InvalidArgument
+from services.runtime.oci import cgroups
+
+MOUNTINFO = """\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+42 23 0:39 /sub /mnt/cg rw - cgroup cgroup rw,pids
+"""
+
+
+def test_resolve_path():
+    assert cgroups.resolve_path(None, "c1") == "barque/c1"
+    assert cgroups.resolve_path("/barque/c1", "x") == "barque/c1"
+    assert cgroups.resolve_path("/barque/a/b/", "x") == "barque/a/b"
+    assert cgroups.resolve_path("pod/c1", "x") == "barque/pod/c1"
+    for bad in ("/system.slice/x", "/barque", "/barque/../etc", "a/../../b", "system.slice:barque:x"):
+        with pytest.raises(InvalidArgument):
+            cgroups.resolve_path(bad, "x")
+
+
+def test_v1_hierarchies_from_mountinfo():
+    found = cgroups.v1_hierarchies(MOUNTINFO)
+    assert [(h.mountpoint, h.subsystems, h.name) for h in found] == [
+        ("/sys/fs/cgroup/cpu,cpuacct", ("cpu", "cpuacct"), "cpu,cpuacct"),
+        ("/sys/fs/cgroup/memory", ("memory",), "memory"),
+        ("/sys/fs/cgroup/systemd", ("name=systemd",), "systemd"),
+        ("/sys/fs/cgroup/unified", (), "unified"),
+    ]
+
+
+def test_v1_writes_values_and_order():
+    writes = cgroups.v1_writes({
+        "memory": {"limit": 67108864, "swap": 134217728, "reservation": 1024},
+        "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0"},
+        "pids": {"limit": 20},
+        "devices": [{"allow": False, "access": "rwm"},
+                    {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rw"}],
+    })
+    assert writes[:9] == [
+        ("memory", "memory.limit_in_bytes", "67108864"),
+        ("memory", "memory.memsw.limit_in_bytes", "134217728"),
+        ("memory", "memory.soft_limit_in_bytes", "1024"),
+        ("cpu", "cpu.shares", "512"),
+        ("cpu", "cpu.cfs_period_us", "100000"),
+        ("cpu", "cpu.cfs_quota_us", "50000"),
+        ("cpuset", "cpuset.cpus", "0"),
+        ("pids", "pids.max", "20"),
+        ("devices", "devices.deny", "a"),
+    ]
+    devices = [w[1:] for w in writes if w[0] == "devices"]
+    assert devices[1:3] == [("devices.deny", "a"), ("devices.allow", "c 1:3 rw")]
+    assert ("devices.allow", "c 136:* rwm") in devices
+    assert ("devices.allow", "c *:* m") in devices
+
+
+def test_v1_pids_unlimited_and_unset():
+    assert ("pids", "pids.max", "max") in cgroups.v1_writes({"pids": {"limit": -1}})
+    assert not [w for w in cgroups.v1_writes({"pids": {"limit": 0}}) if w[0] == "pids"]
+
+
+def test_shares_to_weight_matches_runc():
+    assert cgroups.shares_to_weight(2) == 1
+    assert cgroups.shares_to_weight(1024) == 39
+    assert cgroups.shares_to_weight(262144) == 10000
+
+
+def test_v2_writes():
+    writes, unsupported = cgroups.v2_writes({
+        "memory": {"limit": 100, "swap": 300},
+        "cpu": {"shares": 1024, "quota": 20000, "period": 50000},
+        "pids": {"limit": 5},
+        "devices": [{"allow": False, "access": "rwm"}],
+    })
+    assert writes == [("memory.max", "100"), ("memory.swap.max", "200"), ("cpu.weight", "39"),
+                      ("cpu.max", "20000 50000"), ("pids.max", "5")]
+    assert unsupported == ["devices"]
+    writes, _ = cgroups.v2_writes({"memory": {"limit": -1, "swap": -1}, "cpu": {"period": 1000}})
+    assert writes == [("memory.max", "max"), ("memory.swap.max", "max"), ("cpu.max", "max 1000")]
+    with pytest.raises(InvalidArgument):
+        cgroups.v2_writes({"memory": {"limit": 100, "swap": 50}})
+
+
+def _kernel_dir(path, controllers):
+    """What the kernel shows in a cgroup2 directory."""
+    path.mkdir(exist_ok=True)
+    (path / "cgroup.controllers").write_text(" ".join(controllers) + "\n")
+    for name in ("cgroup.subtree_control", "cgroup.procs", "memory.max", "memory.swap.max",
+                 "cpu.max", "cpu.weight", "pids.max"):
+        (path / name).write_text("")
+
+
+def test_v2_writer_against_kernel_layout(tmp_path):
+    _kernel_dir(tmp_path, ["cpuset", "cpu", "io", "memory", "pids"])
+    _kernel_dir(tmp_path / "barque", ["cpu", "memory", "pids"])
+    (tmp_path / "barque" / "c1").mkdir()
+    _kernel_dir(tmp_path / "barque" / "c1", [])
+    mgr = cgroups.CgroupV2("barque/c1", root=str(tmp_path))
+    mgr.create()
+    mgr.apply({"memory": {"limit": 1 << 26}, "cpu": {"shares": 512, "quota": 1000},
+               "pids": {"limit": 20}, "devices": [{"allow": False, "access": "rwm"}]})
+    leaf = tmp_path / "barque" / "c1"
+    assert (leaf / "memory.max").read_text() == str(1 << 26)
+    assert (leaf / "cpu.weight").read_text() == "20"
+    assert (leaf / "cpu.max").read_text() == "1000 100000"
+    assert (leaf / "pids.max").read_text() == "20"
+    assert (tmp_path / "cgroup.subtree_control").read_text() == "+cpu +memory +pids"
+    assert (tmp_path / "barque" / "cgroup.subtree_control").read_text() == "+cpu +memory +pids"
+    assert (leaf / "cgroup.subtree_control").read_text() == ""
+    mgr.join(1234)
+    assert (leaf / "cgroup.procs").read_text() == "1234"
+    assert cgroups.manager_from_state(mgr.to_state()).path == str(leaf)
+
+
+def test_v2_writer_refuses_missing_controller_file(tmp_path):
+    _kernel_dir(tmp_path, ["memory"])
+    (tmp_path / "barque").mkdir()
+    _kernel_dir(tmp_path / "barque", ["memory"])
+    (tmp_path / "barque" / "c2").mkdir()
+    mgr = cgroups.CgroupV2("barque/c2", root=str(tmp_path))
+    with pytest.raises(cgroups.CgroupError, match="memory.max"):
+        mgr.apply({"memory": {"limit": 10}})
+
+
+def test_is_v2(tmp_path):
+    assert not cgroups.is_v2(str(tmp_path))
+    (tmp_path / "cgroup.controllers").write_text("memory\n")
+    assert cgroups.is_v2(str(tmp_path))
+
+
+def test_v1_state_roundtrip():
+    mgr = cgroups.CgroupV1("barque/c1", cgroups.v1_hierarchies(MOUNTINFO))
+    assert mgr.paths["memory"] == "/sys/fs/cgroup/memory/barque/c1"
+    again = cgroups.manager_from_state(mgr.to_state())
+    assert again.paths == mgr.paths
+    assert [h.name for h, _ in again.container_mounts()] == ["cpu,cpuacct", "memory", "systemd"]
