@@ -14,18 +14,25 @@ from __future__ import annotations
 import gzip
 import io
 import zlib
-from typing import BinaryIO
+from types import ModuleType
+from typing import BinaryIO, cast
 
 import zstandard
 
 from services.common.errors import DataLoss, InvalidArgument
 
-try:
-    from isal import igzip_threaded as _isal_threaded
-    from isal.isal_zlib import error as _IsalError
-except ImportError:  # python-isal is optional: zlib is the always-present fallback
-    _isal_threaded = None
-    _IsalError = zlib.error
+
+def _load_isal() -> tuple[ModuleType | None, tuple[type[BaseException], ...]]:
+    """python-isal is optional: zlib is the always-present fallback."""
+    try:
+        from isal import igzip_threaded
+        from isal.isal_zlib import error
+    except ImportError:
+        return None, ()
+    return igzip_threaded, (cast(type[BaseException], error),)
+
+
+_isal_threaded, _ISAL_ERRORS = _load_isal()
 
 __all__ = [
     "open_decompressed",
@@ -53,7 +60,9 @@ class CorruptLayerData(DataLoss):
 
 
 #: decoder failures, as opposed to I/O errors of the source, which pass through unchanged
-_DECODE_ERRORS = (EOFError, zlib.error, _IsalError, zstandard.ZstdError, gzip.BadGzipFile)
+_DECODE_ERRORS: tuple[type[BaseException], ...] = (
+    EOFError, zlib.error, zstandard.ZstdError, gzip.BadGzipFile, *_ISAL_ERRORS
+)
 
 
 class _Decoded(io.RawIOBase):
@@ -174,7 +183,7 @@ def open_decompressed(fileobj: BinaryIO, media_type: str) -> BinaryIO:
         return _Decoded(decoder, kind)  # type: ignore[return-value]
     if kind == Compression.ZSTD:
         decoder = zstandard.ZstdDecompressor().stream_reader(
-            source, read_size=_BLOCK, read_across_frames=True, closefd=False
+            cast(BinaryIO, source), read_size=_BLOCK, read_across_frames=True, closefd=False
         )
         return _Decoded(decoder, kind)  # type: ignore[return-value]
     return io.BufferedReader(source, _BLOCK)  # type: ignore[return-value]

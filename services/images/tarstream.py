@@ -38,6 +38,8 @@ _MAX_META = 1 << 20
 _OCTAL = re.compile(rb"[0-7]*")
 _DECIMAL = re.compile(rb"[0-9]+")
 _MAX_ID = (1 << 32) - 2  # (uid_t)-1 means "unchanged" to chown: never a real id
+_MAX_NS = (1 << 63) - 1
+_MIN_NS = -(1 << 63)
 
 
 class EntryType:
@@ -260,7 +262,11 @@ class TarReader:
                 if typeflag == b"x":
                     pax.update(_parse_pax(data))
                 elif typeflag == b"g":
-                    global_pax.update(_parse_pax(data))
+                    # a global name, link or size would apply to every later entry: never meaningful
+                    records = _parse_pax(data)
+                    for key in (b"path", b"linkpath", b"size"):
+                        records.pop(key, None)
+                    global_pax.update(records)
                 elif typeflag == b"L":
                     long_name = data.split(b"\0", 1)[0]
                 else:
@@ -303,7 +309,7 @@ class TarReader:
             mode=_octal(hdr[100:108], "mode") & 0o7777,
             uid=_octal(hdr[108:116], "uid"),
             gid=_octal(hdr[116:124], "gid"),
-            size=size if kind == EntryType.REG else 0,
+            size=size if kind == EntryType.REG else 0,  # other types are header-only, as in Go
             mtime_ns=_octal(hdr[136:148], "mtime") * 1_000_000_000,
             linkname=linkname,
         )
@@ -312,6 +318,10 @@ class TarReader:
             entry.devminor = _octal(hdr[337:345], "devminor")
         if pax:
             self._apply_pax(entry, pax)
+        if b"\0" in entry.name or b"\0" in entry.linkname or any("\0" in k for k in entry.xattrs):
+            raise MalformedLayer(f"entry {entry.name!r} has a NUL byte in a name")
+        # utimensat takes int64 nanoseconds; base-256 or PAX times may not fit
+        entry.mtime_ns = max(_MIN_NS, min(entry.mtime_ns, _MAX_NS))
         if entry.uid > _MAX_ID or entry.gid > _MAX_ID:
             raise MalformedLayer(f"uid/gid {entry.uid}/{entry.gid} of {entry.name!r} out of range")
         return entry
@@ -319,6 +329,8 @@ class TarReader:
     @staticmethod
     def _apply_pax(entry: TarEntry, pax: dict[bytes, bytes]) -> None:
         for key, value in pax.items():
+            if not value and not key.startswith((b"SCHILY.xattr.", b"LIBARCHIVE.xattr.")):
+                continue  # an empty record unsets the key: the ustar field stands
             if key == b"path":
                 entry.name = value
             elif key == b"linkpath":

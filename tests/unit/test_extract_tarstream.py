@@ -182,3 +182,29 @@ def test_malformed_pax_record_refused() -> None:
     raw[at - 3 : at - 1] = b"99"  # the record now claims more bytes than exist
     with pytest.raises(MalformedLayer, match="pax record"):
         _read_all(bytes(raw))
+
+
+def test_nul_in_pax_name_refused() -> None:
+    info, data = _file("a")
+    info.pax_headers = {"path": "a\0b"}
+    with pytest.raises(MalformedLayer, match="NUL"):
+        _read_all(_tar([(info, data)]))
+
+
+def test_huge_mtime_clamped_to_int64_ns() -> None:
+    info, data = _file("a")
+    info.pax_headers = {"mtime": "1" + "0" * 30}
+    entries, _, _ = _read_all(_tar([(info, data)]))
+    assert entries[0].mtime_ns == (1 << 63) - 1
+
+
+def test_global_pax_keeps_ids_but_never_names_or_sizes() -> None:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT,
+                      pax_headers={"path": "hijack", "size": "999", "uid": "4242", "comment": "git"}) as tf:
+        for name in ("one", "two"):
+            info, data = _file(name, b"12")
+            tf.addfile(info, io.BytesIO(data))
+    entries, data, _ = _read_all(buf.getvalue())
+    assert [(e.name, e.uid, e.size) for e in entries] == [(b"one", 4242, 2), (b"two", 4242, 2)]
+    assert data == {b"one": b"12", b"two": b"12"}
