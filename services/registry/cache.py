@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -29,6 +30,9 @@ from services.common.oci import digest_hex, sha256_digest, validate_digest
 __all__ = ["BlobCache", "Ingest", "KeyedLocks", "CHUNK_SIZE"]
 
 CHUNK_SIZE = 1 << 20
+#: ingest files untouched for this long are orphans of a crashed process; a
+#: live download writes far more often, so removing them is safe
+STALE_INGEST_SECONDS = 24 * 3600
 
 
 class KeyedLocks:
@@ -134,6 +138,20 @@ class BlobCache:
         self.blob_dir.mkdir(parents=True, exist_ok=True)
         self.ingest_dir.mkdir(parents=True, exist_ok=True)
         self.locks = KeyedLocks()
+        self.remove_stale_ingests()
+
+    def remove_stale_ingests(self, max_age: float = STALE_INGEST_SECONDS) -> int:
+        """Delete ingest files not modified for ``max_age`` seconds; return how many."""
+        cutoff = time.time() - max_age
+        removed = 0
+        for path in self.ingest_dir.iterdir():
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue
+        return removed
 
     def blob_path(self, digest: str) -> Path:
         return self.blob_dir / digest_hex(digest)

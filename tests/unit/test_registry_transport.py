@@ -128,3 +128,16 @@ def test_keyed_locks_serialise_per_key_and_clean_up():
     t.join(5)
     assert order == ["b", "first", "second"]
     assert len(locks) == 0
+
+
+def test_stale_ingest_files_are_removed_at_start(tmp_path):
+    cache = BlobCache(tmp_path)
+    old = cache.ingest_dir / ("a" * 64 + ".dead")
+    old.write_bytes(b"partial")
+    os.utime(old, (1, 1))
+    fresh = cache.ingest(sha256_digest(b"live"))
+    fresh.write(b"li")
+    BlobCache(tmp_path)  # a restart
+    assert cache.ingest_files() == [fresh.path]
+    fresh.abort()
+    assert cache.ingest_files() == []
