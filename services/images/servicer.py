@@ -59,7 +59,7 @@ class ImagesServicer(images_pb2_grpc.ImagesServicer):
             yield _event_to_pb(event)
 
     def List(self, request, context):
-        return images_pb2.ListResponse(images=[image_to_pb(v) for v in self._store.list()])
+        return images_pb2.ListResponse(images=[image_to_pb(v) for v in self._store.images()])
 
     def Inspect(self, request, context):
         return images_pb2.InspectResponse(image=image_to_pb(self._store.inspect(request.reference)))

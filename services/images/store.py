@@ -282,7 +282,7 @@ class ImageStore:
         digests = {n: self.db.name_digests[n] for n in names if n in self.db.name_digests}
         return ImageView(record, names, config_json, digests)
 
-    def list(self) -> list[ImageView]:
+    def images(self) -> list[ImageView]:
         with self.db.lock:
             records = sorted(self.db.images.values(), key=lambda r: (r.created, r.pulled_at), reverse=True)
             return [self._view(r) for r in records]
