@@ -47,7 +47,7 @@ from services.registry.manifest import (
     refuse_schema1,
     select_platform,
 )
-from services.registry.reference import Reference, parse_name, parse_reference, registry_host
+from services.common.reference import Reference, parse_name, parse_reference, registry_host
 from services.registry.transport import BACKOFF, Transport, discard
 
 __all__ = ["Resolved", "RegistryProxy"]

@@ -52,7 +52,7 @@ from services.registry.auth import (
     parse_token_response,
     parse_www_authenticate,
 )
-from services.registry.reference import DEFAULT_DOMAIN
+from services.common.reference import DEFAULT_DOMAIN
 
 __all__ = ["Endpoint", "Transport", "endpoints_for", "is_loopback", "discard", "BACKOFF"]
 

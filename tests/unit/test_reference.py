@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from services.common.errors import InvalidArgument
-from services.registry.reference import (
+from services.common.reference import (
     InvalidReference,
     Reference,
     parse_name,
