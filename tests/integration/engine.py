@@ -38,7 +38,7 @@ class Engine:
 
     @classmethod
     def create(cls, services: tuple[str, ...] = ("registry", "images"), **env: str) -> "Engine":
-        root = Path(tempfile.mkdtemp(prefix="barque-engine-"))
+        root = Path(tempfile.mkdtemp(prefix=f"barque-engine-{os.getpid()}-"))
         os.chmod(root, 0o755)
         engine = cls(root, services, extra_env=dict(env))
         (root / "barque.toml").write_text("# test engine: everything comes from the environment\n")

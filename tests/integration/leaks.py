@@ -53,7 +53,7 @@ def _children(pid: int) -> set[int]:
 
 
 def _tmpdirs() -> set[str]:
-    return set(glob.glob("/tmp/barque-engine-*"))
+    return set(glob.glob(f"/tmp/barque-engine-{os.getpid()}-*"))
 
 
 def snapshot_host() -> dict[str, set]:
