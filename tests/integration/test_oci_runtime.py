@@ -1,0 +1,456 @@
+"""barque-oci against the real kernel: a busybox bundle run with namespaces,
+mounts, cgroups, capabilities and seccomp, probed from inside, and compared
+with Debian's runc on the same bundle.
+
+Every test uses its own id (``bqtest-<hex>``) and cgroupsPath
+``/barque/<id>``; the ``bundle`` fixture asserts afterwards that no mount of
+the bundle, no cgroup dir, no state dir and no process of the container
+remains.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import glob
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from services.runtime.oci.caps import DOCKER_DEFAULT_CAPS
+
+pytestmark = [
+    pytest.mark.root,
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces, mounts, cgroups)"),
+]
+
+OCI = [sys.executable, "-m", "services.runtime.oci.cli"]
+REPO = Path(__file__).resolve().parents[2]
+BUSYBOX = "/bin/busybox"
+PROBE = r"""
+echo "pid=$$"
+echo "hostname=$(hostname)"
+grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs)' /proc/self/status
+echo "nofile=$(ulimit -n)/$(ulimit -Hn)"
+echo "memory=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes)"
+echo "pids=$(cat /sys/fs/cgroup/pids/pids.max)"
+echo "dev=$(ls /dev | tr '\n' ' ')"
+echo "pts=$(ls /dev/pts | tr '\n' ' ')"
+echo "cgroups=$(ls /sys/fs/cgroup | tr '\n' ' ')"
+echo "lo=$(cat /sys/class/net/lo/operstate)"
+echo ---mountinfo
+cat /proc/self/mountinfo
+"""
+
+
+def _busybox_rootfs(path: Path) -> None:
+    (path / "bin").mkdir(parents=True)
+    shutil.copy2(BUSYBOX, path / "bin" / "busybox")
+    applets = subprocess.run([BUSYBOX, "--list"], capture_output=True, text=True,
+                             check=True).stdout.split()
+    for applet in applets:
+        if applet != "busybox":
+            os.symlink("busybox", path / "bin" / applet)
+    (path / "probe.sh").write_text(PROBE)
+    (path / "data.txt").write_text("not a program\n")
+    (path / "data.txt").chmod(0o644)
+    (path / "tmp").mkdir(mode=0o1777)
+
+
+@pytest.fixture(scope="module")
+def rootfs(tmp_path_factory) -> Path:
+    if not os.path.exists(BUSYBOX):
+        pytest.skip("busybox-static is not installed")
+    path = tmp_path_factory.mktemp("oci") / "rootfs"
+    _busybox_rootfs(path)
+    return path
+
+
+def _cli(root: Path, *args: str, **kw) -> subprocess.CompletedProcess:
+    kw.setdefault("capture_output", True)
+    kw.setdefault("text", True)
+    kw.setdefault("timeout", 60)
+    return subprocess.run([*OCI, "--root", str(root), *args], cwd=REPO, **kw)
+
+
+class Bundle:
+    def __init__(self, tmp: Path, rootfs: Path):
+        self.id = f"bqtest-{uuid.uuid4().hex[:10]}"
+        self.dir = tmp / "bundle"
+        self.dir.mkdir()
+        self.state_root = tmp / "state"
+        done = _cli(self.state_root, "spec", "--bundle", str(self.dir))
+        assert done.returncode == 0, done.stderr
+        self.config = json.loads((self.dir / "config.json").read_text())
+        c = self.config
+        c["root"]["path"] = str(rootfs)
+        c["hostname"] = "bqtest"
+        proc = c["process"]
+        proc["terminal"] = False
+        proc["noNewPrivileges"] = True
+        proc["capabilities"] = {k: list(DOCKER_DEFAULT_CAPS)
+                                for k in ("bounding", "effective", "permitted")}
+        proc["rlimits"] = [{"type": "RLIMIT_NOFILE", "soft": 512, "hard": 1024}]
+        for m in c["mounts"]:
+            if m["destination"] == "/proc":
+                m["options"] = ["nosuid", "noexec", "nodev"]
+        c["linux"]["cgroupsPath"] = f"/barque/{self.id}"
+        c["linux"]["resources"] = {
+            "devices": [{"allow": False, "access": "rwm"}],
+            "memory": {"limit": 64 << 20},
+            "pids": {"limit": 64},
+        }
+
+    def write(self) -> None:
+        (self.dir / "config.json").write_text(json.dumps(self.config))
+
+    def args(self, *argv: str) -> None:
+        self.config["process"]["args"] = list(argv)
+
+    def cli(self, *args: str, **kw) -> subprocess.CompletedProcess:
+        return _cli(self.state_root, *args, **kw)
+
+    def run(self, *argv: str, **kw) -> subprocess.CompletedProcess:
+        if argv:
+            self.args(*argv)
+        self.write()
+        return self.cli("run", "--bundle", str(self.dir), self.id, **kw)
+
+
+def _container_processes(container_id: str) -> list[int]:
+    found = []
+    for path in glob.glob("/proc/[0-9]*/cgroup"):
+        try:
+            with open(path) as f:
+                if f"/barque/{container_id}\n" in f.read():
+                    found.append(int(path.split("/")[2]))
+        except OSError:
+            continue
+    return found
+
+
+def assert_clean(b: Bundle) -> None:
+    with open("/proc/self/mountinfo") as f:
+        assert str(b.dir) not in f.read(), "a mount of the bundle outlived the container"
+    assert not glob.glob(f"/sys/fs/cgroup/*/barque/{b.id}"), "container cgroup left behind"
+    assert not (b.state_root / b.id).exists(), "state dir left behind"
+    assert _container_processes(b.id) == [], "container process left behind"
+
+
+@pytest.fixture
+def bundle(tmp_path, rootfs):
+    b = Bundle(tmp_path, rootfs)
+    yield b
+    if (b.state_root / b.id).exists():
+        b.cli("delete", "--force", b.id)
+    assert_clean(b)
+
+
+def _fields(output: str) -> dict[str, str]:
+    out = {}
+    for line in output.split("---mountinfo")[0].splitlines():
+        key, sep, value = line.partition("=") if "=" in line else line.partition(":")
+        if sep:
+            out[key.strip()] = value.strip()
+    return out
+
+
+def _mountinfo(output: str) -> list[tuple[str, ...]]:
+    """Mount table without ids, device numbers and peer-group tags."""
+    rows = []
+    for line in output.split("---mountinfo")[1].strip().splitlines():
+        pre, _, post = line.partition(" - ")
+        f = pre.split()
+        rows.append((f[3], f[4], f[5], *post.split()))
+    return rows
+
+
+def test_probes_from_inside(bundle):
+    done = bundle.run("sh", "/probe.sh")
+    assert done.returncode == 0, done.stderr
+    info = _fields(done.stdout)
+    assert info["pid"] == "1"
+    assert info["hostname"] == "bqtest"
+    assert info["CapEff"] == info["CapPrm"] == info["CapBnd"] == "00000000a80425fb"
+    assert info["CapInh"] == info["CapAmb"] == "0000000000000000"
+    assert info["NoNewPrivs"] == "1"
+    assert info["nofile"] == "512/1024"
+    assert info["memory"] == str(64 << 20)
+    assert info["pids"] == "64"
+    assert info["dev"].split() == sorted(
+        "fd full mqueue null ptmx pts random shm stderr stdin stdout tty urandom zero".split())
+    assert info["pts"].split() == ["ptmx"]
+    assert info["cgroups"].split() == sorted(
+        os.path.basename(p) for p in glob.glob("/sys/fs/cgroup/*")
+        if os.path.basename(p) != "unified")
+    assert info["lo"] in ("unknown", "up")
+    mounts = {row[1]: row for row in _mountinfo(done.stdout)}
+    assert mounts["/"][2].startswith("ro,")
+    assert mounts["/sys"][2].startswith("ro,")
+    assert mounts["/proc/sys"][2].startswith("ro,nosuid,nodev,noexec")
+    assert mounts["/sys/fs/cgroup/memory"][0] == f"/barque/{bundle.id}"
+    assert mounts["/dev/pts"][3:] == ("devpts", "devpts", "rw,gid=5,mode=620,ptmxmode=666")
+    for masked in ("/proc/keys", "/proc/timer_list", "/proc/kcore"):
+        if os.path.exists(masked):
+            assert mounts[masked][0] == "/null", masked
+    assert mounts["/proc/acpi"][3] == "tmpfs"
+
+
+def test_masked_and_readonly_paths_deny_access(bundle):
+    script = ("wc -c < /proc/keys; ls -A /proc/acpi | wc -l; "
+              "echo 1 > /proc/sys/kernel/domainname 2>/dev/null && echo procsys-writable; "
+              "touch /sys/kernel/x 2>/dev/null && echo sys-writable; "
+              "touch /newfile 2>/dev/null && echo root-writable; "
+              "touch /proc/acpi/x 2>/dev/null && echo acpi-writable; echo done")
+    done = bundle.run("sh", "-c", script)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0", "0", "done"]
+
+
+def test_same_output_as_runc(bundle, tmp_path):
+    if not shutil.which("runc"):
+        pytest.skip("runc is not installed")
+    ours = bundle.run("sh", "/probe.sh")
+    assert ours.returncode == 0, ours.stderr
+    assert_clean(bundle)
+    theirs = subprocess.run(["runc", "--root", str(tmp_path / "runc"), "run", "-b",
+                             str(bundle.dir), bundle.id], capture_output=True, text=True,
+                            timeout=60)
+    assert theirs.returncode == 0, theirs.stderr
+    assert _fields(ours.stdout) == _fields(theirs.stdout)
+    assert _mountinfo(ours.stdout) == _mountinfo(theirs.stdout)
+
+
+def test_pids_limit_holds_a_fork_bomb(bundle):
+    bundle.config["linux"]["resources"]["pids"] = {"limit": 20}
+    # Only shell builtins after the bomb: at the limit, nothing can fork.
+    # pid 1 + the inner shell + 18 sleepers = 20; the 19th sleeper fails and
+    # the inner shell dies of it, leaving 19 tasks.
+    script = ("sh -c 'i=0; while [ $i -lt 25 ]; do sleep 10 & i=$((i+1)); done' 2>/dev/null; "
+              "echo inner=$?; read n < /sys/fs/cgroup/pids/pids.current; echo current=$n; "
+              "read e < /sys/fs/cgroup/pids/pids.events; echo events=$e")
+    started = time.monotonic()
+    done = bundle.run("sh", "-c", script)
+    assert done.returncode == 0, done.stderr
+    info = _fields(done.stdout)
+    assert info["inner"] != "0"
+    assert info["current"] == "19"
+    assert info["events"].startswith("max ") and int(info["events"].split()[1]) >= 1
+    assert time.monotonic() - started < 8, "sleepers must die with pid 1"
+
+
+def test_device_cgroup_denies_unlisted_devices(bundle):
+    done = bundle.run("sh", "-c", "mknod /dev/mem c 1 1 && echo made; head -c 1 /dev/mem "
+                      "&& echo readable; head -c 1 /dev/zero | wc -c")
+    assert done.stdout.split() == ["made", "1"]
+    assert "Operation not permitted" in done.stderr
+
+
+@pytest.mark.parametrize("argv,code,message", [
+    (["true"], 0, None),
+    (["sh", "-c", "exit 7"], 7, None),
+    (["no-such-program"], 127, 'exec: "no-such-program": executable file not found in $PATH'),
+    (["/data.txt"], 126, 'exec: "/data.txt": permission denied'),
+])
+def test_exit_codes(bundle, argv, code, message):
+    done = bundle.run(*argv)
+    assert done.returncode == code, done.stderr
+    if message:
+        assert message in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_exit_code_of_a_killed_container(bundle):
+    bundle.args("sleep", "30")
+    bundle.write()
+    proc = subprocess.Popen([*OCI, "--root", str(bundle.state_root), "run", "--bundle",
+                             str(bundle.dir), bundle.id], cwd=REPO)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            state = bundle.cli("state", bundle.id)
+            if state.returncode == 0 and json.loads(state.stdout)["status"] == "running":
+                break
+            time.sleep(0.05)
+        assert bundle.cli("kill", bundle.id, "KILL").returncode == 0
+        assert proc.wait(timeout=10) == 128 + signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_no_fd_leaks_into_the_container(bundle):
+    r, w = os.pipe()
+    try:
+        done = bundle.run("ls", "/proc/self/fd", pass_fds=(r, w))
+    finally:
+        os.close(r)
+        os.close(w)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0", "1", "2", "3"]  # 3 is ls's own directory fd
+
+
+def test_seccomp_profile_is_enforced(bundle):
+    bundle.config["linux"]["seccomp"] = {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64"],
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO",
+                      "errnoRet": 1}],
+    }
+    done = bundle.run("sh", "-c", "mkdir /dev/shm/x && echo made; grep Seccomp: /proc/self/status")
+    assert "made" not in done.stdout
+    assert "Operation not permitted" in done.stderr
+    assert "Seccomp:\t2" in done.stdout
+
+
+def test_sysctl_and_hostname_are_namespaced(bundle):
+    bundle.config["linux"]["sysctl"] = {"net.ipv4.ip_forward": "1"}
+    bundle.config["domainname"] = "bq.example"
+    done = bundle.run("sh", "-c", "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/domainname")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1", "bq.example"]
+    with open("/proc/sys/kernel/hostname") as f:
+        assert f.read().strip() != "bqtest"
+
+
+def test_symlinked_proc_is_refused(bundle, tmp_path):
+    private = tmp_path / "rootfs2"
+    _busybox_rootfs(private)
+    os.symlink("/tmp", private / "proc")
+    bundle.config["root"]["path"] = str(private)
+    done = bundle.run("true")
+    assert done.returncode == 1
+    assert "must be mounted on ordinary directory" in done.stderr
+
+
+def test_duplicate_id_and_unknown_container(bundle):
+    assert "does not exist" in bundle.cli("state", bundle.id).stderr
+    (bundle.state_root / bundle.id).mkdir(parents=True)
+    try:
+        done = bundle.run("true")
+        assert done.returncode == 1
+        assert "already exists" in done.stderr
+    finally:
+        (bundle.state_root / bundle.id).rmdir()
+
+
+def _subreaper(on: bool) -> None:
+    assert ctypes.CDLL(None).prctl(36, int(on), 0, 0, 0) == 0
+
+
+def test_lifecycle_create_start_exec_kill_delete(bundle, tmp_path):
+    bundle.args("sleep", "30")
+    bundle.write()
+    pid_file = tmp_path / "init.pid"
+    _subreaper(True)
+    pid = 0
+    try:
+        # The init inherits create's stdio (pass-through): a pipe here would
+        # stay open until the container exits, so use a file.
+        with open(tmp_path / "create.err", "w+") as err:
+            done = bundle.cli("create", "--bundle", str(bundle.dir), "--pid-file", str(pid_file),
+                              bundle.id, stdin=subprocess.DEVNULL, capture_output=False,
+                              stdout=subprocess.DEVNULL, stderr=err)
+            err.seek(0)
+            assert done.returncode == 0, err.read()
+        pid = int(pid_file.read_text())
+        state = json.loads(bundle.cli("state", bundle.id).stdout)
+        assert (state["status"], state["pid"], state["bundle"]) == ("created", pid, str(bundle.dir))
+        assert os.path.exists(bundle.state_root / bundle.id / "exec.fifo")
+        with open(f"/proc/{pid}/status") as f:
+            assert "NSpid:\t%d\t1\n" % pid in f.read()
+        assert bundle.cli("start", bundle.id).returncode == 0
+        assert json.loads(bundle.cli("state", bundle.id).stdout)["status"] == "running"
+        with open(f"/proc/{pid}/cmdline") as f:
+            assert f.read() == "sleep\x0030\x00"
+
+        process = tmp_path / "process.json"
+        process.write_text(json.dumps({
+            "args": ["sh", "-c", "id; echo pid=$$; grep -E 'CapEff|CapAmb' /proc/self/status; "
+                     "tr \"\\\\0\" \" \" < /proc/1/cmdline; echo; exit 3"],
+            "cwd": "/", "env": ["PATH=/bin"],
+            "user": {"uid": 1000, "gid": 1000, "additionalGids": [5]},
+            "noNewPrivileges": True,
+            "capabilities": {k: ["CAP_KILL"] for k in
+                             ("bounding", "effective", "permitted", "inheritable", "ambient")},
+        }))
+        done = bundle.cli("exec", "--process", str(process), bundle.id)
+        assert done.returncode == 3, done.stderr
+        lines = done.stdout.splitlines()
+        assert lines[0] == "uid=1000 gid=1000 groups=5"
+        assert lines[1] != "pid=1" and lines[1].startswith("pid=")
+        assert "CapEff:\t0000000000000020" in lines and "CapAmb:\t0000000000000020" in lines
+        assert lines[-1] == "sleep 30 "
+
+        refused = bundle.cli("delete", bundle.id)
+        assert refused.returncode == 1 and "running" in refused.stderr
+        assert bundle.cli("kill", bundle.id, "9").returncode == 0
+        _, status = os.waitpid(pid, 0)
+        assert os.WTERMSIG(status) == signal.SIGKILL
+        pid = 0
+        assert json.loads(bundle.cli("state", bundle.id).stdout)["status"] == "stopped"
+        assert bundle.cli("delete", bundle.id).returncode == 0
+    finally:
+        if pid:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        _subreaper(False)
+
+
+def test_console_socket_gets_the_pty_master(bundle, tmp_path):
+    bundle.config["process"]["terminal"] = True
+    bundle.args("sh", "-c", "tty; ls -l /dev/console; exit 5")
+    bundle.write()
+    path = str(tmp_path / "console.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+    _subreaper(True)
+    pid, master = 0, -1
+    try:
+        creating = subprocess.Popen([*OCI, "--root", str(bundle.state_root), "create", "--bundle",
+                                     str(bundle.dir), "--console-socket", path,
+                                     "--pid-file", str(tmp_path / "pid"), bundle.id], cwd=REPO)
+        server.settimeout(20)
+        conn, _ = server.accept()
+        with conn:
+            _, fds, _, _ = socket.recv_fds(conn, 64, 1)
+        master = fds[0]
+        assert creating.wait(timeout=20) == 0
+        pid = int((tmp_path / "pid").read_text())
+        assert bundle.cli("start", bundle.id).returncode == 0
+        output = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            output += chunk
+        _, status = os.waitpid(pid, 0)
+        pid = 0
+        assert os.WEXITSTATUS(status) == 5
+        text = output.decode()
+        assert text.splitlines()[0].strip() == "/dev/pts/0"
+        console = text.splitlines()[1].split()
+        assert console[0].startswith("c") and console[4:6] == ["136,", "0"]
+        assert console[-1] == "/dev/console"
+        assert bundle.cli("delete", bundle.id).returncode == 0
+    finally:
+        server.close()
+        if master >= 0:
+            os.close(master)
+        if pid:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        _subreaper(False)
