@@ -299,7 +299,10 @@ def test_no_fd_leaks_into_the_container(bundle):
     assert done.stdout.split() == ["0", "1", "2", "3"]  # 3 is ls's own directory fd
 
 
-def test_seccomp_profile_is_enforced(bundle):
+@pytest.mark.parametrize("no_new_privs", [True, False])
+def test_seccomp_profile_is_enforced(bundle, no_new_privs):
+    # Without no_new_privs the filter is loaded before the capability drop.
+    bundle.config["process"]["noNewPrivileges"] = no_new_privs
     bundle.config["linux"]["seccomp"] = {
         "defaultAction": "SCMP_ACT_ALLOW",
         "architectures": ["SCMP_ARCH_X86_64"],

@@ -87,7 +87,7 @@ def finalize(process: dict, seccomp_config: dict | None) -> list | None:
     sets = caps.CapabilitySets.from_spec(process.get("capabilities"))
     no_new_privs = bool(process.get("noNewPrivileges"))
     program = seccomp.build_filter(seccomp_config) if seccomp_config else None
-    if program is not None and not no_new_privs:
+    if seccomp_config and program is not None and not no_new_privs:
         seccomp.install_filter(program, seccomp_config.get("flags"))
         program = None
     try:
