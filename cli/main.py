@@ -32,6 +32,11 @@ class Context:
 
         return self._client("images", ImagesClient)
 
+    def runtime(self):
+        from cli.containers import RuntimeClient
+
+        return self._client("runtime", RuntimeClient)
+
     def registry(self):
         from cli.images import RegistryClient
 
@@ -66,13 +71,17 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from cli import images
+    from cli import containers, images, run
 
     parser = _Parser(prog="barque", description="A container engine over gRPC services")
     parser.add_argument("--config", help="config file (default /etc/barque/barque.toml)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     image = sub.add_parser("image", help="Manage images").add_subparsers(dest="image_command", metavar="COMMAND")
     images.register(sub, image)
+    container = sub.add_parser("container", help="Manage containers").add_subparsers(
+        dest="container_command", metavar="COMMAND")
+    run.register(sub, container)
+    containers.register(sub, container)
     return parser
 
 

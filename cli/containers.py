@@ -1,0 +1,395 @@
+"""Container commands (create, start, ps, logs, stop, kill, rm, wait, inspect)
+and the remote adapter over the runtime's stub."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import datetime, timezone
+from typing import Iterator
+
+from barque.runtime.v1 import runtime_pb2, runtime_pb2_grpc
+from cli.format import Template, parse_time, render_table, short_id, time_ago
+from services.common.client import RemoteStub, connect
+from services.common.config import Config
+from services.common.errors import BarqueError, InvalidArgument, NotFound
+
+__all__ = ["RuntimeClient", "register", "inspect_json", "status_text"]
+
+
+class RuntimeClient:
+    """The runtime as the CLI sees it."""
+
+    def __init__(self, config: Config) -> None:
+        self._stub = RemoteStub(runtime_pb2_grpc.RuntimeStub(connect(config, "runtime")), "runtime")
+
+    def create(self, request: runtime_pb2.CreateRequest) -> str:
+        return self._stub.Create(request).id
+
+    def start(self, ref: str) -> int:
+        return self._stub.Start(runtime_pb2.StartRequest(id=ref)).pid
+
+    def run(self, requests: Iterator[runtime_pb2.RunRequest]) -> Iterator[runtime_pb2.RunResponse]:
+        return self._stub.Run(requests)
+
+    def attach(self, requests: Iterator[runtime_pb2.AttachRequest]) -> Iterator[runtime_pb2.AttachResponse]:
+        return self._stub.Attach(requests)
+
+    def wait(self, ref: str, condition: str = "") -> runtime_pb2.Exited:
+        return self._stub.Wait(runtime_pb2.WaitRequest(id=ref, condition=condition)).exited
+
+    def kill(self, ref: str, sig: str) -> None:
+        self._stub.Kill(runtime_pb2.KillRequest(id=ref, signal=sig))
+
+    def stop(self, ref: str, timeout: int | None) -> None:
+        req = runtime_pb2.StopRequest(id=ref)
+        if timeout is not None:
+            req.timeout = timeout
+        self._stub.Stop(req)
+
+    def delete(self, ref: str, force: bool) -> str:
+        return self._stub.Delete(runtime_pb2.DeleteRequest(id=ref, force=force)).id
+
+    def list(self, all_: bool, filters: list[str]) -> list[runtime_pb2.Container]:
+        return list(self._stub.List(runtime_pb2.ListRequest(all=all_, filters=filters)).containers)
+
+    def inspect(self, ref: str) -> runtime_pb2.Container:
+        return self._stub.Inspect(runtime_pb2.InspectRequest(id=ref)).container
+
+    def logs(self, request: runtime_pb2.LogsRequest) -> Iterator[runtime_pb2.LogsResponse]:
+        return self._stub.Logs(request)
+
+
+# ---- rendering ------------------------------------------------------------------
+
+def status_text(c: runtime_pb2.Container, now: float | None = None) -> str:
+    """Docker's STATUS column: "Up 3 seconds", "Exited (0) 2 minutes ago", "Created"."""
+    s = c.state
+    if s.running:
+        started = parse_time(s.started_at)
+        return "Up " + time_ago(started, now).removesuffix(" ago") if started else "Up"
+    if s.status == "exited" or (s.finished_at and not s.finished_at.startswith("0001")):
+        return f"Exited ({s.exit_code}) {time_ago(parse_time(s.finished_at), now)}"
+    return s.status.capitalize() if s.status else "Created"
+
+
+def _command(c: runtime_pb2.Container, trunc: bool) -> str:
+    text = " ".join(c.args)
+    if trunc and len(text) > 20:
+        text = text[:19] + "…"
+    return f'"{text}"'
+
+
+def ps_row(c: runtime_pb2.Container, trunc: bool = True) -> dict:
+    return {
+        "ID": short_id(c.id) if trunc else c.id,
+        "Image": c.config.image,
+        "Command": _command(c, trunc),
+        "CreatedAt": c.created,
+        "RunningFor": time_ago(parse_time(c.created)),
+        "Status": status_text(c),
+        "State": "running" if c.state.running else c.state.status,
+        "Ports": "",
+        "Names": c.name,
+        "Labels": ",".join(f"{k}={v}" for k, v in sorted(c.config.labels.items())),
+        "Mounts": ",".join(m.source for m in c.mounts),
+        "Networks": c.host_config.network_mode or "none",
+        "Size": "",
+    }
+
+
+def inspect_json(c: runtime_pb2.Container) -> dict:
+    """``docker inspect`` of a container, with Docker's field names."""
+    cfg, host, st = c.config, c.host_config, c.state
+    rootfs = {o.split("=", 1)[0]: o.split("=", 1)[1] for m in c.rootfs for o in m.options if "=" in o}
+    base = c.log_path.rsplit("/", 1)[0] if c.log_path else ""
+    return {
+        "Id": c.id,
+        "Created": c.created,
+        "Path": c.args[0] if c.args else "",
+        "Args": list(c.args[1:]),
+        "State": {
+            "Status": "running" if st.running else st.status,
+            "Running": st.running,
+            "Paused": False,
+            "Restarting": False,
+            "OOMKilled": st.oom_killed,
+            "Dead": False,
+            "Pid": st.pid,
+            "ExitCode": st.exit_code,
+            "Error": st.error,
+            "StartedAt": st.started_at,
+            "FinishedAt": st.finished_at,
+        },
+        "Image": c.image_id,
+        "ResolvConfPath": f"{base}/etc/resolv.conf" if base else "",
+        "HostnamePath": f"{base}/etc/hostname" if base else "",
+        "HostsPath": f"{base}/etc/hosts" if base else "",
+        "LogPath": c.log_path,
+        "Name": "/" + c.name,
+        "RestartCount": 0,
+        "Driver": "overlay",
+        "Platform": "linux",
+        "HostConfig": {
+            "Binds": list(host.binds) or None,
+            "LogConfig": {"Type": host.log_config.type or "json-file", "Config": dict(host.log_config.config)},
+            "NetworkMode": host.network_mode or "none",
+            "AutoRemove": host.auto_remove,
+            "CapAdd": list(host.cap_add) or None,
+            "CapDrop": list(host.cap_drop) or None,
+            "Privileged": host.privileged,
+            "ReadonlyRootfs": host.read_only,
+            "SecurityOpt": list(host.security_opt) or None,
+            "Memory": host.memory,
+            "MemorySwap": host.memory_swap,
+            "NanoCpus": host.nano_cpus,
+            "CpuShares": host.cpu_shares,
+            "PidsLimit": host.pids_limit or None,
+        },
+        "GraphDriver": {
+            "Name": "overlay",
+            "Data": {
+                "LowerDir": rootfs.get("lowerdir", ""),
+                "UpperDir": rootfs.get("upperdir", ""),
+                "WorkDir": rootfs.get("workdir", ""),
+                "MergedDir": f"{base}/rootfs" if base else "",
+            },
+        },
+        "Mounts": [
+            {"Type": m.type, "Source": m.source, "Destination": m.destination, "Mode": m.mode,
+             "RW": m.rw, "Propagation": "rprivate"} for m in c.mounts
+        ],
+        "Config": {
+            "Hostname": c.hostname,
+            "Domainname": "",
+            "User": cfg.user,
+            "AttachStdin": cfg.open_stdin,
+            "AttachStdout": True,
+            "AttachStderr": True,
+            "Tty": cfg.tty,
+            "OpenStdin": cfg.open_stdin,
+            "StdinOnce": cfg.open_stdin,
+            "Env": list(c.env),
+            "Cmd": list(cfg.cmd) or None,
+            "Image": cfg.image,
+            "Volumes": None,
+            "WorkingDir": cfg.working_dir,
+            "Entrypoint": list(cfg.entrypoint) if cfg.entrypoint_set else None,
+            "Labels": dict(cfg.labels),
+            "StopSignal": cfg.stop_signal or None,
+            "StopTimeout": cfg.stop_timeout if cfg.HasField("stop_timeout") else None,
+        },
+        "NetworkSettings": {
+            "Bridge": "", "SandboxID": "", "HairpinMode": False, "Ports": {}, "SandboxKey": "",
+            "IPAddress": "", "Gateway": "", "MacAddress": "",
+            "Networks": {"none": {"NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "",
+                                  "IPPrefixLen": 0, "MacAddress": ""}},
+        },
+    }
+
+
+# ---- commands ------------------------------------------------------------------
+
+def _each(ctx, refs, action) -> int:
+    """Docker's multi-target commands: print each name done, report each failure."""
+    failed = 0
+    for ref in refs:
+        try:
+            action(ref)
+        except BarqueError as exc:
+            ctx.error(exc)
+            failed = 1
+            continue
+        print(ref)
+    return failed
+
+
+def cmd_start(ctx, args) -> int:
+    if args.attach:
+        from cli.run import attach_and_wait
+
+        rt = ctx.runtime()
+        ref = args.containers[0]
+        rt.start(ref)
+        return attach_and_wait(rt, ref, stdin=args.interactive)
+    return _each(ctx, args.containers, ctx.runtime().start)
+
+
+def cmd_stop(ctx, args) -> int:
+    return _each(ctx, args.containers, lambda r: ctx.runtime().stop(r, args.time))
+
+
+def cmd_kill(ctx, args) -> int:
+    return _each(ctx, args.containers, lambda r: ctx.runtime().kill(r, args.signal))
+
+
+def cmd_rm(ctx, args) -> int:
+    return _each(ctx, args.containers, lambda r: ctx.runtime().delete(r, args.force))
+
+
+def cmd_wait(ctx, args) -> int:
+    failed = 0
+    for ref in args.containers:
+        try:
+            print(ctx.runtime().wait(ref).exit_code)
+        except BarqueError as exc:
+            ctx.error(exc)
+            failed = 1
+    return failed
+
+
+def cmd_ps(ctx, args) -> int:
+    containers = ctx.runtime().list(args.all or bool(args.filter and any(
+        f.startswith("status=") for f in args.filter)), args.filter or [])
+    if args.last is not None:
+        containers = containers[: args.last]
+    rows = [ps_row(c, trunc=not args.no_trunc) for c in containers]
+    if args.quiet:
+        for r in rows:
+            print(r["ID"])
+        return 0
+    if args.format:
+        text = Template(args.format).render_all(rows) if args.format != "json" else "\n".join(
+            json.dumps(r, separators=(",", ":")) for r in rows)
+        if text:
+            print(text)
+        return 0
+    headers = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
+    print(render_table(headers, [[r["ID"], r["Image"], r["Command"], r["RunningFor"], r["Status"],
+                                  r["Ports"], r["Names"]] for r in rows]))
+    return 0
+
+
+def parse_since(text: str, now: float | None = None) -> int:
+    """Docker's --since/--until: a duration ("10s", "5m", "1h30m"), RFC 3339, or Unix seconds."""
+    if not text:
+        return 0
+    now = time.time() if now is None else now
+    import re
+
+    m = re.fullmatch(r"((?:\d+(?:\.\d+)?(?:h|m|s|ms))+)", text)
+    if m:
+        total = 0.0
+        for value, unit in re.findall(r"(\d+(?:\.\d+)?)(h|ms|m|s)", text):
+            total += float(value) * {"h": 3600, "m": 60, "s": 1, "ms": 0.001}[unit]
+        return int((now - total) * 1e9)
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return int(float(text) * 1e9)
+    ts = parse_time(text if ("Z" in text or "+" in text[10:]) else text + "Z")
+    if ts is None:
+        raise InvalidArgument(f"invalid value for since/until: {text!r}")
+    return int(ts * 1e9)
+
+
+def format_ts(ns: int) -> str:
+    secs, frac = divmod(ns, 1_000_000_000)
+    base = datetime.fromtimestamp(secs, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{base}.{frac:09d}Z"
+
+
+def cmd_logs(ctx, args) -> int:
+    tail = -1
+    if args.tail not in (None, "all"):
+        try:
+            tail = int(args.tail)
+        except ValueError:
+            raise InvalidArgument(f"invalid --tail {args.tail!r}") from None
+    req = runtime_pb2.LogsRequest(
+        id=args.container, follow=args.follow, since_nanos=parse_since(args.since),
+        until_nanos=parse_since(args.until), tail=tail, stdout=True, stderr=True,
+    )
+    out, err = sys.stdout.buffer, sys.stderr.buffer
+    for rec in ctx.runtime().logs(req):
+        stream = err if rec.stream == runtime_pb2.STREAM_KIND_STDERR else out
+        if args.timestamps:
+            stream.write(format_ts(rec.time_nanos).encode() + b" ")
+        stream.write(rec.data)
+        stream.flush()
+    return 0
+
+
+def cmd_inspect(ctx, args) -> int:
+    """``docker inspect``: containers first, then images (or only --type's)."""
+    from cli.images import image_inspect_json
+
+    out, failed = [], 0
+    for ref in args.objects:
+        obj = None
+        if args.type in (None, "container"):
+            try:
+                obj = inspect_json(ctx.runtime().inspect(ref))
+            except NotFound:
+                obj = None
+        if obj is None and args.type in (None, "image"):
+            try:
+                obj = image_inspect_json(ctx.images().inspect(ref))
+            except NotFound:
+                obj = None
+        if obj is None:
+            print(f"Error: No such object: {ref}", file=sys.stderr)
+            failed = 1
+            continue
+        out.append(obj)
+    if args.format:
+        tpl = Template(args.format)
+        for obj in out:
+            print(tpl.render(obj))
+    else:
+        print(json.dumps(out, indent=4))
+    return failed
+
+
+def register(sub, container_group) -> None:
+    for parsers, name in ((sub, "start"), (container_group, "start")):
+        p = parsers.add_parser(name, help="Start one or more stopped containers")
+        p.add_argument("-a", "--attach", action="store_true")
+        p.add_argument("-i", "--interactive", action="store_true")
+        p.add_argument("containers", nargs="+")
+        p.set_defaults(func=cmd_start)
+    for parsers, name in ((sub, "stop"), (container_group, "stop")):
+        p = parsers.add_parser(name, help="Stop one or more running containers")
+        p.add_argument("-t", "--time", type=int, default=None, help="seconds to wait before killing")
+        p.add_argument("containers", nargs="+")
+        p.set_defaults(func=cmd_stop)
+    for parsers, name in ((sub, "kill"), (container_group, "kill")):
+        p = parsers.add_parser(name, help="Kill one or more running containers")
+        p.add_argument("-s", "--signal", default="KILL")
+        p.add_argument("containers", nargs="+")
+        p.set_defaults(func=cmd_kill)
+    for parsers, name in ((sub, "rm"), (container_group, "rm")):
+        p = parsers.add_parser(name, help="Remove one or more containers")
+        p.add_argument("-f", "--force", action="store_true")
+        p.add_argument("containers", nargs="+")
+        p.set_defaults(func=cmd_rm)
+    for parsers, name in ((sub, "wait"), (container_group, "wait")):
+        p = parsers.add_parser(name, help="Block until containers stop, then print their exit codes")
+        p.add_argument("containers", nargs="+")
+        p.set_defaults(func=cmd_wait)
+    for parsers, name in ((sub, "ps"), (container_group, "ls")):
+        p = parsers.add_parser(name, help="List containers")
+        p.add_argument("-a", "--all", action="store_true")
+        p.add_argument("-q", "--quiet", action="store_true")
+        p.add_argument("-f", "--filter", action="append")
+        p.add_argument("-n", "--last", type=int)
+        p.add_argument("--no-trunc", action="store_true")
+        p.add_argument("--format")
+        p.set_defaults(func=cmd_ps)
+    for parsers, name in ((sub, "logs"), (container_group, "logs")):
+        p = parsers.add_parser(name, help="Fetch the logs of a container")
+        p.add_argument("-f", "--follow", action="store_true")
+        p.add_argument("-n", "--tail")
+        p.add_argument("--since", default="")
+        p.add_argument("--until", default="")
+        p.add_argument("-t", "--timestamps", action="store_true")
+        p.add_argument("container")
+        p.set_defaults(func=cmd_logs)
+    p = sub.add_parser("inspect", help="Return low-level information on containers or images")
+    p.add_argument("-f", "--format")
+    p.add_argument("--type", choices=["container", "image"])
+    p.add_argument("objects", nargs="+")
+    p.set_defaults(func=cmd_inspect)
+    p = container_group.add_parser("inspect", help="Display detailed information on containers")
+    p.add_argument("-f", "--format")
+    p.add_argument("objects", nargs="+")
+    p.set_defaults(func=cmd_inspect, type="container")

@@ -1,0 +1,197 @@
+"""Container records on disk: ``<root>/containers/<id>/record.json``.
+
+The record holds what was asked for (config, host config) and the last known
+state; the supervisor's ``status.json`` beside it is the truth about the
+process, so the runtime service can rebuild everything after a restart.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from services.common.errors import AlreadyExists, InvalidArgument, NotFound
+
+__all__ = [
+    "ContainerConfig",
+    "HostConfig",
+    "ContainerRecord",
+    "ContainerStore",
+    "ContainerNotFound",
+    "new_id",
+    "generate_name",
+]
+
+_NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+_ID_RE = re.compile(r"^[a-f0-9]{64}$")
+
+
+class ContainerNotFound(NotFound):
+    pass
+
+
+@dataclass
+class ContainerConfig:
+    image: str = ""
+    entrypoint: list[str] | None = None
+    cmd: list[str] | None = None
+    env: list[str] = field(default_factory=list)
+    working_dir: str = ""
+    user: str = ""
+    hostname: str = ""
+    tty: bool = False
+    open_stdin: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+    stop_signal: str = ""
+    stop_timeout: int | None = None
+
+
+@dataclass
+class HostConfig:
+    memory: int = 0
+    memory_swap: int = 0
+    nano_cpus: int = 0
+    cpu_shares: int = 0
+    pids_limit: int = 0
+    network_mode: str = "none"
+    read_only: bool = False
+    binds: list[str] = field(default_factory=list)
+    cap_add: list[str] = field(default_factory=list)
+    cap_drop: list[str] = field(default_factory=list)
+    privileged: bool = False
+    security_opt: list[str] = field(default_factory=list)
+    log_type: str = "json-file"
+    log_config: dict[str, str] = field(default_factory=dict)
+    auto_remove: bool = False
+
+
+@dataclass
+class ContainerRecord:
+    id: str
+    name: str
+    created: str
+    image_id: str
+    config: ContainerConfig
+    host_config: HostConfig
+    args: list[str] = field(default_factory=list)
+    env: list[str] = field(default_factory=list)
+    working_dir: str = "/"
+    hostname: str = ""
+    user: str = ""
+    stop_signal: int = 15
+    stop_timeout: int = 10
+    log_path: str = ""
+    mounts: list[dict] = field(default_factory=list)
+    rootfs: dict = field(default_factory=dict)
+    # last known state; the supervisor's status.json overrides it while it runs
+    status: str = "created"
+    pid: int = 0
+    exit_code: int = 0
+    oom_killed: bool = False
+    error: str = ""
+    started_at: str = "0001-01-01T00:00:00Z"
+    finished_at: str = "0001-01-01T00:00:00Z"
+    starts: int = 0
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "ContainerRecord":
+        data = dict(data)
+        data["config"] = ContainerConfig(**data["config"])
+        data["host_config"] = HostConfig(**data["host_config"])
+        return cls(**data)
+
+
+def new_id() -> str:
+    return secrets.token_hex(32)
+
+
+_LEFT = ["admiring", "bold", "brave", "calm", "eager", "gifted", "happy", "jolly", "keen", "nifty",
+         "quirky", "serene", "sharp", "tender", "vibrant", "wizardly", "zealous", "upbeat"]
+_RIGHT = ["albattani", "babbage", "curie", "darwin", "euclid", "fermi", "galileo", "hopper", "kepler",
+          "lovelace", "noether", "pascal", "ritchie", "shannon", "thompson", "turing", "wozniak", "yalow"]
+
+
+def generate_name() -> str:
+    return f"{secrets.choice(_LEFT)}_{secrets.choice(_RIGHT)}"
+
+
+class ContainerStore:
+    """Records by id, with a name index; every write atomic."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        self.lock = threading.RLock()
+        self._records: dict[str, ContainerRecord] = {}
+        for d in sorted(root.iterdir()):
+            path = d / "record.json"
+            if _ID_RE.match(d.name) and path.exists():
+                try:
+                    self._records[d.name] = ContainerRecord.from_json(json.loads(path.read_text()))
+                except (ValueError, TypeError, KeyError):
+                    continue
+
+    def dir(self, container_id: str) -> Path:
+        if not _ID_RE.match(container_id):
+            raise InvalidArgument(f"invalid container id {container_id!r}")
+        return self.root / container_id
+
+    def all(self) -> list[ContainerRecord]:
+        with self.lock:
+            return list(self._records.values())
+
+    def reserve(self, record: ContainerRecord) -> None:
+        """Add a new record; its name must be free."""
+        if not _NAME_RE.match(record.name):
+            raise InvalidArgument(
+                f"Invalid container name ({record.name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            )
+        with self.lock:
+            for other in self._records.values():
+                if other.name == record.name:
+                    raise AlreadyExists(
+                        f'Conflict. The container name "/{record.name}" is already in use by container '
+                        f'"{other.id}". You have to remove (or rename) that container to be able to reuse that name.'
+                    )
+            self._records[record.id] = record
+            self.dir(record.id).mkdir(mode=0o700)
+            self.save(record)
+
+    def save(self, record: ContainerRecord) -> None:
+        with self.lock:
+            path = self.dir(record.id) / "record.json"
+            tmp = path.with_name(".record.json.tmp")
+            with open(tmp, "w") as f:
+                json.dump(record.to_json(), f, indent=1)
+                f.flush()
+                os.fsync(f.fileno())
+            os.rename(tmp, path)
+
+    def forget(self, container_id: str) -> None:
+        with self.lock:
+            self._records.pop(container_id, None)
+
+    def find(self, ref: str) -> ContainerRecord:
+        """By full id, unique id prefix, or name (with or without a leading slash)."""
+        with self.lock:
+            if ref in self._records:
+                return self._records[ref]
+            name = ref.removeprefix("/")
+            for r in self._records.values():
+                if r.name == name:
+                    return r
+            if ref and re.match(r"^[a-f0-9]+$", ref):
+                matches = [r for i, r in self._records.items() if i.startswith(ref)]
+                if len(matches) == 1:
+                    return matches[0]
+                if len(matches) > 1:
+                    raise InvalidArgument(f"multiple containers found with provided prefix: {ref}")
+            raise ContainerNotFound(f"No such container: {ref}")

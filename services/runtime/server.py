@@ -1,0 +1,24 @@
+"""Wiring of the runtime service."""
+
+from __future__ import annotations
+
+from barque.runtime.v1 import runtime_pb2, runtime_pb2_grpc
+from services.common.client import connect
+from services.common.config import load_config
+from services.common.server import serve
+from services.runtime.remote import RemoteImages
+from services.runtime.service import RuntimeService
+from services.runtime.servicer import RuntimeServicer
+
+__all__ = ["run"]
+
+
+def run() -> None:
+    config = load_config()
+    runtime = RuntimeService(config.state("runtime"), RemoteImages(connect(config, "images")))
+
+    def register(server):
+        runtime_pb2_grpc.add_RuntimeServicer_to_server(RuntimeServicer(runtime), server)
+        return [runtime_pb2.DESCRIPTOR.services_by_name["Runtime"].full_name]
+
+    serve("runtime", config.address("runtime"), register, max_workers=64)

@@ -1,0 +1,462 @@
+"""The runtime's domain core: containers from images, run by barque-oci under
+a per-container supervisor, with Docker's lifecycle semantics.
+
+The gRPC process never forks into namespaces: barque-oci does that in its own
+processes, started by the supervisor (``services.runtime.shim``), which the
+service spawns with subprocess in a new session so containers outlive it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterator, Protocol
+
+from services.common.errors import FailedPrecondition, Internal, InvalidArgument
+from services.common.log import get_logger
+from services.runtime import shimclient
+from services.runtime.containers import (
+    ContainerConfig,
+    ContainerRecord,
+    ContainerStore,
+    HostConfig,
+    generate_name,
+    new_id,
+)
+from services.runtime.events import EventLog
+from services.runtime.flags import parse_bind, parse_log_opts, parse_security_opts, parse_signal
+from services.runtime.mounts import mount_overlay, unmount, write_etc_files
+from services.runtime.spec_builder import ContainerRequest, build_spec, process_args
+from services.runtime.users import resolve_user
+
+__all__ = ["RuntimeService", "ImageSource", "ImageInfo", "ExitStatus", "ContainerView"]
+
+log = get_logger()
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    id: str
+    config: dict          # the image config's "config" object
+    lowerdirs: list[str]
+    upperdir: str
+    workdir: str
+
+
+class ImageSource(Protocol):
+    """The image-store as the runtime needs it."""
+
+    def image_config(self, reference: str) -> tuple[str, dict]: ...
+
+    def prepare(self, key: str, image: str) -> ImageInfo: ...
+
+    def remove_snapshot(self, key: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class ExitStatus:
+    exit_code: int
+    oom_killed: bool = False
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class ContainerView:
+    record: ContainerRecord
+    running: bool
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def cgroup_v2() -> bool:
+    return (CGROUP_ROOT / "cgroup.controllers").exists()
+
+
+class RuntimeService:
+    def __init__(self, root: Path, images: ImageSource, *, oci_command: list[str] | None = None) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        self.store = ContainerStore(root / "containers")
+        self.images = images
+        self.oci_root = root / "oci"
+        self.oci = oci_command or [sys.executable, "-m", "services.runtime.oci"]
+        self.events = EventLog()
+        self._exited: dict[str, threading.Event] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+        self._recover()
+
+    # ---- helpers -------------------------------------------------------------
+
+    def _lock(self, container_id: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(container_id, threading.Lock())
+
+    def _dir(self, record: ContainerRecord) -> Path:
+        return self.store.dir(record.id)
+
+    def _oci(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        proc = subprocess.run([*self.oci, "--root", str(self.oci_root), *args],
+                              capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        if check and proc.returncode != 0:
+            raise Internal(f"barque-oci {args[0]}: {proc.stderr.strip() or proc.returncode}")
+        return proc
+
+    def _oom_cgroup(self, container_id: str) -> str:
+        if cgroup_v2():
+            return str(CGROUP_ROOT / "barque" / container_id)
+        return str(CGROUP_ROOT / "memory" / "barque" / container_id)
+
+    def _refresh(self, record: ContainerRecord) -> bool:
+        """Merge the supervisor's status into the record; True while running."""
+        status = shimclient.read_status(self._dir(record) / "shim")
+        if status is None:
+            return record.status == "running" and _alive(record.pid)
+        if status.get("state") == "running":
+            record.status, record.pid = "running", int(status.get("pid") or 0)
+            record.started_at = status.get("started_at") or record.started_at
+            if _alive(record.pid):
+                return True
+            if shimclient.shim_alive(self._dir(record) / "shim"):
+                return True
+            # supervisor and process both gone without a final status
+            record.status, record.exit_code, record.finished_at = "exited", 255, _now()
+            record.error = "supervisor exited without a status"
+            return False
+        record.status = "exited"
+        record.pid = 0
+        record.exit_code = int(status.get("exit_code") or 0)
+        record.oom_killed = bool(status.get("oom_killed"))
+        record.error = status.get("error") or ""
+        record.started_at = status.get("started_at") or record.started_at
+        record.finished_at = status.get("finished_at") or record.finished_at
+        return False
+
+    def _recover(self) -> None:
+        """Rebuild state after a restart: watch every container still running."""
+        for record in self.store.all():
+            with self.store.lock:
+                running = self._refresh(record)
+                self.store.save(record)
+            if running:
+                self._watch(record)
+            elif record.status == "exited" and record.host_config.auto_remove:
+                threading.Thread(target=self._auto_remove, args=(record.id,), daemon=True).start()
+
+    # ---- create ----------------------------------------------------------------
+
+    def create(self, name: str, config: ContainerConfig, host: HostConfig) -> ContainerRecord:
+        if host.network_mode not in ("", "none"):
+            raise InvalidArgument(f"network {host.network_mode!r} is not supported yet: use --network none")
+        security = parse_security_opts(host.security_opt)
+        host.log_config = parse_log_opts([f"{k}={v}" for k, v in host.log_config.items()])
+        if host.log_type not in ("json-file", "k8s-file"):
+            raise InvalidArgument(f"log driver {host.log_type!r} is not supported: use json-file or k8s-file")
+        binds = [parse_bind(b) for b in host.binds]
+        image_id, image_config = self.images.image_config(config.image)
+        cid = new_id()
+        if not name:
+            name = generate_name()
+            while any(r.name == name for r in self.store.all()):
+                name = generate_name() + str(len(self.store.all()))
+        hostname = config.hostname or cid[:12]
+        args = process_args(image_config, config.entrypoint, config.cmd)
+        stop = parse_signal(config.stop_signal or image_config.get("StopSignal") or "SIGTERM")
+        record = ContainerRecord(
+            id=cid, name=name, created=_now(), image_id=image_id, config=config, host_config=host,
+            args=args, hostname=hostname, stop_signal=stop,
+            stop_timeout=config.stop_timeout if config.stop_timeout is not None else 10,
+        )
+        self.store.reserve(record)
+        cdir = self._dir(record)
+        try:
+            info = self.images.prepare(cid, image_id)
+            rootfs = cdir / "rootfs"
+            mount_overlay(rootfs, info.lowerdirs, info.upperdir, info.workdir)
+            record.rootfs = {"lowerdirs": info.lowerdirs, "upperdir": info.upperdir, "workdir": info.workdir}
+            user_text = config.user or image_config.get("User") or ""
+            user = resolve_user(rootfs, user_text)
+            etc = write_etc_files(cdir / "etc", hostname)
+            request = ContainerRequest(
+                id=cid, hostname=hostname, image_config=image_config,
+                entrypoint=config.entrypoint, cmd=config.cmd, env=config.env,
+                working_dir=config.working_dir, user=user_text, tty=config.tty, open_stdin=config.open_stdin,
+                memory=host.memory, memory_swap=host.memory_swap, nano_cpus=host.nano_cpus,
+                cpu_shares=host.cpu_shares, pids_limit=host.pids_limit, read_only=host.read_only,
+                binds=binds, cap_add=host.cap_add, cap_drop=host.cap_drop, privileged=host.privileged,
+                no_new_privileges=security.no_new_privileges, seccomp_unconfined=security.seccomp_unconfined,
+                network="none", cgroups_path=f"/barque/{cid}", etc_files=etc,
+            )
+            spec = build_spec(request, rootfs, resolved_user=user, root_path="rootfs", cgroup_v2=cgroup_v2())
+            (cdir / "config.json").write_text(json.dumps(spec, indent=1))
+            record.env = list(spec["process"]["env"])
+            record.working_dir = spec["process"]["cwd"]
+            record.user = user_text
+            record.log_path = str(cdir / f"{cid}-json.log")
+            record.mounts = [
+                {"Type": "bind", "Source": b.source, "Destination": b.destination, "Mode": b.mode,
+                 "RW": not b.read_only, "Propagation": "rprivate"} for b in binds
+            ]
+            self.store.save(record)
+        except BaseException:
+            self._teardown(record)
+            raise
+        self.events.emit("create", cid, name=name, image=config.image)
+        log.info("container.created", id=cid, name=name, image=config.image)
+        return record
+
+    # ---- start, wait, watch ---------------------------------------------------
+
+    def start(self, ref: str, *, wait_attach: bool = False) -> ContainerRecord:
+        record = self.store.find(ref)
+        with self._lock(record.id):
+            if self._refresh(record):
+                return record  # docker start of a running container is a no-op
+            cdir = self._dir(record)
+            shim_dir = cdir / "shim"
+            if record.starts:
+                self._oci("delete", "--force", record.id, check=False)
+                shutil.rmtree(shim_dir, ignore_errors=True)
+            shim_dir.mkdir(mode=0o700, exist_ok=True)
+            done = threading.Event()
+            self._exited[record.id] = done
+            host = record.host_config
+            shimclient.spawn(
+                container_id=record.id, bundle=cdir, state_dir=shim_dir,
+                runtime=self.oci, runtime_root=self.oci_root, log_path=Path(record.log_path),
+                log_driver=host.log_type, log_max_size=host.log_config.get("max-size"),
+                log_max_file=host.log_config.get("max-file"), stdin=record.config.open_stdin,
+                wait_attach=wait_attach, oom_cgroup=self._oom_cgroup(record.id),
+            )
+            record.status, record.starts = "running", record.starts + 1
+            record.started_at, record.error, record.oom_killed = _now(), "", False
+            self.store.save(record)
+        if not wait_attach:
+            self._await_started(record)
+        self._watch(record)
+        return record
+
+    def _await_started(self, record: ContainerRecord, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        shim_dir = self._dir(record) / "shim"
+        while time.monotonic() < deadline:
+            status = shimclient.read_status(shim_dir)
+            if status is not None:
+                with self.store.lock:
+                    self._refresh(record)
+                    self.store.save(record)
+                if status.get("state") == "exited" and status.get("error"):
+                    raise FailedPrecondition(status["error"])
+                self.events.emit("start", record.id, name=record.name)
+                return
+            if not shimclient.shim_alive(shim_dir):
+                raise Internal(f"supervisor of {record.id[:12]} exited before starting it")
+            time.sleep(0.005)
+        raise Internal(f"container {record.id[:12]} did not start within {timeout:.0f}s")
+
+    def _watch(self, record: ContainerRecord) -> None:
+        done = self._exited.setdefault(record.id, threading.Event())
+        threading.Thread(target=self._watcher, args=(record.id, done), daemon=True,
+                         name=f"watch-{record.id[:12]}").start()
+
+    def _watcher(self, container_id: str, done: threading.Event) -> None:
+        try:
+            record = self.store.find(container_id)
+        except Exception:
+            done.set()
+            return
+        shimclient.wait_exit(self._dir(record) / "shim", pid_hint=record.pid)
+        with self.store.lock:
+            self._refresh(record)
+            if record.status == "running":  # supervisor gone, process gone
+                record.status, record.finished_at = "exited", _now()
+            self.store.save(record)
+        if record.oom_killed:
+            self.events.emit("oom", container_id, name=record.name)
+        self.events.emit("die", container_id, name=record.name, exitCode=str(record.exit_code))
+        log.info("container.exited", id=container_id, exit_code=record.exit_code, oom=record.oom_killed)
+        if record.host_config.auto_remove:
+            self._auto_remove(container_id)
+        done.set()
+
+    def _auto_remove(self, container_id: str) -> None:
+        try:
+            self.delete(container_id, force=True)
+        except Exception as exc:  # logged: nobody else will see it
+            log.warning("container.auto_remove_failed", id=container_id, error=str(exc))
+
+    def wait(self, ref: str, condition: str = "not-running") -> ExitStatus:
+        record = self.store.find(ref)
+        if condition not in ("", "not-running", "next-exit", "removed"):
+            raise InvalidArgument(f"invalid condition {condition!r}")
+        with self.store.lock:
+            running = self._refresh(record)
+        if running or condition in ("next-exit", "removed"):
+            done = self._exited.get(record.id)
+            if done is None:
+                if not running and condition == "next-exit":
+                    raise FailedPrecondition(f"container {ref} is not running")
+            else:
+                done.wait()
+        if condition == "removed":
+            while True:
+                try:
+                    self.store.find(record.id)
+                except Exception:
+                    break
+                time.sleep(0.02)
+        return ExitStatus(record.exit_code, record.oom_killed, record.error)
+
+    def attach(self, ref: str, *, stdin: bool, stdout: bool, stderr: bool):
+        record = self.store.find(ref)
+        return shimclient.attach(self._dir(record) / "shim", stdin=stdin, stdout=stdout, stderr=stderr)
+
+    # ---- signals, stop, delete ---------------------------------------------------
+
+    def kill(self, ref: str, sig: str = "SIGKILL") -> None:
+        record = self.store.find(ref)
+        signum = parse_signal(sig or "SIGKILL")
+        with self.store.lock:
+            running = self._refresh(record)
+        if not running:
+            raise FailedPrecondition(f"Cannot kill container: {ref}: Container {record.id} is not running")
+        self._oci("kill", record.id, str(signum))
+        self.events.emit("kill", record.id, name=record.name, signal=str(signum))
+
+    def stop(self, ref: str, timeout: int | None = None) -> None:
+        record = self.store.find(ref)
+        with self.store.lock:
+            running = self._refresh(record)
+        if not running:
+            return
+        grace = record.stop_timeout if timeout is None else timeout
+        done = self._exited.get(record.id)
+        self._oci("kill", record.id, str(record.stop_signal), check=False)
+        if done is None or not done.wait(max(0, grace)):
+            self._oci("kill", record.id, str(int(signal.SIGKILL)), check=False)
+            if done is not None:
+                done.wait(30)
+        self.events.emit("stop", record.id, name=record.name)
+
+    def delete(self, ref: str, force: bool = False) -> str:
+        record = self.store.find(ref)
+        with self.store.lock:
+            running = self._refresh(record)
+        if running:
+            if not force:
+                raise FailedPrecondition(
+                    f"You cannot remove a running container {record.id}. "
+                    "Stop the container before attempting removal or force remove"
+                )
+            self._oci("kill", record.id, str(int(signal.SIGKILL)), check=False)
+            done = self._exited.get(record.id)
+            if done is not None and threading.current_thread().name != f"watch-{record.id[:12]}":
+                done.wait(30)
+        with self._lock(record.id):
+            self._teardown(record)
+        self.events.emit("destroy", record.id, name=record.name)
+        log.info("container.deleted", id=record.id)
+        return record.id
+
+    def _teardown(self, record: ContainerRecord) -> None:
+        """Remove everything a container holds; safe on a half-created one."""
+        cdir = self._dir(record)
+        if (self.oci_root / record.id).exists():
+            self._oci("delete", "--force", record.id, check=False)
+        unmount(cdir / "rootfs")
+        if record.rootfs or (cdir / "rootfs").exists():
+            try:
+                self.images.remove_snapshot(record.id)
+            except Exception as exc:
+                if "not found" not in str(exc).lower() and "no such" not in str(exc).lower():
+                    raise
+        shutil.rmtree(cdir, ignore_errors=True)
+        self.store.forget(record.id)
+        self._exited.pop(record.id, None)
+
+    # ---- queries -----------------------------------------------------------------
+
+    def inspect(self, ref: str) -> ContainerView:
+        record = self.store.find(ref)
+        with self.store.lock:
+            running = self._refresh(record)
+        return ContainerView(record, running)
+
+    def list(self, all_: bool = False, filters: list[str] | None = None) -> list[ContainerView]:
+        views = []
+        for record in self.store.all():
+            with self.store.lock:
+                running = self._refresh(record)
+            views.append(ContainerView(record, running))
+        views = [v for v in views if all_ or v.running]
+        for key, values in _parse_filters(filters or []).items():
+            views = [v for v in views if any(_matches(v, key, val) for val in values)]
+        return sorted(views, key=lambda v: v.record.created, reverse=True)
+
+    def logs(self, ref: str, *, follow: bool, since_ns: int, until_ns: int, tail: int,
+             stdout: bool, stderr: bool, cancelled: Callable[[], bool]) -> Iterator:
+        from services.runtime.logs import read_logs
+
+        record = self.store.find(ref)
+        if not record.log_path:
+            return iter(())
+
+        def stop() -> bool:
+            if cancelled():
+                return True
+            with self.store.lock:
+                return not self._refresh(record)
+
+        return read_logs(Path(record.log_path), record.host_config.log_type, follow=follow,
+                         since_ns=since_ns, until_ns=until_ns, tail=tail, stdout=stdout, stderr=stderr,
+                         stop=stop)
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _parse_filters(filters: list[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for f in filters:
+        key, sep, value = f.partition("=")
+        if not sep or key not in ("name", "status", "id"):
+            raise InvalidArgument(f"invalid filter {f!r}")
+        out.setdefault(key, []).append(value)
+    return out
+
+
+def _matches(view: ContainerView, key: str, value: str) -> bool:
+    r = view.record
+    if key == "id":
+        return r.id.startswith(value)
+    if key == "name":
+        import re
+
+        return re.search(value, r.name) is not None
+    status = "running" if view.running else r.status
+    return status == value
