@@ -36,9 +36,9 @@ log = get_logger(__name__)
 _SIZE_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+) ?(?:([kmgtp])(?:b|ib)?|b)?", re.IGNORECASE)
 _UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 
-# big.Rat.SetString's decimal form (what opts.NanoCPUs parses), without sign
-# handling beyond a leading "-" that the range check then refuses.
-_CPUS_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+# big.Rat.SetString's forms (what opts.NanoCPUs parses): a decimal with an
+# optional exponent, or an integer fraction "a/b".
+_CPUS_RE = re.compile(r"[+-]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|\d+/0*[1-9]\d*)")
 
 
 def parse_bytes(text: str) -> int:
