@@ -97,6 +97,26 @@ def _children(pid: int) -> list[int]:
     return kids
 
 
+class _EmptyDirs:
+    """Host directories a daemon creates outside its roots (``/run/docker/plugins``):
+    the ones absent before :meth:`note` are removed at :meth:`remove` if still empty."""
+
+    def __init__(self, *paths: str) -> None:
+        self.paths = paths
+        self.absent: list[str] = []
+
+    def note(self) -> None:
+        self.absent = [p for p in self.paths if not os.path.exists(p)]
+
+    def remove(self) -> None:
+        for path in sorted(self.absent, key=len, reverse=True):  # children before parents
+            try:
+                os.rmdir(path)
+            except OSError:
+                pass  # not empty or gone: someone else uses it now
+        self.absent = []
+
+
 class Skopeo:
     """``skopeo copy docker://… dir:…``: fetch and verify only, no unpack."""
 
@@ -139,6 +159,7 @@ class Docker:
         self.pidfile = root / "dockerd.pid"
         self.log = root / "dockerd.log"
         self.proc: subprocess.Popen | None = None
+        self.host_dirs = _EmptyDirs("/run/docker", "/run/docker/plugins")
         self.client = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else (shutil.which("docker") or "docker")
 
     @staticmethod
@@ -162,6 +183,7 @@ class Docker:
             os.unlink(DOCKER_SOCKET)
         for d in (self.data_root, self.exec_root):
             d.mkdir(parents=True, exist_ok=True)
+        self.host_dirs.note()
         config = self.root / "daemon.json"
         config.write_text("{}\n")
         cmd = ["dockerd", "--data-root", str(self.data_root), "--exec-root", str(self.exec_root),
@@ -201,6 +223,7 @@ class Docker:
         if self.proc is not None and os.path.exists(DOCKER_SOCKET):
             os.unlink(DOCKER_SOCKET)  # ours: setup() refused to start over a live socket
         self.proc = None
+        self.host_dirs.remove()
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -215,6 +238,7 @@ class Podman:
         self.flags = ["--root", str(root / "storage"), "--runroot", str(root / "run"), "--tmpdir", str(root / "libpod"),
                       "--storage-driver", "overlay", "--cgroup-manager=cgroupfs", "--runtime=runc",
                       "--events-backend", "file"]
+        self.host_dirs = _EmptyDirs("/run/containers", "/run/containers/networks")
 
     @staticmethod
     def available() -> str | None:
@@ -226,6 +250,7 @@ class Podman:
 
     def setup(self) -> None:
         self.tmp.mkdir(parents=True, exist_ok=True)
+        self.host_dirs.note()
 
     def reset(self) -> None:
         self._podman("rmi", "-af", what="podman rmi")
@@ -239,4 +264,5 @@ class Podman:
 
     def close(self) -> None:
         umount_under(self.root)
+        self.host_dirs.remove()
         shutil.rmtree(self.root, ignore_errors=True)

@@ -1,0 +1,58 @@
+"""Unit tests of the benchmark's pure logic: py-spy output parsing, mountinfo
+matching and the report's ratios (``.venv/bin/pytest bench/test_bench.py``)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.profile import summarise
+from bench.pull import _median, _ratios
+from bench.tools import _unescape
+
+RAW = "\n".join([
+    "thread (11): pull-apply;Thread.run (threading.py:982);Snapshotter.unpack (services/images/snapshots.py:191);"
+    "apply_layer (services/images/extract.py:329);_Applier._file.<locals>.<lambda> (services/images/extract.py:185) 6",
+    "thread (11): pull-apply;Thread.run (threading.py:982);Snapshotter.unpack (services/images/snapshots.py:191);"
+    "apply_layer (services/images/extract.py:329);_Applier._dir (services/images/extract.py:201) 2",
+    "thread (12): pull_0;_worker (concurrent/futures/thread.py:83);ImageStore._download "
+    "(services/images/store.py:290);Writer.write (services/images/content.py:60) 1",
+    "thread (13): images_0;Condition.wait (threading.py:320) 1",
+    "garbage line without a count",
+])
+
+
+def test_summarise_phases_and_own_time():
+    prof = summarise("images", RAW)
+    assert prof.samples == 10
+    assert prof.phases == {"unpack: tar apply (extract.py)": 80.0, "download: fetch, stream, write blob": 10.0,
+                           "other (grpc, threads, idle loops)": 10.0}
+    assert prof.self_time[0] == ("images/extract.py:_Applier._file.<locals>.<lambda>", 60.0)
+    assert ("images/content.py:Writer.write", 10.0) in prof.self_time
+    inclusive = dict(prof.inclusive)
+    assert inclusive["images/extract.py:apply_layer"] == 80.0
+    assert inclusive["images/snapshots.py:Snapshotter.unpack"] == 80.0
+
+
+def test_summarise_of_nothing_is_empty():
+    prof = summarise("registry", "")
+    assert prof.samples == 0 and prof.phases == {} and prof.self_time == []
+
+
+def test_mountinfo_unescape():
+    assert _unescape(r"/tmp/a\040b\011c\134d") == "/tmp/a b\tc\\d"
+
+
+def test_ratios_and_median():
+    tools = {"barque": {"median_s": 3.0}, "docker": {"median_s": 6.0}, "podman": {"median_s": None}}
+    assert _ratios(tools) == {"barque/docker": 0.5}
+    assert _median([5.0, 1.0, 3.0]) == 3.0
+    assert _median([]) is None
+
+
+@pytest.mark.parametrize("argv", [["--runs", "0"], ["--tools", "barque,rkt"]])
+def test_bad_arguments_are_refused(argv):
+    from bench.pull import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
