@@ -89,7 +89,15 @@ def _open_nofollow_walk(root_fd: int, rel: str) -> int:
             last = i == len(parts) - 1
             flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NOCTTY
             flags |= os.O_NONBLOCK if last else os.O_DIRECTORY
-            nxt = os.open(part, flags, dir_fd=current)
+            try:
+                nxt = os.open(part, flags, dir_fd=current)
+            except OSError as exc:
+                # O_NOFOLLOW|O_DIRECTORY on a symlink says ENOTDIR, which
+                # would read as "absent": report the symlink for what it is.
+                if exc.errno in (errno.ENOTDIR, errno.ELOOP) and stat.S_ISLNK(
+                        os.stat(part, dir_fd=current, follow_symlinks=False).st_mode):
+                    raise OSError(errno.ELOOP, "symlink in path refused", rel) from exc
+                raise
             os.close(current)
             current = nxt
         result, current = current, -1
