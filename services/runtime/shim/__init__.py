@@ -1,0 +1,77 @@
+"""barque's per-container supervisor ("shim"), like containerd-shim or conmon.
+
+One shim per container holds the container's stdio, writes its log
+(:mod:`services.runtime.shim.logfile`), reaps it and records its exit status,
+independently of the runtime service: containers, their exit codes and logs
+survive a restart (even a SIGKILL) of the service.
+
+Command line::
+
+    python -m services.runtime.shim --id ID --bundle BUNDLE --state-dir DIR
+        --runtime BIN [--runtime-arg ARG ...] --runtime-root ROOT
+        --log-path FILE --log-driver json-file|k8s-file [--log-max-size BYTES]
+        [--log-max-file N] [--stdin] [--wait-attach] [--oom-cgroup DIR]
+
+Process model: the service spawns the shim in a new session with stdio on
+/dev/null. The shim forks once: the first process exits 0 as soon as the
+second wrote ``DIR/shim.pid`` and listens on ``DIR/attach.sock`` (or exits
+non-zero if it could not), so the service waits only for that short-lived
+process and never owns the real shim, which is reparented to init. The shim
+marks itself a child subreaper so the container's init (orphaned when
+``BIN create`` exits) becomes its child. It ignores SIGTERM, SIGINT and SIGHUP.
+If the shim is SIGKILLed, the container is reparented to init and keeps
+running; its exit status is then lost (``status.json`` stays ``running`` and
+``shim.pid`` names a dead process, which is how the service can tell).
+
+Files in DIR (written atomically, tmp + rename):
+
+- ``shim.pid``: the shim's pid; removed when the shim exits normally.
+- ``init.pid``: written by the runtime (``--pid-file``).
+- ``status.json``: ``{"state": "created", "pid": P}`` after create;
+  ``{"state": "running", "pid": P, "started_at": T}`` after start;
+  ``{"state": "exited", "pid": P, "exit_code": N, "signal": null|"SIGKILL",
+  "oom_killed": bool, "started_at": T|"", "finished_at": T, "error": ""}`` at
+  the end. ``exit_code`` is the status, or 128+signum when killed by a signal.
+  When create or start fails, ``error`` holds the runtime's message,
+  ``started_at`` is "" and ``exit_code`` is 127 (command not found), 126 (not
+  executable) or 125 (anything else). Times are RFC 3339 UTC with nanoseconds.
+- ``attach.sock``: unix stream socket, mode 0600, removed when the shim exits.
+- ``shim.log``: only if the shim itself crashed (a traceback).
+
+Attach protocol on ``attach.sock``: the client first sends one JSON line
+``{"stdin": bool, "stdout": bool, "stderr": bool, "logs": false}\\n``. After
+that both directions carry frames ``[1 byte kind][4 bytes big-endian payload
+length][payload]`` (payload at most 1 MiB):
+
+====  ===========  ============  ==============================================
+kind  name         direction     payload
+====  ===========  ============  ==============================================
+0     stdin        client->shim  bytes for the container's stdin (needs
+                                 ``"stdin": true`` and a shim run with --stdin)
+1     stdout       shim->client  bytes the container wrote to stdout
+2     stderr       shim->client  bytes the container wrote to stderr
+3     stdin EOF    client->shim  empty; the container's stdin is closed once
+                                 buffered stdin was written
+4     exit         shim->client  the final ``status.json`` document; last frame
+5     resize       client->shim  ``{"height": H, "width": W}``; ignored (no tty)
+====  ===========  ============  ==============================================
+
+Output written before a client attached is not replayed (``logs`` is not
+supported here; read the log file). With --wait-attach the shim runs
+``BIN start`` only after the first client completed its handshake (or after
+10 s), so a ``docker run``-style client sees all output. A client that stops
+reading pauses the container's output once 256 KiB are queued for it (as
+``docker attach`` does); a client that closes its sending side keeps
+receiving. When the container has exited and its output pipes are closed
+(or 2 s later), the final status is written, every client gets the exit
+frame (5 s to take it), and the shim exits; a client arriving later finds no
+socket and reads ``status.json``.
+
+Memory: every container has a shim, so its imports are limited to builtin
+modules and C accelerators (``_socket``, ``_signal``, ``_json``, ``select``,
+``posix``) plus ``os``, ``time`` and ``ctypes`` (for prctl), nothing from
+``services.common``. The runtime service runs it as
+``python -I -S path/to/shim/__main__.py`` (no site-packages).
+"""
+
+__all__: list[str] = []

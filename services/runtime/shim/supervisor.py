@@ -1,0 +1,501 @@
+"""The supervisor loop of one container (contract in the package docstring).
+
+Single-threaded: one epoll set holds the container's stdout/stderr pipes, its
+stdin pipe (when writes are pending), the attach listener and clients, and a
+wakeup pipe that SIGCHLD writes to. The shim runs with the state dir as its
+working directory, so the attach socket is bound by a short relative name
+(state dirs can be longer than a unix socket path allows).
+"""
+
+from __future__ import annotations
+
+import _signal
+import _socket
+import os
+import select
+import time
+
+from .attach import AttachClient
+from .leanjson import dumps
+from .logfile import LogWriter, format_timestamp
+from .options import Options
+from .protocol import (
+    KIND_EXIT, KIND_RESIZE, KIND_STDERR, KIND_STDIN, KIND_STDIN_EOF, KIND_STDOUT, ProtocolError,
+    encode_frame,
+)
+from .runtime import (
+    RuntimeFailed, describe_wait_status, failure_exit_code, runtime_message, spawn, wait_runtime,
+)
+
+__all__ = [
+    "Supervisor", "STATUS_FILE", "PID_FILE", "INIT_PID_FILE", "SOCKET_FILE",
+    "set_child_subreaper", "write_atomic",
+]
+
+STATUS_FILE = "status.json"
+PID_FILE = "shim.pid"
+INIT_PID_FILE = "init.pid"
+SOCKET_FILE = "attach.sock"
+_START_OUTPUT = "start.out"
+
+#: longest a runtime create/start may take before it is killed
+RUNTIME_TIMEOUT = 60.0
+#: with --wait-attach, start anyway after this long without a client
+ATTACH_DEADLINE = 10.0
+#: after the container exited, how long output pipes may stay open (a process
+#: outside the container's pid namespace can hold them)
+DRAIN_TIMEOUT = 2.0
+#: how long clients get to take their last frames when the shim exits
+FLUSH_TIMEOUT = 5.0
+#: a client's unsent output beyond this pauses reading the container's
+#: output; pending stdin beyond it pauses reading clients
+HIGH_WATER = 256 * 1024
+MAX_CLIENTS = 64
+_PR_SET_CHILD_SUBREAPER = 36
+_IN, _OUT = select.EPOLLIN, select.EPOLLOUT
+_GONE = select.EPOLLHUP | select.EPOLLERR
+
+
+def set_child_subreaper() -> None:
+    """Orphans below the shim (the container's init, once ``runtime create``
+    exits) become its children, so it can reap them and learn their status."""
+    import ctypes  # only here: the shim needs it for this one call
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"prctl(PR_SET_CHILD_SUBREAPER): {os.strerror(errno)}")
+
+
+def write_atomic(path: str, text: str) -> None:
+    """Replace ``path`` with ``text`` so readers see the old or the new file."""
+    tmp = f"{path}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        data = text.encode("utf-8")
+        while data:
+            data = data[os.write(fd, data):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def _ignore(signum: int, frame: object) -> None:
+    """Handler (not SIG_IGN) so exec'd children get default dispositions back."""
+
+
+class Supervisor:
+    def __init__(self, opts: Options):
+        self.opts = opts
+        self.ep = select.epoll()
+        self._handlers: dict[int, object] = {}
+        self.clients: dict[int, AttachClient] = {}
+        self.outputs: dict[int, tuple[str, int]] = {}
+        self.paused = False
+        self.writer: LogWriter | None = None
+        self.listener: _socket.socket | None = None
+        self.stdin_w = -1
+        self.stdin_buf = bytearray()
+        self.stdin_eof = False
+        self.init_pid = 0
+        self.exit: tuple[int, str | None] | None = None
+        self.finished_ns = 0
+        self.started_at = ""
+        self.error = ""
+        self.failed_code = 125
+        self.log_errors = 0
+
+    # -- setup ---------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """pid file, signals, attach socket, log file and stdio pipes."""
+        os.chdir(self.opts.state_dir)
+        write_atomic(PID_FILE, f"{os.getpid()}\n")
+        for sig in (_signal.SIGTERM, _signal.SIGINT, _signal.SIGHUP):
+            _signal.signal(sig, _ignore)
+        wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        _signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+        _signal.signal(_signal.SIGCHLD, _ignore)
+        self._watch(wake_r, _IN, lambda events: self._on_wakeup(wake_r))
+        try:
+            os.unlink(SOCKET_FILE)
+        except FileNotFoundError:
+            pass
+        listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        umask = os.umask(0o177)
+        try:
+            listener.bind(SOCKET_FILE)
+        finally:
+            os.umask(umask)
+        listener.listen(MAX_CLIENTS)
+        listener.setblocking(False)
+        self.listener = listener
+        self._watch(listener.fileno(), _IN, lambda events: self._on_accept())
+        self.out_r, self.out_w = os.pipe2(os.O_CLOEXEC)
+        self.err_r, self.err_w = os.pipe2(os.O_CLOEXEC)
+        os.set_blocking(self.out_r, False)
+        os.set_blocking(self.err_r, False)
+        if self.opts.stdin:
+            self.in_r, self.stdin_w = os.pipe2(os.O_CLOEXEC)
+            os.set_blocking(self.stdin_w, False)
+        else:
+            self.in_r = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+
+    def _runtime(self, *args: str) -> list[str]:
+        o = self.opts
+        return [o.runtime, *o.runtime_args, "--root", o.runtime_root, *args]
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def create(self) -> None:
+        """``runtime create`` with the pipes as its (and the container's) stdio.
+        Anything on the pipes before ``start`` is the runtime's own output."""
+        o = self.opts
+        try:
+            self.writer = LogWriter(o.log_path, o.log_driver, o.log_max_size, o.log_max_file)
+        except OSError as exc:
+            raise RuntimeFailed(f"open log {o.log_path!r}: {exc.strerror}", 125) from exc
+        argv = self._runtime("create", "--bundle", o.bundle, "--pid-file",
+                             os.path.join(o.state_dir, INIT_PID_FILE), o.container_id)
+        try:
+            pid = spawn(argv, self.in_r, self.out_w, self.err_w)
+        except OSError as exc:
+            raise RuntimeFailed(f"run runtime {o.runtime!r}: {exc.strerror}", 125) from exc
+        finally:
+            for fd in (self.in_r, self.out_w, self.err_w):
+                os.close(fd)
+        code, output = wait_runtime(pid, RUNTIME_TIMEOUT, (self.out_r, self.err_r))
+        if code != 0:
+            message = runtime_message(output) or f"runtime create exited with status {code}"
+            raise RuntimeFailed(message, failure_exit_code(code, message))
+        try:
+            with open(INIT_PID_FILE) as f:
+                self.init_pid = int(f.read().strip())
+        except (OSError, ValueError) as exc:
+            raise RuntimeFailed(f"runtime create left no usable {INIT_PID_FILE}: {exc}", 125) from exc
+        for fd, stream, kind in ((self.out_r, "stdout", KIND_STDOUT),
+                                 (self.err_r, "stderr", KIND_STDERR)):
+            self.outputs[fd] = (stream, kind)
+            self._watch(fd, _IN, lambda events, fd=fd: self._on_output(fd))
+        write_atomic(STATUS_FILE, dumps({"state": "created", "pid": self.init_pid}))
+
+    def wait_for_attach(self) -> None:
+        """--wait-attach: hold ``start`` until a client finished its handshake."""
+        deadline = time.monotonic() + ATTACH_DEADLINE
+        while self.exit is None and not any(c.handshake for c in self.clients.values()):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self._poll(left)
+
+    def start(self) -> None:
+        out = os.open(_START_OUTPUT, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        try:
+            null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                pid = spawn(self._runtime("start", self.opts.container_id), null, out, out)
+            except OSError as exc:
+                raise RuntimeFailed(f"run runtime {self.opts.runtime!r}: {exc.strerror}",
+                                    125) from exc
+            finally:
+                os.close(null)
+            code, _ = wait_runtime(pid, RUNTIME_TIMEOUT)
+            output = os.pread(out, 64 * 1024, 0)
+        finally:
+            os.close(out)
+            os.unlink(_START_OUTPUT)
+        if code != 0:
+            message = runtime_message(output) or f"runtime start exited with status {code}"
+            raise RuntimeFailed(message, failure_exit_code(code, message))
+        self.started_at = format_timestamp(time.time_ns())
+        write_atomic(STATUS_FILE, dumps({"state": "running", "pid": self.init_pid,
+                                         "started_at": self.started_at}))
+
+    def supervise(self) -> None:
+        """Until the container exited and its output pipes closed."""
+        drain_until = 0.0
+        while self.outputs or self.exit is None:
+            if self.exit is not None:
+                drain_until = drain_until or time.monotonic() + DRAIN_TIMEOUT
+                if time.monotonic() >= drain_until:
+                    break
+                self._poll(drain_until - time.monotonic())
+            else:
+                self._poll(None)
+        for fd in list(self.outputs):
+            self._drain_output(fd)
+
+    def fail(self, exc: RuntimeFailed) -> None:
+        """create/start failed: record why, and end a container init left behind."""
+        self.error = str(exc)
+        self.failed_code = exc.exit_code
+        if self.init_pid and self.exit is None:
+            try:
+                os.kill(self.init_pid, _signal.SIGKILL)
+                os.waitpid(self.init_pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+
+    def final_status(self) -> dict:
+        if self.exit is not None and not self.error:
+            code, signal = self.exit
+        else:
+            code, signal = self.failed_code, None
+        return {
+            "state": "exited", "pid": self.init_pid, "exit_code": code, "signal": signal,
+            "oom_killed": bool(self.started_at) and self._oom_killed(),
+            "started_at": self.started_at,
+            "finished_at": format_timestamp(self.finished_ns or time.time_ns()),
+            "error": self.error,
+        }
+
+    def finish(self) -> None:
+        """Final status first (clients may read it after the exit frame), then
+        exit frames to every client, then the socket and pid file go away."""
+        status = self.final_status()
+        write_atomic(STATUS_FILE, dumps(status))
+        frame = encode_frame(KIND_EXIT, dumps(status).encode("utf-8"))
+        if self.listener is not None:
+            self._on_accept()
+            os.unlink(SOCKET_FILE)
+            self._unwatch(self.listener.fileno())
+            self.listener.close()
+            self.listener = None
+        for client in self.clients.values():
+            client.outbuf += frame
+            self._update_client(client)
+        deadline = time.monotonic() + FLUSH_TIMEOUT
+        while any(c.outbuf for c in self.clients.values()) and time.monotonic() < deadline:
+            self._poll(deadline - time.monotonic())
+        for client in list(self.clients.values()):
+            self._drop(client)
+        if self.writer is not None:
+            try:
+                self.writer.close()
+            except OSError:
+                self.log_errors += 1
+        os.unlink(PID_FILE)
+
+    # -- events --------------------------------------------------------------
+
+    def _watch(self, fd: int, mask: int, handler) -> None:
+        if fd in self._handlers:
+            self.ep.modify(fd, mask)
+        else:
+            self.ep.register(fd, mask)
+        self._handlers[fd] = handler
+
+    def _unwatch(self, fd: int) -> None:
+        if self._handlers.pop(fd, None) is not None:
+            self.ep.unregister(fd)
+
+    def _poll(self, timeout: float | None) -> None:
+        for fd, events in self.ep.poll(-1 if timeout is None else max(timeout, 0.0)):
+            handler = self._handlers.get(fd)
+            if handler is not None:
+                handler(events)  # type: ignore[operator]
+
+    def _on_wakeup(self, fd: int) -> None:
+        try:
+            while os.read(fd, 512):
+                pass
+        except BlockingIOError:
+            pass
+        self._reap()
+
+    def _reap(self) -> None:
+        """Collect every exited child; the container's init sets ``exit``."""
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if pid == self.init_pid and self.exit is None:
+                self.exit = describe_wait_status(status)
+                self.finished_ns = time.time_ns()
+
+    def _on_output(self, fd: int) -> None:
+        stream, kind = self.outputs[fd]
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            return
+        if not data:
+            self._unwatch(fd)
+            del self.outputs[fd]
+            os.close(fd)
+            self._log(stream, b"", end=True)
+            return
+        self._log(stream, data)
+        frame = encode_frame(kind, data)
+        for client in list(self.clients.values()):
+            if client.wants(kind):
+                client.outbuf += frame
+                self._flush_client(client)
+        self._update_outputs()
+
+    def _drain_output(self, fd: int) -> None:
+        """A process outlived the drain timeout holding the pipe: log and
+        forward what the pipe holds now (at most 1 MiB), then close it."""
+        stream, kind = self.outputs.pop(fd)
+        self._unwatch(fd)
+        try:
+            for _ in range(16):
+                data = os.read(fd, 65536)
+                if not data:
+                    break
+                self._log(stream, data)
+                frame = encode_frame(kind, data)
+                for client in self.clients.values():
+                    if client.wants(kind):
+                        client.outbuf += frame
+        except BlockingIOError:
+            pass
+        os.close(fd)
+        self._log(stream, b"", end=True)
+
+    def _log(self, stream: str, data: bytes, end: bool = False) -> None:
+        """Output reaches the log file even when the disk refuses it for a
+        while: a failed write drops that output, never the shim."""
+        if self.writer is None:
+            return
+        try:
+            if end:
+                self.writer.flush(stream)
+            else:
+                self.writer.write(stream, data)
+        except OSError:
+            self.log_errors += 1
+
+    def _update_outputs(self) -> None:
+        """Backpressure: stop reading the container while a client lags."""
+        pause = any(len(c.outbuf) > HIGH_WATER for c in self.clients.values())
+        if pause == self.paused:
+            return
+        self.paused = pause
+        for fd in self.outputs:
+            if pause:
+                self._unwatch(fd)
+            else:
+                self._watch(fd, _IN, lambda events, fd=fd: self._on_output(fd))
+
+    def _on_accept(self) -> None:
+        assert self.listener is not None
+        while True:
+            try:
+                fd, _ = self.listener._accept()  # type: ignore[attr-defined]
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM, 0, fd)
+            if len(self.clients) >= MAX_CLIENTS:
+                sock.close()
+                continue
+            sock.setblocking(False)
+            client = AttachClient(sock)
+            self.clients[client.fd] = client
+            self._watch(client.fd, _IN, lambda events, c=client: self._on_client(c, events))
+
+    def _on_client(self, client: AttachClient, events: int) -> None:
+        if events & _IN and client.reading:
+            try:
+                data = client.sock.recv(65536)
+            except BlockingIOError:
+                data = None
+            except OSError:
+                self._drop(client)
+                return
+            if data == b"":
+                client.reading = False
+            elif data:
+                try:
+                    for kind, payload in client.receive(data):
+                        self._client_frame(client, kind, payload)
+                except ProtocolError:
+                    self._drop(client)
+                    return
+        elif events & _GONE:
+            self._drop(client)
+            return
+        self._flush_client(client)
+
+    def _client_frame(self, client: AttachClient, kind: int, payload: bytes) -> None:
+        hs = client.handshake
+        may_write = hs is not None and hs.stdin and self.stdin_w >= 0 and not self.stdin_eof
+        if kind == KIND_STDIN:
+            if may_write:
+                self.stdin_buf += payload
+                self._pump_stdin()
+        elif kind == KIND_STDIN_EOF:
+            if may_write:
+                self.stdin_eof = True
+                self._pump_stdin()
+        elif kind != KIND_RESIZE:
+            raise ProtocolError(f"frame kind {kind} is not sent by clients")
+
+    def _pump_stdin(self) -> None:
+        was_full = len(self.stdin_buf) >= HIGH_WATER
+        try:
+            while self.stdin_buf:
+                del self.stdin_buf[:os.write(self.stdin_w, self.stdin_buf)]
+        except BlockingIOError:
+            pass
+        except OSError:
+            self.stdin_buf.clear()
+            self.stdin_eof = True
+        if self.stdin_buf:
+            self._watch(self.stdin_w, _OUT, lambda events: self._pump_stdin())
+        elif self.stdin_eof:
+            self._unwatch(self.stdin_w)
+            os.close(self.stdin_w)
+            self.stdin_w = -1
+        else:
+            self._unwatch(self.stdin_w)
+        if was_full != (len(self.stdin_buf) >= HIGH_WATER):
+            for client in self.clients.values():
+                self._update_client(client)
+
+    def _flush_client(self, client: AttachClient) -> None:
+        try:
+            client.send_pending()
+        except OSError:
+            self._drop(client)
+            return
+        self._update_client(client)
+
+    def _update_client(self, client: AttachClient) -> None:
+        if client.fd not in self.clients:
+            return
+        mask = _OUT if client.outbuf else 0
+        if client.reading and len(self.stdin_buf) < HIGH_WATER:
+            mask |= _IN
+        self._watch(client.fd, mask, self._handlers[client.fd])
+        self._update_outputs()
+
+    def _drop(self, client: AttachClient) -> None:
+        if self.clients.pop(client.fd, None) is None:
+            return
+        self._unwatch(client.fd)
+        client.close()
+        self._update_outputs()
+
+    def _oom_killed(self) -> bool:
+        """The kernel's ``oom_kill`` counter of the container's memory cgroup
+        (v2 ``memory.events``, v1 ``memory.oom_control``) is above zero."""
+        group = self.opts.oom_cgroup
+        if not group:
+            return False
+        for name in ("memory.events", "memory.oom_control"):
+            try:
+                with open(os.path.join(group, name)) as f:
+                    for line in f:
+                        key, _, value = line.partition(" ")
+                        if key == "oom_kill":
+                            return int(value) > 0
+            except (OSError, ValueError):
+                continue
+        return False
