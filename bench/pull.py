@@ -55,7 +55,9 @@ def _make_runner(name: str, root: Path) -> Barque | Skopeo | Docker | Podman:
     """The runner for ``name``; all but barque keep their state under ``root/<name>``."""
     if name == "barque":
         return Barque()
-    return {"skopeo": Skopeo, "docker": Docker, "podman": Podman}[name](root / name)
+    if name == "skopeo":
+        return Skopeo(root / name)
+    return Docker(root / name) if name == "docker" else Podman(root / name)
 
 
 def _profile_barque(ref: str, workdir: Path) -> dict:
