@@ -70,4 +70,4 @@ lint:
 	$(PY) -m mypy services cli
 
 bench-pull: install
-	$(PY) bench/pull.py
+	$(PY) -m bench.pull
