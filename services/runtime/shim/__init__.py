@@ -25,7 +25,9 @@ running; its exit status is then lost (``status.json`` stays ``running`` and
 
 Files in DIR (written atomically, tmp + rename):
 
-- ``shim.pid``: the shim's pid; removed when the shim exits normally.
+- ``shim.pid``: the shim's pid; it stays after the shim exited (a fast
+  failure can end the shim before its spawner reads the file), so liveness is
+  checked against ``/proc/PID/cmdline`` naming this state dir.
 - ``init.pid``: written by the runtime (``--pid-file``).
 - ``status.json``: ``{"state": "created", "pid": P}`` after create;
   ``{"state": "running", "pid": P, "started_at": T}`` after start;

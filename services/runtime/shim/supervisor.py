@@ -252,7 +252,8 @@ class Supervisor:
 
     def finish(self) -> None:
         """Final status first (clients may read it after the exit frame), then
-        exit frames to every client, then the socket and pid file go away."""
+        exit frames to every client, then the socket goes away. The pid file
+        stays: a spawner that looks late still learns which process it was."""
         status = self.final_status()
         write_atomic(STATUS_FILE, dumps(status))
         frame = encode_frame(KIND_EXIT, dumps(status).encode("utf-8"))
@@ -275,7 +276,6 @@ class Supervisor:
                 self.writer.close()
             except OSError:
                 self.log_errors += 1
-        os.unlink(PID_FILE)
 
     # -- events --------------------------------------------------------------
 
