@@ -45,8 +45,10 @@ class Writer:
     disk); the digest is checked when the ``writer()`` block exits cleanly.
     """
 
-    def __init__(self, fd: int, digest: str, expected_size: int | None) -> None:
+    def __init__(self, fd: int, digest: str, expected_size: int | None, path: Path | None = None) -> None:
         self._fd = fd
+        #: the ingest file being written (readers may follow it while it grows)
+        self.path = path
         self._digest = digest
         self._expected_size = expected_size
         self._hash = hashlib.sha256()
@@ -134,7 +136,7 @@ class ContentStore:
         ingest = self._ingest / f"{hex_}.{uuid.uuid4().hex}"
         fd = os.open(ingest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
         try:
-            writer = Writer(fd, digest, expected_size)
+            writer = Writer(fd, digest, expected_size, ingest)
             yield writer
             os.fsync(fd)
             writer._verify()

@@ -40,6 +40,7 @@ from services.images.compression import open_decompressed
 from services.images.content import ContentStore
 from services.images.metadata import ImageRecord, MetadataDB
 from services.images.snapshots import Mounts, Snapshotter, chain_ids
+from services.images.spool import Spool, SpoolReader
 
 __all__ = [
     "ImageStore",
@@ -222,29 +223,34 @@ class ImageStore:
             return self._blob_locks.setdefault(digest, threading.Lock())
 
     def _pull_layers(self, repository, layers, diff_ids, chains, events) -> None:
-        """Download layers concurrently and apply them in order; report through ``events``."""
+        """Download layers concurrently and unpack them in order, each while it
+        downloads (see :mod:`services.images.spool`); report through ``events``."""
         downloads: list[Future | None] = []
+        spools: list[Spool | None] = []
         try:
             for layer, chain in zip(layers, chains):
                 if self.snapshots.exists(chain):
                     events.put(PullEvent(layer.digest, "already_exists"))
                     downloads.append(None)
+                    spools.append(None)
                     continue
                 events.put(PullEvent(layer.digest, "waiting"))
+                spool = Spool()
+                spools.append(spool)
                 downloads.append(
                     self._pool.submit(
-                        contextvars.copy_context().run, self._download, repository, layer, events
+                        contextvars.copy_context().run, self._download, repository, layer, events, spool
                     )
                 )
             parent: str | None = None
-            for layer, diff_id, chain, fut in zip(layers, diff_ids, chains, downloads):
-                if fut is not None:
-                    fut.result()
+            for layer, diff_id, chain, fut, spool in zip(layers, diff_ids, chains, downloads, spools):
+                if fut is not None and spool is not None:
                     if not self.snapshots.exists(chain):
                         events.put(PullEvent(layer.digest, "extracting", total=layer.size))
-                        with self.content.open(layer.digest) as raw:
+                        with SpoolReader(spool) as raw:
                             with open_decompressed(raw, layer.media_type) as tar_stream:
                                 self.snapshots.unpack(chain, parent, diff_id, tar_stream)
+                    fut.result()
                     events.put(PullEvent(layer.digest, "done"))
                 parent = chain
             events.put(None)
@@ -254,22 +260,31 @@ class ImageStore:
                     fut.cancel()
             events.put(exc)
 
-    def _download(self, repository: str, layer: Descriptor, events) -> None:
-        with self._blob_lock(layer.digest):
-            if self.content.has(layer.digest):
-                events.put(PullEvent(layer.digest, "verifying", layer.size, layer.size))
-                return
-            done = 0
-            last_report = 0.0
-            with self.content.writer(layer.digest, layer.size) as w:
-                for chunk in self.source.fetch_blob(repository, layer.digest, 0):
-                    w.write(chunk)
-                    done += len(chunk)
-                    now = time.monotonic()
-                    if now - last_report > 0.1 or done == layer.size:
-                        events.put(PullEvent(layer.digest, "downloading", done, layer.size))
-                        last_report = now
-                events.put(PullEvent(layer.digest, "verifying", done, layer.size))
+    def _download(self, repository: str, layer: Descriptor, events, spool: Spool) -> None:
+        try:
+            with self._blob_lock(layer.digest):
+                if self.content.has(layer.digest):
+                    spool.finish(self.content.path(layer.digest))
+                    events.put(PullEvent(layer.digest, "verifying", layer.size, layer.size))
+                    return
+                done = 0
+                last_report = 0.0
+                with self.content.writer(layer.digest, layer.size) as w:
+                    assert w.path is not None
+                    spool.begin(w.path)
+                    for chunk in self.source.fetch_blob(repository, layer.digest, 0):
+                        w.write(chunk)
+                        done += len(chunk)
+                        spool.advance(len(chunk))
+                        now = time.monotonic()
+                        if now - last_report > 0.1 or done == layer.size:
+                            events.put(PullEvent(layer.digest, "downloading", done, layer.size))
+                            last_report = now
+                    events.put(PullEvent(layer.digest, "verifying", done, layer.size))
+                spool.finish(self.content.path(layer.digest))
+        except BaseException as exc:
+            spool.fail(exc)
+            raise
 
     # ---- queries ------------------------------------------------------------
 
