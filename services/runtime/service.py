@@ -33,10 +33,10 @@ from services.runtime.containers import (
     new_id,
 )
 from services.runtime.events import EventLog
+from services.runtime.logs import parse_size
 from services.runtime.flags import parse_bind, parse_log_opts, parse_security_opts, parse_signal
 from services.runtime.mounts import mount_overlay, unmount, write_etc_files
 from services.runtime.spec_builder import ContainerRequest, build_spec, process_args
-from services.runtime.users import resolve_user
 
 __all__ = ["RuntimeService", "ImageSource", "ImageInfo", "ExitStatus", "ContainerView"]
 
@@ -91,7 +91,7 @@ class RuntimeService:
         self.store = ContainerStore(root / "containers")
         self.images = images
         self.oci_root = root / "oci"
-        self.oci = oci_command or [sys.executable, "-m", "services.runtime.oci"]
+        self.oci = oci_command or _default_oci()
         self.events = EventLog()
         self._exited: dict[str, threading.Event] = {}
         self._locks: dict[str, threading.Lock] = {}
@@ -121,27 +121,26 @@ class RuntimeService:
 
     def _refresh(self, record: ContainerRecord) -> bool:
         """Merge the supervisor's status into the record; True while running."""
-        status = shimclient.read_status(self._dir(record) / "shim")
+        shim_dir = self._dir(record) / "shim"
+        status = _status(shim_dir)
         if status is None:
             return record.status == "running" and _alive(record.pid)
-        if status.get("state") == "running":
-            record.status, record.pid = "running", int(status.get("pid") or 0)
-            record.started_at = status.get("started_at") or record.started_at
-            if _alive(record.pid):
-                return True
-            if shimclient.shim_alive(self._dir(record) / "shim"):
+        if status.state in ("created", "running"):
+            record.status, record.pid = "running", status.pid or record.pid
+            record.started_at = status.started_at or record.started_at
+            if _alive(record.pid) or shimclient.shim_alive(str(shim_dir)):
                 return True
             # supervisor and process both gone without a final status
             record.status, record.exit_code, record.finished_at = "exited", 255, _now()
-            record.error = "supervisor exited without a status"
+            record.error = "supervisor exited without recording a status"
             return False
         record.status = "exited"
         record.pid = 0
-        record.exit_code = int(status.get("exit_code") or 0)
-        record.oom_killed = bool(status.get("oom_killed"))
-        record.error = status.get("error") or ""
-        record.started_at = status.get("started_at") or record.started_at
-        record.finished_at = status.get("finished_at") or record.finished_at
+        record.exit_code = int(status.exit_code or 0)
+        record.oom_killed = status.oom_killed
+        record.error = status.error
+        record.started_at = status.started_at or record.started_at
+        record.finished_at = status.finished_at or record.finished_at
         return False
 
     def _recover(self) -> None:
@@ -187,7 +186,6 @@ class RuntimeService:
             mount_overlay(rootfs, info.lowerdirs, info.upperdir, info.workdir)
             record.rootfs = {"lowerdirs": info.lowerdirs, "upperdir": info.upperdir, "workdir": info.workdir}
             user_text = config.user or image_config.get("User") or ""
-            user = resolve_user(rootfs, user_text)
             etc = write_etc_files(cdir / "etc", hostname)
             request = ContainerRequest(
                 id=cid, hostname=hostname, image_config=image_config,
@@ -199,7 +197,7 @@ class RuntimeService:
                 no_new_privileges=security.no_new_privileges, seccomp_unconfined=security.seccomp_unconfined,
                 network="none", cgroups_path=f"/barque/{cid}", etc_files=etc,
             )
-            spec = build_spec(request, rootfs, resolved_user=user, root_path="rootfs", cgroup_v2=cgroup_v2())
+            spec = build_spec(request, rootfs, root_path="rootfs", cgroup_v2=cgroup_v2())
             (cdir / "config.json").write_text(json.dumps(spec, indent=1))
             record.env = list(spec["process"]["env"])
             record.working_dir = spec["process"]["cwd"]
@@ -233,13 +231,14 @@ class RuntimeService:
             done = threading.Event()
             self._exited[record.id] = done
             host = record.host_config
-            shimclient.spawn(
-                container_id=record.id, bundle=cdir, state_dir=shim_dir,
-                runtime=self.oci, runtime_root=self.oci_root, log_path=Path(record.log_path),
-                log_driver=host.log_type, log_max_size=host.log_config.get("max-size"),
-                log_max_file=host.log_config.get("max-file"), stdin=record.config.open_stdin,
+            shimclient.spawn_shim(shimclient.ShimConfig(
+                container_id=record.id, bundle=str(cdir), state_dir=str(shim_dir),
+                runtime=self.oci[0], runtime_args=tuple(self.oci[1:]), runtime_root=str(self.oci_root),
+                log_path=record.log_path, log_driver=host.log_type,
+                log_max_size=parse_size(host.log_config["max-size"]) if "max-size" in host.log_config else 0,
+                log_max_file=int(host.log_config.get("max-file") or 1), stdin=record.config.open_stdin,
                 wait_attach=wait_attach, oom_cgroup=self._oom_cgroup(record.id),
-            )
+            ))
             record.status, record.starts = "running", record.starts + 1
             record.started_at, record.error, record.oom_killed = _now(), "", False
             self.store.save(record)
@@ -249,22 +248,13 @@ class RuntimeService:
         return record
 
     def _await_started(self, record: ContainerRecord, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        shim_dir = self._dir(record) / "shim"
-        while time.monotonic() < deadline:
-            status = shimclient.read_status(shim_dir)
-            if status is not None:
-                with self.store.lock:
-                    self._refresh(record)
-                    self.store.save(record)
-                if status.get("state") == "exited" and status.get("error"):
-                    raise FailedPrecondition(status["error"])
-                self.events.emit("start", record.id, name=record.name)
-                return
-            if not shimclient.shim_alive(shim_dir):
-                raise Internal(f"supervisor of {record.id[:12]} exited before starting it")
-            time.sleep(0.005)
-        raise Internal(f"container {record.id[:12]} did not start within {timeout:.0f}s")
+        status = shimclient.wait_status(str(self._dir(record) / "shim"), ("running", "exited"), timeout=timeout)
+        with self.store.lock:
+            self._refresh(record)
+            self.store.save(record)
+        if status.state == "exited" and status.error:
+            raise FailedPrecondition(status.error)
+        self.events.emit("start", record.id, name=record.name)
 
     def _watch(self, record: ContainerRecord) -> None:
         done = self._exited.setdefault(record.id, threading.Event())
@@ -277,7 +267,7 @@ class RuntimeService:
         except Exception:
             done.set()
             return
-        shimclient.wait_exit(self._dir(record) / "shim", pid_hint=record.pid)
+        _wait_exit(self._dir(record) / "shim", record.pid)
         with self.store.lock:
             self._refresh(record)
             if record.status == "running":  # supervisor gone, process gone
@@ -321,7 +311,7 @@ class RuntimeService:
 
     def attach(self, ref: str, *, stdin: bool, stdout: bool, stderr: bool):
         record = self.store.find(ref)
-        return shimclient.attach(self._dir(record) / "shim", stdin=stdin, stdout=stdout, stderr=stderr)
+        return shimclient.attach(str(self._dir(record) / "shim"), stdin=stdin, stdout=stdout, stderr=stderr)
 
     # ---- signals, stop, delete ---------------------------------------------------
 
@@ -419,9 +409,42 @@ class RuntimeService:
             with self.store.lock:
                 return not self._refresh(record)
 
-        return read_logs(Path(record.log_path), record.host_config.log_type, follow=follow,
+        return read_logs(record.log_path, record.host_config.log_type, follow=follow,
                          since_ns=since_ns, until_ns=until_ns, tail=tail, stdout=stdout, stderr=stderr,
                          stop=stop)
+
+
+def _default_oci() -> list[str]:
+    """barque-oci next to our interpreter (the venv's script), else the module."""
+    script = Path(sys.executable).with_name("barque-oci")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "services.runtime.oci"]
+
+
+def _status(shim_dir: Path) -> shimclient.ShimStatus | None:
+    try:
+        return shimclient.read_status(str(shim_dir))
+    except (shimclient.StatusNotFound, shimclient.ShimUnavailable):
+        return None
+
+
+def _wait_exit(shim_dir: Path, pid_hint: int) -> None:
+    """Block until the container's main process has exited."""
+    try:
+        with shimclient.attach(str(shim_dir), stdin=False, stdout=False, stderr=False) as conn:
+            for kind, _ in conn:
+                if kind == shimclient.KIND_EXIT:
+                    return
+    except (shimclient.ShimUnavailable, OSError):
+        pass
+    # the supervisor is gone (killed): follow the process itself
+    while True:
+        status = _status(shim_dir)
+        if status is not None and status.state == "exited":
+            return
+        pid = status.pid if status is not None and status.pid else pid_hint
+        if not _alive(pid):
+            return
+        time.sleep(0.2)
 
 
 def _alive(pid: int) -> bool:

@@ -7,12 +7,14 @@ import threading
 from barque.runtime.v1 import runtime_pb2, runtime_pb2_grpc
 from barque.types.v1 import types_pb2
 from services.common.errors import InvalidArgument
+from services.runtime import shimclient
 from services.runtime.containers import ContainerConfig, HostConfig
 from services.runtime.service import ContainerView, ExitStatus, RuntimeService
 
 __all__ = ["RuntimeServicer"]
 
-_KIND = {1: runtime_pb2.STREAM_KIND_STDOUT, 2: runtime_pb2.STREAM_KIND_STDERR}
+_KIND = {shimclient.KIND_STDOUT: runtime_pb2.STREAM_KIND_STDOUT,
+         shimclient.KIND_STDERR: runtime_pb2.STREAM_KIND_STDERR}
 
 
 def config_from_pb(c: runtime_pb2.ContainerConfig) -> ContainerConfig:
@@ -119,8 +121,9 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServicer):
 
     def _stream_output(self, attachment, container_id, wrap_frame, wrap_exit):
         try:
-            for kind, data in attachment.output():
-                yield wrap_frame(runtime_pb2.Frame(stream=_KIND[kind], data=data))
+            for kind, data in attachment:
+                if kind in _KIND:
+                    yield wrap_frame(runtime_pb2.Frame(stream=_KIND[kind], data=data))
         finally:
             attachment.close()
         yield wrap_exit(exited_to_pb(self._rt.wait(container_id, "next-exit")))
