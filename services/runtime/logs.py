@@ -12,7 +12,9 @@ pass the stream and time filters (Docker counts before filtering; counting
 after is what a user asking ``--since X --tail 5`` means). ``since_ns`` and
 ``until_ns`` are inclusive bounds, 0 for none. ``follow`` then polls the
 current file for appended records, notices rotation by a new inode at FILE,
-and returns once ``stop()`` is true and everything written so far was read.
+reads files rotated away between two polls (found by the inode it was
+reading), and returns once ``stop()`` is true and everything written so far
+was read.
 Lines that do not parse (a record cut by a crash) are skipped.
 """
 
@@ -334,9 +336,14 @@ def _follow(path: str, current, pos: int, driver: str, keep: Callable[[LogRecord
                         return
                     yield rec
                 if not chunk and _replaced(path, current):
+                    missed = _rotated_since(path, os.fstat(current.fileno()).st_ino)
                     if opened is not None:
                         opened.close()
                     current = opened = None
+                    for rec in _forward(missed, None, 0, driver, keep):
+                        if past_until(rec):
+                            return
+                        yield rec
                     continue
             if finishing:
                 return
@@ -344,6 +351,19 @@ def _follow(path: str, current, pos: int, driver: str, keep: Callable[[LogRecord
     finally:
         if opened is not None:
             opened.close()
+
+
+def _rotated_since(path: str, inode: int) -> list[str]:
+    """Rotated files newer than the one with ``inode`` (several rotations may
+    happen between two polls), oldest first; none if that file is gone."""
+    rotated = log_files(path)[:-1] if os.path.exists(path) else log_files(path)
+    for index, name in enumerate(rotated):
+        try:
+            if os.stat(name).st_ino == inode:
+                return rotated[index + 1:]
+        except FileNotFoundError:
+            continue
+    return []
 
 
 def _replaced(path: str, f) -> bool:
