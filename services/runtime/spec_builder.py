@@ -132,12 +132,28 @@ class ContainerRequest:
     etc_files: dict[str, str] = field(default_factory=dict)
 
 
+def _own_bounding_set() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("CapBnd:"):
+                return int(line.split()[1], 16)
+    return ~0
+
+
 def all_capabilities(last_cap: int | None = None) -> list[str]:
-    """Every capability the kernel knows (``cap_last_cap``), in number order."""
+    """Every capability the kernel knows (``cap_last_cap``), in number order.
+
+    When probing the host (``last_cap`` None) only those in the engine's own
+    bounding set count, as moby's GetAllCapabilities: a container cannot be
+    given what the engine does not hold (a confined host, a nested engine).
+    """
+    bounding = ~0
     if last_cap is None:
         with open("/proc/sys/kernel/cap_last_cap") as f:
             last_cap = int(f.read())
-    return [name for name, number in sorted(CAPABILITIES.items(), key=lambda kv: kv[1]) if number <= last_cap]
+        bounding = _own_bounding_set()
+    return [name for name, number in sorted(CAPABILITIES.items(), key=lambda kv: kv[1])
+            if number <= last_cap and bounding & (1 << number)]
 
 
 def _normalize_caps(names: list[str], flag: str) -> list[str]:

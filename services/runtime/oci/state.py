@@ -73,7 +73,11 @@ class StateStore:
             os.mkdir(directory, 0o711)
         except FileExistsError as exc:
             raise ContainerExists(f"container {container_id!r} already exists") from exc
-        os.mkfifo(os.path.join(directory, EXEC_FIFO), 0o622)
+        fifo = os.path.join(directory, EXEC_FIFO)
+        os.mkfifo(fifo, 0o622)
+        # as runc: writable by the container's user, whom the init has become
+        # by the time it opens the fifo (the umask would have taken that away)
+        os.chmod(fifo, 0o622)
         return directory
 
     def save(self, state: ContainerState) -> None:
