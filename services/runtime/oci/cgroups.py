@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 
 from services.common.errors import FailedPrecondition, Internal, InvalidArgument
-from services.common.log import get_logger
+from .oplog import get_logger
 
 __all__ = [
     "CgroupError", "Hierarchy", "CgroupV1", "CgroupV2", "DEFAULT_ALLOWED_DEVICES",

@@ -9,16 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 
-import structlog
-
 from services.common.errors import AlreadyExists, BarqueError
-from services.common.log import get_logger
 
-from . import container, spec as specmod
+from . import container, oplog, spec as specmod
 from .process import ExecFailed
 from .state import StateStore
 
@@ -76,17 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _configure_logging(args: argparse.Namespace):
     """Log to --log (text or JSON lines); without --log, events are dropped."""
-    stream = open(args.log, "a") if args.log else open(os.devnull, "w")
-    renderer = (structlog.processors.JSONRenderer() if args.log_format == "json"
-                else structlog.dev.ConsoleRenderer(colors=False))
-    structlog.configure(
-        processors=[structlog.processors.add_log_level,
-                    structlog.processors.TimeStamper(fmt="iso", utc=True), renderer],
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.DEBUG if args.debug else logging.INFO),
-        logger_factory=structlog.PrintLoggerFactory(file=stream),
-        cache_logger_on_first_use=False,
-    )
+    stream = open(args.log, "a") if args.log else None
+    oplog.configure(stream, json_format=args.log_format == "json", debug=args.debug)
     return stream
 
 
@@ -136,7 +123,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     stream = _configure_logging(args)
-    log = get_logger("barque-oci").bind(command=args.command, id=getattr(args, "id", None))
+    log = oplog.get_logger("barque-oci").bind(command=args.command, id=getattr(args, "id", None))
     try:
         code = _dispatch(args)
         log.debug("command_done", exit_code=code)
@@ -146,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"barque-oci: {args.command}: {message}", file=sys.stderr)
         code = exc.exit_code if isinstance(exc, (container.InitFailed, ExecFailed)) else 1
     finally:
-        stream.close()
+        if stream is not None:
+            stream.close()
     sys.exit(code)
 
 
