@@ -18,6 +18,7 @@ help:
 	@echo "make test          every test tier (unit, integration, root-only)"
 	@echo "make check-protos  fail when generated code is stale"
 	@echo "make bench-pull    cold pull benchmark against skopeo/docker/podman"
+	@echo "make bench-run     container start latency and memory against docker/podman"
 
 deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
@@ -71,3 +72,6 @@ lint:
 
 bench-pull: install
 	$(PY) -m bench.pull
+
+bench-run: install
+	$(PY) -m bench.run
