@@ -2,7 +2,8 @@
 # The main job on the embedded default. With no internet Docker Hub is out of
 # reach, so this starts a local registry (Debian's docker-registry) on
 # 127.0.0.1:5000, seeds it with a busybox image built by umoci/skopeo from
-# Debian's busybox-static, then pulls and lists it with barque.
+# Debian's busybox-static, then pulls and lists it with barque and runs a
+# container from it.
 # Idempotent: a registry already answering on the port is reused.
 set -eu
 cd "$(dirname "$0")/.."
@@ -39,3 +40,4 @@ deploy/seed-image.sh "127.0.0.1:$PORT" library/busybox:latest
 set -x
 barque pull "$IMAGE"
 barque images
+barque run --rm "$IMAGE" sh -c 'echo "hello from a barque container: $(hostname), pid $$, $(id -un)"'
