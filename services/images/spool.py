@@ -70,6 +70,7 @@ class SpoolReader(io.RawIOBase):
         while self._fd < 0:
             self._spool.wait(lambda: self._spool.path is not None)
             path = self._spool.path
+            assert path is not None
             try:
                 self._fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
             except FileNotFoundError:

@@ -18,7 +18,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Protocol
+from typing import BinaryIO, Iterator, Protocol, cast
 
 from services.common.errors import (
     FailedPrecondition,
@@ -235,11 +235,11 @@ class ImageStore:
                     spools.append(None)
                     continue
                 events.put(PullEvent(layer.digest, "waiting"))
-                spool = Spool()
-                spools.append(spool)
+                new_spool = Spool()
+                spools.append(new_spool)
                 downloads.append(
                     self._pool.submit(
-                        contextvars.copy_context().run, self._download, repository, layer, events, spool
+                        contextvars.copy_context().run, self._download, repository, layer, events, new_spool
                     )
                 )
             parent: str | None = None
@@ -248,7 +248,7 @@ class ImageStore:
                     if not self.snapshots.exists(chain):
                         events.put(PullEvent(layer.digest, "extracting", total=layer.size))
                         with SpoolReader(spool) as raw:
-                            with open_decompressed(raw, layer.media_type) as tar_stream:
+                            with open_decompressed(cast(BinaryIO, raw), layer.media_type) as tar_stream:
                                 self.snapshots.unpack(chain, parent, diff_id, tar_stream)
                     fut.result()
                     events.put(PullEvent(layer.digest, "done"))
