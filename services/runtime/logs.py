@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from services.common.errors import InvalidArgument
 from services.runtime.shim.leanjson import loads
@@ -193,6 +193,7 @@ def read_logs(path: str, driver: str, *, follow: bool, since_ns: int = 0, until_
     try:
         end = _complete_end(current) if current is not None else 0
         files = [f for f in log_files(path) if f != path]
+        chosen: Iterable[LogRecord]
         if tail >= 0:
             chosen = _tail(files, current, end, driver, tail, keep, past_until)
         else:

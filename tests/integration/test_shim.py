@@ -270,6 +270,19 @@ def test_shim_ignores_session_signals_and_children_do_not(ctr):
     assert ctr.wait().exit_code == 137
 
 
+def test_container_init_is_the_shims_child_and_shim_is_lean(ctr):
+    ctr.spawn("sleep", "1000")
+    running = ctr.wait(("running",))
+    with open(f"/proc/{running.pid}/stat") as f:
+        assert int(f.read().rsplit(")", 1)[1].split()[1]) == ctr.shim_pid
+    maps = Path(f"/proc/{ctr.shim_pid}/maps").read_text()
+    assert "_ctypes" not in maps, "the long-lived shim loaded ctypes"
+    cmdline = Path(f"/proc/{ctr.shim_pid}/cmdline").read_bytes().split(b"\0")
+    assert cmdline[1:3] == [b"-I", b"-S"]
+    assert ctr.cli("kill", ctr.id, "KILL").returncode == 0
+    assert ctr.wait().exit_code == 137
+
+
 def _proc_status(pid: int) -> dict[str, str]:
     with open(f"/proc/{pid}/status") as f:
         return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)

@@ -13,15 +13,18 @@ Command line::
         [--log-max-file N] [--stdin] [--wait-attach] [--oom-cgroup DIR]
 
 Process model: the service spawns the shim in a new session with stdio on
-/dev/null. The shim forks once: the first process exits 0 as soon as the
-second wrote ``DIR/shim.pid`` and listens on ``DIR/attach.sock`` (or exits
-non-zero if it could not), so the service waits only for that short-lived
-process and never owns the real shim, which is reparented to init. The shim
-marks itself a child subreaper so the container's init (orphaned when
-``BIN create`` exits) becomes its child. It ignores SIGTERM, SIGINT and SIGHUP.
-If the shim is SIGKILLed, the container is reparented to init and keeps
-running; its exit status is then lost (``status.json`` stays ``running`` and
-``shim.pid`` names a dead process, which is how the service can tell).
+/dev/null. That first process forks; the child marks itself a child
+subreaper (the mark survives execve) and re-executes the interpreter with the
+same flags, so the long-lived shim never loads ctypes. The first process
+exits 0 as soon as the shim wrote ``DIR/shim.pid`` and listens on
+``DIR/attach.sock`` (non-zero if it died first): the service waits only for
+that short-lived process and never owns the shim, which init adopts. The
+container's init, orphaned when ``BIN create`` exits, becomes the shim's
+child. The shim ignores SIGTERM, SIGINT and SIGHUP (with handlers, so the
+runtime and the container get default dispositions). If the shim is
+SIGKILLed, the container is reparented to init and keeps running; its exit
+status is then lost (``status.json`` stays ``running`` and ``shim.pid`` names
+no live shim, which is how the service can tell).
 
 Files in DIR (written atomically, tmp + rename):
 
@@ -71,9 +74,11 @@ socket and reads ``status.json``.
 
 Memory: every container has a shim, so its imports are limited to builtin
 modules and C accelerators (``_socket``, ``_signal``, ``_json``, ``select``,
-``posix``) plus ``os``, ``time`` and ``ctypes`` (for prctl), nothing from
-``services.common``. The runtime service runs it as
-``python -I -S path/to/shim/__main__.py`` (no site-packages).
+``posix``) plus ``os`` and ``time``; ``ctypes`` (for prctl) only in the first
+stage; nothing from ``services.common``. The runtime service runs it as
+``python -I -S path/to/shim/__main__.py`` (no site-packages, no runpy):
+about 3.5 MiB PSS per shim with 20 running, of which ~2.7 MiB is the bare
+interpreter.
 """
 
 __all__: list[str] = []

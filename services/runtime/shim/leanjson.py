@@ -38,7 +38,7 @@ def _refuse_constant(name: str) -> float:
 
 
 _ScanContext.parse_constant = staticmethod(_refuse_constant)  # type: ignore[assignment]
-_scan = _json.make_scanner(_ScanContext())
+_scan = _json.make_scanner(_ScanContext())  # type: ignore[arg-type]
 _WHITESPACE = " \t\r\n"
 
 

@@ -17,7 +17,7 @@ from .leanjson import loads
 
 __all__ = [
     "RuntimeFailed", "spawn", "wait_runtime", "runtime_message", "failure_exit_code",
-    "describe_wait_status", "signal_name",
+    "describe_wait_status", "signal_name", "set_child_subreaper",
 ]
 
 #: signals whose disposition the shim changes; children get the defaults back
@@ -25,6 +25,7 @@ _RESET_SIGNALS = (_signal.SIGPIPE, _signal.SIGXFSZ, _signal.SIGTERM, _signal.SIG
                   _signal.SIGHUP, _signal.SIGCHLD)
 #: most runtime output kept for an error message
 _CAPTURE_LIMIT = 64 * 1024
+_PR_SET_CHILD_SUBREAPER = 36
 _SIGNAL_ALIASES = frozenset(("SIGIOT", "SIGPOLL", "SIGCLD"))
 _SIGNAL_NAMES = {
     getattr(_signal, name): name for name in sorted(dir(_signal))
@@ -111,7 +112,8 @@ def signal_name(signum: int) -> str:
 def runtime_message(raw: bytes) -> str:
     """The error a runtime printed: runc's logrus lines (text or json) reduced
     to their ``msg``, error lines preferred; other output kept as is."""
-    errors, others = [], []
+    errors: list[str] = []
+    others: list[str] = []
     for line in raw.decode("utf-8", "replace").splitlines():
         line = line.strip()
         if not line:
@@ -162,3 +164,14 @@ def failure_exit_code(runtime_code: int, message: str) -> int:
     if "exec" in low and "permission denied" in low:
         return 126
     return 125
+
+
+def set_child_subreaper() -> None:
+    """Orphans below the shim (the container's init, once ``runtime create``
+    exits) become its children, so it can reap them and learn their status."""
+    import ctypes  # only here: the first stage calls this, the shim it execs never loads ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"prctl(PR_SET_CHILD_SUBREAPER): {os.strerror(errno)}")

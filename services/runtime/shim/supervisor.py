@@ -29,7 +29,7 @@ from .runtime import (
 
 __all__ = [
     "Supervisor", "STATUS_FILE", "PID_FILE", "INIT_PID_FILE", "SOCKET_FILE",
-    "set_child_subreaper", "write_atomic",
+    "write_atomic",
 ]
 
 STATUS_FILE = "status.json"
@@ -51,20 +51,8 @@ FLUSH_TIMEOUT = 5.0
 #: output; pending stdin beyond it pauses reading clients
 HIGH_WATER = 256 * 1024
 MAX_CLIENTS = 64
-_PR_SET_CHILD_SUBREAPER = 36
 _IN, _OUT = select.EPOLLIN, select.EPOLLOUT
 _GONE = select.EPOLLHUP | select.EPOLLERR
-
-
-def set_child_subreaper() -> None:
-    """Orphans below the shim (the container's init, once ``runtime create``
-    exits) become its children, so it can reap them and learn their status."""
-    import ctypes  # only here: the shim needs it for this one call
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
-        errno = ctypes.get_errno()
-        raise OSError(errno, f"prctl(PR_SET_CHILD_SUBREAPER): {os.strerror(errno)}")
 
 
 def write_atomic(path: str, text: str) -> None:
@@ -109,7 +97,8 @@ class Supervisor:
     # -- setup ---------------------------------------------------------------
 
     def prepare(self) -> None:
-        """pid file, signals, attach socket, log file and stdio pipes."""
+        """State dir, pid file, signals, attach socket and stdio pipes."""
+        os.makedirs(self.opts.state_dir, 0o700, exist_ok=True)
         os.chdir(self.opts.state_dir)
         write_atomic(PID_FILE, f"{os.getpid()}\n")
         for sig in (_signal.SIGTERM, _signal.SIGINT, _signal.SIGHUP):
