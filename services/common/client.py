@@ -3,6 +3,7 @@ translation of gRPC failures into barque errors."""
 
 from __future__ import annotations
 
+import sys
 import uuid
 from typing import Any
 
@@ -10,7 +11,7 @@ import grpc
 
 from services.common.config import Config
 from services.common.grpcerrors import from_grpc
-from services.common.log import REQUEST_ID_KEY
+from services.common.metadata import REQUEST_ID_KEY
 
 __all__ = ["connect", "RemoteStub", "new_request_id"]
 
@@ -25,9 +26,10 @@ def new_request_id() -> str:
 
 
 def _current_request_id() -> str:
-    from services.common.server import request_id
-
-    return request_id.get() or _CLI_REQUEST_ID
+    # inside a service the RPC being served set it; the CLI never imports the server
+    server = sys.modules.get("services.common.server")
+    served = server.request_id.get() if server is not None else ""
+    return served or _CLI_REQUEST_ID
 
 
 class _RequestIdInterceptor(

@@ -9,8 +9,7 @@ import structlog
 
 __all__ = ["configure_logging", "get_logger", "REQUEST_ID_KEY"]
 
-#: gRPC metadata key carrying the request id from the CLI through every hop
-REQUEST_ID_KEY = "x-request-id"
+from services.common.metadata import REQUEST_ID_KEY
 
 
 def configure_logging(service: str, level: str = "info", stream=None) -> None:
