@@ -194,6 +194,22 @@ def test_attach_gets_both_streams_then_exit(ctr):
     assert exit_doc == json.loads((ctr.state_dir / "status.json").read_text())
 
 
+def test_slow_client_loses_nothing(ctr):
+    """A client that does not read pauses the container's output (backpressure)
+    instead of losing it or growing the shim without bound."""
+    ctr.spawn("sh", "-c", "head -c 3000000 /dev/zero | tr '\\0' a; echo", wait_attach=True)
+    ctr.wait(("created",))
+    with shimclient.attach(str(ctr.state_dir), stderr=False, timeout=30) as conn:
+        ctr.wait(("running",))
+        time.sleep(1.0)
+        assert shimclient.read_status(str(ctr.state_dir)).state == "running"
+        rss = int(_proc_status(ctr.shim_pid)["VmRSS"].split()[0])
+        assert rss < 20 * 1024, f"shim buffered output without bound: {rss} kB"
+        out, _, exit_doc = _collect(conn)
+    assert out == b"a" * 3000000 + b"\n" and exit_doc["exit_code"] == 0
+    assert b"".join(data for _, data in ctr.logs()) == out
+
+
 def test_attach_after_exit_gets_exit_frame(ctr):
     ctr.spawn("sh", "-c", "exit 5")
     ctr.wait()
