@@ -1,6 +1,9 @@
 """barque as a benchmarked puller: fresh registry-proxy and image-store per
 cold run (new temp state dir for both, as tests/integration/engine.py does),
 the real ``barque`` CLI, and the pull's timeline read from the services' logs.
+
+:class:`BarqueRuntime` is barque as a benchmarked container engine: all three
+services started once, the image kept, containers run by the real CLI.
 """
 
 from __future__ import annotations
@@ -15,10 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from bench.tools import ToolError, run
+from bench.tools import ToolError, mounts_under, pids_matching, run, umount_under
 from tests.integration.engine import Engine
 
-__all__ = ["Barque", "TimelineEvent", "barque_cli"]
+__all__ = ["Barque", "BarqueRuntime", "TimelineEvent", "barque_cli"]
+
+#: what every shim's command line contains (``python -I -S .../services/runtime/shim/__main__.py``)
+SHIM_MARK = "services/runtime/shim"
 
 
 def barque_cli() -> str:
@@ -125,3 +131,85 @@ class Barque:
 
     def close(self) -> None:
         self._close_engine()
+
+
+class BarqueRuntime:
+    """registry-proxy, image-store and runtime started once with an empty state
+    dir; :meth:`command` is the real CLI against them."""
+
+    name = "barque"
+
+    def __init__(self) -> None:
+        self.cli = barque_cli()
+        self.engine: Engine | None = None
+
+    @staticmethod
+    def available() -> str | None:
+        return Barque.available()
+
+    def setup(self) -> None:
+        self.engine = Engine.create(services=("registry", "images", "runtime"))
+
+    def _engine(self) -> Engine:
+        if self.engine is None:
+            raise ToolError("barque: setup() has not started the services")
+        return self.engine
+
+    @property
+    def env(self) -> dict[str, str]:
+        return self._engine().env
+
+    def command(self, *args: str) -> list[str]:
+        return [self.cli, *args]
+
+    def cli_run(self, *args: str, timeout: float = 120) -> str:
+        return run(self.command(*args), what=f"barque {args[0]}", env=self.env, timeout=timeout)
+
+    def version(self) -> str:
+        return Barque().version()
+
+    def service_pids(self) -> dict[str, int]:
+        return {name: proc.pid for name, proc in self._engine().procs.items()}
+
+    def shim_pids(self) -> list[int]:
+        """Every shim of this engine, and its warm zygote when the runtime keeps
+        one (by the marker and this engine's root in the command line)."""
+        return pids_matching(SHIM_MARK, str(self._engine().root))
+
+    def runtime_log(self) -> Path:
+        return self._engine().log("runtime")
+
+    def leftovers(self) -> list[str]:
+        """What a removed container must not leave: its record and bundle in the
+        runtime's state, its barque-oci state, its rootfs mount. Empty after
+        ``run --rm`` returned."""
+        engine = self._engine()
+        left = []
+        for kind, path in (("container", engine.state("runtime") / "containers"),
+                           ("oci state", engine.state("runtime") / "oci")):
+            left += [f"{kind} {p.name[:12]}" for p in path.iterdir()] if path.is_dir() else []
+        return left + [f"mount {m}" for m in mounts_under(engine.root)]
+
+    def remove_all(self) -> None:
+        """``barque rm -f`` every container the engine still knows."""
+        ids = self.cli_run("ps", "-aq").split()
+        if ids:
+            self.cli_run("rm", "-f", *ids)
+
+    def close(self) -> None:
+        if self.engine is None:
+            return
+        engine, self.engine = self.engine, None
+        try:
+            if "runtime" in engine.procs:
+                self.engine = engine
+                try:
+                    self.remove_all()
+                except ToolError:
+                    pass  # the service may be the thing that failed; unmounting below still runs
+                self.engine = None
+            for service in list(reversed(list(engine.procs))):
+                engine.stop_service(service)
+        finally:
+            umount_under(engine.root)
+            engine.close()

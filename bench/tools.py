@@ -9,15 +9,18 @@ its directories. Each keeps all its state under the ``root`` it is given.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
 import time
 from pathlib import Path
 
-__all__ = ["ToolError", "Skopeo", "Docker", "Podman", "mounts_under", "umount_under", "run"]
+__all__ = ["ToolError", "Skopeo", "Docker", "Podman", "RuncFloor", "mounts_under", "umount_under", "run",
+           "remove_cgroups", "become_subreaper", "reap_orphans", "pids_matching", "hard_nofile"]
 
 DOCKER_SOCKET = "/run/barque-bench-docker.sock"
 
@@ -168,8 +171,18 @@ class Docker:
             return "dockerd is not installed (apt-get install -y docker.io)"
         return None
 
+    def command(self, *args: str) -> list[str]:
+        """The client command line for ``args`` against this run's private daemon."""
+        return [self.client, "-H", f"unix://{DOCKER_SOCKET}", *args]
+
+    def daemon_pids(self) -> list[int]:
+        """dockerd and what it spawned directly (its own containerd)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return []
+        return [self.proc.pid, *_children(self.proc.pid)]
+
     def _docker(self, *args: str, what: str, timeout: float = 600) -> str:
-        return run([self.client, "-H", f"unix://{DOCKER_SOCKET}", *args], what=what, timeout=timeout)
+        return run(self.command(*args), what=what, timeout=timeout)
 
     def _answers(self) -> bool:
         proc = subprocess.run([self.client, "-H", f"unix://{DOCKER_SOCKET}", "version", "--format",
@@ -244,9 +257,17 @@ class Podman:
     def available() -> str | None:
         return None if shutil.which("podman") else "podman is not installed (apt-get install -y podman)"
 
+    def command(self, *args: str) -> list[str]:
+        return ["podman", *self.flags, *args]
+
+    @property
+    def env(self) -> dict[str, str]:
+        """Extra environment of every podman call. TMPDIR: containers/image stages
+        downloaded blobs there (default /var/tmp)."""
+        return {"TMPDIR": str(self.tmp)}
+
     def _podman(self, *args: str, what: str) -> str:
-        # TMPDIR: containers/image stages downloaded blobs there (default /var/tmp)
-        return run(["podman", *self.flags, *args], what=what, env={"TMPDIR": str(self.tmp)})
+        return run(self.command(*args), what=what, env=self.env)
 
     def setup(self) -> None:
         self.tmp.mkdir(parents=True, exist_ok=True)
@@ -266,3 +287,118 @@ class Podman:
         umount_under(self.root)
         self.host_dirs.remove()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+class RuncFloor:
+    """``runc run`` of a ready bundle (the busybox image unpacked by umoci): the
+    floor of a container start, with no engine, image lookup or snapshot.
+
+    The bundle's process becomes ``args``, without a terminal; its cgroup is
+    ``/barque/<cgroup>`` (created and removed by runc on every run). umoci's
+    spec already asks for new pid, net, ipc, uts and mount namespaces, so the
+    network is as empty as ``--network none``.
+    """
+
+    name = "runc"
+
+    def __init__(self, root: Path, cgroup: str = "bench-runc") -> None:
+        self.root = root
+        self.bundle = root / "bundle"
+        self.state = root / "state"
+        self.cgroup = cgroup
+
+    @staticmethod
+    def available() -> str | None:
+        missing = [t for t in ("runc", "umoci") if not shutil.which(t)]
+        return f"{', '.join(missing)} not installed (apt-get install -y runc umoci)" if missing else None
+
+    def setup(self, layout: Path, tag: str, args: list[str]) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        run(["umoci", "unpack", "--image", f"{layout}:{tag}", str(self.bundle)], what="umoci unpack")
+        config_path = self.bundle / "config.json"
+        spec = json.loads(config_path.read_text())
+        spec["process"]["args"] = list(args)
+        spec["process"]["terminal"] = False
+        spec["linux"]["cgroupsPath"] = f"/barque/{self.cgroup}"
+        config_path.write_text(json.dumps(spec))
+
+    def command(self, container_id: str) -> list[str]:
+        """``runc run`` in the foreground: it waits for the process and deletes the container."""
+        return ["runc", "--root", str(self.state), "run", "--bundle", str(self.bundle), container_id]
+
+    def version(self) -> str:
+        return run(["runc", "--version"], what="runc --version").splitlines()[0]
+
+    def close(self) -> None:
+        if self.state.is_dir():
+            for container_id in os.listdir(self.state):  # only ones a failed run left behind
+                subprocess.run(["runc", "--root", str(self.state), "delete", "--force", container_id],
+                               capture_output=True)
+        umount_under(self.root)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def remove_cgroups(name: str, base: Path = Path("/sys/fs/cgroup")) -> list[str]:
+    """Remove ``barque/<name>`` (children first) in every cgroup hierarchy mounted
+    under ``base``; only empty groups can go, the rest are returned."""
+    left = []
+    for hierarchy in sorted(base.iterdir()) if base.is_dir() else []:
+        top = hierarchy / "barque" / name
+        if not top.is_dir():
+            continue
+        dirs = [Path(d) for d, _, _ in os.walk(top)]
+        for d in sorted(dirs, key=lambda p: len(p.parts), reverse=True):
+            try:
+                d.rmdir()
+            except OSError:
+                left.append(str(d))
+    return left
+
+
+def become_subreaper() -> None:
+    """Make this process the reaper of its orphaned descendants (daemonised shims,
+    conmon), so they do not pile up as zombies under a PID 1 that never reaps."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(36, 1, 0, 0, 0) != 0:  # PR_SET_CHILD_SUBREAPER
+        raise ToolError(f"prctl(PR_SET_CHILD_SUBREAPER): {os.strerror(ctypes.get_errno())}")
+
+
+def reap_orphans(keep: set[int]) -> int:
+    """Reap this process's zombie children except ``keep`` (the PIDs a Popen owns
+    and will wait for itself); returns how many were reaped."""
+    reaped = 0
+    for pid in _children(os.getpid()):
+        if pid in keep:
+            continue
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state == "Z":
+            try:
+                if os.waitpid(pid, os.WNOHANG)[0]:
+                    reaped += 1
+            except ChildProcessError:
+                pass
+    return reaped
+
+
+def pids_matching(*needles: str) -> list[int]:
+    """PIDs whose command line contains every one of ``needles``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if all(n in cmdline for n in needles):
+            found.append(int(entry))
+    return sorted(found)
+
+
+def hard_nofile() -> int:
+    """This process's hard open-files limit, which no child can exceed without
+    CAP_SYS_RESOURCE."""
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[1]
