@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from barque.runtime.v1 import runtime_pb2, runtime_pb2_grpc
 from services.common.client import connect
 from services.common.config import load_config
@@ -15,10 +17,13 @@ __all__ = ["run"]
 
 def run() -> None:
     config = load_config()
-    runtime = RuntimeService(config.state("runtime"), RemoteImages(connect(config, "images")))
+    runtime = RuntimeService(
+        config.state("runtime"), RemoteImages(connect(config, "images")),
+        warm=os.environ.get("BARQUE_RUNTIME_WARM", "1") != "0",
+    )
 
     def register(server):
         runtime_pb2_grpc.add_RuntimeServicer_to_server(RuntimeServicer(runtime), server)
         return [runtime_pb2.DESCRIPTOR.services_by_name["Runtime"].full_name]
 
-    serve("runtime", config.address("runtime"), register, max_workers=64)
+    serve("runtime", config.address("runtime"), register, max_workers=64, on_stop=runtime.close)

@@ -85,13 +85,20 @@ def cgroup_v2() -> bool:
 
 
 class RuntimeService:
-    def __init__(self, root: Path, images: ImageSource, *, oci_command: list[str] | None = None) -> None:
+    def __init__(self, root: Path, images: ImageSource, *, oci_command: list[str] | None = None,
+                 warm: bool = True) -> None:
+        """``oci_command`` runs another OCI runtime (runc) instead of barque-oci;
+        ``warm`` (barque-oci only) forks shims and barque-oci commands from a
+        warm helper process instead of starting an interpreter for each."""
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
         self.store = ContainerStore(root / "containers")
         self.images = images
         self.oci_root = root / "oci"
         self.oci = oci_command or _default_oci()
+        self.zygote = shimclient.Zygote(str(root / "zygote")) if warm and not oci_command else None
+        if self.zygote is not None:
+            self.zygote.ensure()
         self.events = EventLog()
         self._exited: dict[str, threading.Event] = {}
         self._locks: dict[str, threading.Lock] = {}
@@ -107,12 +114,22 @@ class RuntimeService:
     def _dir(self, record: ContainerRecord) -> Path:
         return self.store.dir(record.id)
 
-    def _oci(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        proc = subprocess.run([*self.oci, "--root", str(self.oci_root), *args],
-                              capture_output=True, text=True, stdin=subprocess.DEVNULL)
-        if check and proc.returncode != 0:
-            raise Internal(f"barque-oci {args[0]}: {proc.stderr.strip() or proc.returncode}")
-        return proc
+    def close(self) -> None:
+        """Stop the warm helper; containers and their shims keep running."""
+        if self.zygote is not None:
+            self.zygote.stop()
+
+    def _oci(self, *args: str, check: bool = True) -> tuple[int, str]:
+        """Run an OCI runtime command; (exit code, stderr)."""
+        argv = ["--root", str(self.oci_root), *args]
+        if self.zygote is not None:
+            code, _, stderr = self.zygote.run_oci(argv)
+        else:
+            proc = subprocess.run([*self.oci, *argv], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+            code, stderr = proc.returncode, proc.stderr
+        if check and code != 0:
+            raise Internal(f"barque-oci {args[0]}: {stderr.strip() or code}")
+        return code, stderr
 
     def _oom_cgroup(self, container_id: str) -> str:
         if cgroup_v2():
@@ -231,14 +248,19 @@ class RuntimeService:
             done = threading.Event()
             self._exited[record.id] = done
             host = record.host_config
-            shimclient.spawn_shim(shimclient.ShimConfig(
+            runtime = [shimclient.INPROC_OCI] if self.zygote is not None else self.oci
+            config = shimclient.ShimConfig(
                 container_id=record.id, bundle=str(cdir), state_dir=str(shim_dir),
-                runtime=self.oci[0], runtime_args=tuple(self.oci[1:]), runtime_root=str(self.oci_root),
+                runtime=runtime[0], runtime_args=tuple(runtime[1:]), runtime_root=str(self.oci_root),
                 log_path=record.log_path, log_driver=host.log_type,
                 log_max_size=parse_size(host.log_config["max-size"]) if "max-size" in host.log_config else 0,
                 log_max_file=int(host.log_config.get("max-file") or 1), stdin=record.config.open_stdin,
                 wait_attach=wait_attach, oom_cgroup=self._oom_cgroup(record.id),
-            ))
+            )
+            if self.zygote is not None:
+                self.zygote.spawn_shim(config)
+            else:
+                shimclient.spawn_shim(config)
             record.status, record.starts = "running", record.starts + 1
             record.started_at, record.error, record.oom_killed = _now(), "", False
             self.store.save(record)

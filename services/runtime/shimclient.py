@@ -30,17 +30,20 @@ from services.runtime.shim.options import valid_id
 from services.runtime.shim.protocol import (
     KIND_EXIT, KIND_RESIZE, KIND_STDERR, KIND_STDIN, KIND_STDIN_EOF, KIND_STDOUT, encode_frame,
 )
+from services.runtime.shim.runtime import INPROC_OCI
 from services.runtime.shim.supervisor import PID_FILE, SOCKET_FILE, STATUS_FILE
 
 __all__ = [
     "ShimConfig", "ShimStatus", "ShimStartFailed", "ShimUnavailable", "StatusNotFound",
     "AttachConnection", "SHIM_MAIN", "KIND_STDOUT", "KIND_STDERR", "KIND_EXIT",
     "shim_command", "spawn_shim", "read_status", "wait_status", "shim_pid", "shim_alive",
-    "attach",
+    "attach", "shim_args", "Zygote", "ZYGOTE_MAIN", "INPROC_OCI",
 ]
 
 #: the file the runtime runs with ``python -I -S`` (no site-packages, no runpy)
 SHIM_MAIN = os.path.join(os.path.dirname(os.path.abspath(protocol.__file__)), "__main__.py")
+#: the warm fork server (see :mod:`services.runtime.shim.zygote`)
+ZYGOTE_MAIN = os.path.join(os.path.dirname(SHIM_MAIN), "zygote.py")
 _SUN_PATH_MAX = 107
 
 
@@ -100,7 +103,12 @@ class ShimStatus:
 
 def shim_command(cfg: ShimConfig, python: str = sys.executable) -> list[str]:
     """The argv that starts a shim for ``cfg``."""
-    argv = [python, "-I", "-S", SHIM_MAIN, "--id", cfg.container_id, "--bundle", cfg.bundle,
+    return [python, "-I", "-S", SHIM_MAIN, *shim_args(cfg)]
+
+
+def shim_args(cfg: ShimConfig) -> list[str]:
+    """The shim's own arguments for ``cfg`` (what the zygote is sent)."""
+    argv = ["--id", cfg.container_id, "--bundle", cfg.bundle,
             "--state-dir", os.path.abspath(cfg.state_dir), "--runtime", cfg.runtime]
     for arg in cfg.runtime_args:
         argv.append(f"--runtime-arg={arg}")
@@ -208,20 +216,28 @@ def shim_pid(state_dir: str) -> int | None:
 
 
 def shim_alive(state_dir: str) -> bool:
-    """The pid in ``shim.pid`` is a running shim of this state dir (not a
-    reused pid: the shim's command line names its state dir)."""
+    """The pid in ``shim.pid`` is a running shim of this state dir, not a
+    reused pid: a spawned shim's command line names its state dir; one forked
+    by the zygote carries the zygote's command line, and every shim works in
+    its state dir."""
     pid = shim_pid(state_dir)
     if pid is None:
         return False
+    state_dir = os.path.abspath(state_dir)
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             cmdline = f.read()
         with open(f"/proc/{pid}/stat", "rb") as f:
             state = f.read().rsplit(b")", 1)[1].split()[0]
+        cwd = os.readlink(f"/proc/{pid}/cwd")
     except (FileNotFoundError, ProcessLookupError, IndexError):
         return False
-    marker = b"\0--state-dir\0" + os.path.abspath(state_dir).encode() + b"\0"
-    return state != b"Z" and marker in cmdline
+    if state == b"Z":
+        return False
+    marker = b"\0--state-dir\0" + state_dir.encode() + b"\0"
+    if marker in cmdline:
+        return True
+    return ZYGOTE_MAIN.encode() in cmdline and cwd == state_dir
 
 
 def attach(state_dir: str, *, stdin: bool = False, stdout: bool = True, stderr: bool = True,
@@ -339,3 +355,130 @@ class AttachConnection:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class Zygote:
+    """Client of the warm fork server in ``directory`` (``zygote.sock``,
+    ``zygote.pid``): starts it when none answers, forks shims and runs
+    barque-oci commands through it, stops it by its pid."""
+
+    def __init__(self, directory: str, python: str = sys.executable) -> None:
+        self.directory = directory
+        self.socket_path = os.path.join(directory, "zygote.sock")
+        self.pid_file = os.path.join(directory, "zygote.pid")
+        self._python = python
+        self._launcher: subprocess.Popen | None = None
+
+    def pid(self) -> int | None:
+        try:
+            with open(self.pid_file) as f:
+                pid = int(f.read().strip())
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read()
+        except (OSError, ValueError):
+            return None
+        return pid if ZYGOTE_MAIN.encode() in cmdline and self.socket_path.encode() in cmdline else None
+
+    def _connect(self, timeout: float | None = 30.0) -> socket.socket:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(self.socket_path)
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+    def ensure(self, timeout: float = 10.0) -> int:
+        """The zygote's pid, starting one if none is serving."""
+        pid = self.pid()
+        if pid is not None:
+            try:
+                self._connect(1.0).close()
+                return pid
+            except OSError:
+                pass
+        os.makedirs(self.directory, mode=0o700, exist_ok=True)
+        self._launcher = subprocess.Popen(
+            [self._python, "-I", "-S", ZYGOTE_MAIN, "--socket", self.socket_path,
+             "--pid-file", self.pid_file, "--preload-oci"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            close_fds=True, start_new_session=True, cwd="/",
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._launcher.poll() is not None:
+                raise ShimStartFailed(f"zygote exited with status {self._launcher.returncode}")
+            pid = self.pid()
+            if pid is not None:
+                try:
+                    self._connect(1.0).close()
+                    return pid
+                except OSError:
+                    pass
+            time.sleep(0.005)
+        raise ShimStartFailed(f"zygote did not come up within {timeout:.0f}s")
+
+    def _request(self, op: str, args: list[str]) -> socket.socket:
+        try:
+            sock = self._connect()
+        except OSError:
+            self.ensure()
+            sock = self._connect()
+        sock.sendall(json.dumps({"op": op, "args": args}).encode() + b"\n")
+        return sock
+
+    def spawn_shim(self, cfg: ShimConfig, timeout: float = 10.0) -> int:
+        """Fork a shim for ``cfg``; returns its pid once it listens."""
+        if not valid_id(cfg.container_id):
+            raise ShimStartFailed(f"invalid container id {cfg.container_id!r}")
+        os.makedirs(cfg.state_dir, mode=0o700, exist_ok=True)
+        for stale in (STATUS_FILE, PID_FILE):
+            try:
+                os.unlink(os.path.join(cfg.state_dir, stale))
+            except FileNotFoundError:
+                pass
+        with self._request("shim", shim_args(cfg)) as sock:
+            sock.settimeout(timeout)
+            try:
+                ready = sock.recv(1)
+            except OSError as exc:
+                raise ShimStartFailed(f"shim for {cfg.container_id!r}: {exc}") from exc
+        if ready != b"1":
+            raise ShimStartFailed(f"shim for {cfg.container_id!r} died before listening"
+                                  f"{_crash_note(cfg.state_dir)}")
+        pid = shim_pid(cfg.state_dir)
+        if pid is None:
+            raise ShimStartFailed(f"shim for {cfg.container_id!r} wrote no pid file")
+        return pid
+
+    def run_oci(self, args: list[str], timeout: float = 60.0) -> tuple[int, str, str]:
+        """Run ``barque-oci ARGS`` in a warm child; (exit code, stdout, stderr)."""
+        with self._request("oci", args) as sock:
+            sock.settimeout(timeout)
+            buf = b""
+            while not buf.endswith(b"\n"):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                buf += chunk
+        try:
+            reply = json.loads(buf)
+        except ValueError as exc:
+            raise Internal(f"zygote gave no reply to barque-oci {args[:3]}") from exc
+        return int(reply["code"]), str(reply["stdout"]), str(reply["stderr"])
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """SIGTERM the zygote (its shims live on)."""
+        pid = self.pid()
+        if pid is not None:
+            try:
+                os.kill(pid, 15)
+            except ProcessLookupError:
+                pass
+            deadline = time.monotonic() + timeout
+            while self.pid() is not None and time.monotonic() < deadline:
+                time.sleep(0.01)
+        if self._launcher is not None:
+            self._launcher.wait(timeout)
+            self._launcher = None

@@ -16,7 +16,7 @@ import time
 from .leanjson import loads
 
 __all__ = [
-    "RuntimeFailed", "spawn", "wait_runtime", "runtime_message", "failure_exit_code",
+    "INPROC_OCI", "RuntimeFailed", "spawn", "wait_runtime", "runtime_message", "failure_exit_code",
     "describe_wait_status", "signal_name", "set_child_subreaper",
 ]
 
@@ -42,8 +42,32 @@ class RuntimeFailed(Exception):
         self.exit_code = exit_code
 
 
+#: runtime name meaning barque-oci's own code run in a forked child of the shim
+#: (no interpreter start-up or imports when the shim came from the warm zygote)
+INPROC_OCI = "barque-oci:inproc"
+
+
+def _spawn_inproc(args: list[str], stdin: int, stdout: int, stderr: int) -> int:
+    pid = os.fork()
+    if pid:
+        return pid
+    try:
+        for fd, target in ((stdin, 0), (stdout, 1), (stderr, 2)):
+            os.dup2(fd, target)
+        os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+        for sig in _RESET_SIGNALS:
+            _signal.signal(sig, _signal.SIG_DFL)
+        from .zygote import run_oci_inproc
+
+        os._exit(run_oci_inproc(args))
+    except BaseException:
+        os._exit(125)
+
+
 def spawn(argv: list[str], stdin: int, stdout: int, stderr: int) -> int:
     """Start ``argv`` with the given fds as its stdio; returns the pid."""
+    if argv[0] == INPROC_OCI:
+        return _spawn_inproc(argv[1:], stdin, stdout, stderr)
     actions = [(os.POSIX_SPAWN_DUP2, stdin, 0), (os.POSIX_SPAWN_DUP2, stdout, 1),
                (os.POSIX_SPAWN_DUP2, stderr, 2)]
     spawner = os.posix_spawn if "/" in argv[0] else os.posix_spawnp

@@ -1,0 +1,185 @@
+"""A warm, single-threaded fork server for shims and barque-oci commands.
+
+Starting a Python process per container costs an interpreter (about 3.5 MiB
+of PSS per shim) and, for every barque-oci call, its start-up and imports.
+The zygote pays both once: it imports the shim and barque-oci, freezes the
+heap (``gc.freeze``) so forked children keep sharing its pages, and forks a
+child per request. It is its own process, started by the runtime service in
+a new session; the gRPC server itself never forks.
+
+Requests on ``--socket`` (unix stream, 0600), one JSON line each::
+
+    {"op": "shim", "args": [...shim command line...]}
+        fork a shim (new session, child subreaper); the reply is the shim's
+        readiness byte "1" once it listens, or EOF if it died first.
+    {"op": "oci", "args": [...barque-oci command line...]}
+        run barque-oci in a forked child; the reply is one JSON line
+        {"code": N, "stdout": "...", "stderr": "..."}.
+
+Shims are the zygote's children only until it exits; it ignores SIGCHLD so
+the kernel reaps them, and every child restores the default disposition.
+``--pid-file`` names the zygote for whoever stops it.
+
+Run as ``python -I -S path/to/shim/zygote.py --socket S --pid-file P``.
+"""
+
+import os
+import sys
+
+if not __package__:
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))))))
+    __package__ = "services.runtime.shim"  # noqa: A001 - lets the relative imports below work
+
+import _signal  # noqa: E402
+import gc  # noqa: E402
+import json  # noqa: E402
+import socket  # noqa: E402
+
+from . import __main__ as shim_main  # noqa: E402
+from .options import UsageError, parse_args  # noqa: E402
+from .runtime import set_child_subreaper  # noqa: E402
+
+__all__ = ["main", "run_oci_inproc"]
+
+_MAX_REQUEST = 1 << 20
+
+
+def run_oci_inproc(args: list[str]) -> int:
+    """barque-oci's main in this (forked, single-threaded) process; its exit code."""
+    from services.runtime.oci.cli import main as oci_main
+
+    try:
+        oci_main(args)
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    return 0
+
+
+def _read_request(conn: socket.socket) -> dict:
+    buf = b""
+    while not buf.endswith(b"\n"):
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+        if len(buf) > _MAX_REQUEST:
+            raise ValueError("request too large")
+    request = json.loads(buf)
+    if not isinstance(request, dict) or not isinstance(request.get("args"), list):
+        raise ValueError("request must be an object with an args list")
+    return request
+
+
+def _child_shim(conn: socket.socket, args: list[str]) -> None:
+    """In the forked child: become the shim for ``args`` and report readiness on ``conn``."""
+    try:
+        opts = parse_args(args)
+    except UsageError:
+        os._exit(2)
+    try:
+        set_child_subreaper()
+        ready_fd = os.dup(conn.fileno())
+        conn.close()
+        shim_main._serve(opts, ready_fd)
+    except BaseException:
+        shim_main._record_crash(opts.state_dir)
+        os._exit(1)
+    os._exit(0)
+
+
+def _child_oci(conn: socket.socket, args: list[str]) -> None:
+    """In the forked child: run barque-oci with its stdout/stderr captured, reply, exit."""
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+        os.dup2(out_w, 1)
+        os.dup2(err_w, 2)
+        for fd in (out_r, out_w, err_r, err_w):
+            os.close(fd)
+        conn.close()
+        os._exit(run_oci_inproc(args))
+    os.close(out_w)
+    os.close(err_w)
+    outputs = {out_r: b"", err_r: b""}
+    import select
+
+    open_fds = [out_r, err_r]
+    while open_fds:
+        ready, _, _ = select.select(open_fds, [], [])
+        for fd in ready:
+            data = os.read(fd, 65536)
+            if data:
+                outputs[fd] += data
+            else:
+                open_fds.remove(fd)
+    _, status = os.waitpid(pid, 0)
+    reply = {"code": os.waitstatus_to_exitcode(status),
+             "stdout": outputs[out_r].decode(errors="replace"),
+             "stderr": outputs[err_r].decode(errors="replace")}
+    conn.sendall(json.dumps(reply).encode() + b"\n")
+    os._exit(0)
+
+
+def serve(socket_path: str, pid_file: str, preload_oci: bool) -> None:
+    if preload_oci:
+        import services.runtime.oci.cli  # noqa: F401 - warm: every child shares it
+        import services.runtime.oci.container  # noqa: F401
+    try:
+        os.unlink(socket_path)
+    except FileNotFoundError:
+        pass
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old = os.umask(0o177)
+    try:
+        listener.bind(socket_path)
+    finally:
+        os.umask(old)
+    listener.listen(64)
+    with open(pid_file + ".tmp", "w") as f:
+        f.write(f"{os.getpid()}\n")
+    os.rename(pid_file + ".tmp", pid_file)
+    _signal.signal(_signal.SIGCHLD, _signal.SIG_IGN)  # the kernel reaps our children
+    for sig in (_signal.SIGHUP, _signal.SIGINT):
+        _signal.signal(sig, _signal.SIG_IGN)
+    gc.collect()
+    gc.freeze()
+    while True:
+        conn, _ = listener.accept()
+        try:
+            request = _read_request(conn)
+        except (ValueError, OSError):
+            conn.close()
+            continue
+        pid = os.fork()
+        if pid == 0:
+            listener.close()
+            os.setsid()
+            for sig in (_signal.SIGCHLD, _signal.SIGHUP, _signal.SIGINT, _signal.SIGTERM):
+                _signal.signal(sig, _signal.SIG_DFL)
+            args = [str(a) for a in request["args"]]
+            if request.get("op") == "oci":
+                _child_oci(conn, args)
+            else:
+                _child_shim(conn, args)
+            os._exit(0)
+        conn.close()
+
+
+def main() -> int:
+    argv = sys.argv[1:]
+    try:
+        socket_path = argv[argv.index("--socket") + 1]
+        pid_file = argv[argv.index("--pid-file") + 1]
+    except (ValueError, IndexError):
+        sys.stderr.write("usage: zygote.py --socket PATH --pid-file PATH [--preload-oci]\n")
+        return 2
+    serve(socket_path, pid_file, "--preload-oci" in argv)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
