@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from services.common.client import new_request_id
@@ -100,15 +101,28 @@ def main(argv: list[str] | None = None) -> None:
     new_request_id()
     ctx = Context(config)
     try:
-        status = args.func(ctx, args)
+        status = ENGINE_ERROR if args.func(ctx, args) else 0
+    except SystemExit as exc:
+        status = exc.code if isinstance(exc.code, int) else ENGINE_ERROR
     except KeyboardInterrupt:
-        sys.exit(130)
+        status = 130
     except BrokenPipeError:
-        sys.exit(0)
+        status = 0
     except (BarqueError, ValueError, KeyError, OSError) as exc:
         ctx.error(exc)
-        sys.exit(ENGINE_ERROR)
-    sys.exit(ENGINE_ERROR if status else 0)
+        status = ENGINE_ERROR
+    _exit(status)
+
+
+def _exit(status: int) -> None:
+    """Flush and leave without interpreter teardown: the work is done on the
+    services' side, and grpc's shutdown would only add latency to every command."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(status)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from services.common.errors import InvalidArgument
-from services.common.log import get_logger
 
 __all__ = [
     "Bind", "SecurityOpts", "parse_bytes", "parse_memory_swap", "parse_cpus",
@@ -28,7 +27,6 @@ __all__ = [
     "parse_log_opts", "parse_bool", "SIGNALS",
 ]
 
-log = get_logger(__name__)
 
 # go-units RAMInBytes: a decimal number, an optional space, then an optional
 # binary unit (k, m, g, t, p: powers of 1024) optionally followed by "b" or
@@ -201,7 +199,9 @@ def parse_bind(spec: str, *, create_missing: bool = True) -> Bind:
         except OSError as exc:
             raise InvalidArgument(f"create bind source {source!r}: {exc.strerror}") from exc
         created = True
-        log.info("bind_source_created", source=source, destination=destination)
+        from services.common.log import get_logger  # lazily: the CLI imports this module too
+
+        get_logger(__name__).info("bind_source_created", source=source, destination=destination)
     return Bind(source=source, destination=destination, read_only=read_only, mode=mode,
                 propagation=seen.get("propagation", "rprivate"), created=created)
 
