@@ -1,0 +1,400 @@
+"""A container's life through the real CLI: pull on run, --rm, names,
+create/start/wait, ps and inspect output, logs (streams, rotation, CRI format,
+tail/timestamps/since/follow), and a runtime service killed and restarted
+while containers run."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import needs_root
+from tests.integration.engine import CLI, Engine
+from tests.integration.runtime_fixtures import (  # noqa: F401  (fixtures)
+    busybox,
+    close_runtime_engine,
+    container_cgroups,
+    rt_engine,
+    start_runtime_engine,
+    wait_for,
+)
+
+pytestmark = [pytest.mark.integration, needs_root]
+
+CRI_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+(Z|[+-]\d\d:\d\d) (stdout|stderr) [FP] .*$")
+RFC3339_NANO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$")
+
+
+@pytest.fixture
+def fresh_rt_engine() -> Iterator[Engine]:
+    """A private engine with no images and no containers."""
+    eng = start_runtime_engine()
+    try:
+        yield eng
+    finally:
+        close_runtime_engine(eng)
+
+
+def _processes_naming(text: str) -> list[int]:
+    """PIDs whose command line mentions ``text`` (a container id)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if text.encode() in cmdline.read_bytes():
+                found.append(int(cmdline.parent.name))
+        except OSError:
+            continue
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+# ---- run, --rm, names, create/start/wait ---------------------------------------------------
+
+def test_run_pulls_a_missing_image(fresh_rt_engine, test_images):
+    ref = test_images["oci-gzip"].ref
+    first = fresh_rt_engine.cli("run", "--rm", ref, "echo", "pulled")
+    assert first.returncode == 0, first.stderr
+    assert f"Unable to find image '{ref}' locally" in first.stderr
+    assert first.stdout == "pulled\n"  # pull progress stays off stdout
+    second = fresh_rt_engine.ok("run", "--rm", ref, "echo", "again")
+    assert "Unable to find image" not in second.stderr and second.stdout == "again\n"
+
+
+def test_rm_removes_the_container_before_returning(rt_engine, busybox):
+    res = rt_engine.cli("run", "--rm", "--name", "ephemeral", busybox, "sh", "-c", "exit 4")
+    assert res.returncode == 4
+    assert rt_engine.ok("ps", "-aq").lines == []
+    assert list((rt_engine.state("runtime") / "containers").iterdir()) == []
+    # the name is free again at once
+    rt_engine.ok("run", "--rm", "--name", "ephemeral", busybox, "true")
+
+
+def test_names_are_unique_and_freed_by_rm(rt_engine, busybox):
+    cid = rt_engine.ok("create", "--name", "unique", busybox, "true").stdout.strip()
+    res = rt_engine.cli("create", "--name", "unique", busybox, "true")
+    assert res.returncode == 125
+    assert '"/unique"' in res.stderr and cid in res.stderr
+    assert rt_engine.ok("ps", "-aq", "--no-trunc").lines == [cid]
+    rt_engine.ok("rm", "unique")
+    rt_engine.ok("create", "--name", "unique", busybox, "true")
+    rt_engine.ok("rm", "unique")
+
+
+def test_create_start_wait(rt_engine, busybox):
+    cid = rt_engine.ok("create", "--name", "later", busybox, "sh", "-c", "echo started; exit 5").stdout.strip()
+    try:
+        assert re.fullmatch(r"[0-9a-f]{64}", cid)
+        assert rt_engine.ok("ps", "-a", "--filter", "name=later", "--format", "{{.Status}}").stdout == "Created\n"
+        assert rt_engine.ok("logs", "later").stdout == ""
+        assert rt_engine.ok("start", "later").stdout == "later\n"
+        assert rt_engine.ok("wait", "later").stdout == "5\n"
+        assert rt_engine.ok("logs", "later").stdout == "started\n"
+        # a stopped container starts again and runs its command anew
+        rt_engine.ok("start", "later")
+        assert rt_engine.ok("wait", cid[:12]).stdout == "5\n"
+        assert rt_engine.ok("logs", "later").stdout == "started\nstarted\n"
+    finally:
+        rt_engine.ok("rm", "later")
+
+
+def test_rm_refuses_a_running_container_without_force(rt_engine, busybox):
+    rt_engine.ok("run", "-d", "--name", "busy", busybox, "sleep", "60")
+    try:
+        res = rt_engine.cli("rm", "busy")
+        assert res.returncode != 0
+        assert "running" in res.stderr and "force" in res.stderr
+        assert rt_engine.ok("inspect", "-f", "{{.State.Running}}", "busy").stdout == "true\n"
+    finally:
+        rt_engine.ok("rm", "-f", "busy")
+    assert rt_engine.cli("inspect", "busy").returncode != 0
+
+
+def test_unknown_container_errors(rt_engine):
+    for args in (("stop", "ghost"), ("kill", "ghost"), ("rm", "ghost"), ("wait", "ghost"), ("logs", "ghost")):
+        res = rt_engine.cli(*args)
+        assert res.returncode != 0, args
+        assert "ghost" in res.stderr, (args, res.stderr)
+
+
+# ---- ps ----------------------------------------------------------------------------------------
+
+@pytest.fixture
+def three_states(rt_engine, busybox) -> Iterator[dict[str, str]]:
+    """Containers ``ps-up`` (running), ``ps-exited`` (exit 2) and ``ps-created``."""
+    ids = {
+        "ps-up": rt_engine.ok("run", "-d", "--name", "ps-up", busybox, "sleep", "60").stdout.strip(),
+        "ps-exited": rt_engine.ok("run", "-d", "--name", "ps-exited", busybox, "sh", "-c", "exit 2").stdout.strip(),
+        "ps-created": rt_engine.ok("create", "--name", "ps-created", busybox, "true").stdout.strip(),
+    }
+    rt_engine.ok("wait", "ps-exited")
+    try:
+        yield ids
+    finally:
+        rt_engine.ok("rm", "-f", *ids)
+
+
+def test_ps_lists_running_and_all(rt_engine, three_states):
+    ids = three_states
+    assert rt_engine.ok("ps", "-q").lines == [ids["ps-up"][:12]]
+    assert sorted(rt_engine.ok("ps", "-aq").lines) == sorted(i[:12] for i in ids.values())
+    assert sorted(rt_engine.ok("ps", "-aq", "--no-trunc").lines) == sorted(ids.values())
+
+
+def test_ps_filters(rt_engine, three_states):
+    ids = three_states
+    q = ["ps", "-a", "--format", "{{.Names}}"]
+    assert rt_engine.ok(*q, "--filter", "name=ps-ex").lines == ["ps-exited"]
+    assert rt_engine.ok(*q, "--filter", "status=exited").lines == ["ps-exited"]
+    assert rt_engine.ok(*q, "--filter", "status=created").lines == ["ps-created"]
+    assert rt_engine.ok(*q, "--filter", "status=running").lines == ["ps-up"]
+    assert rt_engine.ok(*q, "--filter", f"id={ids['ps-created'][:8]}").lines == ["ps-created"]
+    assert rt_engine.ok("ps", "--filter", "status=exited", "-q").lines == [ids["ps-exited"][:12]]
+    assert rt_engine.cli("ps", "--filter", "colour=blue").returncode == 125
+
+
+def test_ps_format_template_json_and_table(rt_engine, three_states):
+    rows = dict(line.split(" ", 1) for line in rt_engine.ok("ps", "-a", "--format", "{{.Names}} {{.Status}}").lines)
+    assert rows["ps-up"].startswith("Up ")
+    assert re.fullmatch(r"Exited \(2\) .*ago", rows["ps-exited"])
+    assert rows["ps-created"] == "Created"
+    records = [json.loads(line) for line in rt_engine.ok("ps", "-a", "--format", "{{json .}}").lines]
+    assert {r["Names"] for r in records} == set(three_states)
+    for r in records:
+        assert {"ID", "Image", "Command", "CreatedAt", "Status", "Names", "State"} <= set(r)
+        assert three_states[r["Names"]].startswith(r["ID"])
+    table = rt_engine.ok("ps", "-a", "--format", "table {{.Names}}\t{{.Command}}").lines
+    assert table[0].split() == ["NAMES", "COMMAND"]
+    assert any(line.split()[0] == "ps-up" and '"sleep 60"' in line for line in table[1:])
+    default = rt_engine.ok("ps").lines
+    assert default[0].split()[:2] == ["CONTAINER", "ID"] and "NAMES" in default[0]
+    assert len(default) == 2 and default[1].split()[-1] == "ps-up"
+
+
+# ---- inspect -------------------------------------------------------------------------------
+
+def test_inspect_has_dockers_fields(rt_engine, busybox, tmp_path):
+    res = rt_engine.cli("run", "--name", "inspected", "-m", "32m", "-e", "A=1", "-v", f"{tmp_path}:/data:ro",
+                        busybox, "sh", "-c", "exit 3")
+    assert res.returncode == 3, res.stderr
+    try:
+        info = json.loads(rt_engine.ok("inspect", "inspected").stdout)
+        assert len(info) == 1
+        c = info[0]
+        for key in ("Id", "Name", "Created", "State", "Config", "HostConfig", "NetworkSettings", "Mounts",
+                    "Path", "Args", "Image", "LogPath"):
+            assert key in c, key
+        assert c["Name"] == "/inspected" and re.fullmatch(r"[0-9a-f]{64}", c["Id"])
+        st = c["State"]
+        assert st["Status"] == "exited" and st["Running"] is False and st["ExitCode"] == 3
+        assert st["OOMKilled"] is False and st["Pid"] == 0
+        started, finished = (datetime.fromisoformat(st[k].replace("Z", "+00:00")) for k in ("StartedAt",
+                                                                                             "FinishedAt"))
+        created = datetime.fromisoformat(c["Created"].replace("Z", "+00:00"))
+        assert created <= started <= finished
+        assert (c["Path"], c["Args"]) == ("sh", ["-c", "exit 3"])
+        assert c["Config"]["Image"] == busybox and "A=1" in c["Config"]["Env"]
+        assert c["Config"]["Hostname"] == c["Id"][:12]
+        assert c["HostConfig"]["Memory"] == 32 * 1024 * 1024
+        assert c["HostConfig"]["NetworkMode"] == "none"
+        assert c["Mounts"] == [{"Type": "bind", "Source": str(tmp_path), "Destination": "/data", "Mode": "ro",
+                                "RW": False, "Propagation": "rprivate"}]
+        assert "Networks" in c["NetworkSettings"]
+        assert Path(c["LogPath"]).is_file()
+        assert rt_engine.ok("inspect", "-f", "{{.State.ExitCode}} {{.Name}}", "inspected").stdout == (
+            "3 /inspected\n")
+    finally:
+        rt_engine.ok("rm", "inspected")
+
+
+def test_inspect_running_state(rt_engine, busybox):
+    rt_engine.ok("run", "-d", "--name", "alive", busybox, "sleep", "60")
+    try:
+        st = json.loads(rt_engine.ok("inspect", "alive").stdout)[0]["State"]
+        assert st["Status"] == "running" and st["Running"] is True
+        assert st["Pid"] > 0 and _alive(st["Pid"])
+        assert Path(f"/proc/{st['Pid']}/cmdline").read_bytes() == b"sleep\x0060\x00"
+    finally:
+        rt_engine.ok("rm", "-f", "alive")
+
+
+# ---- logs ----------------------------------------------------------------------------------
+
+def test_logs_keep_stdout_and_stderr_apart(rt_engine, busybox):
+    rt_engine.ok("run", "--name", "streams", busybox, "sh", "-c", "echo out1; echo err1 >&2; echo out2")
+    try:
+        res = rt_engine.ok("logs", "streams")
+        assert (res.stdout, res.stderr) == ("out1\nout2\n", "err1\n")
+    finally:
+        rt_engine.ok("rm", "streams")
+
+
+def test_log_rotation(rt_engine, busybox):
+    script = 'i=0; while [ $i -lt 100 ]; do echo "line-$i-padding-padding-padding"; i=$((i+1)); done'
+    rt_engine.ok("run", "--name", "rotated", "--log-opt", "max-size=1k", "--log-opt", "max-file=2",
+                 busybox, "sh", "-c", script)
+    try:
+        log_path = Path(rt_engine.ok("inspect", "-f", "{{.LogPath}}", "rotated").stdout.strip())
+        cid = rt_engine.ok("inspect", "-f", "{{.Id}}", "rotated").stdout.strip()
+        assert log_path.name == f"{cid}-json.log"
+        files = sorted(p.name for p in log_path.parent.iterdir() if p.name.startswith(cid))
+        assert files == [f"{cid}-json.log", f"{cid}-json.log.1"]
+        for p in (log_path, log_path.with_name(log_path.name + ".1")):
+            assert p.stat().st_size <= 1024 + 200  # one record may cross the limit
+            for line in p.read_text().splitlines():
+                rec = json.loads(line)
+                assert rec["stream"] == "stdout" and rec["log"].startswith("line-")
+        lines = rt_engine.ok("logs", "rotated").lines
+        assert lines[-1] == "line-99-padding-padding-padding"
+        assert "line-0-padding-padding-padding" not in lines  # rotated away
+        assert lines == [f"line-{i}-padding-padding-padding" for i in range(100 - len(lines), 100)]
+    finally:
+        rt_engine.ok("rm", "rotated")
+
+
+def test_k8s_file_log_driver(rt_engine, busybox):
+    rt_engine.ok("run", "--name", "cri", "--log-driver", "k8s-file", busybox, "sh", "-c",
+                 "echo out; echo err >&2; printf partial")
+    try:
+        log_path = Path(rt_engine.ok("inspect", "-f", "{{.LogPath}}", "cri").stdout.strip())
+        lines = log_path.read_text().splitlines()
+        assert len(lines) == 3
+        for line in lines:
+            assert CRI_LINE.match(line), line
+        assert {line.split(" ", 3)[1] + " " + line.split(" ", 3)[3] for line in lines} == {
+            "stdout out", "stderr err", "stdout partial"}
+        assert any(line.split(" ", 3)[2] == "P" and line.endswith("partial") for line in lines)
+        res = rt_engine.ok("logs", "cri")
+        assert (res.stdout, res.stderr) == ("out\npartial", "err\n")
+    finally:
+        rt_engine.ok("rm", "cri")
+
+
+def test_logs_tail_and_timestamps(rt_engine, busybox):
+    rt_engine.ok("run", "--name", "tailed", busybox, "sh", "-c", "for i in 1 2 3 4 5; do echo l$i; done")
+    try:
+        assert rt_engine.ok("logs", "--tail", "2", "tailed").lines == ["l4", "l5"]
+        assert rt_engine.ok("logs", "-n", "0", "tailed").lines == []
+        assert rt_engine.ok("logs", "--tail", "all", "tailed").lines == [f"l{i}" for i in range(1, 6)]
+        stamped = rt_engine.ok("logs", "-t", "--tail", "2", "tailed").lines
+        assert [line.split(" ", 1)[1] for line in stamped] == ["l4", "l5"]
+        for line in stamped:
+            assert RFC3339_NANO.match(line.split(" ", 1)[0]), line
+    finally:
+        rt_engine.ok("rm", "tailed")
+
+
+def test_logs_since_and_until(rt_engine, busybox):
+    rt_engine.ok("run", "--name", "timed", busybox, "sh", "-c", "echo early; sleep 1.5; echo late")
+    try:
+        stamped = rt_engine.ok("logs", "-t", "timed").lines
+        assert [line.split(" ", 1)[1] for line in stamped] == ["early", "late"]
+        early, late = (datetime.fromisoformat(line.split(" ", 1)[0][:26] + "+00:00").timestamp()
+                       for line in stamped)
+        assert late - early >= 1.0
+        middle = f"{(early + late) / 2:.3f}"
+        assert rt_engine.ok("logs", "--since", middle, "timed").lines == ["late"]
+        assert rt_engine.ok("logs", "--until", middle, "timed").lines == ["early"]
+        assert rt_engine.ok("logs", "--since", "10m", "timed").lines == ["early", "late"]
+    finally:
+        rt_engine.ok("rm", "timed")
+
+
+def test_logs_follow_until_the_container_exits(rt_engine, busybox):
+    rt_engine.ok("run", "-d", "--name", "followed", busybox, "sh", "-c",
+                 "echo first; sleep 1.5; echo second; sleep 0.5; echo third")
+    try:
+        start = time.monotonic()
+        proc = subprocess.run([*CLI, "logs", "-f", "followed"], capture_output=True, text=True, timeout=30,
+                              env={**os.environ, **rt_engine.env}, cwd=Path(__file__).parents[2])
+        took = time.monotonic() - start
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout == "first\nsecond\nthird\n"
+        assert took >= 1.0, "logs -f returned before the container exited"
+        assert rt_engine.ok("inspect", "-f", "{{.State.Running}}", "followed").stdout == "false\n"
+    finally:
+        rt_engine.ok("rm", "-f", "followed")
+
+
+def test_logs_follow_of_an_exited_container_returns(rt_engine, busybox):
+    rt_engine.ok("run", "--name", "done", busybox, "echo", "bye")
+    try:
+        assert rt_engine.ok("logs", "-f", "done", timeout=15).stdout == "bye\n"
+    finally:
+        rt_engine.ok("rm", "done")
+
+
+# ---- the runtime service killed and restarted ------------------------------------------------
+
+def test_containers_survive_a_runtime_restart(fresh_rt_engine, test_images):
+    eng = fresh_rt_engine
+    image = test_images["oci-gzip"].ref
+    eng.ok("pull", image)
+    survivor = eng.ok("run", "-d", "--name", "survivor", image, "sh", "-c",
+                      "echo up; trap 'echo bye; exit 0' TERM; while true; do sleep 0.1; done").stdout.strip()
+    eng.ok("run", "-d", "--name", "dies-while-down", image, "sh", "-c",
+           "echo before; sleep 2; echo after; exit 9")
+    wait_for(lambda: "up" in eng.ok("logs", "survivor").stdout, what="survivor output")
+    pid = int(eng.ok("inspect", "-f", "{{.State.Pid}}", "survivor").stdout)
+
+    eng.stop_service("runtime", kill=True)
+    assert eng.cli("ps").returncode == 125  # really down
+    time.sleep(2.5)  # dies-while-down exits meanwhile
+    assert _alive(pid)
+    eng.start("runtime")
+
+    ps = dict(line.split(" ", 1) for line in eng.ok("ps", "-a", "--format", "{{.Names}} {{.Status}}").lines)
+    assert ps["survivor"].startswith("Up ")
+    assert re.fullmatch(r"Exited \(9\) .*", ps["dies-while-down"])
+    assert eng.ok("inspect", "-f", "{{.State.Pid}} {{.State.Running}}", "survivor").stdout == f"{pid} true\n"
+    assert eng.ok("wait", "dies-while-down").stdout == "9\n"
+    assert eng.ok("logs", "dies-while-down").stdout == "before\nafter\n"
+    assert eng.ok("logs", "survivor").stdout == "up\n"
+
+    # the restarted service still controls the survivor
+    eng.ok("stop", "-t", "10", "survivor")
+    assert eng.ok("inspect", "-f", "{{.State.ExitCode}}", "survivor").stdout == "0\n"
+    assert eng.ok("logs", "survivor").stdout == "up\nbye\n"
+    eng.ok("rm", "survivor", "dies-while-down")
+    assert eng.ok("ps", "-aq").lines == []
+    assert not _alive(pid)
+    assert _processes_naming(survivor) == [], "a supervisor outlived its container"
+    assert container_cgroups(survivor) == []
+
+
+def test_wait_and_kill_after_a_runtime_restart(fresh_rt_engine, test_images):
+    """A container started before the restart can be waited on and killed after it."""
+    eng = fresh_rt_engine
+    image = test_images["oci-gzip"].ref
+    eng.ok("pull", image)
+    cid = eng.ok("run", "-d", "--name", "long", image, "sleep", "60").stdout.strip()
+    eng.stop_service("runtime", kill=True)
+    eng.start("runtime")
+    waiter = subprocess.Popen([*CLI, "wait", "long"], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, **eng.env}, cwd=Path(__file__).parents[2])
+    try:
+        time.sleep(0.5)
+        assert waiter.poll() is None, "wait returned while the container runs"
+        eng.ok("kill", "-s", str(int(signal.SIGKILL)), "long")
+        out, _ = waiter.communicate(timeout=20)
+    finally:
+        if waiter.poll() is None:
+            waiter.kill()
+            waiter.wait()
+    assert out == "137\n"
+    eng.ok("rm", cid)
+    assert _processes_naming(cid) == []
