@@ -174,6 +174,8 @@ class RuntimeService:
     # ---- create ----------------------------------------------------------------
 
     def create(self, name: str, config: ContainerConfig, host: HostConfig) -> ContainerRecord:
+        if config.tty:
+            raise InvalidArgument("a terminal (-t) is not supported yet: run without -t; -i streams stdin")
         if host.network_mode not in ("", "none"):
             raise InvalidArgument(f"network {host.network_mode!r} is not supported yet: use --network none")
         security = parse_security_opts(host.security_opt)
