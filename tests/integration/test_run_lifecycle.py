@@ -348,6 +348,7 @@ def test_containers_survive_a_runtime_restart(fresh_rt_engine, test_images):
                       "echo up; trap 'echo bye; exit 0' TERM; while true; do sleep 0.1; done").stdout.strip()
     eng.ok("run", "-d", "--name", "dies-while-down", image, "sh", "-c",
            "echo before; sleep 2; echo after; exit 9")
+    auto = eng.ok("run", "-d", "--rm", "--name", "auto-removed", image, "sh", "-c", "sleep 2").stdout.strip()
     wait_for(lambda: "up" in eng.ok("logs", "survivor").stdout, what="survivor output")
     pid = int(eng.ok("inspect", "-f", "{{.State.Pid}}", "survivor").stdout)
 
@@ -357,7 +358,12 @@ def test_containers_survive_a_runtime_restart(fresh_rt_engine, test_images):
     assert _alive(pid)
     eng.start("runtime")
 
+    # a --rm container that exited while the service was down is removed once it is back
+    wait_for(lambda: "auto-removed" not in eng.ok("ps", "-a", "--format", "{{.Names}}").lines,
+             what="auto-removal after the restart")
+    assert container_cgroups(auto) == [] and _processes_naming(auto) == []
     ps = dict(line.split(" ", 1) for line in eng.ok("ps", "-a", "--format", "{{.Names}} {{.Status}}").lines)
+    assert set(ps) == {"survivor", "dies-while-down"}
     assert ps["survivor"].startswith("Up ")
     assert re.fullmatch(r"Exited \(9\) .*", ps["dies-while-down"])
     assert eng.ok("inspect", "-f", "{{.State.Pid}} {{.State.Running}}", "survivor").stdout == f"{pid} true\n"

@@ -151,7 +151,9 @@ def test_user_by_name_has_its_groups(rt_engine, busybox):
 
 
 def test_user_by_uid_and_uid_gid(rt_engine, busybox):
-    assert rt_engine.ok("run", "--rm", "-u", "1000", busybox, "id", "-u").stdout == "1000\n"
+    # a uid with a passwd entry is that user, supplementary groups included
+    assert rt_engine.ok("run", "--rm", "-u", "1000", busybox, "id").stdout.startswith(
+        "uid=1000(app) gid=1000(app) groups=50(staff)")
     assert rt_engine.ok("run", "--rm", "-u", "1000:50", busybox, "sh", "-c", "id -u; id -g").stdout == "1000\n50\n"
     unknown = rt_engine.ok("run", "--rm", "-u", "4242:4243", busybox, "sh", "-c", "id -u; id -g").stdout
     assert unknown == "4242\n4243\n"
@@ -262,6 +264,18 @@ def test_stop_escalates_to_sigkill_after_the_timeout(rt_engine, busybox):
         assert state == "137 false\n"
     finally:
         rt_engine.ok("rm", "-f", "stubborn")
+
+
+def test_stop_timeout_flag_is_the_default_grace(rt_engine, busybox):
+    rt_engine.ok("run", "-d", "--name", "quick", "--stop-timeout", "1", busybox, "sleep", "100")
+    try:
+        start = time.monotonic()
+        rt_engine.ok("stop", "quick")
+        took = time.monotonic() - start
+        assert 1.0 <= took < 4.0, f"stop with --stop-timeout 1 took {took:.2f}s"
+        assert rt_engine.ok("inspect", "-f", "{{.State.ExitCode}}", "quick").stdout == "137\n"
+    finally:
+        rt_engine.ok("rm", "-f", "quick")
 
 
 def test_stop_sends_sigterm_first(rt_engine, busybox):
