@@ -404,3 +404,22 @@ def test_wait_and_kill_after_a_runtime_restart(fresh_rt_engine, test_images):
     assert out == "137\n"
     eng.ok("rm", cid)
     assert _processes_naming(cid) == []
+
+
+def test_graceful_runtime_restart_keeps_running_and_created_containers(fresh_rt_engine, test_images):
+    """SIGTERM to the service (systemctl restart, KillMode=process) stops
+    only the service: its containers run on, created ones can start after."""
+    eng = fresh_rt_engine
+    image = test_images["oci-gzip"].ref
+    eng.ok("pull", image)
+    eng.ok("run", "-d", "--name", "running", image, "sleep", "60")
+    eng.ok("create", "--name", "pending", image, "sh", "-c", "echo late-start; exit 6")
+    pid = int(eng.ok("inspect", "-f", "{{.State.Pid}}", "running").stdout)
+    eng.restart("runtime")
+    assert _alive(pid)
+    assert eng.ok("ps", "--format", "{{.Names}}").lines == ["running"]
+    eng.ok("start", "pending")
+    assert eng.ok("wait", "pending").stdout == "6\n"
+    assert eng.ok("logs", "pending").stdout == "late-start\n"
+    eng.ok("rm", "-f", "running", "pending")
+    assert not _alive(pid)
