@@ -163,7 +163,8 @@ def inspect_json(c: runtime_pb2.Container) -> dict:
         "Config": {
             "Hostname": c.hostname,
             "Domainname": "",
-            "User": cfg.user,
+            # the effective values (flag, else the image's), as docker inspect shows them
+            "User": c.user or cfg.user,
             "AttachStdin": cfg.open_stdin,
             "AttachStdout": True,
             "AttachStderr": True,
@@ -174,7 +175,7 @@ def inspect_json(c: runtime_pb2.Container) -> dict:
             "Cmd": list(cfg.cmd) or None,
             "Image": cfg.image,
             "Volumes": None,
-            "WorkingDir": cfg.working_dir,
+            "WorkingDir": cfg.working_dir or c.working_dir,
             "Entrypoint": list(cfg.entrypoint) if cfg.entrypoint_set else None,
             "Labels": dict(cfg.labels),
             "StopSignal": cfg.stop_signal or None,

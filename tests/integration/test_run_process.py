@@ -133,6 +133,11 @@ def test_home_comes_from_passwd(rt_engine, busybox):
 def test_working_dir_is_created(rt_engine, busybox, entry_image):
     assert rt_engine.ok("run", "--rm", "-w", "/new/dir", busybox, "pwd").stdout == "/new/dir\n"
     assert rt_engine.ok("run", "--rm", "--entrypoint", "pwd", entry_image).stdout == "/srv/app\n"
+    cid = rt_engine.ok("create", entry_image).stdout.strip()
+    try:  # inspect shows the image's working dir, as docker's does
+        assert rt_engine.ok("inspect", "-f", "{{.Config.WorkingDir}}", cid).stdout == "/srv/app\n"
+    finally:
+        rt_engine.ok("rm", cid)
     assert rt_engine.ok("run", "--rm", busybox, "pwd").stdout == "/\n"
 
 
@@ -168,6 +173,11 @@ def test_unknown_user_name_is_an_engine_error(rt_engine, busybox):
 
 def test_user_from_the_image(rt_engine, user_image):
     assert rt_engine.ok("run", "--rm", user_image, "id", "-un").stdout == "app\n"
+    cid = rt_engine.ok("create", user_image, "true").stdout.strip()
+    try:
+        assert rt_engine.ok("inspect", "-f", "{{.Config.User}}", cid).stdout == "app\n"
+    finally:
+        rt_engine.ok("rm", cid)
     assert rt_engine.ok("run", "--rm", "-u", "root", user_image, "id", "-un").stdout == "root\n"
 
 
