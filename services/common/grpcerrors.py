@@ -28,9 +28,8 @@ def from_grpc(err: grpc.RpcError, service: str = "") -> errors.BarqueError:
     """The barque error a failed call stands for (use ``raise from_grpc(e) from e``)."""
     code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
     details = (err.details() if hasattr(err, "details") else None) or str(code)
-    if code == grpc.StatusCode.UNAVAILABLE and service and (
-        "connect" in details.lower() or "no such file" in details.lower() or "socket" in details.lower()
-    ):
+    # the channel's own failure to reach the service, not an UNAVAILABLE the service sent
+    if code == grpc.StatusCode.UNAVAILABLE and service and "failed to connect to all addresses" in details:
         return errors.Unavailable(f"cannot reach the {service} service: {details}")
     cls = _BY_CODE.get(code, errors.Internal)
     return cls(details)

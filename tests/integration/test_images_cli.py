@@ -236,3 +236,12 @@ def test_login_and_auth_pull(fresh_engine, test_images, auth_registry):
     out = fresh_engine.ok("logout", auth_registry.host)
     assert f"Removing login credentials for {auth_registry.host}" in out.stdout
     assert AUTH_PASSWORD not in creds.read_text()
+
+
+def test_registry_down_is_not_reported_as_service_down(engine):
+    from tests.support.registry import free_port
+
+    res = engine.cli("pull", f"127.0.0.1:{free_port()}/nobody/home:latest")
+    assert res.returncode == 125
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert "images service" not in res.stderr and "127.0.0.1" in res.stderr
