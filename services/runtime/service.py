@@ -218,6 +218,12 @@ class RuntimeService:
             )
             spec = build_spec(request, rootfs, root_path="rootfs", cgroup_v2=cgroup_v2())
             (cdir / "config.json").write_text(json.dumps(spec, indent=1))
+            # inspect shows the merged config, as docker's: the image's values where no flag was given
+            if config.entrypoint is None:
+                config.entrypoint = list(image_config.get("Entrypoint") or []) or None
+                config.cmd = config.cmd or list(image_config.get("Cmd") or []) or None
+            config.stop_signal = config.stop_signal or str(image_config.get("StopSignal") or "")
+            config.working_dir = config.working_dir or str(image_config.get("WorkingDir") or "")
             record.env = list(spec["process"]["env"])
             record.working_dir = spec["process"]["cwd"]
             record.user = user_text

@@ -335,3 +335,28 @@ def test_bind_mounted_script_runs(rt_engine, busybox):
         script.chmod(0o755)
         res = rt_engine.cli("run", "--rm", "-v", f"{d}:/job:ro", busybox, "/job/job.sh", "arg")
     assert (res.returncode, res.stdout) == (42, "from-script arg\n")
+
+
+def test_inspect_shows_the_merged_config(rt_engine, entry_image, stop_signal_image):
+    """docker inspect's Config holds the image's values where no flag overrode them."""
+    import json
+
+    name = "merged-config"
+    rt_engine.ok("create", "--name", name, entry_image)
+    try:
+        cfg = json.loads(rt_engine.ok("inspect", name).stdout)[0]["Config"]
+        assert cfg["Entrypoint"] == ["echo", "ep"] and cfg["Cmd"] == ["cmd"]
+    finally:
+        rt_engine.ok("rm", name)
+    rt_engine.ok("create", "--name", name, "--entrypoint", "echo", entry_image, "y")
+    try:
+        cfg = json.loads(rt_engine.ok("inspect", name).stdout)[0]["Config"]
+        assert cfg["Entrypoint"] == ["echo"] and cfg["Cmd"] == ["y"]
+    finally:
+        rt_engine.ok("rm", name)
+    rt_engine.ok("create", "--name", name, stop_signal_image)
+    try:
+        out = rt_engine.ok("inspect", "-f", "{{.Config.StopSignal}}", name).stdout.strip()
+        assert out == "SIGUSR1"
+    finally:
+        rt_engine.ok("rm", name)
