@@ -21,16 +21,11 @@ from services.common.reference import parse_reference, registry_host
 
 __all__ = ["ImagesClient", "register", "pull_with_progress"]
 
-_STATUS_NAMES = {v: k for k, v in {
-    "resolving": images_pb2.PULL_STATUS_RESOLVING,
-    "resolved": images_pb2.PULL_STATUS_RESOLVED,
-    "waiting": images_pb2.PULL_STATUS_WAITING,
-    "downloading": images_pb2.PULL_STATUS_DOWNLOADING,
-    "verifying": images_pb2.PULL_STATUS_VERIFYING,
-    "extracting": images_pb2.PULL_STATUS_EXTRACTING,
-    "already_exists": images_pb2.PULL_STATUS_ALREADY_EXISTS,
-    "done": images_pb2.PULL_STATUS_DONE,
-}.items()}
+
+
+def _status_name(status: int) -> str:
+    """"downloading" for PULL_STATUS_DOWNLOADING: the printer's vocabulary."""
+    return images_pb2.PullStatus.Name(status).removeprefix("PULL_STATUS_").lower()
 
 
 class ImagesClient:
@@ -87,7 +82,7 @@ def pull_with_progress(client: ImagesClient, reference: str, platform: Platform 
     up_to_date = False
     digest = ""
     for ev in client.pull(reference, platform):
-        status = _STATUS_NAMES.get(ev.status, "")
+        status = _status_name(ev.status)
         if ev.HasField("image"):
             image, up_to_date = ev.image, ev.up_to_date
         elif ev.status == images_pb2.PULL_STATUS_RESOLVED:

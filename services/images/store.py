@@ -37,7 +37,7 @@ from services.common.oci import (
 )
 from services.common.reference import parse_reference
 from services.images.compression import open_decompressed
-from services.images.content import ContentStore
+from services.common.content import ContentStore
 from services.images.metadata import ImageRecord, MetadataDB
 from services.images.snapshots import Mounts, Snapshotter, chain_ids
 from services.images.spool import Spool, SpoolReader

@@ -5,7 +5,8 @@ Layout under the cache root (the registry service's state directory)::
     blobs/sha256/<hex>     verified content, read-only (manifests live here too)
     ingest/<hex>.<random>  partial downloads, one file per attempt
 
-A blob reaches ``blobs/`` only through :meth:`Ingest.commit`: write, fsync,
+Storage is the shared :class:`services.common.content.ContentStore`.
+A blob reaches ``blobs/`` only through :meth:`Writer.commit`: write, fsync,
 verify size and digest, rename, fsync the directory. A crash at any point
 leaves at worst an orphan ingest file, never a bad blob under a digest name.
 Ingest names are unique per attempt, so two processes sharing the cache never
@@ -16,7 +17,6 @@ Digests are validated with :func:`validate_digest` before they become paths.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 import time
@@ -24,8 +24,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from services.common.errors import DigestMismatch
-from services.common.oci import digest_hex, sha256_digest, validate_digest
+from services.common.content import ContentStore, Writer
+from services.common.oci import sha256_digest, validate_digest
 
 __all__ = ["BlobCache", "Ingest", "KeyedLocks", "CHUNK_SIZE"]
 
@@ -72,71 +72,19 @@ class KeyedLocks:
             return len(self._locks)
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-class Ingest:
-    """A partial download of one blob. Not thread-safe: one writer per ingest."""
-
-    def __init__(self, cache: "BlobCache", digest: str) -> None:
-        self.digest = validate_digest(digest)
-        self._cache = cache
-        self._hash = hashlib.sha256()
-        self.size = 0
-        name = f"{digest_hex(digest)}.{os.urandom(8).hex()}"
-        self.path = cache.ingest_dir / name
-        self._file = open(self.path, "xb")
-
-    def write(self, data: bytes) -> None:
-        self._file.write(data)
-        self._hash.update(data)
-        self.size += len(data)
-
-    def commit(self, expected_size: int | None = None, what: str = "blob") -> Path:
-        """Verify and move into ``blobs/``; on mismatch delete and raise DigestMismatch."""
-        try:
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
-            if expected_size is not None and self.size != expected_size:
-                raise DigestMismatch(
-                    f"{what} {self.digest}: got {self.size} bytes, expected {expected_size}"
-                )
-            got = "sha256:" + self._hash.hexdigest()
-            if got != self.digest:
-                raise DigestMismatch(f"{what} {self.digest}: got {got}")
-            os.chmod(self.path, 0o444)
-            target = self._cache.blob_path(self.digest)
-            os.replace(self.path, target)
-            _fsync_dir(target.parent)
-            return target
-        except BaseException:
-            self.abort()
-            raise
-
-    def abort(self) -> None:
-        if not self._file.closed:
-            self._file.close()
-        try:
-            os.unlink(self.path)
-        except FileNotFoundError:
-            pass
+#: a partial download of one blob (one writer per ingest): the shared content writer
+Ingest = Writer
 
 
 class BlobCache:
-    """Verified blobs by digest, plus per-digest locks for single downloads."""
+    """Verified blobs by digest (the shared :class:`ContentStore`), plus
+    per-digest locks for single downloads and the proxy's read rules."""
 
     def __init__(self, root: Path) -> None:
-        self.root = Path(root)
-        self.blob_dir = self.root / "blobs" / "sha256"
-        self.ingest_dir = self.root / "ingest"
-        self.blob_dir.mkdir(parents=True, exist_ok=True)
-        self.ingest_dir.mkdir(parents=True, exist_ok=True)
+        self.store = ContentStore(root)
+        self.root = self.store.root
+        self.blob_dir = self.store.blob_dir
+        self.ingest_dir = self.store.ingest_dir
         self.locks = KeyedLocks()
         self.remove_stale_ingests()
 
@@ -154,10 +102,10 @@ class BlobCache:
         return removed
 
     def blob_path(self, digest: str) -> Path:
-        return self.blob_dir / digest_hex(digest)
+        return self.store.path(digest)
 
     def has(self, digest: str) -> bool:
-        return self.blob_path(digest).is_file()
+        return self.store.has(digest)
 
     def size(self, digest: str) -> int | None:
         try:
@@ -166,7 +114,7 @@ class BlobCache:
             return None
 
     def ingest(self, digest: str) -> Ingest:
-        return Ingest(self, digest)
+        return self.store.begin(validate_digest(digest))
 
     def read_bytes(self, digest: str, limit: int) -> bytes | None:
         """Whole blob if cached, re-verified; a blob that fails is deleted (None).

@@ -15,7 +15,7 @@ RAW = "\n".join([
     "thread (11): pull-apply;Thread.run (threading.py:982);Snapshotter.unpack (services/images/snapshots.py:191);"
     "apply_layer (services/images/extract.py:329);_Applier._dir (services/images/extract.py:201) 2",
     "thread (12): pull_0;_worker (concurrent/futures/thread.py:83);ImageStore._download "
-    "(services/images/store.py:290);Writer.write (services/images/content.py:60) 1",
+    "(services/images/store.py:290);Writer.write (services/common/content.py:60) 1",
     "thread (13): images_0;Condition.wait (threading.py:320) 1",
     "garbage line without a count",
 ])
@@ -27,7 +27,7 @@ def test_summarise_phases_and_own_time():
     assert prof.phases == {"unpack: tar apply (extract.py)": 80.0, "download: fetch, stream, write blob": 10.0,
                            "other (grpc, threads, idle loops)": 10.0}
     assert prof.self_time[0] == ("images/extract.py:_Applier._file.<locals>.<lambda>", 60.0)
-    assert ("images/content.py:Writer.write", 10.0) in prof.self_time
+    assert ("common/content.py:Writer.write", 10.0) in prof.self_time
     inclusive = dict(prof.inclusive)
     assert inclusive["images/extract.py:apply_layer"] == 80.0
     assert inclusive["images/snapshots.py:Snapshotter.unpack"] == 80.0

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from services.common.errors import DigestMismatch, InvalidArgument, NotFound
-from services.images.content import ContentStore, SizeMismatch
+from services.common.content import ContentStore, SizeMismatch
 
 DATA = b"layer bytes " * 10_000
 DIGEST = "sha256:" + hashlib.sha256(DATA).hexdigest()

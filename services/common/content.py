@@ -1,5 +1,8 @@
 """Content-addressed blob store: ``<root>/blobs/sha256/<hex>``, written through ``<root>/ingest/``.
 
+One implementation for every service that keeps content by digest: the
+image-store's content store and the registry-proxy's pull-through cache.
+
 Contract (containerd ``plugins/content/local`` semantics): a blob is visible
 under its digest only once its bytes were fsynced, their size and sha256
 verified, and the ingest file renamed into place with the directory fsynced. A
@@ -21,7 +24,7 @@ from typing import BinaryIO, Iterator
 from services.common.errors import DigestMismatch, InvalidArgument, NotFound
 from services.common.oci import digest_hex, validate_digest
 
-__all__ = ["ContentStore", "Writer", "SizeMismatch"]
+__all__ = ["ContentStore", "Writer", "SizeMismatch", "fsync_dir"]
 
 _HEX = re.compile(r"[a-f0-9]{64}")
 
@@ -30,7 +33,8 @@ class SizeMismatch(DigestMismatch):
     """Content did not have the size its descriptor promised."""
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a rename or unlink in ``path`` durable."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         os.fsync(fd)
@@ -42,17 +46,26 @@ class Writer:
     """Accepts the bytes of one blob; hashes and counts them as they arrive.
 
     Writing past ``expected_size`` fails at once (a lying server cannot fill the
-    disk); the digest is checked when the ``writer()`` block exits cleanly.
+    disk). :meth:`commit` verifies size and digest and publishes the blob;
+    :meth:`abort` discards it. ``ContentStore.writer()`` does both for a block.
     """
 
-    def __init__(self, fd: int, digest: str, expected_size: int | None, path: Path | None = None) -> None:
-        self._fd = fd
-        #: the ingest file being written (readers may follow it while it grows)
-        self.path = path
+    def __init__(self, store: "ContentStore", digest: str, expected_size: int | None) -> None:
+        hex_ = digest_hex(digest)
+        if expected_size is not None and expected_size < 0:
+            raise InvalidArgument(f"blob {digest}: negative expected size {expected_size}")
+        self._store = store
         self._digest = digest
         self._expected_size = expected_size
         self._hash = hashlib.sha256()
         self.written = 0
+        #: the ingest file being written (readers may follow it while it grows)
+        self.path = store.ingest_dir / f"{hex_}.{uuid.uuid4().hex}"
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+
+    @property
+    def size(self) -> int:
+        return self.written
 
     def write(self, data: bytes) -> int:
         size = len(data)
@@ -73,27 +86,58 @@ class Writer:
         """Digest of the bytes written so far."""
         return "sha256:" + self._hash.hexdigest()
 
-    def _verify(self) -> None:
-        if self._expected_size is not None and self.written != self._expected_size:
-            raise SizeMismatch(
-                f"blob {self._digest}: expected {self._expected_size} bytes, got {self.written}"
-            )
-        actual = self.digest
-        if actual != self._digest:
-            raise DigestMismatch(f"blob content hashed to {actual}, expected {self._digest}")
+    def commit(self, expected_size: int | None = None, what: str = "blob") -> Path:
+        """fsync, verify size and digest, rename into place (fsync the directory).
+
+        On a mismatch the ingest file is removed and DigestMismatch names the
+        expected and actual digest. If the blob already exists, the verified
+        bytes are dropped and the existing blob kept.
+        """
+        expected = self._expected_size if expected_size is None else expected_size
+        try:
+            os.fsync(self._fd)
+            if expected is not None and self.written != expected:
+                raise SizeMismatch(f"{what} {self._digest}: expected {expected} bytes, got {self.written}")
+            actual = self.digest
+            if actual != self._digest:
+                raise DigestMismatch(f"{what} {self._digest}: got {actual}")
+            target = self._store.path(self._digest)
+            if target.exists():
+                self.path.unlink()
+            else:
+                os.fchmod(self._fd, 0o444)  # committed content is immutable
+                os.rename(self.path, target)
+                fsync_dir(target.parent)
+            return target
+        except BaseException:
+            self.abort()
+            raise
+        finally:
+            self._close()
+
+    def abort(self) -> None:
+        self._close()
+        self.path.unlink(missing_ok=True)
+
+    def _close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
 
 class ContentStore:
+    """Verified blobs by digest under ``<root>/blobs/sha256``, written through ``<root>/ingest``."""
+
     def __init__(self, root: Path) -> None:
-        self._root = Path(root)
-        self._blobs = self._root / "blobs" / "sha256"
-        self._ingest = self._root / "ingest"
-        self._blobs.mkdir(parents=True, exist_ok=True)
-        self._ingest.mkdir(parents=True, exist_ok=True)
+        self.root = Path(root)
+        self.blob_dir = self.root / "blobs" / "sha256"
+        self.ingest_dir = self.root / "ingest"
+        self.blob_dir.mkdir(parents=True, exist_ok=True)
+        self.ingest_dir.mkdir(parents=True, exist_ok=True)
 
     def path(self, digest: str) -> Path:
         """Where the blob lives (validated digest; the file may not exist)."""
-        return self._blobs / digest_hex(digest)
+        return self.blob_dir / digest_hex(digest)
 
     def has(self, digest: str) -> bool:
         return self.path(digest).is_file()
@@ -122,6 +166,10 @@ class ContentStore:
         except FileNotFoundError as exc:
             raise NotFound(f"blob {digest}") from exc
 
+    def begin(self, digest: str, expected_size: int | None = None) -> Writer:
+        """A writer the caller commits or aborts itself."""
+        return Writer(self, digest, expected_size)
+
     @contextmanager
     def writer(self, digest: str, expected_size: int | None) -> Iterator[Writer]:
         """Write a blob; commit it on clean exit, discard the ingest file on any error.
@@ -130,28 +178,13 @@ class ContentStore:
         never clash; the first to commit wins and later ones, having verified
         their bytes, keep the existing blob.
         """
-        hex_ = digest_hex(digest)
-        if expected_size is not None and expected_size < 0:
-            raise InvalidArgument(f"blob {digest}: negative expected size {expected_size}")
-        ingest = self._ingest / f"{hex_}.{uuid.uuid4().hex}"
-        fd = os.open(ingest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        w = self.begin(digest, expected_size)
         try:
-            writer = Writer(fd, digest, expected_size, ingest)
-            yield writer
-            os.fsync(fd)
-            writer._verify()
-            target = self._blobs / hex_
-            if target.exists():
-                ingest.unlink()
-            else:
-                os.fchmod(fd, 0o444)  # committed content is immutable
-                os.rename(ingest, target)
-                _fsync_dir(self._blobs)
+            yield w
         except BaseException:
-            ingest.unlink(missing_ok=True)
+            w.abort()
             raise
-        finally:
-            os.close(fd)
+        w.commit()
 
     def delete(self, digest: str) -> None:
         try:
@@ -160,13 +193,13 @@ class ContentStore:
             raise NotFound(f"blob {digest}") from exc
 
     def list(self) -> Iterator[str]:
-        for entry in os.scandir(self._blobs):
+        for entry in os.scandir(self.blob_dir):
             if _HEX.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
                 yield validate_digest("sha256:" + entry.name)
 
     def clean_ingest(self) -> None:
         """Drop ingest files a crash left behind; only call while no writer is open."""
-        for entry in os.scandir(self._ingest):
+        for entry in os.scandir(self.ingest_dir):
             if entry.is_dir(follow_symlinks=False):
                 shutil.rmtree(entry.path)
             else:
