@@ -124,9 +124,8 @@ def shim_args(cfg: ShimConfig) -> list[str]:
     return argv
 
 
-def spawn_shim(cfg: ShimConfig, *, python: str = sys.executable, timeout: float = 10.0) -> int:
-    """Start a shim and return its pid once its attach socket listens. The
-    container is being created then; :func:`wait_status` follows it."""
+def _prepare_state_dir(cfg: ShimConfig) -> None:
+    """Validate the id and clear what a previous run of the container left."""
     if not valid_id(cfg.container_id):
         raise ShimStartFailed(f"invalid container id {cfg.container_id!r}")
     os.makedirs(cfg.state_dir, mode=0o700, exist_ok=True)
@@ -135,6 +134,12 @@ def spawn_shim(cfg: ShimConfig, *, python: str = sys.executable, timeout: float 
             os.unlink(os.path.join(cfg.state_dir, stale))
         except FileNotFoundError:
             pass
+
+
+def spawn_shim(cfg: ShimConfig, *, python: str = sys.executable, timeout: float = 10.0) -> int:
+    """Start a shim and return its pid once its attach socket listens. The
+    container is being created then; :func:`wait_status` follows it."""
+    _prepare_state_dir(cfg)
     launcher = subprocess.Popen(shim_command(cfg, python), stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 close_fds=True, start_new_session=True, cwd="/")
@@ -430,14 +435,7 @@ class Zygote:
 
     def spawn_shim(self, cfg: ShimConfig, timeout: float = 10.0) -> int:
         """Fork a shim for ``cfg``; returns its pid once it listens."""
-        if not valid_id(cfg.container_id):
-            raise ShimStartFailed(f"invalid container id {cfg.container_id!r}")
-        os.makedirs(cfg.state_dir, mode=0o700, exist_ok=True)
-        for stale in (STATUS_FILE, PID_FILE):
-            try:
-                os.unlink(os.path.join(cfg.state_dir, stale))
-            except FileNotFoundError:
-                pass
+        _prepare_state_dir(cfg)
         with self._request("shim", shim_args(cfg)) as sock:
             sock.settimeout(timeout)
             try:
