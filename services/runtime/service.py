@@ -34,6 +34,7 @@ from services.runtime.containers import (
 )
 from services.runtime.events import EventLog
 from services.runtime.logs import parse_size
+from services.runtime.filters import matches, parse_filters
 from services.runtime.flags import parse_bind, parse_log_opts, parse_security_opts, parse_signal
 from services.runtime.mounts import mount_overlay, unmount, write_etc_files
 from services.runtime.spec_builder import ContainerRequest, build_spec, process_args
@@ -421,8 +422,8 @@ class RuntimeService:
                 running = self._refresh(record)
             views.append(ContainerView(record, running))
         views = [v for v in views if all_ or v.running]
-        for key, values in _parse_filters(filters or []).items():
-            views = [v for v in views if any(_matches(v, key, val) for val in values)]
+        for key, values in parse_filters(filters or []).items():
+            views = [v for v in views if any(matches(v, key, val) for val in values)]
         return sorted(views, key=lambda v: v.record.created, reverse=True)
 
     def logs(self, ref: str, *, follow: bool, since_ns: int, until_ns: int, tail: int,
@@ -491,25 +492,3 @@ def _alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
-
-
-def _parse_filters(filters: list[str]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for f in filters:
-        key, sep, value = f.partition("=")
-        if not sep or key not in ("name", "status", "id"):
-            raise InvalidArgument(f"invalid filter {f!r}")
-        out.setdefault(key, []).append(value)
-    return out
-
-
-def _matches(view: ContainerView, key: str, value: str) -> bool:
-    r = view.record
-    if key == "id":
-        return r.id.startswith(value)
-    if key == "name":
-        import re
-
-        return re.search(value, r.name) is not None
-    status = "running" if view.running else r.status
-    return status == value
