@@ -246,7 +246,8 @@ class ImageStore:
             for layer, diff_id, chain, fut, spool in zip(layers, diff_ids, chains, downloads, spools):
                 if fut is not None and spool is not None:
                     if not self.snapshots.exists(chain):
-                        events.put(PullEvent(layer.digest, "extracting", total=layer.size))
+                        # unpacking overlaps the download; "extracting" is reported
+                        # once the download is verified, as docker's phases read
                         with SpoolReader(spool) as raw:
                             with open_decompressed(cast(BinaryIO, raw), layer.media_type) as tar_stream:
                                 self.snapshots.unpack(chain, parent, diff_id, tar_stream)
@@ -266,6 +267,7 @@ class ImageStore:
                 if self.content.has(layer.digest):
                     spool.finish(self.content.path(layer.digest))
                     events.put(PullEvent(layer.digest, "verifying", layer.size, layer.size))
+                    events.put(PullEvent(layer.digest, "extracting", layer.size, layer.size))
                     return
                 done = 0
                 last_report = 0.0
@@ -282,6 +284,7 @@ class ImageStore:
                             last_report = now
                     events.put(PullEvent(layer.digest, "verifying", done, layer.size))
                 spool.finish(self.content.path(layer.digest))
+                events.put(PullEvent(layer.digest, "extracting", layer.size, layer.size))
         except BaseException as exc:
             spool.fail(exc)
             raise

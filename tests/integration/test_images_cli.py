@@ -30,6 +30,24 @@ def _inspect(engine, ref: str) -> dict:
     return out[0]
 
 
+PHASES = ["Pulling fs layer", "Downloading", "Verifying Checksum", "Extracting", "Pull complete"]
+
+
+def _assert_phase_order(lines: list[str]) -> None:
+    """Each layer's plain progress lines come in docker's order, or "Already exists"."""
+    per_layer: dict[str, list[str]] = {}
+    for line in lines:
+        lid, sep, phase = line.partition(": ")
+        if sep and len(lid) == 12 and all(c in "0123456789abcdef" for c in lid):
+            per_layer.setdefault(lid, []).append(phase)
+    assert per_layer, lines
+    for lid, phases in per_layer.items():
+        if phases == ["Already exists"]:
+            continue
+        assert phases[-1] == "Pull complete", (lid, phases)
+        assert [PHASES.index(p) for p in phases] == sorted(PHASES.index(p) for p in phases), (lid, phases)
+
+
 @pytest.mark.parametrize("name", ["oci-gzip", "docker-gzip", "oci-zstd"])
 def test_pull_formats(engine, test_images, name):
     img = test_images[name]
@@ -37,6 +55,7 @@ def test_pull_formats(engine, test_images, name):
     assert f"Digest: {img.manifest_digest}" in res.lines
     assert res.lines[-1] == img.ref
     assert any("Status: Downloaded newer image" in line or "up to date" in line for line in res.lines)
+    _assert_phase_order(res.lines)
     info = _inspect(engine, img.ref)
     assert info["Id"] == img.config_digest
     assert info["RootFS"]["Layers"] == img.diff_ids
