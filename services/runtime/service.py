@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator, Protocol
 
-from services.common.errors import FailedPrecondition, Internal, InvalidArgument
+from services.common.errors import FailedPrecondition, Internal, InvalidArgument, NotFound
 from services.common.log import get_logger
 from services.runtime import shimclient
 from services.runtime.containers import (
@@ -400,12 +400,13 @@ class RuntimeService:
         if record.rootfs or (cdir / "rootfs").exists():
             try:
                 self.images.remove_snapshot(record.id)
-            except Exception as exc:
-                if "not found" not in str(exc).lower() and "no such" not in str(exc).lower():
-                    raise
+            except NotFound:
+                pass  # never prepared, or already removed
         shutil.rmtree(cdir, ignore_errors=True)
         self.store.forget(record.id)
         self._exited.pop(record.id, None)
+        with self._guard:
+            self._locks.pop(record.id, None)
 
     # ---- queries -----------------------------------------------------------------
 
