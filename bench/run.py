@@ -45,6 +45,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bench.barque import BarqueRuntime
+from bench.many import concurrent_start, exec_latency
 from bench.runprofile import (cli_floors, importtime_top, log_phases, median, parse_smaps_rollup, phase_commands,
                               profile_cli, profile_runtime, ratios, spread)
 from bench.tools import (Docker, Podman, RuncFloor, ToolError, become_subreaper, hard_nofile, mounts_under,
@@ -76,6 +77,7 @@ class Contender:
     remove: list[str] = field(default_factory=list)     # + ids: force-remove containers
     fixed_pids: object = None            # () -> daemons/services counted for memory
     per_pids: object = None              # () -> per-container processes (shims, conmon)
+    exec: list[str] = field(default_factory=list)       # + id + command: run a process in a container
 
 
 def memory_of(pids: list[int]) -> dict[str, int]:
@@ -181,7 +183,8 @@ def _contenders(engines: list[str], root: Path, ref: str, layout: Path, stack: E
                 bq = barque
                 out.append(Contender(name, bq.version(), bq.command("run", "--rm", ref, "true"), bq.env,
                                      bq.command("run", "-d", ref, "sleep", "600"), bq.command("rm", "-f"),
-                                     lambda bq=bq: list(bq.service_pids().values()), bq.shim_pids))
+                                     lambda bq=bq: list(bq.service_pids().values()), bq.shim_pids,
+                                     bq.command("exec")))
             elif name == "docker":
                 d = Docker(root / "docker")
                 if d.available():
@@ -193,7 +196,8 @@ def _contenders(engines: list[str], root: Path, ref: str, layout: Path, stack: E
                 out.append(Contender(name, d.version(), d.command("run", "--rm", *flags, ref, "true"), {},
                                      d.command("run", "-d", *flags, ref, "sleep", "600"), d.command("rm", "-f"),
                                      d.daemon_pids,
-                                     lambda d=d: pids_matching("containerd-shim", str(d.exec_root))))
+                                     lambda d=d: pids_matching("containerd-shim", str(d.exec_root)),
+                                     d.command("exec")))
             elif name == "podman":
                 p = Podman(root / "podman")
                 if p.available():
@@ -210,7 +214,7 @@ def _contenders(engines: list[str], root: Path, ref: str, layout: Path, stack: E
                 out.append(Contender(name, p.version(), p.command("run", "--rm", *flags, ref, "true"), p.env,
                                      p.command("run", "-d", *flags, ref, "sleep", "600"),
                                      p.command("rm", "-f", "-t", "0"), lambda: [],
-                                     lambda p=p: pids_matching("conmon", str(p.root))))
+                                     lambda p=p: pids_matching("conmon", str(p.root)), p.command("exec")))
             elif name == "runc":
                 r = RuncFloor(root / "runc", CGROUP_PARENTS["runc"])
                 if r.available():
@@ -291,6 +295,20 @@ def run_benchmark(runs: int, engines: list[str], containers: int, profile: bool)
                 print(f"memory: {c.name} with {containers} containers running sleep 600", flush=True)
                 result["memory"][c.name] = measure_memory(c, containers)
                 reap_orphans(keep)
+        result["exec"], result["concurrent_start"] = {}, {}
+        for c in contenders:
+            if c.exec:
+                print(f"exec latency: {c.name}", flush=True)
+                try:
+                    result["exec"][c.name] = exec_latency(c, runs=runs)
+                except RuntimeError as exc:
+                    result["exec"][c.name] = {"error": str(exc)}
+            if c.detached:
+                print(f"concurrent start: {c.name}, {containers} clients at once", flush=True)
+                result["concurrent_start"][c.name] = concurrent_start(c, containers)
+                reap_orphans(keep)
+        result["exec_ratios"] = ratios({n: e["median_s"] for n, e in result["exec"].items() if "median_s" in e})
+        result["concurrent_ratios"] = ratios({n: e["median_s"] for n, e in result["concurrent_start"].items()})
         if barque is not None and profile:
             print("profiling: py-spy on the runtime service and the CLI, -X importtime", flush=True)
             result["profile"] = {
@@ -367,6 +385,21 @@ def _print_report(result: dict) -> None:
         print(f"skipped {name}: {why}")
 
 
+def _print_many(result: dict) -> None:
+    if result.get("exec"):
+        print("\nexec latency into a running container (median)")
+        for name, e in result["exec"].items():
+            print(f"  {name:<8} {e.get('median_s', e.get('error'))}")
+        for pair, value in result.get("exec_ratios", {}).items():
+            print(f"  {pair}  {value:.2f}x")
+    if result.get("concurrent_start"):
+        print("start of 20 containers by 20 concurrent clients (median wall time)")
+        for name, e in result["concurrent_start"].items():
+            print(f"  {name:<8} {e['median_s']}s  rounds {e['rounds_s']}")
+        for pair, value in result.get("concurrent_ratios", {}).items():
+            print(f"  {pair}  {value:.2f}x")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=20, help="timed runs per engine (default 20)")
@@ -388,6 +421,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench-run failed: {exc}", file=sys.stderr)
         return 1
     _print_report(result)
+    _print_many(result)
     args.results_dir.mkdir(parents=True, exist_ok=True)
     out = args.results_dir / f"run-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
