@@ -74,6 +74,7 @@ class ShimConfig:
     log_max_size: int = 0
     log_max_file: int = 1
     stdin: bool = False
+    tty: bool = False
     wait_attach: bool = False
     oom_cgroup: str | None = None
 
@@ -117,6 +118,8 @@ def shim_args(cfg: ShimConfig) -> list[str]:
              "--log-max-file", str(cfg.log_max_file)]
     if cfg.stdin:
         argv.append("--stdin")
+    if cfg.tty:
+        argv.append("--tty")
     if cfg.wait_attach:
         argv.append("--wait-attach")
     if cfg.oom_cgroup:
@@ -246,9 +249,11 @@ def shim_alive(state_dir: str) -> bool:
 
 
 def attach(state_dir: str, *, stdin: bool = False, stdout: bool = True, stderr: bool = True,
-           timeout: float | None = None) -> AttachConnection:
+           timeout: float | None = None, height: int = 0, width: int = 0) -> AttachConnection:
     """Connect to a container's shim. If the container already exited (the shim
-    is gone), the connection yields just the exit frame from ``status.json``."""
+    is gone), the connection yields just the exit frame from ``status.json``.
+    ``height``/``width`` (the client's terminal) size a --tty container's
+    terminal before a --wait-attach shim starts it."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         _connect(sock, state_dir)
@@ -263,7 +268,7 @@ def attach(state_dir: str, *, stdin: bool = False, stdout: bool = True, stderr: 
         raise
     sock.settimeout(timeout)
     try:
-        sock.sendall(protocol.encode_handshake(stdin, stdout, stderr))
+        sock.sendall(protocol.encode_handshake(stdin, stdout, stderr, height, width))
     except OSError as exc:
         sock.close()
         raise ShimUnavailable(f"attach to shim in {state_dir!r}: {exc}") from exc

@@ -365,3 +365,39 @@ def test_long_state_dir_path(tmp_path, rootfs):
     finally:
         with pytest.raises(StopIteration):
             next(gen)
+
+
+def test_tty_output_is_one_stream_sized_by_the_handshake(any_ctr):
+    """--tty: the runtime hands the pty master over the console socket; the
+    container's stdout and stderr are the terminal, logged and sent as stdout;
+    the handshake's size is set before the container starts."""
+    any_ctr.config["process"]["terminal"] = True
+    any_ctr.spawn("sh", "-c", "stty size; tty; echo err >&2; exit 4", tty=True, wait_attach=True)
+    any_ctr.wait(("created",))
+    assert not (any_ctr.state_dir / "console.sock").exists(), "console socket left after create"
+    with shimclient.attach(str(any_ctr.state_dir), timeout=30, height=33, width=101) as conn:
+        out, err, exit_doc = _collect(conn)
+    assert err == b""
+    assert out.replace(b"\r\n", b"\n") == b"33 101\n/dev/pts/0\nerr\n"
+    assert exit_doc["exit_code"] == 4
+    logged = any_ctr.logs()
+    assert {stream for stream, _ in logged} == {"stdout"}
+    assert b"".join(data for _, data in logged) == out
+
+
+def test_tty_stdin_and_resize_frames(ctr):
+    ctr.config["process"]["terminal"] = True
+    ctr.spawn("sh", stdin=True, tty=True, wait_attach=True)
+    ctr.wait(("created",))
+    with shimclient.attach(str(ctr.state_dir), stdin=True, timeout=30, height=10, width=20) as conn:
+        conn.send_stdin(b"stty size\n")
+        seen = b""
+        while b"\n10 20\r\n" not in seen:
+            kind, payload = conn.read_frame()
+            assert kind == KIND_STDOUT, (kind, payload, seen)
+            seen += payload
+        conn.resize(44, 120)
+        conn.send_stdin(b"stty size; exit 6\n")
+        out, err, exit_doc = _collect(conn)
+    assert b"\n44 120\r\n" in out and err == b"", out
+    assert exit_doc["exit_code"] == 6

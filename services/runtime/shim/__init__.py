@@ -10,7 +10,7 @@ Command line::
     python -m services.runtime.shim --id ID --bundle BUNDLE --state-dir DIR
         --runtime BIN [--runtime-arg ARG ...] --runtime-root ROOT
         --log-path FILE --log-driver json-file|k8s-file [--log-max-size BYTES]
-        [--log-max-file N] [--stdin] [--wait-attach] [--oom-cgroup DIR]
+        [--log-max-file N] [--stdin] [--tty] [--wait-attach] [--oom-cgroup DIR]
 
 Process model: the service spawns the shim in a new session with stdio on
 /dev/null. That first process forks; the child marks itself a child
@@ -41,10 +41,14 @@ Files in DIR (written atomically, tmp + rename):
   ``started_at`` is "" and ``exit_code`` is 127 (command not found), 126 (not
   executable) or 125 (anything else). Times are RFC 3339 UTC with nanoseconds.
 - ``attach.sock``: unix stream socket, mode 0600, removed when the shim exits.
+- ``console.sock``: with --tty, only during ``create``: the runtime's
+  ``--console-socket``, on which it sends the pty master (SCM_RIGHTS).
 - ``shim.log``: only if the shim itself crashed (a traceback).
 
 Attach protocol on ``attach.sock``: the client first sends one JSON line
-``{"stdin": bool, "stdout": bool, "stderr": bool, "logs": false}\\n``. After
+``{"stdin": bool, "stdout": bool, "stderr": bool, "logs": false}\\n``, with
+optional ``"height"`` and ``"width"`` (the client's terminal size, applied to a
+--tty container's terminal before anything else). After
 that both directions carry frames ``[1 byte kind][4 bytes big-endian payload
 length][payload]`` (payload at most 1 MiB):
 
@@ -58,8 +62,14 @@ kind  name         direction     payload
 3     stdin EOF    client->shim  empty; the container's stdin is closed once
                                  buffered stdin was written
 4     exit         shim->client  the final ``status.json`` document; last frame
-5     resize       client->shim  ``{"height": H, "width": W}``; ignored (no tty)
+5     resize       client->shim  ``{"height": H, "width": W}``; sets the window
+                                 size of a --tty container (else ignored)
 ====  ===========  ============  ==============================================
+
+With --tty the container's stdin, stdout and stderr are one pseudo-terminal:
+its output is logged and sent as stdout, stdin frames are written to it (a
+stdin EOF frame only stops further stdin: a terminal cannot be half-closed),
+and the pipes carry only for the runtime's own messages.
 
 Output written before a client attached is not replayed (``logs`` is not
 supported here; read the log file). With --wait-attach the shim runs

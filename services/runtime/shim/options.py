@@ -19,7 +19,7 @@ _VALUE_FLAGS = {
     "--log-driver": "log_driver", "--log-max-size": "log_max_size",
     "--log-max-file": "log_max_file", "--oom-cgroup": "oom_cgroup",
 }
-_BOOL_FLAGS = {"--stdin": "stdin", "--wait-attach": "wait_attach"}
+_BOOL_FLAGS = {"--stdin": "stdin", "--wait-attach": "wait_attach", "--tty": "tty"}
 _PATHS = ("bundle", "state_dir", "runtime_root", "log_path", "oom_cgroup")
 _REQUIRED = ("container_id", "bundle", "state_dir", "runtime", "runtime_root", "log_path",
              "log_driver")
@@ -45,6 +45,7 @@ class Options:
     log_max_file: int
     stdin: bool
     wait_attach: bool
+    tty: bool
     oom_cgroup: str | None
 
     def __init__(self) -> None:
@@ -53,6 +54,7 @@ class Options:
         self.log_max_file = 1
         self.stdin = False
         self.wait_attach = False
+        self.tty = False
         self.oom_cgroup = None
 
 

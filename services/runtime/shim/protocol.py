@@ -12,7 +12,7 @@ __all__ = [
     "KIND_STDIN", "KIND_STDOUT", "KIND_STDERR", "KIND_STDIN_EOF", "KIND_EXIT", "KIND_RESIZE",
     "HEADER_SIZE", "MAX_PAYLOAD", "MAX_HANDSHAKE",
     "ProtocolError", "Handshake", "FrameDecoder", "encode_frame", "encode_handshake",
-    "parse_handshake",
+    "parse_handshake", "parse_size",
 ]
 
 KIND_STDIN = 0
@@ -35,15 +35,19 @@ class ProtocolError(ValueError):
 
 
 class Handshake:
-    """Which streams a client attaches to."""
+    """Which streams a client attaches to, and the size of its terminal
+    (0 when it has none or did not say)."""
 
-    __slots__ = ("stdin", "stdout", "stderr", "logs")
+    __slots__ = ("stdin", "stdout", "stderr", "logs", "height", "width")
 
-    def __init__(self, stdin: bool, stdout: bool, stderr: bool, logs: bool = False):
+    def __init__(self, stdin: bool, stdout: bool, stderr: bool, logs: bool = False,
+                 height: int = 0, width: int = 0):
         self.stdin = stdin
         self.stdout = stdout
         self.stderr = stderr
         self.logs = logs
+        self.height = height
+        self.width = width
 
 
 def encode_frame(kind: int, payload: bytes) -> bytes:
@@ -54,9 +58,23 @@ def encode_frame(kind: int, payload: bytes) -> bytes:
     return bytes((kind,)) + len(payload).to_bytes(4, "big") + payload
 
 
-def encode_handshake(stdin: bool, stdout: bool, stderr: bool) -> bytes:
-    return (dumps({"stdin": stdin, "stdout": stdout, "stderr": stderr, "logs": False})
-            + "\n").encode("ascii")
+def encode_handshake(stdin: bool, stdout: bool, stderr: bool, height: int = 0,
+                     width: int = 0) -> bytes:
+    doc: dict = {"stdin": stdin, "stdout": stdout, "stderr": stderr, "logs": False}
+    if height and width:
+        doc["height"], doc["width"] = height, width
+    return (dumps(doc) + "\n").encode("ascii")
+
+
+def parse_size(obj: object) -> tuple[int, int]:
+    """(height, width) of a resize payload or handshake; (0, 0) when absent."""
+    if not isinstance(obj, dict):
+        raise ProtocolError("terminal size is not a json object")
+    height, width = obj.get("height", 0), obj.get("width", 0)
+    for value in (height, width):
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 0xFFFF:
+            raise ProtocolError(f"terminal size {value!r} is not an integer in 0..65535")
+    return height, width
 
 
 def parse_handshake(line: bytes) -> Handshake:
@@ -73,7 +91,8 @@ def parse_handshake(line: bytes) -> Handshake:
         if not isinstance(value, bool):
             raise ProtocolError(f"attach handshake field {key!r} is not a boolean")
         flags[key] = value
-    return Handshake(**flags)
+    height, width = parse_size(obj)
+    return Handshake(**flags, height=height, width=width)
 
 
 class FrameDecoder:

@@ -2,7 +2,11 @@
 
 Single-threaded: one epoll set holds the container's stdout/stderr pipes, its
 stdin pipe (when writes are pending), the attach listener and clients, and a
-wakeup pipe that SIGCHLD writes to. The shim runs with the state dir as its
+wakeup pipe that SIGCHLD writes to. With --tty the container's stdio is a
+pseudo-terminal instead: the runtime sends its master over ``console.sock``
+(SCM_RIGHTS, runc's --console-socket), and the master replaces the pipes: its
+output is the container's stdout (a terminal does not split the streams),
+stdin frames are written to it and resize frames set its window size. The shim runs with the state dir as its
 working directory, so the attach socket is bound by a short relative name
 (state dirs can be longer than a unix socket path allows).
 """
@@ -13,22 +17,23 @@ import _signal
 import _socket
 import os
 import select
+import sys
 import time
 
 from .attach import AttachClient
-from .leanjson import dumps
+from .leanjson import dumps, loads
 from .logfile import LogWriter, format_timestamp
 from .options import Options
 from .protocol import (
     KIND_EXIT, KIND_RESIZE, KIND_STDERR, KIND_STDIN, KIND_STDIN_EOF, KIND_STDOUT, ProtocolError,
-    encode_frame,
+    encode_frame, parse_size,
 )
 from .runtime import (
     RuntimeFailed, describe_wait_status, failure_exit_code, runtime_message, spawn, wait_runtime,
 )
 
 __all__ = [
-    "Supervisor", "STATUS_FILE", "PID_FILE", "INIT_PID_FILE", "SOCKET_FILE",
+    "Supervisor", "STATUS_FILE", "PID_FILE", "INIT_PID_FILE", "SOCKET_FILE", "CONSOLE_FILE",
     "write_atomic",
 ]
 
@@ -36,6 +41,11 @@ STATUS_FILE = "status.json"
 PID_FILE = "shim.pid"
 INIT_PID_FILE = "init.pid"
 SOCKET_FILE = "attach.sock"
+#: with --tty: where the runtime connects to hand over the pty master
+CONSOLE_FILE = "console.sock"
+_SUN_PATH_MAX = 107
+#: ioctl that sets a terminal's window size (struct winsize)
+_TIOCSWINSZ = 0x5414
 _START_OUTPUT = "start.out"
 
 #: longest a runtime create/start may take before it is killed
@@ -84,6 +94,8 @@ class Supervisor:
         self.writer: LogWriter | None = None
         self.listener: _socket.socket | None = None
         self.stdin_w = -1
+        self.master = -1
+        self.console: _socket.socket | None = None
         self.stdin_buf = bytearray()
         self.stdin_eof = False
         self.init_pid = 0
@@ -107,29 +119,37 @@ class Supervisor:
         _signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
         _signal.signal(_signal.SIGCHLD, _ignore)
         self._watch(wake_r, _IN, lambda events: self._on_wakeup(wake_r))
-        try:
-            os.unlink(SOCKET_FILE)
-        except FileNotFoundError:
-            pass
-        listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-        umask = os.umask(0o177)
-        try:
-            listener.bind(SOCKET_FILE)
-        finally:
-            os.umask(umask)
-        listener.listen(MAX_CLIENTS)
-        listener.setblocking(False)
+        listener = self._listen(SOCKET_FILE, MAX_CLIENTS)
         self.listener = listener
         self._watch(listener.fileno(), _IN, lambda events: self._on_accept())
         self.out_r, self.out_w = os.pipe2(os.O_CLOEXEC)
         self.err_r, self.err_w = os.pipe2(os.O_CLOEXEC)
         os.set_blocking(self.out_r, False)
         os.set_blocking(self.err_r, False)
-        if self.opts.stdin:
+        if self.opts.tty:
+            self.console = self._listen(CONSOLE_FILE, 1)
+        if self.opts.stdin and not self.opts.tty:
             self.in_r, self.stdin_w = os.pipe2(os.O_CLOEXEC)
             os.set_blocking(self.stdin_w, False)
         else:
             self.in_r = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+
+    @staticmethod
+    def _listen(name: str, backlog: int) -> _socket.socket:
+        """A unix listener at ``name`` in the state dir (the working directory), 0600."""
+        try:
+            os.unlink(name)
+        except FileNotFoundError:
+            pass
+        listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        umask = os.umask(0o177)
+        try:
+            listener.bind(name)
+        finally:
+            os.umask(umask)
+        listener.listen(backlog)
+        listener.setblocking(False)
+        return listener
 
     def _runtime(self, *args: str) -> list[str]:
         o = self.opts
@@ -145,7 +165,13 @@ class Supervisor:
             self.writer = LogWriter(o.log_path, o.log_driver, o.log_max_size, o.log_max_file)
         except OSError as exc:
             raise RuntimeFailed(f"open log {o.log_path!r}: {exc.strerror}", 125) from exc
-        argv = self._runtime("create", "--bundle", o.bundle, "--pid-file",
+        console = []
+        if o.tty:
+            path = os.path.join(o.state_dir, CONSOLE_FILE)
+            # the runtime runs in the state dir too: a relative name when the path is too long
+            console = ["--console-socket", path if len(path.encode()) <= _SUN_PATH_MAX
+                       else CONSOLE_FILE]
+        argv = self._runtime("create", "--bundle", o.bundle, *console, "--pid-file",
                              os.path.join(o.state_dir, INIT_PID_FILE), o.container_id)
         try:
             pid = spawn(argv, self.in_r, self.out_w, self.err_w)
@@ -163,11 +189,67 @@ class Supervisor:
                 self.init_pid = int(f.read().strip())
         except (OSError, ValueError) as exc:
             raise RuntimeFailed(f"runtime create left no usable {INIT_PID_FILE}: {exc}", 125) from exc
-        for fd, stream, kind in ((self.out_r, "stdout", KIND_STDOUT),
-                                 (self.err_r, "stderr", KIND_STDERR)):
+        if o.tty:
+            # the container writes to the pty; the pipes only carried the runtime's output
+            os.close(self.out_r)
+            os.close(self.err_r)
+            self.master = self._receive_master()
+            streams: tuple[tuple[int, str, int], ...] = ((self.master, "stdout", KIND_STDOUT),)
+            if o.stdin:
+                self.stdin_w = os.dup(self.master)
+        else:
+            streams = ((self.out_r, "stdout", KIND_STDOUT), (self.err_r, "stderr", KIND_STDERR))
+        for fd, stream, kind in streams:
             self.outputs[fd] = (stream, kind)
             self._watch(fd, _IN, lambda events, fd=fd: self._on_output(fd))
         write_atomic(STATUS_FILE, dumps({"state": "created", "pid": self.init_pid}))
+
+    def _receive_master(self) -> int:
+        """The pty master the runtime sent during create (it connected and
+        sent before exiting, so the connection waits in the backlog)."""
+        assert self.console is not None
+        try:
+            fd, _ = self.console._accept()  # type: ignore[attr-defined]
+        except OSError as exc:
+            raise RuntimeFailed("runtime create sent no terminal over the console socket",
+                                125) from exc
+        finally:
+            self.console.close()
+            self.console = None
+            os.unlink(CONSOLE_FILE)
+        conn = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM, 0, fd)
+        try:
+            conn.settimeout(5.0)
+            _, ancdata, _, _ = conn.recvmsg(1024, _socket.CMSG_SPACE(16),
+                                            _socket.MSG_CMSG_CLOEXEC)
+        except OSError as exc:
+            raise RuntimeFailed(f"receive the terminal from the runtime: {exc}", 125) from exc
+        finally:
+            conn.close()
+        fds = [int.from_bytes(data[i:i + 4], sys.byteorder)
+               for level, kind, data in ancdata
+               if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS
+               for i in range(0, len(data) - len(data) % 4, 4)]
+        if not fds:
+            raise RuntimeFailed("runtime create sent no terminal over the console socket", 125)
+        for extra in fds[1:]:
+            os.close(extra)
+        os.set_blocking(fds[0], False)
+        return fds[0]
+
+    def _resize(self, height: int, width: int) -> None:
+        """Set the terminal's window size (the kernel signals SIGWINCH to its
+        foreground process group); no terminal or no size: nothing to do."""
+        if self.master < 0 or not height or not width:
+            return
+        import fcntl
+
+        winsize = (height.to_bytes(2, sys.byteorder) + width.to_bytes(2, sys.byteorder)
+                   + bytes(4))
+        try:
+            fcntl.ioctl(self.master, _TIOCSWINSZ, winsize)
+        except OSError:
+            pass
 
     def wait_for_attach(self) -> None:
         """--wait-attach: hold ``start`` until a client finished its handshake."""
@@ -246,6 +328,10 @@ class Supervisor:
         status = self.final_status()
         write_atomic(STATUS_FILE, dumps(status))
         frame = encode_frame(KIND_EXIT, dumps(status).encode("utf-8"))
+        if self.console is not None:  # create failed before the terminal arrived
+            self.console.close()
+            self.console = None
+            os.unlink(CONSOLE_FILE)
         if self.listener is not None:
             self._on_accept()
             os.unlink(SOCKET_FILE)
@@ -312,6 +398,8 @@ class Supervisor:
             data = os.read(fd, 65536)
         except BlockingIOError:
             return
+        except OSError:  # EIO: a pty master once no process holds the terminal
+            data = b""
         if not data:
             self._unwatch(fd)
             del self.outputs[fd]
@@ -333,7 +421,12 @@ class Supervisor:
         self._unwatch(fd)
         try:
             for _ in range(16):
-                data = os.read(fd, 65536)
+                try:
+                    data = os.read(fd, 65536)
+                except BlockingIOError:
+                    raise
+                except OSError:  # EIO from a pty master
+                    data = b""
                 if not data:
                     break
                 self._log(stream, data)
@@ -401,8 +494,13 @@ class Supervisor:
             if data == b"":
                 client.reading = False
             elif data:
+                had_handshake = client.handshake is not None
                 try:
-                    for kind, payload in client.receive(data):
+                    frames = client.receive(data)
+                    hs = client.handshake
+                    if hs is not None and not had_handshake:
+                        self._resize(hs.height, hs.width)
+                    for kind, payload in frames:
                         self._client_frame(client, kind, payload)
                 except ProtocolError:
                     self._drop(client)
@@ -423,7 +521,13 @@ class Supervisor:
             if may_write:
                 self.stdin_eof = True
                 self._pump_stdin()
-        elif kind != KIND_RESIZE:
+        elif kind == KIND_RESIZE:
+            try:
+                size = loads(payload)
+            except ValueError as exc:
+                raise ProtocolError(f"resize payload is not json: {exc}") from exc
+            self._resize(*parse_size(size))
+        else:
             raise ProtocolError(f"frame kind {kind} is not sent by clients")
 
     def _pump_stdin(self) -> None:
