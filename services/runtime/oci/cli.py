@@ -12,9 +12,9 @@ import json
 import os
 import sys
 
-from services.common.errors import AlreadyExists, BarqueError
+from services.common.errors import AlreadyExists, BarqueError, InvalidArgument
 
-from . import container, oplog, spec as specmod
+from . import container, execflags, oplog, spec as specmod, versioninfo
 from .process import ExecFailed
 from .state import StateStore
 
@@ -23,25 +23,40 @@ __all__ = ["main", "build_parser"]
 DEFAULT_ROOT = "/run/barque-oci"
 
 
+class _VersionAction(argparse.Action):
+    """runc's multi-line ``--version`` verbatim (argparse's own would re-wrap it)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(versioninfo.text())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="barque-oci", description="OCI runtime (runc-compatible CLI)")
     p.add_argument("--root", default=DEFAULT_ROOT, help="state directory")
     p.add_argument("--log", help="append log events to this file")
     p.add_argument("--log-format", choices=("text", "json"), default="text")
     p.add_argument("--debug", action="store_true")
+    p.add_argument("--systemd-cgroup", action="store_true",
+                   help="refused by create/run: barque-oci manages cgroupfs paths only")
+    p.add_argument("--criu", help="accepted for runc compatibility; checkpoint is not supported")
+    p.add_argument("--rootless", default="auto", help="accepted for runc compatibility; ignored")
+    p.add_argument("--version", "-v", action=_VersionAction, nargs=0, help="print the version")
     sub = p.add_subparsers(dest="command", required=True)
 
-    c = sub.add_parser("create", help="create a container, its process waiting for start")
-    c.add_argument("--bundle", "-b", default=".")
-    c.add_argument("--pid-file")
-    c.add_argument("--console-socket")
-    c.add_argument("id")
-
-    r = sub.add_parser("run", help="create and start a container, wait for it, delete it")
-    r.add_argument("--bundle", "-b", default=".")
-    r.add_argument("--pid-file")
-    r.add_argument("--console-socket")
-    r.add_argument("id")
+    for name, text in (("create", "create a container, its process waiting for start"),
+                       ("run", "create and start a container, wait for it, delete it")):
+        c = sub.add_parser(name, help=text)
+        c.add_argument("--bundle", "-b", default=".")
+        c.add_argument("--pid-file")
+        c.add_argument("--console-socket")
+        c.add_argument("--preserve-fds", type=int, default=0,
+                       help="pass N more file descriptors (3..3+N-1) to the container")
+        c.add_argument("--no-pivot", action="store_true",
+                       help="accepted; barque-oci always uses pivot_root")
+        c.add_argument("--no-new-keyring", action="store_true",
+                       help="accepted; barque-oci never creates a session keyring")
+        c.add_argument("id")
 
     for name, text in (("start", "start a created container"),
                        ("state", "print the state of a container as JSON")):
@@ -57,11 +72,27 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("id")
 
     e = sub.add_parser("exec", help="run a process in a container")
-    e.add_argument("--process", "-p", required=True)
+    e.add_argument("--process", "-p",
+                   help="process.json; when given, the process flags below are ignored (as runc)")
     e.add_argument("--detach", "-d", action="store_true")
     e.add_argument("--pid-file")
     e.add_argument("--console-socket")
+    e.add_argument("--preserve-fds", type=int, default=0)
+    e.add_argument("--tty", "-t", action="store_true")
+    e.add_argument("--cwd")
+    e.add_argument("--env", "-e", action="append", default=[])
+    e.add_argument("--user", "-u", help="<uid>[:<gid>]")
+    e.add_argument("--additional-gids", "-g", action="append", default=[])
+    e.add_argument("--cap", "-c", action="append", default=[])
+    e.add_argument("--no-new-privs", action="store_true")
+    e.add_argument("--process-label", help="accepted; SELinux labels are not applied")
+    e.add_argument("--apparmor", help="accepted; AppArmor profiles are not applied")
+    e.add_argument("--cgroup", help="refused: sub-cgroups are not supported")
+    e.add_argument("--ignore-paused", action="store_true", help="accepted; pause is not supported")
     e.add_argument("id")
+    e.add_argument("args", nargs=argparse.REMAINDER, help="command (without --process)")
+
+    sub.add_parser("features", help="print what this runtime supports as JSON")
 
     s = sub.add_parser("spec", help="write a default config.json")
     s.add_argument("--bundle", "-b", default=".")
@@ -88,11 +119,22 @@ def _dispatch(args: argparse.Namespace) -> int:
         except FileExistsError as exc:
             raise AlreadyExists(f"{path!r} exists, remove it first") from exc
         return 0
+    if cmd == "features":
+        print(json.dumps(versioninfo.features(), indent=4))
+        return 0
+    if cmd in ("create", "run"):
+        if args.systemd_cgroup:
+            raise InvalidArgument("--systemd-cgroup is not supported: barque-oci manages "
+                                  "cgroupfs paths only (podman: --cgroup-manager=cgroupfs)")
+        if args.preserve_fds < 0:
+            raise InvalidArgument(f"--preserve-fds {args.preserve_fds} is negative")
     if cmd == "create":
-        container.create(store, args.id, args.bundle, args.pid_file, args.console_socket)
+        container.create(store, args.id, args.bundle, args.pid_file, args.console_socket,
+                         args.preserve_fds)
         return 0
     if cmd == "run":
-        return container.run(store, args.id, args.bundle, args.pid_file, args.console_socket)
+        return container.run(store, args.id, args.bundle, args.pid_file, args.console_socket,
+                             args.preserve_fds)
     if cmd == "start":
         container.start(store, args.id)
         return 0
@@ -110,8 +152,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         container.delete(store, args.id, args.force)
         return 0
     if cmd == "exec":
-        return container.exec_in(store, args.id, args.process, args.detach, args.pid_file,
-                                 args.console_socket)
+        if args.cgroup:
+            raise InvalidArgument("exec --cgroup is not supported")
+        if args.process:
+            proc = execflags.load_process(args.process)
+        else:
+            proc = execflags.build_process(store.load(args.id).config.get("process") or {}, args)
+        return container.exec_in(store, args.id, proc, args.detach, args.pid_file,
+                                 args.console_socket, args.preserve_fds)
     if cmd == "list":
         print(f"{'ID':<24}{'PID':<10}{'STATUS':<10}BUNDLE")
         for row in container.list_states(store):
@@ -129,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         log.debug("command_done", exit_code=code)
     except (BarqueError, OSError) as exc:
         message = " ".join(str(exc).split())
-        log.error("command_failed", error=message, kind=type(exc).__name__)
+        # msg is the error itself, as runc's: podman and conmon show it to the user
+        log.error(message, kind=type(exc).__name__)
         print(f"barque-oci: {args.command}: {message}", file=sys.stderr)
         code = exc.exit_code if isinstance(exc, (container.InitFailed, ExecFailed)) else 1
     finally:

@@ -15,8 +15,8 @@ import time
 from services.common.errors import FailedPrecondition, Internal, InvalidArgument
 
 from . import cgroups, console, init, process, spec as specmod, syscalls
-from .state import (STATUS_CREATED, STATUS_RUNNING, STATUS_STOPPED, ContainerState,
-                    StateStore)
+from .state import (STATUS_CREATED, STATUS_RUNNING, STATUS_STOPPED, ContainerNotFound,
+                    ContainerState, StateStore)
 
 __all__ = ["create", "start", "state", "kill", "delete", "exec_in", "run", "list_states",
            "kill_all",
@@ -99,7 +99,7 @@ def _kill_quietly(pid: int) -> None:
 
 
 def create(store: StateStore, container_id: str, bundle: str, pid_file: str | None = None,
-           console_socket: str | None = None) -> ContainerState:
+           console_socket: str | None = None, preserve_fds: int = 0) -> ContainerState:
     """Set the container up and leave its init blocked on the exec fifo."""
     specmod.validate_id(container_id)
     bundle = os.path.abspath(bundle)
@@ -115,7 +115,8 @@ def create(store: StateStore, container_id: str, bundle: str, pid_file: str | No
         manager.apply(linux.get("resources"))
         if console_socket:
             sock = console.connect_socket(console_socket)
-        cfg = init.InitConfig(spec, bundle, store.fifo(container_id), manager, sock)
+        cfg = init.InitConfig(spec, bundle, store.fifo(container_id), manager, sock,
+                              preserve_fds)
         child, reader = _spawn(init.intermediate_main, cfg)
         if sock is not None:
             sock.close()
@@ -214,8 +215,18 @@ def kill_all(store: StateStore, container_id: str, sig: int = signal.SIGTERM) ->
 
 
 def delete(store: StateStore, container_id: str, force: bool = False) -> None:
-    """Remove a stopped (or created) container; ``force`` kills a running one."""
-    st = store.load(container_id)
+    """Remove a stopped (or created) container; ``force`` kills a running one.
+
+    As runc: a container without state.json (an aborted create) has its dir
+    removed, and with ``force`` a missing container is not an error.
+    """
+    try:
+        st = store.load(container_id)
+    except ContainerNotFound:
+        store.remove(container_id)
+        if force:
+            return
+        raise
     status = store.status(st)
     if status == STATUS_RUNNING and not force:
         raise FailedPrecondition(
@@ -235,24 +246,22 @@ def wait_status(status: int) -> int:
     return os.WEXITSTATUS(status)
 
 
-def exec_in(store: StateStore, container_id: str, process_file: str, detach: bool = False,
-            pid_file: str | None = None, console_socket: str | None = None) -> int:
-    """Run another process in the container; return its exit code (0 if detached)."""
+def exec_in(store: StateStore, container_id: str, proc: dict, detach: bool = False,
+            pid_file: str | None = None, console_socket: str | None = None,
+            preserve_fds: int = 0) -> int:
+    """Run another process (a runtime-spec ``process``) in the container;
+    return its exit code (0 if detached)."""
     st = store.load(container_id)
     if store.status(st) == STATUS_STOPPED:
         raise FailedPrecondition(f"cannot exec in stopped container {container_id!r}")
-    try:
-        with open(process_file, "rb") as f:
-            proc = json.load(f)
-    except (OSError, ValueError) as exc:
-        raise InvalidArgument(f"read process file {process_file!r}: {exc}") from exc
     specmod.validate_process(proc)
     manager = cgroups.manager_from_state(st.cgroup) if st.cgroup else None
     namespaces = [k for k in init.NS_PROC_NAMES if k in st.namespaces]
     sock = console.connect_socket(console_socket) if console_socket else None
     if not detach:
         syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
-    child, reader = _spawn(init.exec_main, st.config, proc, st.pid, namespaces, manager, sock)
+    child, reader = _spawn(init.exec_main, st.config, proc, st.pid, namespaces, manager, sock,
+                           preserve_fds)
     if sock is not None:
         sock.close()
     try:
@@ -267,10 +276,10 @@ def exec_in(store: StateStore, container_id: str, process_file: str, detach: boo
 
 
 def run(store: StateStore, container_id: str, bundle: str, pid_file: str | None = None,
-        console_socket: str | None = None) -> int:
+        console_socket: str | None = None, preserve_fds: int = 0) -> int:
     """create + start in the foreground; forward signals; delete; return the exit code."""
     syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
-    st = create(store, container_id, bundle, pid_file, console_socket)
+    st = create(store, container_id, bundle, pid_file, console_socket, preserve_fds)
     forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
                  signal.SIGUSR1, signal.SIGUSR2)
     previous = {s: signal.signal(s, lambda sig, _frame: _forward(st.pid, sig)) for s in forwarded}

@@ -46,6 +46,8 @@ class InitConfig:
     fifo_path: str
     cgroup: CgroupV1 | CgroupV2 | None
     console_socket: socket.socket | None
+    #: fds 3..3+preserve_fds-1 stay open into the process (runc's --preserve-fds)
+    preserve_fds: int = 0
 
 
 def send(fd: int, message: dict) -> None:
@@ -172,13 +174,13 @@ def _init_main(cfg: InitConfig, sync: int, new_ns: int) -> NoReturn:
         _fail(sync, exc)
     umask = int((proc.get("user") or {}).get("umask", 0o022))
     process.exec_process(path, proc["args"], env, umask, program,
-                         (linux.get("seccomp") or {}).get("flags"))
+                         (linux.get("seccomp") or {}).get("flags"), cfg.preserve_fds)
     os._exit(127)
 
 
 def exec_main(spec: dict, proc: dict, init_pid: int, namespaces: list[str],
               cgroup: CgroupV1 | CgroupV2 | None, console_sock: socket.socket | None,
-              sync: int) -> NoReturn:
+              preserve_fds: int, sync: int) -> NoReturn:
     """First child of ``exec``: join the container, fork the process, report it."""
     try:
         if cgroup is not None:
@@ -192,7 +194,7 @@ def exec_main(spec: dict, proc: dict, init_pid: int, namespaces: list[str],
             os.close(fd)
         pid = os.fork()
         if pid == 0:
-            _exec_child(spec, proc, console_sock, sync)
+            _exec_child(spec, proc, console_sock, preserve_fds, sync)
         send(sync, {"pid": pid})
     except BaseException as exc:  # forked child: report and die
         _fail(sync, exc)
@@ -200,7 +202,7 @@ def exec_main(spec: dict, proc: dict, init_pid: int, namespaces: list[str],
 
 
 def _exec_child(spec: dict, proc: dict, console_sock: socket.socket | None,
-                sync: int) -> NoReturn:
+                preserve_fds: int, sync: int) -> NoReturn:
     linux = spec.get("linux") or {}
     try:
         syscalls.prctl(syscalls.PR_SET_DUMPABLE, 0)
@@ -222,5 +224,5 @@ def _exec_child(spec: dict, proc: dict, console_sock: socket.socket | None,
         _fail(sync, exc)
     umask = int((proc.get("user") or {}).get("umask", 0o022))
     process.exec_process(path, proc["args"], env, umask, program,
-                         (linux.get("seccomp") or {}).get("flags"))
+                         (linux.get("seccomp") or {}).get("flags"), preserve_fds)
     os._exit(127)

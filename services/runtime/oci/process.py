@@ -141,13 +141,21 @@ def lookup_executable(arg0: str, env: dict[str, str]) -> str:
 
 
 def exec_process(path: str, args: list[str], env: dict[str, str], umask: int,
-                 program: list | None, seccomp_flags: list[str] | None) -> None:
-    """Close fds >= 3, restore signal dispositions, load seccomp, execve.
+                 program: list | None, seccomp_flags: list[str] | None,
+                 preserve_fds: int = 0) -> None:
+    """Close fds >= 3 (but keep 3..3+preserve_fds-1 open across execve, as
+    runc's --preserve-fds), restore signal dispositions, load seccomp, execve.
 
     Never returns: on failure the error goes to stderr and the process exits
     with 126/127 like a shell.
     """
-    os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+    first_closed = 3 + max(preserve_fds, 0)
+    for fd in range(3, first_closed):
+        try:
+            os.set_inheritable(fd, True)
+        except OSError:  # not open: nothing to pass on
+            pass
+    os.closerange(first_closed, os.sysconf("SC_OPEN_MAX"))
     for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_DFL)
     os.umask(umask)
