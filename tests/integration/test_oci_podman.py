@@ -334,3 +334,62 @@ def test_runtime_error_reaches_the_user(podman):
     # read by podman from barque-oci's --log-format=json --log file
     assert 'exec: "no-such-program": executable file not found in $PATH' in proc.stderr
     assert pm("ps", "-aq", check=True).stdout.strip() == ""
+
+
+def test_preserve_fds_reach_the_container(podman):
+    pm, image = podman
+    out = pm.tmp / "fd3.txt"
+    argv = pm.argv("run", "--rm", "--preserve-fds", "1", *pm.run_flags, image,
+                   "sh", "-c", "echo through-fd3 >&3; ls /proc/self/fd")
+    # fd 3 of podman (and so of conmon and barque-oci) is the file
+    proc = subprocess.run(["sh", "-c", 'exec "$@" 3>"$OUT"', "sh", *argv], env={
+        **pm.env, "OUT": str(out)}, capture_output=True, text=True, timeout=60,
+        stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_text() == "through-fd3\n"
+    assert proc.stdout.split() == ["0", "1", "2", "3", "4"]  # 4: ls's own dir fd
+
+
+def test_exec_flags_without_process_file(podman):
+    """runc's exec flags (no --process) build on the container's own process."""
+    pm, image = podman
+    cid = pm.run_detached(image, 'trap "exit 0" TERM; while :; do sleep 0.1; done')
+    proc = subprocess.run([pm.runtime, "exec", "--env", "EXTRA=yes", "--cwd", "/tmp",
+                           "--user", "1234:5678", cid, "sh", "-c",
+                           'echo "$EXTRA $PATH $(pwd) $(id -u):$(id -g)"; exit 3'],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 3, proc.stderr
+    extra, path, cwd, ids = proc.stdout.split()
+    assert (extra, cwd, ids) == ("yes", "/tmp", "1234:5678")
+    assert "/bin" in path.split(":")  # the image's PATH, from the container's process
+    pm("rm", "-f", "-t", "5", cid, check=True)
+
+
+def test_runc_global_flags(tmp_path):
+    """--version as runc lays it out, features, --systemd-cgroup refused
+    clearly, delete --force of a missing container is not an error."""
+    runtime = _barque_oci()
+    lines = subprocess.run([runtime, "--version"], capture_output=True, text=True,
+                           check=True).stdout.splitlines()
+    assert lines[0].startswith("barque-oci version ") and lines[1].startswith("spec: 1.0")
+    features = json.loads(subprocess.run([runtime, "features"], capture_output=True, text=True,
+                                         check=True).stdout)
+    assert features["linux"]["cgroup"]["systemd"] is False
+    assert "pid" in features["linux"]["namespaces"] and "rbind" in features["mountOptions"]
+
+    root, log = tmp_path / "state", tmp_path / "log.json"
+    proc = subprocess.run([runtime, "--root", str(root), "--log-format=json", "--log", str(log),
+                           "--systemd-cgroup", "create", "--bundle", str(tmp_path), "bqtest-x"],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 1
+    assert "--systemd-cgroup is not supported" in proc.stderr
+    record = json.loads(log.read_text().splitlines()[-1])
+    assert record["level"] == "error" and "--systemd-cgroup is not supported" in record["msg"]
+    assert not (root / "bqtest-x").exists()
+
+    gone = subprocess.run([runtime, "--root", str(root), "delete", "--force", "bqtest-x"],
+                          capture_output=True, text=True, timeout=30)
+    assert gone.returncode == 0, gone.stderr
+    missing = subprocess.run([runtime, "--root", str(root), "delete", "bqtest-x"],
+                             capture_output=True, text=True, timeout=30)
+    assert missing.returncode == 1 and "does not exist" in missing.stderr
