@@ -8,6 +8,7 @@ import argparse
 import os
 import queue
 import shutil
+import signal
 import sys
 import termios
 import threading
@@ -66,11 +67,15 @@ def _env(items: list[str]) -> list[str]:
     return env
 
 
+def _resize() -> runtime_pb2.ExecRequest:
+    size = shutil.get_terminal_size()
+    return runtime_pb2.ExecRequest(resize=runtime_pb2.Resize(height=size.lines, width=size.columns))
+
+
 def cmd_exec(ctx, args) -> int:
     if not args.command:
         print("barque: exec requires at least 2 arguments", file=sys.stderr)
         sys.exit(125)
-    size = shutil.get_terminal_size() if args.tty else None
     spec = runtime_pb2.ExecSpec(
         id=args.container, args=args.command, env=_env(args.env), working_dir=args.workdir,
         user=args.user, tty=args.tty, attach_stdin=args.interactive and not args.detach,
@@ -83,15 +88,15 @@ def cmd_exec(ctx, args) -> int:
     try:
         if saved is not None:
             ttymod.setraw(sys.stdin.fileno())
+            signal.signal(signal.SIGWINCH, lambda _sig, _frame: frames.put(_resize()) if frames else None)
+        if frames is not None and args.tty:  # right after the spec: the process starts at this size
+            frames.put(_resize())
         responses = client.exec(_requests(runtime_pb2.ExecRequest(spec=spec), frames))
         started = False
         for resp in responses:
             which = resp.WhichOneof("msg")
             if which == "pid" and not started:
                 started = True
-                if frames is not None and size is not None:
-                    frames.put(runtime_pb2.ExecRequest(resize=runtime_pb2.Resize(
-                        height=size.lines, width=size.columns)))
                 if frames is not None and spec.attach_stdin:
                     threading.Thread(target=_read_stdin, args=(frames,), daemon=True).start()
             elif which == "output":

@@ -4,7 +4,9 @@ the pid once started, the output frames, then Exited."""
 
 from __future__ import annotations
 
+import queue
 import threading
+import time
 
 from barque.runtime.v1 import runtime_pb2
 from services.common.errors import InvalidArgument
@@ -13,22 +15,65 @@ from services.runtime.execs import STDERR, ExecSession, Execs
 __all__ = ["ExecServicerMixin"]
 
 _KIND = {STDERR: runtime_pb2.STREAM_KIND_STDERR}
+#: how long a terminal's first size is awaited (the CLI sends it right after the spec)
+INITIAL_SIZE_WAIT = 0.5
 
 
-def _pump(requests, session: ExecSession) -> None:
-    """Forward stdin frames and resizes until the client closes its side."""
-    try:
-        for req in requests:
-            which = req.WhichOneof("msg")
-            if which == "stdin":
-                if req.stdin.data:
-                    session.send_stdin(req.stdin.data)
-                if req.stdin.eof:
-                    session.close_stdin()
-            elif which == "resize":
-                session.resize(req.resize.height, req.resize.width)
-    except Exception:  # the client went away: the exec goes on until the stream ends
-        pass
+class _ClientInput:
+    """The client's later messages, read on a thread from the start so that a
+    terminal size sent right after the spec is known before the process
+    starts; everything is forwarded in order once a session is bound."""
+
+    def __init__(self, requests) -> None:
+        self._queue: queue.Queue = queue.Queue()
+        self._held: list = []
+        threading.Thread(target=self._read, args=(requests,), daemon=True, name="exec-input").start()
+
+    def _read(self, requests) -> None:
+        try:
+            for req in requests:
+                self._queue.put(req)
+        except Exception:  # the client went away: the exec goes on until its stream ends
+            pass
+        finally:
+            self._queue.put(None)
+
+    def initial_size(self) -> tuple[int, int]:
+        """The first Resize if it comes within INITIAL_SIZE_WAIT, else (0, 0)."""
+        deadline = time.monotonic() + INITIAL_SIZE_WAIT
+        while True:
+            try:
+                req = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                return 0, 0
+            self._held.append(req)
+            if req is None:
+                return 0, 0
+            if req.WhichOneof("msg") == "resize":
+                return req.resize.height, req.resize.width
+
+    def forward(self, session: ExecSession) -> None:
+        threading.Thread(target=self._forward, args=(session,), daemon=True, name="exec-stdin").start()
+
+    def _forward(self, session: ExecSession) -> None:
+        held, self._held = self._held, []
+        for req in held:
+            if req is None:
+                return
+            self._deliver(session, req)
+        while (req := self._queue.get()) is not None:
+            self._deliver(session, req)
+
+    @staticmethod
+    def _deliver(session: ExecSession, req) -> None:
+        which = req.WhichOneof("msg")
+        if which == "stdin":
+            if req.stdin.data:
+                session.send_stdin(req.stdin.data)
+            if req.stdin.eof:
+                session.close_stdin()
+        elif which == "resize":
+            session.resize(req.resize.height, req.resize.width)
 
 
 class ExecServicerMixin:
@@ -47,18 +92,18 @@ class ExecServicerMixin:
         if first is None or first.WhichOneof("msg") != "spec":
             raise InvalidArgument("the first Exec message must carry the spec")
         s = first.spec
+        client = _ClientInput(request_iterator)
+        height, width = client.initial_size() if s.tty and not s.detach else (0, 0)
         session = self._execs().exec(
             s.id, list(s.args), list(s.env), workdir=s.working_dir, user=s.user, tty=s.tty,
-            stdin=s.attach_stdin, detach=s.detach, privileged=s.privileged)
+            stdin=s.attach_stdin, detach=s.detach, privileged=s.privileged, height=height, width=width)
         finished = False
         try:
             pid = session.pid()
             if pid:
                 yield runtime_pb2.ExecResponse(pid=pid)
             if not s.detach:  # stdin frames (-i) and resizes (-t)
-                threading.Thread(target=_pump, args=(request_iterator, session), daemon=True,
-                                 name="exec-stdin").start()
-            if not s.detach:
+                client.forward(session)
                 for stream, data in session.output():
                     yield runtime_pb2.ExecResponse(output=runtime_pb2.Frame(
                         stream=_KIND.get(stream, runtime_pb2.STREAM_KIND_STDOUT), data=data))

@@ -57,6 +57,8 @@ class ExecOptions:
     stdin: bool = False
     detach: bool = False
     privileged: bool = False
+    height: int = 0
+    width: int = 0
 
 
 def merge_env(base: list[str], overrides: list[str]) -> list[str]:
@@ -76,6 +78,8 @@ def exec_process(spec: dict, rootfs: Path, opts: ExecOptions) -> dict:
     proc = {k: v for k, v in base.items() if k not in ("consoleSize",)}
     proc["args"] = list(opts.args)
     proc["terminal"] = opts.tty
+    if opts.tty and opts.height and opts.width:
+        proc["consoleSize"] = {"height": opts.height, "width": opts.width}
     proc["env"] = merge_env(list(base.get("env") or []), opts.env)
     if opts.tty and not any(e.startswith("TERM=") for e in proc["env"]):
         proc["env"].append("TERM=xterm")
@@ -127,6 +131,7 @@ class ExecSession:
         self._closed = False
         if console is not None:
             self._master = self._receive_master(console)
+            self.resize(opts.height, opts.width)
         if proc.stdout is not None:
             self._start_reader(proc.stdout.fileno(), STDOUT, gated=False)
         if proc.stderr is not None:
@@ -341,9 +346,12 @@ class Execs:
 
     def exec(self, ref: str, args: list[str], env: list[str], workdir: str = "", user: str = "",
              tty: bool = False, stdin: bool = False, detach: bool = False,
-             privileged: bool = False) -> ExecSession:
+             privileged: bool = False, height: int = 0, width: int = 0) -> ExecSession:
+        """Start ``args`` in the running container ``ref``; ``height``/``width``
+        is the terminal's initial size (``tty``)."""
         opts = ExecOptions(args=list(args), env=list(env), workdir=workdir, user=user, tty=tty,
-                           stdin=stdin and not detach, detach=detach, privileged=privileged)
+                           stdin=stdin and not detach, detach=detach, privileged=privileged,
+                           height=height, width=width)
         view = self._rt.inspect(ref)
         cid = view.record.id
         if not view.running:
