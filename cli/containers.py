@@ -4,6 +4,7 @@ and the remote adapter over the runtime's stub."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from datetime import datetime, timezone
@@ -11,6 +12,7 @@ from typing import Iterator
 
 from barque.runtime.v1 import runtime_pb2, runtime_pb2_grpc
 from cli.format import Template, parse_time, render_table, short_id, time_ago
+from cli.tty import DEFAULT_DETACH_KEYS, parse_detach_keys
 from services.common.client import RemoteStub, connect
 from services.common.config import Config
 from services.common.errors import BarqueError, InvalidArgument, NotFound
@@ -207,14 +209,38 @@ def _each(ctx, refs, action) -> int:
 
 
 def cmd_start(ctx, args) -> int:
-    if args.attach:
+    if args.attach or args.interactive:
         from cli.run import attach_and_wait
 
+        parse_detach_keys(args.detach_keys)
         rt = ctx.runtime()
         ref = args.containers[0]
+        config = rt.inspect(ref).config
+        stdin = args.interactive and config.open_stdin
+        if config.tty and stdin and not os.isatty(sys.stdin.fileno()):
+            print("the input device is not a TTY", file=sys.stderr)
+            return 1
         rt.start(ref)
-        return attach_and_wait(rt, ref, stdin=args.interactive)
+        return attach_and_wait(rt, ref, stdin=stdin, tty_mode=config.tty, detach_keys=args.detach_keys)
     return _each(ctx, args.containers, ctx.runtime().start)
+
+
+def cmd_attach(ctx, args) -> int:
+    """``docker attach``: the container's streams (and stdin unless --no-stdin)
+    until it exits (its status) or the detach keys are typed (0)."""
+    from cli.run import attach_and_wait
+
+    parse_detach_keys(args.detach_keys)
+    rt = ctx.runtime()
+    c = rt.inspect(args.container)
+    if not c.state.running:
+        print("You cannot attach to a stopped container, start it first", file=sys.stderr)
+        return 1
+    stdin = c.config.open_stdin and not args.no_stdin
+    if c.config.tty and stdin and not os.isatty(sys.stdin.fileno()):
+        print("the input device is not a TTY", file=sys.stderr)
+        return 1
+    return attach_and_wait(rt, c.id, stdin=stdin, tty_mode=c.config.tty, detach_keys=args.detach_keys)
 
 
 def cmd_stop(ctx, args) -> int:
@@ -346,8 +372,17 @@ def register(sub, container_group) -> None:
         p = parsers.add_parser(name, help="Start one or more stopped containers")
         p.add_argument("-a", "--attach", action="store_true")
         p.add_argument("-i", "--interactive", action="store_true")
+        p.add_argument("--detach-keys", default=DEFAULT_DETACH_KEYS)
         p.add_argument("containers", nargs="+")
         p.set_defaults(func=cmd_start)
+    for parsers, name in ((sub, "attach"), (container_group, "attach")):
+        p = parsers.add_parser(name, help="Attach local standard input, output, and error streams "
+                                          "to a running container")
+        p.add_argument("--detach-keys", default=DEFAULT_DETACH_KEYS)
+        p.add_argument("--no-stdin", action="store_true")
+        p.add_argument("--sig-proxy", default="true", help="accepted for compatibility; ignored")
+        p.add_argument("container")
+        p.set_defaults(func=cmd_attach)
     for parsers, name in ((sub, "stop"), (container_group, "stop")):
         p = parsers.add_parser(name, help="Stop one or more running containers")
         p.add_argument("-t", "--time", type=int, default=None, help="seconds to wait before killing")

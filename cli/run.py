@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import queue
 import sys
-import threading
 
 from barque.runtime.v1 import runtime_pb2
+from cli.tty import DEFAULT_DETACH_KEYS, DETACHED, parse_detach_keys, stream_session
 from services.common.errors import NotFound
 from services.common.oci import Platform
 from services.runtime.flags import parse_bytes, parse_cpus, parse_env_file
@@ -109,94 +108,89 @@ def cmd_create(ctx, args) -> int:
     return 0
 
 
-def _stdin_frames(frames: queue.Queue) -> None:
-    fd = sys.stdin.fileno()
-    while True:
-        try:
-            data = os.read(fd, 65536)
-        except OSError:
-            data = b""
-        frames.put(data)
-        if not data:
-            return
-
-
-def _requests(first, frames: queue.Queue | None, wrap):
-    yield first
-    if frames is None:
-        return
-    while True:
-        data = frames.get()
-        if data is None:
-            return
-        yield wrap(runtime_pb2.Frame(stream=runtime_pb2.STREAM_KIND_STDIN, data=data, eof=not data))
-        if not data:
-            return
-
-
 def _write_output(frame) -> None:
     stream = sys.stderr.buffer if frame.stream == runtime_pb2.STREAM_KIND_STDERR else sys.stdout.buffer
     stream.write(frame.data)
     stream.flush()
 
 
-def _exit_code(exited, ctx) -> int:
+def _exit_code(exited) -> int:
     if exited.error:
         print(f"barque: Error response from daemon: {exited.error}", file=sys.stderr)
     return exited.exit_code
 
 
+def _handle(resp, created: list[str] | None = None) -> int | None:
+    """One Run/Attach response: output is written, the exit status returned."""
+    which = resp.WhichOneof("msg")
+    if which == "created" and created is not None:
+        created.append(resp.created.id)
+    elif which == "output":
+        _write_output(resp.output)
+    elif which == "exited":
+        return _exit_code(resp.exited)
+    return None
+
+
+def _stdin_frame(data: bytes, eof: bool) -> runtime_pb2.Frame:
+    return runtime_pb2.Frame(stream=runtime_pb2.STREAM_KIND_STDIN, data=data, eof=eof)
+
+
+def _no_tty_input(args) -> bool:
+    """``-it`` with stdin not a terminal: Docker's refusal."""
+    if args.tty and args.interactive and not os.isatty(sys.stdin.fileno()):
+        print("the input device is not a TTY", file=sys.stderr)
+        return True
+    return False
+
+
 def cmd_run(ctx, args) -> int:
     request = create_request(args)
+    if not args.detach:
+        parse_detach_keys(args.detach_keys)  # a bad sequence is refused before anything is created
+        if _no_tty_input(args):
+            sys.exit(1)
     ensure_image(ctx, args.image, args.platform)
     attach = not args.detach
-    frames: queue.Queue | None = queue.Queue() if (attach and args.interactive) else None
     first = runtime_pb2.RunRequest(spec=runtime_pb2.RunSpec(
-        create=request, attach=attach, attach_stdin=frames is not None))
-    if frames is not None:
-        threading.Thread(target=_stdin_frames, args=(frames,), daemon=True).start()
-    responses = ctx.runtime().run(_requests(first, frames, lambda f: runtime_pb2.RunRequest(stdin=f)))
-    container_id = ""
-    status = 0
+        create=request, attach=attach, attach_stdin=attach and args.interactive))
+    rt = ctx.runtime()
+    if args.detach:
+        for resp in rt.run(iter([first])):
+            if resp.WhichOneof("msg") == "created":
+                print(resp.created.id)
+        return 0
+    created: list[str] = []
     try:
-        for resp in responses:
-            which = resp.WhichOneof("msg")
-            if which == "created":
-                container_id = resp.created.id
-                if args.detach:
-                    print(container_id)
-            elif which == "output":
-                _write_output(resp.output)
-            elif which == "exited":
-                status = _exit_code(resp.exited, ctx)
+        status = stream_session(
+            rt.run, first, wrap_stdin=lambda d, e: runtime_pb2.RunRequest(stdin=_stdin_frame(d, e)),
+            wrap_resize=lambda h, w: runtime_pb2.RunRequest(resize=runtime_pb2.Resize(height=h, width=w)),
+            on_response=lambda r: _handle(r, created), stdin=args.interactive, tty_mode=args.tty,
+            detach_keys=args.detach_keys)
     except KeyboardInterrupt:
-        if container_id:
-            ctx.runtime().kill(container_id, "SIGINT")
+        if created:
+            rt.kill(created[0], "SIGINT")
         raise
-    finally:
-        if frames is not None:
-            frames.put(None)
-    sys.exit(status)
+    sys.exit(0 if status == DETACHED else status)
 
 
-def attach_and_wait(rt, ref: str, stdin: bool = False) -> int:
-    frames: queue.Queue | None = queue.Queue() if stdin else None
+def attach_and_wait(rt, ref: str, stdin: bool = False, tty_mode: bool = False,
+                    detach_keys: str = DEFAULT_DETACH_KEYS) -> int:
+    """Attach to a running container until it exits (its status) or the user
+    detaches (0)."""
     first = runtime_pb2.AttachRequest(open=runtime_pb2.AttachOpen(id=ref, stdin=stdin, stdout=True, stderr=True))
-    if frames is not None:
-        threading.Thread(target=_stdin_frames, args=(frames,), daemon=True).start()
-    status = 0
-    for resp in rt.attach(_requests(first, frames, lambda f: runtime_pb2.AttachRequest(stdin=f))):
-        if resp.WhichOneof("msg") == "output":
-            _write_output(resp.output)
-        elif resp.WhichOneof("msg") == "exited":
-            status = resp.exited.exit_code
-    sys.exit(status)
+    status = stream_session(
+        rt.attach, first, wrap_stdin=lambda d, e: runtime_pb2.AttachRequest(stdin=_stdin_frame(d, e)),
+        wrap_resize=lambda h, w: runtime_pb2.AttachRequest(resize=runtime_pb2.Resize(height=h, width=w)),
+        on_response=_handle, stdin=stdin, tty_mode=tty_mode, detach_keys=detach_keys)
+    sys.exit(0 if status == DETACHED else status)
 
 
 def register(sub, container_group) -> None:
     for parsers, name in ((sub, "run"), (container_group, "run")):
         p = parsers.add_parser(name, help="Create and run a new container from an image", add_help=False)
         p.add_argument("-d", "--detach", action="store_true")
+        p.add_argument("--detach-keys", default=DEFAULT_DETACH_KEYS)
         _add_create_flags(p)
         p.set_defaults(func=cmd_run)
     for parsers, name in ((sub, "create"), (container_group, "create")):

@@ -175,8 +175,6 @@ class RuntimeService:
     # ---- create ----------------------------------------------------------------
 
     def create(self, name: str, config: ContainerConfig, host: HostConfig) -> ContainerRecord:
-        if config.tty:
-            raise InvalidArgument("a terminal (-t) is not supported yet: run without -t; -i streams stdin")
         if host.network_mode not in ("", "none"):
             raise InvalidArgument(f"network {host.network_mode!r} is not supported yet: use --network none")
         security = parse_security_opts(host.security_opt)
@@ -264,7 +262,7 @@ class RuntimeService:
                 log_path=record.log_path, log_driver=host.log_type,
                 log_max_size=parse_size(host.log_config["max-size"]) if "max-size" in host.log_config else 0,
                 log_max_file=int(host.log_config.get("max-file") or 1), stdin=record.config.open_stdin,
-                wait_attach=wait_attach, oom_cgroup=self._oom_cgroup(record.id),
+                tty=record.config.tty, wait_attach=wait_attach, oom_cgroup=self._oom_cgroup(record.id),
             )
             if self.zygote is not None:
                 self.zygote.spawn_shim(config)
@@ -340,9 +338,11 @@ class RuntimeService:
                 time.sleep(0.02)
         return ExitStatus(record.exit_code, record.oom_killed, record.error)
 
-    def attach(self, ref: str, *, stdin: bool, stdout: bool, stderr: bool):
+    def attach(self, ref: str, *, stdin: bool, stdout: bool, stderr: bool, height: int = 0, width: int = 0):
+        """Attach to a container's streams; ``height``/``width`` size its terminal (with -t)."""
         record = self.store.find(ref)
-        return shimclient.attach(str(self._dir(record) / "shim"), stdin=stdin, stdout=stdout, stderr=stderr)
+        return shimclient.attach(str(self._dir(record) / "shim"), stdin=stdin, stdout=stdout, stderr=stderr,
+                                 height=height, width=width)
 
     # ---- signals, stop, delete ---------------------------------------------------
 

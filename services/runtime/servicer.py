@@ -73,20 +73,58 @@ def exited_to_pb(status: ExitStatus) -> runtime_pb2.Exited:
     return runtime_pb2.Exited(exit_code=status.exit_code, oom_killed=status.oom_killed, error=status.error)
 
 
-def _pump_stdin(requests, attachment, field: str) -> None:
-    """Forward stdin frames and resizes from the client until it closes."""
-    try:
-        for req in requests:
+class _ClientInput:
+    """The client's later messages (stdin frames, resizes), read on a thread
+    from the start, so a terminal size sent right after the first message is
+    known when the shim is attached; what comes before that is held, then
+    forwarded in order. A client that goes away leaves the container running
+    (no stdin EOF is sent for it: it may attach again)."""
+
+    def __init__(self, requests, stdin: bool) -> None:
+        self._requests = requests
+        self._stdin = stdin
+        self._lock = threading.Lock()
+        self._attachment: shimclient.AttachConnection | None = None
+        self._held: list = []
+        self.size = (0, 0)
+        threading.Thread(target=self._pump, daemon=True, name="client-input").start()
+
+    def bind(self, attachment) -> None:
+        """Forward to ``attachment`` from now on, after what was held."""
+        with self._lock:
+            self._attachment = attachment
+            held, self._held = self._held, []
+            for req in held:
+                self._forward(req)
+
+    def _pump(self) -> None:
+        try:
+            for req in self._requests:
+                with self._lock:
+                    if req.WhichOneof("msg") == "resize":
+                        self.size = (req.resize.height, req.resize.width)
+                    if self._attachment is None:
+                        self._held.append(req)
+                    else:
+                        self._forward(req)
+        except Exception:  # the client went away; the container keeps running
+            pass
+
+    def _forward(self, req) -> None:
+        attachment = self._attachment
+        if attachment is None:
+            return
+        try:
             which = req.WhichOneof("msg")
-            if which == "stdin":
+            if which == "stdin" and self._stdin:
                 if req.stdin.data:
                     attachment.send_stdin(req.stdin.data)
                 if req.stdin.eof:
                     attachment.close_stdin()
             elif which == "resize":
                 attachment.resize(req.resize.height, req.resize.width)
-    except Exception:  # the client went away; the container keeps running
-        pass
+        except Exception:  # the container exited (or its shim is gone): nothing to forward to
+            pass
 
 
 class RuntimeServicer(runtime_pb2_grpc.RuntimeServicer):
@@ -111,11 +149,12 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServicer):
             self._rt.start(record.id)
             yield runtime_pb2.RunResponse(created=runtime_pb2.CreateResponse(id=record.id))
             return
+        client = _ClientInput(request_iterator, spec.attach_stdin)
         self._rt.start(record.id, wait_attach=True)
-        attachment = self._rt.attach(record.id, stdin=spec.attach_stdin, stdout=True, stderr=True)
+        attachment = self._rt.attach(record.id, stdin=spec.attach_stdin, stdout=True, stderr=True,
+                                     height=client.size[0], width=client.size[1])
+        client.bind(attachment)
         yield runtime_pb2.RunResponse(created=runtime_pb2.CreateResponse(id=record.id))
-        if spec.attach_stdin:
-            threading.Thread(target=_pump_stdin, args=(request_iterator, attachment, "stdin"), daemon=True).start()
         yield from self._stream_output(attachment, record.id, lambda f: runtime_pb2.RunResponse(output=f),
                                        lambda e: runtime_pb2.RunResponse(exited=e))
 
@@ -133,9 +172,10 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServicer):
         if first is None or first.WhichOneof("msg") != "open":
             raise InvalidArgument("the first Attach message must name the container")
         o = first.open
-        attachment = self._rt.attach(o.id, stdin=o.stdin, stdout=o.stdout, stderr=o.stderr)
-        if o.stdin:
-            threading.Thread(target=_pump_stdin, args=(request_iterator, attachment, "stdin"), daemon=True).start()
+        client = _ClientInput(request_iterator, o.stdin)
+        attachment = self._rt.attach(o.id, stdin=o.stdin, stdout=o.stdout, stderr=o.stderr,
+                                     height=client.size[0], width=client.size[1])
+        client.bind(attachment)
         yield from self._stream_output(attachment, o.id, lambda f: runtime_pb2.AttachResponse(output=f),
                                        lambda e: runtime_pb2.AttachResponse(exited=e))
 
