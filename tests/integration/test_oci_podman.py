@@ -2,8 +2,8 @@
 
 podman and conmon call the runtime exactly as they call runc: ``create
 --bundle --pid-file [--console-socket]``, ``start``, ``state``, ``kill``,
-``delete --force``, ``exec --process --detach --pid-file [--tty
---console-socket]``, with ``--log-format=json --log <file>`` (the module's
+``delete --force``, ``pause``/``resume``, ``exec --process --detach
+--pid-file [--tty --console-socket]``, with ``--log-format=json --log <file>`` (the module's
 containers.conf lists barque-oci in ``runtime_supports_json`` so that path is
 taken too). Every test starts real containers from the session registry's
 busybox image and checks what a user sees: output, exit codes, ps, logs.
@@ -393,3 +393,32 @@ def test_runc_global_flags(tmp_path):
     missing = subprocess.run([runtime, "--root", str(root), "delete", "bqtest-x"],
                              capture_output=True, text=True, timeout=30)
     assert missing.returncode == 1 and "does not exist" in missing.stderr
+
+
+def test_pause_freezes_and_unpause_thaws(podman):
+    pm, image = podman
+    cid = pm.run_detached(image, "i=0; while :; do i=$((i+1)); echo $i > /tmp/n; sleep 0.05; done")
+    counter = Path(pm.inspect(cid)["GraphDriver"]["Data"]["MergedDir"]) / "tmp" / "n"
+
+    def count() -> int:
+        text = counter.read_text().strip() if counter.exists() else ""
+        return int(text) if text.isdigit() else 0
+
+    pm.wait_for(lambda: count() > 2, "the counter to run")
+    pm("pause", cid, check=True)
+    state = pm.inspect(cid)["State"]
+    assert state["Status"] == "paused" and state["Paused"] is True
+    frozen_at = count()
+    time.sleep(0.5)
+    assert count() == frozen_at  # frozen: no tick for 10 periods
+    runtime_state = json.loads(subprocess.run([pm.runtime, "state", cid], capture_output=True,
+                                              text=True, check=True).stdout)
+    assert runtime_state["status"] == "paused"
+
+    pm("unpause", cid, check=True)
+    pm.wait_for(lambda: count() > frozen_at, "the counter to run again")
+    assert pm.inspect(cid)["State"]["Status"] == "running"
+
+    pm("pause", cid, check=True)  # a paused container is still removed by force
+    pm("rm", "-f", "-t", "1", cid, check=True)
+    assert pm("ps", "-aq", check=True).stdout.strip() == ""

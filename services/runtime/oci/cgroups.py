@@ -328,8 +328,26 @@ class CgroupV1:
         directory = self._by_subsystem("freezer")
         if directory is None or not os.path.isdir(directory):
             return False
-        _write(os.path.join(directory, "freezer.state"), "FROZEN" if frozen else "THAWED")
-        return True
+        path = os.path.join(directory, "freezer.state")
+        want = "FROZEN" if frozen else "THAWED"
+        deadline = time.monotonic() + 5
+        # as runc: FREEZING may stall while a task is in an uninterruptible
+        # sleep; writing again retries the walk
+        while True:
+            _write(path, want)
+            if _read(path) == want:
+                return True
+            if time.monotonic() > deadline:
+                raise CgroupError(f"cgroup {directory!r} did not reach {want}")
+            time.sleep(0.01)
+
+    def frozen(self) -> bool:
+        directory = self._by_subsystem("freezer")
+        try:
+            return directory is not None and _read(
+                os.path.join(directory, "freezer.state")) in ("FROZEN", "FREEZING")
+        except OSError:
+            return False
 
     def destroy(self, force: bool = False) -> None:
         if force and self.freeze(True):
@@ -400,6 +418,19 @@ class CgroupV2:
 
     def pids(self) -> list[int]:
         return _pids(self.path)
+
+    def freeze(self, frozen: bool) -> bool:
+        path = os.path.join(self.path, "cgroup.freeze")
+        if not os.path.exists(path):
+            return False
+        _write(path, "1" if frozen else "0")
+        return True
+
+    def frozen(self) -> bool:
+        try:
+            return _read(os.path.join(self.path, "cgroup.freeze")) == "1"
+        except OSError:
+            return False
 
     def destroy(self, force: bool = False) -> None:
         if force and os.path.exists(os.path.join(self.path, "cgroup.kill")):

@@ -59,7 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
         c.add_argument("id")
 
     for name, text in (("start", "start a created container"),
-                       ("state", "print the state of a container as JSON")):
+                       ("state", "print the state of a container as JSON"),
+                       ("pause", "freeze every process of a running container"),
+                       ("resume", "thaw a paused container")):
         sub.add_parser(name, help=text).add_argument("id")
 
     k = sub.add_parser("kill", help="send a signal to the container's init")
@@ -140,6 +142,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if cmd == "state":
         print(json.dumps(container.state(store, args.id), indent=2))
+        return 0
+    if cmd == "pause":
+        container.pause(store, args.id)
+        return 0
+    if cmd == "resume":
+        container.resume(store, args.id)
         return 0
     if cmd == "kill":
         sig = container.parse_signal(args.signal)

@@ -15,11 +15,11 @@ import time
 from services.common.errors import FailedPrecondition, Internal, InvalidArgument
 
 from . import cgroups, console, init, process, spec as specmod, syscalls
-from .state import (STATUS_CREATED, STATUS_RUNNING, STATUS_STOPPED, ContainerNotFound,
-                    ContainerState, StateStore)
+from .state import (STATUS_CREATED, STATUS_PAUSED, STATUS_RUNNING, STATUS_STOPPED,
+                    ContainerNotFound, ContainerState, StateStore)
 
 __all__ = ["create", "start", "state", "kill", "delete", "exec_in", "run", "list_states",
-           "kill_all",
+           "kill_all", "pause", "resume",
            "parse_signal", "InitFailed", "wait_status"]
 
 _START_TIMEOUT = 10.0
@@ -197,12 +197,34 @@ def state(store: StateStore, container_id: str) -> dict:
 
 def kill(store: StateStore, container_id: str, sig: int = signal.SIGTERM) -> None:
     st = store.load(container_id)
-    if store.status(st) == STATUS_STOPPED:
+    status = store.status(st)
+    if status == STATUS_STOPPED:
         raise FailedPrecondition(f"container {container_id!r} is not running")
     try:
         os.kill(st.pid, sig)
     except ProcessLookupError as exc:
         raise FailedPrecondition(f"container {container_id!r} is not running") from exc
+    if status == STATUS_PAUSED and sig == signal.SIGKILL:
+        # as runc: a frozen (v1) task dies only once thawed; thaw for SIGKILL only
+        cgroups.manager_from_state(st.cgroup).freeze(False)
+
+
+def pause(store: StateStore, container_id: str) -> None:
+    """Freeze every process of a running container (its cgroup's freezer)."""
+    st = store.load(container_id)
+    status = store.status(st)
+    if status != STATUS_RUNNING:
+        raise FailedPrecondition(f"cannot pause container {container_id!r} in {status} state")
+    if not st.cgroup or not cgroups.manager_from_state(st.cgroup).freeze(True):
+        raise FailedPrecondition(f"container {container_id!r} has no freezer cgroup")
+
+
+def resume(store: StateStore, container_id: str) -> None:
+    st = store.load(container_id)
+    status = store.status(st)
+    if status != STATUS_PAUSED:
+        raise FailedPrecondition(f"cannot resume container {container_id!r} in {status} state")
+    cgroups.manager_from_state(st.cgroup).freeze(False)
 
 
 def kill_all(store: StateStore, container_id: str, sig: int = signal.SIGTERM) -> None:
@@ -233,6 +255,8 @@ def delete(store: StateStore, container_id: str, force: bool = False) -> None:
             f"cannot delete container {container_id!r} that is running (use --force)")
     if status != STATUS_STOPPED:
         _kill_quietly(st.pid)
+        if status == STATUS_PAUSED:
+            cgroups.manager_from_state(st.cgroup).freeze(False)
         _wait_gone(st.pid, st.pid_start)
     if st.cgroup:
         cgroups.manager_from_state(st.cgroup).destroy(force=force or status != STATUS_STOPPED)

@@ -3,8 +3,8 @@
 state.json is written atomically (temp file + rename) so a reader never sees
 half a document. The status is derived, not stored: the init pid is alive
 (checked against its recorded start time, so a recycled pid does not count)
-and the exec fifo still exists -> ``created``; alive without fifo ->
-``running``; otherwise ``stopped``.
+and the exec fifo still exists -> ``created``; alive without fifo, its cgroup
+frozen -> ``paused``, not frozen -> ``running``; otherwise ``stopped``.
 """
 
 from __future__ import annotations
@@ -15,17 +15,18 @@ from dataclasses import asdict, dataclass, field
 
 from services.common.errors import AlreadyExists, Internal, NotFound
 
-from . import syscalls
+from . import cgroups, syscalls
 from .spec import validate_id
 
 __all__ = [
     "ContainerState", "StateStore", "ContainerNotFound", "ContainerExists",
-    "STATUS_CREATED", "STATUS_RUNNING", "STATUS_STOPPED", "EXEC_FIFO",
+    "STATUS_CREATED", "STATUS_RUNNING", "STATUS_STOPPED", "STATUS_PAUSED", "EXEC_FIFO",
 ]
 
 STATUS_CREATED = "created"
 STATUS_RUNNING = "running"
 STATUS_STOPPED = "stopped"
+STATUS_PAUSED = "paused"
 EXEC_FIFO = "exec.fifo"
 
 
@@ -127,6 +128,8 @@ class StateStore:
             return STATUS_STOPPED
         if os.path.exists(self.fifo(state.id)):
             return STATUS_CREATED
+        if state.cgroup and cgroups.manager_from_state(state.cgroup).frozen():
+            return STATUS_PAUSED
         return STATUS_RUNNING
 
     def describe(self, state: ContainerState) -> dict:
