@@ -9,6 +9,7 @@ from barque.types.v1 import types_pb2
 from services.common.errors import InvalidArgument
 from services.runtime import shimclient
 from services.runtime.containers import ContainerConfig, HostConfig
+from services.runtime.exec_servicer import ExecServicerMixin
 from services.runtime.service import ContainerView, ExitStatus, RuntimeService
 
 __all__ = ["RuntimeServicer"]
@@ -127,7 +128,7 @@ class _ClientInput:
             pass
 
 
-class RuntimeServicer(runtime_pb2_grpc.RuntimeServicer):
+class RuntimeServicer(ExecServicerMixin, runtime_pb2_grpc.RuntimeServicer):
     def __init__(self, runtime: RuntimeService) -> None:
         self._rt = runtime
 
