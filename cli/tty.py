@@ -5,8 +5,8 @@ written as it comes.
 
 One function, :func:`stream_session`, serves ``run``, ``start -a`` and
 ``attach``. The terminal is restored before it returns, on every path (exit,
-error, detach, KeyboardInterrupt): the CLI ends with ``os._exit``, so atexit
-handlers would never run.
+error, detach, KeyboardInterrupt, SIGTERM or SIGHUP): the CLI ends with
+``os._exit``, so atexit handlers would never run.
 """
 
 from __future__ import annotations
@@ -133,8 +133,7 @@ def stream_session(open_call: Callable[[Iterator[Any]], Iterator[Any]], first: A
     requests: queue.Queue = queue.Queue()
     events: queue.Queue = queue.Queue()
     terminal = RawTerminal(in_fd) if tty_mode and stdin and _isatty(in_fd) else None
-    old_winch: Any = None
-    winch_installed = False
+    previous: dict[int, Any] = {}
 
     def send_size(*_: object) -> None:
         size = terminal_size(size_fd)
@@ -145,6 +144,9 @@ def stream_session(open_call: Callable[[Iterator[Any]], Iterator[Any]], first: A
         yield first
         while (req := requests.get()) is not None:
             yield req
+
+    def hang_up(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)  # unwinds through the finally below
 
     def read_responses(responses: Iterator[Any]) -> None:
         try:
@@ -176,11 +178,13 @@ def stream_session(open_call: Callable[[Iterator[Any]], Iterator[Any]], first: A
 
     try:
         if terminal is not None:
+            # SIGTERM or SIGHUP must not leave the terminal raw either
+            for sig in (signal.SIGTERM, signal.SIGHUP):
+                previous[sig] = signal.signal(sig, hang_up)
             terminal.enter()
         if size_fd >= 0:
             send_size()
-            old_winch = signal.signal(signal.SIGWINCH, send_size)
-            winch_installed = True
+            previous[signal.SIGWINCH] = signal.signal(signal.SIGWINCH, send_size)
         responses = open_call(request_stream())
         threading.Thread(target=read_responses, args=(responses,), daemon=True).start()
         if stdin:
@@ -199,8 +203,8 @@ def stream_session(open_call: Callable[[Iterator[Any]], Iterator[Any]], first: A
             else:
                 return status
     finally:
-        if winch_installed:
-            signal.signal(signal.SIGWINCH, old_winch)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         if terminal is not None:
             terminal.restore()
         requests.put(None)

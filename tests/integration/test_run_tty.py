@@ -213,3 +213,24 @@ def test_detach_scanner_holds_a_prefix_and_releases_it_when_broken():
     assert scanner.feed(b"c") == (b"\x10c", False)
     assert scanner.feed(b"\x10\x10") == (b"\x10", False)
     assert scanner.feed(b"\x11rest") == (b"", True)
+
+
+def test_terminal_restored_when_the_service_goes_away_or_the_cli_is_terminated(
+        rt_engine, busybox, terminals):  # noqa: F811
+    name = "tty-errors"
+    term = terminals("run", "-it", "--name", name, busybox, "sh")
+    term.read_until(b"# ")
+    rt_engine.stop_service("runtime")
+    try:
+        assert term.wait() == 125
+        assert term.attrs_now() == term.attrs_before, "terminal left raw after an engine error"
+    finally:
+        rt_engine.start("runtime")
+    killed = terminals("attach", name)
+    killed.type(b"echo attached\r")
+    killed.read_until(b"\r\nattached\r\n")
+    killed.proc.terminate()
+    assert killed.wait() == 128 + signal.SIGTERM
+    assert killed.attrs_now() == killed.attrs_before, "terminal left raw after SIGTERM"
+    assert rt_engine.ok("inspect", "--format", "{{.State.Running}}", name).stdout.strip() == "true"
+    rt_engine.ok("rm", "-f", name)
