@@ -422,3 +422,17 @@ def test_pause_freezes_and_unpause_thaws(podman):
     pm("pause", cid, check=True)  # a paused container is still removed by force
     pm("rm", "-f", "-t", "1", cid, check=True)
     assert pm("ps", "-aq", check=True).stdout.strip() == ""
+
+
+def test_read_only_root_and_tmpfs_copyup(podman):
+    """--read-only gets podman's tmpcopyup tmpfs on /tmp, /run, /var/tmp;
+    --tmpfs /bin starts as a copy of the image's /bin (the shell runs from it)."""
+    pm, image = podman
+    proc = pm("run", "--rm", *pm.run_flags, "--read-only", "--tmpfs", "/bin", image,
+              "sh", "-c", "touch /rootfile 2>&1; touch /tmp/ok && echo tmp-writable; "
+                          "touch /bin/new && echo bin-writable; "
+                          "grep ' /bin ' /proc/self/mountinfo | cut -d' ' -f9")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert "Read-only file system" in lines[0]
+    assert lines[1:] == ["tmp-writable", "bin-writable", "tmpfs"]

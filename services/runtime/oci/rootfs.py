@@ -11,6 +11,7 @@ is resolved again, because the old fd still names the covered directory.
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 from collections import deque
 
@@ -209,7 +210,12 @@ def mount_all(spec: dict, rootfs: str, bundle: str,
     """Perform ``spec["mounts"]`` in order under ``rootfs``."""
     for m in spec.get("mounts") or []:
         dest, fstype = m["destination"], m.get("type") or ""
-        flags, propagation, data = parse_options(m.get("options"))
+        options = list(m.get("options") or ())
+        # runc's tmpcopyup extension, for tmpfs only (elsewhere it stays refused)
+        copyup = fstype == "tmpfs" and "tmpcopyup" in options
+        if copyup:
+            options = [o for o in options if o != "tmpcopyup"]
+        flags, propagation, data = parse_options(options)
         try:
             if fstype == "cgroup" or fstype == "cgroup2":
                 _mount_cgroup(rootfs, m, flags, cgroup, cgroupns)
@@ -223,6 +229,8 @@ def mount_all(spec: dict, rootfs: str, bundle: str,
                 extra = flags & ~(sc.MS_BIND | sc.MS_REC | sc.MS_REMOUNT)
                 if extra:
                     _remount(rootfs, dest, extra)
+            elif fstype == "tmpfs":
+                _mount_tmpfs(rootfs, dest, m.get("source") or fstype, flags, data, copyup)
             else:
                 special = fstype in ("proc", "sysfs")
                 _mount_at(rootfs, dest, m.get("source") or fstype, fstype, flags, data,
@@ -232,6 +240,58 @@ def mount_all(spec: dict, rootfs: str, bundle: str,
         except OSError as exc:
             raise RootfsError(f"mount {m.get('source')!r} on {dest!r}: {exc.strerror or exc}") \
                 from exc
+
+
+def _copy_tree(src: str, dst: str) -> None:
+    """Copy the contents of directory ``src`` into ``dst``, keeping modes,
+    owners and symlinks (``cp -a`` of the children)."""
+    for name in os.listdir(src):
+        s_path, d_path = os.path.join(src, name), os.path.join(dst, name)
+        st = os.lstat(s_path)
+        if stat.S_ISLNK(st.st_mode):
+            os.symlink(os.readlink(s_path), d_path)
+        elif stat.S_ISDIR(st.st_mode):
+            os.mkdir(d_path)
+            _copy_tree(s_path, d_path)
+        elif stat.S_ISREG(st.st_mode):
+            shutil.copyfile(s_path, d_path, follow_symlinks=False)
+        else:
+            os.mknod(d_path, st.st_mode, st.st_rdev)
+        os.lchown(d_path, st.st_uid, st.st_gid)
+        if not stat.S_ISLNK(st.st_mode):
+            os.chmod(d_path, stat.S_IMODE(st.st_mode))
+
+
+def _mount_tmpfs(rootfs: str, dest: str, source: str, flags: int, data: str,
+                 copyup: bool) -> None:
+    """tmpfs on ``dest`` as runc mounts it: with ``copyup`` (runc's
+    tmpcopyup) it starts as a copy of what ``dest`` held, and when ``dest``
+    existed its mode carries over to the tmpfs root.
+
+    The fd opened before the mount still names the directory underneath, so
+    the copy reads through it after the tmpfs covers the path.
+    """
+    try:
+        lower = open_in_root(rootfs, dest)
+        mode: int | None = stat.S_IMODE(os.fstat(lower).st_mode)
+    except FileNotFoundError:
+        lower, mode = open_in_root(rootfs, dest, create="dir"), None
+    try:
+        sc.mount(source, _fd_path(lower), "tmpfs",
+                 flags & ~sc.MS_RDONLY if copyup else flags, data or None)
+        upper = open_in_root(rootfs, dest)
+        try:
+            if copyup:
+                _copy_tree(_fd_path(lower), _fd_path(upper))
+                if flags & sc.MS_RDONLY:
+                    sc.mount(None, _fd_path(upper), None,
+                             sc.MS_REMOUNT | sc.MS_BIND | sc.MS_RDONLY | flags, None)
+            if mode is not None and not flags & sc.MS_RDONLY:
+                os.chmod(_fd_path(upper), mode)
+        finally:
+            os.close(upper)
+    finally:
+        os.close(lower)
 
 
 def create_devices(spec: dict, rootfs: str) -> None:
