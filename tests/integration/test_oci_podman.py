@@ -436,3 +436,23 @@ def test_read_only_root_and_tmpfs_copyup(podman):
     lines = proc.stdout.splitlines()
     assert "Read-only file system" in lines[0]
     assert lines[1:] == ["tmp-writable", "bin-writable", "tmpfs"]
+
+
+def test_detached_exec_and_restart_reuse_the_id(podman):
+    """exec -d leaves its process running; start/restart create the same id
+    again in barque-oci (the previous run was deleted from its state)."""
+    pm, image = podman
+    cid = pm.run_detached(image, 'echo "run $(cat /proc/uptime)"; trap "exit 0" TERM; '
+                                 "while :; do sleep 0.1; done")
+    pm("exec", "-d", cid, "sh", "-c", "sleep 0.3; echo from-detached > /tmp/mark",
+       check=True)
+    pm.wait_for(lambda: pm("exec", cid, "cat", "/tmp/mark").stdout == "from-detached\n",
+                "the detached exec to finish")
+    pm("restart", "-t", "10", cid, check=True)
+    pm.wait_for(lambda: pm.logs(cid).count("run ") == 2, "the second run's first line")
+    assert (OCI_STATE_ROOT / cid / "state.json").exists()
+    pm("stop", "-t", "10", cid, check=True)
+    assert pm.inspect(cid)["State"]["ExitCode"] == 0  # its TERM trap, not a SIGKILL
+    pm("start", cid, check=True)
+    pm.wait_for(lambda: pm.logs(cid).count("run ") == 3, "the third run's first line")
+    pm("rm", "-f", "-t", "5", cid, check=True)
