@@ -401,3 +401,25 @@ def test_tty_stdin_and_resize_frames(ctr):
         out, err, exit_doc = _collect(conn)
     assert b"\n44 120\r\n" in out and err == b"", out
     assert exit_doc["exit_code"] == 6
+
+
+@pytest.mark.parametrize("runtime", ["runc", "barque-oci"])
+def test_tty_with_a_long_state_dir_path(tmp_path, rootfs, runtime):
+    """The console socket's path in the state dir is too long for sun_path:
+    it is bound in a short private dir, which is gone afterwards."""
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    gen = _make(deep, rootfs, ("runc",) if runtime == "runc" else BARQUE_OCI)
+    ctr = next(gen)
+    try:
+        assert len(str(ctr.state_dir / "console.sock")) > 108
+        ctr.config["process"]["terminal"] = True
+        ctr.spawn("sh", "-c", "tty", tty=True, wait_attach=True)
+        ctr.wait(("created",))
+        with shimclient.attach(str(ctr.state_dir), timeout=30) as conn:
+            out, _, exit_doc = _collect(conn)
+        assert (out, exit_doc["exit_code"]) == (b"/dev/pts/0\r\n", 0), exit_doc
+        assert glob.glob(f"/tmp/barque-console-{ctr.shim_pid}-*") == []
+    finally:
+        with pytest.raises(StopIteration):
+            next(gen)

@@ -42,7 +42,9 @@ Files in DIR (written atomically, tmp + rename):
   executable) or 125 (anything else). Times are RFC 3339 UTC with nanoseconds.
 - ``attach.sock``: unix stream socket, mode 0600, removed when the shim exits.
 - ``console.sock``: with --tty, only during ``create``: the runtime's
-  ``--console-socket``, on which it sends the pty master (SCM_RIGHTS).
+  ``--console-socket``, on which it sends the pty master (SCM_RIGHTS). When
+  that path is too long for a unix socket, it is bound in a private
+  ``/tmp/barque-console-*`` dir instead, removed with it.
 - ``shim.log``: only if the shim itself crashed (a traceback).
 
 Attach protocol on ``attach.sock``: the client first sends one JSON line

@@ -96,6 +96,8 @@ class Supervisor:
         self.stdin_w = -1
         self.master = -1
         self.console: _socket.socket | None = None
+        self.console_path = ""
+        self.console_dir = ""
         self.stdin_buf = bytearray()
         self.stdin_eof = False
         self.init_pid = 0
@@ -127,7 +129,14 @@ class Supervisor:
         os.set_blocking(self.out_r, False)
         os.set_blocking(self.err_r, False)
         if self.opts.tty:
-            self.console = self._listen(CONSOLE_FILE, 1)
+            path = os.path.join(self.opts.state_dir, CONSOLE_FILE)
+            if len(path.encode()) > _SUN_PATH_MAX:
+                # runc resolves a relative name against the bundle: a short private dir instead
+                self.console_dir = f"/tmp/barque-console-{os.getpid()}-{os.urandom(4).hex()}"
+                os.mkdir(self.console_dir, 0o700)
+                path = os.path.join(self.console_dir, CONSOLE_FILE)
+            self.console_path = path
+            self.console = self._listen(path, 1)
         if self.opts.stdin and not self.opts.tty:
             self.in_r, self.stdin_w = os.pipe2(os.O_CLOEXEC)
             os.set_blocking(self.stdin_w, False)
@@ -165,12 +174,7 @@ class Supervisor:
             self.writer = LogWriter(o.log_path, o.log_driver, o.log_max_size, o.log_max_file)
         except OSError as exc:
             raise RuntimeFailed(f"open log {o.log_path!r}: {exc.strerror}", 125) from exc
-        console = []
-        if o.tty:
-            path = os.path.join(o.state_dir, CONSOLE_FILE)
-            # the runtime runs in the state dir too: a relative name when the path is too long
-            console = ["--console-socket", path if len(path.encode()) <= _SUN_PATH_MAX
-                       else CONSOLE_FILE]
+        console = ["--console-socket", self.console_path] if o.tty else []
         argv = self._runtime("create", "--bundle", o.bundle, *console, "--pid-file",
                              os.path.join(o.state_dir, INIT_PID_FILE), o.container_id)
         try:
@@ -214,9 +218,7 @@ class Supervisor:
             raise RuntimeFailed("runtime create sent no terminal over the console socket",
                                 125) from exc
         finally:
-            self.console.close()
-            self.console = None
-            os.unlink(CONSOLE_FILE)
+            self._close_console()
         conn = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM, 0, fd)
         try:
             conn.settimeout(5.0)
@@ -236,6 +238,15 @@ class Supervisor:
             os.close(extra)
         os.set_blocking(fds[0], False)
         return fds[0]
+
+    def _close_console(self) -> None:
+        if self.console is None:
+            return
+        self.console.close()
+        self.console = None
+        os.unlink(self.console_path)
+        if self.console_dir:
+            os.rmdir(self.console_dir)
 
     def _resize(self, height: int, width: int) -> None:
         """Set the terminal's window size (the kernel signals SIGWINCH to its
@@ -328,10 +339,7 @@ class Supervisor:
         status = self.final_status()
         write_atomic(STATUS_FILE, dumps(status))
         frame = encode_frame(KIND_EXIT, dumps(status).encode("utf-8"))
-        if self.console is not None:  # create failed before the terminal arrived
-            self.console.close()
-            self.console = None
-            os.unlink(CONSOLE_FILE)
+        self._close_console()  # create failed before the terminal arrived
         if self.listener is not None:
             self._on_accept()
             os.unlink(SOCKET_FILE)
