@@ -5,12 +5,20 @@ commands that cannot run 126/127, as ``docker exec``."""
 
 from __future__ import annotations
 
+import fcntl
 import os
+import select
+import signal
+import struct
+import subprocess
+import termios
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.integration.conftest import needs_root
+from tests.integration.engine import CLI
 from tests.integration.runtime_fixtures import (  # noqa: F401  (fixtures)
     busybox,
     container_cgroups,
@@ -20,18 +28,7 @@ from tests.integration.runtime_fixtures import (  # noqa: F401  (fixtures)
     wait_for,
 )
 
-
-def _exec_served() -> bool:
-    from services.runtime.exec_servicer import ExecServicerMixin
-    from services.runtime.servicer import RuntimeServicer
-
-    return issubclass(RuntimeServicer, ExecServicerMixin)
-
-
-pytestmark = [
-    pytest.mark.integration, needs_root,
-    pytest.mark.skipif(not _exec_served(), reason="Exec is not mixed into RuntimeServicer yet"),
-]
+pytestmark = [pytest.mark.integration, needs_root]
 
 
 @pytest.fixture(scope="module")
@@ -128,6 +125,9 @@ def test_exec_missing_command_is_127(rt_engine, box):
     assert "executable file not found in $PATH" in res.stderr
     assert res.stderr.startswith("OCI runtime exec failed: exec failed:")
     assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+    detached = rt_engine.cli("exec", "-d", "exec-box", "no-such-command")
+    assert detached.returncode == 127
+    assert "executable file not found in $PATH" in detached.stderr
 
 
 def test_exec_not_executable_is_126(rt_engine, box):
@@ -189,14 +189,55 @@ def _cmdline(p: Path) -> str:
 
 
 def test_exec_tty(rt_engine, box):
-    res = rt_engine.ok("exec", "-t", "exec-box", "sh", "-c", "tty; stty size; echo err >&2",
-                       env={"LINES": "30", "COLUMNS": "100"}, timeout=60)
+    res = rt_engine.ok("exec", "-t", "exec-box", "sh", "-c", "tty; echo err >&2", timeout=60)
     lines = res.stdout.splitlines()  # the CLI result is text: the terminal's \r\n read as \n
     assert lines[0].startswith("/dev/pts/"), res.stdout
-    assert lines[1] == "30 100", res.stdout  # the client's size, sent as a Resize
-    assert lines[2] == "err", res.stdout  # a terminal merges stderr into stdout
+    assert lines[1] == "err", res.stdout  # a terminal merges stderr into stdout
     assert res.stderr == ""
     assert rt_engine.cli("exec", "-t", "exec-box", "sh", "-c", "exit 5").returncode == 5
+
+
+def test_exec_it_on_a_real_terminal(rt_engine, box):
+    """The CLI on a pty of 30x100: the process starts at that size, sees a
+    resize, reads what is typed, and the client's terminal is restored."""
+    master, slave = os.openpty()
+    try:
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+        before = termios.tcgetattr(slave)
+        proc = subprocess.Popen(
+            [*CLI, "exec", "-it", "exec-box", "sh", "-c",
+             "stty size; read line; echo got-$line; stty size; exit 6"],
+            stdin=slave, stdout=slave, stderr=slave, env={**os.environ, **rt_engine.env},
+            cwd=Path(__file__).resolve().parents[2], close_fds=True, start_new_session=True)
+        try:
+            seen = _read_until(master, b"30 100")
+            fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+            proc.send_signal(signal.SIGWINCH)
+            time.sleep(0.5)
+            os.write(master, b"hello\r")
+            seen += _read_until(master, b"40 120")
+            assert proc.wait(30) == 6
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert b"got-hello" in seen, seen
+        assert termios.tcgetattr(slave) == before, "the client's terminal was left raw"
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def _read_until(fd: int, marker: bytes, timeout: float = 30.0) -> bytes:
+    out = b""
+    deadline = time.monotonic() + timeout
+    while marker not in out:
+        left = deadline - time.monotonic()
+        assert left > 0, f"no {marker!r} in terminal output {out!r}"
+        ready, _, _ = select.select([fd], [], [], min(left, 0.5))
+        if ready:
+            out += os.read(fd, 65536)
+    return out
 
 
 def test_exec_interactive_tty(rt_engine, box):
