@@ -414,6 +414,9 @@ def test_pause_freezes_and_unpause_thaws(podman):
     runtime_state = json.loads(subprocess.run([pm.runtime, "state", cid], capture_output=True,
                                               text=True, check=True).stdout)
     assert runtime_state["status"] == "paused"
+    refused = subprocess.run([pm.runtime, "exec", cid, "true"], capture_output=True, text=True,
+                             timeout=30)
+    assert refused.returncode == 1 and "--ignore-paused" in refused.stderr
 
     pm("unpause", cid, check=True)
     pm.wait_for(lambda: count() > frozen_at, "the counter to run again")

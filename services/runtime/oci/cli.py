@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--process-label", help="accepted; SELinux labels are not applied")
     e.add_argument("--apparmor", help="accepted; AppArmor profiles are not applied")
     e.add_argument("--cgroup", help="refused: sub-cgroups are not supported")
-    e.add_argument("--ignore-paused", action="store_true", help="accepted; pause is not supported")
+    e.add_argument("--ignore-paused", action="store_true", help="allow exec in a paused container")
     e.add_argument("id")
     e.add_argument("args", nargs=argparse.REMAINDER, help="command (without --process)")
 
@@ -167,7 +167,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         else:
             proc = execflags.build_process(store.load(args.id).config.get("process") or {}, args)
         return container.exec_in(store, args.id, proc, args.detach, args.pid_file,
-                                 args.console_socket, args.preserve_fds)
+                                 args.console_socket, args.preserve_fds, args.ignore_paused)
     if cmd == "list":
         print(f"{'ID':<24}{'PID':<10}{'STATUS':<10}BUNDLE")
         for row in container.list_states(store):

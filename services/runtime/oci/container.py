@@ -272,12 +272,16 @@ def wait_status(status: int) -> int:
 
 def exec_in(store: StateStore, container_id: str, proc: dict, detach: bool = False,
             pid_file: str | None = None, console_socket: str | None = None,
-            preserve_fds: int = 0) -> int:
+            preserve_fds: int = 0, ignore_paused: bool = False) -> int:
     """Run another process (a runtime-spec ``process``) in the container;
     return its exit code (0 if detached)."""
     st = store.load(container_id)
-    if store.status(st) == STATUS_STOPPED:
+    status = store.status(st)
+    if status == STATUS_STOPPED:
         raise FailedPrecondition(f"cannot exec in stopped container {container_id!r}")
+    if status == STATUS_PAUSED and not ignore_paused:
+        raise FailedPrecondition(f"cannot exec in paused container {container_id!r} "
+                                 "(use --ignore-paused to override)")
     specmod.validate_process(proc)
     manager = cgroups.manager_from_state(st.cgroup) if st.cgroup else None
     namespaces = [k for k in init.NS_PROC_NAMES if k in st.namespaces]
