@@ -380,7 +380,8 @@ def register(sub, container_group) -> None:
                                           "to a running container")
         p.add_argument("--detach-keys", default=DEFAULT_DETACH_KEYS)
         p.add_argument("--no-stdin", action="store_true")
-        p.add_argument("--sig-proxy", default="true", help="accepted for compatibility; ignored")
+        p.add_argument("--sig-proxy", nargs="?", const="true", default="true",
+                       help="accepted for compatibility; ignored")
         p.add_argument("container")
         p.set_defaults(func=cmd_attach)
     for parsers, name in ((sub, "stop"), (container_group, "stop")):

@@ -234,3 +234,10 @@ def test_terminal_restored_when_the_service_goes_away_or_the_cli_is_terminated(
     assert killed.attrs_now() == killed.attrs_before, "terminal left raw after SIGTERM"
     assert rt_engine.ok("inspect", "--format", "{{.State.Running}}", name).stdout.strip() == "true"
     rt_engine.ok("rm", "-f", name)
+
+
+def test_run_it_of_a_short_command(rt_engine, busybox, terminals):  # noqa: F811
+    term = terminals("run", "--rm", "-it", busybox, "sh", "-c", "stty size; exit 4", rows=12, cols=34)
+    assert term.wait() == 4
+    assert term.read_until(b"12 34\r\n")
+    assert term.attrs_now() == term.attrs_before
