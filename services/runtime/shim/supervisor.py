@@ -17,10 +17,10 @@ import _signal
 import _socket
 import os
 import select
-import sys
 import time
 
 from .attach import AttachClient
+from .console import CONSOLE_FILE, ConsoleSocket, listen_unix, set_window_size
 from .leanjson import dumps, loads
 from .logfile import LogWriter, format_timestamp
 from .options import Options
@@ -41,11 +41,6 @@ STATUS_FILE = "status.json"
 PID_FILE = "shim.pid"
 INIT_PID_FILE = "init.pid"
 SOCKET_FILE = "attach.sock"
-#: with --tty: where the runtime connects to hand over the pty master
-CONSOLE_FILE = "console.sock"
-_SUN_PATH_MAX = 107
-#: ioctl that sets a terminal's window size (struct winsize)
-_TIOCSWINSZ = 0x5414
 _START_OUTPUT = "start.out"
 
 #: longest a runtime create/start may take before it is killed
@@ -95,9 +90,7 @@ class Supervisor:
         self.listener: _socket.socket | None = None
         self.stdin_w = -1
         self.master = -1
-        self.console: _socket.socket | None = None
-        self.console_path = ""
-        self.console_dir = ""
+        self.console: ConsoleSocket | None = None
         self.stdin_buf = bytearray()
         self.stdin_eof = False
         self.init_pid = 0
@@ -121,7 +114,7 @@ class Supervisor:
         _signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
         _signal.signal(_signal.SIGCHLD, _ignore)
         self._watch(wake_r, _IN, lambda events: self._on_wakeup(wake_r))
-        listener = self._listen(SOCKET_FILE, MAX_CLIENTS)
+        listener = listen_unix(SOCKET_FILE, MAX_CLIENTS)
         self.listener = listener
         self._watch(listener.fileno(), _IN, lambda events: self._on_accept())
         self.out_r, self.out_w = os.pipe2(os.O_CLOEXEC)
@@ -129,36 +122,12 @@ class Supervisor:
         os.set_blocking(self.out_r, False)
         os.set_blocking(self.err_r, False)
         if self.opts.tty:
-            path = os.path.join(self.opts.state_dir, CONSOLE_FILE)
-            if len(path.encode()) > _SUN_PATH_MAX:
-                # runc resolves a relative name against the bundle: a short private dir instead
-                self.console_dir = f"/tmp/barque-console-{os.getpid()}-{os.urandom(4).hex()}"
-                os.mkdir(self.console_dir, 0o700)
-                path = os.path.join(self.console_dir, CONSOLE_FILE)
-            self.console_path = path
-            self.console = self._listen(path, 1)
+            self.console = ConsoleSocket(self.opts.state_dir)
         if self.opts.stdin and not self.opts.tty:
             self.in_r, self.stdin_w = os.pipe2(os.O_CLOEXEC)
             os.set_blocking(self.stdin_w, False)
         else:
             self.in_r = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-
-    @staticmethod
-    def _listen(name: str, backlog: int) -> _socket.socket:
-        """A unix listener at ``name`` in the state dir (the working directory), 0600."""
-        try:
-            os.unlink(name)
-        except FileNotFoundError:
-            pass
-        listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-        umask = os.umask(0o177)
-        try:
-            listener.bind(name)
-        finally:
-            os.umask(umask)
-        listener.listen(backlog)
-        listener.setblocking(False)
-        return listener
 
     def _runtime(self, *args: str) -> list[str]:
         o = self.opts
@@ -174,7 +143,7 @@ class Supervisor:
             self.writer = LogWriter(o.log_path, o.log_driver, o.log_max_size, o.log_max_file)
         except OSError as exc:
             raise RuntimeFailed(f"open log {o.log_path!r}: {exc.strerror}", 125) from exc
-        console = ["--console-socket", self.console_path] if o.tty else []
+        console = ["--console-socket", self.console.path] if self.console is not None else []
         argv = self._runtime("create", "--bundle", o.bundle, *console, "--pid-file",
                              os.path.join(o.state_dir, INIT_PID_FILE), o.container_id)
         try:
@@ -197,7 +166,8 @@ class Supervisor:
             # the container writes to the pty; the pipes only carried the runtime's output
             os.close(self.out_r)
             os.close(self.err_r)
-            self.master = self._receive_master()
+            assert self.console is not None
+            self.master = self.console.receive_master()
             streams: tuple[tuple[int, str, int], ...] = ((self.master, "stdout", KIND_STDOUT),)
             if o.stdin:
                 self.stdin_w = os.dup(self.master)
@@ -208,59 +178,11 @@ class Supervisor:
             self._watch(fd, _IN, lambda events, fd=fd: self._on_output(fd))
         write_atomic(STATUS_FILE, dumps({"state": "created", "pid": self.init_pid}))
 
-    def _receive_master(self) -> int:
-        """The pty master the runtime sent during create (it connected and
-        sent before exiting, so the connection waits in the backlog)."""
-        assert self.console is not None
-        try:
-            fd, _ = self.console._accept()  # type: ignore[attr-defined]
-        except OSError as exc:
-            raise RuntimeFailed("runtime create sent no terminal over the console socket",
-                                125) from exc
-        finally:
-            self._close_console()
-        conn = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM, 0, fd)
-        try:
-            conn.settimeout(5.0)
-            _, ancdata, _, _ = conn.recvmsg(1024, _socket.CMSG_SPACE(16),
-                                            _socket.MSG_CMSG_CLOEXEC)
-        except OSError as exc:
-            raise RuntimeFailed(f"receive the terminal from the runtime: {exc}", 125) from exc
-        finally:
-            conn.close()
-        fds = [int.from_bytes(data[i:i + 4], sys.byteorder)
-               for level, kind, data in ancdata
-               if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS
-               for i in range(0, len(data) - len(data) % 4, 4)]
-        if not fds:
-            raise RuntimeFailed("runtime create sent no terminal over the console socket", 125)
-        for extra in fds[1:]:
-            os.close(extra)
-        os.set_blocking(fds[0], False)
-        return fds[0]
-
-    def _close_console(self) -> None:
-        if self.console is None:
-            return
-        self.console.close()
-        self.console = None
-        os.unlink(self.console_path)
-        if self.console_dir:
-            os.rmdir(self.console_dir)
-
     def _resize(self, height: int, width: int) -> None:
         """Set the terminal's window size (the kernel signals SIGWINCH to its
         foreground process group); no terminal or no size: nothing to do."""
-        if self.master < 0 or not height or not width:
-            return
-        import fcntl
-
-        winsize = (height.to_bytes(2, sys.byteorder) + width.to_bytes(2, sys.byteorder)
-                   + bytes(4))
-        try:
-            fcntl.ioctl(self.master, _TIOCSWINSZ, winsize)
-        except OSError:
-            pass
+        if self.master >= 0 and height and width:
+            set_window_size(self.master, height, width)
 
     def wait_for_attach(self) -> None:
         """--wait-attach: hold ``start`` until a client finished its handshake."""
@@ -339,7 +261,8 @@ class Supervisor:
         status = self.final_status()
         write_atomic(STATUS_FILE, dumps(status))
         frame = encode_frame(KIND_EXIT, dumps(status).encode("utf-8"))
-        self._close_console()  # create failed before the terminal arrived
+        if self.console is not None:  # create failed before the terminal arrived
+            self.console.close()
         if self.listener is not None:
             self._on_accept()
             os.unlink(SOCKET_FILE)
