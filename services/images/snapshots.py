@@ -28,11 +28,11 @@ import shutil
 import stat
 import threading
 import uuid
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
+from services.common.content import fsync_dir
 from services.common.errors import (
     AlreadyExists,
     DataLoss,
@@ -41,6 +41,7 @@ from services.common.errors import (
     InvalidArgument,
     NotFound,
 )
+from services.common.locks import KeyedLocks
 from services.common.log import get_logger
 from services.common.oci import digest_hex, validate_digest
 from services.images.extract import DEFAULT_LIMITS, ApplyStats, LayerLimits, apply_layer
@@ -104,38 +105,6 @@ def _syncfs(path: Path) -> None:
         os.close(fd)
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-class _KeyedLocks:
-    """One lock per key, dropped when nobody holds or waits for it."""
-
-    def __init__(self) -> None:
-        self._guard = threading.Lock()
-        self._locks: dict[str, tuple[threading.Lock, int]] = {}
-
-    @contextmanager
-    def hold(self, key: str) -> Iterator[None]:
-        with self._guard:
-            lock, users = self._locks.get(key, (threading.Lock(), 0))
-            self._locks[key] = (lock, users + 1)
-        try:
-            with lock:
-                yield
-        finally:
-            with self._guard:
-                lock, users = self._locks[key]
-                if users == 1:
-                    del self._locks[key]
-                else:
-                    self._locks[key] = (lock, users - 1)
-
-
 class Snapshotter:
     def __init__(self, root: Path, *, limits: LayerLimits = DEFAULT_LIMITS, durable: bool = False) -> None:
         """``durable``: syncfs each unpacked layer before publishing it.
@@ -157,7 +126,7 @@ class Snapshotter:
         self._limits = limits
         self._durable = durable
         self._mutex = threading.RLock()
-        self._unpacking = _KeyedLocks()
+        self._unpacking = KeyedLocks()
 
     def _snap(self, chain_id: str) -> Path:
         return self._snapshots / digest_hex(chain_id)
@@ -213,7 +182,7 @@ class Snapshotter:
                 # another process published the same content first: keep theirs
                 shutil.rmtree(tmp, ignore_errors=True)
                 return
-            _fsync_dir(self._snapshots)
+            fsync_dir(self._snapshots)
 
     def _parent_of(self, chain_id: str) -> str | None:
         try:
@@ -267,7 +236,7 @@ class Snapshotter:
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
-            _fsync_dir(self._active)
+            fsync_dir(self._active)
             return self._mounts(key, chain_id)
 
     def _active_parent(self, key: str) -> str:

@@ -25,6 +25,7 @@ from services.common.errors import (
     InvalidArgument,
     NotFound,
 )
+from services.common.locks import KeyedLocks
 from services.common.log import get_logger
 from services.common.oci import (
     INDEX_TYPES,
@@ -116,8 +117,7 @@ class ImageStore:
         self.snapshots = Snapshotter(root / "snapshots")
         self.db = MetadataDB(root / "metadata.json")
         self.source = source
-        self._blob_locks: dict[str, threading.Lock] = {}
-        self._locks_guard = threading.Lock()
+        self._blob_locks = KeyedLocks()
         self._pool = ThreadPoolExecutor(max_workers=DOWNLOAD_WORKERS * 2, thread_name_prefix="pull")
         self.content.clean_ingest()
         self.snapshots.clean_tmp()
@@ -218,10 +218,6 @@ class ImageStore:
                 w.write(data)
         return self.content.read_bytes(desc.digest, max_size=MAX_CONFIG_SIZE)
 
-    def _blob_lock(self, digest: str) -> threading.Lock:
-        with self._locks_guard:
-            return self._blob_locks.setdefault(digest, threading.Lock())
-
     def _pull_layers(self, repository, layers, diff_ids, chains, events) -> None:
         """Download layers concurrently and unpack them in order, each while it
         downloads (see :mod:`services.images.spool`); report through ``events``."""
@@ -263,7 +259,7 @@ class ImageStore:
 
     def _download(self, repository: str, layer: Descriptor, events, spool: Spool) -> None:
         try:
-            with self._blob_lock(layer.digest):
+            with self._blob_locks.hold(layer.digest):
                 if self.content.has(layer.digest):
                     spool.finish(self.content.path(layer.digest))
                     events.put(PullEvent(layer.digest, "verifying", layer.size, layer.size))

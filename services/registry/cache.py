@@ -18,58 +18,20 @@ Digests are validated with :func:`validate_digest` before they become paths.
 from __future__ import annotations
 
 import os
-import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 from services.common.content import ContentStore, Writer
+from services.common.locks import KeyedLocks
 from services.common.oci import sha256_digest, validate_digest
 
-__all__ = ["BlobCache", "Ingest", "KeyedLocks", "CHUNK_SIZE"]
+__all__ = ["BlobCache", "Ingest", "CHUNK_SIZE"]
 
 CHUNK_SIZE = 1 << 20
 #: ingest files untouched for this long are orphans of a crashed process; a
 #: live download writes far more often, so removing them is safe
 STALE_INGEST_SECONDS = 24 * 3600
-
-
-class KeyedLocks:
-    """One lock per key, created on demand and dropped when nobody holds it."""
-
-    def __init__(self) -> None:
-        self._guard = threading.Lock()
-        self._locks: dict[str, tuple[threading.Lock, int]] = {}
-
-    def acquire(self, key: str) -> None:
-        with self._guard:
-            lock, users = self._locks.get(key, (None, 0))
-            if lock is None:
-                lock = threading.Lock()
-            self._locks[key] = (lock, users + 1)
-        lock.acquire()
-
-    def release(self, key: str) -> None:
-        with self._guard:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
-        lock.release()
-
-    @contextmanager
-    def hold(self, key: str) -> Iterator[None]:
-        self.acquire(key)
-        try:
-            yield
-        finally:
-            self.release(key)
-
-    def __len__(self) -> int:
-        with self._guard:
-            return len(self._locks)
 
 
 #: a partial download of one blob (one writer per ingest): the shared content writer

@@ -10,7 +10,8 @@ import pytest
 from services.common.config import Config, RegistryHostConfig
 from services.common.errors import DigestMismatch, InvalidArgument
 from services.common.oci import sha256_digest
-from services.registry.cache import BlobCache, KeyedLocks
+from services.common.locks import KeyedLocks
+from services.registry.cache import BlobCache
 from services.registry.transport import Endpoint, endpoints_for, is_loopback
 
 
