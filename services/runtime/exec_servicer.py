@@ -66,14 +66,20 @@ class _ClientInput:
 
     @staticmethod
     def _deliver(session: ExecSession, req) -> None:
-        which = req.WhichOneof("msg")
-        if which == "stdin":
-            if req.stdin.data:
-                session.send_stdin(req.stdin.data)
-            if req.stdin.eof:
-                session.close_stdin()
-        elif which == "resize":
-            session.resize(req.resize.height, req.resize.width)
+        deliver_input(session, req)
+
+
+def deliver_input(target, req, *, stdin: bool = True) -> None:
+    """Hand a client's stdin frame or resize (Run, Attach or Exec message) to
+    ``target`` (an exec session or a shim attachment)."""
+    which = req.WhichOneof("msg")
+    if which == "stdin" and stdin:
+        if req.stdin.data:
+            target.send_stdin(req.stdin.data)
+        if req.stdin.eof:
+            target.close_stdin()
+    elif which == "resize":
+        target.resize(req.resize.height, req.resize.width)
 
 
 class ExecServicerMixin:

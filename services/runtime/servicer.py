@@ -9,7 +9,7 @@ from barque.types.v1 import types_pb2
 from services.common.errors import InvalidArgument
 from services.runtime import shimclient
 from services.runtime.containers import ContainerConfig, HostConfig
-from services.runtime.exec_servicer import ExecServicerMixin
+from services.runtime.exec_servicer import ExecServicerMixin, deliver_input
 from services.runtime.service import ContainerView, ExitStatus, RuntimeService
 
 __all__ = ["RuntimeServicer"]
@@ -116,14 +116,7 @@ class _ClientInput:
         if attachment is None:
             return
         try:
-            which = req.WhichOneof("msg")
-            if which == "stdin" and self._stdin:
-                if req.stdin.data:
-                    attachment.send_stdin(req.stdin.data)
-                if req.stdin.eof:
-                    attachment.close_stdin()
-            elif which == "resize":
-                attachment.resize(req.resize.height, req.resize.width)
+            deliver_input(attachment, req, stdin=self._stdin)
         except Exception:  # the container exited (or its shim is gone): nothing to forward to
             pass
 

@@ -399,15 +399,22 @@ class Zygote:
             raise
         return sock
 
+    def _answering(self) -> int | None:
+        """The zygote's pid if it runs and accepts connections."""
+        pid = self.pid()
+        if pid is None:
+            return None
+        try:
+            self._connect(1.0).close()
+        except OSError:
+            return None
+        return pid
+
     def ensure(self, timeout: float = 10.0) -> int:
         """The zygote's pid, starting one if none is serving."""
-        pid = self.pid()
+        pid = self._answering()
         if pid is not None:
-            try:
-                self._connect(1.0).close()
-                return pid
-            except OSError:
-                pass
+            return pid
         os.makedirs(self.directory, mode=0o700, exist_ok=True)
         self._launcher = subprocess.Popen(
             [self._python, "-I", "-S", ZYGOTE_MAIN, "--socket", self.socket_path,
@@ -419,13 +426,9 @@ class Zygote:
         while time.monotonic() < deadline:
             if self._launcher.poll() is not None:
                 raise ShimStartFailed(f"zygote exited with status {self._launcher.returncode}")
-            pid = self.pid()
+            pid = self._answering()
             if pid is not None:
-                try:
-                    self._connect(1.0).close()
-                    return pid
-                except OSError:
-                    pass
+                return pid
             time.sleep(0.005)
         raise ShimStartFailed(f"zygote did not come up within {timeout:.0f}s")
 
