@@ -19,6 +19,10 @@ state directories::
     [registries."myhost:5000"]
     insecure = true
 
+    [cgroups]
+    version = "auto"               # BARQUE_CGROUP_VERSION: auto, 1 or 2
+    v2_root = "/sys/fs/cgroup"     # BARQUE_CGROUP2_ROOT: the cgroup2 mount used for version 2
+
 A service's state lives under ``<state_dir>/<service>/``.
 """
 
@@ -31,7 +35,7 @@ from pathlib import Path
 
 from services.common.errors import InvalidArgument
 
-__all__ = ["Config", "RegistryHostConfig", "load_config", "SERVICES"]
+__all__ = ["Config", "CgroupConfig", "RegistryHostConfig", "load_config", "SERVICES"]
 
 SERVICES = ("registry", "images", "runtime")
 DEFAULT_CONFIG = "/etc/barque/barque.toml"
@@ -46,12 +50,26 @@ class RegistryHostConfig:
 
 
 @dataclass(frozen=True)
+class CgroupConfig:
+    """Which cgroup hierarchy containers go in.
+
+    ``auto`` picks v2 when ``/sys/fs/cgroup`` is the unified hierarchy and v1
+    otherwise; ``2`` with ``v2_root`` names a cgroup2 mount elsewhere (a hybrid
+    host's ``/sys/fs/cgroup/unified``), so the v2 path runs on a v1 host too.
+    """
+
+    version: str = "auto"
+    v2_root: str = "/sys/fs/cgroup"
+
+
+@dataclass(frozen=True)
 class Config:
     state_dir: Path = Path("/var/lib/barque")
     run_dir: Path = Path("/run/barque")
     addresses: dict[str, str] = field(default_factory=dict)
     registries: dict[str, RegistryHostConfig] = field(default_factory=dict)
     source: str = ""
+    cgroups: CgroupConfig = CgroupConfig()
 
     def address(self, service: str) -> str:
         """gRPC target of ``service`` (``unix:///…`` or ``host:port``)."""
@@ -96,4 +114,11 @@ def load_config(path: str | None = None, environ: dict[str, str] | None = None) 
     for host in filter(None, (env.get("BARQUE_INSECURE_REGISTRIES") or "").split(",")):
         prev = registries.get(host, RegistryHostConfig())
         registries[host] = RegistryHostConfig(mirrors=prev.mirrors, insecure=True)
-    return Config(state_dir, run_dir, addresses, registries, path)
+    section = data.get("cgroups") or {}
+    version = str(env.get("BARQUE_CGROUP_VERSION") or section.get("version") or "auto")
+    if version not in ("auto", "1", "2"):
+        raise InvalidArgument(f"cgroup version {version!r}: expected auto, 1 or 2")
+    v2_root = str(env.get("BARQUE_CGROUP2_ROOT") or section.get("v2_root") or "/sys/fs/cgroup")
+    if not v2_root.startswith("/"):
+        raise InvalidArgument(f"cgroup v2_root {v2_root!r} must be an absolute path")
+    return Config(state_dir, run_dir, addresses, registries, path, CgroupConfig(version, v2_root))
