@@ -3,7 +3,9 @@
 The rules are moby's ``profiles/seccomp/default_linux.go`` (the 2023 profile:
 ``socket`` allowed except AF_VSOCK, ``name_to_handle_at`` in the allowlist,
 CAP_BPF / CAP_PERFMON gates, ``clone3`` answering ENOSYS without
-CAP_SYS_ADMIN so glibc falls back to ``clone``), trimmed to the x86 family:
+CAP_SYS_ADMIN so glibc falls back to ``clone``, and no ``io_uring_*`` since
+moby#46762: io_uring has been a steady source of kernel privilege escalations
+and bypasses seccomp for the operations it submits), trimmed to the x86 family:
 entries that only apply to arm, ppc64le, s390 and riscv64 are left out, the
 amd64/x32/x86 ones are kept. Each rule may carry ``includes`` / ``excludes``
 filters on capabilities, architectures and a minimum kernel, evaluated by
@@ -42,7 +44,7 @@ getpeername getpgid getpgrp getpid getppid getpriority getrandom getresgid getre
 getresuid32 getrlimit get_robust_list getrusage getsid getsockname getsockopt get_thread_area
 gettid gettimeofday getuid getuid32 getxattr inotify_add_watch inotify_init inotify_init1
 inotify_rm_watch io_cancel ioctl io_destroy io_getevents io_pgetevents io_pgetevents_time64
-ioprio_get ioprio_set io_setup io_submit io_uring_enter io_uring_register io_uring_setup ipc kill
+ioprio_get ioprio_set io_setup io_submit ipc kill
 landlock_add_rule landlock_create_ruleset landlock_restrict_self lchown lchown32 lgetxattr link
 linkat listen listxattr llistxattr _llseek lremovexattr lseek lsetxattr lstat lstat64 madvise
 membarrier memfd_create memfd_secret mincore mkdir mkdirat mknod mknodat mlock mlock2 mlockall

@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from services.runtime.oci.caps import DOCKER_DEFAULT_CAPS
+from services.runtime.seccomp_profile import default_profile
 
 pytestmark = [
     pytest.mark.root,
@@ -313,6 +314,38 @@ def test_seccomp_profile_is_enforced(bundle, no_new_privs):
     assert "made" not in done.stdout
     assert "Operation not permitted" in done.stderr
     assert "Seccomp:\t2" in done.stdout
+
+
+# The host's python3 and its libraries, bind-mounted read-only at /usr: the
+# busybox rootfs has no way to make a raw syscall.
+IO_URING_PROBE = r"""
+import ctypes, errno
+libc = ctypes.CDLL(None, use_errno=True)
+params = ctypes.create_string_buffer(120)  # struct io_uring_params
+fd = libc.syscall(425, 4, params)  # io_uring_setup(entries=4, params)
+print("io_uring_setup=" + ("fd" if fd >= 0 else errno.errorcode[ctypes.get_errno()]))
+"""
+
+
+def _rootfs_with_host_usr(bundle, tmp_path) -> None:
+    private = tmp_path / "rootfs-usr"
+    _busybox_rootfs(private)
+    (private / "usr").mkdir()
+    os.symlink("usr/lib", private / "lib")
+    os.symlink("usr/lib64", private / "lib64")
+    bundle.config["root"]["path"] = str(private)
+    bundle.config["mounts"].append({"destination": "/usr", "type": "bind", "source": "/usr",
+                                    "options": ["rbind", "ro", "nosuid", "nodev"]})
+
+
+def test_default_seccomp_profile_denies_io_uring(bundle, tmp_path):
+    if not os.path.exists("/usr/bin/python3"):
+        pytest.skip("the host has no /usr/bin/python3 to run inside the container")
+    _rootfs_with_host_usr(bundle, tmp_path)
+    bundle.config["linux"]["seccomp"] = default_profile(list(DOCKER_DEFAULT_CAPS))
+    done = bundle.run("/usr/bin/python3", "-I", "-c", IO_URING_PROBE)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["io_uring_setup=EPERM"]
 
 
 def test_sysctl_and_hostname_are_namespaced(bundle):

@@ -3,12 +3,16 @@ classic-BPF interpreter over synthetic seccomp_data."""
 
 from __future__ import annotations
 
+import errno
 import struct
 
 import pytest
 
+from services.runtime.oci import caps as caps_mod
 from services.runtime.oci import seccomp
+from services.runtime.oci.caps import DOCKER_DEFAULT_CAPS
 from services.runtime.oci.syscall_table import AUDIT_ARCH_X86_64, SYSCALLS_X86_64
+from services.runtime.seccomp_profile import default_profile
 
 NR = SYSCALLS_X86_64
 
@@ -133,3 +137,23 @@ def test_pack_filter_layout():
     raw = seccomp.pack_filter([(0x06, 1, 2, 0x7FFF0000)])
     assert raw == struct.pack("<HBBI", 6, 1, 2, 0x7FFF0000)
     assert len(raw) == 8
+
+
+# Docker's default profile, run through our assembler: io_uring is denied
+# (moby#46762) whatever the capabilities, like every other unlisted call.
+_IO_URING = ("io_uring_setup", "io_uring_enter", "io_uring_register")
+
+
+@pytest.mark.parametrize("caps", [
+    pytest.param(list(DOCKER_DEFAULT_CAPS), id="docker-default-caps"),
+    pytest.param(list(caps_mod.CAPABILITIES), id="all-caps"),
+])
+def test_default_profile_denies_io_uring_with_eperm(caps):
+    profile = default_profile(caps, kernel=(6, 18))
+    for rule in profile["syscalls"]:
+        assert not set(rule["names"]) & set(_IO_URING), rule
+    prog = seccomp.build_filter(profile)
+    for name in _IO_URING:
+        assert run_bpf(prog, NR[name]) == seccomp.RET_ERRNO | errno.EPERM, name
+    assert run_bpf(prog, NR["read"]) == seccomp.RET_ALLOW
+    assert run_bpf(prog, NR["io_submit"]) == seccomp.RET_ALLOW  # classic AIO stays allowed
