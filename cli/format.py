@@ -38,7 +38,7 @@ def parse_time(text: str) -> float | None:
     """Seconds since the epoch of an RFC 3339 time (nanoseconds allowed), or None."""
     if not text:
         return None
-    m = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?$", text.strip())
+    m = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?", text.strip(), re.ASCII)
     if not m:
         return None
     base = datetime.fromisoformat(m.group(1))

@@ -54,7 +54,7 @@ LAYER_TYPES = frozenset(
     }
 )
 
-_DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
+_DIGEST_RE = re.compile(r"sha256:[a-f0-9]{64}")
 
 
 def validate_digest(digest: str) -> str:
@@ -63,7 +63,7 @@ def validate_digest(digest: str) -> str:
     Only sha256 is accepted: a digest is used as a file name, so it is checked
     here before any filesystem use.
     """
-    if not isinstance(digest, str) or not _DIGEST_RE.match(digest):
+    if not isinstance(digest, str) or not _DIGEST_RE.fullmatch(digest):
         raise InvalidArgument(f"invalid digest {digest!r}")
     return digest
 

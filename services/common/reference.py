@@ -36,12 +36,12 @@ NAME_TOTAL_LENGTH_MAX = 255
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _DOMAIN_NAME = rf"{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*"
 _IPV6 = r"\[(?:[a-fA-F0-9:]+)\]"
-_DOMAIN_RE = re.compile(rf"^(?:{_DOMAIN_NAME}|{_IPV6})(?::[0-9]+)?$")
+_DOMAIN_RE = re.compile(rf"(?:{_DOMAIN_NAME}|{_IPV6})(?::[0-9]+)?")
 _PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
-_PATH_RE = re.compile(rf"^{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*$")
-_TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$", re.ASCII)
-_DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
-_HEX64_RE = re.compile(r"^[a-f0-9]{64}$")
+_PATH_RE = re.compile(rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*")
+_TAG_RE = re.compile(r"[\w][\w.-]{0,127}", re.ASCII)
+_DIGEST_RE = re.compile(r"sha256:[a-f0-9]{64}")
+_HEX64_RE = re.compile(r"[a-f0-9]{64}")
 
 
 class InvalidReference(InvalidArgument):
@@ -92,11 +92,11 @@ def _split_domain(text: str) -> tuple[str, str]:
 
 def _check_name(text: str, domain: str, path: str) -> None:
     bad = f"invalid reference format: {text!r}"
-    if not _DOMAIN_RE.match(domain):
+    if not _DOMAIN_RE.fullmatch(domain):
         raise InvalidReference(f"{bad}: invalid registry domain {domain!r}")
     if path.lower() != path:
         raise InvalidReference(f"{bad}: repository name {path!r} must be lowercase")
-    if not _PATH_RE.match(path):
+    if not _PATH_RE.fullmatch(path):
         raise InvalidReference(f"{bad}: invalid repository name {path!r}")
 
 
@@ -115,19 +115,19 @@ def parse_reference(text: str) -> Reference:
     bad = f"invalid reference format: {text!r}"
     if not isinstance(text, str) or not text:
         raise InvalidReference(bad)
-    if _HEX64_RE.match(text):
+    if _HEX64_RE.fullmatch(text):
         raise InvalidReference(
             f"{bad}: cannot specify a 64-byte hexadecimal string as a repository name"
         )
     rest, at, digest = text.partition("@")
     if at:
-        if not _DIGEST_RE.match(digest):
+        if not _DIGEST_RE.fullmatch(digest):
             raise InvalidReference(f"{bad}: invalid digest {digest!r} (want sha256:<64 hex>)")
     tag: str | None = None
     colon = rest.rfind(":")
     if colon > rest.rfind("/"):
         rest, tag = rest[:colon], rest[colon + 1:]
-        if not _TAG_RE.match(tag):
+        if not _TAG_RE.fullmatch(tag):
             raise InvalidReference(f"{bad}: invalid tag {tag!r}")
     if not rest:
         raise InvalidReference(f"{bad}: empty repository name")
@@ -174,6 +174,6 @@ def registry_host(text: str) -> str:
         return DEFAULT_DOMAIN
     if host.lower() in LEGACY_DOMAINS or host.lower() == DEFAULT_DOMAIN:
         return DEFAULT_DOMAIN
-    if not _DOMAIN_RE.match(host):
+    if not _DOMAIN_RE.fullmatch(host):
         raise InvalidReference(f"invalid registry host {text!r}")
     return host

@@ -106,7 +106,7 @@ class PullEvent:
     up_to_date: bool = False
 
 
-_HEX_RE = re.compile(r"^(sha256:)?[a-f0-9]{4,64}$")
+_HEX_RE = re.compile(r"(sha256:)?[a-f0-9]{4,64}")
 
 
 class ImageStore:
@@ -305,7 +305,7 @@ class ImageStore:
         """The image a user means by a name, an id, an id prefix or a repo digest."""
         with self.db.lock:
             text = reference.strip()
-            if _HEX_RE.match(text):
+            if _HEX_RE.fullmatch(text):
                 hexpart = text.removeprefix("sha256:")
                 matches = [i for i in self.db.images if i.removeprefix("sha256:").startswith(hexpart)]
                 if len(matches) == 1:

@@ -54,7 +54,8 @@ __all__ = ["Resolved", "RegistryProxy"]
 
 log = get_logger("barque.registry.proxy")
 
-_CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
+_CONTENT_RANGE = re.compile(r"bytes ([0-9]+)-([0-9]+)/([0-9]+|\*)")
+_DECIMAL = re.compile(r"[0-9]+")
 
 
 @dataclass(frozen=True)
@@ -77,14 +78,20 @@ def _network_chunks(resp: urllib3.BaseHTTPResponse) -> Iterator[bytes]:
         raise _Dropped(str(exc)) from exc
 
 
+def _content_length(value: str | None) -> int | None:
+    """A Content-Length header as a number, None unless it is plain ASCII digits
+    (``str.isdigit`` takes ``"\u00b2"``, which ``int`` then refuses)."""
+    return int(value) if value and _DECIMAL.fullmatch(value) else None
+
+
 def _scope(ref: Reference) -> str:
     return f"repository:{ref.path}:pull"
 
 
 def _read_manifest_body(resp: urllib3.BaseHTTPResponse, what: str) -> bytes:
     """The body, refused before reading past the 4 MiB cap."""
-    length = resp.headers.get("Content-Length")
-    if length and length.isdigit() and int(length) > MAX_MANIFEST_SIZE:
+    length = _content_length(resp.headers.get("Content-Length"))
+    if length is not None and length > MAX_MANIFEST_SIZE:
         raise FailedPrecondition(
             f"{what}: manifest of {length} bytes is over the {MAX_MANIFEST_SIZE}-byte limit")
     buf = bytearray()
@@ -175,7 +182,8 @@ class RegistryProxy:
         finally:
             discard(resp)
         refuse_schema1(head_type, what)
-        if head_length.isdigit() and int(head_length) > MAX_MANIFEST_SIZE:
+        declared = _content_length(head_length)
+        if declared is not None and declared > MAX_MANIFEST_SIZE:
             raise FailedPrecondition(
                 f"{what}: manifest of {head_length} bytes is over the {MAX_MANIFEST_SIZE}-byte limit")
         if head_digest:
@@ -213,9 +221,10 @@ class RegistryProxy:
             length = resp.headers.get("Content-Length", "")
         finally:
             discard(resp)
-        if not length.isdigit():
+        size = _content_length(length)
+        if size is None:
             raise Unavailable(f"{what}: {ref.domain} sent no usable Content-Length ({length!r})")
-        return int(length)
+        return size
 
     def fetch_blob(self, name: str, digest: str, offset: int = 0) -> Iterator[bytes]:
         """Chunks of the blob from ``offset``; see the module docstring.
@@ -305,7 +314,7 @@ class RegistryProxy:
                 log.info("registry.range_ignored", what=what, received=received)
             return received
         crange = resp.headers.get("Content-Range", "")
-        match = _CONTENT_RANGE.match(crange)
+        match = _CONTENT_RANGE.fullmatch(crange)
         # an invalid Content-Range must not be recombined (RFC 9110)
         if not match or int(match.group(1)) != received or int(match.group(2)) < received:
             raise Unavailable(f"{what}: resume at byte {received} got Content-Range {crange!r}")

@@ -27,8 +27,8 @@ __all__ = [
     "generate_name",
 ]
 
-_NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
-_ID_RE = re.compile(r"^[a-f0-9]{64}$")
+_NAME_RE = re.compile(r"/?[a-zA-Z0-9][a-zA-Z0-9_.-]+")
+_ID_RE = re.compile(r"[a-f0-9]{64}")
 
 
 class ContainerNotFound(NotFound):
@@ -133,14 +133,14 @@ class ContainerStore:
         self._records: dict[str, ContainerRecord] = {}
         for d in sorted(root.iterdir()):
             path = d / "record.json"
-            if _ID_RE.match(d.name) and path.exists():
+            if _ID_RE.fullmatch(d.name) and path.exists():
                 try:
                     self._records[d.name] = ContainerRecord.from_json(json.loads(path.read_text()))
                 except (ValueError, TypeError, KeyError):
                     continue
 
     def dir(self, container_id: str) -> Path:
-        if not _ID_RE.match(container_id):
+        if not _ID_RE.fullmatch(container_id):
             raise InvalidArgument(f"invalid container id {container_id!r}")
         return self.root / container_id
 
@@ -150,7 +150,7 @@ class ContainerStore:
 
     def reserve(self, record: ContainerRecord) -> None:
         """Add a new record; its name must be free."""
-        if not _NAME_RE.match(record.name):
+        if not _NAME_RE.fullmatch(record.name):
             raise InvalidArgument(
                 f"Invalid container name ({record.name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
             )
@@ -188,7 +188,7 @@ class ContainerStore:
             for r in self._records.values():
                 if r.name == name:
                     return r
-            if ref and re.match(r"^[a-f0-9]+$", ref):
+            if ref and re.fullmatch(r"[a-f0-9]+", ref):
                 matches = [r for i, r in self._records.items() if i.startswith(ref)]
                 if len(matches) == 1:
                     return matches[0]

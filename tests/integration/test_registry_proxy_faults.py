@@ -323,6 +323,29 @@ def test_redirect_drops_authorization_for_other_host(server, make_proxy):
         storage.stop()
 
 
+def test_content_length_of_non_ascii_digits_is_not_a_number(server, make_proxy):
+    """"\u00b2" passes str.isdigit but not int(): it is an unusable length, not a crash."""
+    body = image_manifest(b"layer")
+    manifest = manifest_app("v1", body)
+
+    def app(h: _Handler) -> None:
+        if h.command == "HEAD":
+            h.send_response(200)
+            h.send_header("Content-Length", "\u00b2")
+            h.send_header("Content-Type", MediaType.OCI_MANIFEST)
+            h.end_headers()
+        else:
+            manifest(h)
+
+    server.serve(app)
+    proxy = make_proxy()
+    with pytest.raises(Unavailable) as info:
+        proxy.blob_size(f"{server.host}/{REPO}", sha256_digest(b"blob"))
+    assert "no usable Content-Length" in str(info.value)
+    # a tag's HEAD with such a length is resolved by its GET
+    assert proxy.resolve(f"{server.host}/{REPO}:v1").top.digest == sha256_digest(body)
+
+
 # -- retries and errors -------------------------------------------------------
 
 def test_5xx_twice_then_success_is_retried(server, make_proxy):
