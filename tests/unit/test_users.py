@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
+import signal
+import stat
+import struct
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from services.common.errors import InvalidArgument
-from services.runtime.users import ResolvedUser, read_rootfs_file, resolve_user
+from services.runtime.users import MAX_DB_BYTES, ResolvedUser, read_rootfs_file, resolve_user
 
 PASSWD = """\
 root:x:0:0:root:/root:/bin/sh
@@ -201,3 +207,123 @@ def test_read_leaves_no_open_descriptors(tmp_path: Path):
         with pytest.raises(InvalidArgument):
             resolve_user(rootfs, "ghost", use_openat2=openat2)
     assert into_rootfs() == set()
+
+
+# --- nothing but a bounded regular file is ever opened -------------------
+# inotify reports IN_OPEN for every real open(2) of a watched inode, and none
+# for an O_PATH open: the observable of "looked at, never opened".
+
+_IN_OPEN = 0x20
+_IN_ACCESS = 0x01
+
+
+@contextlib.contextmanager
+def watch_opens(path: Path) -> Iterator[list[int]]:
+    """Yields a list that, on exit, holds the inotify masks seen on ``path``."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    ino = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+    assert ino >= 0, os.strerror(ctypes.get_errno())
+    seen: list[int] = []
+    try:
+        assert libc.inotify_add_watch(ino, os.fsencode(path), _IN_OPEN | _IN_ACCESS) >= 0
+        yield seen
+        try:
+            data = os.read(ino, 65536)
+        except BlockingIOError:
+            data = b""
+        offset = 0
+        while offset < len(data):
+            _wd, mask, _cookie, length = struct.unpack_from("iIII", data, offset)
+            seen.append(mask)
+            offset += 16 + length
+    finally:
+        os.close(ino)
+
+
+@contextlib.contextmanager
+def deadline(seconds: int) -> Iterator[None]:
+    """Turn a call that blocks (a FIFO open) into a TimeoutError."""
+    def expired(_sig, _frame):
+        raise TimeoutError(f"blocked for more than {seconds}s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_watch_opens_sees_a_real_open(tmp_path: Path):
+    # the observable the tests below rely on
+    rootfs = make_rootfs(tmp_path)
+    with watch_opens(rootfs / "etc" / "passwd") as seen:
+        assert read_rootfs_file(rootfs, "etc/passwd") == PASSWD
+    assert seen and seen[0] & _IN_OPEN
+
+
+@pytest.mark.parametrize("openat2", MODES)
+def test_fifo_passwd_is_never_opened(tmp_path: Path, openat2):
+    rootfs = make_rootfs(tmp_path, passwd=None)
+    fifo = rootfs / "etc" / "passwd"
+    os.mkfifo(fifo)
+    with watch_opens(fifo) as seen, deadline(10):
+        with pytest.raises(InvalidArgument, match="/etc/passwd inside the container rootfs is not a regular file"):
+            resolve_user(rootfs, "app", use_openat2=openat2)
+    assert seen == [], "the FIFO was opened"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mknod of a character device needs root")
+@pytest.mark.parametrize("openat2", MODES)
+def test_device_node_passwd_is_never_opened(tmp_path: Path, openat2):
+    # 1:3 is /dev/null: harmless even if it were opened
+    rootfs = make_rootfs(tmp_path, passwd=None)
+    node = rootfs / "etc" / "passwd"
+    os.mknod(node, stat.S_IFCHR | 0o644, os.makedev(1, 3))
+    with watch_opens(node) as seen:
+        with pytest.raises(InvalidArgument, match="not a regular file"):
+            resolve_user(rootfs, "app", use_openat2=openat2)
+    assert seen == [], "the device node was opened by the engine"
+
+
+@pytest.mark.parametrize("openat2", MODES)
+def test_oversized_passwd_is_refused_without_being_read(tmp_path: Path, openat2):
+    rootfs = make_rootfs(tmp_path)
+    big = rootfs / "etc" / "group"
+    with open(big, "wb") as f:
+        f.truncate(MAX_DB_BYTES + 1)  # sparse: costs no disk
+    with watch_opens(big) as seen:
+        with pytest.raises(InvalidArgument, match=f"/etc/group inside the container rootfs is larger than {MAX_DB_BYTES}"):
+            resolve_user(rootfs, "app", use_openat2=openat2)
+    assert seen == [], "the oversized file was opened"
+    assert MAX_DB_BYTES <= 4 * 1024 * 1024
+
+
+def test_absolute_symlink_to_a_host_path_resolves_inside_the_root(tmp_path: Path):
+    # /etc/passwd -> <an absolute path that exists on the host>: the same path
+    # below the rootfs is read, never the host's file.
+    host_file = tmp_path / "host" / "passwd"
+    host_file.parent.mkdir()
+    host_file.write_text("decoy:x:4242:4242::/decoy:/bin/sh\n")
+    rootfs = make_rootfs(tmp_path, passwd=None)
+    inside = rootfs / str(host_file).lstrip("/")
+    inside.parent.mkdir(parents=True)
+    inside.write_text("inside:x:7:7::/in:/bin/sh\n")
+    (rootfs / "etc" / "passwd").symlink_to(host_file)
+    with watch_opens(host_file) as seen:
+        assert resolve_user(rootfs, "inside") == ResolvedUser(7, 7, [], "/in")
+        with pytest.raises(InvalidArgument, match="unable to find user decoy"):
+            resolve_user(rootfs, "decoy")
+        with pytest.raises(InvalidArgument, match="symlink in path refused"):
+            resolve_user(rootfs, "inside", use_openat2=False)
+    assert seen == [], "the host's file was opened"
+
+
+def test_passwd_symlink_to_host_shadow_stays_inside(tmp_path: Path):
+    # the host has /etc/shadow (with "daemon"); the rootfs has none
+    assert Path("/etc/shadow").exists()
+    rootfs = make_rootfs(tmp_path, passwd=None)
+    (rootfs / "etc" / "passwd").symlink_to("/etc/shadow")
+    with pytest.raises(InvalidArgument, match="unable to find user daemon"):
+        resolve_user(rootfs, "daemon")
