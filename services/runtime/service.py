@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator, Protocol
 
+from services.common.config import CgroupConfig
 from services.common.errors import FailedPrecondition, Internal, InvalidArgument, NotFound
 from services.common.log import get_logger
 from services.runtime import shimclient
@@ -36,13 +37,13 @@ from services.runtime.events import EventLog
 from services.runtime.logs import parse_size
 from services.runtime.filters import matches, parse_filters
 from services.runtime.flags import parse_bind, parse_log_opts, parse_security_opts, parse_signal
+from services.runtime.oci.cgroups import hierarchy
 from services.runtime.mounts import mount_overlay, unmount, write_etc_files
 from services.runtime.spec_builder import ContainerRequest, build_spec, process_args
 
 __all__ = ["RuntimeService", "ImageSource", "ImageInfo", "ExitStatus", "ContainerView"]
 
 log = get_logger()
-CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
 @dataclass(frozen=True)
@@ -81,16 +82,16 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def cgroup_v2() -> bool:
-    return (CGROUP_ROOT / "cgroup.controllers").exists()
-
-
 class RuntimeService:
     def __init__(self, root: Path, images: ImageSource, *, oci_command: list[str] | None = None,
-                 warm: bool = True) -> None:
+                 warm: bool = True, cgroups: CgroupConfig = CgroupConfig()) -> None:
         """``oci_command`` runs another OCI runtime (runc) instead of barque-oci;
         ``warm`` (barque-oci only) forks shims and barque-oci commands from a
-        warm helper process instead of starting an interpreter for each."""
+        warm helper process instead of starting an interpreter for each.
+        ``cgroups`` picks the hierarchy; barque-oci reads the same config."""
+        version, cgroup2_root = hierarchy(cgroups)
+        self.cgroup_v2 = version == 2
+        self.cgroup_root = Path(cgroup2_root) if self.cgroup_v2 else Path("/sys/fs/cgroup")
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
         self.store = ContainerStore(root / "containers")
@@ -133,9 +134,9 @@ class RuntimeService:
         return code, stderr
 
     def _oom_cgroup(self, container_id: str) -> str:
-        if cgroup_v2():
-            return str(CGROUP_ROOT / "barque" / container_id)
-        return str(CGROUP_ROOT / "memory" / "barque" / container_id)
+        if self.cgroup_v2:
+            return str(self.cgroup_root / "barque" / container_id)
+        return str(self.cgroup_root / "memory" / "barque" / container_id)
 
     def _refresh(self, record: ContainerRecord) -> bool:
         """Merge the supervisor's status into the record; True while running."""
@@ -215,7 +216,7 @@ class RuntimeService:
                 no_new_privileges=security.no_new_privileges, seccomp_unconfined=security.seccomp_unconfined,
                 network="none", cgroups_path=f"/barque/{cid}", etc_files=etc,
             )
-            spec = build_spec(request, rootfs, root_path="rootfs", cgroup_v2=cgroup_v2())
+            spec = build_spec(request, rootfs, root_path="rootfs", cgroup_v2=self.cgroup_v2)
             (cdir / "config.json").write_text(json.dumps(spec, indent=1))
             # inspect shows the merged config, as docker's: the image's values where no flag was given
             if config.entrypoint is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.common.errors import InvalidArgument
+from services.common.errors import FailedPrecondition, InvalidArgument
 from services.runtime.oci import cgroups
 
 MOUNTINFO = """\
@@ -75,7 +75,7 @@ def test_shares_to_weight_matches_runc():
 
 
 def test_v2_writes():
-    writes, unsupported = cgroups.v2_writes({
+    writes = cgroups.v2_writes({
         "memory": {"limit": 100, "swap": 300},
         "cpu": {"shares": 1024, "quota": 20000, "period": 50000},
         "pids": {"limit": 5},
@@ -83,8 +83,7 @@ def test_v2_writes():
     })
     assert writes == [("memory.max", "100"), ("memory.swap.max", "200"), ("cpu.weight", "39"),
                       ("cpu.max", "20000 50000"), ("pids.max", "5")]
-    assert unsupported == ["devices"]
-    writes, _ = cgroups.v2_writes({"memory": {"limit": -1, "swap": -1}, "cpu": {"period": 1000}})
+    writes = cgroups.v2_writes({"memory": {"limit": -1, "swap": -1}, "cpu": {"period": 1000}})
     assert writes == [("memory.max", "max"), ("memory.swap.max", "max"), ("cpu.max", "max 1000")]
     with pytest.raises(InvalidArgument):
         cgroups.v2_writes({"memory": {"limit": 100, "swap": 50}})
@@ -106,8 +105,8 @@ def test_v2_writer_against_kernel_layout(tmp_path):
     _kernel_dir(tmp_path / "barque" / "c1", [])
     mgr = cgroups.CgroupV2("barque/c1", root=str(tmp_path))
     mgr.create()
-    mgr.apply({"memory": {"limit": 1 << 26}, "cpu": {"shares": 512, "quota": 1000},
-               "pids": {"limit": 20}, "devices": [{"allow": False, "access": "rwm"}]})
+    mgr.write_limits({"memory": {"limit": 1 << 26}, "cpu": {"shares": 512, "quota": 1000},
+                      "pids": {"limit": 20}, "devices": [{"allow": False, "access": "rwm"}]})
     leaf = tmp_path / "barque" / "c1"
     assert (leaf / "memory.max").read_text() == str(1 << 26)
     assert (leaf / "cpu.weight").read_text() == "20"
@@ -128,7 +127,33 @@ def test_v2_writer_refuses_missing_controller_file(tmp_path):
     (tmp_path / "barque" / "c2").mkdir()
     mgr = cgroups.CgroupV2("barque/c2", root=str(tmp_path))
     with pytest.raises(cgroups.CgroupError, match="memory.max"):
-        mgr.apply({"memory": {"limit": 10}})
+        mgr.write_limits({"memory": {"limit": 10}})
+
+
+def test_v2_names_a_controller_the_hierarchy_lacks(tmp_path):
+    """A hybrid host's cgroup2 mount offers hugetlb only: a memory limit is
+    refused naming the controller, before anything is written."""
+    _kernel_dir(tmp_path, ["hugetlb"])
+    (tmp_path / "barque").mkdir()
+    _kernel_dir(tmp_path / "barque", [])
+    mgr = cgroups.CgroupV2("barque/c3", root=str(tmp_path))
+    with pytest.raises(cgroups.ControllerMissing, match=r"controller 'pids' \(for pids.max\)"):
+        mgr.write_limits({"pids": {"limit": 10}})
+    assert (tmp_path / "cgroup.subtree_control").read_text() == ""
+    # core files need no controller
+    assert cgroups.v2_controllers([("cgroup.max.depth", "2"), ("memory.high", "1")]) == {
+        "memory": "memory.high"}
+
+
+def test_hierarchy_from_config(tmp_path):
+    from services.common.config import CgroupConfig
+    assert cgroups.hierarchy(CgroupConfig("1", str(tmp_path))) == (1, "/sys/fs/cgroup")
+    with pytest.raises(FailedPrecondition, match="not a cgroup2 mount"):
+        cgroups.hierarchy(CgroupConfig("2", str(tmp_path)))
+    (tmp_path / "cgroup.controllers").write_text("hugetlb\n")
+    assert cgroups.hierarchy(CgroupConfig("2", str(tmp_path))) == (2, str(tmp_path))
+    auto = cgroups.hierarchy(CgroupConfig("auto", str(tmp_path)))
+    assert auto == ((2, "/sys/fs/cgroup") if cgroups.is_v2() else (1, "/sys/fs/cgroup"))
 
 
 def test_is_v2(tmp_path):

@@ -6,6 +6,11 @@ writes or removes anything outside that subtree. ``resources`` is the
 runtime-spec ``linux.resources`` object. The value computations
 (:func:`v1_writes`, :func:`v2_writes`) are pure so they can be unit-tested;
 the managers only create directories, write files and remove directories.
+
+Which hierarchy a new container goes in comes from the ``[cgroups]`` config
+(:func:`hierarchy`): v1, or the cgroup2 mount at ``v2_root``. On v2 the device
+rules are an eBPF program attached to the container's directory
+(:mod:`.devicefilter`, :mod:`.bpf`), default deny, as runc does.
 """
 
 from __future__ import annotations
@@ -17,12 +22,14 @@ import time
 from dataclasses import dataclass
 
 from services.common.errors import FailedPrecondition, Internal, InvalidArgument
+from . import devicefilter
 from .oplog import get_logger
 
 __all__ = [
-    "CgroupError", "Hierarchy", "CgroupV1", "CgroupV2", "DEFAULT_ALLOWED_DEVICES",
-    "resolve_path", "is_v2", "v1_hierarchies", "v1_writes", "v2_writes",
-    "shares_to_weight", "new_manager", "manager_from_state",
+    "CgroupError", "ControllerMissing", "Hierarchy", "CgroupV1", "CgroupV2",
+    "DEFAULT_ALLOWED_DEVICES", "resolve_path", "is_v2", "hierarchy", "v1_hierarchies",
+    "v1_writes", "v2_writes", "v2_controllers", "device_rules", "shares_to_weight",
+    "new_manager", "manager_from_state",
 ]
 
 CGROUP_ROOT = "/sys/fs/cgroup"
@@ -54,6 +61,10 @@ class CgroupError(Internal):
     """A cgroup could not be created, written or removed."""
 
 
+class ControllerMissing(FailedPrecondition):
+    """A limit needs a controller the cgroup hierarchy does not offer."""
+
+
 def resolve_path(cgroups_path: str | None, container_id: str) -> str:
     """Relative cgroup path (``barque/...``) for ``linux.cgroupsPath``.
 
@@ -80,6 +91,26 @@ def resolve_path(cgroups_path: str | None, container_id: str) -> str:
 def is_v2(root: str = CGROUP_ROOT) -> bool:
     """The unified hierarchy is mounted at the root (not hybrid)."""
     return os.path.exists(os.path.join(root, "cgroup.controllers"))
+
+
+def hierarchy(settings=None) -> tuple[int, str]:
+    """(version, cgroup2 root) for new containers, from the ``[cgroups]``
+    config (``services.common.config.CgroupConfig``; loaded when not given).
+
+    ``auto`` is v2 when ``/sys/fs/cgroup`` is the unified hierarchy; ``2``
+    uses the cgroup2 mount at ``v2_root`` (a hybrid host's ``unified``).
+    """
+    if settings is None:
+        from services.common.config import load_config  # only on create
+        settings = load_config().cgroups
+    if settings.version == "1":
+        return 1, CGROUP_ROOT
+    if settings.version == "2":
+        if not is_v2(settings.v2_root):
+            raise FailedPrecondition(
+                f"cgroup v2 root {settings.v2_root!r} is not a cgroup2 mount")
+        return 2, settings.v2_root
+    return (2, CGROUP_ROOT) if is_v2(CGROUP_ROOT) else (1, CGROUP_ROOT)
 
 
 @dataclass(frozen=True)
@@ -175,12 +206,11 @@ def shares_to_weight(shares: int) -> int:
     return 1 + ((shares - 2) * 9999) // 262142
 
 
-def v2_writes(resources: dict | None) -> tuple[list[tuple[str, str]], list[str]]:
-    """(file, value) writes for the unified hierarchy, and the names of
-    requested settings v2 cannot apply here (device rules need eBPF)."""
+def v2_writes(resources: dict | None) -> list[tuple[str, str]]:
+    """(file, value) writes for the unified hierarchy. Device rules are not
+    files on v2: :func:`device_rules` feeds the eBPF filter instead."""
     res = resources or {}
     out: list[tuple[str, str]] = []
-    unsupported: list[str] = []
     mem = res.get("memory") or {}
     limit, swap = mem.get("limit"), mem.get("swap")
     if limit is not None:
@@ -213,9 +243,24 @@ def v2_writes(resources: dict | None) -> tuple[list[tuple[str, str]], list[str]]
         if "/" in key or key.startswith("."):
             raise InvalidArgument(f"invalid unified cgroup key {key!r}")
         out.append((key, str(value)))
-    if res.get("devices"):
-        unsupported.append("devices")
-    return out, unsupported
+    return out
+
+
+def v2_controllers(writes: list[tuple[str, str]]) -> dict[str, str]:
+    """controller -> the first file that needs it (core ``cgroup.*`` files need none)."""
+    needed: dict[str, str] = {}
+    for name, _ in writes:
+        controller = name.split(".", 1)[0]
+        if controller != "cgroup":
+            needed.setdefault(controller, name)
+    return needed
+
+
+def device_rules(resources: dict | None) -> list[devicefilter.DeviceRule]:
+    """The spec's device rules then runc's always-allowed ones, applied to a
+    deny-all cgroup (what v1 gets by writing ``devices.deny a`` first)."""
+    rules = [*((resources or {}).get("devices") or ()), *DEFAULT_ALLOWED_DEVICES]
+    return devicefilter.rules_from_spec(rules)
 
 
 def _write(path: str, value: str) -> None:
@@ -389,14 +434,20 @@ class CgroupV2:
         self.path = os.path.join(root, rel_path)
         self.paths = {"unified": self.path}
 
-    def _enable_controllers(self, needed: set[str]) -> None:
+    def _enable_controllers(self, needed: dict[str, str]) -> None:
         """Enable needed controllers in cgroup.subtree_control from the root down
         to the leaf's parent (a controller is usable only if every ancestor
-        delegates it)."""
+        delegates it). A controller the hierarchy lacks is refused by name."""
+        offered = set(_read(os.path.join(self.root, "cgroup.controllers")).split())
+        for controller, name in needed.items():
+            if controller not in offered:
+                raise ControllerMissing(
+                    f"cgroup v2 controller {controller!r} (for {name}) is not available "
+                    f"in {self.root}: it offers {' '.join(sorted(offered)) or 'none'}")
         directory = self.root
         for part in self.rel_path.split("/"):
             available = set(_read(os.path.join(directory, "cgroup.controllers")).split())
-            enable = sorted(needed & available)
+            enable = sorted(needed.keys() & available)
             if enable:
                 _write(os.path.join(directory, "cgroup.subtree_control"),
                        " ".join(f"+{c}" for c in enable))
@@ -406,12 +457,32 @@ class CgroupV2:
         _mkdir_chain(self.root, self.rel_path)
 
     def apply(self, resources: dict | None) -> None:
-        writes, unsupported = v2_writes(resources)
-        if unsupported:
-            log.warning("cgroup_v2_unsupported", settings=unsupported)
-        self._enable_controllers({name.split(".")[0] for name, _ in writes})
+        self.write_limits(resources)
+        self.attach_device_filter(resources)
+
+    def write_limits(self, resources: dict | None) -> None:
+        """The resource files; a controller the hierarchy lacks is refused by name."""
+        writes = v2_writes(resources)
+        self._enable_controllers(v2_controllers(writes))
         for name, value in writes:
             _write(os.path.join(self.path, name), value)
+
+    def attach_device_filter(self, resources: dict | None) -> None:
+        """The spec's device rules as an eBPF program on the container's directory."""
+        program, allows_all = devicefilter.build_program(device_rules(resources))
+        from . import bpf  # ctypes setup only where a v2 container is created
+        try:
+            prog_fd = bpf.load_device_program(program)
+            try:
+                bpf.attach_device_program(self.path, prog_fd)
+            finally:
+                os.close(prog_fd)
+        except OSError as exc:
+            # as runc: only rules that allow every device may go without the filter
+            if allows_all:
+                log.warning("cgroup_device_filter_skipped", path=self.path, error=str(exc))
+                return
+            raise CgroupError(f"cgroup {self.path!r}: device filter: {exc.strerror}") from exc
 
     def join(self, pid: int = 0) -> None:
         _write(os.path.join(self.path, "cgroup.procs"), str(pid))
@@ -444,9 +515,11 @@ class CgroupV2:
         return {"version": 2, "path": self.rel_path, "root": self.root}
 
 
-def new_manager(cgroups_path: str | None, container_id: str) -> CgroupV1 | CgroupV2:
+def new_manager(cgroups_path: str | None, container_id: str,
+                settings=None) -> CgroupV1 | CgroupV2:
     rel = resolve_path(cgroups_path, container_id)
-    return CgroupV2(rel) if is_v2() else CgroupV1(rel)
+    version, root = hierarchy(settings)
+    return CgroupV2(rel, root) if version == 2 else CgroupV1(rel)
 
 
 def manager_from_state(state: dict) -> CgroupV1 | CgroupV2:
