@@ -11,6 +11,7 @@ remains.
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import glob
 import json
 import os
@@ -298,6 +299,21 @@ def test_no_fd_leaks_into_the_container(bundle):
         os.close(w)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["0", "1", "2", "3"]  # 3 is ls's own directory fd
+
+
+def test_fd_above_the_containers_nofile_limit_does_not_leak(bundle):
+    # RLIMIT_NOFILE is applied before the fds are closed: a bound read from
+    # it (SC_OPEN_MAX) would miss the inherited fd numbered above 64.
+    bundle.config["process"]["rlimits"] = [{"type": "RLIMIT_NOFILE", "soft": 64, "hard": 64}]
+    r, w = os.pipe()
+    high = fcntl.fcntl(r, fcntl.F_DUPFD, 100)  # the lowest free number >= 100
+    try:
+        done = bundle.run("sh", "-c", "ulimit -n; ls /proc/self/fd", pass_fds=(high,))
+    finally:
+        for fd in (r, w, high):
+            os.close(fd)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["64", "0", "1", "2", "3"]  # 3 is ls's own directory fd
 
 
 @pytest.mark.parametrize("no_new_privs", [True, False])

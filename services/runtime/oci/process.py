@@ -155,7 +155,9 @@ def exec_process(path: str, args: list[str], env: dict[str, str], umask: int,
             os.set_inheritable(fd, True)
         except OSError:  # not open: nothing to pass on
             pass
-    os.closerange(first_closed, os.sysconf("SC_OPEN_MAX"))
+    # Not closerange(..., SC_OPEN_MAX): that is the container's RLIMIT_NOFILE,
+    # applied by now, and an inherited fd numbered above it would survive.
+    syscalls.close_fds_from(first_closed)
     for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_DFL)
     os.umask(umask)

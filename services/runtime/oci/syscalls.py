@@ -28,6 +28,7 @@ __all__ = [
     "unshare", "setns", "mount", "umount2", "pivot_root", "prctl", "prctl_ptr",
     "sethostname", "setdomainname", "capget", "capset", "set_loopback_up",
     "process_start_time",
+    "CLOSE_RANGE_ALL", "close_range", "close_fds_from", "pidfd_open",
 ]
 
 CLONE_NEWNS = 0x00020000
@@ -202,3 +203,55 @@ def process_start_time(pid: int) -> int | None:
     if fields[0] == b"Z" or fields[0] == b"X":
         return None
     return int(fields[19])
+
+
+_SYS_PIDFD_OPEN = 434  # x86_64
+_SYS_CLOSE_RANGE = 436
+#: close_range's ``last`` meaning "every fd above ``first``" (~0U)
+CLOSE_RANGE_ALL = 0xFFFFFFFF
+#: brute-force ceiling when neither close_range nor /proc/self/fd is usable:
+#: the kernel's default fs.nr_open, the largest fd table a process can have
+_FD_CEILING = 1 << 20
+
+
+def close_range(first: int, last: int = CLOSE_RANGE_ALL, flags: int = 0) -> None:
+    """close_range(2): close fds ``first``..``last`` (default: all above ``first``)."""
+    _check(_libc.syscall(ctypes.c_long(_SYS_CLOSE_RANGE), ctypes.c_uint(first),
+                         ctypes.c_uint(last), ctypes.c_uint(flags)),
+           f"close_range({first}, {last}, {flags})")
+
+
+def close_fds_from(first: int) -> None:
+    """Close every fd >= ``first``.
+
+    The bound is never taken from RLIMIT_NOFILE (``SC_OPEN_MAX``): once a
+    container's lower limit is applied, an fd numbered above it would be
+    missed and leak into the container. close_range(first, ~0U); where that
+    fails (ENOSYS on kernels < 5.9, or a seccomp profile already loaded that
+    denies it, with whatever errno) the open fds are listed from
+    /proc/self/fd; without /proc, every number up to fs.nr_open's default.
+    """
+    try:
+        close_range(first)
+        return
+    except OSError:
+        pass
+    try:
+        names = os.listdir("/proc/self/fd")
+    except OSError:
+        os.closerange(first, max(_FD_CEILING, first))
+        return
+    for name in names:
+        fd = int(name)
+        if fd >= first:
+            try:
+                os.close(fd)
+            except OSError:  # EBADF for listdir's own, already closed, directory fd;
+                pass         # Linux frees the number even when close reports an error
+
+
+def pidfd_open(pid: int) -> int:
+    """pidfd_open(2): a close-on-exec fd that refers to process ``pid`` for as
+    long as it is open, even after the pid is reused."""
+    return _check(_libc.syscall(ctypes.c_long(_SYS_PIDFD_OPEN), ctypes.c_int(pid),
+                                ctypes.c_uint(0)), f"pidfd_open({pid})")

@@ -54,7 +54,10 @@ def _spawn_inproc(args: list[str], stdin: int, stdout: int, stderr: int) -> int:
     try:
         for fd, target in ((stdin, 0), (stdout, 1), (stderr, 2)):
             os.dup2(fd, target)
-        os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+        # every fd >= 3, not only those below the current RLIMIT_NOFILE
+        from services.runtime.oci.syscalls import close_fds_from
+
+        close_fds_from(3)
         for sig in _RESET_SIGNALS:
             _signal.signal(sig, _signal.SIG_DFL)
         from .zygote import run_oci_inproc
