@@ -98,6 +98,8 @@ def _pidfile(config: Config, service: str) -> Path:
 
 
 def up(config: Config, log_dir: Path = Path("/var/log/barque")) -> None:
+    # the run dir is barque's own (sockets, pid files): private, as the services keep it
+    config.run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     for service in _services(config):
         address = config.address(service)
         if is_serving(address):
@@ -105,7 +107,6 @@ def up(config: Config, log_dir: Path = Path("/var/log/barque")) -> None:
             continue
         log_path = log_dir / f"{service}.log"
         proc = start(service, log_path)
-        config.run_dir.mkdir(parents=True, exist_ok=True)
         _pidfile(config, service).write_text(f"{proc.pid}\n")
         wait_serving(address, proc, log_path=log_path)
         print(f"{service}: serving on {address} (pid {proc.pid}, log {log_path})")

@@ -7,6 +7,7 @@ import contextvars
 import os
 import signal
 import socket
+import stat
 import threading
 import uuid
 from concurrent import futures
@@ -93,11 +94,40 @@ class ErrorMappingInterceptor(grpc.ServerInterceptor):
         return handler
 
 
-def prepare_unix_socket(address: str) -> str:
-    """Make the socket's directory (0700) and drop a stale socket file."""
+def _shared(st: os.stat_result) -> bool:
+    """A directory other users share (/tmp): sticky, or writable by everyone."""
+    return bool(st.st_mode & (stat.S_ISVTX | stat.S_IWOTH))
+
+
+def _make_private_dirs(directory: Path) -> None:
+    """Create ``directory`` and any missing parent, each 0700; existing ones are not touched."""
+    missing = []
+    while not os.path.lexists(directory):
+        missing.append(directory)
+        directory = directory.parent
+    for d in reversed(missing):
+        try:
+            d.mkdir(mode=0o700)
+        except FileExistsError:  # another service starting at the same moment made it
+            continue
+        os.chmod(d, 0o700)  # whatever the umask
+
+
+def prepare_unix_socket(address: str, run_dir: Path | None = None) -> str:
+    """Make sure the socket's directory exists and drop a stale socket file.
+
+    A missing directory is created 0700 (with its missing parents); the
+    configured ``run_dir``, which barque owns, is kept 0700; any other
+    existing directory (``/tmp`` for ``unix:///tmp/x.sock``) is left as it is:
+    the socket's own mode (0600) guards it.
+    """
     path = Path(address[len("unix://"):] if address.startswith("unix://") else address[len("unix:"):])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.chmod(path.parent, 0o700)
+    if not os.path.lexists(path.parent):
+        _make_private_dirs(path.parent)
+    elif run_dir is not None and run_dir.is_dir() and os.path.samefile(path.parent, run_dir):
+        st = os.stat(run_dir)
+        if st.st_uid == os.geteuid() and not _shared(st) and stat.S_IMODE(st.st_mode) != 0o700:
+            os.chmod(run_dir, 0o700)
     if path.is_socket():
         probe = socket.socket(socket.AF_UNIX)
         try:
@@ -128,6 +158,7 @@ def serve(
     address: str,
     register: Callable[[grpc.Server], Iterable[str]],
     *,
+    run_dir: Path | None = None,
     max_workers: int = 16,
     grace: float = 5.0,
     on_stop: Callable[[], None] | None = None,
@@ -135,7 +166,8 @@ def serve(
     """Run a service until SIGTERM/SIGINT.
 
     ``register`` adds the servicers to the server and returns their full
-    service names (for health and reflection).
+    service names (for health and reflection). ``run_dir`` is the configured
+    run dir: a unix socket's directory is kept 0700 when it is this one.
     """
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=service),
@@ -149,7 +181,7 @@ def serve(
         names + [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME], server
     )
     if address.startswith("unix:"):
-        path = prepare_unix_socket(address)
+        path = prepare_unix_socket(address, run_dir)
         old = os.umask(0o177)
         try:
             port = server.add_insecure_port(f"unix://{path}")

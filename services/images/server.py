@@ -21,4 +21,4 @@ def run() -> None:
         images_pb2_grpc.add_ImagesServicer_to_server(ImagesServicer(store), server)
         return [images_pb2.DESCRIPTOR.services_by_name["Images"].full_name]
 
-    serve("images", config.address("images"), register, on_stop=store.close)
+    serve("images", config.address("images"), register, run_dir=config.run_dir, on_stop=store.close)

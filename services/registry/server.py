@@ -19,4 +19,4 @@ def run() -> None:
         registry_pb2_grpc.add_RegistryProxyServicer_to_server(RegistryServicer(proxy), server)
         return [registry_pb2.DESCRIPTOR.services_by_name["RegistryProxy"].full_name]
 
-    serve("registry", config.address("registry"), register)
+    serve("registry", config.address("registry"), register, run_dir=config.run_dir)

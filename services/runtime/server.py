@@ -26,4 +26,5 @@ def run() -> None:
         runtime_pb2_grpc.add_RuntimeServicer_to_server(RuntimeServicer(runtime), server)
         return [runtime_pb2.DESCRIPTOR.services_by_name["Runtime"].full_name]
 
-    serve("runtime", config.address("runtime"), register, max_workers=64, on_stop=runtime.close)
+    serve("runtime", config.address("runtime"), register, run_dir=config.run_dir, max_workers=64,
+          on_stop=runtime.close)
