@@ -1,5 +1,6 @@
-"""Server wiring shared by every service: socket, health, reflection, logging
-context, error mapping and graceful shutdown on SIGTERM."""
+"""Server wiring shared by every service: private state directories, socket,
+health, reflection, logging context, error mapping and graceful shutdown on
+SIGTERM."""
 
 from __future__ import annotations
 
@@ -19,10 +20,26 @@ import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from services.common.config import Config
+from services.common.errors import FailedPrecondition
 from services.common.grpcerrors import to_status
 from services.common.log import REQUEST_ID_KEY, get_logger
 
-__all__ = ["serve", "ErrorMappingInterceptor", "request_id", "prepare_unix_socket", "sd_notify"]
+__all__ = [
+    "serve", "prepare_state_dir", "STATE_DIR_MODE",
+    "ErrorMappingInterceptor", "request_id", "prepare_unix_socket", "sd_notify",
+]
+
+#: Mode of the state root and of every service's directory under it, set at
+#: every start. They hold image content (setuid-root files included) and the
+#: containers' upper dirs, so no other host user may traverse them. 0700
+#: rather than Docker's 0710: barque has no user-namespace mode, and everything
+#: that reaches into the state (the services, shims, barque-oci, and overlayfs,
+#: which checks the lower and upper dirs with the credentials of the root that
+#: mounted it) runs as root. A user-namespace mode, whose remapped root must
+#: walk down to a rootfs, would make exactly those directories 0710 with the
+#: remapped root's group, as Docker does.
+STATE_DIR_MODE = 0o700
 
 #: request id of the RPC being served; outgoing calls forward it
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
@@ -97,6 +114,29 @@ class ErrorMappingInterceptor(grpc.ServerInterceptor):
 def _shared(st: os.stat_result) -> bool:
     """A directory other users share (/tmp): sticky, or writable by everyone."""
     return bool(st.st_mode & (stat.S_ISVTX | stat.S_IWOTH))
+
+
+def prepare_state_dir(config: Config, service: str) -> Path:
+    """Create ``<state_dir>`` and ``<state_dir>/<service>`` or take them back to
+    :data:`STATE_DIR_MODE`, whatever mode an older start or a hand left them in.
+
+    A directory owned by another user, or a shared one (/tmp) named as state,
+    is refused: chmod would not make it private.
+    """
+    euid = os.geteuid()
+    for directory in (config.state_dir, config.state(service)):
+        directory.mkdir(mode=STATE_DIR_MODE, parents=True, exist_ok=True)
+        st = os.stat(directory)
+        if st.st_uid != euid:
+            raise FailedPrecondition(f"state dir {str(directory)!r} belongs to uid {st.st_uid}, not {euid}")
+        if _shared(st):
+            raise FailedPrecondition(f"state dir {str(directory)!r} is shared with other users "
+                                     f"(mode {stat.S_IMODE(st.st_mode):o}): name a directory of barque's own")
+        if stat.S_IMODE(st.st_mode) != STATE_DIR_MODE:
+            os.chmod(directory, STATE_DIR_MODE)
+            log.info("state_dir.mode_fixed", path=str(directory),
+                     was=f"{stat.S_IMODE(st.st_mode):o}", mode=f"{STATE_DIR_MODE:o}")
+    return config.state(service)
 
 
 def _make_private_dirs(directory: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from barque.images.v1 import images_pb2, images_pb2_grpc
 from services.common.client import connect
 from services.common.config import load_config
-from services.common.server import serve
+from services.common.server import prepare_state_dir, serve
 from services.images.remote import RemoteRegistry
 from services.images.servicer import ImagesServicer
 from services.images.store import ImageStore
@@ -15,7 +15,7 @@ __all__ = ["run"]
 
 def run() -> None:
     config = load_config()
-    store = ImageStore(config.state("images"), RemoteRegistry(connect(config, "registry")))
+    store = ImageStore(prepare_state_dir(config, "images"), RemoteRegistry(connect(config, "registry")))
 
     def register(server):
         images_pb2_grpc.add_ImagesServicer_to_server(ImagesServicer(store), server)

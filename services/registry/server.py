@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from barque.registry.v1 import registry_pb2, registry_pb2_grpc
 from services.common.config import load_config
-from services.common.server import serve
+from services.common.server import prepare_state_dir, serve
 from services.registry.proxy import RegistryProxy
 from services.registry.servicer import RegistryServicer
 
@@ -13,7 +13,7 @@ __all__ = ["run"]
 
 def run() -> None:
     config = load_config()
-    proxy = RegistryProxy(config.state("registry"), config)
+    proxy = RegistryProxy(prepare_state_dir(config, "registry"), config)
 
     def register(server):
         registry_pb2_grpc.add_RegistryProxyServicer_to_server(RegistryServicer(proxy), server)

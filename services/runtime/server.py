@@ -7,7 +7,7 @@ import os
 from barque.runtime.v1 import runtime_pb2, runtime_pb2_grpc
 from services.common.client import connect
 from services.common.config import load_config
-from services.common.server import serve
+from services.common.server import prepare_state_dir, serve
 from services.runtime.remote import RemoteImages
 from services.runtime.service import RuntimeService
 from services.runtime.servicer import RuntimeServicer
@@ -18,7 +18,7 @@ __all__ = ["run"]
 def run() -> None:
     config = load_config()
     runtime = RuntimeService(
-        config.state("runtime"), RemoteImages(connect(config, "images")),
+        prepare_state_dir(config, "runtime"), RemoteImages(connect(config, "images")),
         warm=os.environ.get("BARQUE_RUNTIME_WARM", "1") != "0",
     )
 

@@ -1,26 +1,38 @@
-"""Security review, issue 7, against real services: a socket's directory left
-alone when it is not barque's.
+"""Security review, issue 7, against real services: state directories no other
+user can walk into, and a socket's directory left alone when it is not barque's.
 
-Services are started as real processes.
+Services are started as real processes; the unprivileged user is the host's
+``nobody`` (``runuser``).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import stat
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.integration.conftest import needs_root
 from tests.integration.engine import Engine
 
 pytestmark = pytest.mark.integration
 
+#: runuser drops root (capabilities included) before it execs the command;
+#: setpriv would still hold CAP_DAC_OVERRIDE for its own exec of the command
+NOBODY = ["runuser", "-u", "nobody", "--"]
+
 
 def _mode(path: Path) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def _as_nobody(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*NOBODY, *argv], capture_output=True, text=True, timeout=30)
 
 
 def _engine_root() -> Path:
@@ -37,6 +49,44 @@ def unstarted_engine() -> Iterator[Engine]:
     eng = Engine(_engine_root(), ())
     yield eng
     eng.close()
+
+
+# ---- 1. state directories ---------------------------------------------------
+
+
+@needs_root
+def test_state_dirs_made_private_at_every_start(unstarted_engine):
+    """A state root and service dirs left 0755 (older barque, a hand, systemd's
+    StateDirectory parent) are 0700 once the service starts, and again after
+    a restart; a setuid-root binary under them is out of ``nobody``'s reach."""
+    eng = unstarted_engine
+    state = eng.root / "state"
+    for d in (state, state / "registry", state / "images"):
+        d.mkdir()
+        os.chmod(d, 0o755)
+    binary = state / "images" / "setuid-true"
+    shutil.copy("/bin/true", binary)
+    os.chmod(binary, 0o4755)
+    assert _as_nobody("stat", str(binary)).returncode == 0, "setup: nobody should reach it before the fix"
+
+    for service in ("registry", "images"):
+        eng.start(service)
+    for d in (state, state / "registry", state / "images"):
+        assert _mode(d) == 0o700, f"{d} is {_mode(d):o}"
+
+    res = _as_nobody("stat", str(binary))
+    assert res.returncode != 0 and "Permission denied" in res.stderr, res
+    res = _as_nobody(str(binary))
+    assert res.returncode != 0 and "Permission denied" in res.stderr, res
+    res = _as_nobody("ls", str(state))
+    assert res.returncode != 0 and "Permission denied" in res.stderr, res
+
+    # every start, not only the one that creates them
+    os.chmod(state, 0o755)
+    os.chmod(state / "registry", 0o755)
+    eng.restart("registry")
+    assert _mode(state) == 0o700 and _mode(state / "registry") == 0o700
+    assert "state_dir.mode_fixed" in eng.log("registry").read_text()
 
 
 # ---- 3. the socket's directory -----------------------------------------------

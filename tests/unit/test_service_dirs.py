@@ -1,4 +1,5 @@
-"""The directory of a service's socket: only ours are chmodded."""
+"""The directories a service prepares at start: its socket's (only ours are
+chmodded) and its state (0700 every time, refused when not ours to secure)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from services.common.server import prepare_unix_socket
+from services.common.config import Config
+from services.common.errors import FailedPrecondition
+from services.common.server import STATE_DIR_MODE, prepare_state_dir, prepare_unix_socket
 
 
 def _mode(path: Path) -> int:
@@ -49,3 +52,41 @@ def test_a_shared_run_dir_is_still_left_alone(tmp_path):
     os.chmod(run, 0o1777)
     prepare_unix_socket(f"unix://{run}/images.sock", run_dir=run)
     assert _mode(run) == 0o1777
+
+
+def test_state_dirs_created_private(tmp_path):
+    config = Config(state_dir=tmp_path / "lib" / "barque")
+    assert prepare_state_dir(config, "images") == tmp_path / "lib" / "barque" / "images"
+    assert _mode(config.state_dir) == STATE_DIR_MODE == 0o700
+    assert _mode(config.state("images")) == 0o700
+
+
+def test_state_dirs_taken_back_to_private(tmp_path):
+    config = Config(state_dir=tmp_path / "barque")
+    for d in (config.state_dir, config.state("runtime")):
+        d.mkdir()
+        os.chmod(d, 0o755)
+    (config.state("runtime") / "kept").write_text("x")
+    prepare_state_dir(config, "runtime")
+    assert _mode(config.state_dir) == 0o700 and _mode(config.state("runtime")) == 0o700
+    assert (config.state("runtime") / "kept").read_text() == "x"
+
+
+def test_shared_state_dir_is_refused(tmp_path):
+    shared = tmp_path / "tmp"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)
+    with pytest.raises(FailedPrecondition) as err:
+        prepare_state_dir(Config(state_dir=shared), "images")
+    assert "is shared with other users (mode 1777)" in str(err.value)
+    assert _mode(shared) == 0o1777
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown to another user needs root")
+def test_state_dir_of_another_user_is_refused(tmp_path):
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    os.chown(theirs, 65534, 65534)
+    with pytest.raises(FailedPrecondition) as err:
+        prepare_state_dir(Config(state_dir=theirs), "images")
+    assert "belongs to uid 65534" in str(err.value)
