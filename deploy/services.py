@@ -19,7 +19,9 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.common.config import Config, load_config
+from services.common.client import open_channel
+from services.common.config import Config, TlsConfig, load_config
+from services.common.errors import BarqueError
 
 __all__ = ["ORDER", "is_serving", "start", "wait_serving", "stop", "up", "down"]
 
@@ -27,8 +29,9 @@ __all__ = ["ORDER", "is_serving", "start", "wait_serving", "stop", "up", "down"]
 ORDER = ("registry", "images", "runtime")
 
 
-def is_serving(address: str, timeout: float = 0.5) -> bool:
-    with grpc.insecure_channel(address) as channel:
+def is_serving(address: str, timeout: float = 0.5, tls: TlsConfig | None = None) -> bool:
+    """Health check of ``address``; a tcp one over mutual TLS with ``tls``'s client cert."""
+    with open_channel(address, tls or TlsConfig()) as channel:
         try:
             resp = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=timeout)
         except grpc.RpcError:
@@ -48,9 +51,9 @@ def start(service: str, log_path: Path, env: dict[str, str] | None = None) -> su
 
 
 def wait_serving(address: str, proc: subprocess.Popen | None = None, timeout: float = 30.0,
-                 log_path: Path | None = None) -> None:
+                 log_path: Path | None = None, tls: TlsConfig | None = None) -> None:
     deadline = time.monotonic() + timeout
-    while not is_serving(address):
+    while not is_serving(address, tls=tls):
         if proc is not None and proc.poll() is not None:
             tail = log_path.read_text()[-1500:] if log_path and log_path.exists() else ""
             raise RuntimeError(f"service at {address} exited with {proc.returncode}: {tail}")
@@ -102,13 +105,13 @@ def up(config: Config, log_dir: Path = Path("/var/log/barque")) -> None:
     config.run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     for service in _services(config):
         address = config.address(service)
-        if is_serving(address):
+        if is_serving(address, tls=config.tls):
             print(f"{service}: already serving on {address}")
             continue
         log_path = log_dir / f"{service}.log"
         proc = start(service, log_path)
         _pidfile(config, service).write_text(f"{proc.pid}\n")
-        wait_serving(address, proc, log_path=log_path)
+        wait_serving(address, proc, log_path=log_path, tls=config.tls)
         print(f"{service}: serving on {address} (pid {proc.pid}, log {log_path})")
 
 
@@ -128,7 +131,7 @@ def down(config: Config) -> None:
 def status(config: Config) -> int:
     bad = 0
     for service in _services(config):
-        ok = is_serving(config.address(service))
+        ok = is_serving(config.address(service), tls=config.tls)
         bad |= not ok
         print(f"{service}: {'SERVING' if ok else 'NOT SERVING'} ({config.address(service)})")
     return bad
@@ -138,13 +141,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m deploy.services")
     parser.add_argument("action", choices=["up", "down", "status"])
     args = parser.parse_args()
-    config = load_config()
-    if args.action == "up":
-        up(config)
-    elif args.action == "down":
-        down(config)
-    else:
-        sys.exit(status(config))
+    try:
+        config = load_config()
+        if args.action == "up":
+            up(config)
+        elif args.action == "down":
+            down(config)
+        else:
+            sys.exit(status(config))
+    except BarqueError as exc:  # a config error (a tcp address without [tls], ...): one line
+        sys.exit(f"{parser.prog}: {exc}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-"""Client side of every hop: channels to services, request-id propagation and
-translation of gRPC failures into barque errors."""
+"""Client side of every hop: channels to services (a unix socket plain, a tcp
+address only over mutual TLS), request-id propagation and translation of gRPC
+failures into barque errors."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ from typing import Any
 
 import grpc
 
-from services.common.config import Config
+from services.common.config import Config, TlsConfig
+from services.common.errors import InvalidArgument
 from services.common.grpcerrors import from_grpc
 from services.common.metadata import REQUEST_ID_KEY
 
-__all__ = ["connect", "RemoteStub", "new_request_id"]
+__all__ = ["connect", "open_channel", "is_unix", "read_pem", "RemoteStub", "new_request_id"]
 
 _CLI_REQUEST_ID = ""
 
@@ -91,11 +93,46 @@ def _translate_stream(stream, service: str):
         stream.cancel()
 
 
+def is_unix(address: str) -> bool:
+    """A unix socket path (guarded by its file mode); anything else is network."""
+    return address.startswith("unix:")
+
+
+def read_pem(what: str, path: str) -> bytes:
+    """A TLS file's bytes; a missing or unreadable one is a config error."""
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as exc:
+        raise InvalidArgument(f"tls {what} {path!r}: {exc.strerror or exc}") from exc
+
+
+_OPTIONS = [("grpc.max_receive_message_length", 64 << 20), ("grpc.enable_http_proxy", 0)]
+
+
+def open_channel(target: str, tls: TlsConfig) -> grpc.Channel:
+    """A plain channel to a unix socket, a mutual-TLS one to a tcp address.
+
+    The client presents ``tls.client_cert`` and accepts only a server whose
+    certificate ``tls.ca`` signed for the host in ``target``; without them a
+    tcp target is refused here rather than tried in the clear.
+    """
+    if is_unix(target):
+        return grpc.insecure_channel(target, options=_OPTIONS)
+    if not tls.client:
+        raise InvalidArgument(
+            f"address {target!r} is tcp: reaching it needs mutual TLS, set [tls] ca, client_cert "
+            "and client_key (BARQUE_TLS_CA, BARQUE_TLS_CLIENT_CERT, BARQUE_TLS_CLIENT_KEY)"
+        )
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=read_pem("ca", tls.ca),
+        private_key=read_pem("client_key", tls.client_key),
+        certificate_chain=read_pem("client_cert", tls.client_cert),
+    )
+    return grpc.secure_channel(target, credentials, options=_OPTIONS)
+
+
 def connect(config: Config, service: str) -> grpc.Channel:
     """An intercepted channel to ``service`` at the address the config names."""
-    target = config.address(service)
-    channel = grpc.insecure_channel(
-        target,
-        options=[("grpc.max_receive_message_length", 64 << 20), ("grpc.enable_http_proxy", 0)],
-    )
+    channel = open_channel(config.address(service), config.tls)
     return grpc.intercept_channel(channel, _RequestIdInterceptor())

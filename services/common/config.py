@@ -23,19 +23,36 @@ state directories::
     version = "auto"               # BARQUE_CGROUP_VERSION: auto, 1 or 2
     v2_root = "/sys/fs/cgroup"     # BARQUE_CGROUP2_ROOT: the cgroup2 mount used for version 2
 
+    [tls]                                          # mutual TLS, required for a tcp address
+    cert = "/etc/barque/tls/server.pem"            # BARQUE_TLS_CERT: a service's certificate (PEM)
+    key = "/etc/barque/tls/server-key.pem"         # BARQUE_TLS_KEY: its private key
+    ca = "/etc/barque/tls/ca.pem"                  # BARQUE_TLS_CA: signs every accepted peer
+    client_cert = "/etc/barque/tls/client.pem"     # BARQUE_TLS_CLIENT_CERT: what clients present
+    client_key = "/etc/barque/tls/client-key.pem"  # BARQUE_TLS_CLIENT_KEY
+
 A service's state lives under ``<state_dir>/<service>/``.
+
+An address is a unix socket (``unix:///path``) or a tcp ``host:port``. A
+service refuses to listen on tcp unless ``cert``, ``key`` and ``ca`` are set:
+it then requires every client to present a certificate the ``ca`` signed. A
+client (the CLI, or a service calling another) reaches a tcp address only with
+``ca``, ``client_cert`` and ``client_key``: it presents its certificate and
+accepts a server whose certificate the same ``ca`` signed for the host in the
+address. Unix sockets never use TLS: their file mode (0600, root) guards them.
+Paths are absolute; the files are read when a service starts or a client connects.
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from services.common.errors import InvalidArgument
 
-__all__ = ["Config", "CgroupConfig", "RegistryHostConfig", "load_config", "SERVICES"]
+__all__ = ["Config", "CgroupConfig", "RegistryHostConfig", "TlsConfig", "load_config", "SERVICES"]
 
 SERVICES = ("registry", "images", "runtime")
 DEFAULT_CONFIG = "/etc/barque/barque.toml"
@@ -63,6 +80,31 @@ class CgroupConfig:
 
 
 @dataclass(frozen=True)
+class TlsConfig:
+    """PEM file paths for mutual TLS on tcp addresses (empty: not configured).
+
+    ``cert``/``key`` are what a service presents, ``client_cert``/``client_key``
+    what a client presents, and ``ca`` verifies the peer on both sides.
+    """
+
+    cert: str = ""
+    key: str = ""
+    ca: str = ""
+    client_cert: str = ""
+    client_key: str = ""
+
+    @property
+    def server(self) -> bool:
+        """A service may listen on tcp."""
+        return bool(self.cert and self.key and self.ca)
+
+    @property
+    def client(self) -> bool:
+        """A client may reach a tcp address."""
+        return bool(self.client_cert and self.client_key and self.ca)
+
+
+@dataclass(frozen=True)
 class Config:
     state_dir: Path = Path("/var/lib/barque")
     run_dir: Path = Path("/run/barque")
@@ -70,6 +112,7 @@ class Config:
     registries: dict[str, RegistryHostConfig] = field(default_factory=dict)
     source: str = ""
     cgroups: CgroupConfig = CgroupConfig()
+    tls: TlsConfig = TlsConfig()
 
     def address(self, service: str) -> str:
         """gRPC target of ``service`` (``unix:///…`` or ``host:port``)."""
@@ -121,4 +164,36 @@ def load_config(path: str | None = None, environ: dict[str, str] | None = None) 
     v2_root = str(env.get("BARQUE_CGROUP2_ROOT") or section.get("v2_root") or "/sys/fs/cgroup")
     if not v2_root.startswith("/"):
         raise InvalidArgument(f"cgroup v2_root {v2_root!r} must be an absolute path")
-    return Config(state_dir, run_dir, addresses, registries, path, CgroupConfig(version, v2_root))
+    return Config(state_dir, run_dir, addresses, registries, path, CgroupConfig(version, v2_root),
+                  _tls_config(data.get("tls"), env, path))
+
+
+_TLS_KEYS = ("cert", "key", "ca", "client_cert", "client_key")
+
+
+def _tls_config(section: object, env: Mapping[str, str], path: str) -> TlsConfig:
+    """``[tls]`` with its ``BARQUE_TLS_*`` overrides; half a pair is refused."""
+    if section is None:
+        section = {}
+    if not isinstance(section, dict):
+        raise InvalidArgument(f"config file {path!r}: [tls] must be a table")
+    unknown = sorted(set(section) - set(_TLS_KEYS))
+    if unknown:
+        raise InvalidArgument(f"config file {path!r}: [tls] has unknown key {unknown[0]!r}: "
+                              f"expected {', '.join(_TLS_KEYS)}")
+    values = {}
+    for key in _TLS_KEYS:
+        value = env.get(f"BARQUE_TLS_{key.upper()}") or section.get(key) or ""
+        if not isinstance(value, str):
+            raise InvalidArgument(f"tls {key} {value!r} must be a path")
+        if value and not value.startswith("/"):
+            raise InvalidArgument(f"tls {key} {value!r} must be an absolute path")
+        values[key] = value
+    tls = TlsConfig(**values)
+    for cert, key in (("cert", "key"), ("client_cert", "client_key")):
+        if bool(values[cert]) != bool(values[key]):
+            missing = key if values[cert] else cert
+            raise InvalidArgument(f"tls {cert} and {key} go together: {missing} is not set")
+        if values[cert] and not tls.ca:
+            raise InvalidArgument(f"tls {cert} needs ca: the peer's certificate is verified against it")
+    return tls

@@ -1,6 +1,6 @@
-"""Server wiring shared by every service: private state directories, socket,
-health, reflection, logging context, error mapping and graceful shutdown on
-SIGTERM."""
+"""Server wiring shared by every service: private state directories, the
+listener (a unix socket, or tcp only with mutual TLS), health, reflection,
+logging context, error mapping and graceful shutdown on SIGTERM."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ import contextvars
 import os
 import signal
 import socket
+import ssl
 import stat
 import threading
 import uuid
 from concurrent import futures
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -20,13 +22,14 @@ import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from services.common.config import Config
-from services.common.errors import FailedPrecondition
+from services.common.client import is_unix, read_pem
+from services.common.config import Config, TlsConfig
+from services.common.errors import FailedPrecondition, InvalidArgument
 from services.common.grpcerrors import to_status
 from services.common.log import REQUEST_ID_KEY, get_logger
 
 __all__ = [
-    "serve", "prepare_state_dir", "STATE_DIR_MODE",
+    "serve", "Listener", "listener", "server_credentials", "prepare_state_dir", "STATE_DIR_MODE",
     "ErrorMappingInterceptor", "request_id", "prepare_unix_socket", "sd_notify",
 ]
 
@@ -193,12 +196,61 @@ def sd_notify(state: str) -> None:
         s.sendall(state.encode())
 
 
+def server_credentials(tls: TlsConfig) -> grpc.ServerCredentials:
+    """Mutual TLS: present ``cert``, require a client certificate ``ca`` signed.
+
+    The files are loaded by Python's ssl first, so a missing file, a key that
+    does not match its certificate or a bad CA fails here with a clear message.
+    """
+    probe = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        probe.load_cert_chain(tls.cert, tls.key)
+    except (OSError, ssl.SSLError) as exc:
+        raise InvalidArgument(f"tls cert {tls.cert!r} and key {tls.key!r} do not load: {exc}") from exc
+    try:
+        probe.load_verify_locations(cafile=tls.ca)
+    except (OSError, ssl.SSLError) as exc:
+        raise InvalidArgument(f"tls ca {tls.ca!r} does not load: {exc}") from exc
+    return grpc.ssl_server_credentials(
+        [(read_pem("key", tls.key), read_pem("cert", tls.cert))],
+        root_certificates=read_pem("ca", tls.ca),
+        require_client_auth=True,
+    )
+
+
+@dataclass(frozen=True)
+class Listener:
+    """Where a service listens, checked before its domain is built."""
+
+    address: str
+    #: mutual-TLS credentials of a tcp address; None for a unix socket
+    credentials: grpc.ServerCredentials | None = None
+    #: the configured run dir, barque's own: a socket's directory kept 0700 if it is this one
+    run_dir: Path | None = None
+
+
+def listener(config: Config, service: str) -> Listener:
+    """``service``'s address from the config; a tcp one only with mutual TLS.
+
+    Anyone who reaches a service can run containers as root, so a tcp address
+    without ``[tls]`` cert, key and ca is refused rather than served in the clear.
+    """
+    address = config.address(service)
+    if is_unix(address):
+        return Listener(address, None, config.run_dir)
+    if not config.tls.server:
+        raise InvalidArgument(
+            f"refusing to listen on tcp address {address!r} without mutual TLS: set [tls] cert, key "
+            "and ca (BARQUE_TLS_CERT, BARQUE_TLS_KEY, BARQUE_TLS_CA) or use a unix:// address"
+        )
+    return Listener(address, server_credentials(config.tls), config.run_dir)
+
+
 def serve(
     service: str,
-    address: str,
+    listen: Listener,
     register: Callable[[grpc.Server], Iterable[str]],
     *,
-    run_dir: Path | None = None,
     max_workers: int = 16,
     grace: float = 5.0,
     on_stop: Callable[[], None] | None = None,
@@ -206,8 +258,7 @@ def serve(
     """Run a service until SIGTERM/SIGINT.
 
     ``register`` adds the servicers to the server and returns their full
-    service names (for health and reflection). ``run_dir`` is the configured
-    run dir: a unix socket's directory is kept 0700 when it is this one.
+    service names (for health and reflection).
     """
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=service),
@@ -220,22 +271,26 @@ def serve(
     reflection.enable_server_reflection(
         names + [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME], server
     )
-    if address.startswith("unix:"):
-        path = prepare_unix_socket(address, run_dir)
-        old = os.umask(0o177)
-        try:
-            port = server.add_insecure_port(f"unix://{path}")
-        finally:
-            os.umask(old)
-        os.chmod(path, 0o600)
-    else:
-        port = server.add_insecure_port(address)
+    address = listen.address
+    try:
+        if listen.credentials is None:
+            path = prepare_unix_socket(address, listen.run_dir)
+            old = os.umask(0o177)
+            try:
+                port = server.add_insecure_port(f"unix://{path}")
+            finally:
+                os.umask(old)
+            os.chmod(path, 0o600)
+        else:
+            port = server.add_secure_port(address, listen.credentials)
+    except RuntimeError as exc:  # grpc's "failed to bind"
+        raise OSError(f"cannot listen on {address}: {exc}") from exc
     if not port:
         raise OSError(f"cannot listen on {address}")
     server.start()
     for name in names + [""]:
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    log.info("service.started", address=address, pid=os.getpid())
+    log.info("service.started", address=address, mtls=listen.credentials is not None, pid=os.getpid())
     sd_notify("READY=1")
 
     stopping = threading.Event()

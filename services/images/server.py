@@ -5,7 +5,7 @@ from __future__ import annotations
 from barque.images.v1 import images_pb2, images_pb2_grpc
 from services.common.client import connect
 from services.common.config import load_config
-from services.common.server import prepare_state_dir, serve
+from services.common.server import listener, prepare_state_dir, serve
 from services.images.remote import RemoteRegistry
 from services.images.servicer import ImagesServicer
 from services.images.store import ImageStore
@@ -15,10 +15,11 @@ __all__ = ["run"]
 
 def run() -> None:
     config = load_config()
+    listen = listener(config, "images")
     store = ImageStore(prepare_state_dir(config, "images"), RemoteRegistry(connect(config, "registry")))
 
     def register(server):
         images_pb2_grpc.add_ImagesServicer_to_server(ImagesServicer(store), server)
         return [images_pb2.DESCRIPTOR.services_by_name["Images"].full_name]
 
-    serve("images", config.address("images"), register, run_dir=config.run_dir, on_stop=store.close)
+    serve("images", listen, register, on_stop=store.close)

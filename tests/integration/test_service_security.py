@@ -1,8 +1,9 @@
 """Security review, issue 7, against real services: state directories no other
-user can walk into, and a socket's directory left alone when it is not barque's.
+user can walk into, a tcp listener only with mutual TLS, and a socket's
+directory left alone when it is not barque's.
 
 Services are started as real processes; the unprivileged user is the host's
-``nobody`` (``runuser``).
+``nobody`` (``runuser``), the certificates are made by ``openssl``.
 """
 
 from __future__ import annotations
@@ -11,14 +12,20 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from deploy.services import is_serving, start, wait_serving
+from services.common.config import TlsConfig, load_config
 from tests.integration.conftest import needs_root
 from tests.integration.engine import Engine
+from tests.support.registry import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -117,3 +124,166 @@ def test_socket_dir_created_private(unstarted_engine):
     assert _mode(sock_dir.parent) == 0o700
     assert _mode(eng.root) == 0o755
     assert _mode(sock_dir / "x.sock") == 0o600
+
+
+# ---- 2. tcp only with mutual TLS -----------------------------------------------
+
+LEAF_EXT = """basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature,keyEncipherment
+extendedKeyUsage = {usage}
+subjectAltName = {san}
+"""
+CA_CNF = """[req]
+distinguished_name = dn
+[dn]
+[ca]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+"""
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    proc = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, f"openssl {' '.join(args)}: {proc.stderr}"
+
+
+def _make_ca(d: Path, name: str) -> None:
+    (d / "ca.cnf").write_text(CA_CNF)
+    _openssl("req", "-x509", "-new", "-config", "ca.cnf", "-extensions", "ca", "-newkey", "ec",
+             "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", f"{name}.key",
+             "-out", f"{name}.pem", "-days", "2", "-subj", f"/CN=barque test {name}", cwd=d)
+
+
+def _make_leaf(d: Path, name: str, ca: str, usage: str, san: str, serial: int) -> None:
+    (d / f"{name}.ext").write_text(LEAF_EXT.format(usage=usage, san=san))
+    _openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN=barque test {name}", cwd=d)
+    _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key",
+             "-set_serial", str(serial), "-days", "2", "-extfile", f"{name}.ext", "-out", f"{name}.pem", cwd=d)
+
+
+@pytest.fixture(scope="module")
+def certs() -> Iterator[Path]:
+    """ca signs server (IP:127.0.0.1) and client; other-ca signs other-client."""
+    d = Path(tempfile.mkdtemp(prefix="barque-tls-"))
+    try:
+        _make_ca(d, "ca")
+        _make_leaf(d, "server", "ca", "serverAuth", "IP:127.0.0.1", 1)
+        _make_leaf(d, "client", "ca", "clientAuth", "DNS:barque-client", 2)
+        _make_ca(d, "other-ca")
+        _make_leaf(d, "other-client", "other-ca", "clientAuth", "DNS:barque-client", 3)
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def _tls_env(certs: Path, client: str = "client") -> dict[str, str]:
+    return {
+        "BARQUE_TLS_CERT": str(certs / "server.pem"),
+        "BARQUE_TLS_KEY": str(certs / "server.key"),
+        "BARQUE_TLS_CA": str(certs / "ca.pem"),
+        "BARQUE_TLS_CLIENT_CERT": str(certs / f"{client}.pem"),
+        "BARQUE_TLS_CLIENT_KEY": str(certs / f"{client}.key"),
+    }
+
+
+class TlsEngine(Engine):
+    """An engine whose readiness wait speaks mutual TLS with its own config."""
+
+    def start(self, service: str) -> None:
+        proc = start(service, self.log(service), self.env)
+        self.procs[service] = proc
+        tls = load_config(environ=self.env).tls
+        wait_serving(self.address(service), proc, timeout=30, log_path=self.log(service), tls=tls)
+
+
+@pytest.fixture
+def tls_engine(certs) -> Iterator[TlsEngine]:
+    """registry-proxy and image-store on loopback tcp ports, mutual TLS between
+    them and towards the CLI."""
+    env = {
+        **_tls_env(certs),
+        "BARQUE_REGISTRY_ADDRESS": f"127.0.0.1:{free_port()}",
+        "BARQUE_IMAGES_ADDRESS": f"127.0.0.1:{free_port()}",
+    }
+    eng = TlsEngine(_engine_root(), (), extra_env=env)
+    try:
+        eng.start("registry")
+        eng.start("images")
+        yield eng
+    finally:
+        eng.close()
+
+
+def test_tcp_without_tls_refused_at_start(unstarted_engine):
+    """No [tls]: the service exits 1 with one clear line and starts nothing."""
+    eng = unstarted_engine
+    address = f"127.0.0.1:{free_port()}"
+    env = {**os.environ, **eng.env, "BARQUE_REGISTRY_ADDRESS": address}
+    for key in list(env):
+        if key.startswith("BARQUE_TLS_"):
+            del env[key]
+    proc = subprocess.run([sys.executable, "-m", "services.registry"], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 1, proc
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("barque-registryd: ")]
+    assert lines == [f"barque-registryd: refusing to listen on tcp address {address!r} without mutual TLS: "
+                     "set [tls] cert, key and ca (BARQUE_TLS_CERT, BARQUE_TLS_KEY, BARQUE_TLS_CA) "
+                     "or use a unix:// address"], proc.stderr
+    assert not (eng.root / "state").exists(), "a refused service must not set up its state"
+    with pytest.raises(grpc.RpcError):
+        with grpc.insecure_channel(address) as ch:
+            health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=2)
+
+
+def _health(address: str, credentials: grpc.ChannelCredentials | None) -> int:
+    channel = (grpc.insecure_channel(address) if credentials is None
+               else grpc.secure_channel(address, credentials))
+    with channel:
+        return health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5).status
+
+
+def test_mtls_client_with_good_cert_is_served(tls_engine, certs):
+    """Health and real RPCs over mutual TLS: raw grpc, the CLI, and the
+    image-store's own calls to the registry-proxy."""
+    creds = grpc.ssl_channel_credentials(
+        root_certificates=(certs / "ca.pem").read_bytes(),
+        private_key=(certs / "client.key").read_bytes(),
+        certificate_chain=(certs / "client.pem").read_bytes(),
+    )
+    for service in ("registry", "images"):
+        assert _health(tls_engine.address(service), creds) == health_pb2.HealthCheckResponse.SERVING
+    assert tls_engine.ok("images").lines[0].split()[:3] == ["REPOSITORY", "TAG", "IMAGE"]
+    # the image-store reaches the registry-proxy over tcp too: a pull from a
+    # port where no registry listens fails in the proxy (not in the TLS hop)
+    res = tls_engine.cli("pull", f"127.0.0.1:{free_port()}/nobody/home:latest")
+    assert res.returncode != 0
+    assert "tls" not in res.stderr.lower() and "handshake" not in res.stderr.lower(), res.stderr
+    assert '"rpc": "Resolve"' in tls_engine.log("registry").read_text()
+
+
+def test_mtls_refuses_clients_without_a_good_cert(tls_engine, certs):
+    address = tls_engine.address("images")
+    ca = (certs / "ca.pem").read_bytes()
+    refused = {
+        "plaintext": None,
+        "no client cert": grpc.ssl_channel_credentials(root_certificates=ca),
+        "cert of another ca": grpc.ssl_channel_credentials(
+            root_certificates=ca,
+            private_key=(certs / "other-client.key").read_bytes(),
+            certificate_chain=(certs / "other-client.pem").read_bytes(),
+        ),
+    }
+    for name, creds in refused.items():
+        with pytest.raises(grpc.RpcError) as err:
+            _health(address, creds)
+        assert err.value.code() == grpc.StatusCode.UNAVAILABLE, name
+    assert not is_serving(address, tls=TlsConfig(ca=str(certs / "ca.pem"),
+                                                 client_cert=str(certs / "other-client.pem"),
+                                                 client_key=str(certs / "other-client.key")))
+    res = tls_engine.cli("images", env=_tls_env(certs, "other-client"))
+    assert res.returncode != 0 and "REPOSITORY" not in res.stdout
+    res = tls_engine.cli("images", env={key: "" for key in _tls_env(certs)})
+    assert res.returncode != 0
+    assert "needs mutual TLS" in res.stderr, res.stderr
