@@ -29,8 +29,16 @@ class RemoteRegistry:
         resp = self._stub.GetManifest(registry_pb2.GetManifestRequest(repository=repository, digest=digest))
         return resp.content
 
-    def fetch_blob(self, repository: str, digest: str, offset: int = 0) -> Iterator[bytes]:
-        for chunk in self._stub.FetchBlob(
-            registry_pb2.FetchBlobRequest(repository=repository, digest=digest, offset=offset)
-        ):
-            yield chunk.data
+    def fetch_blob(self, repository: str, digest: str, offset: int = 0,
+                   size: int | None = None) -> Iterator[bytes]:
+        request = registry_pb2.FetchBlobRequest(repository=repository, digest=digest, offset=offset)
+        if size is not None:
+            request.size = size
+        stream = self._stub.FetchBlob(request)
+        try:
+            for chunk in stream:
+                yield chunk.data
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()  # cancels the call when the consumer stops early

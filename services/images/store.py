@@ -16,6 +16,7 @@ import re
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterator, Protocol, cast
@@ -38,7 +39,7 @@ from services.common.oci import (
 )
 from services.common.reference import parse_reference
 from services.images.compression import open_decompressed
-from services.common.content import ContentStore
+from services.common.content import ContentStore, SizeMismatch
 from services.images.metadata import ImageRecord, MetadataDB
 from services.images.snapshots import Mounts, Snapshotter, chain_ids
 from services.images.spool import Spool, SpoolReader
@@ -55,6 +56,8 @@ __all__ = [
 
 log = get_logger()
 
+#: largest image config accepted, as a config is read whole (containers/image: 4 MiB);
+#: also the read limit for the configs and manifests already kept
 MAX_CONFIG_SIZE = 8 << 20
 DOWNLOAD_WORKERS = 3
 
@@ -82,7 +85,10 @@ class RegistrySource(Protocol):
 
     def get_manifest(self, repository: str, digest: str) -> bytes: ...
 
-    def fetch_blob(self, repository: str, digest: str, offset: int = 0) -> Iterator[bytes]: ...
+    def fetch_blob(self, repository: str, digest: str, offset: int = 0,
+                   size: int | None = None) -> Iterator[bytes]:
+        """Chunks of a blob from ``offset``; ``size`` (the descriptor's) bounds the download."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -210,13 +216,38 @@ class ImageStore:
         if not self.content.has(desc.digest):
             if manifest:
                 data = self.source.get_manifest(repository, desc.digest)
+                with self.content.writer(desc.digest, desc.size) as w:
+                    w.write(data)
             else:
-                if desc.size > MAX_CONFIG_SIZE:
-                    raise InvalidArgument(f"config {desc.digest} is {desc.size} bytes, over the limit")
-                data = b"".join(self.source.fetch_blob(repository, desc.digest))
-            with self.content.writer(desc.digest, len(data)) as w:
-                w.write(data)
+                self._fetch_config(repository, desc)
         return self.content.read_bytes(desc.digest, max_size=MAX_CONFIG_SIZE)
+
+    def _fetch_config(self, repository: str, desc: Descriptor) -> None:
+        """Stream an image config into the content store, bounded by its descriptor.
+
+        Nothing is buffered but the chunk in hand: the first chunk that would
+        run past ``desc.size`` fails the pull before it is written, as does a
+        body that ends short of it; either way the ingest file is removed. The
+        size also goes to the source, so that the proxy stops reading there.
+        """
+        what = f"image config {desc.digest}"
+        if desc.size > MAX_CONFIG_SIZE:
+            raise InvalidArgument(f"{what} is {desc.size} bytes, over the {MAX_CONFIG_SIZE}-byte limit")
+        writer = self.content.begin(desc.digest, desc.size)
+        try:
+            with _closing(self.source.fetch_blob(repository, desc.digest, 0, size=desc.size)) as chunks:
+                for chunk in chunks:
+                    if writer.written + len(chunk) > desc.size:
+                        raise SizeMismatch(f"{what}: the registry sent more than the {desc.size} bytes "
+                                           f"of its descriptor")
+                    writer.write(chunk)
+            if writer.written != desc.size:
+                raise SizeMismatch(f"{what}: the registry sent {writer.written} of the {desc.size} bytes "
+                                   f"of its descriptor")
+        except BaseException:
+            writer.abort()
+            raise
+        writer.commit(what="image config")
 
     def _pull_layers(self, repository, layers, diff_ids, chains, events) -> None:
         """Download layers concurrently and unpack them in order, each while it
@@ -270,14 +301,16 @@ class ImageStore:
                 with self.content.writer(layer.digest, layer.size) as w:
                     assert w.path is not None
                     spool.begin(w.path)
-                    for chunk in self.source.fetch_blob(repository, layer.digest, 0):
-                        w.write(chunk)
-                        done += len(chunk)
-                        spool.advance(len(chunk))
-                        now = time.monotonic()
-                        if now - last_report > 0.1 or done == layer.size:
-                            events.put(PullEvent(layer.digest, "downloading", done, layer.size))
-                            last_report = now
+                    with _closing(self.source.fetch_blob(repository, layer.digest, 0,
+                                                         size=layer.size)) as chunks:
+                        for chunk in chunks:
+                            w.write(chunk)  # refuses bytes past layer.size
+                            done += len(chunk)
+                            spool.advance(len(chunk))
+                            now = time.monotonic()
+                            if now - last_report > 0.1 or done == layer.size:
+                                events.put(PullEvent(layer.digest, "downloading", done, layer.size))
+                                last_report = now
                     events.put(PullEvent(layer.digest, "verifying", done, layer.size))
                 spool.finish(self.content.path(layer.digest))
                 events.put(PullEvent(layer.digest, "extracting", layer.size, layer.size))
@@ -432,6 +465,17 @@ class ImageStore:
             self.snapshots.remove(key)
             self.db.holders.pop(key, None)
             self.db.save()
+
+
+@contextmanager
+def _closing(chunks: Iterator[bytes]) -> Iterator[Iterator[bytes]]:
+    """Close a source's chunk stream (cancelling its transfer) however the reader stops."""
+    try:
+        yield chunks
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
 
 
 def _parse_manifest(data: bytes, digest: str) -> tuple[Descriptor, list[Descriptor]]:

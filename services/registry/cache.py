@@ -75,8 +75,9 @@ class BlobCache:
         except FileNotFoundError:
             return None
 
-    def ingest(self, digest: str) -> Ingest:
-        return self.store.begin(validate_digest(digest))
+    def ingest(self, digest: str, expected_size: int | None = None) -> Ingest:
+        """A writer for one download; with ``expected_size`` it refuses bytes past it."""
+        return self.store.begin(validate_digest(digest), expected_size)
 
     def read_bytes(self, digest: str, limit: int) -> bytes | None:
         """Whole blob if cached, re-verified; a blob that fails is deleted (None).

@@ -6,6 +6,9 @@ move) but cheaply: a HEAD, and a GET only when the digest is not cached.
 Every byte handed out is verified against its digest: manifests before they
 are returned, blobs before they enter the cache (a streamed blob that fails
 verification raises DigestMismatch after its last chunk and is not kept).
+A blob fetched with its descriptor's size is read at most size+1 bytes from
+the registry: a body that runs past the size, or ends short of it, raises
+SizeMismatch and leaves nothing in the cache.
 
 Thread-safe: called concurrently from the gRPC server's thread pool.
 """
@@ -22,6 +25,7 @@ import urllib3
 from urllib3.exceptions import HTTPError
 
 from services.common.config import Config
+from services.common.content import SizeMismatch
 from services.common.errors import (
     DigestMismatch,
     FailedPrecondition,
@@ -69,11 +73,22 @@ class _Dropped(Exception):
     """The connection broke while reading a blob body (resumable)."""
 
 
-def _network_chunks(resp: urllib3.BaseHTTPResponse) -> Iterator[bytes]:
+def _network_chunks(resp: urllib3.BaseHTTPResponse, limit: int | None) -> Iterator[bytes]:
+    """The raw body in chunks of at most CHUNK_SIZE, and at most ``limit`` bytes in all.
+
+    Nothing past ``limit`` is read off the connection, however long the body.
+    """
     # Only errors of the network read become _Dropped; disk errors of the
     # caller's writes must not be mistaken for a resumable drop.
     try:
-        yield from resp.stream(CHUNK_SIZE, decode_content=False)
+        while limit is None or limit > 0:
+            chunk = resp.read(CHUNK_SIZE if limit is None else min(CHUNK_SIZE, limit),
+                              decode_content=False)
+            if not chunk:
+                return
+            if limit is not None:
+                limit -= len(chunk)
+            yield chunk
     except (HTTPError, OSError) as exc:
         raise _Dropped(str(exc)) from exc
 
@@ -82,6 +97,11 @@ def _content_length(value: str | None) -> int | None:
     """A Content-Length header as a number, None unless it is plain ASCII digits
     (``str.isdigit`` takes ``"\u00b2"``, which ``int`` then refuses)."""
     return int(value) if value and _DECIMAL.fullmatch(value) else None
+
+
+def _check_cached_size(digest: str, cached: int, size: int | None) -> None:
+    if size is not None and cached != size:
+        raise SizeMismatch(f"blob {digest}: descriptor gives {size} bytes, the verified blob has {cached}")
 
 
 def _scope(ref: Reference) -> str:
@@ -226,36 +246,45 @@ class RegistryProxy:
             raise Unavailable(f"{what}: {ref.domain} sent no usable Content-Length ({length!r})")
         return size
 
-    def fetch_blob(self, name: str, digest: str, offset: int = 0) -> Iterator[bytes]:
+    def fetch_blob(self, name: str, digest: str, offset: int = 0,
+                   size: int | None = None) -> Iterator[bytes]:
         """Chunks of the blob from ``offset``; see the module docstring.
 
+        ``size`` is the size the blob's descriptor gives, when known: the
+        download is bounded by it, and a cached blob of another size is refused.
         Arguments are checked here, before the first chunk is asked for.
         """
         ref = parse_name(name)
         validate_digest(digest)
         if offset < 0:
             raise InvalidArgument(f"blob {digest}: negative offset {offset}")
-        size = self.cache.size(digest)
-        if size is not None:
-            if offset > size:
-                raise InvalidArgument(f"blob {digest}: offset {offset} is past its size {size}")
+        if size is not None and size < 0:
+            raise InvalidArgument(f"blob {digest}: negative size {size}")
+        cached = self.cache.size(digest)
+        if cached is not None:
+            _check_cached_size(digest, cached, size)
+            if offset > cached:
+                raise InvalidArgument(f"blob {digest}: offset {offset} is past its size {cached}")
             return self.cache.read_from(digest, offset)
-        return self._fetch_locked(ref, digest, offset)
+        return self._fetch_locked(ref, digest, offset, size)
 
-    def _fetch_locked(self, ref: Reference, digest: str, offset: int) -> Iterator[bytes]:
+    def _fetch_locked(self, ref: Reference, digest: str, offset: int,
+                      size: int | None) -> Iterator[bytes]:
         # One download per digest: a second caller waits here, then finds the
         # blob cached. The lock is held while the first caller consumes its
         # chunks; closing the generator releases it.
         self.cache.locks.acquire(digest)
         try:
-            if self.cache.has(digest):
+            cached = self.cache.size(digest)
+            if cached is not None:
                 log.debug("registry.blob_cached_while_waiting", digest=digest)
+                _check_cached_size(digest, cached, size)
                 yield from self.cache.read_from(digest, offset)
                 return
             what = f"blob {digest} from {ref.name}"
-            ingest = self.cache.ingest(digest)
+            ingest = self.cache.ingest(digest, size)
             try:
-                yield from self._download(ingest, ref, digest, offset, what)
+                yield from self._download(ingest, ref, digest, offset, size, what)
                 ingest.commit(what=what)
             except BaseException:
                 ingest.abort()
@@ -267,13 +296,15 @@ class RegistryProxy:
             self.cache.locks.release(digest)
 
     def _download(self, ingest: Ingest, ref: Reference, digest: str, offset: int,
-                  what: str) -> Iterator[bytes]:
+                  size: int | None, what: str) -> Iterator[bytes]:
         """Stream the blob into ``ingest``, yielding bytes past ``offset``.
 
         A dropped connection resumes with ``Range: bytes=<received>-``; a 206
         must start exactly there, and a 200 (Range ignored) is skipped up to
         it. What is written is what gets verified, so a resumed blob is as
-        trustworthy as one read in a single pass.
+        trustworthy as one read in a single pass. With a known ``size`` each
+        response is read up to one byte past the blob's end, and that byte
+        fails the download before it is written or handed out.
         """
         path = f"/v2/{ref.path}/blobs/{digest}"
         headers: dict[str, str] = {}
@@ -283,16 +314,23 @@ class RegistryProxy:
                                           headers=headers, ok=(200, 206), what=what)
             try:
                 skip = self._resume_skip(resp, ingest.size, what)
-                for chunk in _network_chunks(resp):
+                limit = None if size is None else skip + size - ingest.size + 1
+                for chunk in _network_chunks(resp, limit):
                     if skip:
                         cut = min(skip, len(chunk))
                         chunk, skip = chunk[cut:], skip - cut
                         if not chunk:
                             continue
                     start = ingest.size
+                    if size is not None and start + len(chunk) > size:
+                        raise SizeMismatch(
+                            f"{what}: the registry sent more than the {size} bytes of its descriptor")
                     ingest.write(chunk)
                     if ingest.size > offset:
                         yield chunk[max(0, offset - start):]
+                if size is not None and ingest.size != size:
+                    raise SizeMismatch(
+                        f"{what}: the registry sent {ingest.size} of the {size} bytes of its descriptor")
                 return
             except _Dropped as exc:
                 drops += 1

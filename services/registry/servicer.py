@@ -29,10 +29,14 @@ class RegistryServicer(registry_pb2_grpc.RegistryProxyServicer):
         return registry_pb2.GetManifestResponse(descriptor=descriptor_to_pb(desc), content=content)
 
     def FetchBlob(self, request, context):
+        size = request.size if request.HasField("size") else None
         offset = request.offset
         first = True
-        for chunk in self._proxy.fetch_blob(request.repository, request.digest, request.offset):
-            total = self._proxy.blob_size(request.repository, request.digest) if first else 0
+        for chunk in self._proxy.fetch_blob(request.repository, request.digest, request.offset, size):
+            total = 0
+            if first:
+                total = size if size is not None else self._proxy.blob_size(request.repository,
+                                                                            request.digest)
             yield registry_pb2.FetchBlobResponse(offset=offset, data=chunk, total=total)
             offset += len(chunk)
             first = False

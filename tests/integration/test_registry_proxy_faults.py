@@ -3,7 +3,9 @@
 Each test scripts the server's answers and checks what the proxy does with
 them over real HTTP: digest mismatch, dropped connections and Range resume,
 bearer tokens, 5xx retries, redirects without credentials, schema 1 and
-oversized manifests, mirror fallback, single download per digest.
+oversized manifests, mirror fallback, single download per digest, blobs that
+run past (or stop short of) their descriptor's size. The last tests pull
+through barque's services as processes from such a registry.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from services.common.config import Config, RegistryHostConfig
+from services.common.content import SizeMismatch
 from services.common.errors import (
     DigestMismatch,
     FailedPrecondition,
@@ -33,6 +36,8 @@ from services.common.errors import (
 from services.common.oci import MediaType, sha256_digest
 from services.registry.auth import Credentials
 from services.registry.proxy import RegistryProxy
+from tests.integration.conftest import needs_root
+from tests.integration.engine import Engine
 
 pytestmark = pytest.mark.integration
 
@@ -346,6 +351,77 @@ def test_content_length_of_non_ascii_digits_is_not_a_number(server, make_proxy):
     assert proxy.resolve(f"{server.host}/{REPO}:v1").top.digest == sha256_digest(body)
 
 
+#: an endless body is cut off here by the test server, so that a regression
+#: shows as a failed assertion rather than an exhausted host
+ENDLESS_CAP = 256 << 20
+
+
+class RunOn:
+    """GET serves ``body`` and then ``extra`` junk bytes (until the peer hangs up
+    or ``cap`` is reached) with no Content-Length, and counts what it sent; HEAD
+    gives the honest length, as a registry that wants to look sound would."""
+
+    def __init__(self, body: bytes, extra: int, cap: int = ENDLESS_CAP) -> None:
+        self.body, self.extra, self.cap = body, extra, cap
+        self.sent = 0
+
+    def __call__(self, h: _Handler) -> None:
+        if h.command == "HEAD":
+            h.send_response(200)
+            h.send_header("Content-Length", str(len(self.body)))
+            h.end_headers()
+            return
+        h.send_response(200)
+        h.send_header("Connection", "close")
+        h.end_headers()
+        h.close_connection = True
+        h.wfile.write(self.body)
+        self.sent += len(self.body)
+        piece = b"\0" * (64 << 10)
+        left = min(self.extra, self.cap)
+        while left > 0:
+            n = min(left, len(piece))
+            h.wfile.write(piece[:n])
+            self.sent += n
+            left -= n
+
+
+@pytest.mark.parametrize("extra", [1, 1 << 20, 1 << 40], ids=["one-byte", "one-mib", "endless"])
+def test_blob_running_past_its_size_is_cut_off(server, make_proxy, extra):
+    blob = blob_of(2 * 1024 * 1024 + 3)
+    digest = sha256_digest(blob)
+    run_on = RunOn(blob, extra)
+    server.serve(run_on)
+    proxy = make_proxy()
+    got = bytearray()
+    started = time.monotonic()
+    with pytest.raises(SizeMismatch) as info:
+        for chunk in proxy.fetch_blob(f"{server.host}/{REPO}", digest, size=len(blob)):
+            got += chunk
+    assert str(info.value) == (f"blob {digest} from {server.host}/{REPO}: the registry sent more than "
+                               f"the {len(blob)} bytes of its descriptor")
+    assert time.monotonic() - started < 10
+    # what was handed out is the blob's own bytes; the junk never left the proxy
+    assert bytes(got) == blob[:len(got)]
+    assert_cache_clean(proxy, digest)
+    assert len(proxy.cache.locks) == 0
+    # the endless body stopped once the proxy hung up (what was sent is what the
+    # socket buffers took, not the terabyte on offer)
+    assert run_on.sent < len(blob) + (64 << 20)
+
+
+def test_blob_short_of_its_size_is_refused(server, make_proxy):
+    blob = blob_of(1_000_000)
+    digest = sha256_digest(blob)
+    server.serve(RunOn(blob[:-10], 0))
+    proxy = make_proxy()
+    with pytest.raises(SizeMismatch) as info:
+        b"".join(proxy.fetch_blob(f"{server.host}/{REPO}", digest, size=len(blob)))
+    assert str(info.value) == (f"blob {digest} from {server.host}/{REPO}: the registry sent "
+                               f"{len(blob) - 10} of the {len(blob)} bytes of its descriptor")
+    assert_cache_clean(proxy, digest)
+
+
 # -- retries and errors -------------------------------------------------------
 
 def test_5xx_twice_then_success_is_retried(server, make_proxy):
@@ -647,3 +723,90 @@ def test_credentials_never_sent_to_plain_http_realm(server, make_proxy):
         proxy.resolve(f"{server.host}/{REPO}:v1")
     assert "plain http" in str(info.value)
     assert len(server.seen) == 1
+
+
+# -- pulls through barque's services from a hostile registry ------------------
+
+def _layer_tar() -> bytes:
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        data = b"hostile registry test\n"
+        info = tarfile.TarInfo("hello.txt")
+        info.size, info.mode = len(data), 0o644
+        tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def _peak_rss(pid: int) -> int:
+    """The process's high-water resident set (VmHWM), in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmHWM for {pid}")
+
+
+def _stored(root: Path) -> tuple[list[str], list[str]]:
+    blobs = root / "blobs" / "sha256"
+    ingest = root / "ingest"
+    return (sorted(p.name for p in blobs.iterdir()) if blobs.exists() else [],
+            sorted(p.name for p in ingest.iterdir()) if ingest.exists() else [])
+
+
+@pytest.mark.parametrize("hostile", [
+    "config",
+    pytest.param("layer", marks=needs_root),
+])
+def test_pull_of_a_blob_running_past_its_descriptor_fails_and_keeps_nothing(server, hostile):
+    """A config or layer body that never ends: the pull fails at once with one
+    line, the image-store's memory does not grow with the body, and neither the
+    image-store nor the registry-proxy keeps a blob or an ingest file of it."""
+    layer = _layer_tar()
+    config = json.dumps({"architecture": "amd64", "os": "linux",
+                         "rootfs": {"type": "layers", "diff_ids": [sha256_digest(layer)]}}).encode()
+    manifest = json.dumps({
+        "schemaVersion": 2,
+        "mediaType": MediaType.OCI_MANIFEST,
+        "config": {"mediaType": MediaType.OCI_CONFIG, "digest": sha256_digest(config), "size": len(config)},
+        "layers": [{"mediaType": MediaType.OCI_LAYER, "digest": sha256_digest(layer), "size": len(layer)}],
+    }).encode()
+    bad_body = config if hostile == "config" else layer
+    bad = sha256_digest(bad_body)
+    run_on = RunOn(bad_body, 1 << 40)
+    good = {sha256_digest(config): config, sha256_digest(layer): layer}
+    serve_manifest = manifest_app("v1", manifest)
+
+    def app(h: _Handler) -> None:
+        digest = h.path.rsplit("/", 1)[-1]
+        if h.path.startswith(f"/v2/{REPO}/blobs/") and digest == bad:
+            run_on(h)
+        elif h.path.startswith(f"/v2/{REPO}/blobs/") and digest in good:
+            h.reply(200, good[digest])
+        else:
+            serve_manifest(h)
+
+    server.serve(app)
+    eng = Engine.create()
+    try:
+        images_pid = eng.procs["images"].pid
+        peak_before = _peak_rss(images_pid)
+        started = time.monotonic()
+        res = eng.cli("pull", f"{server.host}/{REPO}:v1", timeout=120)
+        elapsed = time.monotonic() - started
+        assert res.returncode == 125, res.stdout + res.stderr
+        assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+        # the body was cut off near its size: the image-store's memory did not grow with it
+        assert _peak_rss(images_pid) - peak_before < 32 << 20
+        assert run_on.sent < len(bad_body) + (64 << 20)
+        assert elapsed < 30, elapsed
+        assert f"{bad} from {server.host}/{REPO}: the registry sent more than the {len(bad_body)} bytes" \
+            in res.stderr, res.stderr
+        images_blobs, images_ingest = _stored(eng.state("images") / "content")
+        proxy_blobs, proxy_ingest = _stored(eng.state("registry"))
+        assert bad.removeprefix("sha256:") not in images_blobs + proxy_blobs
+        assert images_ingest == [] and proxy_ingest == []
+        assert eng.ok("images", "-q").stdout.strip() == ""
+    finally:
+        eng.close()

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from barque.types.v1 import types_pb2 as barque_dot_types_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!barque/registry/v1/registry.proto\x12\x12\x62\x61rque.registry.v1\x1a\x1b\x62\x61rque/types/v1/types.proto\"P\n\x0eResolveRequest\x12\x11\n\treference\x18\x01 \x01(\t\x12+\n\x08platform\x18\x02 \x01(\x0b\x32\x19.barque.types.v1.Platform\"\x8f\x01\n\x0fResolveResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nrepository\x18\x02 \x01(\t\x12+\n\x06target\x18\x03 \x01(\x0b\x32\x1b.barque.types.v1.Descriptor\x12-\n\x08manifest\x18\x04 \x01(\x0b\x32\x1b.barque.types.v1.Descriptor\"8\n\x12GetManifestRequest\x12\x12\n\nrepository\x18\x01 \x01(\t\x12\x0e\n\x06\x64igest\x18\x02 \x01(\t\"W\n\x13GetManifestResponse\x12/\n\ndescriptor\x18\x01 \x01(\x0b\x32\x1b.barque.types.v1.Descriptor\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\x0c\"F\n\x10\x46\x65tchBlobRequest\x12\x12\n\nrepository\x18\x01 \x01(\t\x12\x0e\n\x06\x64igest\x18\x02 \x01(\t\x12\x0e\n\x06offset\x18\x03 \x01(\x03\"@\n\x11\x46\x65tchBlobResponse\x12\x0e\n\x06offset\x18\x01 \x01(\x03\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12\r\n\x05total\x18\x03 \x01(\x03\"D\n\x0cLoginRequest\x12\x10\n\x08registry\x18\x01 \x01(\t\x12\x10\n\x08username\x18\x02 \x01(\t\x12\x10\n\x08password\x18\x03 \x01(\t\"!\n\rLoginResponse\x12\x10\n\x08registry\x18\x01 \x01(\t\"!\n\rLogoutRequest\x12\x10\n\x08registry\x18\x01 \x01(\t\"3\n\x0eLogoutResponse\x12\x0f\n\x07removed\x18\x01 \x01(\x08\x12\x10\n\x08registry\x18\x02 \x01(\t2\xbe\x03\n\rRegistryProxy\x12R\n\x07Resolve\x12\".barque.registry.v1.ResolveRequest\x1a#.barque.registry.v1.ResolveResponse\x12^\n\x0bGetManifest\x12&.barque.registry.v1.GetManifestRequest\x1a\'.barque.registry.v1.GetManifestResponse\x12Z\n\tFetchBlob\x12$.barque.registry.v1.FetchBlobRequest\x1a%.barque.registry.v1.FetchBlobResponse0\x01\x12L\n\x05Login\x12 .barque.registry.v1.LoginRequest\x1a!.barque.registry.v1.LoginResponse\x12O\n\x06Logout\x12!.barque.registry.v1.LogoutRequest\x1a\".barque.registry.v1.LogoutResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!barque/registry/v1/registry.proto\x12\x12\x62\x61rque.registry.v1\x1a\x1b\x62\x61rque/types/v1/types.proto\"P\n\x0eResolveRequest\x12\x11\n\treference\x18\x01 \x01(\t\x12+\n\x08platform\x18\x02 \x01(\x0b\x32\x19.barque.types.v1.Platform\"\x8f\x01\n\x0fResolveResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nrepository\x18\x02 \x01(\t\x12+\n\x06target\x18\x03 \x01(\x0b\x32\x1b.barque.types.v1.Descriptor\x12-\n\x08manifest\x18\x04 \x01(\x0b\x32\x1b.barque.types.v1.Descriptor\"8\n\x12GetManifestRequest\x12\x12\n\nrepository\x18\x01 \x01(\t\x12\x0e\n\x06\x64igest\x18\x02 \x01(\t\"W\n\x13GetManifestResponse\x12/\n\ndescriptor\x18\x01 \x01(\x0b\x32\x1b.barque.types.v1.Descriptor\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\x0c\"b\n\x10\x46\x65tchBlobRequest\x12\x12\n\nrepository\x18\x01 \x01(\t\x12\x0e\n\x06\x64igest\x18\x02 \x01(\t\x12\x0e\n\x06offset\x18\x03 \x01(\x03\x12\x11\n\x04size\x18\x04 \x01(\x03H\x00\x88\x01\x01\x42\x07\n\x05_size\"@\n\x11\x46\x65tchBlobResponse\x12\x0e\n\x06offset\x18\x01 \x01(\x03\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12\r\n\x05total\x18\x03 \x01(\x03\"D\n\x0cLoginRequest\x12\x10\n\x08registry\x18\x01 \x01(\t\x12\x10\n\x08username\x18\x02 \x01(\t\x12\x10\n\x08password\x18\x03 \x01(\t\"!\n\rLoginResponse\x12\x10\n\x08registry\x18\x01 \x01(\t\"!\n\rLogoutRequest\x12\x10\n\x08registry\x18\x01 \x01(\t\"3\n\x0eLogoutResponse\x12\x0f\n\x07removed\x18\x01 \x01(\x08\x12\x10\n\x08registry\x18\x02 \x01(\t2\xbe\x03\n\rRegistryProxy\x12R\n\x07Resolve\x12\".barque.registry.v1.ResolveRequest\x1a#.barque.registry.v1.ResolveResponse\x12^\n\x0bGetManifest\x12&.barque.registry.v1.GetManifestRequest\x1a\'.barque.registry.v1.GetManifestResponse\x12Z\n\tFetchBlob\x12$.barque.registry.v1.FetchBlobRequest\x1a%.barque.registry.v1.FetchBlobResponse0\x01\x12L\n\x05Login\x12 .barque.registry.v1.LoginRequest\x1a!.barque.registry.v1.LoginResponse\x12O\n\x06Logout\x12!.barque.registry.v1.LogoutRequest\x1a\".barque.registry.v1.LogoutResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,17 +41,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETMANIFESTRESPONSE']._serialized_start=372
   _globals['_GETMANIFESTRESPONSE']._serialized_end=459
   _globals['_FETCHBLOBREQUEST']._serialized_start=461
-  _globals['_FETCHBLOBREQUEST']._serialized_end=531
-  _globals['_FETCHBLOBRESPONSE']._serialized_start=533
-  _globals['_FETCHBLOBRESPONSE']._serialized_end=597
-  _globals['_LOGINREQUEST']._serialized_start=599
-  _globals['_LOGINREQUEST']._serialized_end=667
-  _globals['_LOGINRESPONSE']._serialized_start=669
-  _globals['_LOGINRESPONSE']._serialized_end=702
-  _globals['_LOGOUTREQUEST']._serialized_start=704
-  _globals['_LOGOUTREQUEST']._serialized_end=737
-  _globals['_LOGOUTRESPONSE']._serialized_start=739
-  _globals['_LOGOUTRESPONSE']._serialized_end=790
-  _globals['_REGISTRYPROXY']._serialized_start=793
-  _globals['_REGISTRYPROXY']._serialized_end=1239
+  _globals['_FETCHBLOBREQUEST']._serialized_end=559
+  _globals['_FETCHBLOBRESPONSE']._serialized_start=561
+  _globals['_FETCHBLOBRESPONSE']._serialized_end=625
+  _globals['_LOGINREQUEST']._serialized_start=627
+  _globals['_LOGINREQUEST']._serialized_end=695
+  _globals['_LOGINRESPONSE']._serialized_start=697
+  _globals['_LOGINRESPONSE']._serialized_end=730
+  _globals['_LOGOUTREQUEST']._serialized_start=732
+  _globals['_LOGOUTREQUEST']._serialized_end=765
+  _globals['_LOGOUTRESPONSE']._serialized_start=767
+  _globals['_LOGOUTRESPONSE']._serialized_end=818
+  _globals['_REGISTRYPROXY']._serialized_start=821
+  _globals['_REGISTRYPROXY']._serialized_end=1267
 # @@protoc_insertion_point(module_scope)

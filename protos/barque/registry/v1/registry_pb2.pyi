@@ -43,14 +43,16 @@ class GetManifestResponse(_message.Message):
     def __init__(self, descriptor: _Optional[_Union[_types_pb2.Descriptor, _Mapping]] = ..., content: _Optional[bytes] = ...) -> None: ...
 
 class FetchBlobRequest(_message.Message):
-    __slots__ = ("repository", "digest", "offset")
+    __slots__ = ("repository", "digest", "offset", "size")
     REPOSITORY_FIELD_NUMBER: _ClassVar[int]
     DIGEST_FIELD_NUMBER: _ClassVar[int]
     OFFSET_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
     repository: str
     digest: str
     offset: int
-    def __init__(self, repository: _Optional[str] = ..., digest: _Optional[str] = ..., offset: _Optional[int] = ...) -> None: ...
+    size: int
+    def __init__(self, repository: _Optional[str] = ..., digest: _Optional[str] = ..., offset: _Optional[int] = ..., size: _Optional[int] = ...) -> None: ...
 
 class FetchBlobResponse(_message.Message):
     __slots__ = ("offset", "data", "total")
