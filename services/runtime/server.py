@@ -20,7 +20,7 @@ def run() -> None:
     listen = listener(config, "runtime")
     runtime = RuntimeService(
         prepare_state_dir(config, "runtime"), RemoteImages(connect(config, "images")),
-        warm=os.environ.get("BARQUE_RUNTIME_WARM", "1") != "0",
+        warm=os.environ.get("BARQUE_RUNTIME_WARM", "1") != "0", cgroups=config.cgroups,
     )
 
     def register(server):
