@@ -1,4 +1,5 @@
-"""Mount option parsing and the rootfs-confined path walk (no mounts made)."""
+"""Mount option parsing, mount flags as mount attributes, and the
+rootfs-confined path walk (no mounts made)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import pytest
 
 from services.common.errors import InvalidArgument
+from services.runtime.oci import mountapi as ma
 from services.runtime.oci import rootfs
 from services.runtime.oci import syscalls as sc
 
@@ -79,3 +81,20 @@ def test_symlink_loop(root):
     os.symlink("loop", root / "loop")
     with pytest.raises(rootfs.RootfsError, match="too many levels"):
         rootfs.open_in_root(str(root), "/loop")
+
+
+def test_mount_attributes_from_mount_flags():
+    """MS_* flags become mount_setattr attributes; the atime mode changes only
+    when one is asked for, strictatime over noatime over relatime."""
+    assert ma.attr_from_ms(sc.MS_RDONLY | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC
+                           | sc.MS_BIND | sc.MS_REC) == (
+        ma.MOUNT_ATTR_RDONLY | ma.MOUNT_ATTR_NOSUID | ma.MOUNT_ATTR_NODEV
+        | ma.MOUNT_ATTR_NOEXEC, 0)
+    assert ma.attr_from_ms(sc.MS_NODIRATIME | sc.MS_NOSYMFOLLOW | sc.MS_SYNCHRONOUS) == (
+        ma.MOUNT_ATTR_NODIRATIME | ma.MOUNT_ATTR_NOSYMFOLLOW, 0)
+    assert ma.attr_from_ms(sc.MS_RELATIME) == (ma.MOUNT_ATTR_RELATIME, ma.MOUNT_ATTR__ATIME)
+    assert ma.attr_from_ms(sc.MS_NOATIME | sc.MS_RELATIME) == (
+        ma.MOUNT_ATTR_NOATIME, ma.MOUNT_ATTR__ATIME)
+    assert ma.attr_from_ms(sc.MS_STRICTATIME | sc.MS_NOATIME) == (
+        ma.MOUNT_ATTR_STRICTATIME, ma.MOUNT_ATTR__ATIME)
+    assert ma.attr_from_ms(0) == (0, 0)

@@ -4,8 +4,13 @@ read-only paths.
 Runs inside the container init, in its new mount namespace, as root. Every
 mount target is resolved one component at a time under the rootfs with
 O_PATH|O_NOFOLLOW (symlinks are followed as if the rootfs were ``/``, never out
-of it) and the mount is made on ``/proc/self/fd/<fd>``; after a mount the path
-is resolved again, because the old fd still names the covered directory.
+of it), once. A new mount is built detached with the fd-based mount API
+(``open_tree`` clone of a bind source, ``fsopen``/``fsmount`` of a filesystem),
+given its flags and contents through its own fd, then attached with
+``move_mount`` onto the target fd. Flags, propagation and copy-up then go
+through that mount fd: a path is never resolved again after a mount, since the
+old target fd names the covered directory and a new lookup could be redirected
+by a symlink swapped in meanwhile (CVE-2021-30465).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from collections import deque
 
 from services.common.errors import FailedPrecondition, InvalidArgument
 
+from . import mountapi as ma
 from . import syscalls as sc
 from .cgroups import CgroupV1, CgroupV2
 
@@ -46,10 +52,6 @@ _PROPAGATION = {
     "slave": sc.MS_SLAVE, "rslave": sc.MS_SLAVE | sc.MS_REC,
     "unbindable": sc.MS_UNBINDABLE, "runbindable": sc.MS_UNBINDABLE | sc.MS_REC,
 }
-#: statvfs f_flag bits -> mount flags, to keep a mount's flags across a remount
-_ST_TO_MS = ((1, sc.MS_RDONLY), (2, sc.MS_NOSUID), (4, sc.MS_NODEV), (8, sc.MS_NOEXEC),
-             (16, sc.MS_SYNCHRONOUS), (64, sc.MS_MANDLOCK), (1024, sc.MS_NOATIME),
-             (2048, sc.MS_NODIRATIME), (4096, sc.MS_RELATIME))
 
 #: runtime-spec default devices: (path, major, minor)
 DEFAULT_DEVICES = (("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7),
@@ -143,28 +145,56 @@ def open_in_root(rootfs: str, path: str, create: str | None = None,
 
 
 def _mount_at(rootfs: str, dest: str, source: str | None, fstype: str | None, flags: int,
-              data: str | None = None, create: str | None = "dir",
-              refuse_symlink: bool = False) -> None:
-    fd = open_in_root(rootfs, dest, create=create, refuse_symlink=refuse_symlink)
+              data: str | None = None) -> None:
+    """mount(2) on ``dest``: only for an explicit ``remount`` of what is there."""
+    fd = open_in_root(rootfs, dest)
     try:
         sc.mount(source, _fd_path(fd), fstype, flags, data or None)
     finally:
         os.close(fd)
 
 
-def _current_flags(rootfs: str, dest: str) -> int:
-    fd = open_in_root(rootfs, dest)
+def _set_flags(mount_fd: int, flags: int) -> None:
+    """Add the per-mount part of MS_* ``flags`` to the mount ``mount_fd`` names."""
+    attr_set, attr_clr = ma.attr_from_ms(flags)
+    if attr_set or attr_clr:
+        ma.mount_setattr(mount_fd, attr_set, attr_clr)
+
+
+def _attach(mount_fd: int, target_fd: int, flags: int = 0) -> int:
+    """Give the detached mount ``mount_fd`` the per-mount ``flags``, then
+    attach it on ``target_fd``; ``mount_fd`` (returned) then names the
+    attached mount. Closes it if either fails."""
     try:
-        st = os.statvfs(_fd_path(fd))
+        _set_flags(mount_fd, flags)
+        ma.move_mount_fd(mount_fd, target_fd)
+    except BaseException:
+        os.close(mount_fd)
+        raise
+    return mount_fd
+
+
+def _bind(rootfs: str, dest: str, source: str, flags: int, create: str | None = "dir") -> int:
+    """Bind host path ``source`` on ``dest`` (recursively with MS_REC), the
+    other per-mount ``flags`` set before it is attached. Returns the mount fd."""
+    target = open_in_root(rootfs, dest, create=create)
+    try:
+        clone = ma.open_tree(ma.AT_FDCWD, source, ma.OPEN_TREE_CLONE
+                             | (ma.AT_RECURSIVE if flags & sc.MS_REC else 0))
+        return _attach(clone, target, flags & ~(sc.MS_BIND | sc.MS_REC | sc.MS_REMOUNT))
     finally:
-        os.close(fd)
-    return sum(ms for bit, ms in _ST_TO_MS if st.f_flag & bit)
+        os.close(target)
 
 
-def _remount(rootfs: str, dest: str, flags: int) -> None:
-    """Bind-remount ``dest`` with ``flags`` added to the flags it has now."""
-    keep = _current_flags(rootfs, dest)
-    _mount_at(rootfs, dest, None, None, sc.MS_BIND | sc.MS_REMOUNT | keep | flags, create=None)
+def _new_mount(rootfs: str, dest: str, fstype: str, source: str | None, flags: int,
+               data: str | None, refuse_symlink: bool = False) -> int:
+    """A new ``fstype`` mount on ``dest``, as mount(2) would make it. Returns
+    the mount fd."""
+    target = open_in_root(rootfs, dest, create="dir", refuse_symlink=refuse_symlink)
+    try:
+        return _attach(ma.new_mount(fstype, source, flags, data), target)
+    finally:
+        os.close(target)
 
 
 def prepare_root(rootfs: str, propagation: str | None) -> None:
@@ -179,30 +209,41 @@ def prepare_root(rootfs: str, propagation: str | None) -> None:
 
 
 def _mount_cgroup(rootfs: str, m: dict, flags: int, cgroup: CgroupV1 | CgroupV2 | None,
-                  cgroupns: bool) -> None:
+                  cgroupns: bool) -> int | None:
+    """The cgroup filesystem at ``m["destination"]``; returns its mount fd.
+
+    On v1 it is, as Docker has it, a tmpfs with each controller's container
+    directory bound in; the binds carry the mount's flags.
+    """
     dest = m["destination"]
+    flags &= ~(sc.MS_BIND | sc.MS_REC | sc.MS_REMOUNT)
     if isinstance(cgroup, CgroupV2) or cgroup is None:
         if cgroupns:
-            _mount_at(rootfs, dest, "cgroup2", "cgroup2", flags & ~sc.MS_BIND)
-        elif cgroup is not None:
-            _mount_at(rootfs, dest, cgroup.path, None, sc.MS_BIND)
-            _remount(rootfs, dest, flags & ~sc.MS_BIND)
-        return
-    # v1, as Docker does: a tmpfs with each controller's container dir bound in.
-    _mount_at(rootfs, dest, "tmpfs", "tmpfs", flags & ~(sc.MS_RDONLY | sc.MS_BIND), "mode=755")
-    for hierarchy, host_dir in cgroup.container_mounts():
-        sub = f"{dest}/{hierarchy.name}"
-        _mount_at(rootfs, sub, host_dir, None, sc.MS_BIND)
-        _remount(rootfs, sub, flags & ~sc.MS_BIND)
-        subsystems = [s for s in hierarchy.subsystems if not s.startswith("name=")]
-        if len(subsystems) > 1:
-            parent = open_in_root(rootfs, dest)
+            return _new_mount(rootfs, dest, "cgroup2", "cgroup2", flags, None)
+        if cgroup is not None:
+            return _bind(rootfs, dest, cgroup.path, flags)
+        return None
+    tmpfs = _new_mount(rootfs, dest, "tmpfs", "tmpfs", flags & ~sc.MS_RDONLY, "mode=755")
+    try:
+        # The tmpfs is new and only this process knows it: single names under
+        # its fd, no path walk.
+        for hierarchy, host_dir in cgroup.container_mounts():
+            os.mkdir(hierarchy.name, 0o755, dir_fd=tmpfs)
+            sub = os.open(hierarchy.name, _O_PATH | os.O_DIRECTORY, dir_fd=tmpfs)
             try:
+                os.close(_attach(ma.open_tree(ma.AT_FDCWD, host_dir, ma.OPEN_TREE_CLONE), sub,
+                                 flags))
+            finally:
+                os.close(sub)
+            subsystems = [s for s in hierarchy.subsystems if not s.startswith("name=")]
+            if len(subsystems) > 1:
                 for s in subsystems:
                     if s != hierarchy.name:
-                        os.symlink(hierarchy.name, s, dir_fd=parent)
-            finally:
-                os.close(parent)
+                        os.symlink(hierarchy.name, s, dir_fd=tmpfs)
+    except BaseException:
+        os.close(tmpfs)
+        raise
+    return tmpfs
 
 
 def mount_all(spec: dict, rootfs: str, bundle: str,
@@ -217,59 +258,84 @@ def mount_all(spec: dict, rootfs: str, bundle: str,
             options = [o for o in options if o != "tmpcopyup"]
         flags, propagation, data = parse_options(options)
         try:
+            mnt: int | None
             if fstype == "cgroup" or fstype == "cgroup2":
-                _mount_cgroup(rootfs, m, flags, cgroup, cgroupns)
-                continue
-            if flags & sc.MS_BIND:
+                mnt = _mount_cgroup(rootfs, m, flags, cgroup, cgroupns)
+            elif flags & sc.MS_BIND:
                 source = m.get("source") or ""
                 source = source if os.path.isabs(source) else os.path.join(bundle, source)
                 kind = "dir" if os.path.isdir(source) else "file"
-                _mount_at(rootfs, dest, source, None, flags & (sc.MS_BIND | sc.MS_REC),
-                          create=kind)
-                extra = flags & ~(sc.MS_BIND | sc.MS_REC | sc.MS_REMOUNT)
-                if extra:
-                    _remount(rootfs, dest, extra)
+                mnt = _bind(rootfs, dest, source, flags, create=kind)
+            elif flags & sc.MS_REMOUNT:
+                _mount_at(rootfs, dest, m.get("source") or fstype, fstype, flags, data)
+                mnt = None
             elif fstype == "tmpfs":
-                _mount_tmpfs(rootfs, dest, m.get("source") or fstype, flags, data, copyup)
+                mnt = _mount_tmpfs(rootfs, dest, m.get("source") or fstype, flags, data, copyup)
             else:
-                special = fstype in ("proc", "sysfs")
-                _mount_at(rootfs, dest, m.get("source") or fstype, fstype, flags, data,
-                          refuse_symlink=special)
-            for prop in propagation:
-                _mount_at(rootfs, dest, None, None, prop, create=None)
+                mnt = _new_mount(rootfs, dest, fstype, m.get("source") or fstype, flags, data,
+                                 refuse_symlink=fstype in ("proc", "sysfs"))
+            if mnt is not None:
+                try:
+                    # on the mount just made, through its fd: never by path
+                    for prop in propagation:
+                        ma.mount_setattr(mnt, propagation=prop & ~sc.MS_REC,
+                                         recursive=bool(prop & sc.MS_REC))
+                finally:
+                    os.close(mnt)
         except OSError as exc:
             raise RootfsError(f"mount {m.get('source')!r} on {dest!r}: {exc.strerror or exc}") \
                 from exc
 
 
-def _copy_tree(src: str, dst: str) -> None:
-    """Copy the contents of directory ``src`` into ``dst``, keeping modes,
-    owners and symlinks (``cp -a`` of the children)."""
+def _copy_tree(src: int, dst: int) -> None:
+    """Copy the contents of directory fd ``src`` (readable) into directory fd
+    ``dst``, keeping modes, owners and symlinks (``cp -a`` of the children).
+    Every name is opened relative to its parent's fd, never followed."""
     for name in os.listdir(src):
-        s_path, d_path = os.path.join(src, name), os.path.join(dst, name)
-        st = os.lstat(s_path)
+        st = os.stat(name, dir_fd=src, follow_symlinks=False)
         if stat.S_ISLNK(st.st_mode):
-            os.symlink(os.readlink(s_path), d_path)
+            os.symlink(os.readlink(name, dir_fd=src), name, dir_fd=dst)
         elif stat.S_ISDIR(st.st_mode):
-            os.mkdir(d_path)
-            _copy_tree(s_path, d_path)
+            os.mkdir(name, 0o700, dir_fd=dst)
+            sub_src = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                              dir_fd=src)
+            try:
+                sub_dst = os.open(name, _O_PATH | os.O_DIRECTORY, dir_fd=dst)
+                try:
+                    _copy_tree(sub_src, sub_dst)
+                finally:
+                    os.close(sub_dst)
+            finally:
+                os.close(sub_src)
         elif stat.S_ISREG(st.st_mode):
-            shutil.copyfile(s_path, d_path, follow_symlinks=False)
+            _copy_file(src, dst, name)
         else:
-            os.mknod(d_path, st.st_mode, st.st_rdev)
-        os.lchown(d_path, st.st_uid, st.st_gid)
+            os.mknod(name, st.st_mode, st.st_rdev, dir_fd=dst)
+        os.chown(name, st.st_uid, st.st_gid, dir_fd=dst, follow_symlinks=False)
         if not stat.S_ISLNK(st.st_mode):
-            os.chmod(d_path, stat.S_IMODE(st.st_mode))
+            os.chmod(name, stat.S_IMODE(st.st_mode), dir_fd=dst)
+
+
+def _copy_file(src: int, dst: int, name: str) -> None:
+    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=src)
+    with open(fd, "rb") as reader:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise RootfsError(f"copy-up: {name!r} changed while being copied")
+        out = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                      0o600, dir_fd=dst)
+        with open(out, "wb") as writer:
+            shutil.copyfileobj(reader, writer)
 
 
 def _mount_tmpfs(rootfs: str, dest: str, source: str, flags: int, data: str,
-                 copyup: bool) -> None:
+                 copyup: bool) -> int:
     """tmpfs on ``dest`` as runc mounts it: with ``copyup`` (runc's
     tmpcopyup) it starts as a copy of what ``dest`` held, and when ``dest``
-    existed its mode carries over to the tmpfs root.
+    existed its mode carries over to the tmpfs root. Returns the mount fd.
 
-    The fd opened before the mount still names the directory underneath, so
-    the copy reads through it after the tmpfs covers the path.
+    The tmpfs is filled and given its mode while still detached, through its
+    own fd; the fd opened on ``dest`` before names the directory underneath,
+    which is what the copy reads.
     """
     try:
         lower = open_in_root(rootfs, dest)
@@ -277,19 +343,23 @@ def _mount_tmpfs(rootfs: str, dest: str, source: str, flags: int, data: str,
     except FileNotFoundError:
         lower, mode = open_in_root(rootfs, dest, create="dir"), None
     try:
-        sc.mount(source, _fd_path(lower), "tmpfs",
-                 flags & ~sc.MS_RDONLY if copyup else flags, data or None)
-        upper = open_in_root(rootfs, dest)
+        mnt = ma.new_mount("tmpfs", source, flags & ~sc.MS_RDONLY if copyup else flags,
+                           data or None)
         try:
             if copyup:
-                _copy_tree(_fd_path(lower), _fd_path(upper))
+                src = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=lower)
+                try:
+                    _copy_tree(src, mnt)
+                finally:
+                    os.close(src)
                 if flags & sc.MS_RDONLY:
-                    sc.mount(None, _fd_path(upper), None,
-                             sc.MS_REMOUNT | sc.MS_BIND | sc.MS_RDONLY | flags, None)
+                    ma.mount_setattr(mnt, ma.MOUNT_ATTR_RDONLY)
             if mode is not None and not flags & sc.MS_RDONLY:
-                os.chmod(_fd_path(upper), mode)
-        finally:
-            os.close(upper)
+                os.chmod(_fd_path(mnt), mode)
+        except BaseException:
+            os.close(mnt)
+            raise
+        return _attach(mnt, lower)
     finally:
         os.close(lower)
 
@@ -403,14 +473,16 @@ def mask_paths(paths: list[str] | None) -> None:
 
 
 def readonly_paths(paths: list[str] | None) -> None:
+    """Bind each path (with its submounts) over itself read-only, nosuid,
+    nodev, noexec: the flags go on the detached copy before it is attached."""
     for path in paths or ():
         try:
             fd = open_in_root("/", path)
         except (FileNotFoundError, NotADirectoryError):
             continue
         try:
-            sc.mount(_fd_path(fd), _fd_path(fd), None, sc.MS_BIND | sc.MS_REC)
-            _remount("/", path, sc.MS_RDONLY | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC)
+            clone = ma.open_tree(fd, "", ma.OPEN_TREE_CLONE | ma.AT_RECURSIVE | ma.AT_EMPTY_PATH)
+            os.close(_attach(clone, fd, sc.MS_RDONLY | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC))
         except OSError as exc:
             raise RootfsError(f"make {path!r} read-only: {exc.strerror}") from exc
         finally:
@@ -418,7 +490,11 @@ def readonly_paths(paths: list[str] | None) -> None:
 
 
 def remount_root_readonly() -> None:
+    """Make the root mount read-only through an fd on it (its other flags stay)."""
+    root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        _remount("/", "/", sc.MS_RDONLY)
+        ma.mount_setattr(root, ma.MOUNT_ATTR_RDONLY)
     except OSError as exc:
         raise RootfsError(f"remount / read-only: {exc.strerror}") from exc
+    finally:
+        os.close(root)

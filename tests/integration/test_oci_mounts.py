@@ -1,0 +1,182 @@
+"""barque-oci's mounts against the real kernel: flags, propagation and
+tmpfs copy-up land on the mount just made, never on whatever a second lookup
+of the destination path finds (the CVE-2021-30465 class), probed from inside
+busybox containers.
+
+The redirect cases use a destination ``/data/self`` where the image has
+``/data/self -> .``: the destination resolves to ``/data`` when the mount is
+made, but once the bind covers ``/data`` the same path resolves through the
+*volume's* ``self``, which the container controls and points at another
+mount. A runtime that resolves the path again after the mount (to remount it
+read-only, change its propagation, or copy into it) acts on that other mount.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_oci_runtime import Bundle, _busybox_rootfs, assert_clean
+
+pytestmark = [
+    pytest.mark.root,
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces, mounts, cgroups)"),
+]
+
+SEPARATOR = "---mountinfo"
+
+
+@pytest.fixture
+def rootfs(tmp_path) -> Path:
+    if not os.path.exists("/bin/busybox"):
+        pytest.skip("busybox-static is not installed")
+    path = tmp_path / "rootfs"
+    _busybox_rootfs(path)
+    return path
+
+
+@pytest.fixture
+def bundle(tmp_path, rootfs):
+    b = Bundle(tmp_path, rootfs)
+    yield b
+    if (b.state_root / b.id).exists():
+        b.cli("delete", "--force", b.id)
+    assert_clean(b)
+    with open("/proc/self/mountinfo") as f:
+        assert str(tmp_path) not in f.read(), "a mount of the test's files outlived the container"
+
+
+@pytest.fixture
+def volume(tmp_path) -> Path:
+    """A container-controlled host dir whose ``self`` points at ``/victim``."""
+    vol = tmp_path / "volume"
+    vol.mkdir()
+    (vol / "file").write_text("volume\n")
+    os.symlink("/victim", vol / "self")
+    return vol
+
+
+def _redirect_layout(rootfs: Path) -> None:
+    (rootfs / "data").mkdir()
+    os.symlink(".", rootfs / "data" / "self")
+    (rootfs / "victim").mkdir()
+
+
+def _run(b: Bundle, script: str) -> tuple[str, dict[str, dict]]:
+    """Run ``script`` then dump the mount table; (script output, mounts by mount point)."""
+    done = b.run("sh", "-c", f"{script}; echo {SEPARATOR}; cat /proc/self/mountinfo")
+    assert done.returncode == 0, done.stderr
+    out, _, table = done.stdout.partition(SEPARATOR)
+    mounts = {}
+    for line in table.strip().splitlines():
+        pre, _, post = line.partition(" - ")
+        f = pre.split()
+        fstype, source, super_opts = post.split()
+        mounts[f[4]] = {"root": f[3], "options": f[5].split(","), "optional": f[6:],
+                        "fstype": fstype, "source": source, "super": super_opts}
+    return out, mounts
+
+
+def _writable(path: str) -> str:
+    return f"touch {path} 2>/dev/null && echo {path}=rw || echo {path}=ro"
+
+
+def test_readonly_bind_is_readonly_where_a_symlink_in_the_volume_points_elsewhere(
+        bundle, rootfs, volume):
+    _redirect_layout(rootfs)
+    bundle.config["mounts"] += [
+        {"destination": "/victim", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid"]},
+        {"destination": "/data/self", "type": "bind", "source": str(volume),
+         "options": ["rbind", "ro", "nosuid", "nodev"]},
+    ]
+    out, mounts = _run(bundle, f"cat /data/file; {_writable('/data/probe')}; "
+                               f"{_writable('/victim/probe')}")
+    assert out.split() == ["volume", "/data/probe=ro", "/victim/probe=rw"]
+    assert mounts["/data"]["options"][:3] == ["ro", "nosuid", "nodev"]
+    assert mounts["/victim"]["options"][0] == "rw"
+    assert not (volume / "probe").exists()
+
+
+def test_readonly_bind_onto_an_existing_mount_point(bundle, rootfs, tmp_path):
+    """The destination is already a mount point (a tmpfs): the read-only
+    flag goes on the bind stacked on top, which is what the container sees,
+    not on the tmpfs the destination fd named before the bind."""
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "file").write_text("source\n")
+    bundle.config["mounts"] += [
+        {"destination": "/stack", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid"]},
+        {"destination": "/stack", "type": "bind", "source": str(source),
+         "options": ["bind", "ro"]},
+    ]
+    out, mounts = _run(bundle, f"cat /stack/file; {_writable('/stack/probe')}")
+    assert out.split() == ["source", "/stack/probe=ro"]
+    assert mounts["/stack"]["fstype"] != "tmpfs"
+    assert mounts["/stack"]["options"][0] == "ro"
+    assert not (source / "probe").exists()
+
+
+@pytest.mark.parametrize("option,field", [("shared", "shared:"), ("unbindable", "unbindable")])
+def test_propagation_lands_on_the_new_bind(bundle, rootfs, volume, option, field):
+    _redirect_layout(rootfs)
+    bundle.config["mounts"] += [
+        {"destination": "/victim", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid"]},
+        {"destination": "/data/self", "type": "bind", "source": str(volume),
+         "options": ["rbind", option]},
+    ]
+    _, mounts = _run(bundle, "true")
+    assert any(o.startswith(field) for o in mounts["/data"]["optional"]), mounts["/data"]
+    assert not any(o.startswith(field) for o in mounts["/victim"]["optional"])
+
+
+def test_propagation_lands_on_the_new_tmpfs(bundle, rootfs):
+    _redirect_layout(rootfs)
+    bundle.config["mounts"].append(
+        {"destination": "/data/self", "type": "tmpfs", "source": "tmpfs",
+         "options": ["nosuid", "shared"]})
+    _, mounts = _run(bundle, "true")
+    assert mounts["/data"]["fstype"] == "tmpfs"
+    assert any(o.startswith("shared:") for o in mounts["/data"]["optional"])
+
+
+def _copyup_tree(directory: Path) -> None:
+    directory.mkdir(mode=0o750)
+    directory.chmod(0o750)
+    (directory / "file").write_text("image\n")
+    (directory / "file").chmod(0o640)
+    (directory / "sub").mkdir()
+    (directory / "sub" / "deep").write_text("deep\n")
+    os.symlink("sub/deep", directory / "link")
+
+
+@pytest.mark.parametrize("dest,mounted_at", [("/data", "/data"), ("/data/self", "/data")])
+def test_tmpfs_copyup_copies_into_the_tmpfs(bundle, rootfs, dest, mounted_at):
+    """tmpcopyup fills the new tmpfs (not the image's directory underneath)
+    with what the directory held, also when the destination path would
+    resolve differently once the tmpfs covers it."""
+    _copyup_tree(rootfs / "data")
+    os.symlink(".", rootfs / "data" / "self")
+    bundle.config["mounts"].append(
+        {"destination": dest, "type": "tmpfs", "source": "tmpfs",
+         "options": ["nosuid", "tmpcopyup"]})
+    out, mounts = _run(bundle, "cat /data/file /data/link; stat -c '%a %n' /data /data/file; "
+                               "echo added > /data/new; ls /data | tr '\\n' ' '")
+    assert mounts[mounted_at]["fstype"] == "tmpfs"
+    assert out.split() == ["image", "deep", "750", "/data", "640", "/data/file",
+                           "file", "link", "new", "self", "sub"]
+    # the writes went to the tmpfs; the image's directory is as it was
+    assert sorted(p.name for p in (rootfs / "data").iterdir()) == ["file", "link", "self", "sub"]
+
+
+def test_readonly_tmpfs_copyup(bundle, rootfs):
+    _copyup_tree(rootfs / "data")
+    bundle.config["mounts"].append(
+        {"destination": "/data", "type": "tmpfs", "source": "tmpfs",
+         "options": ["nosuid", "ro", "tmpcopyup"]})
+    out, mounts = _run(bundle, f"cat /data/file; {_writable('/data/new')}")
+    assert out.split() == ["image", "/data/new=ro"]
+    assert mounts["/data"]["fstype"] == "tmpfs"
+    assert mounts["/data"]["options"][:2] == ["ro", "nosuid"]
+
