@@ -14,6 +14,8 @@ read-only, change its propagation, or copy into it) acts on that other mount.
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -66,7 +68,7 @@ def _redirect_layout(rootfs: Path) -> None:
 
 def _run(b: Bundle, script: str) -> tuple[str, dict[str, dict]]:
     """Run ``script`` then dump the mount table; (script output, mounts by mount point)."""
-    done = b.run("sh", "-c", f"{script}; echo {SEPARATOR}; cat /proc/self/mountinfo")
+    done = b.run("sh", "-c", f"{script}\necho {SEPARATOR}; cat /proc/self/mountinfo")
     assert done.returncode == 0, done.stderr
     out, _, table = done.stdout.partition(SEPARATOR)
     mounts = {}
@@ -180,3 +182,67 @@ def test_readonly_tmpfs_copyup(bundle, rootfs):
     assert mounts["/data"]["fstype"] == "tmpfs"
     assert mounts["/data"]["options"][:2] == ["ro", "nosuid"]
 
+
+
+CGROUP_V1 = (os.path.isdir("/sys/fs/cgroup/pids")
+             and not os.path.exists("/sys/fs/cgroup/cgroup.controllers"))
+needs_cgroup_v1 = pytest.mark.skipif(not CGROUP_V1, reason="the host is not cgroup v1")
+
+#: each probe prints "<command>: ok" or "<command>: <its error>"
+CGROUP_PROBE = r"""
+probe() { if out=$(sh -c "$1" 2>&1); then echo "$1: ok"; else echo "$1: $out"; fi; }
+probe 'touch /sys/fs/cgroup/x'
+probe 'mkdir /sys/fs/cgroup/d'
+probe 'echo 64 > /sys/fs/cgroup/pids/pids.max'
+"""
+
+
+def _cgroup_mount(b: Bundle) -> dict:
+    return next(m for m in b.config["mounts"] if m["type"] == "cgroup")
+
+
+def _cgroup_rows(mounts: dict[str, dict]) -> dict[str, list[str]]:
+    return {point: m["options"] for point, m in mounts.items()
+            if point == "/sys/fs/cgroup" or point.startswith("/sys/fs/cgroup/")}
+
+
+@needs_cgroup_v1
+def test_cgroup_v1_tree_is_read_only(bundle):
+    """The spec's cgroup mount is ``ro`` (the default): neither the tmpfs at
+    /sys/fs/cgroup nor the controllers bound into it can be written."""
+    assert "ro" in _cgroup_mount(bundle)["options"]
+    out, mounts = _run(bundle, CGROUP_PROBE + "probe 'mkdir /sys/fs/cgroup/pids/child'")
+    results = out.strip().splitlines()
+    assert len(results) == 4, out
+    for line in results:
+        assert line.endswith("Read-only file system"), line
+    rows = _cgroup_rows(mounts)
+    assert "/sys/fs/cgroup/pids" in rows
+    assert all(options[0] == "ro" for options in rows.values()), rows
+
+
+@needs_cgroup_v1
+def test_cgroup_v1_mount_requested_rw_is_writable_as_runc_makes_it(bundle, tmp_path):
+    cgroup = _cgroup_mount(bundle)
+    cgroup["options"] = [o for o in cgroup["options"] if o != "ro"]
+    out, mounts = _run(bundle, CGROUP_PROBE)
+    assert out.strip().splitlines() == [
+        "touch /sys/fs/cgroup/x: ok", "mkdir /sys/fs/cgroup/d: ok",
+        "echo 64 > /sys/fs/cgroup/pids/pids.max: ok"]
+    rows = _cgroup_rows(mounts)
+    assert all(options[0] == "rw" for options in rows.values()), rows
+    if not shutil.which("runc"):
+        return
+    assert_clean(bundle)
+    theirs = subprocess.run(["runc", "--root", str(tmp_path / "runc"), "run", "-b",
+                             str(bundle.dir), bundle.id], capture_output=True, text=True,
+                            timeout=60)
+    assert theirs.returncode == 0, theirs.stderr
+    their_out, _, their_table = theirs.stdout.partition(SEPARATOR)
+    assert their_out == out
+    their_rows = {}
+    for line in their_table.strip().splitlines():
+        f = line.partition(" - ")[0].split()
+        if f[4] in rows:
+            their_rows[f[4]] = f[5].split(",")
+    assert their_rows == rows

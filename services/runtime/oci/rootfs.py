@@ -213,7 +213,9 @@ def _mount_cgroup(rootfs: str, m: dict, flags: int, cgroup: CgroupV1 | CgroupV2 
     """The cgroup filesystem at ``m["destination"]``; returns its mount fd.
 
     On v1 it is, as Docker has it, a tmpfs with each controller's container
-    directory bound in; the binds carry the mount's flags.
+    directory bound in. The binds carry the mount's flags (read-only unless
+    the spec asks ``rw``); with ``ro`` the tmpfs is made read-only after them
+    too, as runc did until 1.0.0-rc91, so nothing can be created beside them.
     """
     dest = m["destination"]
     flags &= ~(sc.MS_BIND | sc.MS_REC | sc.MS_REMOUNT)
@@ -240,6 +242,8 @@ def _mount_cgroup(rootfs: str, m: dict, flags: int, cgroup: CgroupV1 | CgroupV2 
                 for s in subsystems:
                     if s != hierarchy.name:
                         os.symlink(hierarchy.name, s, dir_fd=tmpfs)
+        if flags & sc.MS_RDONLY:
+            ma.mount_setattr(tmpfs, ma.MOUNT_ATTR_RDONLY)
     except BaseException:
         os.close(tmpfs)
         raise
