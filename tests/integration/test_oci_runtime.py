@@ -516,3 +516,146 @@ def test_console_socket_gets_the_pty_master(bundle, tmp_path):
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
         _subreaper(False)
+
+
+# --- exec joins the container non-dumpable, through a checked pidfd --------
+
+CAP_SYS_PTRACE = 19
+# Drop CAP_SYS_PTRACE from the bounding set, then exec argv[1:]: root's caps
+# after execve are the bounding set, so the process has every other cap.
+WITHOUT_PTRACE = [sys.executable, "-c",
+                  "import ctypes, os, sys; "
+                  f"assert ctypes.CDLL(None).prctl(24, {CAP_SYS_PTRACE}, 0, 0, 0) == 0; "
+                  "os.execvp(sys.argv[1], sys.argv[1:])"]
+# ptrace-read access to /proc/<pid>/exe: granted to a same-uid process holding
+# the target's caps, unless the target is non-dumpable (then CAP_SYS_PTRACE is
+# needed, which neither side has).
+PEEK = ("import os, sys\n"
+        "try:\n"
+        "    os.readlink(f'/proc/{sys.argv[1]}/exe')\n"
+        "    print('readable')\n"
+        "except PermissionError:\n"
+        "    print('denied')\n")
+
+
+def _wait_running(bundle, timeout: float = 10) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = bundle.cli("state", bundle.id)
+        if state.returncode == 0 and json.loads(state.stdout)["status"] == "running":
+            return json.loads(state.stdout)
+        time.sleep(0.05)
+    raise AssertionError("container did not start")
+
+
+def test_exec_is_not_dumpable_when_it_joins_the_container(bundle):
+    # A paused container freezes exec's first child the moment it joins the
+    # container's freezer cgroup: look at it there, from a peer with the same
+    # uid and caps (barque-oci runs without CAP_SYS_PTRACE for the purpose).
+    freezer = Path(f"/sys/fs/cgroup/freezer/barque/{bundle.id}/cgroup.procs")
+    bundle.args("sleep", "60")
+    bundle.write()
+    runner = subprocess.Popen([*OCI, "--root", str(bundle.state_root), "run", "--bundle",
+                               str(bundle.dir), bundle.id], cwd=REPO)
+    execing = None
+    try:
+        init_pid = _wait_running(bundle)["pid"]
+        if not freezer.exists():
+            pytest.skip("no v1 freezer hierarchy for this container")
+        assert bundle.cli("pause", bundle.id).returncode == 0
+        execing = subprocess.Popen([*WITHOUT_PTRACE, *OCI, "--root", str(bundle.state_root),
+                                    "exec", "--ignore-paused", bundle.id, "true"], cwd=REPO,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        joined: list[int] = []
+        deadline = time.monotonic() + 20
+        while not joined:
+            joined = [int(p) for p in freezer.read_text().split() if int(p) != init_pid]
+            if execing.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"exec never joined the frozen cgroup: {execing.communicate()}")
+            time.sleep(0.02)
+        peek = subprocess.run([*WITHOUT_PTRACE, sys.executable, "-c", PEEK, str(joined[0])],
+                              capture_output=True, text=True, timeout=30)
+        assert peek.returncode == 0, peek.stderr
+        assert peek.stdout.split() == ["denied"], "exec joined the container dumpable"
+        assert bundle.cli("resume", bundle.id).returncode == 0
+        out, err = execing.communicate(timeout=30)
+        assert execing.returncode == 0, err
+    finally:
+        if execing is not None and execing.poll() is None:
+            bundle.cli("resume", bundle.id)
+            execing.kill()
+            execing.wait()
+        bundle.cli("kill", bundle.id, "KILL")
+        runner.wait(timeout=30)
+
+
+REUSED_PID_EXEC = r"""
+import sys
+from services.runtime.oci import container, state
+
+root, cid = sys.argv[1], sys.argv[2]
+# the status check saw the init alive; by the time exec opens its namespaces
+# the init has exited and its pid belongs to the decoy
+state.StateStore.status = lambda self, st: state.STATUS_RUNNING
+proc = {"args": ["hostname"], "cwd": "/", "env": ["PATH=/usr/bin:/bin"],
+        "user": {"uid": 0, "gid": 0}}
+try:
+    print("exit", container.exec_in(state.StateStore(root), cid, proc))
+except container.InitFailed as exc:
+    print("refused:", exc)
+"""
+
+
+def _recorded_state(root: Path, cid: str, pid: int, start: int) -> None:
+    from services.runtime.oci.state import ContainerState, StateStore
+
+    store = StateStore(str(root))
+    store.reserve(cid)
+    store.save(ContainerState(id=cid, bundle=str(root), rootfs="/", pid=pid, pid_start=start,
+                              namespaces=["uts", "ipc"], config={"linux": {}}))
+
+
+def test_exec_refuses_an_init_whose_pid_was_reused(tmp_path):
+    from services.runtime.oci.syscalls import process_start_time
+
+    name = f"decoy-{uuid.uuid4().hex[:8]}"
+    decoy = subprocess.Popen(["unshare", "--uts", "sh", "-c", f"hostname {name} && exec sleep 60"])
+    try:
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{decoy.pid}/comm").read_text().strip() != "sleep":
+            assert time.monotonic() < deadline and decoy.poll() is None, "decoy did not start"
+            time.sleep(0.02)
+        start = process_start_time(decoy.pid)
+        assert start
+        root, cid = tmp_path / "state", "bqtest-reused"
+        _recorded_state(root, cid, decoy.pid, start - 1)  # the init it replaced started earlier
+        done = subprocess.run([sys.executable, "-c", REUSED_PID_EXEC, str(root), cid], cwd=REPO,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert name not in done.stdout, "exec joined the decoy's namespaces"
+        assert done.stdout.strip() == (
+            f"refused: container init (pid {decoy.pid}) has exited; the pid now belongs to "
+            "another process, refusing to join its namespaces")
+    finally:
+        decoy.kill()
+        decoy.wait()
+
+
+def test_exec_refuses_an_init_that_has_exited(tmp_path):
+    from services.runtime.oci.syscalls import process_start_time
+
+    gone = subprocess.Popen(["sleep", "60"])
+    start = process_start_time(gone.pid)
+    assert start
+    gone.kill()
+    gone.wait()
+    root, cid = tmp_path / "state", "bqtest-gone"
+    _recorded_state(root, cid, gone.pid, start)
+    done = subprocess.run([sys.executable, "-c", REUSED_PID_EXEC, str(root), cid], cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() in (
+        f"refused: container init (pid {gone.pid}) has exited",
+        # the pid was taken again in between: refused all the same
+        f"refused: container init (pid {gone.pid}) has exited; the pid now belongs to "
+        "another process, refusing to join its namespaces")

@@ -288,8 +288,8 @@ def exec_in(store: StateStore, container_id: str, proc: dict, detach: bool = Fal
     sock = console.connect_socket(console_socket) if console_socket else None
     if not detach:
         syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
-    child, reader = _spawn(init.exec_main, st.config, proc, st.pid, namespaces, manager, sock,
-                           preserve_fds)
+    child, reader = _spawn(init.exec_main, st.config, proc, st.pid, st.pid_start, namespaces,
+                           manager, sock, preserve_fds)
     if sock is not None:
         sock.close()
     try:

@@ -21,7 +21,7 @@ import traceback
 from dataclasses import dataclass
 from typing import NoReturn
 
-from services.common.errors import BarqueError, InvalidArgument
+from services.common.errors import BarqueError, FailedPrecondition, InvalidArgument
 
 from . import console, process, rootfs, syscalls
 from .cgroups import CgroupV1, CgroupV2
@@ -178,20 +178,59 @@ def _init_main(cfg: InitConfig, sync: int, new_ns: int) -> NoReturn:
     os._exit(127)
 
 
-def exec_main(spec: dict, proc: dict, init_pid: int, namespaces: list[str],
+def _open_init(init_pid: int, init_start: int) -> int:
+    """A pidfd of the container's init, checked to be that process: the pid
+    recorded at create may have been reused by an unrelated process since.
+
+    The start time is compared after the pidfd is taken, so a match means the
+    pidfd refers to the init itself, not to whatever holds the pid later."""
+    try:
+        pidfd = syscalls.pidfd_open(init_pid)
+    except ProcessLookupError as exc:
+        raise FailedPrecondition(f"container init (pid {init_pid}) has exited") from exc
+    now = syscalls.process_start_time(init_pid)  # None: gone, or a zombie
+    if now == init_start and init_start:
+        return pidfd
+    os.close(pidfd)
+    if now is None:
+        raise FailedPrecondition(f"container init (pid {init_pid}) has exited")
+    raise FailedPrecondition(f"container init (pid {init_pid}) has exited; the pid now "
+                             "belongs to another process, refusing to join its namespaces")
+
+
+def _join_namespaces(pidfd: int, init_pid: int, namespaces: list[str]) -> None:
+    """setns through the init's pidfd: every namespace at once (kernel >= 5.8),
+    and ESRCH rather than another process's namespaces if the init is gone."""
+    flags = 0
+    for kind in namespaces:
+        flags |= NS_FLAGS[kind]
+    if not flags:
+        return
+    try:
+        syscalls.setns(pidfd, flags)
+    except ProcessLookupError as exc:
+        raise FailedPrecondition(f"container init (pid {init_pid}) has exited") from exc
+
+
+def exec_main(spec: dict, proc: dict, init_pid: int, init_start: int, namespaces: list[str],
               cgroup: CgroupV1 | CgroupV2 | None, console_sock: socket.socket | None,
               preserve_fds: int, sync: int) -> NoReturn:
-    """First child of ``exec``: join the container, fork the process, report it."""
+    """First child of ``exec``: join the container, fork the process, report it.
+
+    Non-dumpable before it touches the container (CVE-2019-5736): once in the
+    container's cgroup and namespaces, its processes must not be able to
+    ptrace it or open its /proc/<pid> files (exe, fds, mem). The child
+    inherits the flag.
+    """
     try:
-        if cgroup is not None:
-            cgroup.join(0)
-        fds = []
-        for kind in sorted(namespaces, key=lambda k: k == "mount"):
-            fds.append((kind, os.open(f"/proc/{init_pid}/ns/{NS_PROC_NAMES[kind]}",
-                                      os.O_RDONLY | os.O_CLOEXEC)))
-        for kind, fd in fds:
-            syscalls.setns(fd, NS_FLAGS[kind])
-            os.close(fd)
+        syscalls.prctl(syscalls.PR_SET_DUMPABLE, 0)
+        pidfd = _open_init(init_pid, init_start)
+        try:
+            if cgroup is not None:
+                cgroup.join(0)
+            _join_namespaces(pidfd, init_pid, namespaces)
+        finally:
+            os.close(pidfd)
         pid = os.fork()
         if pid == 0:
             _exec_child(spec, proc, console_sock, preserve_fds, sync)
