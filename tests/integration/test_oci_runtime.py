@@ -548,11 +548,22 @@ def _wait_running(bundle, timeout: float = 10) -> dict:
     raise AssertionError("container did not start")
 
 
+def _freezer_procs(container_id: str) -> Path:
+    """cgroup.procs of the container's freezing cgroup (v1 freezer, or v2)."""
+    v1 = Path(f"/sys/fs/cgroup/freezer/barque/{container_id}")
+    if (v1 / "freezer.state").exists():
+        return v1 / "cgroup.procs"
+    for v2 in (Path(f"/sys/fs/cgroup/unified/barque/{container_id}"),
+               Path(f"/sys/fs/cgroup/barque/{container_id}")):
+        if (v2 / "cgroup.freeze").exists():
+            return v2 / "cgroup.procs"
+    pytest.skip("the container has no freezer cgroup")
+
+
 def test_exec_is_not_dumpable_when_it_joins_the_container(bundle):
     # A paused container freezes exec's first child the moment it joins the
     # container's freezer cgroup: look at it there, from a peer with the same
     # uid and caps (barque-oci runs without CAP_SYS_PTRACE for the purpose).
-    freezer = Path(f"/sys/fs/cgroup/freezer/barque/{bundle.id}/cgroup.procs")
     bundle.args("sleep", "60")
     bundle.write()
     runner = subprocess.Popen([*OCI, "--root", str(bundle.state_root), "run", "--bundle",
@@ -560,8 +571,7 @@ def test_exec_is_not_dumpable_when_it_joins_the_container(bundle):
     execing = None
     try:
         init_pid = _wait_running(bundle)["pid"]
-        if not freezer.exists():
-            pytest.skip("no v1 freezer hierarchy for this container")
+        freezer = _freezer_procs(bundle.id)
         assert bundle.cli("pause", bundle.id).returncode == 0
         execing = subprocess.Popen([*WITHOUT_PTRACE, *OCI, "--root", str(bundle.state_root),
                                     "exec", "--ignore-paused", bundle.id, "true"], cwd=REPO,
