@@ -13,9 +13,9 @@ import struct
 import pytest
 
 from services.common.errors import InvalidArgument
-from services.runtime.oci import cgroups
 from services.runtime.oci.devicefilter import (
     ACC_MKNOD, ACC_READ, ACC_WRITE, DEV_BLOCK, DEV_CHAR, DeviceRule, Emulator, build_program,
+    device_rules,
     rules_from_spec,
 )
 
@@ -63,7 +63,7 @@ def docker_program() -> bytes:
     spec = [{"allow": False, "access": "rwm"},
             {"allow": True, "type": "c", "major": 1, "minor": 5, "access": "rwm"},
             {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"}]
-    program, allows_all = build_program(cgroups.device_rules({"devices": spec}))
+    program, allows_all = build_program(device_rules({"devices": spec}))
     assert not allows_all
     return program
 
@@ -126,7 +126,7 @@ def test_allow_all_then_deny_is_a_denylist():
 
 
 def test_privileged_allows_all():
-    program, allows_all = build_program(cgroups.device_rules(
+    program, allows_all = build_program(device_rules(
         {"devices": [{"allow": True, "access": "rwm"}]}))
     assert allows_all
     assert run(program, DEV_BLOCK, R | W, 8, 0) == 1

@@ -23,32 +23,18 @@ from dataclasses import dataclass
 
 from services.common.errors import FailedPrecondition, Internal, InvalidArgument
 from . import devicefilter
+from .devicefilter import DEFAULT_ALLOWED_DEVICES
 from .oplog import get_logger
 
 __all__ = [
     "CgroupError", "ControllerMissing", "Hierarchy", "CgroupV1", "CgroupV2",
     "DEFAULT_ALLOWED_DEVICES", "resolve_path", "is_v2", "hierarchy", "v1_hierarchies",
-    "v1_writes", "v2_writes", "v2_controllers", "device_rules", "shares_to_weight",
+    "v1_writes", "v2_writes", "v2_controllers", "shares_to_weight",
     "new_manager", "manager_from_state",
 ]
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 BARQUE_SUBTREE = "barque"
-
-#: runc's specconv.AllowedDevices: always appended after the spec's rules
-DEFAULT_ALLOWED_DEVICES: tuple[dict, ...] = (
-    {"allow": True, "type": "c", "access": "m"},
-    {"allow": True, "type": "b", "access": "m"},
-    {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
-    {"allow": True, "type": "c", "major": 1, "minor": 8, "access": "rwm"},
-    {"allow": True, "type": "c", "major": 1, "minor": 7, "access": "rwm"},
-    {"allow": True, "type": "c", "major": 5, "minor": 0, "access": "rwm"},
-    {"allow": True, "type": "c", "major": 1, "minor": 5, "access": "rwm"},
-    {"allow": True, "type": "c", "major": 1, "minor": 9, "access": "rwm"},
-    {"allow": True, "type": "c", "major": 136, "access": "rwm"},
-    {"allow": True, "type": "c", "major": 5, "minor": 2, "access": "rwm"},
-    {"allow": True, "type": "c", "major": 10, "minor": 200, "access": "rwm"},
-)
 
 #: cgroup v1 super options that are not subsystems
 _V1_MOUNT_OPTIONS = frozenset(("rw", "ro", "xattr", "noprefix", "clone_children",
@@ -254,13 +240,6 @@ def v2_controllers(writes: list[tuple[str, str]]) -> dict[str, str]:
         if controller != "cgroup":
             needed.setdefault(controller, name)
     return needed
-
-
-def device_rules(resources: dict | None) -> list[devicefilter.DeviceRule]:
-    """The spec's device rules then runc's always-allowed ones, applied to a
-    deny-all cgroup (what v1 gets by writing ``devices.deny a`` first)."""
-    rules = [*((resources or {}).get("devices") or ()), *DEFAULT_ALLOWED_DEVICES]
-    return devicefilter.rules_from_spec(rules)
 
 
 def _write(path: str, value: str) -> None:
@@ -469,7 +448,7 @@ class CgroupV2:
 
     def attach_device_filter(self, resources: dict | None) -> None:
         """The spec's device rules as an eBPF program on the container's directory."""
-        program, allows_all = devicefilter.build_program(device_rules(resources))
+        program, allows_all = devicefilter.build_program(devicefilter.device_rules(resources))
         from . import bpf  # ctypes setup only where a v2 container is created
         try:
             prog_fd = bpf.load_device_program(program)

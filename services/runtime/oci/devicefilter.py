@@ -23,7 +23,8 @@ from dataclasses import dataclass
 
 from services.common.errors import InvalidArgument
 
-__all__ = ["DeviceRule", "Emulator", "rules_from_spec", "build_program", "ACCESS_BITS",
+__all__ = ["DeviceRule", "Emulator", "rules_from_spec", "device_rules", "build_program",
+           "DEFAULT_ALLOWED_DEVICES", "ACCESS_BITS",
            "DEV_BLOCK", "DEV_CHAR", "ACC_MKNOD", "ACC_READ", "ACC_WRITE"]
 
 #: bpf_cgroup_dev_ctx.access_type: low 16 bits device type, high 16 bits access
@@ -37,6 +38,22 @@ _ALL_ACCESS = ACC_MKNOD | ACC_READ | ACC_WRITE
 _TYPES = {"b": DEV_BLOCK, "c": DEV_CHAR}
 WILDCARD = -1
 _U32_MAX = 0xFFFFFFFF
+
+
+#: runc's specconv.AllowedDevices: always appended after the spec's rules
+DEFAULT_ALLOWED_DEVICES: tuple[dict, ...] = (
+    {"allow": True, "type": "c", "access": "m"},
+    {"allow": True, "type": "b", "access": "m"},
+    {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 1, "minor": 8, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 1, "minor": 7, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 5, "minor": 0, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 1, "minor": 5, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 1, "minor": 9, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 136, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 5, "minor": 2, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 10, "minor": 200, "access": "rwm"},
+)
 
 
 @dataclass(frozen=True)
@@ -72,6 +89,13 @@ def rules_from_spec(rules: list[dict] | tuple[dict, ...]) -> list[DeviceRule]:
         out.append(DeviceRule(bool(rule.get("allow")), kind, _number(rule, "major"),
                               _number(rule, "minor"), access))
     return out
+
+
+def device_rules(resources: dict | None) -> list[DeviceRule]:
+    """The spec's device rules then runc's always-allowed ones, applied to a
+    deny-all cgroup (what v1 gets by writing ``devices.deny a`` first)."""
+    rules = [*((resources or {}).get("devices") or ()), *DEFAULT_ALLOWED_DEVICES]
+    return rules_from_spec(rules)
 
 
 def _bits(access: str) -> int:
