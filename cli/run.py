@@ -72,18 +72,18 @@ def create_request(args) -> runtime_pb2.CreateRequest:
         hostname=args.hostname, tty=args.tty, open_stdin=args.interactive, labels=labels,
         stop_signal=args.stop_signal,
     )
-    if args.entrypoint is not None:
-        config.entrypoint_set = True
-        config.entrypoint.extend([args.entrypoint] if args.entrypoint else [])
+    if args.entrypoint is not None:  # --entrypoint "" clears the image's, as docker's [""]
+        config.entrypoint.values[:] = [args.entrypoint]
     if args.stop_timeout is not None:
         config.stop_timeout = args.stop_timeout
     host = runtime_pb2.HostConfig(
         memory=memory, memory_swap=swap, nano_cpus=parse_cpus(args.cpus) if args.cpus else 0,
-        cpu_shares=args.cpu_shares, pids_limit=args.pids_limit, network_mode=args.network,
-        read_only=args.read_only, binds=args.volume, cap_add=args.cap_add, cap_drop=args.cap_drop,
+        cpu_shares=args.cpu_shares, network_mode=args.network, readonly_rootfs=args.read_only, binds=args.volume, cap_add=args.cap_add, cap_drop=args.cap_drop,
         privileged=args.privileged, security_opt=args.security_opt,
         log_config=runtime_pb2.LogConfig(type=args.log_driver, config=log_opts), auto_remove=args.rm,
     )
+    if args.pids_limit:
+        host.pids_limit = args.pids_limit
     return runtime_pb2.CreateRequest(name=args.name, config=config, host_config=host)
 
 

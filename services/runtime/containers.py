@@ -1,20 +1,25 @@
 """Container records on disk: ``<root>/containers/<id>/record.json``.
 
-The record holds what was asked for (config, host config) and the last known
+The record holds what was asked for (Docker's Config and HostConfig, kept as
+the ``runtime.v1`` messages that are their one schema) and the last known
 state; the supervisor's ``status.json`` beside it is the truth about the
 process, so the runtime service can rebuild everything after a restart.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
 import secrets
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from google.protobuf import json_format
+
+from barque.runtime.v1.runtime_pb2 import ContainerConfig, HostConfig
 from services.common.errors import AlreadyExists, InvalidArgument, NotFound
 
 __all__ = [
@@ -33,41 +38,6 @@ _ID_RE = re.compile(r"[a-f0-9]{64}")
 
 class ContainerNotFound(NotFound):
     pass
-
-
-@dataclass
-class ContainerConfig:
-    image: str = ""
-    entrypoint: list[str] | None = None
-    cmd: list[str] | None = None
-    env: list[str] = field(default_factory=list)
-    working_dir: str = ""
-    user: str = ""
-    hostname: str = ""
-    tty: bool = False
-    open_stdin: bool = False
-    labels: dict[str, str] = field(default_factory=dict)
-    stop_signal: str = ""
-    stop_timeout: int | None = None
-
-
-@dataclass
-class HostConfig:
-    memory: int = 0
-    memory_swap: int = 0
-    nano_cpus: int = 0
-    cpu_shares: int = 0
-    pids_limit: int = 0
-    network_mode: str = "none"
-    read_only: bool = False
-    binds: list[str] = field(default_factory=list)
-    cap_add: list[str] = field(default_factory=list)
-    cap_drop: list[str] = field(default_factory=list)
-    privileged: bool = False
-    security_opt: list[str] = field(default_factory=list)
-    log_type: str = "json-file"
-    log_config: dict[str, str] = field(default_factory=dict)
-    auto_remove: bool = False
 
 
 @dataclass
@@ -99,14 +69,34 @@ class ContainerRecord:
     starts: int = 0
 
     def to_json(self) -> dict:
-        return asdict(self)
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        for key in ("config", "host_config"):
+            data[key] = json_format.MessageToDict(data[key], preserving_proto_field_name=True)
+        return copy.deepcopy(data)
 
     @classmethod
     def from_json(cls, data: dict) -> "ContainerRecord":
         data = dict(data)
-        data["config"] = ContainerConfig(**data["config"])
-        data["host_config"] = HostConfig(**data["host_config"])
+        config, host = _upgrade(dict(data["config"]), dict(data["host_config"]))
+        data["config"] = json_format.ParseDict(config, ContainerConfig(), ignore_unknown_fields=True)
+        data["host_config"] = json_format.ParseDict(host, HostConfig(), ignore_unknown_fields=True)
         return cls(**data)
+
+
+def _upgrade(config: dict, host: dict) -> tuple[dict, dict]:
+    """Records written before the config was the proto: their few renamed
+    keys, so containers survive an upgrade of the engine."""
+    if "entrypoint" in config and not isinstance(config["entrypoint"], dict):
+        entry = config.pop("entrypoint")
+        if entry is not None:
+            config["entrypoint"] = {"values": entry}
+    for key in [k for k, v in config.items() if v is None]:
+        del config[key]
+    if "read_only" in host:
+        host["readonly_rootfs"] = host.pop("read_only")
+    if "log_type" in host:
+        host["log_config"] = {"type": host.pop("log_type"), "config": host.pop("log_config", {})}
+    return config, host
 
 
 def new_id() -> str:

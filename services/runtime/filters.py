@@ -1,4 +1,4 @@
-"""``ps --filter``: Docker's name=, status= and id= filters over container views."""
+"""``ps --filter``: Docker's name=, status=, id= and label= filters over container views."""
 
 from __future__ import annotations
 
@@ -6,13 +6,14 @@ import re
 from typing import TYPE_CHECKING
 
 from services.common.errors import InvalidArgument
+from services.runtime.options import applies
 
 if TYPE_CHECKING:
     from services.runtime.service import ContainerView
 
 __all__ = ["parse_filters", "matches"]
 
-_KEYS = ("name", "status", "id")
+_KEYS = ("name", "status", "id", "label")
 
 
 def parse_filters(filters: list[str]) -> dict[str, list[str]]:
@@ -27,8 +28,13 @@ def parse_filters(filters: list[str]) -> dict[str, list[str]]:
     return out
 
 
+@applies("Config.labels")
 def matches(view: "ContainerView", key: str, value: str) -> bool:
+    """``label=KEY`` holds when the label exists, ``label=KEY=VALUE`` when it has that value."""
     r = view.record
+    if key == "label":
+        label, sep, wanted = value.partition("=")
+        return label in r.config.labels and (not sep or r.config.labels[label] == wanted)
     if key == "id":
         return r.id.startswith(value)
     if key == "name":

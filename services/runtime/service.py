@@ -25,6 +25,7 @@ from services.common.config import CgroupConfig
 from services.common.errors import FailedPrecondition, Internal, InvalidArgument, NotFound
 from services.common.log import get_logger
 from services.runtime import shimclient
+from barque.runtime.v1.runtime_pb2 import NetworkingConfig
 from services.runtime.containers import (
     ContainerConfig,
     ContainerRecord,
@@ -38,6 +39,7 @@ from services.runtime.logs import parse_size
 from services.runtime.filters import matches, parse_filters
 from services.runtime.flags import parse_bind, parse_log_opts, parse_security_opts, parse_signal
 from services.runtime.oci.cgroups import hierarchy
+from services.runtime.options import applies, refuse_unapplied
 from services.runtime.mounts import mount_overlay, unmount, write_etc_files
 from services.runtime.spec_builder import ContainerRequest, build_spec, process_args
 
@@ -175,13 +177,30 @@ class RuntimeService:
 
     # ---- create ----------------------------------------------------------------
 
-    def create(self, name: str, config: ContainerConfig, host: HostConfig) -> ContainerRecord:
+    @applies("Config.image", "Config.entrypoint", "Config.cmd", "Config.stop_signal",
+             "Config.stop_timeout", "Config.hostname", "Config.user", "Config.working_dir",
+             "Config.env", "Config.tty", "Config.open_stdin", "HostConfig.network_mode",
+             "HostConfig.security_opt", "HostConfig.log_config", "HostConfig.binds",
+             "HostConfig.memory", "HostConfig.memory_swap", "HostConfig.nano_cpus",
+             "HostConfig.cpu_shares", "HostConfig.pids_limit", "HostConfig.readonly_rootfs",
+             "HostConfig.cap_add", "HostConfig.cap_drop", "HostConfig.privileged")
+    def create(self, name: str, config: ContainerConfig, host: HostConfig,
+               networking: NetworkingConfig | None = None) -> ContainerRecord:
+        """A container from Docker's Config and HostConfig; a field nothing
+        applies is refused by name (see :mod:`services.runtime.options`)."""
+        config, host = _copy(config), _copy(host)
+        refuse_unapplied(config, host, networking or NetworkingConfig())
         if host.network_mode not in ("", "none"):
             raise InvalidArgument(f"network {host.network_mode!r} is not supported yet: use --network none")
+        host.network_mode = "none"
         security = parse_security_opts(host.security_opt)
-        host.log_config = parse_log_opts([f"{k}={v}" for k, v in host.log_config.items()])
-        if host.log_type not in ("json-file", "k8s-file"):
-            raise InvalidArgument(f"log driver {host.log_type!r} is not supported: use json-file or k8s-file")
+        log_opts = parse_log_opts([f"{k}={v}" for k, v in host.log_config.config.items()])
+        host.log_config.type = host.log_config.type or "json-file"
+        host.log_config.config.clear()
+        host.log_config.config.update(log_opts)
+        if host.log_config.type not in ("json-file", "k8s-file"):
+            raise InvalidArgument(
+                f"log driver {host.log_config.type!r} is not supported: use json-file or k8s-file")
         binds = [parse_bind(b) for b in host.binds]
         image_id, image_config = self.images.image_config(config.image)
         cid = new_id()
@@ -190,12 +209,14 @@ class RuntimeService:
             while any(r.name == name for r in self.store.all()):
                 name = generate_name() + str(len(self.store.all()))
         hostname = config.hostname or cid[:12]
-        args = process_args(image_config, config.entrypoint, config.cmd)
+        entrypoint = list(config.entrypoint.values) if config.HasField("entrypoint") else None
+        cmd = list(config.cmd) or None
+        args = process_args(image_config, entrypoint, cmd)
         stop = parse_signal(config.stop_signal or image_config.get("StopSignal") or "SIGTERM")
         record = ContainerRecord(
             id=cid, name=name, created=_now(), image_id=image_id, config=config, host_config=host,
             args=args, hostname=hostname, stop_signal=stop,
-            stop_timeout=config.stop_timeout if config.stop_timeout is not None else 10,
+            stop_timeout=config.stop_timeout if config.HasField("stop_timeout") else 10,
         )
         self.store.reserve(record)
         cdir = self._dir(record)
@@ -208,20 +229,22 @@ class RuntimeService:
             etc = write_etc_files(cdir / "etc", hostname)
             request = ContainerRequest(
                 id=cid, hostname=hostname, image_config=image_config,
-                entrypoint=config.entrypoint, cmd=config.cmd, env=config.env,
+                entrypoint=entrypoint, cmd=cmd, env=list(config.env),
                 working_dir=config.working_dir, user=user_text, tty=config.tty, open_stdin=config.open_stdin,
                 memory=host.memory, memory_swap=host.memory_swap, nano_cpus=host.nano_cpus,
-                cpu_shares=host.cpu_shares, pids_limit=host.pids_limit, read_only=host.read_only,
-                binds=binds, cap_add=host.cap_add, cap_drop=host.cap_drop, privileged=host.privileged,
+                cpu_shares=host.cpu_shares, pids_limit=host.pids_limit, read_only=host.readonly_rootfs,
+                binds=binds, cap_add=list(host.cap_add), cap_drop=list(host.cap_drop), privileged=host.privileged,
                 no_new_privileges=security.no_new_privileges, seccomp_unconfined=security.seccomp_unconfined,
                 network="none", cgroups_path=f"/barque/{cid}", etc_files=etc,
             )
             spec = build_spec(request, rootfs, root_path="rootfs", cgroup_v2=self.cgroup_v2)
             (cdir / "config.json").write_text(json.dumps(spec, indent=1))
             # inspect shows the merged config, as docker's: the image's values where no flag was given
-            if config.entrypoint is None:
-                config.entrypoint = list(image_config.get("Entrypoint") or []) or None
-                config.cmd = config.cmd or list(image_config.get("Cmd") or []) or None
+            if entrypoint is None:
+                if image_config.get("Entrypoint"):
+                    config.entrypoint.values[:] = list(image_config["Entrypoint"])
+                if not config.cmd:
+                    config.cmd[:] = list(image_config.get("Cmd") or [])
             config.stop_signal = config.stop_signal or str(image_config.get("StopSignal") or "")
             config.working_dir = config.working_dir or str(image_config.get("WorkingDir") or "")
             record.env = list(spec["process"]["env"])
@@ -256,13 +279,14 @@ class RuntimeService:
             done = threading.Event()
             self._exited[record.id] = done
             host = record.host_config
+            opts = host.log_config.config
             runtime = [shimclient.INPROC_OCI] if self.zygote is not None else self.oci
             config = shimclient.ShimConfig(
                 container_id=record.id, bundle=str(cdir), state_dir=str(shim_dir),
                 runtime=runtime[0], runtime_args=tuple(runtime[1:]), runtime_root=str(self.oci_root),
-                log_path=record.log_path, log_driver=host.log_type,
-                log_max_size=parse_size(host.log_config["max-size"]) if "max-size" in host.log_config else 0,
-                log_max_file=int(host.log_config.get("max-file") or 1), stdin=record.config.open_stdin,
+                log_path=record.log_path, log_driver=host.log_config.type,
+                log_max_size=parse_size(opts["max-size"]) if "max-size" in opts else 0,
+                log_max_file=int(opts.get("max-file") or 1), stdin=record.config.open_stdin,
                 tty=record.config.tty, wait_attach=wait_attach, oom_cgroup=self._oom_cgroup(record.id),
             )
             if self.zygote is not None:
@@ -291,6 +315,7 @@ class RuntimeService:
         threading.Thread(target=self._watcher, args=(record.id, done), daemon=True,
                          name=f"watch-{record.id[:12]}").start()
 
+    @applies("HostConfig.auto_remove")
     def _watcher(self, container_id: str, done: threading.Event) -> None:
         try:
             record = self.store.find(container_id)
@@ -442,9 +467,15 @@ class RuntimeService:
             with self.store.lock:
                 return not self._refresh(record)
 
-        return read_logs(record.log_path, record.host_config.log_type, follow=follow,
+        return read_logs(record.log_path, record.host_config.log_config.type, follow=follow,
                          since_ns=since_ns, until_ns=until_ns, tail=tail, stdout=stdout, stderr=stderr,
                          stop=stop)
+
+
+def _copy(message):
+    out = type(message)()
+    out.CopyFrom(message)
+    return out
 
 
 def _default_oci() -> list[str]:

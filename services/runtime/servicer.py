@@ -8,7 +8,6 @@ from barque.runtime.v1 import runtime_pb2, runtime_pb2_grpc
 from barque.types.v1 import types_pb2
 from services.common.errors import InvalidArgument
 from services.runtime import shimclient
-from services.runtime.containers import ContainerConfig, HostConfig
 from services.runtime.exec_servicer import ExecServicerMixin, deliver_input
 from services.runtime.service import ContainerView, ExitStatus, RuntimeService
 
@@ -18,49 +17,16 @@ _KIND = {shimclient.KIND_STDOUT: runtime_pb2.STREAM_KIND_STDOUT,
          shimclient.KIND_STDERR: runtime_pb2.STREAM_KIND_STDERR}
 
 
-def config_from_pb(c: runtime_pb2.ContainerConfig) -> ContainerConfig:
-    return ContainerConfig(
-        image=c.image,
-        entrypoint=list(c.entrypoint) if c.entrypoint_set else None,
-        cmd=list(c.cmd) or None, env=list(c.env), working_dir=c.working_dir, user=c.user,
-        hostname=c.hostname, tty=c.tty, open_stdin=c.open_stdin, labels=dict(c.labels),
-        stop_signal=c.stop_signal, stop_timeout=c.stop_timeout if c.HasField("stop_timeout") else None,
-    )
-
-
-def host_from_pb(h: runtime_pb2.HostConfig) -> HostConfig:
-    return HostConfig(
-        memory=h.memory, memory_swap=h.memory_swap, nano_cpus=h.nano_cpus, cpu_shares=h.cpu_shares,
-        pids_limit=h.pids_limit, network_mode=h.network_mode or "none", read_only=h.read_only,
-        binds=list(h.binds), cap_add=list(h.cap_add), cap_drop=list(h.cap_drop), privileged=h.privileged,
-        security_opt=list(h.security_opt), log_type=h.log_config.type or "json-file",
-        log_config=dict(h.log_config.config), auto_remove=h.auto_remove,
-    )
-
-
 def container_to_pb(view: ContainerView) -> runtime_pb2.Container:
     r = view.record
-    c, h = r.config, r.host_config
-    config = runtime_pb2.ContainerConfig(
-        image=c.image, entrypoint=c.entrypoint or [], entrypoint_set=c.entrypoint is not None,
-        cmd=c.cmd or [], env=c.env, working_dir=c.working_dir, user=c.user, hostname=c.hostname,
-        tty=c.tty, open_stdin=c.open_stdin, labels=c.labels, stop_signal=c.stop_signal,
-        stop_timeout=c.stop_timeout,
-    )
-    host = runtime_pb2.HostConfig(
-        memory=h.memory, memory_swap=h.memory_swap, nano_cpus=h.nano_cpus, cpu_shares=h.cpu_shares,
-        pids_limit=h.pids_limit, network_mode=h.network_mode, read_only=h.read_only, binds=h.binds,
-        cap_add=h.cap_add, cap_drop=h.cap_drop, privileged=h.privileged, security_opt=h.security_opt,
-        log_config=runtime_pb2.LogConfig(type=h.log_type, config=h.log_config), auto_remove=h.auto_remove,
-    )
     status = "running" if view.running else r.status
     state = runtime_pb2.ContainerState(
         status=status, running=view.running, oom_killed=r.oom_killed, pid=r.pid if view.running else 0,
         exit_code=r.exit_code, error=r.error, started_at=r.started_at, finished_at=r.finished_at,
     )
     return runtime_pb2.Container(
-        id=r.id, name=r.name, created=r.created, image_id=r.image_id, args=r.args, config=config,
-        host_config=host, state=state, log_path=r.log_path, env=r.env, working_dir=r.working_dir,
+        id=r.id, name=r.name, created=r.created, image_id=r.image_id, args=r.args, config=r.config,
+        host_config=r.host_config, state=state, log_path=r.log_path, env=r.env, working_dir=r.working_dir,
         hostname=r.hostname, user=r.user,
         mounts=[runtime_pb2.MountPoint(type=m["Type"], source=m["Source"], destination=m["Destination"],
                                        rw=m["RW"], mode=m["Mode"]) for m in r.mounts],
@@ -126,7 +92,8 @@ class RuntimeServicer(ExecServicerMixin, runtime_pb2_grpc.RuntimeServicer):
         self._rt = runtime
 
     def Create(self, request, context):
-        record = self._rt.create(request.name, config_from_pb(request.config), host_from_pb(request.host_config))
+        record = self._rt.create(request.name, request.config, request.host_config,
+                                 request.networking_config)
         return runtime_pb2.CreateResponse(id=record.id)
 
     def Start(self, request, context):
@@ -138,7 +105,8 @@ class RuntimeServicer(ExecServicerMixin, runtime_pb2_grpc.RuntimeServicer):
             raise InvalidArgument("the first Run message must carry the spec")
         spec = first.spec
         create = spec.create
-        record = self._rt.create(create.name, config_from_pb(create.config), host_from_pb(create.host_config))
+        record = self._rt.create(create.name, create.config, create.host_config,
+                                 create.networking_config)
         if not spec.attach:
             self._rt.start(record.id)
             yield runtime_pb2.RunResponse(created=runtime_pb2.CreateResponse(id=record.id))

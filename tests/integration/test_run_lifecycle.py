@@ -137,9 +137,12 @@ def test_unknown_container_errors(rt_engine):
 def three_states(rt_engine, busybox) -> Iterator[dict[str, str]]:
     """Containers ``ps-up`` (running), ``ps-exited`` (exit 2) and ``ps-created``."""
     ids = {
-        "ps-up": rt_engine.ok("run", "-d", "--name", "ps-up", busybox, "sleep", "60").stdout.strip(),
-        "ps-exited": rt_engine.ok("run", "-d", "--name", "ps-exited", busybox, "sh", "-c", "exit 2").stdout.strip(),
-        "ps-created": rt_engine.ok("create", "--name", "ps-created", busybox, "true").stdout.strip(),
+        "ps-up": rt_engine.ok("run", "-d", "--name", "ps-up", "--label", "tier=web", busybox,
+                              "sleep", "60").stdout.strip(),
+        "ps-exited": rt_engine.ok("run", "-d", "--name", "ps-exited", "--label", "tier=db", busybox,
+                                  "sh", "-c", "exit 2").stdout.strip(),
+        "ps-created": rt_engine.ok("create", "--name", "ps-created", "--label", "solo", busybox,
+                                   "true").stdout.strip(),
     }
     rt_engine.ok("wait", "ps-exited")
     try:
@@ -165,6 +168,10 @@ def test_ps_filters(rt_engine, three_states):
     assert rt_engine.ok(*q, "--filter", f"id={ids['ps-created'][:8]}").lines == ["ps-created"]
     assert rt_engine.ok("ps", "--filter", "status=exited", "-q").lines == [ids["ps-exited"][:12]]
     assert rt_engine.cli("ps", "--filter", "colour=blue").returncode == 125
+    assert sorted(rt_engine.ok(*q, "--filter", "label=tier").lines) == ["ps-exited", "ps-up"]
+    assert rt_engine.ok(*q, "--filter", "label=tier=db").lines == ["ps-exited"]
+    assert rt_engine.ok(*q, "--filter", "label=solo").lines == ["ps-created"]
+    assert rt_engine.ok(*q, "--filter", "label=tier=db", "--filter", "status=running").lines == []
 
 
 def test_ps_format_template_json_and_table(rt_engine, three_states):
@@ -423,3 +430,32 @@ def test_graceful_runtime_restart_keeps_running_and_created_containers(fresh_rt_
     assert eng.ok("logs", "pending").stdout == "late-start\n"
     eng.ok("rm", "-f", "running", "pending")
     assert not _alive(pid)
+
+
+# ---- fields barque does not apply --------------------------------------------------------------
+
+@pytest.mark.parametrize("field,value", [
+    ("HostConfig.port_bindings", {"80/tcp": {"bindings": [{"host_port": "8080"}]}}),
+    ("HostConfig.restart_policy", {"name": "always"}),
+    ("Config.healthcheck", {"test": ["CMD", "true"]}),
+    ("NetworkingConfig.endpoints_config", {"net1": {}}),
+])
+def test_create_refuses_an_unapplied_field_by_name(rt_engine, busybox, field, value):
+    """A gRPC caller setting a field barque does not implement gets
+    INVALID_ARGUMENT naming it, and nothing is created."""
+    import grpc
+    from google.protobuf import json_format
+    from barque.runtime.v1 import runtime_pb2, runtime_pb2_grpc
+
+    message, _, name = field.partition(".")
+    body = {"config": {"image": busybox, "cmd": ["true"]}}
+    key = {"Config": "config", "HostConfig": "host_config", "NetworkingConfig": "networking_config"}[message]
+    body.setdefault(key, {})[name] = value
+    request = json_format.ParseDict(body, runtime_pb2.CreateRequest())
+    target = rt_engine.address("runtime")
+    with grpc.insecure_channel(target) as channel:
+        with pytest.raises(grpc.RpcError) as err:
+            runtime_pb2_grpc.RuntimeStub(channel).Create(request, timeout=30)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert err.value.details() == f"{field} is not supported by barque yet"
+    assert rt_engine.ok("ps", "-aq").lines == []

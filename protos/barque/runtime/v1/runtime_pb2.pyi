@@ -20,7 +20,7 @@ STREAM_KIND_STDOUT: StreamKind
 STREAM_KIND_STDERR: StreamKind
 
 class ContainerConfig(_message.Message):
-    __slots__ = ("image", "entrypoint", "entrypoint_set", "cmd", "env", "working_dir", "user", "hostname", "tty", "open_stdin", "labels", "stop_signal", "stop_timeout")
+    __slots__ = ("image", "cmd", "env", "working_dir", "user", "hostname", "tty", "open_stdin", "labels", "stop_signal", "stop_timeout", "entrypoint", "domainname", "attach_stdin", "attach_stdout", "attach_stderr", "exposed_ports", "stdin_once", "healthcheck", "args_escaped", "volumes", "network_disabled", "mac_address", "on_build", "shell")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -29,8 +29,6 @@ class ContainerConfig(_message.Message):
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     IMAGE_FIELD_NUMBER: _ClassVar[int]
-    ENTRYPOINT_FIELD_NUMBER: _ClassVar[int]
-    ENTRYPOINT_SET_FIELD_NUMBER: _ClassVar[int]
     CMD_FIELD_NUMBER: _ClassVar[int]
     ENV_FIELD_NUMBER: _ClassVar[int]
     WORKING_DIR_FIELD_NUMBER: _ClassVar[int]
@@ -41,9 +39,21 @@ class ContainerConfig(_message.Message):
     LABELS_FIELD_NUMBER: _ClassVar[int]
     STOP_SIGNAL_FIELD_NUMBER: _ClassVar[int]
     STOP_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    ENTRYPOINT_FIELD_NUMBER: _ClassVar[int]
+    DOMAINNAME_FIELD_NUMBER: _ClassVar[int]
+    ATTACH_STDIN_FIELD_NUMBER: _ClassVar[int]
+    ATTACH_STDOUT_FIELD_NUMBER: _ClassVar[int]
+    ATTACH_STDERR_FIELD_NUMBER: _ClassVar[int]
+    EXPOSED_PORTS_FIELD_NUMBER: _ClassVar[int]
+    STDIN_ONCE_FIELD_NUMBER: _ClassVar[int]
+    HEALTHCHECK_FIELD_NUMBER: _ClassVar[int]
+    ARGS_ESCAPED_FIELD_NUMBER: _ClassVar[int]
+    VOLUMES_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_DISABLED_FIELD_NUMBER: _ClassVar[int]
+    MAC_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    ON_BUILD_FIELD_NUMBER: _ClassVar[int]
+    SHELL_FIELD_NUMBER: _ClassVar[int]
     image: str
-    entrypoint: _containers.RepeatedScalarFieldContainer[str]
-    entrypoint_set: bool
     cmd: _containers.RepeatedScalarFieldContainer[str]
     env: _containers.RepeatedScalarFieldContainer[str]
     working_dir: str
@@ -54,7 +64,43 @@ class ContainerConfig(_message.Message):
     labels: _containers.ScalarMap[str, str]
     stop_signal: str
     stop_timeout: int
-    def __init__(self, image: _Optional[str] = ..., entrypoint: _Optional[_Iterable[str]] = ..., entrypoint_set: _Optional[bool] = ..., cmd: _Optional[_Iterable[str]] = ..., env: _Optional[_Iterable[str]] = ..., working_dir: _Optional[str] = ..., user: _Optional[str] = ..., hostname: _Optional[str] = ..., tty: _Optional[bool] = ..., open_stdin: _Optional[bool] = ..., labels: _Optional[_Mapping[str, str]] = ..., stop_signal: _Optional[str] = ..., stop_timeout: _Optional[int] = ...) -> None: ...
+    entrypoint: StrSlice
+    domainname: str
+    attach_stdin: bool
+    attach_stdout: bool
+    attach_stderr: bool
+    exposed_ports: _containers.RepeatedScalarFieldContainer[str]
+    stdin_once: bool
+    healthcheck: HealthConfig
+    args_escaped: bool
+    volumes: _containers.RepeatedScalarFieldContainer[str]
+    network_disabled: bool
+    mac_address: str
+    on_build: _containers.RepeatedScalarFieldContainer[str]
+    shell: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, image: _Optional[str] = ..., cmd: _Optional[_Iterable[str]] = ..., env: _Optional[_Iterable[str]] = ..., working_dir: _Optional[str] = ..., user: _Optional[str] = ..., hostname: _Optional[str] = ..., tty: _Optional[bool] = ..., open_stdin: _Optional[bool] = ..., labels: _Optional[_Mapping[str, str]] = ..., stop_signal: _Optional[str] = ..., stop_timeout: _Optional[int] = ..., entrypoint: _Optional[_Union[StrSlice, _Mapping]] = ..., domainname: _Optional[str] = ..., attach_stdin: _Optional[bool] = ..., attach_stdout: _Optional[bool] = ..., attach_stderr: _Optional[bool] = ..., exposed_ports: _Optional[_Iterable[str]] = ..., stdin_once: _Optional[bool] = ..., healthcheck: _Optional[_Union[HealthConfig, _Mapping]] = ..., args_escaped: _Optional[bool] = ..., volumes: _Optional[_Iterable[str]] = ..., network_disabled: _Optional[bool] = ..., mac_address: _Optional[str] = ..., on_build: _Optional[_Iterable[str]] = ..., shell: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class StrSlice(_message.Message):
+    __slots__ = ("values",)
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    values: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, values: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class HealthConfig(_message.Message):
+    __slots__ = ("test", "interval", "timeout", "start_period", "start_interval", "retries")
+    TEST_FIELD_NUMBER: _ClassVar[int]
+    INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    START_PERIOD_FIELD_NUMBER: _ClassVar[int]
+    START_INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    RETRIES_FIELD_NUMBER: _ClassVar[int]
+    test: _containers.RepeatedScalarFieldContainer[str]
+    interval: int
+    timeout: int
+    start_period: int
+    start_interval: int
+    retries: int
+    def __init__(self, test: _Optional[_Iterable[str]] = ..., interval: _Optional[int] = ..., timeout: _Optional[int] = ..., start_period: _Optional[int] = ..., start_interval: _Optional[int] = ..., retries: _Optional[int] = ...) -> None: ...
 
 class LogConfig(_message.Message):
     __slots__ = ("type", "config")
@@ -71,15 +117,160 @@ class LogConfig(_message.Message):
     config: _containers.ScalarMap[str, str]
     def __init__(self, type: _Optional[str] = ..., config: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
+class PortBinding(_message.Message):
+    __slots__ = ("host_ip", "host_port")
+    HOST_IP_FIELD_NUMBER: _ClassVar[int]
+    HOST_PORT_FIELD_NUMBER: _ClassVar[int]
+    host_ip: str
+    host_port: str
+    def __init__(self, host_ip: _Optional[str] = ..., host_port: _Optional[str] = ...) -> None: ...
+
+class PortBindings(_message.Message):
+    __slots__ = ("bindings",)
+    BINDINGS_FIELD_NUMBER: _ClassVar[int]
+    bindings: _containers.RepeatedCompositeFieldContainer[PortBinding]
+    def __init__(self, bindings: _Optional[_Iterable[_Union[PortBinding, _Mapping]]] = ...) -> None: ...
+
+class RestartPolicy(_message.Message):
+    __slots__ = ("name", "maximum_retry_count")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    MAXIMUM_RETRY_COUNT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    maximum_retry_count: int
+    def __init__(self, name: _Optional[str] = ..., maximum_retry_count: _Optional[int] = ...) -> None: ...
+
+class WeightDevice(_message.Message):
+    __slots__ = ("path", "weight")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    weight: int
+    def __init__(self, path: _Optional[str] = ..., weight: _Optional[int] = ...) -> None: ...
+
+class ThrottleDevice(_message.Message):
+    __slots__ = ("path", "rate")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    RATE_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    rate: int
+    def __init__(self, path: _Optional[str] = ..., rate: _Optional[int] = ...) -> None: ...
+
+class DeviceMapping(_message.Message):
+    __slots__ = ("path_on_host", "path_in_container", "cgroup_permissions")
+    PATH_ON_HOST_FIELD_NUMBER: _ClassVar[int]
+    PATH_IN_CONTAINER_FIELD_NUMBER: _ClassVar[int]
+    CGROUP_PERMISSIONS_FIELD_NUMBER: _ClassVar[int]
+    path_on_host: str
+    path_in_container: str
+    cgroup_permissions: str
+    def __init__(self, path_on_host: _Optional[str] = ..., path_in_container: _Optional[str] = ..., cgroup_permissions: _Optional[str] = ...) -> None: ...
+
+class DeviceRequest(_message.Message):
+    __slots__ = ("driver", "count", "device_ids", "capabilities", "options")
+    class OptionsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    DRIVER_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_IDS_FIELD_NUMBER: _ClassVar[int]
+    CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    driver: str
+    count: int
+    device_ids: _containers.RepeatedScalarFieldContainer[str]
+    capabilities: _containers.RepeatedCompositeFieldContainer[StrSlice]
+    options: _containers.ScalarMap[str, str]
+    def __init__(self, driver: _Optional[str] = ..., count: _Optional[int] = ..., device_ids: _Optional[_Iterable[str]] = ..., capabilities: _Optional[_Iterable[_Union[StrSlice, _Mapping]]] = ..., options: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class Ulimit(_message.Message):
+    __slots__ = ("name", "hard", "soft")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    HARD_FIELD_NUMBER: _ClassVar[int]
+    SOFT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    hard: int
+    soft: int
+    def __init__(self, name: _Optional[str] = ..., hard: _Optional[int] = ..., soft: _Optional[int] = ...) -> None: ...
+
+class Mount(_message.Message):
+    __slots__ = ("type", "source", "target", "read_only", "consistency", "bind_propagation", "volume_no_copy", "volume_labels", "tmpfs_size_bytes", "tmpfs_mode")
+    class VolumeLabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    READ_ONLY_FIELD_NUMBER: _ClassVar[int]
+    CONSISTENCY_FIELD_NUMBER: _ClassVar[int]
+    BIND_PROPAGATION_FIELD_NUMBER: _ClassVar[int]
+    VOLUME_NO_COPY_FIELD_NUMBER: _ClassVar[int]
+    VOLUME_LABELS_FIELD_NUMBER: _ClassVar[int]
+    TMPFS_SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    TMPFS_MODE_FIELD_NUMBER: _ClassVar[int]
+    type: str
+    source: str
+    target: str
+    read_only: bool
+    consistency: str
+    bind_propagation: str
+    volume_no_copy: bool
+    volume_labels: _containers.ScalarMap[str, str]
+    tmpfs_size_bytes: int
+    tmpfs_mode: int
+    def __init__(self, type: _Optional[str] = ..., source: _Optional[str] = ..., target: _Optional[str] = ..., read_only: _Optional[bool] = ..., consistency: _Optional[str] = ..., bind_propagation: _Optional[str] = ..., volume_no_copy: _Optional[bool] = ..., volume_labels: _Optional[_Mapping[str, str]] = ..., tmpfs_size_bytes: _Optional[int] = ..., tmpfs_mode: _Optional[int] = ...) -> None: ...
+
 class HostConfig(_message.Message):
-    __slots__ = ("memory", "memory_swap", "nano_cpus", "cpu_shares", "pids_limit", "network_mode", "read_only", "binds", "cap_add", "cap_drop", "privileged", "security_opt", "log_config", "auto_remove")
+    __slots__ = ("memory", "memory_swap", "nano_cpus", "cpu_shares", "pids_limit", "network_mode", "readonly_rootfs", "binds", "cap_add", "cap_drop", "privileged", "security_opt", "log_config", "auto_remove", "container_id_file", "port_bindings", "restart_policy", "volume_driver", "volumes_from", "console_size", "annotations", "cgroupns_mode", "dns", "dns_options", "dns_search", "extra_hosts", "group_add", "ipc_mode", "cgroup", "links", "oom_score_adj", "pid_mode", "publish_all_ports", "storage_opt", "tmpfs", "uts_mode", "userns_mode", "shm_size", "sysctls", "runtime", "isolation", "cgroup_parent", "blkio_weight", "blkio_weight_device", "blkio_device_read_bps", "blkio_device_write_bps", "blkio_device_read_iops", "blkio_device_write_iops", "cpu_period", "cpu_quota", "cpu_realtime_period", "cpu_realtime_runtime", "cpuset_cpus", "cpuset_mems", "devices", "device_cgroup_rules", "device_requests", "kernel_memory", "kernel_memory_tcp", "memory_reservation", "memory_swappiness", "oom_kill_disable", "ulimits", "cpu_count", "cpu_percent", "io_maximum_iops", "io_maximum_bandwidth", "mounts", "masked_paths", "readonly_paths", "init")
+    class PortBindingsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: PortBindings
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[PortBindings, _Mapping]] = ...) -> None: ...
+    class AnnotationsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class StorageOptEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class TmpfsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class SysctlsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     MEMORY_FIELD_NUMBER: _ClassVar[int]
     MEMORY_SWAP_FIELD_NUMBER: _ClassVar[int]
     NANO_CPUS_FIELD_NUMBER: _ClassVar[int]
     CPU_SHARES_FIELD_NUMBER: _ClassVar[int]
     PIDS_LIMIT_FIELD_NUMBER: _ClassVar[int]
     NETWORK_MODE_FIELD_NUMBER: _ClassVar[int]
-    READ_ONLY_FIELD_NUMBER: _ClassVar[int]
+    READONLY_ROOTFS_FIELD_NUMBER: _ClassVar[int]
     BINDS_FIELD_NUMBER: _ClassVar[int]
     CAP_ADD_FIELD_NUMBER: _ClassVar[int]
     CAP_DROP_FIELD_NUMBER: _ClassVar[int]
@@ -87,13 +278,70 @@ class HostConfig(_message.Message):
     SECURITY_OPT_FIELD_NUMBER: _ClassVar[int]
     LOG_CONFIG_FIELD_NUMBER: _ClassVar[int]
     AUTO_REMOVE_FIELD_NUMBER: _ClassVar[int]
+    CONTAINER_ID_FILE_FIELD_NUMBER: _ClassVar[int]
+    PORT_BINDINGS_FIELD_NUMBER: _ClassVar[int]
+    RESTART_POLICY_FIELD_NUMBER: _ClassVar[int]
+    VOLUME_DRIVER_FIELD_NUMBER: _ClassVar[int]
+    VOLUMES_FROM_FIELD_NUMBER: _ClassVar[int]
+    CONSOLE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    ANNOTATIONS_FIELD_NUMBER: _ClassVar[int]
+    CGROUPNS_MODE_FIELD_NUMBER: _ClassVar[int]
+    DNS_FIELD_NUMBER: _ClassVar[int]
+    DNS_OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    DNS_SEARCH_FIELD_NUMBER: _ClassVar[int]
+    EXTRA_HOSTS_FIELD_NUMBER: _ClassVar[int]
+    GROUP_ADD_FIELD_NUMBER: _ClassVar[int]
+    IPC_MODE_FIELD_NUMBER: _ClassVar[int]
+    CGROUP_FIELD_NUMBER: _ClassVar[int]
+    LINKS_FIELD_NUMBER: _ClassVar[int]
+    OOM_SCORE_ADJ_FIELD_NUMBER: _ClassVar[int]
+    PID_MODE_FIELD_NUMBER: _ClassVar[int]
+    PUBLISH_ALL_PORTS_FIELD_NUMBER: _ClassVar[int]
+    STORAGE_OPT_FIELD_NUMBER: _ClassVar[int]
+    TMPFS_FIELD_NUMBER: _ClassVar[int]
+    UTS_MODE_FIELD_NUMBER: _ClassVar[int]
+    USERNS_MODE_FIELD_NUMBER: _ClassVar[int]
+    SHM_SIZE_FIELD_NUMBER: _ClassVar[int]
+    SYSCTLS_FIELD_NUMBER: _ClassVar[int]
+    RUNTIME_FIELD_NUMBER: _ClassVar[int]
+    ISOLATION_FIELD_NUMBER: _ClassVar[int]
+    CGROUP_PARENT_FIELD_NUMBER: _ClassVar[int]
+    BLKIO_WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    BLKIO_WEIGHT_DEVICE_FIELD_NUMBER: _ClassVar[int]
+    BLKIO_DEVICE_READ_BPS_FIELD_NUMBER: _ClassVar[int]
+    BLKIO_DEVICE_WRITE_BPS_FIELD_NUMBER: _ClassVar[int]
+    BLKIO_DEVICE_READ_IOPS_FIELD_NUMBER: _ClassVar[int]
+    BLKIO_DEVICE_WRITE_IOPS_FIELD_NUMBER: _ClassVar[int]
+    CPU_PERIOD_FIELD_NUMBER: _ClassVar[int]
+    CPU_QUOTA_FIELD_NUMBER: _ClassVar[int]
+    CPU_REALTIME_PERIOD_FIELD_NUMBER: _ClassVar[int]
+    CPU_REALTIME_RUNTIME_FIELD_NUMBER: _ClassVar[int]
+    CPUSET_CPUS_FIELD_NUMBER: _ClassVar[int]
+    CPUSET_MEMS_FIELD_NUMBER: _ClassVar[int]
+    DEVICES_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_CGROUP_RULES_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    KERNEL_MEMORY_FIELD_NUMBER: _ClassVar[int]
+    KERNEL_MEMORY_TCP_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_RESERVATION_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_SWAPPINESS_FIELD_NUMBER: _ClassVar[int]
+    OOM_KILL_DISABLE_FIELD_NUMBER: _ClassVar[int]
+    ULIMITS_FIELD_NUMBER: _ClassVar[int]
+    CPU_COUNT_FIELD_NUMBER: _ClassVar[int]
+    CPU_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    IO_MAXIMUM_IOPS_FIELD_NUMBER: _ClassVar[int]
+    IO_MAXIMUM_BANDWIDTH_FIELD_NUMBER: _ClassVar[int]
+    MOUNTS_FIELD_NUMBER: _ClassVar[int]
+    MASKED_PATHS_FIELD_NUMBER: _ClassVar[int]
+    READONLY_PATHS_FIELD_NUMBER: _ClassVar[int]
+    INIT_FIELD_NUMBER: _ClassVar[int]
     memory: int
     memory_swap: int
     nano_cpus: int
     cpu_shares: int
     pids_limit: int
     network_mode: str
-    read_only: bool
+    readonly_rootfs: bool
     binds: _containers.RepeatedScalarFieldContainer[str]
     cap_add: _containers.RepeatedScalarFieldContainer[str]
     cap_drop: _containers.RepeatedScalarFieldContainer[str]
@@ -101,7 +349,108 @@ class HostConfig(_message.Message):
     security_opt: _containers.RepeatedScalarFieldContainer[str]
     log_config: LogConfig
     auto_remove: bool
-    def __init__(self, memory: _Optional[int] = ..., memory_swap: _Optional[int] = ..., nano_cpus: _Optional[int] = ..., cpu_shares: _Optional[int] = ..., pids_limit: _Optional[int] = ..., network_mode: _Optional[str] = ..., read_only: _Optional[bool] = ..., binds: _Optional[_Iterable[str]] = ..., cap_add: _Optional[_Iterable[str]] = ..., cap_drop: _Optional[_Iterable[str]] = ..., privileged: _Optional[bool] = ..., security_opt: _Optional[_Iterable[str]] = ..., log_config: _Optional[_Union[LogConfig, _Mapping]] = ..., auto_remove: _Optional[bool] = ...) -> None: ...
+    container_id_file: str
+    port_bindings: _containers.MessageMap[str, PortBindings]
+    restart_policy: RestartPolicy
+    volume_driver: str
+    volumes_from: _containers.RepeatedScalarFieldContainer[str]
+    console_size: _containers.RepeatedScalarFieldContainer[int]
+    annotations: _containers.ScalarMap[str, str]
+    cgroupns_mode: str
+    dns: _containers.RepeatedScalarFieldContainer[str]
+    dns_options: _containers.RepeatedScalarFieldContainer[str]
+    dns_search: _containers.RepeatedScalarFieldContainer[str]
+    extra_hosts: _containers.RepeatedScalarFieldContainer[str]
+    group_add: _containers.RepeatedScalarFieldContainer[str]
+    ipc_mode: str
+    cgroup: str
+    links: _containers.RepeatedScalarFieldContainer[str]
+    oom_score_adj: int
+    pid_mode: str
+    publish_all_ports: bool
+    storage_opt: _containers.ScalarMap[str, str]
+    tmpfs: _containers.ScalarMap[str, str]
+    uts_mode: str
+    userns_mode: str
+    shm_size: int
+    sysctls: _containers.ScalarMap[str, str]
+    runtime: str
+    isolation: str
+    cgroup_parent: str
+    blkio_weight: int
+    blkio_weight_device: _containers.RepeatedCompositeFieldContainer[WeightDevice]
+    blkio_device_read_bps: _containers.RepeatedCompositeFieldContainer[ThrottleDevice]
+    blkio_device_write_bps: _containers.RepeatedCompositeFieldContainer[ThrottleDevice]
+    blkio_device_read_iops: _containers.RepeatedCompositeFieldContainer[ThrottleDevice]
+    blkio_device_write_iops: _containers.RepeatedCompositeFieldContainer[ThrottleDevice]
+    cpu_period: int
+    cpu_quota: int
+    cpu_realtime_period: int
+    cpu_realtime_runtime: int
+    cpuset_cpus: str
+    cpuset_mems: str
+    devices: _containers.RepeatedCompositeFieldContainer[DeviceMapping]
+    device_cgroup_rules: _containers.RepeatedScalarFieldContainer[str]
+    device_requests: _containers.RepeatedCompositeFieldContainer[DeviceRequest]
+    kernel_memory: int
+    kernel_memory_tcp: int
+    memory_reservation: int
+    memory_swappiness: int
+    oom_kill_disable: bool
+    ulimits: _containers.RepeatedCompositeFieldContainer[Ulimit]
+    cpu_count: int
+    cpu_percent: int
+    io_maximum_iops: int
+    io_maximum_bandwidth: int
+    mounts: _containers.RepeatedCompositeFieldContainer[Mount]
+    masked_paths: _containers.RepeatedScalarFieldContainer[str]
+    readonly_paths: _containers.RepeatedScalarFieldContainer[str]
+    init: bool
+    def __init__(self, memory: _Optional[int] = ..., memory_swap: _Optional[int] = ..., nano_cpus: _Optional[int] = ..., cpu_shares: _Optional[int] = ..., pids_limit: _Optional[int] = ..., network_mode: _Optional[str] = ..., readonly_rootfs: _Optional[bool] = ..., binds: _Optional[_Iterable[str]] = ..., cap_add: _Optional[_Iterable[str]] = ..., cap_drop: _Optional[_Iterable[str]] = ..., privileged: _Optional[bool] = ..., security_opt: _Optional[_Iterable[str]] = ..., log_config: _Optional[_Union[LogConfig, _Mapping]] = ..., auto_remove: _Optional[bool] = ..., container_id_file: _Optional[str] = ..., port_bindings: _Optional[_Mapping[str, PortBindings]] = ..., restart_policy: _Optional[_Union[RestartPolicy, _Mapping]] = ..., volume_driver: _Optional[str] = ..., volumes_from: _Optional[_Iterable[str]] = ..., console_size: _Optional[_Iterable[int]] = ..., annotations: _Optional[_Mapping[str, str]] = ..., cgroupns_mode: _Optional[str] = ..., dns: _Optional[_Iterable[str]] = ..., dns_options: _Optional[_Iterable[str]] = ..., dns_search: _Optional[_Iterable[str]] = ..., extra_hosts: _Optional[_Iterable[str]] = ..., group_add: _Optional[_Iterable[str]] = ..., ipc_mode: _Optional[str] = ..., cgroup: _Optional[str] = ..., links: _Optional[_Iterable[str]] = ..., oom_score_adj: _Optional[int] = ..., pid_mode: _Optional[str] = ..., publish_all_ports: _Optional[bool] = ..., storage_opt: _Optional[_Mapping[str, str]] = ..., tmpfs: _Optional[_Mapping[str, str]] = ..., uts_mode: _Optional[str] = ..., userns_mode: _Optional[str] = ..., shm_size: _Optional[int] = ..., sysctls: _Optional[_Mapping[str, str]] = ..., runtime: _Optional[str] = ..., isolation: _Optional[str] = ..., cgroup_parent: _Optional[str] = ..., blkio_weight: _Optional[int] = ..., blkio_weight_device: _Optional[_Iterable[_Union[WeightDevice, _Mapping]]] = ..., blkio_device_read_bps: _Optional[_Iterable[_Union[ThrottleDevice, _Mapping]]] = ..., blkio_device_write_bps: _Optional[_Iterable[_Union[ThrottleDevice, _Mapping]]] = ..., blkio_device_read_iops: _Optional[_Iterable[_Union[ThrottleDevice, _Mapping]]] = ..., blkio_device_write_iops: _Optional[_Iterable[_Union[ThrottleDevice, _Mapping]]] = ..., cpu_period: _Optional[int] = ..., cpu_quota: _Optional[int] = ..., cpu_realtime_period: _Optional[int] = ..., cpu_realtime_runtime: _Optional[int] = ..., cpuset_cpus: _Optional[str] = ..., cpuset_mems: _Optional[str] = ..., devices: _Optional[_Iterable[_Union[DeviceMapping, _Mapping]]] = ..., device_cgroup_rules: _Optional[_Iterable[str]] = ..., device_requests: _Optional[_Iterable[_Union[DeviceRequest, _Mapping]]] = ..., kernel_memory: _Optional[int] = ..., kernel_memory_tcp: _Optional[int] = ..., memory_reservation: _Optional[int] = ..., memory_swappiness: _Optional[int] = ..., oom_kill_disable: _Optional[bool] = ..., ulimits: _Optional[_Iterable[_Union[Ulimit, _Mapping]]] = ..., cpu_count: _Optional[int] = ..., cpu_percent: _Optional[int] = ..., io_maximum_iops: _Optional[int] = ..., io_maximum_bandwidth: _Optional[int] = ..., mounts: _Optional[_Iterable[_Union[Mount, _Mapping]]] = ..., masked_paths: _Optional[_Iterable[str]] = ..., readonly_paths: _Optional[_Iterable[str]] = ..., init: _Optional[bool] = ...) -> None: ...
+
+class EndpointIPAMConfig(_message.Message):
+    __slots__ = ("ipv4_address", "ipv6_address", "link_local_ips")
+    IPV4_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    IPV6_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    LINK_LOCAL_IPS_FIELD_NUMBER: _ClassVar[int]
+    ipv4_address: str
+    ipv6_address: str
+    link_local_ips: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, ipv4_address: _Optional[str] = ..., ipv6_address: _Optional[str] = ..., link_local_ips: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class EndpointSettings(_message.Message):
+    __slots__ = ("ipam_config", "links", "aliases", "mac_address", "driver_opts")
+    class DriverOptsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    IPAM_CONFIG_FIELD_NUMBER: _ClassVar[int]
+    LINKS_FIELD_NUMBER: _ClassVar[int]
+    ALIASES_FIELD_NUMBER: _ClassVar[int]
+    MAC_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    DRIVER_OPTS_FIELD_NUMBER: _ClassVar[int]
+    ipam_config: EndpointIPAMConfig
+    links: _containers.RepeatedScalarFieldContainer[str]
+    aliases: _containers.RepeatedScalarFieldContainer[str]
+    mac_address: str
+    driver_opts: _containers.ScalarMap[str, str]
+    def __init__(self, ipam_config: _Optional[_Union[EndpointIPAMConfig, _Mapping]] = ..., links: _Optional[_Iterable[str]] = ..., aliases: _Optional[_Iterable[str]] = ..., mac_address: _Optional[str] = ..., driver_opts: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class NetworkingConfig(_message.Message):
+    __slots__ = ("endpoints_config",)
+    class EndpointsConfigEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: EndpointSettings
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[EndpointSettings, _Mapping]] = ...) -> None: ...
+    ENDPOINTS_CONFIG_FIELD_NUMBER: _ClassVar[int]
+    endpoints_config: _containers.MessageMap[str, EndpointSettings]
+    def __init__(self, endpoints_config: _Optional[_Mapping[str, EndpointSettings]] = ...) -> None: ...
 
 class ContainerState(_message.Message):
     __slots__ = ("status", "running", "oom_killed", "pid", "exit_code", "error", "started_at", "finished_at")
@@ -172,16 +521,18 @@ class Container(_message.Message):
     def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., created: _Optional[str] = ..., image_id: _Optional[str] = ..., args: _Optional[_Iterable[str]] = ..., config: _Optional[_Union[ContainerConfig, _Mapping]] = ..., host_config: _Optional[_Union[HostConfig, _Mapping]] = ..., state: _Optional[_Union[ContainerState, _Mapping]] = ..., mounts: _Optional[_Iterable[_Union[MountPoint, _Mapping]]] = ..., log_path: _Optional[str] = ..., rootfs: _Optional[_Iterable[_Union[_types_pb2.Mount, _Mapping]]] = ..., env: _Optional[_Iterable[str]] = ..., working_dir: _Optional[str] = ..., hostname: _Optional[str] = ..., user: _Optional[str] = ...) -> None: ...
 
 class CreateRequest(_message.Message):
-    __slots__ = ("name", "config", "host_config", "platform")
+    __slots__ = ("name", "config", "host_config", "platform", "networking_config")
     NAME_FIELD_NUMBER: _ClassVar[int]
     CONFIG_FIELD_NUMBER: _ClassVar[int]
     HOST_CONFIG_FIELD_NUMBER: _ClassVar[int]
     PLATFORM_FIELD_NUMBER: _ClassVar[int]
+    NETWORKING_CONFIG_FIELD_NUMBER: _ClassVar[int]
     name: str
     config: ContainerConfig
     host_config: HostConfig
     platform: _types_pb2.Platform
-    def __init__(self, name: _Optional[str] = ..., config: _Optional[_Union[ContainerConfig, _Mapping]] = ..., host_config: _Optional[_Union[HostConfig, _Mapping]] = ..., platform: _Optional[_Union[_types_pb2.Platform, _Mapping]] = ...) -> None: ...
+    networking_config: NetworkingConfig
+    def __init__(self, name: _Optional[str] = ..., config: _Optional[_Union[ContainerConfig, _Mapping]] = ..., host_config: _Optional[_Union[HostConfig, _Mapping]] = ..., platform: _Optional[_Union[_types_pb2.Platform, _Mapping]] = ..., networking_config: _Optional[_Union[NetworkingConfig, _Mapping]] = ...) -> None: ...
 
 class CreateResponse(_message.Message):
     __slots__ = ("id", "warnings")
