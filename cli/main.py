@@ -57,7 +57,7 @@ def describe_error(exc: BaseException, config: Config | None = None) -> str:
             f"barque: cannot connect to the barque {service} service at {address}: is it running? "
             f"Start it with `make up` or `systemctl start barque-{service}d`."
         )
-    if isinstance(exc, BarqueError):
+    if isinstance(exc, BarqueError) and exc.remote:
         return f"Error response from daemon: {text}"
     return f"barque: {text}"
 

@@ -28,6 +28,9 @@ class BarqueError(Exception):
 
     #: name of the grpc.StatusCode member this category maps to
     code_name = "UNKNOWN"
+    #: True when a service sent it (set by ``grpcerrors.from_grpc``), False
+    #: when it arose in this process (a client-side config error, say)
+    remote = False
 
 
 class NotFound(BarqueError):

@@ -32,4 +32,6 @@ def from_grpc(err: grpc.RpcError, service: str = "") -> errors.BarqueError:
     if code == grpc.StatusCode.UNAVAILABLE and service and "failed to connect to all addresses" in details:
         return errors.Unavailable(f"cannot reach the {service} service: {details}")
     cls = _BY_CODE.get(code, errors.Internal)
-    return cls(details)
+    exc = cls(details)
+    exc.remote = True
+    return exc
