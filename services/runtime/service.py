@@ -442,6 +442,14 @@ class RuntimeService:
             running = self._refresh(record)
         return ContainerView(record, running)
 
+    def inspect_document(self, ref: str) -> tuple[ContainerView, dict]:
+        """The container and Docker's ContainerJSON of it, built from the
+        record and this runtime's layout (:mod:`services.runtime.inspect`)."""
+        from services.runtime.inspect import container_json
+
+        view = self.inspect(ref)
+        return view, container_json(view.record, view.running, self._dir(view.record))
+
     def list(self, all_: bool = False, filters: list[str] | None = None) -> list[ContainerView]:
         views = []
         for record in self.store.all():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 from barque.runtime.v1 import runtime_pb2, runtime_pb2_grpc
@@ -160,7 +161,8 @@ class RuntimeServicer(ExecServicerMixin, runtime_pb2_grpc.RuntimeServicer):
         return runtime_pb2.ListResponse(containers=[container_to_pb(v) for v in views])
 
     def Inspect(self, request, context):
-        return runtime_pb2.InspectResponse(container=container_to_pb(self._rt.inspect(request.id)))
+        view, document = self._rt.inspect_document(request.id)
+        return runtime_pb2.InspectResponse(container=container_to_pb(view), container_json=json.dumps(document))
 
     def Logs(self, request, context):
         records = self._rt.logs(

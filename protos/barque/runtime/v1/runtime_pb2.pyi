@@ -717,10 +717,12 @@ class InspectRequest(_message.Message):
     def __init__(self, id: _Optional[str] = ...) -> None: ...
 
 class InspectResponse(_message.Message):
-    __slots__ = ("container",)
+    __slots__ = ("container", "container_json")
     CONTAINER_FIELD_NUMBER: _ClassVar[int]
+    CONTAINER_JSON_FIELD_NUMBER: _ClassVar[int]
     container: Container
-    def __init__(self, container: _Optional[_Union[Container, _Mapping]] = ...) -> None: ...
+    container_json: str
+    def __init__(self, container: _Optional[_Union[Container, _Mapping]] = ..., container_json: _Optional[str] = ...) -> None: ...
 
 class ExecRequest(_message.Message):
     __slots__ = ("spec", "stdin", "resize")

@@ -172,7 +172,8 @@ class RuntimeServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Inspect(self, request, context):
-        """Inspect returns one container by id, id prefix or name.
+        """Inspect returns one container by id, id prefix or name, with Docker's
+        ContainerJSON of it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
