@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 from barque.images.v1 import images_pb2, images_pb2_grpc
 from barque.types.v1 import types_pb2
 from services.common.protoconv import descriptor_to_pb, platform_from_pb, platform_to_pb
+from services.images.inspect import image_json
 from services.images.store import ImageStore, ImageView, PullEvent
 
 __all__ = ["ImagesServicer", "image_to_pb"]
@@ -62,7 +65,8 @@ class ImagesServicer(images_pb2_grpc.ImagesServicer):
         return images_pb2.ListResponse(images=[image_to_pb(v) for v in self._store.images()])
 
     def Inspect(self, request, context):
-        return images_pb2.InspectResponse(image=image_to_pb(self._store.inspect(request.reference)))
+        view = self._store.inspect(request.reference)
+        return images_pb2.InspectResponse(image=image_to_pb(view), image_json=json.dumps(image_json(view)))
 
     def Tag(self, request, context):
         return images_pb2.TagResponse(image=image_to_pb(self._store.tag(request.source, request.target)))

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from barque.types.v1 import types_pb2 as barque_dot_types_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x62\x61rque/images/v1/images.proto\x12\x10\x62\x61rque.images.v1\x1a\x1b\x62\x61rque/types/v1/types.proto\"\xe8\x03\n\x05Image\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\trepo_tags\x18\x02 \x03(\t\x12\x14\n\x0crepo_digests\x18\x03 \x03(\t\x12+\n\x06target\x18\x04 \x01(\x0b\x32\x1b.barque.types.v1.Descriptor\x12-\n\x08manifest\x18\x05 \x01(\x0b\x32\x1b.barque.types.v1.Descriptor\x12+\n\x06\x63onfig\x18\x06 \x01(\x0b\x32\x1b.barque.types.v1.Descriptor\x12+\n\x06layers\x18\x07 \x03(\x0b\x32\x1b.barque.types.v1.Descriptor\x12\x10\n\x08\x64iff_ids\x18\x08 \x03(\t\x12\x0f\n\x07\x63reated\x18\t \x01(\t\x12\x0c\n\x04size\x18\n \x01(\x03\x12\x13\n\x0b\x63onfig_json\x18\x0b \x01(\x0c\x12+\n\x08platform\x18\x0c \x01(\x0b\x32\x19.barque.types.v1.Platform\x12\x10\n\x08\x63hain_id\x18\r \x01(\t\x12<\n\x0btag_digests\x18\x0e \x03(\x0b\x32\'.barque.images.v1.Image.TagDigestsEntry\x1a\x31\n\x0fTagDigestsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"M\n\x0bPullRequest\x12\x11\n\treference\x18\x01 \x01(\t\x12+\n\x08platform\x18\x02 \x01(\x0b\x32\x19.barque.types.v1.Platform\"\xb5\x01\n\x0cPullResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12,\n\x06status\x18\x02 \x01(\x0e\x32\x1c.barque.images.v1.PullStatus\x12\x0f\n\x07\x63urrent\x18\x03 \x01(\x03\x12\r\n\x05total\x18\x04 \x01(\x03\x12\x0f\n\x07message\x18\x05 \x01(\t\x12&\n\x05image\x18\x06 \x01(\x0b\x32\x17.barque.images.v1.Image\x12\x12\n\nup_to_date\x18\x07 \x01(\x08\"\r\n\x0bListRequest\"7\n\x0cListResponse\x12\'\n\x06images\x18\x01 \x03(\x0b\x32\x17.barque.images.v1.Image\"#\n\x0eInspectRequest\x12\x11\n\treference\x18\x01 \x01(\t\"9\n\x0fInspectResponse\x12&\n\x05image\x18\x01 \x01(\x0b\x32\x17.barque.images.v1.Image\",\n\nTagRequest\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x0e\n\x06target\x18\x02 \x01(\t\"5\n\x0bTagResponse\x12&\n\x05image\x18\x01 \x01(\x0b\x32\x17.barque.images.v1.Image\"1\n\rRemoveRequest\x12\x11\n\treference\x18\x01 \x01(\t\x12\r\n\x05\x66orce\x18\x02 \x01(\x08\"3\n\x0eRemoveResponse\x12\x10\n\x08untagged\x18\x01 \x03(\t\x12\x0f\n\x07\x64\x65leted\x18\x02 \x03(\t\"4\n\x16PrepareSnapshotRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05image\x18\x02 \x01(\t\"\x89\x01\n\x17PrepareSnapshotResponse\x12&\n\x06mounts\x18\x01 \x03(\x0b\x32\x16.barque.types.v1.Mount\x12\x11\n\tlowerdirs\x18\x02 \x03(\t\x12\x10\n\x08upperdir\x18\x03 \x01(\t\x12\x0f\n\x07workdir\x18\x04 \x01(\t\x12\x10\n\x08image_id\x18\x05 \x01(\t\"$\n\x15RemoveSnapshotRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\"\x18\n\x16RemoveSnapshotResponse*\x81\x02\n\nPullStatus\x12\x1b\n\x17PULL_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15PULL_STATUS_RESOLVING\x10\x01\x12\x17\n\x13PULL_STATUS_WAITING\x10\x02\x12\x1b\n\x17PULL_STATUS_DOWNLOADING\x10\x03\x12\x19\n\x15PULL_STATUS_VERIFYING\x10\x04\x12\x1a\n\x16PULL_STATUS_EXTRACTING\x10\x05\x12\x1e\n\x1aPULL_STATUS_ALREADY_EXISTS\x10\x06\x12\x14\n\x10PULL_STATUS_DONE\x10\x07\x12\x18\n\x14PULL_STATUS_RESOLVED\x10\x08\x32\xc6\x04\n\x06Images\x12G\n\x04Pull\x12\x1d.barque.images.v1.PullRequest\x1a\x1e.barque.images.v1.PullResponse0\x01\x12\x45\n\x04List\x12\x1d.barque.images.v1.ListRequest\x1a\x1e.barque.images.v1.ListResponse\x12N\n\x07Inspect\x12 .barque.images.v1.InspectRequest\x1a!.barque.images.v1.InspectResponse\x12\x42\n\x03Tag\x12\x1c.barque.images.v1.TagRequest\x1a\x1d.barque.images.v1.TagResponse\x12K\n\x06Remove\x12\x1f.barque.images.v1.RemoveRequest\x1a .barque.images.v1.RemoveResponse\x12\x66\n\x0fPrepareSnapshot\x12(.barque.images.v1.PrepareSnapshotRequest\x1a).barque.images.v1.PrepareSnapshotResponse\x12\x63\n\x0eRemoveSnapshot\x12\'.barque.images.v1.RemoveSnapshotRequest\x1a(.barque.images.v1.RemoveSnapshotResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x62\x61rque/images/v1/images.proto\x12\x10\x62\x61rque.images.v1\x1a\x1b\x62\x61rque/types/v1/types.proto\"\xe8\x03\n\x05Image\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\trepo_tags\x18\x02 \x03(\t\x12\x14\n\x0crepo_digests\x18\x03 \x03(\t\x12+\n\x06target\x18\x04 \x01(\x0b\x32\x1b.barque.types.v1.Descriptor\x12-\n\x08manifest\x18\x05 \x01(\x0b\x32\x1b.barque.types.v1.Descriptor\x12+\n\x06\x63onfig\x18\x06 \x01(\x0b\x32\x1b.barque.types.v1.Descriptor\x12+\n\x06layers\x18\x07 \x03(\x0b\x32\x1b.barque.types.v1.Descriptor\x12\x10\n\x08\x64iff_ids\x18\x08 \x03(\t\x12\x0f\n\x07\x63reated\x18\t \x01(\t\x12\x0c\n\x04size\x18\n \x01(\x03\x12\x13\n\x0b\x63onfig_json\x18\x0b \x01(\x0c\x12+\n\x08platform\x18\x0c \x01(\x0b\x32\x19.barque.types.v1.Platform\x12\x10\n\x08\x63hain_id\x18\r \x01(\t\x12<\n\x0btag_digests\x18\x0e \x03(\x0b\x32\'.barque.images.v1.Image.TagDigestsEntry\x1a\x31\n\x0fTagDigestsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"M\n\x0bPullRequest\x12\x11\n\treference\x18\x01 \x01(\t\x12+\n\x08platform\x18\x02 \x01(\x0b\x32\x19.barque.types.v1.Platform\"\xb5\x01\n\x0cPullResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12,\n\x06status\x18\x02 \x01(\x0e\x32\x1c.barque.images.v1.PullStatus\x12\x0f\n\x07\x63urrent\x18\x03 \x01(\x03\x12\r\n\x05total\x18\x04 \x01(\x03\x12\x0f\n\x07message\x18\x05 \x01(\t\x12&\n\x05image\x18\x06 \x01(\x0b\x32\x17.barque.images.v1.Image\x12\x12\n\nup_to_date\x18\x07 \x01(\x08\"\r\n\x0bListRequest\"7\n\x0cListResponse\x12\'\n\x06images\x18\x01 \x03(\x0b\x32\x17.barque.images.v1.Image\"#\n\x0eInspectRequest\x12\x11\n\treference\x18\x01 \x01(\t\"M\n\x0fInspectResponse\x12&\n\x05image\x18\x01 \x01(\x0b\x32\x17.barque.images.v1.Image\x12\x12\n\nimage_json\x18\x02 \x01(\t\",\n\nTagRequest\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x0e\n\x06target\x18\x02 \x01(\t\"5\n\x0bTagResponse\x12&\n\x05image\x18\x01 \x01(\x0b\x32\x17.barque.images.v1.Image\"1\n\rRemoveRequest\x12\x11\n\treference\x18\x01 \x01(\t\x12\r\n\x05\x66orce\x18\x02 \x01(\x08\"3\n\x0eRemoveResponse\x12\x10\n\x08untagged\x18\x01 \x03(\t\x12\x0f\n\x07\x64\x65leted\x18\x02 \x03(\t\"4\n\x16PrepareSnapshotRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05image\x18\x02 \x01(\t\"\x89\x01\n\x17PrepareSnapshotResponse\x12&\n\x06mounts\x18\x01 \x03(\x0b\x32\x16.barque.types.v1.Mount\x12\x11\n\tlowerdirs\x18\x02 \x03(\t\x12\x10\n\x08upperdir\x18\x03 \x01(\t\x12\x0f\n\x07workdir\x18\x04 \x01(\t\x12\x10\n\x08image_id\x18\x05 \x01(\t\"$\n\x15RemoveSnapshotRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\"\x18\n\x16RemoveSnapshotResponse*\x81\x02\n\nPullStatus\x12\x1b\n\x17PULL_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15PULL_STATUS_RESOLVING\x10\x01\x12\x17\n\x13PULL_STATUS_WAITING\x10\x02\x12\x1b\n\x17PULL_STATUS_DOWNLOADING\x10\x03\x12\x19\n\x15PULL_STATUS_VERIFYING\x10\x04\x12\x1a\n\x16PULL_STATUS_EXTRACTING\x10\x05\x12\x1e\n\x1aPULL_STATUS_ALREADY_EXISTS\x10\x06\x12\x14\n\x10PULL_STATUS_DONE\x10\x07\x12\x18\n\x14PULL_STATUS_RESOLVED\x10\x08\x32\xc6\x04\n\x06Images\x12G\n\x04Pull\x12\x1d.barque.images.v1.PullRequest\x1a\x1e.barque.images.v1.PullResponse0\x01\x12\x45\n\x04List\x12\x1d.barque.images.v1.ListRequest\x1a\x1e.barque.images.v1.ListResponse\x12N\n\x07Inspect\x12 .barque.images.v1.InspectRequest\x1a!.barque.images.v1.InspectResponse\x12\x42\n\x03Tag\x12\x1c.barque.images.v1.TagRequest\x1a\x1d.barque.images.v1.TagResponse\x12K\n\x06Remove\x12\x1f.barque.images.v1.RemoveRequest\x1a .barque.images.v1.RemoveResponse\x12\x66\n\x0fPrepareSnapshot\x12(.barque.images.v1.PrepareSnapshotRequest\x1a).barque.images.v1.PrepareSnapshotResponse\x12\x63\n\x0eRemoveSnapshot\x12\'.barque.images.v1.RemoveSnapshotRequest\x1a(.barque.images.v1.RemoveSnapshotResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,8 +34,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_IMAGE_TAGDIGESTSENTRY']._loaded_options = None
   _globals['_IMAGE_TAGDIGESTSENTRY']._serialized_options = b'8\001'
-  _globals['_PULLSTATUS']._serialized_start=1466
-  _globals['_PULLSTATUS']._serialized_end=1723
+  _globals['_PULLSTATUS']._serialized_start=1486
+  _globals['_PULLSTATUS']._serialized_end=1743
   _globals['_IMAGE']._serialized_start=81
   _globals['_IMAGE']._serialized_end=569
   _globals['_IMAGE_TAGDIGESTSENTRY']._serialized_start=520
@@ -51,23 +51,23 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_INSPECTREQUEST']._serialized_start=906
   _globals['_INSPECTREQUEST']._serialized_end=941
   _globals['_INSPECTRESPONSE']._serialized_start=943
-  _globals['_INSPECTRESPONSE']._serialized_end=1000
-  _globals['_TAGREQUEST']._serialized_start=1002
-  _globals['_TAGREQUEST']._serialized_end=1046
-  _globals['_TAGRESPONSE']._serialized_start=1048
-  _globals['_TAGRESPONSE']._serialized_end=1101
-  _globals['_REMOVEREQUEST']._serialized_start=1103
-  _globals['_REMOVEREQUEST']._serialized_end=1152
-  _globals['_REMOVERESPONSE']._serialized_start=1154
-  _globals['_REMOVERESPONSE']._serialized_end=1205
-  _globals['_PREPARESNAPSHOTREQUEST']._serialized_start=1207
-  _globals['_PREPARESNAPSHOTREQUEST']._serialized_end=1259
-  _globals['_PREPARESNAPSHOTRESPONSE']._serialized_start=1262
-  _globals['_PREPARESNAPSHOTRESPONSE']._serialized_end=1399
-  _globals['_REMOVESNAPSHOTREQUEST']._serialized_start=1401
-  _globals['_REMOVESNAPSHOTREQUEST']._serialized_end=1437
-  _globals['_REMOVESNAPSHOTRESPONSE']._serialized_start=1439
-  _globals['_REMOVESNAPSHOTRESPONSE']._serialized_end=1463
-  _globals['_IMAGES']._serialized_start=1726
-  _globals['_IMAGES']._serialized_end=2308
+  _globals['_INSPECTRESPONSE']._serialized_end=1020
+  _globals['_TAGREQUEST']._serialized_start=1022
+  _globals['_TAGREQUEST']._serialized_end=1066
+  _globals['_TAGRESPONSE']._serialized_start=1068
+  _globals['_TAGRESPONSE']._serialized_end=1121
+  _globals['_REMOVEREQUEST']._serialized_start=1123
+  _globals['_REMOVEREQUEST']._serialized_end=1172
+  _globals['_REMOVERESPONSE']._serialized_start=1174
+  _globals['_REMOVERESPONSE']._serialized_end=1225
+  _globals['_PREPARESNAPSHOTREQUEST']._serialized_start=1227
+  _globals['_PREPARESNAPSHOTREQUEST']._serialized_end=1279
+  _globals['_PREPARESNAPSHOTRESPONSE']._serialized_start=1282
+  _globals['_PREPARESNAPSHOTRESPONSE']._serialized_end=1419
+  _globals['_REMOVESNAPSHOTREQUEST']._serialized_start=1421
+  _globals['_REMOVESNAPSHOTREQUEST']._serialized_end=1457
+  _globals['_REMOVESNAPSHOTRESPONSE']._serialized_start=1459
+  _globals['_REMOVESNAPSHOTRESPONSE']._serialized_end=1483
+  _globals['_IMAGES']._serialized_start=1746
+  _globals['_IMAGES']._serialized_end=2328
 # @@protoc_insertion_point(module_scope)

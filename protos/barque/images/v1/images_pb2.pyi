@@ -111,10 +111,12 @@ class InspectRequest(_message.Message):
     def __init__(self, reference: _Optional[str] = ...) -> None: ...
 
 class InspectResponse(_message.Message):
-    __slots__ = ("image",)
+    __slots__ = ("image", "image_json")
     IMAGE_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_JSON_FIELD_NUMBER: _ClassVar[int]
     image: Image
-    def __init__(self, image: _Optional[_Union[Image, _Mapping]] = ...) -> None: ...
+    image_json: str
+    def __init__(self, image: _Optional[_Union[Image, _Mapping]] = ..., image_json: _Optional[str] = ...) -> None: ...
 
 class TagRequest(_message.Message):
     __slots__ = ("source", "target")

@@ -92,7 +92,8 @@ class ImagesServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Inspect(self, request, context):
-        """Inspect returns one image by reference, image id or digest.
+        """Inspect returns one image by reference, image id or digest, with
+        Docker's ImageInspect of it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
