@@ -17,7 +17,7 @@ from services.common.client import RemoteStub, connect
 from services.common.config import Config
 from services.common.errors import BarqueError, InvalidArgument, NotFound
 
-__all__ = ["RuntimeClient", "register", "inspect_json", "status_text"]
+__all__ = ["RuntimeClient", "register", "status_text"]
 
 
 class RuntimeClient:
@@ -59,6 +59,10 @@ class RuntimeClient:
     def inspect(self, ref: str) -> runtime_pb2.Container:
         return self._stub.Inspect(runtime_pb2.InspectRequest(id=ref)).container
 
+    def inspect_document(self, ref: str) -> dict:
+        """Docker's ContainerJSON, as the runtime builds it."""
+        return json.loads(self._stub.Inspect(runtime_pb2.InspectRequest(id=ref)).container_json)
+
     def logs(self, request: runtime_pb2.LogsRequest) -> Iterator[runtime_pb2.LogsResponse]:
         return self._stub.Logs(request)
 
@@ -98,97 +102,6 @@ def ps_row(c: runtime_pb2.Container, trunc: bool = True) -> dict:
         "Mounts": ",".join(m.source for m in c.mounts),
         "Networks": c.host_config.network_mode or "none",
         "Size": "",
-    }
-
-
-def inspect_json(c: runtime_pb2.Container) -> dict:
-    """``docker inspect`` of a container, with Docker's field names."""
-    cfg, host, st = c.config, c.host_config, c.state
-    rootfs = {o.split("=", 1)[0]: o.split("=", 1)[1] for m in c.rootfs for o in m.options if "=" in o}
-    base = c.log_path.rsplit("/", 1)[0] if c.log_path else ""
-    return {
-        "Id": c.id,
-        "Created": c.created,
-        "Path": c.args[0] if c.args else "",
-        "Args": list(c.args[1:]),
-        "State": {
-            "Status": "running" if st.running else st.status,
-            "Running": st.running,
-            "Paused": False,
-            "Restarting": False,
-            "OOMKilled": st.oom_killed,
-            "Dead": False,
-            "Pid": st.pid,
-            "ExitCode": st.exit_code,
-            "Error": st.error,
-            "StartedAt": st.started_at,
-            "FinishedAt": st.finished_at,
-        },
-        "Image": c.image_id,
-        "ResolvConfPath": f"{base}/etc/resolv.conf" if base else "",
-        "HostnamePath": f"{base}/etc/hostname" if base else "",
-        "HostsPath": f"{base}/etc/hosts" if base else "",
-        "LogPath": c.log_path,
-        "Name": "/" + c.name,
-        "RestartCount": 0,
-        "Driver": "overlay",
-        "Platform": "linux",
-        "HostConfig": {
-            "Binds": list(host.binds) or None,
-            "LogConfig": {"Type": host.log_config.type or "json-file", "Config": dict(host.log_config.config)},
-            "NetworkMode": host.network_mode or "none",
-            "AutoRemove": host.auto_remove,
-            "CapAdd": list(host.cap_add) or None,
-            "CapDrop": list(host.cap_drop) or None,
-            "Privileged": host.privileged,
-            "ReadonlyRootfs": host.readonly_rootfs,
-            "SecurityOpt": list(host.security_opt) or None,
-            "Memory": host.memory,
-            "MemorySwap": host.memory_swap,
-            "NanoCpus": host.nano_cpus,
-            "CpuShares": host.cpu_shares,
-            "PidsLimit": host.pids_limit or None,
-        },
-        "GraphDriver": {
-            "Name": "overlay",
-            "Data": {
-                "LowerDir": rootfs.get("lowerdir", ""),
-                "UpperDir": rootfs.get("upperdir", ""),
-                "WorkDir": rootfs.get("workdir", ""),
-                "MergedDir": f"{base}/rootfs" if base else "",
-            },
-        },
-        "Mounts": [
-            {"Type": m.type, "Source": m.source, "Destination": m.destination, "Mode": m.mode,
-             "RW": m.rw, "Propagation": "rprivate"} for m in c.mounts
-        ],
-        "Config": {
-            "Hostname": c.hostname,
-            "Domainname": "",
-            # the effective values (flag, else the image's), as docker inspect shows them
-            "User": c.user or cfg.user,
-            "AttachStdin": cfg.open_stdin,
-            "AttachStdout": True,
-            "AttachStderr": True,
-            "Tty": cfg.tty,
-            "OpenStdin": cfg.open_stdin,
-            "StdinOnce": cfg.open_stdin,
-            "Env": list(c.env),
-            "Cmd": list(cfg.cmd) or None,
-            "Image": cfg.image,
-            "Volumes": None,
-            "WorkingDir": cfg.working_dir or c.working_dir,
-            "Entrypoint": list(cfg.entrypoint.values) if cfg.HasField("entrypoint") else None,
-            "Labels": dict(cfg.labels),
-            "StopSignal": cfg.stop_signal or None,
-            "StopTimeout": cfg.stop_timeout if cfg.HasField("stop_timeout") else None,
-        },
-        "NetworkSettings": {
-            "Bridge": "", "SandboxID": "", "HairpinMode": False, "Ports": {}, "SandboxKey": "",
-            "IPAddress": "", "Gateway": "", "MacAddress": "",
-            "Networks": {"none": {"NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "",
-                                  "IPPrefixLen": 0, "MacAddress": ""}},
-        },
     }
 
 
@@ -337,20 +250,19 @@ def cmd_logs(ctx, args) -> int:
 
 
 def cmd_inspect(ctx, args) -> int:
-    """``docker inspect``: containers first, then images (or only --type's)."""
-    from cli.images import image_inspect_json
-
+    """``docker inspect``: containers first, then images (or only --type's),
+    each as the engine's document of it."""
     out, failed = [], 0
     for ref in args.objects:
         obj = None
         if args.type in (None, "container"):
             try:
-                obj = inspect_json(ctx.runtime().inspect(ref))
+                obj = ctx.runtime().inspect_document(ref)
             except NotFound:
                 obj = None
         if obj is None and args.type in (None, "image"):
             try:
-                obj = image_inspect_json(ctx.images().inspect(ref))
+                obj = ctx.images().inspect_document(ref)
             except NotFound:
                 obj = None
         if obj is None:

@@ -43,6 +43,10 @@ class ImagesClient:
     def inspect(self, reference: str) -> images_pb2.Image:
         return self._stub.Inspect(images_pb2.InspectRequest(reference=reference)).image
 
+    def inspect_document(self, reference: str) -> dict:
+        """Docker's ImageInspect, as the image-store builds it."""
+        return json.loads(self._stub.Inspect(images_pb2.InspectRequest(reference=reference)).image_json)
+
     def tag(self, source: str, target: str) -> images_pb2.Image:
         return self._stub.Tag(images_pb2.TagRequest(source=source, target=target)).image
 
@@ -183,37 +187,12 @@ def cmd_rmi(ctx, args) -> int:
     return status
 
 
-def image_inspect_json(img: images_pb2.Image) -> dict:
-    config = json.loads(img.config_json or b"{}")
-    return {
-        "Id": img.id,
-        "RepoTags": [parse_reference(t).familiar() for t in img.repo_tags],
-        "RepoDigests": [parse_reference(d.split("@")[0]).familiar_name + "@" + d.split("@")[1]
-                        for d in img.repo_digests],
-        "Parent": "",
-        "Comment": (config.get("history") or [{}])[-1].get("comment", "") if config.get("history") else "",
-        "Created": img.created,
-        "DockerVersion": config.get("docker_version", ""),
-        "Author": config.get("author", ""),
-        "Config": config.get("config") or {},
-        "Architecture": img.platform.architecture,
-        "Variant": img.platform.variant or None,
-        "Os": img.platform.os,
-        "Size": img.size,
-        "VirtualSize": img.size,
-        "GraphDriver": {"Name": "overlay", "Data": None},
-        "RootFS": {"Type": "layers", "Layers": list(img.diff_ids)},
-        "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
-        "Descriptor": {"mediaType": img.target.media_type, "digest": img.target.digest, "size": img.target.size},
-    }
-
-
 def cmd_image_inspect(ctx, args) -> int:
     client = ctx.images()
     out, status = [], 0
     for reference in args.images:
         try:
-            out.append(image_inspect_json(client.inspect(reference)))
+            out.append(client.inspect_document(reference))
         except Exception as exc:
             ctx.error(exc)
             status = 1

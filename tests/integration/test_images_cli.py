@@ -66,6 +66,25 @@ def test_pull_formats(engine, test_images, name):
     assert any((d / "bin" / "busybox").is_file() for d in fs_dirs)
 
 
+def test_image_inspect_prints_the_image_stores_document(engine, test_images):
+    """The image-store's Inspect carries Docker's ImageInspect; the CLI prints it."""
+    import grpc
+    from barque.images.v1 import images_pb2, images_pb2_grpc
+
+    img = test_images["oci-gzip"]
+    engine.ok("pull", img.ref)
+    with grpc.insecure_channel(engine.address("images")) as channel:
+        resp = images_pb2_grpc.ImagesStub(channel).Inspect(images_pb2.InspectRequest(reference=img.ref),
+                                                           timeout=30)
+    doc = json.loads(resp.image_json)
+    assert doc["Id"] == resp.image.id == img.config_digest
+    assert doc["RootFS"]["Layers"] == img.diff_ids
+    assert _inspect(engine, img.ref) == doc
+    assert json.loads(engine.ok("inspect", "--type", "image", img.ref).stdout) == [doc]
+    fmt = engine.ok("image", "inspect", "-f", "{{.Id}} {{.Os}}", img.ref).stdout
+    assert fmt == f"{img.config_digest} linux\n"
+
+
 def test_second_pull_is_up_to_date(engine, test_images):
     img = test_images["oci-gzip"]
     engine.ok("pull", img.ref)

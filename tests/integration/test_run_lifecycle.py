@@ -228,6 +228,39 @@ def test_inspect_has_dockers_fields(rt_engine, busybox, tmp_path):
         rt_engine.ok("rm", "inspected")
 
 
+def test_grpc_inspect_returns_the_engines_container_json(rt_engine, busybox):
+    """The runtime's Inspect carries Docker's ContainerJSON: its GraphDriver
+    dirs are the container's real layers, its etc paths the files bound into
+    the container, and the CLI prints that document as it is."""
+    import grpc
+    from barque.runtime.v1 import runtime_pb2, runtime_pb2_grpc
+
+    rt_engine.ok("run", "-d", "--name", "documented", busybox, "sleep", "60")
+    try:
+        with grpc.insecure_channel(rt_engine.address("runtime")) as channel:
+            resp = runtime_pb2_grpc.RuntimeStub(channel).Inspect(
+                runtime_pb2.InspectRequest(id="documented"), timeout=30)
+        doc = json.loads(resp.container_json)
+        assert doc["Id"] == resp.container.id and doc["Name"] == "/documented"
+        assert doc["State"]["Running"] is True and doc["State"]["Pid"] == resp.container.state.pid
+        pid = doc["State"]["Pid"]
+        data = doc["GraphDriver"]["Data"]
+        lowers = data["LowerDir"].split(":")
+        assert lowers and all(Path(d).is_dir() for d in lowers)
+        for key in ("UpperDir", "WorkDir", "MergedDir"):
+            assert Path(data[key]).is_dir(), key
+        assert os.path.ismount(data["MergedDir"])
+        assert Path(data["MergedDir"], "bin", "busybox").is_file()
+        for key, inside in (("HostsPath", "/etc/hosts"), ("ResolvConfPath", "/etc/resolv.conf"),
+                            ("HostnamePath", "/etc/hostname")):
+            host_file, bound = os.stat(doc[key]), os.stat(f"/proc/{pid}/root{inside}")
+            assert (host_file.st_dev, host_file.st_ino) == (bound.st_dev, bound.st_ino), key
+        assert Path(doc["HostnamePath"]).read_text() == doc["Config"]["Hostname"] + "\n"
+        assert json.loads(rt_engine.ok("inspect", "documented").stdout) == [doc]
+    finally:
+        rt_engine.ok("rm", "-f", "documented")
+
+
 def test_inspect_running_state(rt_engine, busybox):
     rt_engine.ok("run", "-d", "--name", "alive", busybox, "sleep", "60")
     try:
