@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Iterator
 
 from services.common.errors import FailedPrecondition, Internal, InvalidArgument
-from services.runtime.spec_builder import all_capabilities
+from services.runtime.spec import all_capabilities
 from services.runtime.users import resolve_user
 
 __all__ = ["Execs", "ExecSession", "STDOUT", "STDERR"]

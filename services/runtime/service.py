@@ -41,7 +41,7 @@ from services.runtime.flags import parse_bind, parse_log_opts, parse_security_op
 from services.runtime.oci.cgroups import hierarchy
 from services.runtime.options import applies, refuse_unapplied
 from services.runtime.mounts import mount_overlay, unmount, write_etc_files
-from services.runtime.spec_builder import ContainerRequest, build_spec, process_args
+from services.runtime.spec import HostFacts, SpecContext, build_spec, process_args
 
 __all__ = ["RuntimeService", "ImageSource", "ImageInfo", "ExitStatus", "ContainerView"]
 
@@ -179,11 +179,8 @@ class RuntimeService:
 
     @applies("Config.image", "Config.entrypoint", "Config.cmd", "Config.stop_signal",
              "Config.stop_timeout", "Config.hostname", "Config.user", "Config.working_dir",
-             "Config.env", "Config.tty", "Config.open_stdin", "HostConfig.network_mode",
-             "HostConfig.security_opt", "HostConfig.log_config", "HostConfig.binds",
-             "HostConfig.memory", "HostConfig.memory_swap", "HostConfig.nano_cpus",
-             "HostConfig.cpu_shares", "HostConfig.pids_limit", "HostConfig.readonly_rootfs",
-             "HostConfig.cap_add", "HostConfig.cap_drop", "HostConfig.privileged")
+             "HostConfig.network_mode", "HostConfig.security_opt", "HostConfig.log_config",
+             "HostConfig.binds")
     def create(self, name: str, config: ContainerConfig, host: HostConfig,
                networking: NetworkingConfig | None = None) -> ContainerRecord:
         """A container from Docker's Config and HostConfig; a field nothing
@@ -227,17 +224,12 @@ class RuntimeService:
             record.rootfs = {"lowerdirs": info.lowerdirs, "upperdir": info.upperdir, "workdir": info.workdir}
             user_text = config.user or image_config.get("User") or ""
             etc = write_etc_files(cdir / "etc", hostname)
-            request = ContainerRequest(
-                id=cid, hostname=hostname, image_config=image_config,
-                entrypoint=entrypoint, cmd=cmd, env=list(config.env),
-                working_dir=config.working_dir, user=user_text, tty=config.tty, open_stdin=config.open_stdin,
-                memory=host.memory, memory_swap=host.memory_swap, nano_cpus=host.nano_cpus,
-                cpu_shares=host.cpu_shares, pids_limit=host.pids_limit, read_only=host.readonly_rootfs,
-                binds=binds, cap_add=list(host.cap_add), cap_drop=list(host.cap_drop), privileged=host.privileged,
-                no_new_privileges=security.no_new_privileges, seccomp_unconfined=security.seccomp_unconfined,
-                network="none", cgroups_path=f"/barque/{cid}", etc_files=etc,
+            context = SpecContext(
+                id=cid, rootfs=rootfs, root_path="rootfs", image_config=image_config, hostname=hostname,
+                binds=binds, security=security, etc_files=etc, network=host.network_mode,
+                cgroups_path=f"/barque/{cid}", facts=HostFacts(cgroup_v2=self.cgroup_v2),
             )
-            spec = build_spec(request, rootfs, root_path="rootfs", cgroup_v2=self.cgroup_v2)
+            spec = build_spec(config, host, context)
             (cdir / "config.json").write_text(json.dumps(spec, indent=1))
             # inspect shows the merged config, as docker's: the image's values where no flag was given
             if entrypoint is None:
@@ -265,6 +257,7 @@ class RuntimeService:
 
     # ---- start, wait, watch ---------------------------------------------------
 
+    @applies("Config.open_stdin")
     def start(self, ref: str, *, wait_attach: bool = False) -> ContainerRecord:
         record = self.store.find(ref)
         with self._lock(record.id):

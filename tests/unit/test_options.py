@@ -11,7 +11,7 @@ import pytest
 from google.protobuf.descriptor import FieldDescriptor
 
 import services.runtime.service  # noqa: F401  (registers the engine's behaviours)
-import services.runtime.spec_builder  # noqa: F401  (registers the spec options)
+import services.runtime.spec  # noqa: F401  (registers the spec options)
 from services.common.errors import InvalidArgument
 from services.runtime.options import MESSAGES, applied_fields, applies, refuse_unapplied
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import json
 import os
@@ -12,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from barque.runtime.v1 import runtime_pb2
 from services.common.errors import InvalidArgument
-from services.runtime import spec_builder as sb
-from services.runtime.flags import Bind
+from services.runtime import spec as sb
+from services.runtime.flags import Bind, SecurityOpts
 
 # linux/capability.h, written out independently of the code under test.
 CAP_NUMBERS = {
@@ -245,16 +247,42 @@ def rootfs(tmp_path: Path) -> Path:
     return root
 
 
-def request(**overrides) -> sb.ContainerRequest:
-    fields = dict(id="c0ffee1234567890", hostname="c0ffee123456",
-                  image_config={"Cmd": ["sh"], "Env": ["PATH=/usr/bin:/bin"]})
-    fields.update(overrides)
-    return sb.ContainerRequest(**fields)
+FACTS = sb.HostFacts(kernel=(6, 1), last_cap=40, host_cpus=2, nofile=1048576)
+CONFIG_FIELDS = set(runtime_pb2.ContainerConfig.DESCRIPTOR.fields_by_name)
+HOST_FIELDS = set(runtime_pb2.HostConfig.DESCRIPTOR.fields_by_name)
+CONTEXT_FIELDS = {f.name for f in dataclasses.fields(sb.SpecContext)}
 
 
-def build(rootfs: Path, **overrides) -> dict:
-    spec = sb.build_spec(request(**overrides), rootfs, root_path="rootfs", kernel=(6, 1), last_cap=40,
-                         host_cpus=2, nofile=1048576)
+def _set(message, name: str, value) -> None:
+    if name == "entrypoint":
+        message.entrypoint.values[:] = value          # set, even to nothing
+    elif isinstance(value, list):
+        getattr(message, name)[:] = value
+    else:
+        setattr(message, name, value)
+
+
+def inputs(rootfs: Path, **fields) -> tuple[runtime_pb2.ContainerConfig, runtime_pb2.HostConfig, sb.SpecContext]:
+    """Docker's Config and HostConfig and the context: each keyword goes where
+    its name is a field, the context first (its ``hostname`` is the engine's
+    choice, its ``binds`` are parsed), then Config, then HostConfig."""
+    config, host = runtime_pb2.ContainerConfig(), runtime_pb2.HostConfig()
+    context = dict(id="c0ffee1234567890", hostname="c0ffee123456", rootfs=rootfs, root_path="rootfs",
+                   image_config={"Cmd": ["sh"], "Env": ["PATH=/usr/bin:/bin"]}, facts=FACTS)
+    for name, value in fields.items():
+        if name in CONTEXT_FIELDS:
+            context[name] = value
+        elif name in CONFIG_FIELDS:
+            _set(config, name, value)
+        elif name in HOST_FIELDS:
+            _set(host, name, value)
+        else:
+            raise TypeError(f"no field {name!r}")
+    return config, host, sb.SpecContext(**context)
+
+
+def build(rootfs: Path, **fields) -> dict:
+    spec = sb.build_spec(*inputs(rootfs, **fields))
     json.dumps(spec)  # always serialisable as config.json
     return spec
 
@@ -342,11 +370,11 @@ def test_seccomp_allowlist_is_gated_by_capabilities(rootfs: Path):
 
 
 def test_old_kernel_loses_ptrace_without_cap(rootfs: Path):
-    spec = sb.build_spec(request(), rootfs, kernel=(4, 4), last_cap=40, host_cpus=2, nofile=1024)
+    spec = build(rootfs, facts=sb.HostFacts(kernel=(4, 4), last_cap=40, host_cpus=2, nofile=1024))
     assert "ptrace" not in seccomp_names(spec)
 
 
-@pytest.mark.parametrize("overrides", [{"seccomp_unconfined": True}, {"privileged": True}])
+@pytest.mark.parametrize("overrides", [{"security": SecurityOpts(seccomp_unconfined=True)}, {"privileged": True}])
 def test_seccomp_absent_when_unconfined_or_privileged(rootfs: Path, overrides):
     assert "seccomp" not in build(rootfs, **overrides)["linux"]
 
@@ -363,7 +391,7 @@ def test_privileged(rootfs: Path):
 
 
 def test_privileged_read_only_root_still_gets_writable_sys(rootfs: Path):
-    spec = build(rootfs, privileged=True, read_only=True)
+    spec = build(rootfs, privileged=True, readonly_rootfs=True)
     assert spec["root"]["readonly"] is True
     assert "ro" not in mount(spec, "/sys")["options"]
 
@@ -407,7 +435,7 @@ def test_read_only_root_and_etc_files(rootfs: Path):
     rw = build(rootfs, etc_files=etc)
     assert mount(rw, "/etc/hosts") == {"destination": "/etc/hosts", "type": "bind", "source": "/run/x/hosts",
                                         "options": ["rbind", "rprivate"]}
-    ro = build(rootfs, etc_files=etc, read_only=True)
+    ro = build(rootfs, etc_files=etc, readonly_rootfs=True)
     assert ro["root"]["readonly"] is True
     for dest in etc:
         assert mount(ro, dest)["options"] == ["rbind", "ro", "rprivate"]
@@ -449,7 +477,7 @@ def test_bad_binds(rootfs: Path, binds, message):
 
 
 def test_no_new_privileges_tty_and_hostname(rootfs: Path):
-    spec = build(rootfs, no_new_privileges=True, tty=True, hostname="")
+    spec = build(rootfs, security=SecurityOpts(no_new_privileges=True), tty=True, hostname="")
     assert spec["process"]["noNewPrivileges"] is True
     assert spec["process"]["terminal"] is True
     assert "TERM=xterm" in spec["process"]["env"]
@@ -457,7 +485,7 @@ def test_no_new_privileges_tty_and_hostname(rootfs: Path):
 
 
 def test_namespaces_network_modes_and_cgroup_v2(rootfs: Path):
-    v2 = sb.build_spec(request(), rootfs, cgroup_v2=True, kernel=(6, 1), last_cap=40, host_cpus=2, nofile=1024)
+    v2 = build(rootfs, facts=sb.HostFacts(cgroup_v2=True, kernel=(6, 1), last_cap=40, host_cpus=2, nofile=1024))
     assert v2["linux"]["namespaces"][-1] == {"type": "cgroup"}
     host = build(rootfs, network="host")
     assert "network" not in [n["type"] for n in host["linux"]["namespaces"]]
@@ -483,7 +511,7 @@ def test_cgroups_path_and_id_validation(rootfs: Path):
 
 
 def test_root_path_defaults_to_rootfs(rootfs: Path):
-    spec = sb.build_spec(request(), rootfs, kernel=(6, 1), last_cap=40, host_cpus=2, nofile=1024)
+    spec = build(rootfs, root_path=None, facts=sb.HostFacts(kernel=(6, 1), last_cap=40, host_cpus=2, nofile=1024))
     assert spec["root"]["path"] == str(rootfs)
     assert spec["process"]["rlimits"][0]["hard"] == 1024
 
@@ -531,7 +559,9 @@ def test_runc_accepts_and_runs_the_spec(tmp_path: Path, case: str):
     shared.mkdir()
     (shared / "marker").write_text("from host\n")
     if case == "true":
-        req = sb.ContainerRequest(id=container_id, hostname="bqtest", image_config={"Cmd": ["sh"]}, cmd=["true"])
+        config = runtime_pb2.ContainerConfig(cmd=["true"])
+        host = runtime_pb2.HostConfig()
+        context = sb.SpecContext(id=container_id, rootfs=rootfs, hostname="bqtest", image_config={"Cmd": ["sh"]})
     else:
         script = ("test \"$(id -u):$(id -g)\" = 1000:1000 && id -G | grep -qw 50 "
                   "&& grep -q '^CapBnd:.00000000a80425fb' /proc/self/status "
@@ -540,13 +570,17 @@ def test_runc_accepts_and_runs_the_spec(tmp_path: Path, case: str):
                   "&& test \"$HOME\" = /home/app && test \"$HOSTNAME\" = bqtest "
                   "&& grep -q 'from host' /data/marker && ! sh -c 'echo x > /data/new' 2>/dev/null "
                   "&& ! sh -c 'echo x > /rootfile' 2>/dev/null && test -z \"$(cat /proc/kcore)\"")
-        req = sb.ContainerRequest(
-            id=container_id, hostname="bqtest", image_config={"Entrypoint": ["sh", "-c"], "User": "app"},
-            cmd=[script], read_only=True, no_new_privileges=True, memory=64 * MB, nano_cpus=500_000_000,
-            pids_limit=64, binds=[Bind(source=str(shared), destination="/data", read_only=True, mode="ro")],
+        config = runtime_pb2.ContainerConfig(cmd=[script])
+        host = runtime_pb2.HostConfig(readonly_rootfs=True, memory=64 * MB, nano_cpus=500_000_000, pids_limit=64)
+        context = sb.SpecContext(
+            id=container_id, rootfs=rootfs, hostname="bqtest",
+            image_config={"Entrypoint": ["sh", "-c"], "User": "app"},
+            security=SecurityOpts(no_new_privileges=True),
+            binds=[Bind(source=str(shared), destination="/data", read_only=True, mode="ro")],
             cgroups_path=f"/barque/{container_id}")
-    spec = sb.build_spec(req, rootfs, root_path="rootfs",
-                         swap_supported=os.path.exists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"))
+    context = dataclasses.replace(context, root_path="rootfs", facts=sb.HostFacts(
+        swap_supported=os.path.exists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes")))
+    spec = sb.build_spec(config, host, context)
     (bundle / "config.json").write_text(json.dumps(spec))
     try:
         proc = subprocess.run([RUNC, "--root", str(state), "run", "-b", str(bundle), container_id],

@@ -1,0 +1,59 @@
+"""Options for the container's namespaces and what lives in them: hostname,
+network sysctls and the cgroup."""
+
+from __future__ import annotations
+
+import os
+
+from barque.runtime.v1.runtime_pb2 import ContainerConfig, HostConfig
+from services.common.errors import InvalidArgument
+
+from .context import SpecContext
+
+__all__ = ["NETNS_SYSCTLS", "with_hostname", "with_namespaces", "with_sysctls", "with_cgroups_path"]
+
+#: sysctls Docker sets in a container's own network namespace (``WithCommonOptions``)
+NETNS_SYSCTLS = {
+    "net.ipv4.ping_group_range": "0 2147483647",
+    "net.ipv4.ip_unprivileged_port_start": "0",
+}
+
+
+def _sysctl_exists(name: str) -> bool:
+    return os.path.exists(os.path.join("/proc/sys", name.replace(".", "/")))
+
+
+def with_hostname(spec: dict, config: ContainerConfig, host: HostConfig, ctx: SpecContext) -> None:
+    """``hostname``: the engine's choice, else the id's first 12 characters, as Docker."""
+    spec["hostname"] = ctx.uts_hostname
+
+
+def with_namespaces(spec: dict, config: ContainerConfig, host: HostConfig, ctx: SpecContext) -> None:
+    """``linux.namespaces`` in Docker's order: mount, network (new for
+    ``none``, joined for a netns path, absent for ``host``), uts, pid, ipc,
+    and cgroup on a cgroup v2 host."""
+    namespaces: list[dict] = [{"type": "mount"}]
+    if ctx.network == "none":
+        namespaces.append({"type": "network"})
+    elif ctx.network.startswith("/"):
+        namespaces.append({"type": "network", "path": ctx.network})
+    elif ctx.network != "host":
+        raise InvalidArgument(f"unsupported network mode {ctx.network!r}: use none, host or a netns path")
+    namespaces += [{"type": "uts"}, {"type": "pid"}, {"type": "ipc"}]
+    if ctx.facts.cgroup_v2:
+        namespaces.append({"type": "cgroup"})
+    spec["linux"]["namespaces"] = namespaces
+
+
+def with_sysctls(spec: dict, config: ContainerConfig, host: HostConfig, ctx: SpecContext) -> None:
+    """``linux.sysctl``: :data:`NETNS_SYSCTLS` (those this kernel has) in a
+    network namespace of the container's own, none on the host's."""
+    if ctx.network == "host":
+        spec["linux"]["sysctl"] = {}
+        return
+    spec["linux"]["sysctl"] = {k: v for k, v in NETNS_SYSCTLS.items() if _sysctl_exists(k)}
+
+
+def with_cgroups_path(spec: dict, config: ContainerConfig, host: HostConfig, ctx: SpecContext) -> None:
+    """``linux.cgroupsPath``: the context's, else ``/barque/<id>``."""
+    spec["linux"]["cgroupsPath"] = ctx.cgroups_path or f"/barque/{ctx.id}"
