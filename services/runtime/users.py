@@ -12,6 +12,16 @@ defaults (uid 0, gid 0, HOME "/"):
   replaces the gid and there are no supplementary groups; an unknown group
   name is an error, an unknown number is fine.
 
+:func:`process_user` then builds ``process.user`` as moby's ``getUser``
+(``daemon/oci_linux.go``) does since Docker 20.10.18 and 23.0 (moby 25345f2c04,
+"AdditionalGids must include effective group ID", GHSA-rc4r-wh2q-q6c4): the
+primary gid is always the first additional gid, followed by the supplementary
+groups above. So ``-u 1234:5678`` gives ``groups=5678``, a passwd user its own
+gid then its /etc/group memberships, and root ``groups=0`` plus root's
+memberships. Without it the primary group drops out of permission checks
+once the effective gid changes (a setgid program), which defeats a file
+mode that denies that group.
+
 The files are read from inside the container's root filesystem without ever
 leaving it: ``openat2(RESOLVE_IN_ROOT)`` resolves symlinks as if the rootfs
 were ``/`` (what Docker's ``FollowSymlinkInScope`` does); where openat2 is
@@ -38,7 +48,7 @@ from pathlib import Path
 
 from services.common.errors import InvalidArgument
 
-__all__ = ["ResolvedUser", "resolve_user", "read_rootfs_file", "MAX_ID", "MAX_DB_BYTES"]
+__all__ = ["ResolvedUser", "resolve_user", "process_user", "read_rootfs_file", "MAX_ID", "MAX_DB_BYTES"]
 
 #: largest uid/gid accepted (moby/sys/user maxID)
 MAX_ID = 2**31 - 1
@@ -291,3 +301,10 @@ def resolve_user(rootfs: Path | str, user: str, *, use_openat2: bool = True) -> 
     elif matched_name:
         additional = [_check_id(g.gid, f"gid of group {g.name!r}") for g in groups if matched_name in g.members]
     return ResolvedUser(uid=uid, gid=gid, additional_gids=additional, home=home)
+
+
+def process_user(user: ResolvedUser) -> dict:
+    """The OCI ``process.user`` for ``user``, as moby's ``getUser``: the
+    primary gid first among ``additionalGids``, then the supplementary groups
+    (kept as they are, duplicates included, as Docker does)."""
+    return {"uid": user.uid, "gid": user.gid, "additionalGids": [user.gid, *user.additional_gids]}

@@ -156,13 +156,22 @@ def test_user_by_name_has_its_groups(rt_engine, busybox):
 
 
 def test_user_by_uid_and_uid_gid(rt_engine, busybox):
-    # a uid with a passwd entry is that user, supplementary groups included
-    assert rt_engine.ok("run", "--rm", "-u", "1000", busybox, "id").stdout.startswith(
-        "uid=1000(app) gid=1000(app) groups=50(staff)")
+    # a uid with a passwd entry is that user: its own gid and its /etc/group memberships
+    # (the kernel keeps the groups sorted)
+    assert rt_engine.ok("run", "--rm", "-u", "1000", busybox, "id").stdout == (
+        "uid=1000(app) gid=1000(app) groups=50(staff),1000(app)\n")
     assert rt_engine.ok("run", "--rm", "-u", "1000:50", busybox, "sh", "-c", "id -u; id -g").stdout == "1000\n50\n"
     unknown = rt_engine.ok("run", "--rm", "-u", "4242:4243", busybox, "sh", "-c", "id -u; id -g").stdout
     assert unknown == "4242\n4243\n"
     assert rt_engine.ok("run", "--rm", "-u", "nobody", busybox, "id", "-un").stdout == "nobody\n"
+
+
+def test_primary_group_is_a_supplementary_group(rt_engine, busybox):
+    # as Docker (moby getUser, GHSA-rc4r-wh2q-q6c4): the primary gid is always among the groups
+    assert rt_engine.ok("run", "--rm", "-u", "1234:5678", busybox, "id").stdout == "uid=1234 gid=5678 groups=5678\n"
+    assert rt_engine.ok("run", "--rm", "-u", "app:staff", busybox, "id").stdout == (
+        "uid=1000(app) gid=50(staff) groups=50(staff)\n")
+    assert rt_engine.ok("run", "--rm", busybox, "id").stdout == "uid=0(root) gid=0(root) groups=0(root)\n"
 
 
 def test_unknown_user_name_is_an_engine_error(rt_engine, busybox):

@@ -306,7 +306,7 @@ def test_default_spec_shape(rootfs: Path):
     assert proc["args"] == ["sh"]
     assert proc["cwd"] == "/"
     assert proc["terminal"] is False
-    assert proc["user"] == {"uid": 0, "gid": 0, "additionalGids": []}
+    assert proc["user"] == {"uid": 0, "gid": 0, "additionalGids": [0]}
     assert proc["env"] == ["PATH=/usr/bin:/bin", "HOSTNAME=c0ffee123456", "HOME=/root"]
     caps = proc["capabilities"]
     for key in ("bounding", "effective", "permitted"):
@@ -399,7 +399,7 @@ def test_privileged_read_only_root_still_gets_writable_sys(rootfs: Path):
 def test_non_root_user_gets_only_bounding_caps(rootfs: Path):
     spec = build(rootfs, user="app")
     proc = spec["process"]
-    assert proc["user"] == {"uid": 1000, "gid": 1000, "additionalGids": [50]}
+    assert proc["user"] == {"uid": 1000, "gid": 1000, "additionalGids": [1000, 50]}
     assert mask(proc["capabilities"]["bounding"]) == DOCKER_CAP_EFF
     assert proc["capabilities"]["effective"] == proc["capabilities"]["permitted"] == []
     assert "HOME=/home/app" in proc["env"]
@@ -407,11 +407,17 @@ def test_non_root_user_gets_only_bounding_caps(rootfs: Path):
 
 def test_user_and_workdir_from_image_config(rootfs: Path):
     spec = build(rootfs, image_config={"Cmd": ["id"], "User": "1000:50", "WorkingDir": "/srv/app/"})
-    assert spec["process"]["user"] == {"uid": 1000, "gid": 50, "additionalGids": []}
+    assert spec["process"]["user"] == {"uid": 1000, "gid": 50, "additionalGids": [50]}
     assert spec["process"]["cwd"] == "/srv/app"
     override = build(rootfs, image_config={"Cmd": ["id"], "User": "app", "WorkingDir": "/srv"},
                      user="root", working_dir="/tmp")
     assert override["process"]["user"]["uid"] == 0 and override["process"]["cwd"] == "/tmp"
+
+
+def test_user_not_in_passwd_has_its_gid_as_a_supplementary_group(rootfs: Path):
+    # docker run -u 1234:5678 IMAGE id: uid=1234 gid=5678 groups=5678
+    assert build(rootfs, user="1234:5678")["process"]["user"] == {"uid": 1234, "gid": 5678, "additionalGids": [5678]}
+    assert build(rootfs, user="app:staff")["process"]["user"] == {"uid": 1000, "gid": 50, "additionalGids": [50]}
 
 
 def test_unknown_user_and_relative_workdir_are_refused(rootfs: Path):

@@ -159,11 +159,13 @@ def test_with_user(rootfs: Path):
     spec = sb.skeleton()
     spec["process"]["env"] = ["PATH=/bin"]
     apply(sb.with_user, ContainerConfig(user="app"), ctx=context(rootfs), spec=spec)
-    assert spec["process"]["user"] == {"uid": 1000, "gid": 1000, "additionalGids": [50]}
+    assert spec["process"]["user"] == {"uid": 1000, "gid": 1000, "additionalGids": [1000, 50]}
     assert spec["process"]["env"] == ["PATH=/bin", "HOME=/home/app"]
     spec["process"]["env"] = ["HOME=/srv"]
     apply(sb.with_user, ctx=context(rootfs, image_config={"User": "app"}), spec=spec)
     assert spec["process"]["user"]["uid"] == 1000 and spec["process"]["env"] == ["HOME=/srv"]
+    apply(sb.with_user, ContainerConfig(user="1234:5678"), ctx=context(rootfs), spec=spec)
+    assert spec["process"]["user"] == {"uid": 1234, "gid": 5678, "additionalGids": [5678]}
     with pytest.raises(InvalidArgument, match="unable to find user ghost"):
         apply(sb.with_user, ContainerConfig(user="ghost"), ctx=context(rootfs))
 

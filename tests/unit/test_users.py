@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from services.common.errors import InvalidArgument
-from services.runtime.users import MAX_DB_BYTES, ResolvedUser, read_rootfs_file, resolve_user
+from services.runtime.users import MAX_DB_BYTES, ResolvedUser, process_user, read_rootfs_file, resolve_user
 
 PASSWD = """\
 root:x:0:0:root:/root:/bin/sh
@@ -70,6 +70,32 @@ def test_resolve_user_docker_semantics(tmp_path: Path, openat2, spec, expected):
 def test_supplementary_groups_of_app_from_staff_line(tmp_path: Path):
     rootfs = make_rootfs(tmp_path, group="staff:x:50:app\n")
     assert resolve_user(rootfs, "app").additional_gids == [50]
+
+
+# moby getUser (daemon/oci_linux.go): AdditionalGids = [gid] + Sgids, for every user
+# (GHSA-rc4r-wh2q-q6c4); moby's own tests expect `-u 0` -> groups=0(root),10(wheel),
+# `7777:` -> groups=0(root), `:7777` -> groups=7777.
+@pytest.mark.parametrize("spec,expected", [
+    ("1234:5678", (1234, 5678, [5678])),        # not in passwd: the primary gid alone
+    ("4242", (4242, 0, [0])),                    # not in passwd, no group: gid 0
+    ("7777:", (7777, 0, [0])),
+    (":7777", (0, 7777, [7777])),
+    ("", (0, 0, [0])),                           # root, a member of no group here
+    ("app", (1000, 1000, [1000, 50, 10])),       # in passwd: own gid, then /etc/group memberships
+    ("other", (1001, 1001, [1001, 10])),
+    ("app:staff", (1000, 50, [50])),             # explicit group: no memberships, the group itself
+    ("app:4242", (1000, 4242, [4242])),
+    ("4242:staff", (4242, 50, [50])),
+])
+def test_process_user_has_the_primary_gid_among_additional_gids(tmp_path: Path, spec, expected):
+    uid, gid, additional = expected
+    assert process_user(resolve_user(make_rootfs(tmp_path), spec)) == {
+        "uid": uid, "gid": gid, "additionalGids": additional}
+
+
+def test_process_user_keeps_a_primary_gid_also_listed_in_group(tmp_path: Path):
+    rootfs = make_rootfs(tmp_path, group="app:x:1000:app\nstaff:x:50:app\n")
+    assert process_user(resolve_user(rootfs, "app"))["additionalGids"] == [1000, 1000, 50]   # as moby
 
 
 @pytest.mark.parametrize("spec,message", [

@@ -12,7 +12,7 @@ from services.common.log import get_logger
 from ..flags import parse_signal
 from ..oci.caps import CAPABILITIES
 from ..options import applies
-from ..users import resolve_user
+from ..users import process_user, resolve_user
 from .context import SpecContext
 from .paths import clean_abs
 
@@ -195,10 +195,11 @@ def with_env(spec: dict, config: ContainerConfig, host: HostConfig, ctx: SpecCon
 @applies("Config.user")
 def with_user(spec: dict, config: ContainerConfig, host: HostConfig, ctx: SpecContext) -> None:
     """``process.user``: ``-u``, else the image's User, resolved in the rootfs's
-    /etc/passwd and /etc/group; and HOME from passwd when the environment has
-    none (run after :func:`with_env`)."""
+    /etc/passwd and /etc/group, with the primary gid also a supplementary
+    group as Docker (:func:`~services.runtime.users.process_user`); and HOME
+    from passwd when the environment has none (run after :func:`with_env`)."""
     user = resolve_user(ctx.rootfs, config.user or str(ctx.image_config.get("User") or ""))
-    spec["process"]["user"] = {"uid": user.uid, "gid": user.gid, "additionalGids": list(user.additional_gids)}
+    spec["process"]["user"] = process_user(user)
     spec["process"]["env"] = with_home(spec["process"]["env"], user.home)
 
 
