@@ -34,7 +34,7 @@ from typing import Iterator
 
 from services.common.errors import FailedPrecondition, Internal, InvalidArgument
 from services.runtime.spec import all_capabilities
-from services.runtime.users import resolve_user
+from services.runtime.users import process_user, resolve_user
 
 __all__ = ["Execs", "ExecSession", "STDOUT", "STDERR"]
 
@@ -90,8 +90,7 @@ def exec_process(spec: dict, rootfs: Path, opts: ExecOptions) -> dict:
         proc["cwd"] = opts.workdir
     user = dict(base.get("user") or {"uid": 0, "gid": 0})
     if opts.user:
-        resolved = resolve_user(rootfs, opts.user)
-        user = {"uid": resolved.uid, "gid": resolved.gid, "additionalGids": list(resolved.additional_gids)}
+        user = process_user(resolve_user(rootfs, opts.user))
     proc["user"] = user
     caps = dict(base.get("capabilities") or {})
     bounding = all_capabilities() if opts.privileged else list(caps.get("bounding") or [])

@@ -85,6 +85,8 @@ def test_exec_user(rt_engine, box):
     out = rt_engine.ok("exec", "-u", "app", "exec-box", "id").stdout
     assert out.startswith("uid=1000(app) gid=1000(app)"), out
     assert rt_engine.ok("exec", "-u", "1234:99", "exec-box", "id", "-u").stdout == "1234\n"
+    # as docker exec (moby getUser): the primary gid is among the groups
+    assert rt_engine.ok("exec", "-u", "1234:5678", "exec-box", "id").stdout == "uid=1234 gid=5678 groups=5678\n"
     cap_eff = status_field(rt_engine.ok("exec", "-u", "app", "exec-box", "cat", "/proc/self/status").stdout,
                            "CapEff")
     assert int(cap_eff, 16) == 0
