@@ -30,6 +30,7 @@ def _add_create_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cpus", default="")
     p.add_argument("-c", "--cpu-shares", type=int, default=0)
     p.add_argument("--pids-limit", type=int, default=0)
+    p.add_argument("--oom-score-adj", type=int, default=0)
     p.add_argument("--network", "--net", default="none")
     p.add_argument("--read-only", action="store_true")
     p.add_argument("-v", "--volume", action="append", default=[])
@@ -78,8 +79,9 @@ def create_request(args) -> runtime_pb2.CreateRequest:
         config.stop_timeout = args.stop_timeout
     host = runtime_pb2.HostConfig(
         memory=memory, memory_swap=swap, nano_cpus=parse_cpus(args.cpus) if args.cpus else 0,
-        cpu_shares=args.cpu_shares, network_mode=args.network, readonly_rootfs=args.read_only, binds=args.volume, cap_add=args.cap_add, cap_drop=args.cap_drop,
-        privileged=args.privileged, security_opt=args.security_opt,
+        cpu_shares=args.cpu_shares, network_mode=args.network, readonly_rootfs=args.read_only,
+        binds=args.volume, cap_add=args.cap_add, cap_drop=args.cap_drop,
+        privileged=args.privileged, security_opt=args.security_opt, oom_score_adj=args.oom_score_adj,
         log_config=runtime_pb2.LogConfig(type=args.log_driver, config=log_opts), auto_remove=args.rm,
     )
     if args.pids_limit:

@@ -174,6 +174,21 @@ def test_primary_group_is_a_supplementary_group(rt_engine, busybox):
     assert rt_engine.ok("run", "--rm", busybox, "id").stdout == "uid=0(root) gid=0(root) groups=0(root)\n"
 
 
+def test_oom_score_adj(rt_engine, busybox):
+    """The toy option of issue 8: one spec option, one CLI flag, the proto field already there."""
+    assert rt_engine.ok("run", "--rm", "--oom-score-adj", "500", busybox,
+                        "cat", "/proc/self/oom_score_adj").stdout == "500\n"
+    res = rt_engine.cli("run", "--rm", "--oom-score-adj", "1001", busybox, "true")
+    assert res.returncode == 125
+    assert res.stderr.strip().endswith("Invalid value 1001, range for oom score adj is [-1000, 1000]")
+    assert rt_engine.ok("ps", "-aq").lines == []
+    cid = rt_engine.ok("create", "--oom-score-adj", "-200", busybox, "true").stdout.strip()
+    try:
+        assert rt_engine.ok("inspect", "-f", "{{.HostConfig.OomScoreAdj}}", cid).stdout == "-200\n"
+    finally:
+        rt_engine.ok("rm", cid)
+
+
 def test_unknown_user_name_is_an_engine_error(rt_engine, busybox):
     res = rt_engine.cli("run", "--rm", "-u", "no-such-user", busybox, "true")
     assert res.returncode == 125

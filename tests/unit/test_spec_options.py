@@ -54,6 +54,7 @@ CONCERNS = {
     sb.with_memory: ["linux.resources.memory"],
     sb.with_cpu: ["linux.resources.cpu"],
     sb.with_pids: ["linux.resources.pids"],
+    sb.process.with_oom_score_adj: ["process.oomScoreAdj"],
     sb.with_hostname: ["hostname"],
     sb.with_namespaces: ["linux.namespaces"],
     sb.with_sysctls: ["linux.sysctl"],
@@ -184,6 +185,14 @@ def test_with_rlimits_takes_the_hosts_nofile(rootfs: Path):
         {"type": "RLIMIT_NOFILE", "hard": 4096, "soft": 4096}]
     probed = apply(sb.with_rlimits, ctx=context(rootfs, facts=sb.HostFacts()))["process"]["rlimits"][0]
     assert probed["hard"] == sb.host_nofile_limit()
+
+
+def test_with_oom_score_adj(rootfs: Path):
+    host = HostConfig(oom_score_adj=-500)
+    assert apply(sb.process.with_oom_score_adj, host=host, ctx=context(rootfs))["process"]["oomScoreAdj"] == -500
+    assert apply(sb.process.with_oom_score_adj, ctx=context(rootfs))["process"]["oomScoreAdj"] == 0
+    with pytest.raises(InvalidArgument, match=r"Invalid value 1001, range for oom score adj is \[-1000, 1000\]"):
+        apply(sb.process.with_oom_score_adj, host=HostConfig(oom_score_adj=1001), ctx=context(rootfs))
 
 
 def test_with_no_new_privileges(rootfs: Path):

@@ -216,6 +216,14 @@ def with_rlimits(spec: dict, config: ContainerConfig, host: HostConfig, ctx: Spe
     spec["process"]["rlimits"] = [{"type": "RLIMIT_NOFILE", "hard": limit, "soft": limit}]
 
 
+@applies("HostConfig.oom_score_adj")
+def with_oom_score_adj(spec: dict, config: ContainerConfig, host: HostConfig, ctx: SpecContext) -> None:
+    """``process.oomScoreAdj`` from ``--oom-score-adj``, in Docker's range."""
+    if not -1000 <= host.oom_score_adj <= 1000:
+        raise InvalidArgument(f"Invalid value {host.oom_score_adj}, range for oom score adj is [-1000, 1000]")
+    spec["process"]["oomScoreAdj"] = host.oom_score_adj
+
+
 def with_no_new_privileges(spec: dict, config: ContainerConfig, host: HostConfig, ctx: SpecContext) -> None:
     """``process.noNewPrivileges`` from ``--security-opt no-new-privileges``."""
     spec["process"]["noNewPrivileges"] = ctx.security.no_new_privileges
