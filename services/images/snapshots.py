@@ -44,7 +44,7 @@ from services.common.errors import (
 from services.common.locks import KeyedLocks
 from services.common.log import get_logger
 from services.common.oci import digest_hex, validate_digest
-from services.images.extract import DEFAULT_LIMITS, ApplyStats, LayerLimits, apply_layer
+from services.common.safetar.apply import DEFAULT_LIMITS, ApplyStats, LayerLimits, apply_layer
 
 __all__ = ["Mounts", "Snapshotter", "chain_ids", "validate_key"]
 

@@ -23,30 +23,21 @@ once the effective gid changes (a setgid program), which defeats a file
 mode that denies that group.
 
 The files are read from inside the container's root filesystem without ever
-leaving it: ``openat2(RESOLVE_IN_ROOT)`` resolves symlinks as if the rootfs
-were ``/`` (what Docker's ``FollowSymlinkInScope`` does); where openat2 is
-unavailable each component is opened with ``O_NOFOLLOW`` relative to the
-previous directory, and a symlink anywhere on the path is refused. Either
-way the file is first opened ``O_PATH`` (which opens nothing: no FIFO
-rendezvous, no device driver ``open``, no fsnotify event) and only a regular
-file of bounded size is then opened for reading, through ``/proc/self/fd``,
-as the same inode. Missing files mean numeric ids only. Every resulting id
+leaving it, by :func:`services.common.safetar.beneath.read_file_in_root`
+(``openat2(RESOLVE_IN_ROOT)``; an ``O_PATH`` open first, so a FIFO or device
+node planted there is never opened). Missing files mean numeric ids only. Every resulting id
 must lie in 0..2**31-1 (larger values wrap to root in 32-bit consumers:
 CVE-2024-40635).
 """
 
 from __future__ import annotations
 
-import ctypes
-import errno
-import functools
-import os
 import re
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from services.common.errors import InvalidArgument
+from services.common.safetar.beneath import read_file_in_root
 
 __all__ = ["ResolvedUser", "resolve_user", "process_user", "read_rootfs_file", "MAX_ID", "MAX_DB_BYTES"]
 
@@ -54,10 +45,6 @@ __all__ = ["ResolvedUser", "resolve_user", "process_user", "read_rootfs_file", "
 MAX_ID = 2**31 - 1
 #: passwd/group files larger than this are refused rather than read whole
 MAX_DB_BYTES = 4 * 1024 * 1024
-
-_SYS_OPENAT2 = 437  # the same number on every architecture
-_RESOLVE_NO_MAGICLINKS = 0x02
-_RESOLVE_IN_ROOT = 0x10
 
 _ATOI = re.compile(r"[+-]?\d+")  # what Go's strconv.Atoi accepts
 
@@ -70,132 +57,12 @@ class ResolvedUser:
     home: str = "/"
 
 
-class _OpenHow(ctypes.Structure):
-    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
-
-
-@functools.cache
-def _libc() -> ctypes.CDLL:
-    lib = ctypes.CDLL(None, use_errno=True)
-    lib.syscall.restype = ctypes.c_long
-    return lib
-
-
-def _openat2_in_root(root_fd: int, rel: str) -> int:
-    """O_PATH fd of ``rel`` resolved as if ``root_fd`` were ``/``."""
-    how = _OpenHow(os.O_PATH | os.O_CLOEXEC, 0, _RESOLVE_IN_ROOT | _RESOLVE_NO_MAGICLINKS)
-    fd = _libc().syscall(ctypes.c_long(_SYS_OPENAT2), ctypes.c_int(root_fd), rel.encode(),
-                       ctypes.byref(how), ctypes.c_size_t(ctypes.sizeof(how)))
-    if fd < 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err), rel)
-    return fd
-
-
-def _open_nofollow_walk(root_fd: int, rel: str) -> int:
-    """O_PATH fd of ``rel`` below ``root_fd``, one component at a time, refusing symlinks."""
-    parts = [p for p in rel.split("/") if p not in ("", ".")]
-    if any(p == ".." for p in parts):
-        raise OSError(errno.EXDEV, "path leaves the root", rel)
-    current = os.dup(root_fd)
-    try:
-        for i, part in enumerate(parts):
-            last = i == len(parts) - 1
-            flags = os.O_PATH | os.O_CLOEXEC | os.O_NOFOLLOW
-            if not last:
-                flags |= os.O_DIRECTORY
-            try:
-                nxt = os.open(part, flags, dir_fd=current)
-            except OSError as exc:
-                # O_NOFOLLOW|O_DIRECTORY on a symlink says ENOTDIR, which
-                # would read as "absent": report the symlink for what it is.
-                if exc.errno in (errno.ENOTDIR, errno.ELOOP) and stat.S_ISLNK(
-                        os.stat(part, dir_fd=current, follow_symlinks=False).st_mode):
-                    raise OSError(errno.ELOOP, "symlink in path refused", rel) from exc
-                raise
-            os.close(current)
-            current = nxt
-        # O_PATH|O_NOFOLLOW opens a trailing symlink itself rather than failing
-        if parts and stat.S_ISLNK(os.fstat(current).st_mode):
-            raise OSError(errno.ELOOP, "symlink in path refused", rel)
-        result, current = current, -1
-        return result
-    finally:
-        if current >= 0:
-            os.close(current)
-
-
-def _open_path(root_fd: int, rel: str, use_openat2: bool) -> int:
-    if use_openat2:
-        try:
-            return _openat2_in_root(root_fd, rel)
-        except OSError as exc:
-            # ENOSYS: kernel < 5.6; EPERM: openat2 filtered by a seccomp
-            # policy around us. Fall back to the strict walk.
-            if exc.errno not in (errno.ENOSYS, errno.EPERM):
-                raise
-    return _open_nofollow_walk(root_fd, rel)
-
-
-def _read_regular(path_fd: int, rel: str, limit: int) -> bytes:
-    """Contents of the file ``path_fd`` (O_PATH) names, if it is a regular
-    file of at most ``limit`` bytes; the type and size are checked before
-    anything is opened for reading."""
-    where = f"/{rel} inside the container rootfs"
-    st = os.fstat(path_fd)
-    if not stat.S_ISREG(st.st_mode):
-        raise InvalidArgument(f"{where} is not a regular file")
-    if st.st_size > limit:
-        raise InvalidArgument(f"{where} is larger than {limit} bytes")
-    try:
-        # /proc/self/fd/N is a magic link to the inode the O_PATH fd pins;
-        # O_NOFOLLOW cannot be used on it (ELOOP), the fstat below rechecks.
-        fd = os.open(f"/proc/self/fd/{path_fd}",
-                     os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY)
-    except OSError as exc:
-        raise InvalidArgument(f"cannot read {where}: {exc.strerror}") from exc
-    with os.fdopen(fd, "rb") as f:
-        again = os.fstat(f.fileno())
-        if not stat.S_ISREG(again.st_mode) or (again.st_dev, again.st_ino) != (st.st_dev, st.st_ino):
-            raise InvalidArgument(f"{where} changed while it was being opened")
-        data = f.read(limit + 1)
-    if len(data) > limit:
-        raise InvalidArgument(f"{where} is larger than {limit} bytes")
-    return data
-
-
 def read_rootfs_file(rootfs: Path | str, rel: str, *, use_openat2: bool = True,
                      limit: int = MAX_DB_BYTES) -> str | None:
-    """Text of ``rel`` (e.g. ``"etc/passwd"``) inside ``rootfs``, or None when absent.
-
-    Resolution never leaves ``rootfs`` (see the module docstring). A path that
-    exists but is not a regular file, is larger than ``limit``, or cannot be
-    resolved inside the root (symlink loop, a symlink on the O_NOFOLLOW path)
-    raises :class:`InvalidArgument`; it is never silently treated as absent,
-    so a hostile image cannot make a named user quietly resolve differently.
-    Anything but a regular file is refused without being opened (a FIFO would
-    block the engine; a device node would be opened by host root, outside the
-    container's device cgroup).
-    """
-    try:
-        root_fd = os.open(rootfs, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError as exc:
-        raise InvalidArgument(f"open rootfs {str(rootfs)!r}: {exc.strerror}") from exc
-    try:
-        try:
-            path_fd = _open_path(root_fd, rel, use_openat2)
-        except OSError as exc:
-            if exc.errno in (errno.ENOENT, errno.ENOTDIR):
-                return None
-            raise InvalidArgument(f"cannot read /{rel} inside the container rootfs: "
-                                  f"{exc.strerror or os.strerror(exc.errno or 0)}") from exc
-        try:
-            data = _read_regular(path_fd, rel, limit)
-        finally:
-            os.close(path_fd)
-        return data.decode("utf-8", errors="surrogateescape")
-    finally:
-        os.close(root_fd)
+    """Text of ``rel`` (``"etc/passwd"``) inside ``rootfs``, or None when absent;
+    see :func:`~services.common.safetar.beneath.read_file_in_root`."""
+    data = read_file_in_root(rootfs, rel, limit=limit, use_openat2=use_openat2)
+    return None if data is None else data.decode("utf-8", errors="surrogateescape")
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from services.images import fdpath
-from services.images.extract import OPAQUE_XATTR, ApplyStats, apply_layer
+from services.common.safetar import beneath as fdpath
+from services.common.safetar.apply import OPAQUE_XATTR, ApplyStats, apply_layer
 from tests.support.layers import (
     MTIME,
     build_tar,

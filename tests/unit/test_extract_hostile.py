@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from services.images import fdpath
-from services.images.extract import LayerLimits, UnsafeLayer, apply_layer
-from services.images.layer_errors import LayerTooLarge, MalformedLayer
+from services.common.safetar import beneath as fdpath
+from services.common.safetar.apply import LayerLimits, UnsafeLayer, apply_layer
+from services.common.safetar.errors import LayerTooLarge, MalformedLayer
 from tests.support.layers import (
     abs_layer,
     build_tar,

@@ -9,8 +9,8 @@ import tarfile
 
 import pytest
 
-from services.images.layer_errors import LayerTooLarge, MalformedLayer
-from services.images.tarstream import EntryType, TarReader
+from services.common.safetar.errors import LayerTooLarge, MalformedLayer
+from services.common.safetar.reader import EntryType, TarReader
 
 
 def _tar(entries: list[tuple[tarfile.TarInfo, bytes | None]], fmt: int = tarfile.PAX_FORMAT) -> bytes:

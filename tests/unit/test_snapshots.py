@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from services.common.errors import AlreadyExists, DigestMismatch, FailedPrecondition, InvalidArgument, NotFound
-from services.images.extract import UnsafeLayer
+from services.common.safetar.apply import UnsafeLayer
 from services.images.snapshots import Mounts, Snapshotter, chain_ids
 from tests.support.layers import (
     base_layer,

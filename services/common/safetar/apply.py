@@ -6,7 +6,7 @@ Security contract (see shared/reference/security-reliability.md §1):
   names stay inside the root), ``.`` and empty components are dropped, and any
   ``..`` component refuses the layer. An entry that names the root itself is
   skipped.
-* Parents are opened through :func:`services.images.fdpath.open_dir_beneath`
+* Parents are opened through :func:`services.common.safetar.beneath.open_dir_beneath`
   (openat2 ``RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS``): an entry whose parent path
   crosses a symlink (``evil -> /etc`` then ``evil/passwd``) refuses the layer.
   Leaves are created with ``*at`` calls relative to the parent fd and
@@ -40,9 +40,9 @@ from typing import BinaryIO, Callable
 
 from services.common.errors import Internal, Unavailable
 from services.common.log import get_logger
-from services.images.fdpath import NotBeneath, open_dir_beneath
-from services.images.layer_errors import LayerTooLarge, MalformedLayer, UnsafeLayer
-from services.images.tarstream import EntryType, TarEntry, TarReader
+from services.common.safetar.beneath import NotBeneath, open_dir_beneath
+from services.common.safetar.errors import LayerTooLarge, MalformedLayer, UnsafeLayer
+from services.common.safetar.reader import EntryType, TarEntry, TarReader
 
 __all__ = [
     "apply_layer",

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, Iterator
 from urllib.parse import unquote_to_bytes
 
-from services.images.layer_errors import LayerTooLarge, MalformedLayer
+from services.common.safetar.errors import LayerTooLarge, MalformedLayer
 
 __all__ = ["TarEntry", "TarReader", "EntryType", "READ_CHUNK"]
 
