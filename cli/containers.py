@@ -16,6 +16,7 @@ from cli.tty import DEFAULT_DETACH_KEYS, parse_detach_keys
 from services.common.client import RemoteStub, connect
 from services.common.config import Config
 from services.common.errors import BarqueError, InvalidArgument, NotFound
+from services.common.units import parse_duration
 
 __all__ = ["RuntimeClient", "register", "status_text"]
 
@@ -202,18 +203,18 @@ def cmd_ps(ctx, args) -> int:
 
 
 def parse_since(text: str, now: float | None = None) -> int:
-    """Docker's --since/--until: a duration ("10s", "5m", "1h30m"), RFC 3339, or Unix seconds."""
+    """Docker's --since/--until: a Go duration back from now ("10s", "1h30m"),
+    RFC 3339, or Unix seconds ("0" is the epoch, as Docker reads it)."""
     if not text:
         return 0
     now = time.time() if now is None else now
+    if text != "0":
+        try:
+            return int(now * 1e9) - parse_duration(text)
+        except InvalidArgument:
+            pass  # not a duration: a time
     import re
 
-    m = re.fullmatch(r"((?:\d+(?:\.\d+)?(?:h|m|s|ms))+)", text)
-    if m:
-        total = 0.0
-        for value, unit in re.findall(r"(\d+(?:\.\d+)?)(h|ms|m|s)", text):
-            total += float(value) * {"h": 3600, "m": 60, "s": 1, "ms": 0.001}[unit]
-        return int((now - total) * 1e9)
     if re.fullmatch(r"\d+(\.\d+)?", text):
         return int(float(text) * 1e9)
     ts = parse_time(text if ("Z" in text or "+" in text[10:]) else text + "Z")

@@ -11,7 +11,7 @@ from barque.runtime.v1 import runtime_pb2
 from cli.tty import DEFAULT_DETACH_KEYS, DETACHED, parse_detach_keys, stream_session
 from services.common.errors import NotFound
 from services.common.oci import Platform
-from services.runtime.flags import parse_bytes, parse_cpus, parse_env_file
+from services.common.units import parse_cpus, parse_env_file, parse_memory_swap, ram_in_bytes
 
 __all__ = ["register", "attach_and_wait"]
 
@@ -61,8 +61,8 @@ def create_request(args) -> runtime_pb2.CreateRequest:
                 env.append(f"{item}={os.environ[item]}")
             continue
         env.append(item)
-    memory = parse_bytes(args.memory) if args.memory else 0
-    swap = -1 if args.memory_swap == "-1" else (parse_bytes(args.memory_swap) if args.memory_swap else 0)
+    memory = ram_in_bytes(args.memory) if args.memory else 0
+    swap = parse_memory_swap(args.memory_swap) if args.memory_swap else 0
     log_opts = {}
     for opt in args.log_opt:
         key, _, value = opt.partition("=")

@@ -1,12 +1,13 @@
-"""Parsing of Docker's ``run`` flag values, with Docker's rules and messages.
+"""The engine's checks of Docker's ``run`` option values, with Docker's rules
+and messages: binds, security options and log options.
 
 Each parser takes the string a user typed (or a list of them) and returns a
 plain value; anything Docker would refuse raises :class:`InvalidArgument`
-naming the offending value. References are the Docker CLI and moby:
-``go-units`` ``RAMInBytes`` (sizes), ``opts.NanoCPUs`` (``--cpus``),
-``opts/envfile.go`` (``--env-file``), ``volume/mounts/linux_parser.go``
-(``-v``), ``moby/sys/signal`` (signals), ``daemon.parseSecurityOpt`` and the
-json-file log driver's ``ValidateLogOpt``.
+naming the offending value. References are moby's
+``volume/mounts/linux_parser.go`` (``-v``), ``daemon.parseSecurityOpt`` and
+the json-file log driver's ``New`` and ``ValidateLogOpt``. The unit grammars
+(sizes, CPUs, durations, signals, env files) that the CLI shares live in
+:mod:`services.common.units`.
 """
 
 from __future__ import annotations
@@ -14,99 +15,15 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-import signal as signal_mod
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from fractions import Fraction
 
 from services.common.errors import InvalidArgument
+from services.common.log import get_logger
+from services.common.units import from_human_size
 
 __all__ = [
-    "Bind", "SecurityOpts", "parse_bytes", "parse_memory_swap", "parse_cpus",
-    "parse_env_file", "parse_bind", "parse_signal", "parse_security_opts",
-    "parse_log_opts", "parse_bool", "SIGNALS",
+    "Bind", "SecurityOpts", "parse_bind", "parse_security_opts", "parse_log_opts", "parse_bool",
 ]
-
-
-# go-units RAMInBytes: a decimal number, an optional space, then an optional
-# binary unit (k, m, g, t, p: powers of 1024) optionally followed by "b" or
-# "ib", or a bare "b". Case-insensitive.
-_SIZE_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+) ?(?:([kmgtp])(?:b|ib)?|b)?", re.IGNORECASE)
-_UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
-
-# big.Rat.SetString's forms (what opts.NanoCPUs parses): a decimal with an
-# optional exponent, or an integer fraction "a/b".
-_CPUS_RE = re.compile(r"[+-]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|\d+/0*[1-9]\d*)")
-
-
-def parse_bytes(text: str) -> int:
-    """Docker's ``RAMInBytes``: ``"512m"`` -> 536870912; a bare number is bytes.
-
-    Fractions are truncated toward zero after scaling (``"1.5k"`` -> 1536), as
-    Go's ``int64(float)`` does.
-    """
-    match = _SIZE_RE.fullmatch(text)
-    if not match:
-        raise InvalidArgument(f"invalid size: {text!r}")
-    number, unit = match.groups()
-    scale = _UNITS[unit.lower()] if unit else 1
-    return int(Fraction(number) * scale)
-
-
-def parse_memory_swap(text: str) -> int:
-    """``--memory-swap``: a size, or ``-1`` for unlimited swap."""
-    return -1 if text.strip() == "-1" else parse_bytes(text)
-
-
-def parse_cpus(text: str) -> int:
-    """``--cpus 1.5`` -> 1_500_000_000 nano CPUs; more than 9 decimals is refused."""
-    if not _CPUS_RE.fullmatch(text):
-        raise InvalidArgument(f"failed to parse {text!r} as a rational number")
-    nano = Fraction(text) * 1_000_000_000
-    if nano.denominator != 1:
-        raise InvalidArgument(f"cpus value {text!r} is too precise")
-    if nano < 0:
-        raise InvalidArgument(f"cpus value {text!r} must not be negative")
-    return int(nano)
-
-
-def parse_env_file(path: str, environ: Mapping[str, str] | None = None) -> list[str]:
-    """Entries of an ``--env-file``, by Docker's rules.
-
-    Blank lines and lines starting with ``#`` (after leading whitespace) are
-    skipped; ``KEY=VALUE`` is kept verbatim (only leading whitespace of the
-    key is trimmed); a bare ``KEY`` takes its value from ``environ``
-    (default ``os.environ``) and is dropped when unset. A key containing
-    whitespace, an empty key, or bytes that are not UTF-8 are errors.
-    """
-    env = os.environ if environ is None else environ
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except OSError as exc:
-        raise InvalidArgument(f"open env file {path!r}: {exc.strerror}") from exc
-    out: list[str] = []
-    for number, line_bytes in enumerate(raw.splitlines(), start=1):
-        if number == 1 and line_bytes.startswith(b"\xef\xbb\xbf"):
-            line_bytes = line_bytes[3:]
-        try:
-            line = line_bytes.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise InvalidArgument(f"env file {path!r} contains invalid utf8 bytes at line {number}") from exc
-        line = line.lstrip()
-        if not line or line.startswith("#"):
-            continue
-        key, has_value, value = line.partition("=")
-        key = key.lstrip(" \t")
-        if any(c in key for c in " \t"):
-            raise InvalidArgument(f"env file {path!r} line {number}: variable {key!r} contains whitespaces")
-        if not key:
-            raise InvalidArgument(f"env file {path!r} line {number}: no variable name on line {line!r}")
-        if has_value:
-            out.append(f"{key}={value}")
-        elif key in env:
-            out.append(f"{key}={env[key]}")
-    return out
 
 
 @dataclass(frozen=True)
@@ -199,44 +116,9 @@ def parse_bind(spec: str, *, create_missing: bool = True) -> Bind:
         except OSError as exc:
             raise InvalidArgument(f"create bind source {source!r}: {exc.strerror}") from exc
         created = True
-        from services.common.log import get_logger  # lazily: the CLI imports this module too
-
         get_logger(__name__).info("bind_source_created", source=source, destination=destination)
     return Bind(source=source, destination=destination, read_only=read_only, mode=mode,
                 propagation=seen.get("propagation", "rprivate"), created=created)
-
-
-def _signal_table() -> dict[str, int]:
-    # moby/sys/signal SignalMap for Linux: the classic names (with the
-    # aliases IOT, CLD, POLL), RTMIN..RTMIN+15, RTMAX-14..RTMAX with glibc's
-    # RTMIN of 34 and RTMAX of 64 (the numbers a container's libc sees).
-    table = {name[3:]: int(sig) for name, sig in signal_mod.Signals.__members__.items()
-             if name.startswith("SIG") and not name.startswith("SIG_") and name not in ("SIGRTMIN", "SIGRTMAX")}
-    table.update({"IOT": 6, "CLD": 17, "POLL": 29, "RTMIN": 34, "RTMAX": 64})
-    for i in range(1, 16):
-        table[f"RTMIN+{i}"] = 34 + i
-    for i in range(1, 15):
-        table[f"RTMAX-{i}"] = 64 - i
-    return table
-
-
-#: signal name (without SIG) -> number, as Docker's SignalMap on Linux
-SIGNALS: dict[str, int] = _signal_table()
-
-
-def parse_signal(text: str) -> int:
-    """``SIGTERM``, ``TERM``, ``term``, ``15``, ``SIGRTMIN+3`` -> number (1..64)."""
-    value = text.strip()
-    if re.fullmatch(r"\d+", value):
-        number = int(value)
-        if not 1 <= number <= 64:
-            raise InvalidArgument(f"invalid signal: {text!r}")
-        return number
-    upper = value.upper()
-    name = upper[3:] if upper.startswith("SIG") else upper
-    if name not in SIGNALS:
-        raise InvalidArgument(f"invalid signal: {text!r}")
-    return SIGNALS[name]
 
 
 _TRUE = {"1", "t", "T", "TRUE", "true", "True"}
@@ -311,7 +193,8 @@ _LOG_OPTS = ("max-size", "max-file", "compress", "labels", "labels-regex", "env"
 def parse_log_opts(opts: list[str]) -> dict[str, str]:
     """``--log-opt key=value`` pairs for the json-file driver, validated.
 
-    ``max-size`` must be a positive size (Docker's units, 1024-based),
+    ``max-size`` must be a positive size (go-units ``FromHumanSize``: k, m,
+    g are powers of 1000, as moby's json-file driver reads it),
     ``max-file`` an integer >= 1, ``compress`` a boolean. Later duplicates
     win, as in Docker's map.
     """
@@ -323,7 +206,7 @@ def parse_log_opts(opts: list[str]) -> dict[str, str]:
         if key not in _LOG_OPTS:
             raise InvalidArgument(f"unknown log opt {key!r} for json-file log driver")
         out[key] = value
-    if "max-size" in out and parse_bytes(out["max-size"]) <= 0:
+    if "max-size" in out and from_human_size(out["max-size"]) <= 0:
         raise InvalidArgument(f"log opt max-size {out['max-size']!r} must be a positive size")
     if "max-file" in out:
         if not re.fullmatch(r"[+-]?\d+", out["max-file"]):

@@ -33,18 +33,17 @@ from services.runtime.shim.logfile import (
 __all__ = [
     "JSON_FILE", "K8S_FILE", "DRIVERS", "STREAMS", "MAX_RECORD",
     "LogWriter", "LogRecord", "InvalidLogOption",
-    "format_timestamp", "parse_timestamp", "parse_size", "parse_record",
+    "format_timestamp", "parse_timestamp", "parse_record",
     "log_files", "read_logs",
 ]
 
 #: seconds between polls of a followed log file
 FOLLOW_INTERVAL = 0.1
 _BLOCK = 64 * 1024
-_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 
 
 class InvalidLogOption(InvalidArgument):
-    """A log option (driver, size, count, time) that cannot be used."""
+    """A log read option (driver, time, follow) that cannot be used."""
 
 
 class LogRecord:
@@ -67,25 +66,6 @@ class LogRecord:
 
     def __repr__(self) -> str:
         return f"LogRecord({self.stream!r}, {self.data!r}, {self.time_ns})"
-
-
-def parse_size(text: str) -> int:
-    """Docker's ``--log-opt max-size``: bytes, or a number with k, m, g, t or p
-    and an optional ``i``/``b`` (``10m``, ``10MB``, ``1.5g``), all 1024-based
-    like Docker's ``RAMInBytes``."""
-    s = text.strip().lower()
-    digits = 0
-    while digits < len(s) and s[digits] in "0123456789.":
-        digits += 1
-    number, unit = s[:digits], s[digits:].lstrip(" ")
-    unit = unit.removesuffix("b").removesuffix("i")
-    whole, dot, frac = number.partition(".")
-    if unit not in _UNITS or not _is_digits(whole) or (dot and not _is_digits(frac)):
-        raise InvalidLogOption(f"invalid size {text!r}: expected a number with k, m or g")
-    value = int(whole) * _UNITS[unit]
-    if frac:
-        value += int(frac) * _UNITS[unit] // 10 ** len(frac)
-    return value
 
 
 def _is_digits(text: str) -> bool:

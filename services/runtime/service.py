@@ -35,9 +35,9 @@ from services.runtime.containers import (
     new_id,
 )
 from services.runtime.events import EventLog
-from services.runtime.logs import parse_size
+from services.common.units import from_human_size, parse_signal
 from services.runtime.filters import matches, parse_filters
-from services.runtime.flags import parse_bind, parse_log_opts, parse_security_opts, parse_signal
+from services.runtime.flags import parse_bind, parse_log_opts, parse_security_opts
 from services.runtime.oci.cgroups import hierarchy
 from services.runtime.options import applies, refuse_unapplied
 from services.runtime.mounts import mount_overlay, unmount, write_etc_files
@@ -278,7 +278,7 @@ class RuntimeService:
                 container_id=record.id, bundle=str(cdir), state_dir=str(shim_dir),
                 runtime=runtime[0], runtime_args=tuple(runtime[1:]), runtime_root=str(self.oci_root),
                 log_path=record.log_path, log_driver=host.log_config.type,
-                log_max_size=parse_size(opts["max-size"]) if "max-size" in opts else 0,
+                log_max_size=from_human_size(opts["max-size"]) if "max-size" in opts else 0,
                 log_max_file=int(opts.get("max-file") or 1), stdin=record.config.open_stdin,
                 tty=record.config.tty, wait_attach=wait_attach, oom_cgroup=self._oom_cgroup(record.id),
             )

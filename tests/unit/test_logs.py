@@ -1,5 +1,5 @@
 """Container log files: writer formats, line splitting, rotation, the reader
-(tail, since/until, follow across rotation) and Docker's size strings."""
+(tail, since/until, follow across rotation)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from services.runtime import logs
 from services.runtime.logs import (
-    InvalidLogOption, LogRecord, LogWriter, format_timestamp, log_files, parse_record, parse_size,
+    InvalidLogOption, LogRecord, LogWriter, format_timestamp, log_files, parse_record,
     parse_timestamp, read_logs,
 )
 
@@ -283,20 +283,6 @@ def test_follow_needs_a_stop_condition(tmp_path):
         list(read_logs(str(tmp_path / "c.log"), "json-file", follow=True))
     with pytest.raises(InvalidLogOption):
         list(read_logs(str(tmp_path / "c.log"), "gelf", follow=False))
-
-
-@pytest.mark.parametrize("text,expected", [
-    ("10m", 10 << 20), ("10M", 10 << 20), ("10mb", 10 << 20), ("10MiB", 10 << 20),
-    ("1k", 1024), ("1.5g", 3 << 29), ("512", 512), ("0", 0), ("2 g", 2 << 30), ("1t", 1 << 40),
-])
-def test_parse_size_uses_dockers_1024_units(text, expected):
-    assert parse_size(text) == expected
-
-
-@pytest.mark.parametrize("text", ["", "m", "-1m", "1.m", ".5m", "10x", "1..2m", "ten", "1e3"])
-def test_parse_size_rejects_garbage(text):
-    with pytest.raises(InvalidLogOption):
-        parse_size(text)
 
 
 def test_timestamps_round_trip_and_accept_offsets():

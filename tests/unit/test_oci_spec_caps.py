@@ -1,14 +1,13 @@
-"""config.json validation, default spec, ids, capability masks, signal names."""
+"""config.json validation, default spec, ids, capability masks."""
 
 from __future__ import annotations
 
 import json
-import signal
 
 import pytest
 
 from services.common.errors import InvalidArgument, NotFound
-from services.runtime.oci import caps, container, spec
+from services.runtime.oci import caps, spec
 
 
 def test_default_spec_is_valid_and_runc_like():
@@ -106,17 +105,3 @@ def test_capability_sets_from_spec():
         caps.CapabilitySets.from_spec({"bogus": []})
     with pytest.raises(caps.InvalidCapability):
         caps.CapabilitySets.from_spec({"effective": ["CAP_NOPE"]})
-
-
-@pytest.mark.parametrize("text,number", [
-    (None, signal.SIGTERM), ("KILL", 9), ("SIGKILL", 9), ("sigusr1", signal.SIGUSR1),
-    ("15", 15), (9, 9),
-])
-def test_parse_signal(text, number):
-    assert container.parse_signal(text) == number
-
-
-@pytest.mark.parametrize("bad", ["NOPE", "0", "999", "SIG"])
-def test_parse_signal_rejects(bad):
-    with pytest.raises(InvalidArgument):
-        container.parse_signal(bad)

@@ -13,6 +13,7 @@ import os
 import sys
 
 from services.common.errors import AlreadyExists, BarqueError, InvalidArgument
+from services.common.units import parse_signal
 
 from . import container, execflags, oplog, spec as specmod, versioninfo
 from .process import ExecFailed
@@ -150,7 +151,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         container.resume(store, args.id)
         return 0
     if cmd == "kill":
-        sig = container.parse_signal(args.signal)
+        sig = parse_signal(args.signal or "SIGTERM")
         if args.all:
             container.kill_all(store, args.id, sig)
         else:

@@ -12,15 +12,14 @@ import select
 import signal
 import time
 
-from services.common.errors import FailedPrecondition, Internal, InvalidArgument
+from services.common.errors import FailedPrecondition, Internal
 
 from . import cgroups, console, init, process, spec as specmod, syscalls
 from .state import (STATUS_CREATED, STATUS_PAUSED, STATUS_RUNNING, STATUS_STOPPED,
                     ContainerNotFound, ContainerState, StateStore)
 
 __all__ = ["create", "start", "state", "kill", "delete", "exec_in", "run", "list_states",
-           "kill_all", "pause", "resume",
-           "parse_signal", "InitFailed", "wait_status"]
+           "kill_all", "pause", "resume", "InitFailed", "wait_status"]
 
 _START_TIMEOUT = 10.0
 
@@ -31,24 +30,6 @@ class InitFailed(FailedPrecondition):
     def __init__(self, message: str, exit_code: int = 1):
         super().__init__(message)
         self.exit_code = exit_code
-
-
-def parse_signal(value: str | int | None) -> int:
-    """``TERM``, ``SIGTERM``, ``sigterm`` or ``15`` -> 15."""
-    if value is None or value == "":
-        return signal.SIGTERM
-    text = str(value).strip()
-    if text.isdigit():
-        number = int(text)
-        if not 0 < number < signal.NSIG:
-            raise InvalidArgument(f"invalid signal {value!r}")
-        return number
-    name = text.upper()
-    name = name if name.startswith("SIG") else "SIG" + name
-    sig = getattr(signal.Signals, name, None) if name in signal.Signals.__members__ else None
-    if sig is None:
-        raise InvalidArgument(f"invalid signal {value!r}")
-    return int(sig)
 
 
 def _write_pid_file(path: str, pid: int) -> None:

@@ -8,8 +8,8 @@ import resource
 from barque.runtime.v1.runtime_pb2 import ContainerConfig, HostConfig
 from services.common.errors import InvalidArgument
 from services.common.log import get_logger
+from services.common.units import parse_signal
 
-from ..flags import parse_signal
 from ..oci.caps import CAPABILITIES
 from ..options import applies
 from ..users import process_user, resolve_user
