@@ -179,3 +179,27 @@ class RemoveSnapshotRequest(_message.Message):
 class RemoveSnapshotResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class InfoRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class DriverStatus(_message.Message):
+    __slots__ = ("key", "value")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    value: str
+    def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+
+class InfoResponse(_message.Message):
+    __slots__ = ("build", "images", "driver", "driver_status")
+    BUILD_FIELD_NUMBER: _ClassVar[int]
+    IMAGES_FIELD_NUMBER: _ClassVar[int]
+    DRIVER_FIELD_NUMBER: _ClassVar[int]
+    DRIVER_STATUS_FIELD_NUMBER: _ClassVar[int]
+    build: _types_pb2.BuildInfo
+    images: int
+    driver: str
+    driver_status: _containers.RepeatedCompositeFieldContainer[DriverStatus]
+    def __init__(self, build: _Optional[_Union[_types_pb2.BuildInfo, _Mapping]] = ..., images: _Optional[int] = ..., driver: _Optional[str] = ..., driver_status: _Optional[_Iterable[_Union[DriverStatus, _Mapping]]] = ...) -> None: ...

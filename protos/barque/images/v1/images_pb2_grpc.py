@@ -70,6 +70,11 @@ class ImagesStub:
                 request_serializer=barque_dot_images_dot_v1_dot_images__pb2.RemoveSnapshotRequest.SerializeToString,
                 response_deserializer=barque_dot_images_dot_v1_dot_images__pb2.RemoveSnapshotResponse.FromString,
                 _registered_method=True)
+        self.Info = channel.unary_unary(
+                '/barque.images.v1.Images/Info',
+                request_serializer=barque_dot_images_dot_v1_dot_images__pb2.InfoRequest.SerializeToString,
+                response_deserializer=barque_dot_images_dot_v1_dot_images__pb2.InfoResponse.FromString,
+                _registered_method=True)
 
 
 class ImagesServicer:
@@ -127,6 +132,14 @@ class ImagesServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Info(self, request, context):
+        """Info describes the store for ``docker info`` and ``docker version``: the
+        image count, the storage driver and this service's build.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ImagesServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -164,6 +177,11 @@ def add_ImagesServicer_to_server(servicer, server):
                     servicer.RemoveSnapshot,
                     request_deserializer=barque_dot_images_dot_v1_dot_images__pb2.RemoveSnapshotRequest.FromString,
                     response_serializer=barque_dot_images_dot_v1_dot_images__pb2.RemoveSnapshotResponse.SerializeToString,
+            ),
+            'Info': grpc.unary_unary_rpc_method_handler(
+                    servicer.Info,
+                    request_deserializer=barque_dot_images_dot_v1_dot_images__pb2.InfoRequest.FromString,
+                    response_serializer=barque_dot_images_dot_v1_dot_images__pb2.InfoResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -356,6 +374,33 @@ class Images:
             '/barque.images.v1.Images/RemoveSnapshot',
             barque_dot_images_dot_v1_dot_images__pb2.RemoveSnapshotRequest.SerializeToString,
             barque_dot_images_dot_v1_dot_images__pb2.RemoveSnapshotResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Info(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/barque.images.v1.Images/Info',
+            barque_dot_images_dot_v1_dot_images__pb2.InfoRequest.SerializeToString,
+            barque_dot_images_dot_v1_dot_images__pb2.InfoResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,7 +1,8 @@
 from barque.types.v1 import types_pb2 as _types_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -93,3 +94,33 @@ class LogoutResponse(_message.Message):
     removed: bool
     registry: str
     def __init__(self, removed: _Optional[bool] = ..., registry: _Optional[str] = ...) -> None: ...
+
+class InfoRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class IndexInfo(_message.Message):
+    __slots__ = ("name", "mirrors", "secure", "official")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    MIRRORS_FIELD_NUMBER: _ClassVar[int]
+    SECURE_FIELD_NUMBER: _ClassVar[int]
+    OFFICIAL_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    mirrors: _containers.RepeatedScalarFieldContainer[str]
+    secure: bool
+    official: bool
+    def __init__(self, name: _Optional[str] = ..., mirrors: _Optional[_Iterable[str]] = ..., secure: _Optional[bool] = ..., official: _Optional[bool] = ...) -> None: ...
+
+class InfoResponse(_message.Message):
+    __slots__ = ("build", "index_server_address", "insecure_registry_cidrs", "index_configs", "mirrors")
+    BUILD_FIELD_NUMBER: _ClassVar[int]
+    INDEX_SERVER_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    INSECURE_REGISTRY_CIDRS_FIELD_NUMBER: _ClassVar[int]
+    INDEX_CONFIGS_FIELD_NUMBER: _ClassVar[int]
+    MIRRORS_FIELD_NUMBER: _ClassVar[int]
+    build: _types_pb2.BuildInfo
+    index_server_address: str
+    insecure_registry_cidrs: _containers.RepeatedScalarFieldContainer[str]
+    index_configs: _containers.RepeatedCompositeFieldContainer[IndexInfo]
+    mirrors: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, build: _Optional[_Union[_types_pb2.BuildInfo, _Mapping]] = ..., index_server_address: _Optional[str] = ..., insecure_registry_cidrs: _Optional[_Iterable[str]] = ..., index_configs: _Optional[_Iterable[_Union[IndexInfo, _Mapping]]] = ..., mirrors: _Optional[_Iterable[str]] = ...) -> None: ...

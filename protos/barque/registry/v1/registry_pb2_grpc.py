@@ -60,6 +60,11 @@ class RegistryProxyStub:
                 request_serializer=barque_dot_registry_dot_v1_dot_registry__pb2.LogoutRequest.SerializeToString,
                 response_deserializer=barque_dot_registry_dot_v1_dot_registry__pb2.LogoutResponse.FromString,
                 _registered_method=True)
+        self.Info = channel.unary_unary(
+                '/barque.registry.v1.RegistryProxy/Info',
+                request_serializer=barque_dot_registry_dot_v1_dot_registry__pb2.InfoRequest.SerializeToString,
+                response_deserializer=barque_dot_registry_dot_v1_dot_registry__pb2.InfoResponse.FromString,
+                _registered_method=True)
 
 
 class RegistryProxyServicer:
@@ -102,6 +107,15 @@ class RegistryProxyServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Info(self, request, context):
+        """Info describes the proxy for ``docker info`` and ``docker version``: the
+        registry settings it pulls with (mirrors, registries reached over plain
+        HTTP) and this service's build.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RegistryProxyServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -129,6 +143,11 @@ def add_RegistryProxyServicer_to_server(servicer, server):
                     servicer.Logout,
                     request_deserializer=barque_dot_registry_dot_v1_dot_registry__pb2.LogoutRequest.FromString,
                     response_serializer=barque_dot_registry_dot_v1_dot_registry__pb2.LogoutResponse.SerializeToString,
+            ),
+            'Info': grpc.unary_unary_rpc_method_handler(
+                    servicer.Info,
+                    request_deserializer=barque_dot_registry_dot_v1_dot_registry__pb2.InfoRequest.FromString,
+                    response_serializer=barque_dot_registry_dot_v1_dot_registry__pb2.InfoResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -267,6 +286,33 @@ class RegistryProxy:
             '/barque.registry.v1.RegistryProxy/Logout',
             barque_dot_registry_dot_v1_dot_registry__pb2.LogoutRequest.SerializeToString,
             barque_dot_registry_dot_v1_dot_registry__pb2.LogoutResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Info(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/barque.registry.v1.RegistryProxy/Info',
+            barque_dot_registry_dot_v1_dot_registry__pb2.InfoRequest.SerializeToString,
+            barque_dot_registry_dot_v1_dot_registry__pb2.InfoResponse.FromString,
             options,
             channel_credentials,
             insecure,

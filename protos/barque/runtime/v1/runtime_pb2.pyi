@@ -822,3 +822,91 @@ class EventsResponse(_message.Message):
     attributes: _containers.ScalarMap[str, str]
     time_nanos: int
     def __init__(self, type: _Optional[str] = ..., action: _Optional[str] = ..., id: _Optional[str] = ..., attributes: _Optional[_Mapping[str, str]] = ..., time_nanos: _Optional[int] = ...) -> None: ...
+
+class InfoRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class OciRuntime(_message.Message):
+    __slots__ = ("name", "path", "args", "version", "git_commit")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    ARGS_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    GIT_COMMIT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    path: str
+    args: _containers.RepeatedScalarFieldContainer[str]
+    version: str
+    git_commit: str
+    def __init__(self, name: _Optional[str] = ..., path: _Optional[str] = ..., args: _Optional[_Iterable[str]] = ..., version: _Optional[str] = ..., git_commit: _Optional[str] = ...) -> None: ...
+
+class InfoResponse(_message.Message):
+    __slots__ = ("build", "id", "containers", "containers_running", "containers_paused", "containers_stopped", "logging_driver", "log_drivers", "cgroup_driver", "cgroup_version", "memory_limit", "swap_limit", "cpu_cfs_period", "cpu_cfs_quota", "cpu_shares", "cpu_set", "pids_limit", "oom_kill_disable", "runtimes", "default_runtime", "security_options", "kernel_version", "operating_system", "os_version", "os_type", "architecture", "ncpu", "mem_total", "name", "root_dir", "debug", "live_restore_enabled", "warnings")
+    BUILD_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    CONTAINERS_FIELD_NUMBER: _ClassVar[int]
+    CONTAINERS_RUNNING_FIELD_NUMBER: _ClassVar[int]
+    CONTAINERS_PAUSED_FIELD_NUMBER: _ClassVar[int]
+    CONTAINERS_STOPPED_FIELD_NUMBER: _ClassVar[int]
+    LOGGING_DRIVER_FIELD_NUMBER: _ClassVar[int]
+    LOG_DRIVERS_FIELD_NUMBER: _ClassVar[int]
+    CGROUP_DRIVER_FIELD_NUMBER: _ClassVar[int]
+    CGROUP_VERSION_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    SWAP_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    CPU_CFS_PERIOD_FIELD_NUMBER: _ClassVar[int]
+    CPU_CFS_QUOTA_FIELD_NUMBER: _ClassVar[int]
+    CPU_SHARES_FIELD_NUMBER: _ClassVar[int]
+    CPU_SET_FIELD_NUMBER: _ClassVar[int]
+    PIDS_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    OOM_KILL_DISABLE_FIELD_NUMBER: _ClassVar[int]
+    RUNTIMES_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_RUNTIME_FIELD_NUMBER: _ClassVar[int]
+    SECURITY_OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    KERNEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    OPERATING_SYSTEM_FIELD_NUMBER: _ClassVar[int]
+    OS_VERSION_FIELD_NUMBER: _ClassVar[int]
+    OS_TYPE_FIELD_NUMBER: _ClassVar[int]
+    ARCHITECTURE_FIELD_NUMBER: _ClassVar[int]
+    NCPU_FIELD_NUMBER: _ClassVar[int]
+    MEM_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ROOT_DIR_FIELD_NUMBER: _ClassVar[int]
+    DEBUG_FIELD_NUMBER: _ClassVar[int]
+    LIVE_RESTORE_ENABLED_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    build: _types_pb2.BuildInfo
+    id: str
+    containers: int
+    containers_running: int
+    containers_paused: int
+    containers_stopped: int
+    logging_driver: str
+    log_drivers: _containers.RepeatedScalarFieldContainer[str]
+    cgroup_driver: str
+    cgroup_version: str
+    memory_limit: bool
+    swap_limit: bool
+    cpu_cfs_period: bool
+    cpu_cfs_quota: bool
+    cpu_shares: bool
+    cpu_set: bool
+    pids_limit: bool
+    oom_kill_disable: bool
+    runtimes: _containers.RepeatedCompositeFieldContainer[OciRuntime]
+    default_runtime: str
+    security_options: _containers.RepeatedScalarFieldContainer[str]
+    kernel_version: str
+    operating_system: str
+    os_version: str
+    os_type: str
+    architecture: str
+    ncpu: int
+    mem_total: int
+    name: str
+    root_dir: str
+    debug: bool
+    live_restore_enabled: bool
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, build: _Optional[_Union[_types_pb2.BuildInfo, _Mapping]] = ..., id: _Optional[str] = ..., containers: _Optional[int] = ..., containers_running: _Optional[int] = ..., containers_paused: _Optional[int] = ..., containers_stopped: _Optional[int] = ..., logging_driver: _Optional[str] = ..., log_drivers: _Optional[_Iterable[str]] = ..., cgroup_driver: _Optional[str] = ..., cgroup_version: _Optional[str] = ..., memory_limit: _Optional[bool] = ..., swap_limit: _Optional[bool] = ..., cpu_cfs_period: _Optional[bool] = ..., cpu_cfs_quota: _Optional[bool] = ..., cpu_shares: _Optional[bool] = ..., cpu_set: _Optional[bool] = ..., pids_limit: _Optional[bool] = ..., oom_kill_disable: _Optional[bool] = ..., runtimes: _Optional[_Iterable[_Union[OciRuntime, _Mapping]]] = ..., default_runtime: _Optional[str] = ..., security_options: _Optional[_Iterable[str]] = ..., kernel_version: _Optional[str] = ..., operating_system: _Optional[str] = ..., os_version: _Optional[str] = ..., os_type: _Optional[str] = ..., architecture: _Optional[str] = ..., ncpu: _Optional[int] = ..., mem_total: _Optional[int] = ..., name: _Optional[str] = ..., root_dir: _Optional[str] = ..., debug: _Optional[bool] = ..., live_restore_enabled: _Optional[bool] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...

@@ -100,6 +100,11 @@ class RuntimeStub:
                 request_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.EventsRequest.SerializeToString,
                 response_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.EventsResponse.FromString,
                 _registered_method=True)
+        self.Info = channel.unary_unary(
+                '/barque.runtime.v1.Runtime/Info',
+                request_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.InfoRequest.SerializeToString,
+                response_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.InfoResponse.FromString,
+                _registered_method=True)
 
 
 class RuntimeServicer:
@@ -200,6 +205,16 @@ class RuntimeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Info(self, request, context):
+        """Info describes the engine as ``docker info`` and the Engine section of
+        ``docker version`` do: containers by state, cgroups, OCI runtimes,
+        security defaults, the host (kernel, OS, CPUs, memory) and this
+        service's build.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RuntimeServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -267,6 +282,11 @@ def add_RuntimeServicer_to_server(servicer, server):
                     servicer.Events,
                     request_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.EventsRequest.FromString,
                     response_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.EventsResponse.SerializeToString,
+            ),
+            'Info': grpc.unary_unary_rpc_method_handler(
+                    servicer.Info,
+                    request_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.InfoRequest.FromString,
+                    response_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.InfoResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -621,6 +641,33 @@ class Runtime:
             '/barque.runtime.v1.Runtime/Events',
             barque_dot_runtime_dot_v1_dot_runtime__pb2.EventsRequest.SerializeToString,
             barque_dot_runtime_dot_v1_dot_runtime__pb2.EventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Info(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/barque.runtime.v1.Runtime/Info',
+            barque_dot_runtime_dot_v1_dot_runtime__pb2.InfoRequest.SerializeToString,
+            barque_dot_runtime_dot_v1_dot_runtime__pb2.InfoResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -48,3 +48,23 @@ class Mount(_message.Message):
     target: str
     options: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, type: _Optional[str] = ..., source: _Optional[str] = ..., target: _Optional[str] = ..., options: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class BuildInfo(_message.Message):
+    __slots__ = ("version", "api_version", "min_api_version", "git_commit", "build_time", "python_version", "os", "arch")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    API_VERSION_FIELD_NUMBER: _ClassVar[int]
+    MIN_API_VERSION_FIELD_NUMBER: _ClassVar[int]
+    GIT_COMMIT_FIELD_NUMBER: _ClassVar[int]
+    BUILD_TIME_FIELD_NUMBER: _ClassVar[int]
+    PYTHON_VERSION_FIELD_NUMBER: _ClassVar[int]
+    OS_FIELD_NUMBER: _ClassVar[int]
+    ARCH_FIELD_NUMBER: _ClassVar[int]
+    version: str
+    api_version: str
+    min_api_version: str
+    git_commit: str
+    build_time: str
+    python_version: str
+    os: str
+    arch: str
+    def __init__(self, version: _Optional[str] = ..., api_version: _Optional[str] = ..., min_api_version: _Optional[str] = ..., git_commit: _Optional[str] = ..., build_time: _Optional[str] = ..., python_version: _Optional[str] = ..., os: _Optional[str] = ..., arch: _Optional[str] = ...) -> None: ...
