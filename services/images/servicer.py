@@ -7,6 +7,7 @@ import json
 from barque.images.v1 import images_pb2, images_pb2_grpc
 from barque.types.v1 import types_pb2
 from services.common.protoconv import descriptor_to_pb, platform_from_pb, platform_to_pb
+from services.images.info import store_info
 from services.images.inspect import image_json
 from services.images.store import ImageStore, ImageView, PullEvent
 
@@ -85,3 +86,9 @@ class ImagesServicer(images_pb2_grpc.ImagesServicer):
     def RemoveSnapshot(self, request, context):
         self._store.remove_snapshot(request.key)
         return images_pb2.RemoveSnapshotResponse()
+
+    def Info(self, request, context):
+        info = store_info(self._store)
+        return images_pb2.InfoResponse(
+            build=types_pb2.BuildInfo(**vars(info.build)), images=info.images, driver=info.driver,
+            driver_status=[images_pb2.DriverStatus(key=k, value=v) for k, v in info.driver_status])

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from barque.registry.v1 import registry_pb2, registry_pb2_grpc
+from barque.types.v1 import types_pb2
 from services.common.protoconv import descriptor_to_pb, platform_from_pb
 from services.common.reference import parse_reference, registry_host
+from services.registry.info import registry_info
 from services.registry.proxy import RegistryProxy
 
 __all__ = ["RegistryServicer"]
@@ -48,3 +50,10 @@ class RegistryServicer(registry_pb2_grpc.RegistryProxyServicer):
     def Logout(self, request, context):
         host = registry_host(request.registry)
         return registry_pb2.LogoutResponse(removed=self._proxy.logout(request.registry), registry=host)
+
+    def Info(self, request, context):
+        info = registry_info(self._proxy.transport.config)
+        return registry_pb2.InfoResponse(
+            build=types_pb2.BuildInfo(**vars(info.build)), index_server_address=info.index_server_address,
+            insecure_registry_cidrs=info.insecure_registry_cidrs, mirrors=info.mirrors,
+            index_configs=[registry_pb2.IndexInfo(**vars(i)) for i in info.index_configs])

@@ -454,6 +454,19 @@ class RuntimeService:
             views = [v for v in views if any(matches(v, key, val) for val in values)]
         return sorted(views, key=lambda v: v.record.created, reverse=True)
 
+    def info(self):
+        """Docker's ``info`` of this engine: the containers by state, plus the
+        host, cgroup, runtime and security facts :mod:`services.runtime.info`
+        gathers (a paused container counts as paused, not running)."""
+        from services.runtime.info import ContainerCounts, engine_info
+
+        views = self.list(all_=True)
+        paused = sum(v.record.status == "paused" for v in views)
+        running = sum(v.running and v.record.status != "paused" for v in views)
+        counts = ContainerCounts(running, paused, len(views) - running - paused)
+        return engine_info(root=self.root, oci=self.oci, counts=counts, cgroup_v2=self.cgroup_v2,
+                           cgroup_root=self.cgroup_root)
+
     def logs(self, ref: str, *, follow: bool, since_ns: int, until_ns: int, tail: int,
              stdout: bool, stderr: bool, cancelled: Callable[[], bool]) -> Iterator:
         from services.runtime.logs import read_logs

@@ -190,4 +190,9 @@ class RuntimeServicer(ExecServicerMixin, runtime_pb2_grpc.RuntimeServicer):
             yield runtime_pb2.EventsResponse(type=ev.type, action=ev.action, id=ev.id,
                                              attributes=ev.attributes, time_nanos=ev.time_ns)
 
-
+    def Info(self, request, context):
+        info = self._rt.info()
+        scalars = {k: v for k, v in vars(info).items() if k not in ("build", "runtimes")}
+        return runtime_pb2.InfoResponse(
+            build=types_pb2.BuildInfo(**vars(info.build)),
+            runtimes=[runtime_pb2.OciRuntime(**vars(r)) for r in info.runtimes], **scalars)
