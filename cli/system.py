@@ -362,8 +362,8 @@ def register(sub) -> None:
     p = sub.add_parser("version", help="Show the barque version information")
     p.add_argument("-f", "--format", default="", help=fmt)
     p.set_defaults(func=cmd_version)
+    top = sub.add_parser("info", help="Display system-wide information")
     system = sub.add_parser("system", help="Manage barque").add_subparsers(dest="system_command", metavar="COMMAND")
-    for parsers in (sub, system):
-        p = parsers.add_parser("info", help="Display system-wide information")
+    for p in (top, system.add_parser("info", help="Display system-wide information")):
         p.add_argument("-f", "--format", default="", help=fmt)
         p.set_defaults(func=cmd_info)
