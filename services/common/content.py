@@ -21,25 +21,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
+from services.common.atomic import fsync_dir
 from services.common.errors import DigestMismatch, InvalidArgument, NotFound
 from services.common.oci import digest_hex, validate_digest
 
-__all__ = ["ContentStore", "Writer", "SizeMismatch", "fsync_dir"]
+__all__ = ["ContentStore", "Writer", "SizeMismatch"]
 
 _HEX = re.compile(r"[a-f0-9]{64}")
 
 
 class SizeMismatch(DigestMismatch):
     """Content did not have the size its descriptor promised."""
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a rename or unlink in ``path`` durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class Writer:

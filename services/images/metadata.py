@@ -7,11 +7,11 @@ a crash leaves either the old or the new state, never a torn one.
 from __future__ import annotations
 
 import json
-import os
 import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from services.common.atomic import write_atomic
 from services.common.oci import Descriptor, Platform
 
 __all__ = ["ImageRecord", "MetadataDB"]
@@ -86,17 +86,7 @@ class MetadataDB:
             "images": {k: v.to_json() for k, v in self.images.items()},
             "holders": self.holders,
         }
-        tmp = self._path.with_name(f".{self._path.name}.{os.getpid()}.{threading.get_ident()}")
-        with open(tmp, "w") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.rename(tmp, self._path)
-        dfd = os.open(self._path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        write_atomic(self._path, json.dumps(data, indent=1, sort_keys=True).encode())
 
     def names_of(self, image_id: str) -> list[str]:
         return sorted(n for n, i in self.names.items() if i == image_id)

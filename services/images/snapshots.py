@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from services.common.content import fsync_dir
+from services.common.atomic import fsync_dir
 from services.common.errors import (
     AlreadyExists,
     DataLoss,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
 import secrets
 import threading
@@ -20,6 +19,7 @@ from pathlib import Path
 from google.protobuf import json_format
 
 from barque.runtime.v1.runtime_pb2 import ContainerConfig, HostConfig
+from services.common.atomic import write_atomic
 from services.common.errors import AlreadyExists, InvalidArgument, NotFound
 
 __all__ = [
@@ -157,13 +157,7 @@ class ContainerStore:
 
     def save(self, record: ContainerRecord) -> None:
         with self.lock:
-            path = self.dir(record.id) / "record.json"
-            tmp = path.with_name(".record.json.tmp")
-            with open(tmp, "w") as f:
-                json.dump(record.to_json(), f, indent=1)
-                f.flush()
-                os.fsync(f.fileno())
-            os.rename(tmp, path)
+            write_atomic(self.dir(record.id) / "record.json", json.dumps(record.to_json(), indent=1).encode())
 
     def forget(self, container_id: str) -> None:
         with self.lock:

@@ -12,6 +12,7 @@ import select
 import signal
 import time
 
+from services.common.atomic import write_atomic
 from services.common.errors import FailedPrecondition, Internal
 
 from . import cgroups, console, init, process, spec as specmod, syscalls
@@ -30,13 +31,6 @@ class InitFailed(FailedPrecondition):
     def __init__(self, message: str, exit_code: int = 1):
         super().__init__(message)
         self.exit_code = exit_code
-
-
-def _write_pid_file(path: str, pid: int) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(str(pid))
-    os.rename(tmp, path)
 
 
 def _read_child_reports(reader: int) -> tuple[int, dict]:
@@ -117,7 +111,7 @@ def create(store: StateStore, container_id: str, bundle: str, pid_file: str | No
             raise InitFailed("container init exited during create")
         store.save(state)
         if pid_file:
-            _write_pid_file(pid_file, init_pid)
+            write_atomic(pid_file, str(init_pid).encode(), mode=0o644)
         return state
     except BaseException:
         _kill_quietly(init_pid)
@@ -278,7 +272,7 @@ def exec_in(store: StateStore, container_id: str, proc: dict, detach: bool = Fal
     finally:
         _reap(child)
     if pid_file:
-        _write_pid_file(pid_file, pid)
+        write_atomic(pid_file, str(pid).encode(), mode=0o644)
     if detach:
         return 0
     return wait_status(_reap(pid))

@@ -1,7 +1,7 @@
 """Container state kept under ``<root>/<id>/``: state.json and the exec fifo.
 
-state.json is written atomically (temp file + rename) so a reader never sees
-half a document. The status is derived, not stored: the init pid is alive
+state.json is written atomically (temp file, fsync, rename) so a reader never
+sees half a document. The status is derived, not stored: the init pid is alive
 (checked against its recorded start time, so a recycled pid does not count)
 and the exec fifo still exists -> ``created``; alive without fifo, its cgroup
 frozen -> ``paused``, not frozen -> ``running``; otherwise ``stopped``.
@@ -13,6 +13,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 
+from services.common.atomic import is_temp_of, write_atomic
 from services.common.errors import AlreadyExists, Internal, NotFound
 
 from . import cgroups, syscalls
@@ -82,13 +83,7 @@ class StateStore:
         return directory
 
     def save(self, state: ContainerState) -> None:
-        directory = self.dir(state.id)
-        tmp = os.path.join(directory, "state.json.tmp")
-        with open(tmp, "w") as f:
-            json.dump(asdict(state), f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.rename(tmp, os.path.join(directory, "state.json"))
+        write_atomic(os.path.join(self.dir(state.id), "state.json"), json.dumps(asdict(state)).encode())
 
     def load(self, container_id: str) -> ContainerState:
         path = os.path.join(self.dir(container_id), "state.json")
@@ -110,7 +105,12 @@ class StateStore:
 
     def remove(self, container_id: str) -> None:
         directory = self.dir(container_id)
-        for name in ("state.json", "state.json.tmp", EXEC_FIFO):
+        try:
+            names = [n for n in os.listdir(directory)
+                     if n in ("state.json", EXEC_FIFO) or is_temp_of(n, "state.json")]
+        except FileNotFoundError:
+            names = []
+        for name in names:
             try:
                 os.unlink(os.path.join(directory, name))
             except FileNotFoundError:

@@ -26,7 +26,7 @@ SIGKILLed, the container is reparented to init and keeps running; its exit
 status is then lost (``status.json`` stays ``running`` and ``shim.pid`` names
 no live shim, which is how the service can tell).
 
-Files in DIR (written atomically, tmp + rename):
+Files in DIR (written atomically: temp file, fsync, rename, fsync of DIR):
 
 - ``shim.pid``: the shim's pid; it stays after the shim exited (a fast
   failure can end the shim before its spawner reads the file), so liveness is
@@ -87,8 +87,9 @@ socket and reads ``status.json``.
 Memory: every container has a shim, so its imports are limited to builtin
 modules and C accelerators (``_socket``, ``_signal``, ``_json``, ``select``,
 ``posix``) plus ``os`` and ``time``; ``ctypes`` (for prctl) only in the first
-stage; nothing from ``services.common``. The runtime service runs it as
-``python -I -S path/to/shim/__main__.py`` (no site-packages, no runpy):
+stage; from ``services.common`` only ``atomic`` (which imports only ``os``).
+The runtime service runs it as ``python -I -S path/to/shim/__main__.py``
+(no site-packages, no runpy):
 about 3.5 MiB PSS per shim with 20 running, of which ~2.7 MiB is the bare
 interpreter.
 """

@@ -19,6 +19,8 @@ import os
 import select
 import time
 
+from services.common.atomic import write_atomic
+
 from .attach import AttachClient
 from .console import CONSOLE_FILE, ConsoleSocket, listen_unix, set_window_size
 from .leanjson import dumps, loads
@@ -34,7 +36,6 @@ from .runtime import (
 
 __all__ = [
     "Supervisor", "STATUS_FILE", "PID_FILE", "INIT_PID_FILE", "SOCKET_FILE", "CONSOLE_FILE",
-    "write_atomic",
 ]
 
 STATUS_FILE = "status.json"
@@ -60,18 +61,9 @@ _IN, _OUT = select.EPOLLIN, select.EPOLLOUT
 _GONE = select.EPOLLHUP | select.EPOLLERR
 
 
-def write_atomic(path: str, text: str) -> None:
-    """Replace ``path`` with ``text`` so readers see the old or the new file."""
-    tmp = f"{path}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-    try:
-        data = text.encode("utf-8")
-        while data:
-            data = data[os.write(fd, data):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+def _write_file(path: str, text: str) -> None:
+    """Replace the state file ``path`` (readers see the old or the new one)."""
+    write_atomic(path, text.encode("utf-8"), mode=0o644)
 
 
 def _ignore(signum: int, frame: object) -> None:
@@ -107,7 +99,7 @@ class Supervisor:
         """State dir, pid file, signals, attach socket and stdio pipes."""
         os.makedirs(self.opts.state_dir, 0o700, exist_ok=True)
         os.chdir(self.opts.state_dir)
-        write_atomic(PID_FILE, f"{os.getpid()}\n")
+        _write_file(PID_FILE, f"{os.getpid()}\n")
         for sig in (_signal.SIGTERM, _signal.SIGINT, _signal.SIGHUP):
             _signal.signal(sig, _ignore)
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -176,7 +168,7 @@ class Supervisor:
         for fd, stream, kind in streams:
             self.outputs[fd] = (stream, kind)
             self._watch(fd, _IN, lambda events, fd=fd: self._on_output(fd))
-        write_atomic(STATUS_FILE, dumps({"state": "created", "pid": self.init_pid}))
+        _write_file(STATUS_FILE, dumps({"state": "created", "pid": self.init_pid}))
 
     def _resize(self, height: int, width: int) -> None:
         """Set the terminal's window size (the kernel signals SIGWINCH to its
@@ -213,7 +205,7 @@ class Supervisor:
             message = runtime_message(output) or f"runtime start exited with status {code}"
             raise RuntimeFailed(message, failure_exit_code(code, message))
         self.started_at = format_timestamp(time.time_ns())
-        write_atomic(STATUS_FILE, dumps({"state": "running", "pid": self.init_pid,
+        _write_file(STATUS_FILE, dumps({"state": "running", "pid": self.init_pid,
                                          "started_at": self.started_at}))
 
     def supervise(self) -> None:
@@ -259,7 +251,7 @@ class Supervisor:
         exit frames to every client, then the socket goes away. The pid file
         stays: a spawner that looks late still learns which process it was."""
         status = self.final_status()
-        write_atomic(STATUS_FILE, dumps(status))
+        _write_file(STATUS_FILE, dumps(status))
         frame = encode_frame(KIND_EXIT, dumps(status).encode("utf-8"))
         if self.console is not None:  # create failed before the terminal arrived
             self.console.close()

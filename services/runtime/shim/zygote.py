@@ -36,6 +36,8 @@ import gc  # noqa: E402
 import json  # noqa: E402
 import socket  # noqa: E402
 
+from services.common.atomic import write_atomic  # noqa: E402
+
 from . import __main__ as shim_main  # noqa: E402
 from .options import UsageError, parse_args  # noqa: E402
 from .runtime import set_child_subreaper  # noqa: E402
@@ -139,9 +141,7 @@ def serve(socket_path: str, pid_file: str, preload_oci: bool) -> None:
     finally:
         os.umask(old)
     listener.listen(64)
-    with open(pid_file + ".tmp", "w") as f:
-        f.write(f"{os.getpid()}\n")
-    os.rename(pid_file + ".tmp", pid_file)
+    write_atomic(pid_file, f"{os.getpid()}\n".encode(), mode=0o644)
     _signal.signal(_signal.SIGCHLD, _signal.SIG_IGN)  # the kernel reaps our children
     for sig in (_signal.SIGHUP, _signal.SIGINT):
         _signal.signal(sig, _signal.SIG_IGN)
