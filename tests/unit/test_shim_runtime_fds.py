@@ -16,14 +16,14 @@ REPO = Path(__file__).resolve().parents[2]
 # Runs in its own interpreter: spawn() forks, which the test process must not.
 SCRIPT = textwrap.dedent("""
     import fcntl, os, resource
-    from services.runtime.shim import runtime, zygote
+    from services.runtime.shim import runtime
 
     def list_fds(args):
         names = sorted(int(n) for n in os.listdir("/proc/self/fd"))
         os.write(1, " ".join(map(str, names)).encode())
         return 0
 
-    zygote.run_oci_inproc = list_fds  # what the child runs instead of barque-oci
+    runtime.run_oci_inproc = list_fds  # what the child runs instead of barque-oci
     keep_r, keep_w = os.pipe()
     high = fcntl.fcntl(keep_r, fcntl.F_DUPFD, 100)
     resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))

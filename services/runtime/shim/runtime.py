@@ -16,8 +16,8 @@ import time
 from .leanjson import loads
 
 __all__ = [
-    "INPROC_OCI", "RuntimeFailed", "spawn", "wait_runtime", "runtime_message", "failure_exit_code",
-    "describe_wait_status", "signal_name", "set_child_subreaper",
+    "INPROC_OCI", "RuntimeFailed", "spawn", "run_oci_inproc", "wait_runtime", "runtime_message",
+    "failure_exit_code", "describe_wait_status", "signal_name", "set_child_subreaper",
 ]
 
 #: signals whose disposition the shim changes; children get the defaults back
@@ -47,6 +47,19 @@ class RuntimeFailed(Exception):
 INPROC_OCI = "barque-oci:inproc"
 
 
+def run_oci_inproc(args: list[str]) -> int:
+    """barque-oci's main in this (forked, single-threaded) process; its exit code.
+    The zygote's children and the shim's in-process runtime children call it."""
+    from services.runtime.oci.cli import main as oci_main  # only in the child: the shim stays lean
+
+    try:
+        oci_main(args)
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    return 0
+
+
 def _spawn_inproc(args: list[str], stdin: int, stdout: int, stderr: int) -> int:
     pid = os.fork()
     if pid:
@@ -60,8 +73,6 @@ def _spawn_inproc(args: list[str], stdin: int, stdout: int, stderr: int) -> int:
         close_fds_from(3)
         for sig in _RESET_SIGNALS:
             _signal.signal(sig, _signal.SIG_DFL)
-        from .zygote import run_oci_inproc
-
         os._exit(run_oci_inproc(args))
     except BaseException:
         os._exit(125)

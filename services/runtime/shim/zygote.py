@@ -40,23 +40,11 @@ from services.common.atomic import write_atomic  # noqa: E402
 
 from . import __main__ as shim_main  # noqa: E402
 from .options import UsageError, parse_args  # noqa: E402
-from .runtime import set_child_subreaper  # noqa: E402
+from .runtime import run_oci_inproc, set_child_subreaper  # noqa: E402
 
-__all__ = ["main", "run_oci_inproc"]
+__all__ = ["main"]
 
 _MAX_REQUEST = 1 << 20
-
-
-def run_oci_inproc(args: list[str]) -> int:
-    """barque-oci's main in this (forked, single-threaded) process; its exit code."""
-    from services.runtime.oci.cli import main as oci_main
-
-    try:
-        oci_main(args)
-    except SystemExit as exc:
-        code = exc.code
-        return code if isinstance(code, int) else (0 if code is None else 1)
-    return 0
 
 
 def _read_request(conn: socket.socket) -> dict:
