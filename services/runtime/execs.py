@@ -30,13 +30,13 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from services.common.errors import FailedPrecondition, Internal, InvalidArgument
 from services.runtime.spec import all_capabilities
 from services.runtime.users import process_user, resolve_user
 
-__all__ = ["Execs", "ExecSession", "STDOUT", "STDERR"]
+__all__ = ["Execs", "ExecHost", "ExecSession", "STDOUT", "STDERR"]
 
 STDOUT = "stdout"
 STDERR = "stderr"
@@ -337,11 +337,24 @@ class ExecSession:
         shutil.rmtree(self._dir, ignore_errors=True)
 
 
-class Execs:
-    """Exec sessions of a :class:`RuntimeService`'s containers."""
+@dataclass(frozen=True)
+class ExecHost:
+    """What an exec needs from the engine, and nothing more."""
 
-    def __init__(self, runtime) -> None:
-        self._rt = runtime
+    #: a container reference (id, unique id prefix or name) -> (its full id, whether it runs now)
+    find_container: Callable[[str], tuple[str, bool]]
+    #: a container id -> its bundle directory (config.json and the rootfs it names)
+    bundle_dir: Callable[[str], Path]
+    #: the OCI runtime's command line (barque-oci or runc) and its ``--root``
+    oci: tuple[str, ...]
+    oci_root: Path
+
+
+class Execs:
+    """Exec sessions in the containers of one engine."""
+
+    def __init__(self, host: ExecHost) -> None:
+        self._host = host
 
     def exec(self, ref: str, args: list[str], env: list[str], workdir: str = "", user: str = "",
              tty: bool = False, stdin: bool = False, detach: bool = False,
@@ -351,11 +364,10 @@ class Execs:
         opts = ExecOptions(args=list(args), env=list(env), workdir=workdir, user=user, tty=tty,
                            stdin=stdin and not detach, detach=detach, privileged=privileged,
                            height=height, width=width)
-        view = self._rt.inspect(ref)
-        cid = view.record.id
-        if not view.running:
+        cid, running = self._host.find_container(ref)
+        if not running:
             raise FailedPrecondition(f"container {cid} is not running")
-        bundle = self._rt.store.dir(cid)
+        bundle = self._host.bundle_dir(cid)
         try:
             spec = json.loads((bundle / "config.json").read_text())
         except (OSError, ValueError) as exc:
@@ -368,7 +380,7 @@ class Execs:
         try:
             process_file = workdir_path / "process.json"
             process_file.write_text(json.dumps(proc_obj))
-            argv = [*self._rt.oci, "--root", str(self._rt.oci_root), "--log", str(workdir_path / "oci.log"),
+            argv = [*self._host.oci, "--root", str(self._host.oci_root), "--log", str(workdir_path / "oci.log"),
                     "--log-format", "json", "exec", "--process", str(process_file),
                     "--pid-file", str(workdir_path / "pid")]
             console: socket.socket | None = None

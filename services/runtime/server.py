@@ -8,11 +8,23 @@ from barque.runtime.v1 import runtime_pb2, runtime_pb2_grpc
 from services.common.client import connect
 from services.common.config import load_config
 from services.common.server import listener, prepare_state_dir, serve
+from services.runtime.execs import ExecHost, Execs
 from services.runtime.remote import RemoteImages
 from services.runtime.service import RuntimeService
 from services.runtime.servicer import RuntimeServicer
 
 __all__ = ["run"]
+
+
+def exec_host(runtime: RuntimeService) -> ExecHost:
+    """The part of the engine that :class:`Execs` uses."""
+
+    def find_container(ref: str) -> tuple[str, bool]:
+        view = runtime.inspect(ref)
+        return view.record.id, view.running
+
+    return ExecHost(find_container=find_container, bundle_dir=runtime.store.dir,
+                    oci=tuple(runtime.oci), oci_root=runtime.oci_root)
 
 
 def run() -> None:
@@ -24,7 +36,8 @@ def run() -> None:
     )
 
     def register(server):
-        runtime_pb2_grpc.add_RuntimeServicer_to_server(RuntimeServicer(runtime), server)
+        servicer = RuntimeServicer(runtime, Execs(exec_host(runtime)))
+        runtime_pb2_grpc.add_RuntimeServicer_to_server(servicer, server)
         return [runtime_pb2.DESCRIPTOR.services_by_name["Runtime"].full_name]
 
     serve("runtime", listen, register, max_workers=64, on_stop=runtime.close)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-import threading
 
 from barque.runtime.v1 import runtime_pb2, runtime_pb2_grpc
 from barque.types.v1 import types_pb2
 from services.common.errors import InvalidArgument
 from services.runtime import shimclient
-from services.runtime.exec_servicer import ExecServicerMixin, deliver_input
+from services.runtime.client_input import ClientInput
+from services.runtime.exec_servicer import ExecServicerMixin
+from services.runtime.execs import Execs
 from services.runtime.service import ContainerView, ExitStatus, RuntimeService
 
 __all__ = ["RuntimeServicer"]
@@ -41,56 +42,10 @@ def exited_to_pb(status: ExitStatus) -> runtime_pb2.Exited:
     return runtime_pb2.Exited(exit_code=status.exit_code, oom_killed=status.oom_killed, error=status.error)
 
 
-class _ClientInput:
-    """The client's later messages (stdin frames, resizes), read on a thread
-    from the start, so a terminal size sent right after the first message is
-    known when the shim is attached; what comes before that is held, then
-    forwarded in order. A client that goes away leaves the container running
-    (no stdin EOF is sent for it: it may attach again)."""
-
-    def __init__(self, requests, stdin: bool) -> None:
-        self._requests = requests
-        self._stdin = stdin
-        self._lock = threading.Lock()
-        self._attachment: shimclient.AttachConnection | None = None
-        self._held: list = []
-        self.size = (0, 0)
-        threading.Thread(target=self._pump, daemon=True, name="client-input").start()
-
-    def bind(self, attachment) -> None:
-        """Forward to ``attachment`` from now on, after what was held."""
-        with self._lock:
-            self._attachment = attachment
-            held, self._held = self._held, []
-            for req in held:
-                self._forward(req)
-
-    def _pump(self) -> None:
-        try:
-            for req in self._requests:
-                with self._lock:
-                    if req.WhichOneof("msg") == "resize":
-                        self.size = (req.resize.height, req.resize.width)
-                    if self._attachment is None:
-                        self._held.append(req)
-                    else:
-                        self._forward(req)
-        except Exception:  # the client went away; the container keeps running
-            pass
-
-    def _forward(self, req) -> None:
-        attachment = self._attachment
-        if attachment is None:
-            return
-        try:
-            deliver_input(attachment, req, stdin=self._stdin)
-        except Exception:  # the container exited (or its shim is gone): nothing to forward to
-            pass
-
-
 class RuntimeServicer(ExecServicerMixin, runtime_pb2_grpc.RuntimeServicer):
-    def __init__(self, runtime: RuntimeService) -> None:
+    def __init__(self, runtime: RuntimeService, execs: Execs) -> None:
         self._rt = runtime
+        self._execs = execs
 
     def Create(self, request, context):
         record = self._rt.create(request.name, request.config, request.host_config,
@@ -112,7 +67,7 @@ class RuntimeServicer(ExecServicerMixin, runtime_pb2_grpc.RuntimeServicer):
             self._rt.start(record.id)
             yield runtime_pb2.RunResponse(created=runtime_pb2.CreateResponse(id=record.id))
             return
-        client = _ClientInput(request_iterator, spec.attach_stdin)
+        client = ClientInput(request_iterator, stdin=spec.attach_stdin)
         self._rt.start(record.id, wait_attach=True)
         attachment = self._rt.attach(record.id, stdin=spec.attach_stdin, stdout=True, stderr=True,
                                      height=client.size[0], width=client.size[1])
@@ -135,7 +90,7 @@ class RuntimeServicer(ExecServicerMixin, runtime_pb2_grpc.RuntimeServicer):
         if first is None or first.WhichOneof("msg") != "open":
             raise InvalidArgument("the first Attach message must name the container")
         o = first.open
-        client = _ClientInput(request_iterator, o.stdin)
+        client = ClientInput(request_iterator, stdin=o.stdin)
         attachment = self._rt.attach(o.id, stdin=o.stdin, stdout=o.stdout, stderr=o.stderr,
                                      height=client.size[0], width=client.size[1])
         client.bind(attachment)
