@@ -147,3 +147,14 @@ def test_images(registry: Registry, auth_registry: Registry, busybox_oci_layout:
 
     images["auth"] = skopeo_push(src, auth_registry, "test/busybox:auth", format="oci")
     return images
+
+
+def pytest_collection_modifyitems(config, items):
+    """"Needs root" is written one way: ``@pytest.mark.root`` (or a module's
+    ``pytestmark``). Run unprivileged, those tests are skipped, never failed."""
+    if os.geteuid() == 0:
+        return
+    skip = pytest.mark.skip(reason="needs root (namespaces, mounts, cgroups, device nodes, ownership)")
+    for item in items:
+        if item.get_closest_marker("root") is not None:
+            item.add_marker(skip)

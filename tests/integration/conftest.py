@@ -9,7 +9,6 @@ import pytest
 
 from tests.integration.engine import Engine
 
-needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (real mounts, ownership, device nodes)")
 
 
 @pytest.fixture(scope="module")

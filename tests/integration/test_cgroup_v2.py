@@ -30,7 +30,6 @@ from tests.integration.test_oci_runtime import Bundle, _busybox_rootfs, assert_c
 
 pytestmark = [
     pytest.mark.root,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root (cgroups, bpf)"),
 ]
 
 

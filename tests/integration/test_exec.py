@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import needs_root
 from tests.integration.engine import CLI
 from tests.integration.runtime_fixtures import (  # noqa: F401  (fixtures)
     busybox,
@@ -28,7 +27,7 @@ from tests.integration.runtime_fixtures import (  # noqa: F401  (fixtures)
     wait_for,
 )
 
-pytestmark = [pytest.mark.integration, needs_root]
+pytestmark = [pytest.mark.integration, pytest.mark.root]
 
 
 @pytest.fixture(scope="module")

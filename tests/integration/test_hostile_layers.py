@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import needs_root
 from tests.support import layers
 from tests.support.images import push_image
 
-pytestmark = [pytest.mark.integration, needs_root]
+pytestmark = [pytest.mark.integration, pytest.mark.root]
 
 
 def _tree(path: Path) -> dict[str, tuple[int, int]]:

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import needs_root
 
-pytestmark = [pytest.mark.integration, needs_root]
+pytestmark = [pytest.mark.integration, pytest.mark.root]
 
 
 def _snapshots(engine) -> list[Path]:

@@ -31,7 +31,6 @@ from services.runtime.seccomp_profile import default_profile
 
 pytestmark = [
     pytest.mark.root,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces, mounts, cgroups)"),
 ]
 
 OCI = [sys.executable, "-m", "services.runtime.oci.cli"]

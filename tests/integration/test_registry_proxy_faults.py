@@ -36,7 +36,6 @@ from services.common.errors import (
 from services.common.oci import MediaType, sha256_digest
 from services.registry.auth import Credentials
 from services.registry.proxy import RegistryProxy
-from tests.integration.conftest import needs_root
 from tests.integration.engine import Engine
 
 pytestmark = pytest.mark.integration
@@ -757,7 +756,7 @@ def _stored(root: Path) -> tuple[list[str], list[str]]:
 
 @pytest.mark.parametrize("hostile", [
     "config",
-    pytest.param("layer", marks=needs_root),
+    pytest.param("layer", marks=pytest.mark.root),
 ])
 def test_pull_of_a_blob_running_past_its_descriptor_fails_and_keeps_nothing(server, hostile):
     """A config or layer body that never ends: the pull fails at once with one

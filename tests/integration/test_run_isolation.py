@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import needs_root
 from tests.integration.runtime_fixtures import (  # noqa: F401  (fixtures)
     busybox,
     hand_built_image,
@@ -23,7 +22,7 @@ from tests.integration.runtime_fixtures import (  # noqa: F401  (fixtures)
 )
 from tests.support.layers import build_tar, chardev_entry, dir_entry
 
-pytestmark = [pytest.mark.integration, needs_root]
+pytestmark = [pytest.mark.integration, pytest.mark.root]
 
 #: Docker's default capability set (moby oci/caps/defaults.go) as a CapEff mask.
 DOCKER_DEFAULT_CAPS = 0x00000000A80425FB

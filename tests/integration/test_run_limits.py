@@ -8,7 +8,6 @@ import time
 
 import pytest
 
-from tests.integration.conftest import needs_root
 from tests.integration.runtime_fixtures import (  # noqa: F401  (fixtures)
     CGROUP_ROOT,
     busybox,
@@ -19,7 +18,7 @@ from tests.integration.runtime_fixtures import (  # noqa: F401  (fixtures)
 
 pytestmark = [
     pytest.mark.integration,
-    needs_root,
+    pytest.mark.root,
     pytest.mark.skipif(not (CGROUP_ROOT / "memory" / "memory.limit_in_bytes").exists(),
                        reason="needs the cgroup v1 memory hierarchy"),
 ]

@@ -10,7 +10,6 @@ import time
 
 import pytest
 
-from tests.integration.conftest import needs_root
 from tests.integration.runtime_fixtures import (  # noqa: F401
     busybox,
     close_runtime_engine,
@@ -19,7 +18,7 @@ from tests.integration.runtime_fixtures import (  # noqa: F401
     wait_for,
 )
 
-pytestmark = [pytest.mark.integration, needs_root]
+pytestmark = [pytest.mark.integration, pytest.mark.root]
 
 
 def _mounts_of(root) -> list[str]:

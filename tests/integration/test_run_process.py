@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import needs_root
 from tests.integration.runtime_fixtures import (  # noqa: F401  (fixtures)
     busybox,
     hand_built_image,
@@ -21,7 +20,7 @@ from tests.integration.runtime_fixtures import (  # noqa: F401  (fixtures)
     wait_for,
 )
 
-pytestmark = [pytest.mark.integration, needs_root]
+pytestmark = [pytest.mark.integration, pytest.mark.root]
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 

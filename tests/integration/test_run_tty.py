@@ -26,7 +26,6 @@ from tests.integration.runtime_fixtures import busybox, rt_engine  # noqa: F401
 
 pytestmark = [
     pytest.mark.root,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces, cgroups)"),
 ]
 
 REPO = Path(__file__).resolve().parents[2]

@@ -23,7 +23,6 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from deploy.services import is_serving, start, wait_serving
 from services.common.config import TlsConfig, load_config
-from tests.integration.conftest import needs_root
 from tests.integration.engine import Engine
 from tests.support.registry import free_port
 
@@ -61,7 +60,7 @@ def unstarted_engine() -> Iterator[Engine]:
 # ---- 1. state directories ---------------------------------------------------
 
 
-@needs_root
+@pytest.mark.root
 def test_state_dirs_made_private_at_every_start(unstarted_engine):
     """A state root and service dirs left 0755 (older barque, a hand, systemd's
     StateDirectory parent) are 0700 once the service starts, and again after

@@ -29,7 +29,6 @@ from services.runtime.shimclient import KIND_EXIT, KIND_STDERR, KIND_STDOUT, Shi
 
 pytestmark = [
     pytest.mark.root,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces, cgroups)"),
     pytest.mark.skipif(not shutil.which("runc"), reason="runc is not installed"),
 ]
 

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import needs_root
 from tests.integration.engine import Engine
 from tests.integration.runtime_fixtures import (  # noqa: F401  (fixtures)
     close_runtime_engine,
@@ -23,7 +22,7 @@ from tests.integration.runtime_fixtures import (  # noqa: F401  (fixtures)
     start_runtime_engine,
 )
 
-pytestmark = [pytest.mark.integration, needs_root]
+pytestmark = [pytest.mark.integration, pytest.mark.root]
 
 ROOT = Path(__file__).resolve().parents[2]
 VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]

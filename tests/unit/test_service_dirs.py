@@ -82,7 +82,7 @@ def test_shared_state_dir_is_refused(tmp_path):
     assert _mode(shared) == 0o1777
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="chown to another user needs root")
+@pytest.mark.root
 def test_state_dir_of_another_user_is_refused(tmp_path):
     theirs = tmp_path / "theirs"
     theirs.mkdir()

@@ -300,7 +300,7 @@ def test_fifo_passwd_is_never_opened(tmp_path: Path, openat2):
     assert seen == [], "the FIFO was opened"
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="mknod of a character device needs root")
+@pytest.mark.root
 @pytest.mark.parametrize("openat2", MODES)
 def test_device_node_passwd_is_never_opened(tmp_path: Path, openat2):
     # 1:3 is /dev/null: harmless even if it were opened

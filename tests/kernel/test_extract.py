@@ -27,7 +27,6 @@ from tests.support.layers import (
 
 pytestmark = [
     pytest.mark.root,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for mknod, chown and trusted xattrs"),
 ]
 
 # vfs_cap_data v2 granting cap_net_bind_service (bit 10) permitted+effective

@@ -26,7 +26,6 @@ from tests.support.layers import (
 
 pytestmark = [
     pytest.mark.root,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for mknod, chown, xattrs and overlay mounts"),
 ]
 
 
