@@ -8,7 +8,6 @@ process, so the runtime service can rebuild everything after a restart.
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 import secrets
@@ -69,10 +68,12 @@ class ContainerRecord:
     starts: int = 0
 
     def to_json(self) -> dict:
+        """A JSON-ready view for saving; it shares the record's lists, so
+        serialize it, don't mutate it."""
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         for key in ("config", "host_config"):
             data[key] = json_format.MessageToDict(data[key], preserving_proto_field_name=True)
-        return copy.deepcopy(data)
+        return data
 
     @classmethod
     def from_json(cls, data: dict) -> "ContainerRecord":
