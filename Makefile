@@ -47,7 +47,7 @@ check-protos: $(PY)
 install: deps venv
 	@# bytecode ahead of time: barque-oci and the shim start several times per
 	@# container, and PYTHONDONTWRITEBYTECODE would otherwise recompile every time
-	$(PY) -m compileall -q -j 0 services cli protos deploy bench >/dev/null
+	$(PY) -m compileall -q -j 0 client services cli protos deploy bench >/dev/null
 	install -d -m 0755 $(BINDIR)
 	for b in barque barque-registryd barque-imagesd barque-runtimed barque-oci; do \
 	  ln -sf $(VENV)/bin/$$b $(BINDIR)/$$b; done

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-from services.common.oci import MediaType
+from client.imagespec import MediaType
 from tests.support.images import RegistryClient
 from tests.support.registry import Registry
 

@@ -13,10 +13,10 @@ from typing import Iterator
 from barque.runtime.v1 import runtime_pb2, runtime_pb2_grpc
 from cli.format import Template, parse_time, render_table, short_id, time_ago
 from cli.tty import DEFAULT_DETACH_KEYS, parse_detach_keys
-from services.common.client import RemoteStub, connect
-from services.common.config import Config
-from services.common.errors import BarqueError, InvalidArgument, NotFound
-from services.common.units import parse_duration
+from client.channels import RemoteStub, connect
+from client.config import Config
+from client.errors import BarqueError, InvalidArgument, NotFound
+from client.units import parse_duration
 
 __all__ = ["RuntimeClient", "register", "status_text"]
 

@@ -11,7 +11,7 @@ from typing import Iterator
 
 from barque.runtime.v1 import runtime_pb2, runtime_pb2_grpc
 from cli.tty import DEFAULT_DETACH_KEYS, DETACHED, stream_session
-from services.common.client import RemoteStub, connect
+from client.channels import RemoteStub, connect
 
 __all__ = ["register", "ExecClient"]
 

@@ -12,12 +12,12 @@ from barque.images.v1 import images_pb2, images_pb2_grpc
 from barque.registry.v1 import registry_pb2, registry_pb2_grpc
 from cli.format import Template, human_size, parse_time, render_table, short_id, time_ago
 from cli.progress import PullPrinter
-from services.common.client import RemoteStub, connect
-from services.common.config import Config
-from services.common.errors import InvalidArgument
-from services.common.oci import Platform
-from services.common.protoconv import platform_to_pb
-from services.common.reference import parse_reference, registry_host
+from client.channels import RemoteStub, connect
+from client.config import Config
+from client.errors import InvalidArgument
+from client.imagespec import Platform
+from client.protoconv import platform_to_pb
+from client.reference import parse_reference, registry_host
 
 __all__ = ["ImagesClient", "register", "pull_with_progress"]
 

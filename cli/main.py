@@ -6,9 +6,9 @@ import argparse
 import os
 import sys
 
-from services.common.client import new_request_id
-from services.common.config import Config, load_config
-from services.common.errors import BarqueError, Unavailable
+from client.channels import new_request_id
+from client.config import Config, load_config
+from client.errors import BarqueError, Unavailable
 
 __all__ = ["main"]
 

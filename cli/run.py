@@ -9,9 +9,9 @@ import sys
 
 from barque.runtime.v1 import runtime_pb2
 from cli.tty import DEFAULT_DETACH_KEYS, DETACHED, parse_detach_keys, stream_session
-from services.common.errors import NotFound
-from services.common.oci import Platform
-from services.common.units import parse_cpus, parse_env_file, parse_memory_swap, ram_in_bytes
+from client.errors import NotFound
+from client.imagespec import Platform
+from client.units import parse_cpus, parse_env_file, parse_memory_swap, ram_in_bytes
 
 __all__ = ["register", "attach_and_wait"]
 

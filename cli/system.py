@@ -14,10 +14,10 @@ import sys
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from barque.version import BuildInfo, build_info
+from client.version import BuildInfo, build_info
 from cli.format import Template
-from services.common.config import Config
-from services.common.errors import BarqueError
+from client.config import Config
+from client.errors import BarqueError
 
 __all__ = [
     "register", "SystemClient", "ServerInfo", "version_document", "render_version",
@@ -51,7 +51,7 @@ class SystemClient:
         from barque.images.v1 import images_pb2, images_pb2_grpc
         from barque.registry.v1 import registry_pb2, registry_pb2_grpc
         from barque.runtime.v1 import runtime_pb2, runtime_pb2_grpc
-        from services.common.client import RemoteStub, connect
+        from client.channels import RemoteStub, connect
 
         def stub(cls, service: str) -> RemoteStub:
             return RemoteStub(cls(connect(self._config, service)), service)

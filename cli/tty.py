@@ -21,7 +21,7 @@ import tty
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from services.common.errors import InvalidArgument
+from client.errors import InvalidArgument
 
 __all__ = [
     "DEFAULT_DETACH_KEYS", "DETACHED", "DetachScanner", "RawTerminal", "parse_detach_keys",

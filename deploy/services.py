@@ -19,9 +19,9 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.common.client import open_channel
-from services.common.config import Config, TlsConfig, load_config
-from services.common.errors import BarqueError
+from client.channels import open_channel
+from client.config import Config, TlsConfig, load_config
+from client.errors import BarqueError
 
 __all__ = ["ORDER", "is_serving", "start", "wait_serving", "stop", "up", "down"]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from services.common.oci import MediaType
+from client.imagespec import MediaType
 from tests.support import layers
 from tests.support.images import (
     PushedImage,

@@ -1,5 +1,8 @@
-"""Helpers shared by every barque service and the CLI.
+"""Server-side helpers every barque service shares: the gRPC server bootstrap
+(:mod:`.server`), logging, content-addressed blobs, file locks, atomic writes,
+daemon entry points and the safe tar package (:mod:`.safetar`).
 
-This package imports no service: errors, logging, configuration, OCI types and
-the gRPC server/client bootstrap live here.
+What callers share with the services (errors, configuration, references,
+units, channels) is in the client library, :mod:`client`. This package imports
+no service.
 """

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import BinaryIO, Iterator
 
 from services.common.atomic import fsync_dir
-from services.common.errors import DigestMismatch, InvalidArgument, NotFound
-from services.common.oci import digest_hex, validate_digest
+from client.errors import DigestMismatch, InvalidArgument, NotFound
+from client.imagespec import digest_hex, validate_digest
 
 __all__ = ["ContentStore", "Writer", "SizeMismatch"]
 

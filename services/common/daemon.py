@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Callable
 
-from services.common.errors import BarqueError
+from client.errors import BarqueError
 from services.common.log import configure_logging, get_logger
 
 __all__ = ["main_for"]

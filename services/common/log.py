@@ -9,7 +9,7 @@ import structlog
 
 __all__ = ["configure_logging", "get_logger", "REQUEST_ID_KEY"]
 
-from services.common.metadata import REQUEST_ID_KEY
+from client.metadata import REQUEST_ID_KEY
 
 
 def configure_logging(service: str, level: str = "info", stream=None) -> None:

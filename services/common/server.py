@@ -22,10 +22,10 @@ import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from services.common.client import is_unix, read_pem
-from services.common.config import Config, TlsConfig
-from services.common.errors import FailedPrecondition, InvalidArgument
-from services.common.grpcerrors import to_status
+from client.channels import is_unix, read_pem
+from client.config import Config, TlsConfig
+from client.errors import FailedPrecondition, InvalidArgument
+from client.grpcerrors import to_status
 from services.common.log import REQUEST_ID_KEY, get_logger
 
 __all__ = [

@@ -19,7 +19,7 @@ from typing import BinaryIO, cast
 
 import zstandard
 
-from services.common.errors import DataLoss, InvalidArgument
+from client.errors import DataLoss, InvalidArgument
 
 
 def _load_isal() -> tuple[ModuleType | None, tuple[type[BaseException], ...]]:

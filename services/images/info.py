@@ -7,8 +7,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from barque.version import BuildInfo, build_info
-from services.images.store import ImageStore
+from client.version import BuildInfo, build_info
+from services.images.core import ImageStore
 
 __all__ = ["StoreInfo", "DRIVER", "store_info", "backing_filesystem"]
 

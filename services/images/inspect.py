@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from services.common.reference import parse_reference
-from services.images.store import ImageView
+from client.reference import parse_reference
+from services.images.core import ImageView
 
 __all__ = ["image_json"]
 

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from services.common.atomic import write_atomic
-from services.common.oci import Descriptor, Platform
+from client.imagespec import Descriptor, Platform
 
 __all__ = ["ImageRecord", "MetadataDB"]
 

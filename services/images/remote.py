@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Iterator
 
 from barque.registry.v1 import registry_pb2, registry_pb2_grpc
-from services.common.client import RemoteStub
-from services.common.oci import Descriptor, Platform
-from services.common.protoconv import descriptor_from_pb, platform_to_pb
-from services.images.store import Resolution
+from client.channels import RemoteStub
+from client.imagespec import Descriptor, Platform
+from client.protoconv import descriptor_from_pb, platform_to_pb
+from services.images.core import Resolution
 
 __all__ = ["RemoteRegistry"]
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from barque.images.v1 import images_pb2, images_pb2_grpc
-from services.common.client import connect
-from services.common.config import load_config
+from client.channels import connect
+from client.config import load_config
 from services.common.server import listener, prepare_state_dir, serve
 from services.images.remote import RemoteRegistry
-from services.images.servicer import ImagesServicer
-from services.images.store import ImageStore
+from services.images.rpc import ImagesServicer
+from services.images.core import ImageStore
 
 __all__ = ["run"]
 

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterator
 
 from services.common.atomic import fsync_dir
-from services.common.errors import (
+from client.errors import (
     AlreadyExists,
     DataLoss,
     DigestMismatch,
@@ -43,7 +43,7 @@ from services.common.errors import (
 )
 from services.common.locks import KeyedLocks
 from services.common.log import get_logger
-from services.common.oci import digest_hex, validate_digest
+from client.imagespec import digest_hex, validate_digest
 from services.common.safetar.apply import DEFAULT_LIMITS, ApplyStats, LayerLimits, apply_layer
 
 __all__ = ["Mounts", "Snapshotter", "chain_ids", "validate_key"]

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 from services.common.atomic import write_atomic
-from services.common.errors import FailedPrecondition
+from client.errors import FailedPrecondition
 
 __all__ = [
     "Challenge",

@@ -24,7 +24,7 @@ from typing import Iterator
 
 from services.common.content import ContentStore, Writer
 from services.common.locks import KeyedLocks
-from services.common.oci import sha256_digest, validate_digest
+from client.imagespec import sha256_digest, validate_digest
 
 __all__ = ["BlobCache", "Ingest", "CHUNK_SIZE"]
 

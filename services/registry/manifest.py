@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import json
 
-from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
-from services.common.oci import INDEX_TYPES, MANIFEST_TYPES, Descriptor, MediaType, Platform
+from client.errors import FailedPrecondition, InvalidArgument, NotFound
+from client.imagespec import INDEX_TYPES, MANIFEST_TYPES, Descriptor, MediaType, Platform
 
 __all__ = [
     "ACCEPT",

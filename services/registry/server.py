@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from barque.registry.v1 import registry_pb2, registry_pb2_grpc
-from services.common.config import load_config
+from client.config import load_config
 from services.common.server import listener, prepare_state_dir, serve
-from services.registry.proxy import RegistryProxy
-from services.registry.servicer import RegistryServicer
+from services.registry.core import RegistryProxy
+from services.registry.rpc import RegistryServicer
 
 __all__ = ["run"]
 

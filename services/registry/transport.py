@@ -32,8 +32,8 @@ from urllib.parse import urlencode, urljoin, urlsplit
 import urllib3
 from urllib3.exceptions import HTTPError, SSLError
 
-from services.common.config import Config
-from services.common.errors import (
+from client.config import Config
+from client.errors import (
     BarqueError,
     FailedPrecondition,
     InvalidArgument,
@@ -52,7 +52,7 @@ from services.registry.auth import (
     parse_token_response,
     parse_www_authenticate,
 )
-from services.common.reference import DEFAULT_DOMAIN
+from client.reference import DEFAULT_DOMAIN
 
 __all__ = ["Endpoint", "Transport", "endpoints_for", "is_loopback", "discard", "BACKOFF"]
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 
 from barque.runtime.v1 import runtime_pb2, runtime_pb2_grpc
-from services.common.client import connect
-from services.common.config import load_config
+from client.channels import connect
+from client.config import load_config
 from services.common.server import listener, prepare_state_dir, serve
-from services.runtime.execs import ExecHost, Execs
-from services.runtime.remote import RemoteImages
-from services.runtime.service import RuntimeService
-from services.runtime.servicer import RuntimeServicer
+from services.runtime.engine.execs import ExecHost, Execs
+from services.runtime.engine.remote import RemoteImages
+from services.runtime.core import RuntimeService
+from services.runtime.rpc import RuntimeServicer
 
 __all__ = ["run"]
 

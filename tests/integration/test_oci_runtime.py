@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from services.runtime.oci.caps import DOCKER_DEFAULT_CAPS
-from services.runtime.seccomp_profile import default_profile
+from services.runtime.spec.seccomp_profile import default_profile
 
 pytestmark = [
     pytest.mark.root,

@@ -24,18 +24,18 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from services.common.config import Config, RegistryHostConfig
+from client.config import Config, RegistryHostConfig
 from services.common.content import SizeMismatch
-from services.common.errors import (
+from client.errors import (
     DigestMismatch,
     FailedPrecondition,
     NotFound,
     Unauthenticated,
     Unavailable,
 )
-from services.common.oci import MediaType, sha256_digest
+from client.imagespec import MediaType, sha256_digest
 from services.registry.auth import Credentials
-from services.registry.proxy import RegistryProxy
+from services.registry.core import RegistryProxy
 from tests.integration.engine import Engine
 
 pytestmark = pytest.mark.integration

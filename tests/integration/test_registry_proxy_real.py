@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 import urllib3
 
-from services.common.config import Config
-from services.common.errors import NotFound, Unauthenticated, Unavailable
-from services.common.oci import MediaType, Platform, sha256_digest
-from services.registry.proxy import RegistryProxy
+from client.config import Config
+from client.errors import NotFound, Unauthenticated, Unavailable
+from client.imagespec import MediaType, Platform, sha256_digest
+from services.registry.core import RegistryProxy
 
 pytestmark = [
     pytest.mark.integration,

@@ -22,7 +22,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from deploy.services import is_serving, start, wait_serving
-from services.common.config import TlsConfig, load_config
+from client.config import TlsConfig, load_config
 from tests.integration.engine import Engine
 from tests.support.registry import free_port
 

@@ -3,6 +3,7 @@ uses), keeps its socket private, and stops gracefully on SIGTERM."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 
@@ -12,6 +13,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from barque.images.v1 import images_pb2, images_pb2_grpc
+from tests.integration.runtime_fixtures import busybox, rt_engine  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.integration
 
@@ -57,22 +59,35 @@ def test_domain_errors_map_to_status_codes(engine):
         assert "Bad Ref" in err.value.details()
 
 
+def _logged(engine, service: str) -> list[dict]:
+    out = []
+    for line in engine.log(service).read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue
+    return out
+
+
 def test_request_id_reaches_every_hop(fresh_engine, test_images):
     fresh_engine.ok("pull", test_images["oci-gzip"].ref)
-    import json
 
     def ids(service):
-        out = set()
-        for line in fresh_engine.log(service).read_text().splitlines():
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue
-            if rec.get("request_id"):
-                out.add(rec["request_id"])
-        return out
+        return {rec["request_id"] for rec in _logged(fresh_engine, service) if rec.get("request_id")}
 
     assert ids("images") & ids("registry"), "no request id logged by both the image-store and the proxy"
+
+
+@pytest.mark.root
+def test_run_request_id_reaches_the_image_store(rt_engine, busybox):
+    """Run, a bidirectional stream, is logged with a request id, and the
+    runtime's calls to the image-store on its behalf carry the same one (that
+    the CLI's id rides every kind of call is tests/unit/test_client_request_id.py)."""
+    rt_engine.ok("run", "--rm", busybox, "true")
+    run_ids = {rec.get("request_id", "") for rec in _logged(rt_engine, "runtime") if rec.get("rpc") == "Run"}
+    assert run_ids and "" not in run_ids, f"Run records without a request id: {run_ids}"
+    image_ids = {rec.get("request_id") for rec in _logged(rt_engine, "images")}
+    assert run_ids & image_ids, "the image-store saw no call with the Run's request id"
 
 
 def test_sigterm_stops_gracefully(fresh_engine):

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from services.runtime import shimclient
-from services.runtime.logs import read_logs
-from services.runtime.shimclient import KIND_EXIT, KIND_STDERR, KIND_STDOUT, ShimConfig
+from services.runtime.shim import client as shimclient
+from services.runtime.engine.logs import read_logs
+from services.runtime.shim.client import KIND_EXIT, KIND_STDERR, KIND_STDOUT, ShimConfig
 
 pytestmark = [
     pytest.mark.root,
@@ -311,7 +311,7 @@ def test_survives_sigkill_of_its_spawner(ctr, tmp_path):
     cfg = ctr.shim_config(oom_cgroup=ctr.oom_cgroup())
     script = textwrap.dedent(f"""
         import time
-        from services.runtime import shimclient
+        from services.runtime.shim import client as shimclient
         cfg = shimclient.ShimConfig(**{cfg.__dict__!r})
         shimclient.spawn_shim(cfg)
         shimclient.wait_status(cfg.state_dir, ("running",))

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from services.common.oci import MediaType, sha256_digest
+from client.imagespec import MediaType, sha256_digest
 from tests.support import layers
 from tests.support.images import (
     SEED_SCRIPT,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from services.common.errors import AlreadyExists, DigestMismatch, FailedPrecondition, InvalidArgument, NotFound
+from client.errors import AlreadyExists, DigestMismatch, FailedPrecondition, InvalidArgument, NotFound
 from services.common.safetar.apply import UnsafeLayer
 from services.images.snapshots import Mounts, Snapshotter, chain_ids
 from tests.support.layers import (

@@ -29,7 +29,7 @@ from typing import Literal
 
 import zstandard
 
-from services.common.oci import INDEX_TYPES, MediaType, sha256_digest
+from client.imagespec import INDEX_TYPES, MediaType, sha256_digest
 from tests.support.registry import Registry
 
 __all__ = [

@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
 # Runs in its own interpreter: spawn() forks, which the test process must not.
 SCRIPT = textwrap.dedent("""
     import fcntl, os, resource
-    from services.runtime.shim import runtime
+    from services.runtime.shim import ocirun as runtime
 
     def list_fds(args):
         names = sorted(int(n) for n in os.listdir("/proc/self/fd"))

@@ -15,7 +15,7 @@ RAW = "\n".join([
     "thread (11): pull-apply;Thread.run (threading.py:982);Snapshotter.unpack (services/images/snapshots.py:191);"
     "apply_layer (services/images/extract.py:329);_Applier._dir (services/images/extract.py:201) 2",
     "thread (12): pull_0;_worker (concurrent/futures/thread.py:83);ImageStore._download "
-    "(services/images/store.py:290);Writer.write (services/common/content.py:60) 1",
+    "(services/images/core.py:290);Writer.write (services/common/content.py:60) 1",
     "thread (13): images_0;Condition.wait (threading.py:320) 1",
     "garbage line without a count",
 ])

@@ -105,7 +105,7 @@ def test_process_kind_and_split():
         == "barque-oci create"
     assert process_kind('process 13:"/usr/bin/true"') == "other"
     raw = "\n".join([
-        'process 10:"python -m services.runtime";thread (0x1): a;Servicer.Run (services/runtime/servicer.py:90) 4',
+        'process 10:"python -m services.runtime";thread (0x1): a;Servicer.Run (services/runtime/rpc.py:90) 4',
         'process 12:"barque-oci --root r delete x";main (services/runtime/oci/cli.py:120) 2',
         'process 14:"barque-oci --root r delete y";main (services/runtime/oci/cli.py:120) 1',
     ])

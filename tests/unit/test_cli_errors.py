@@ -6,8 +6,8 @@ from __future__ import annotations
 import grpc
 
 from cli.main import describe_error
-from services.common.errors import InvalidArgument, NotFound
-from services.common.grpcerrors import from_grpc
+from client.errors import InvalidArgument, NotFound
+from client.grpcerrors import from_grpc
 
 
 class _RpcError(grpc.RpcError):

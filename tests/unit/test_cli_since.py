@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cli.containers import parse_since
-from services.common.errors import InvalidArgument
+from client.errors import InvalidArgument
 
 NOW = 1_000_000.0
 S = 1_000_000_000

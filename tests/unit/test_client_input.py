@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from barque.runtime.v1 import runtime_pb2
-from services.common.errors import FailedPrecondition, Internal, InvalidArgument
-from services.runtime.client_input import ClientInput
-from services.runtime.execs import ExecHost, Execs
+from client.errors import FailedPrecondition, Internal, InvalidArgument
+from services.runtime.engine.client_input import ClientInput
+from services.runtime.engine.execs import ExecHost, Execs
 
 WAIT = 5.0
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from services.common.client import open_channel
-from services.common.config import CgroupConfig, TlsConfig, load_config
-from services.common.errors import InvalidArgument
+from client.channels import open_channel
+from client.config import CgroupConfig, TlsConfig, load_config
+from client.errors import InvalidArgument
 from services.common.server import listener
 
 FULL = """

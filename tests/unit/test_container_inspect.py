@@ -1,4 +1,4 @@
-"""Docker's ContainerJSON built by the runtime (services/runtime/inspect.py):
+"""Docker's ContainerJSON built by the runtime (services/runtime/engine/inspect.py):
 Config and HostConfig rendered from the proto under Docker's names, paths
 from the record and the container's directory."""
 
@@ -8,8 +8,8 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 from barque.runtime.v1 import runtime_pb2
-from services.runtime.containers import ContainerConfig, ContainerRecord, HostConfig
-from services.runtime.inspect import container_json, docker_name, render_message
+from services.runtime.engine.containers import ContainerConfig, ContainerRecord, HostConfig
+from services.runtime.engine.inspect import container_json, docker_name, render_message
 
 # The JSON names of moby's api/types/container HostConfig (with Resources
 # inlined) and Config, at moby b985e2313a; KernelMemory/KernelMemoryTCP and

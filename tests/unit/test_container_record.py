@@ -3,7 +3,7 @@ messages; records written before that still load."""
 
 from __future__ import annotations
 
-from services.runtime.containers import ContainerConfig, ContainerRecord, HostConfig
+from services.runtime.engine.containers import ContainerConfig, ContainerRecord, HostConfig
 
 
 def _record(config, host) -> ContainerRecord:

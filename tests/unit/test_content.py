@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from services.common.errors import DigestMismatch, InvalidArgument, NotFound
+from client.errors import DigestMismatch, InvalidArgument, NotFound
 from services.common.content import ContentStore, SizeMismatch
 
 DATA = b"layer bytes " * 10_000

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from services.common.errors import InvalidArgument
-from services.runtime.execs import ExecOptions, exec_process
+from client.errors import InvalidArgument
+from services.runtime.engine.execs import ExecOptions, exec_process
 
 CONTAINER_USER = {"uid": 1000, "gid": 1000, "additionalGids": [1000, 50]}
 

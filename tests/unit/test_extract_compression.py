@@ -9,7 +9,7 @@ import random
 import pytest
 import zstandard
 
-from services.common.oci import MediaType
+from client.imagespec import MediaType
 from services.images import compression
 from services.images.compression import CorruptLayerData, UnsupportedCompression, detect_compression, open_decompressed
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from services.common.errors import InvalidArgument
-from services.runtime import flags
+from client.errors import InvalidArgument
+from services.runtime.spec import flags
 
 
 @pytest.mark.parametrize("mode,read_only", [("", False), ("ro", True), ("rw", False), ("ro,z", True),

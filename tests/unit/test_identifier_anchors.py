@@ -15,12 +15,12 @@ from typing import Callable
 import pytest
 
 from services.common.content import ContentStore
-from services.common.errors import BarqueError, InvalidArgument, Unavailable
-from services.common.oci import digest_hex, validate_digest
-from services.common.reference import parse_name, parse_reference, registry_host
+from client.errors import BarqueError, InvalidArgument, Unavailable
+from client.imagespec import digest_hex, validate_digest
+from client.reference import parse_name, parse_reference, registry_host
 from services.images.snapshots import validate_key
-from services.registry.proxy import RegistryProxy
-from services.runtime.containers import ContainerConfig, ContainerRecord, ContainerStore, HostConfig
+from services.registry.core import RegistryProxy
+from services.runtime.engine.containers import ContainerConfig, ContainerRecord, ContainerStore, HostConfig
 from services.runtime.oci.spec import validate_id
 
 HEX = "0123456789abcdef" * 4

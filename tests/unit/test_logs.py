@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from services.runtime import logs
-from services.runtime.logs import (
+from services.runtime.engine import logs
+from services.runtime.engine.logs import (
     InvalidLogOption, LogRecord, LogWriter, format_timestamp, log_files, parse_record,
     parse_timestamp, read_logs,
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.common.errors import FailedPrecondition, InvalidArgument
+from client.errors import FailedPrecondition, InvalidArgument
 from services.runtime.oci import cgroups
 
 MOUNTINFO = """\
@@ -146,7 +146,7 @@ def test_v2_names_a_controller_the_hierarchy_lacks(tmp_path):
 
 
 def test_hierarchy_from_config(tmp_path):
-    from services.common.config import CgroupConfig
+    from client.config import CgroupConfig
     assert cgroups.hierarchy(CgroupConfig("1", str(tmp_path))) == (1, "/sys/fs/cgroup")
     with pytest.raises(FailedPrecondition, match="not a cgroup2 mount"):
         cgroups.hierarchy(CgroupConfig("2", str(tmp_path)))

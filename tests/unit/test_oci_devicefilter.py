@@ -12,7 +12,7 @@ import struct
 
 import pytest
 
-from services.common.errors import InvalidArgument
+from client.errors import InvalidArgument
 from services.runtime.oci.devicefilter import (
     ACC_MKNOD, ACC_READ, ACC_WRITE, DEV_BLOCK, DEV_CHAR, DeviceRule, Emulator, build_program,
     device_rules,

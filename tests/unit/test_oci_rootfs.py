@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from services.common.errors import InvalidArgument
+from client.errors import InvalidArgument
 from services.runtime.oci import mountapi as ma
 from services.runtime.oci import rootfs
 from services.runtime.oci import syscalls as sc

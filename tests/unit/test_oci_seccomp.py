@@ -12,7 +12,7 @@ from services.runtime.oci import caps as caps_mod
 from services.runtime.oci import seccomp
 from services.runtime.oci.caps import DOCKER_DEFAULT_CAPS
 from services.runtime.oci.syscall_table import AUDIT_ARCH_X86_64, SYSCALLS_X86_64
-from services.runtime.seccomp_profile import default_profile
+from services.runtime.spec.seccomp_profile import default_profile
 
 NR = SYSCALLS_X86_64
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from services.common.errors import InvalidArgument, NotFound
+from client.errors import InvalidArgument, NotFound
 from services.runtime.oci import caps, spec
 
 

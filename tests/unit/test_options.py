@@ -10,10 +10,10 @@ import inspect
 import pytest
 from google.protobuf.descriptor import FieldDescriptor
 
-import services.runtime.service  # noqa: F401  (registers the engine's behaviours)
+import services.runtime.core  # noqa: F401  (registers the engine's behaviours)
 import services.runtime.spec  # noqa: F401  (registers the spec options)
-from services.common.errors import InvalidArgument
-from services.runtime.options import MESSAGES, applied_fields, applies, refuse_unapplied
+from client.errors import InvalidArgument
+from services.runtime.spec.options import MESSAGES, applied_fields, applies, refuse_unapplied
 
 ALL_FIELDS = [f"{docker}.{field.name}" for docker, cls in MESSAGES.items()
               for field in cls.DESCRIPTOR.fields]

@@ -22,13 +22,13 @@ from pathlib import Path
 import pytest
 import urllib3
 
-from services.common.config import Config
+from client.config import Config
 from services.common.content import SizeMismatch
-from services.common.errors import BarqueError, InvalidArgument
-from services.common.oci import Descriptor, MediaType, Platform, sha256_digest
-from services.images.store import MAX_CONFIG_SIZE, ImageStore, Resolution
+from client.errors import BarqueError, InvalidArgument
+from client.imagespec import Descriptor, MediaType, Platform, sha256_digest
+from services.images.core import MAX_CONFIG_SIZE, ImageStore, Resolution
 from services.registry.cache import CHUNK_SIZE
-from services.registry.proxy import RegistryProxy
+from services.registry.core import RegistryProxy
 
 CHUNK = 64 << 10
 #: an "endless" fake body stops here, so that a regression fails the test instead of the host

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.common.errors import InvalidArgument
-from services.common.reference import (
+from client.errors import InvalidArgument
+from client.reference import (
     InvalidReference,
     Reference,
     parse_name,

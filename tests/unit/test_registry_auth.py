@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from services.common.errors import FailedPrecondition
+from client.errors import FailedPrecondition
 from services.registry.auth import (
     Challenge,
     Credentials,

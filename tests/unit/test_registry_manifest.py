@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from services.common.errors import FailedPrecondition, NotFound
-from services.common.oci import Descriptor, MediaType, Platform
+from client.errors import FailedPrecondition, NotFound
+from client.imagespec import Descriptor, MediaType, Platform
 from services.registry.manifest import (
     index_entries,
     manifest_media_type,

@@ -7,9 +7,9 @@ import threading
 
 import pytest
 
-from services.common.config import Config, RegistryHostConfig
-from services.common.errors import DigestMismatch, InvalidArgument
-from services.common.oci import sha256_digest
+from client.config import Config, RegistryHostConfig
+from client.errors import DigestMismatch, InvalidArgument
+from client.imagespec import sha256_digest
 from services.common.locks import KeyedLocks
 from services.registry.cache import BlobCache
 from services.registry.transport import Endpoint, endpoints_for, is_loopback

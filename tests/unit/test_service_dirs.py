@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from services.common.config import Config
-from services.common.errors import FailedPrecondition
+from client.config import Config
+from client.errors import FailedPrecondition
 from services.common.server import STATE_DIR_MODE, prepare_state_dir, prepare_unix_socket
 
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from barque.runtime.v1 import runtime_pb2
-from services.common.errors import InvalidArgument
+from client.errors import InvalidArgument
 from services.runtime import spec as sb
-from services.runtime.flags import Bind, SecurityOpts
+from services.runtime.spec.flags import Bind, SecurityOpts
 
 # linux/capability.h, written out independently of the code under test.
 CAP_NUMBERS = {

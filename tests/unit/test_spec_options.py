@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from barque.runtime.v1.runtime_pb2 import ContainerConfig, HostConfig
-from services.common.errors import InvalidArgument
+from client.errors import InvalidArgument
 from services.runtime import spec as sb
-from services.runtime.flags import Bind, SecurityOpts
+from services.runtime.spec.flags import Bind, SecurityOpts
 
 MB = 1024 * 1024
 PASSWD = "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from services.common import units
-from services.common.errors import InvalidArgument
+from client import units
+from client.errors import InvalidArgument
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -200,7 +200,7 @@ def test_parse_env_file_missing_file(tmp_path: Path):
 
 def test_units_and_barque_oci_stay_lean():
     """barque-oci imports the parsers; neither may pull in grpc, protobuf or fractions."""
-    probe = ("import sys, services.common.units, services.runtime.oci.cli; "
+    probe = ("import sys, client.units, services.runtime.oci.cli; "
              "print(sorted(m for m in sys.modules if m.split('.')[0] in "
              "('grpc', 'google', 'fractions', 'decimal', 'barque', 'structlog')))")
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from services.common.errors import InvalidArgument
-from services.runtime.users import MAX_DB_BYTES, ResolvedUser, process_user, read_rootfs_file, resolve_user
+from client.errors import InvalidArgument
+from services.runtime.spec.users import MAX_DB_BYTES, ResolvedUser, process_user, read_rootfs_file, resolve_user
 
 PASSWD = """\
 root:x:0:0:root:/root:/bin/sh

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-from services.common.errors import Internal, Unavailable
+from client.errors import Internal, Unavailable
 from services.common.log import get_logger
 from services.common.safetar.beneath import NotBeneath, open_dir_beneath
 from services.common.safetar.errors import LayerTooLarge, MalformedLayer, UnsafeLayer

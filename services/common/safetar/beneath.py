@@ -25,7 +25,7 @@ import functools
 import os
 import stat
 
-from services.common.errors import InvalidArgument
+from client.errors import InvalidArgument
 
 __all__ = ["open_dir_beneath", "read_file_in_root", "NotBeneath", "UnsafePath", "openat2_available"]
 

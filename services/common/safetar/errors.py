@@ -7,7 +7,7 @@ nothing of it is kept.
 
 from __future__ import annotations
 
-from services.common.errors import InvalidArgument
+from client.errors import InvalidArgument
 
 __all__ = ["UnsafeLayer", "MalformedLayer", "LayerTooLarge"]
 

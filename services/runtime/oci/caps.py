@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.common.errors import InvalidArgument
+from client.errors import InvalidArgument
 
 from . import syscalls
 

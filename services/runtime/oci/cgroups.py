@@ -21,7 +21,7 @@ import signal
 import time
 from dataclasses import dataclass
 
-from services.common.errors import FailedPrecondition, Internal, InvalidArgument
+from client.errors import FailedPrecondition, Internal, InvalidArgument
 from . import devicefilter
 from .devicefilter import DEFAULT_ALLOWED_DEVICES
 from .oplog import get_logger
@@ -81,13 +81,13 @@ def is_v2(root: str = CGROUP_ROOT) -> bool:
 
 def hierarchy(settings=None) -> tuple[int, str]:
     """(version, cgroup2 root) for new containers, from the ``[cgroups]``
-    config (``services.common.config.CgroupConfig``; loaded when not given).
+    config (``client.config.CgroupConfig``; loaded when not given).
 
     ``auto`` is v2 when ``/sys/fs/cgroup`` is the unified hierarchy; ``2``
     uses the cgroup2 mount at ``v2_root`` (a hybrid host's ``unified``).
     """
     if settings is None:
-        from services.common.config import load_config  # only on create
+        from client.config import load_config  # only on create
         settings = load_config().cgroups
     if settings.version == "1":
         return 1, CGROUP_ROOT

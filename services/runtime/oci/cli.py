@@ -12,8 +12,8 @@ import json
 import os
 import sys
 
-from services.common.errors import AlreadyExists, BarqueError, InvalidArgument
-from services.common.units import parse_signal
+from client.errors import AlreadyExists, BarqueError, InvalidArgument
+from client.units import parse_signal
 
 from . import container, execflags, oplog, spec as specmod, versioninfo
 from .process import ExecFailed

@@ -11,7 +11,7 @@ import socket
 import struct
 import termios
 
-from services.common.errors import FailedPrecondition
+from client.errors import FailedPrecondition
 
 __all__ = ["ConsoleError", "connect_socket", "open_pty", "send_master", "make_controlling"]
 

@@ -13,7 +13,7 @@ import signal
 import time
 
 from services.common.atomic import write_atomic
-from services.common.errors import FailedPrecondition, Internal
+from client.errors import FailedPrecondition, Internal
 
 from . import cgroups, console, init, process, spec as specmod, syscalls
 from .state import (STATUS_CREATED, STATUS_PAUSED, STATUS_RUNNING, STATUS_STOPPED,

@@ -21,7 +21,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from services.common.errors import InvalidArgument
+from client.errors import InvalidArgument
 
 __all__ = ["DeviceRule", "Emulator", "rules_from_spec", "device_rules", "build_program",
            "DEFAULT_ALLOWED_DEVICES", "ACCESS_BITS",

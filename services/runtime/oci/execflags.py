@@ -10,7 +10,7 @@ import argparse
 import copy
 import json
 
-from services.common.errors import InvalidArgument
+from client.errors import InvalidArgument
 
 __all__ = ["load_process", "build_process"]
 

@@ -21,7 +21,7 @@ import traceback
 from dataclasses import dataclass
 from typing import NoReturn
 
-from services.common.errors import BarqueError, FailedPrecondition, InvalidArgument
+from client.errors import BarqueError, FailedPrecondition, InvalidArgument
 
 from . import console, process, rootfs, syscalls
 from .cgroups import CgroupV1, CgroupV2

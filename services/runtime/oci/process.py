@@ -12,7 +12,7 @@ import resource
 import signal
 import stat
 
-from services.common.errors import FailedPrecondition, InvalidArgument
+from client.errors import FailedPrecondition, InvalidArgument
 
 from . import caps, seccomp, syscalls
 

@@ -20,7 +20,7 @@ import shutil
 import stat
 from collections import deque
 
-from services.common.errors import FailedPrecondition, InvalidArgument
+from client.errors import FailedPrecondition, InvalidArgument
 
 from . import mountapi as ma
 from . import syscalls as sc

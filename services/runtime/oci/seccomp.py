@@ -20,7 +20,7 @@ import ctypes
 import errno as errno_mod
 import struct
 
-from services.common.errors import InvalidArgument
+from client.errors import InvalidArgument
 
 from . import syscall_table, syscalls
 

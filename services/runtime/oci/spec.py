@@ -13,7 +13,7 @@ import json
 import os
 import re
 
-from services.common.errors import InvalidArgument, NotFound
+from client.errors import InvalidArgument, NotFound
 
 __all__ = [
     "SpecError", "default_spec", "load_bundle", "validate_spec", "validate_process",

@@ -14,7 +14,7 @@ import os
 from dataclasses import asdict, dataclass, field
 
 from services.common.atomic import is_temp_of, write_atomic
-from services.common.errors import AlreadyExists, Internal, NotFound
+from client.errors import AlreadyExists, Internal, NotFound
 
 from . import cgroups, syscalls
 from .spec import validate_id

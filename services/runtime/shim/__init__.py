@@ -31,13 +31,13 @@ Files in DIR (written atomically: temp file, fsync, rename, fsync of DIR):
 - ``shim.pid``: the shim's pid; it stays after the shim exited (a fast
   failure can end the shim before its spawner reads the file), so liveness is
   checked against ``/proc/PID/cmdline`` naming this state dir.
-- ``init.pid``: written by the runtime (``--pid-file``).
+- ``init.pid``: written by the OCI runtime (``--pid-file``).
 - ``status.json``: ``{"state": "created", "pid": P}`` after create;
   ``{"state": "running", "pid": P, "started_at": T}`` after start;
   ``{"state": "exited", "pid": P, "exit_code": N, "signal": null|"SIGKILL",
   "oom_killed": bool, "started_at": T|"", "finished_at": T, "error": ""}`` at
   the end. ``exit_code`` is the status, or 128+signum when killed by a signal.
-  When create or start fails, ``error`` holds the runtime's message,
+  When create or start fails, ``error`` holds the OCI runtime's message,
   ``started_at`` is "" and ``exit_code`` is 127 (command not found), 126 (not
   executable) or 125 (anything else). Times are RFC 3339 UTC with nanoseconds.
 - ``attach.sock``: unix stream socket, mode 0600, removed when the shim exits.
@@ -71,7 +71,7 @@ kind  name         direction     payload
 With --tty the container's stdin, stdout and stderr are one pseudo-terminal:
 its output is logged and sent as stdout, stdin frames are written to it (a
 stdin EOF frame only stops further stdin: a terminal cannot be half-closed),
-and the pipes carry only for the runtime's own messages.
+and the pipes carry only for the OCI runtime's own messages.
 
 Output written before a client attached is not replayed (``logs`` is not
 supported here; read the log file). With --wait-attach the shim runs

@@ -15,7 +15,7 @@ if not __package__:
     __package__ = "services.runtime.shim"  # noqa: A001 - lets the relative imports below work
 
 from .options import UsageError, parse_args  # noqa: E402
-from .runtime import RuntimeFailed, set_child_subreaper  # noqa: E402
+from .ocirun import OciFailed, set_child_subreaper  # noqa: E402
 from .supervisor import Supervisor  # noqa: E402
 
 __all__ = ["main"]
@@ -82,7 +82,7 @@ def _serve(opts, ready_fd: int) -> None:
             sup.wait_for_attach()
         sup.start()
         sup.supervise()
-    except RuntimeFailed as exc:
+    except OciFailed as exc:
         sup.fail(exc)
     sup.finish()
 

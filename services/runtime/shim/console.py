@@ -12,7 +12,7 @@ import _socket
 import os
 import sys
 
-from .runtime import RuntimeFailed
+from .ocirun import OciFailed
 
 __all__ = ["CONSOLE_FILE", "ConsoleSocket", "listen_unix", "set_window_size"]
 
@@ -62,7 +62,7 @@ class ConsoleSocket:
         try:
             fd, _ = self._listener._accept()  # type: ignore[attr-defined]
         except OSError as exc:
-            raise RuntimeFailed("runtime create sent no terminal over the console socket",
+            raise OciFailed("runtime create sent no terminal over the console socket",
                                 125) from exc
         finally:
             self.close()
@@ -72,7 +72,7 @@ class ConsoleSocket:
             _, ancdata, _, _ = conn.recvmsg(1024, _socket.CMSG_SPACE(16),
                                             _socket.MSG_CMSG_CLOEXEC)
         except OSError as exc:
-            raise RuntimeFailed(f"receive the terminal from the runtime: {exc}", 125) from exc
+            raise OciFailed(f"receive the terminal from the runtime: {exc}", 125) from exc
         finally:
             conn.close()
         fds = [int.from_bytes(data[i:i + 4], sys.byteorder)
@@ -80,7 +80,7 @@ class ConsoleSocket:
                if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS
                for i in range(0, len(data) - len(data) % 4, 4)]
         if not fds:
-            raise RuntimeFailed("runtime create sent no terminal over the console socket", 125)
+            raise OciFailed("runtime create sent no terminal over the console socket", 125)
         for extra in fds[1:]:
             os.close(extra)
         os.set_blocking(fds[0], False)

@@ -2,7 +2,7 @@
 
 A hand-written parser: argparse costs the shim about 0.8 MiB of private
 memory (it imports ``re`` and ``gettext``), and the shim is spawned only by the
-runtime service, which builds the argv with :func:`services.runtime.shimclient`.
+runtime service, which builds the argv with :func:`services.runtime.shim.client`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The attach protocol spoken on ``attach.sock`` (described in the package
 docstring): a JSON handshake line, then length-prefixed frames both ways.
 
-Shared by the shim and by :mod:`services.runtime.shimclient`; stdlib-lean.
+Shared by the shim and by :mod:`services.runtime.shim.client`; stdlib-lean.
 """
 
 from __future__ import annotations

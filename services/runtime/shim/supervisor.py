@@ -3,7 +3,7 @@
 Single-threaded: one epoll set holds the container's stdout/stderr pipes, its
 stdin pipe (when writes are pending), the attach listener and clients, and a
 wakeup pipe that SIGCHLD writes to. With --tty the container's stdio is a
-pseudo-terminal instead: the runtime sends its master over ``console.sock``
+pseudo-terminal instead: the OCI runtime sends its master over ``console.sock``
 (SCM_RIGHTS, runc's --console-socket), and the master replaces the pipes: its
 output is the container's stdout (a terminal does not split the streams),
 stdin frames are written to it and resize frames set its window size. The shim runs with the state dir as its
@@ -30,8 +30,8 @@ from .protocol import (
     KIND_EXIT, KIND_RESIZE, KIND_STDERR, KIND_STDIN, KIND_STDIN_EOF, KIND_STDOUT, ProtocolError,
     encode_frame, parse_size,
 )
-from .runtime import (
-    RuntimeFailed, describe_wait_status, failure_exit_code, runtime_message, spawn, wait_runtime,
+from .ocirun import (
+    OciFailed, describe_wait_status, failure_exit_code, oci_message, spawn, wait_oci,
 )
 
 __all__ = [
@@ -45,7 +45,7 @@ SOCKET_FILE = "attach.sock"
 _START_OUTPUT = "start.out"
 
 #: longest a runtime create/start may take before it is killed
-RUNTIME_TIMEOUT = 60.0
+OCI_TIMEOUT = 60.0
 #: with --wait-attach, start anyway after this long without a client
 ATTACH_DEADLINE = 10.0
 #: after the container exited, how long output pipes may stay open (a process
@@ -129,33 +129,33 @@ class Supervisor:
 
     def create(self) -> None:
         """``runtime create`` with the pipes as its (and the container's) stdio.
-        Anything on the pipes before ``start`` is the runtime's own output."""
+        Anything on the pipes before ``start`` is the OCI runtime's own output."""
         o = self.opts
         try:
             self.writer = LogWriter(o.log_path, o.log_driver, o.log_max_size, o.log_max_file)
         except OSError as exc:
-            raise RuntimeFailed(f"open log {o.log_path!r}: {exc.strerror}", 125) from exc
+            raise OciFailed(f"open log {o.log_path!r}: {exc.strerror}", 125) from exc
         console = ["--console-socket", self.console.path] if self.console is not None else []
         argv = self._runtime("create", "--bundle", o.bundle, *console, "--pid-file",
                              os.path.join(o.state_dir, INIT_PID_FILE), o.container_id)
         try:
             pid = spawn(argv, self.in_r, self.out_w, self.err_w)
         except OSError as exc:
-            raise RuntimeFailed(f"run runtime {o.runtime!r}: {exc.strerror}", 125) from exc
+            raise OciFailed(f"run runtime {o.runtime!r}: {exc.strerror}", 125) from exc
         finally:
             for fd in (self.in_r, self.out_w, self.err_w):
                 os.close(fd)
-        code, output = wait_runtime(pid, RUNTIME_TIMEOUT, (self.out_r, self.err_r))
+        code, output = wait_oci(pid, OCI_TIMEOUT, (self.out_r, self.err_r))
         if code != 0:
-            message = runtime_message(output) or f"runtime create exited with status {code}"
-            raise RuntimeFailed(message, failure_exit_code(code, message))
+            message = oci_message(output) or f"runtime create exited with status {code}"
+            raise OciFailed(message, failure_exit_code(code, message))
         try:
             with open(INIT_PID_FILE) as f:
                 self.init_pid = int(f.read().strip())
         except (OSError, ValueError) as exc:
-            raise RuntimeFailed(f"runtime create left no usable {INIT_PID_FILE}: {exc}", 125) from exc
+            raise OciFailed(f"runtime create left no usable {INIT_PID_FILE}: {exc}", 125) from exc
         if o.tty:
-            # the container writes to the pty; the pipes only carried the runtime's output
+            # the container writes to the pty; the pipes only carried the OCI runtime's output
             os.close(self.out_r)
             os.close(self.err_r)
             assert self.console is not None
@@ -192,18 +192,18 @@ class Supervisor:
             try:
                 pid = spawn(self._runtime("start", self.opts.container_id), null, out, out)
             except OSError as exc:
-                raise RuntimeFailed(f"run runtime {self.opts.runtime!r}: {exc.strerror}",
+                raise OciFailed(f"run runtime {self.opts.runtime!r}: {exc.strerror}",
                                     125) from exc
             finally:
                 os.close(null)
-            code, _ = wait_runtime(pid, RUNTIME_TIMEOUT)
+            code, _ = wait_oci(pid, OCI_TIMEOUT)
             output = os.pread(out, 64 * 1024, 0)
         finally:
             os.close(out)
             os.unlink(_START_OUTPUT)
         if code != 0:
-            message = runtime_message(output) or f"runtime start exited with status {code}"
-            raise RuntimeFailed(message, failure_exit_code(code, message))
+            message = oci_message(output) or f"runtime start exited with status {code}"
+            raise OciFailed(message, failure_exit_code(code, message))
         self.started_at = format_timestamp(time.time_ns())
         _write_file(STATUS_FILE, dumps({"state": "running", "pid": self.init_pid,
                                          "started_at": self.started_at}))
@@ -222,7 +222,7 @@ class Supervisor:
         for fd in list(self.outputs):
             self._drain_output(fd)
 
-    def fail(self, exc: RuntimeFailed) -> None:
+    def fail(self, exc: OciFailed) -> None:
         """create/start failed: record why, and end a container init left behind."""
         self.error = str(exc)
         self.failed_code = exc.exit_code

@@ -5,7 +5,7 @@ turn, in the style of containerd's ``SpecOpts``: each takes the spec, the
 ``runtime.v1`` ContainerConfig and HostConfig, and a :class:`SpecContext` of
 facts that are not Docker configuration, and adjusts one concern of the spec.
 An option that uses a Config or HostConfig field declares it with
-:func:`~services.runtime.options.applies`. A new option is one new function
+:func:`~services.runtime.spec.options.applies`. A new option is one new function
 here and its place in :data:`DEFAULT_OPTIONS`.
 
 What comes out is what Docker (moby ``daemon/oci_linux.go`` on top of

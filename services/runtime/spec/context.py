@@ -16,7 +16,7 @@ from pathlib import Path
 
 from barque.runtime.v1.runtime_pb2 import ContainerConfig, HostConfig
 
-from ..flags import Bind, SecurityOpts
+from .flags import Bind, SecurityOpts
 
 __all__ = ["HostFacts", "SpecContext", "SpecOpt"]
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from barque.runtime.v1.runtime_pb2 import ContainerConfig, HostConfig
-from services.common.errors import InvalidArgument
+from client.errors import InvalidArgument
 
-from ..options import applies
+from .options import applies
 from .context import SpecContext
 from .paths import clean_abs
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 from barque.runtime.v1.runtime_pb2 import ContainerConfig, HostConfig
-from services.common.errors import InvalidArgument
+from client.errors import InvalidArgument
 
 from .context import SpecContext
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import posixpath
 
-from services.common.errors import InvalidArgument
+from client.errors import InvalidArgument
 
 __all__ = ["clean_abs"]
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 import resource
 
 from barque.runtime.v1.runtime_pb2 import ContainerConfig, HostConfig
-from services.common.errors import InvalidArgument
+from client.errors import InvalidArgument
 from services.common.log import get_logger
-from services.common.units import parse_signal
+from client.units import parse_signal
 
 from ..oci.caps import CAPABILITIES
-from ..options import applies
-from ..users import process_user, resolve_user
+from .options import applies
+from .users import process_user, resolve_user
 from .context import SpecContext
 from .paths import clean_abs
 
@@ -196,7 +196,7 @@ def with_env(spec: dict, config: ContainerConfig, host: HostConfig, ctx: SpecCon
 def with_user(spec: dict, config: ContainerConfig, host: HostConfig, ctx: SpecContext) -> None:
     """``process.user``: ``-u``, else the image's User, resolved in the rootfs's
     /etc/passwd and /etc/group, with the primary gid also a supplementary
-    group as Docker (:func:`~services.runtime.users.process_user`); and HOME
+    group as Docker (:func:`~services.runtime.spec.users.process_user`); and HOME
     from passwd when the environment has none (run after :func:`with_env`)."""
     user = resolve_user(ctx.rootfs, config.user or str(ctx.image_config.get("User") or ""))
     spec["process"]["user"] = process_user(user)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 
 from barque.runtime.v1.runtime_pb2 import ContainerConfig, HostConfig
-from services.common.errors import InvalidArgument
+from client.errors import InvalidArgument
 from services.common.log import get_logger
 
-from ..options import applies
+from .options import applies
 from .context import SpecContext
 
 __all__ = [

@@ -4,11 +4,11 @@ and /sys paths it may not see or write."""
 from __future__ import annotations
 
 from barque.runtime.v1.runtime_pb2 import ContainerConfig, HostConfig
-from services.common.errors import InvalidArgument
+from client.errors import InvalidArgument
 
 from ..oci.caps import CAPABILITIES, DOCKER_DEFAULT_CAPS
-from ..options import applies
-from ..seccomp_profile import default_profile
+from .options import applies
+from .seccomp_profile import default_profile
 from .context import SpecContext
 
 __all__ = [

@@ -1,0 +1,199 @@
+"""Where every barque component finds the others, and where it keeps state.
+
+One file, ``/etc/barque/barque.toml`` (or ``$BARQUE_CONFIG``), overridable by
+environment variables so tests point everything at their own sockets and
+state directories::
+
+    state_dir = "/var/lib/barque"      # BARQUE_STATE_DIR
+    run_dir = "/run/barque"            # BARQUE_RUN_DIR
+
+    [registry]
+    address = "unix:///run/barque/registry.sock"   # BARQUE_REGISTRY_ADDRESS
+    [images]
+    address = "unix:///run/barque/images.sock"     # BARQUE_IMAGES_ADDRESS
+    [runtime]
+    address = "unix:///run/barque/runtime.sock"    # BARQUE_RUNTIME_ADDRESS
+
+    [registries."docker.io"]
+    mirrors = ["https://mirror.example"]
+    [registries."myhost:5000"]
+    insecure = true
+
+    [cgroups]
+    version = "auto"               # BARQUE_CGROUP_VERSION: auto, 1 or 2
+    v2_root = "/sys/fs/cgroup"     # BARQUE_CGROUP2_ROOT: the cgroup2 mount used for version 2
+
+    [tls]                                          # mutual TLS, required for a tcp address
+    cert = "/etc/barque/tls/server.pem"            # BARQUE_TLS_CERT: a service's certificate (PEM)
+    key = "/etc/barque/tls/server-key.pem"         # BARQUE_TLS_KEY: its private key
+    ca = "/etc/barque/tls/ca.pem"                  # BARQUE_TLS_CA: signs every accepted peer
+    client_cert = "/etc/barque/tls/client.pem"     # BARQUE_TLS_CLIENT_CERT: what clients present
+    client_key = "/etc/barque/tls/client-key.pem"  # BARQUE_TLS_CLIENT_KEY
+
+A service's state lives under ``<state_dir>/<service>/``.
+
+An address is a unix socket (``unix:///path``) or a tcp ``host:port``. A
+service refuses to listen on tcp unless ``cert``, ``key`` and ``ca`` are set:
+it then requires every client to present a certificate the ``ca`` signed. A
+client (the CLI, or a service calling another) reaches a tcp address only with
+``ca``, ``client_cert`` and ``client_key``: it presents its certificate and
+accepts a server whose certificate the same ``ca`` signed for the host in the
+address. Unix sockets never use TLS: their file mode (0600, root) guards them.
+Paths are absolute; the files are read when a service starts or a client connects.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from client.errors import InvalidArgument
+
+__all__ = ["Config", "CgroupConfig", "RegistryHostConfig", "TlsConfig", "load_config", "SERVICES"]
+
+SERVICES = ("registry", "images", "runtime")
+DEFAULT_CONFIG = "/etc/barque/barque.toml"
+
+
+@dataclass(frozen=True)
+class RegistryHostConfig:
+    """Per-registry settings: mirrors tried first, and plain-HTTP permission."""
+
+    mirrors: tuple[str, ...] = ()
+    insecure: bool = False
+
+
+@dataclass(frozen=True)
+class CgroupConfig:
+    """Which cgroup hierarchy containers go in.
+
+    ``auto`` picks v2 when ``/sys/fs/cgroup`` is the unified hierarchy and v1
+    otherwise; ``2`` with ``v2_root`` names a cgroup2 mount elsewhere (a hybrid
+    host's ``/sys/fs/cgroup/unified``), so the v2 path runs on a v1 host too.
+    """
+
+    version: str = "auto"
+    v2_root: str = "/sys/fs/cgroup"
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    """PEM file paths for mutual TLS on tcp addresses (empty: not configured).
+
+    ``cert``/``key`` are what a service presents, ``client_cert``/``client_key``
+    what a client presents, and ``ca`` verifies the peer on both sides.
+    """
+
+    cert: str = ""
+    key: str = ""
+    ca: str = ""
+    client_cert: str = ""
+    client_key: str = ""
+
+    @property
+    def server(self) -> bool:
+        """A service may listen on tcp."""
+        return bool(self.cert and self.key and self.ca)
+
+    @property
+    def client(self) -> bool:
+        """A client may reach a tcp address."""
+        return bool(self.client_cert and self.client_key and self.ca)
+
+
+@dataclass(frozen=True)
+class Config:
+    state_dir: Path = Path("/var/lib/barque")
+    run_dir: Path = Path("/run/barque")
+    addresses: dict[str, str] = field(default_factory=dict)
+    registries: dict[str, RegistryHostConfig] = field(default_factory=dict)
+    source: str = ""
+    cgroups: CgroupConfig = CgroupConfig()
+    tls: TlsConfig = TlsConfig()
+
+    def address(self, service: str) -> str:
+        """gRPC target of ``service`` (``unix:///…`` or ``host:port``)."""
+        return self.addresses.get(service) or f"unix://{self.run_dir / service}.sock"
+
+    def state(self, service: str) -> Path:
+        return self.state_dir / service
+
+    def registry_host(self, host: str) -> RegistryHostConfig:
+        return self.registries.get(host, RegistryHostConfig())
+
+
+def load_config(path: str | None = None, environ: dict[str, str] | None = None) -> Config:
+    env = os.environ if environ is None else environ
+    path = path or env.get("BARQUE_CONFIG") or DEFAULT_CONFIG
+    data: dict = {}
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        if path != DEFAULT_CONFIG and (path == env.get("BARQUE_CONFIG")):
+            raise InvalidArgument(f"config file {path!r} does not exist") from None
+    except (tomllib.TOMLDecodeError, OSError) as exc:
+        raise InvalidArgument(f"config file {path!r}: {exc}") from exc
+
+    state_dir = Path(env.get("BARQUE_STATE_DIR") or data.get("state_dir") or "/var/lib/barque")
+    run_dir = Path(env.get("BARQUE_RUN_DIR") or data.get("run_dir") or "/run/barque")
+    addresses = {}
+    for svc in SERVICES:
+        section = data.get(svc) or {}
+        addr = env.get(f"BARQUE_{svc.upper()}_ADDRESS") or section.get("address")
+        if addr:
+            addresses[svc] = str(addr)
+    registries = {}
+    for host, section in (data.get("registries") or {}).items():
+        if not isinstance(section, dict):
+            raise InvalidArgument(f"config file {path!r}: [registries.{host!r}] must be a table")
+        registries[host] = RegistryHostConfig(
+            mirrors=tuple(str(m).rstrip("/") for m in section.get("mirrors", ())),
+            insecure=bool(section.get("insecure", False)),
+        )
+    for host in filter(None, (env.get("BARQUE_INSECURE_REGISTRIES") or "").split(",")):
+        prev = registries.get(host, RegistryHostConfig())
+        registries[host] = RegistryHostConfig(mirrors=prev.mirrors, insecure=True)
+    section = data.get("cgroups") or {}
+    version = str(env.get("BARQUE_CGROUP_VERSION") or section.get("version") or "auto")
+    if version not in ("auto", "1", "2"):
+        raise InvalidArgument(f"cgroup version {version!r}: expected auto, 1 or 2")
+    v2_root = str(env.get("BARQUE_CGROUP2_ROOT") or section.get("v2_root") or "/sys/fs/cgroup")
+    if not v2_root.startswith("/"):
+        raise InvalidArgument(f"cgroup v2_root {v2_root!r} must be an absolute path")
+    return Config(state_dir, run_dir, addresses, registries, path, CgroupConfig(version, v2_root),
+                  _tls_config(data.get("tls"), env, path))
+
+
+_TLS_KEYS = ("cert", "key", "ca", "client_cert", "client_key")
+
+
+def _tls_config(section: object, env: Mapping[str, str], path: str) -> TlsConfig:
+    """``[tls]`` with its ``BARQUE_TLS_*`` overrides; half a pair is refused."""
+    if section is None:
+        section = {}
+    if not isinstance(section, dict):
+        raise InvalidArgument(f"config file {path!r}: [tls] must be a table")
+    unknown = sorted(set(section) - set(_TLS_KEYS))
+    if unknown:
+        raise InvalidArgument(f"config file {path!r}: [tls] has unknown key {unknown[0]!r}: "
+                              f"expected {', '.join(_TLS_KEYS)}")
+    values = {}
+    for key in _TLS_KEYS:
+        value = env.get(f"BARQUE_TLS_{key.upper()}") or section.get(key) or ""
+        if not isinstance(value, str):
+            raise InvalidArgument(f"tls {key} {value!r} must be a path")
+        if value and not value.startswith("/"):
+            raise InvalidArgument(f"tls {key} {value!r} must be an absolute path")
+        values[key] = value
+    tls = TlsConfig(**values)
+    for cert, key in (("cert", "key"), ("client_cert", "client_key")):
+        if bool(values[cert]) != bool(values[key]):
+            missing = key if values[cert] else cert
+            raise InvalidArgument(f"tls {cert} and {key} go together: {missing} is not set")
+        if values[cert] and not tls.ca:
+            raise InvalidArgument(f"tls {cert} needs ca: the peer's certificate is verified against it")
+    return tls

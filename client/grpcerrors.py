@@ -1,0 +1,37 @@
+"""The one place barque errors are mapped to gRPC status codes and back."""
+
+from __future__ import annotations
+
+import grpc
+
+from client import errors
+
+__all__ = ["to_status", "from_grpc"]
+
+_BY_CODE: dict[grpc.StatusCode, type[errors.BarqueError]] = {
+    getattr(grpc.StatusCode, cls.code_name): cls for cls in errors.CATEGORIES
+}
+# Codes the server never sends on purpose but transports produce.
+_BY_CODE[grpc.StatusCode.DEADLINE_EXCEEDED] = errors.Unavailable
+_BY_CODE[grpc.StatusCode.RESOURCE_EXHAUSTED] = errors.Unavailable
+_BY_CODE[grpc.StatusCode.CANCELLED] = errors.Unavailable
+
+
+def to_status(exc: BaseException) -> tuple[grpc.StatusCode, str]:
+    """gRPC code and message for an exception raised by domain code."""
+    if isinstance(exc, errors.BarqueError):
+        return getattr(grpc.StatusCode, exc.code_name, grpc.StatusCode.UNKNOWN), str(exc)
+    return grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}: {exc}"
+
+
+def from_grpc(err: grpc.RpcError, service: str = "") -> errors.BarqueError:
+    """The barque error a failed call stands for (use ``raise from_grpc(e) from e``)."""
+    code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
+    details = (err.details() if hasattr(err, "details") else None) or str(code)
+    # the channel's own failure to reach the service, not an UNAVAILABLE the service sent
+    if code == grpc.StatusCode.UNAVAILABLE and service and "failed to connect to all addresses" in details:
+        return errors.Unavailable(f"cannot reach the {service} service: {details}")
+    cls = _BY_CODE.get(code, errors.Internal)
+    exc = cls(details)
+    exc.remote = True
+    return exc

@@ -1,0 +1,94 @@
+"""Thin gRPC servicer of the image-store: proto in, one domain call, proto out."""
+
+from __future__ import annotations
+
+import json
+
+from barque.images.v1 import images_pb2, images_pb2_grpc
+from barque.types.v1 import types_pb2
+from client.protoconv import descriptor_to_pb, platform_from_pb, platform_to_pb
+from services.images.info import store_info
+from services.images.inspect import image_json
+from services.images.core import ImageStore, ImageView, PullEvent
+
+__all__ = ["ImagesServicer", "image_to_pb"]
+
+_STATUS = {
+    "resolving": images_pb2.PULL_STATUS_RESOLVING,
+    "resolved": images_pb2.PULL_STATUS_RESOLVED,
+    "waiting": images_pb2.PULL_STATUS_WAITING,
+    "downloading": images_pb2.PULL_STATUS_DOWNLOADING,
+    "verifying": images_pb2.PULL_STATUS_VERIFYING,
+    "extracting": images_pb2.PULL_STATUS_EXTRACTING,
+    "already_exists": images_pb2.PULL_STATUS_ALREADY_EXISTS,
+    "done": images_pb2.PULL_STATUS_DONE,
+    "image": images_pb2.PULL_STATUS_DONE,
+}
+
+
+def image_to_pb(view: ImageView) -> images_pb2.Image:
+    r = view.record
+    return images_pb2.Image(
+        id=r.id,
+        repo_tags=view.names,
+        repo_digests=r.repo_digests,
+        target=descriptor_to_pb(r.target),
+        manifest=descriptor_to_pb(r.manifest),
+        config=descriptor_to_pb(r.config),
+        layers=[descriptor_to_pb(x) for x in r.layers],
+        diff_ids=r.diff_ids,
+        created=r.created,
+        size=r.size,
+        config_json=view.config_json,
+        platform=platform_to_pb(r.platform),
+        chain_id=r.chain_id,
+        tag_digests=view.name_digests,
+    )
+
+
+def _event_to_pb(ev: PullEvent) -> images_pb2.PullResponse:
+    return images_pb2.PullResponse(
+        id=ev.id, status=_STATUS[ev.status], current=ev.current, total=ev.total, message=ev.message,
+        image=image_to_pb(ev.image) if ev.image else None, up_to_date=ev.up_to_date,
+    )
+
+
+class ImagesServicer(images_pb2_grpc.ImagesServicer):
+    def __init__(self, store: ImageStore) -> None:
+        self._store = store
+
+    def Pull(self, request, context):
+        platform = platform_from_pb(request.platform) if request.HasField("platform") else None
+        for event in self._store.pull(request.reference, platform):
+            yield _event_to_pb(event)
+
+    def List(self, request, context):
+        return images_pb2.ListResponse(images=[image_to_pb(v) for v in self._store.images()])
+
+    def Inspect(self, request, context):
+        view = self._store.inspect(request.reference)
+        return images_pb2.InspectResponse(image=image_to_pb(view), image_json=json.dumps(image_json(view)))
+
+    def Tag(self, request, context):
+        return images_pb2.TagResponse(image=image_to_pb(self._store.tag(request.source, request.target)))
+
+    def Remove(self, request, context):
+        untagged, deleted = self._store.remove(request.reference, request.force)
+        return images_pb2.RemoveResponse(untagged=untagged, deleted=deleted)
+
+    def PrepareSnapshot(self, request, context):
+        mounts, image_id = self._store.prepare_snapshot(request.key, request.image)
+        return images_pb2.PrepareSnapshotResponse(
+            mounts=[types_pb2.Mount(type="overlay", source="overlay", options=mounts.overlay_options())],
+            lowerdirs=mounts.lowerdirs, upperdir=mounts.upperdir, workdir=mounts.workdir, image_id=image_id,
+        )
+
+    def RemoveSnapshot(self, request, context):
+        self._store.remove_snapshot(request.key)
+        return images_pb2.RemoveSnapshotResponse()
+
+    def Info(self, request, context):
+        info = store_info(self._store)
+        return images_pb2.InfoResponse(
+            build=types_pb2.BuildInfo(**vars(info.build)), images=info.images, driver=info.driver,
+            driver_status=[images_pb2.DriverStatus(key=k, value=v) for k, v in info.driver_status])

@@ -1,0 +1,542 @@
+"""The runtime's domain core: containers from images, run by barque-oci under
+a per-container supervisor, with Docker's lifecycle semantics.
+
+The gRPC process never forks into namespaces: barque-oci does that in its own
+processes, started by the supervisor (``services.runtime.shim``), which the
+service spawns with subprocess in a new session so containers outlive it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterator, Protocol
+
+from client.config import CgroupConfig
+from client.errors import FailedPrecondition, Internal, InvalidArgument, NotFound
+from services.common.log import get_logger
+from services.runtime.shim import client as shimclient
+from barque.runtime.v1.runtime_pb2 import NetworkingConfig
+from services.runtime.engine.containers import (
+    ContainerConfig,
+    ContainerRecord,
+    ContainerStore,
+    HostConfig,
+    generate_name,
+    new_id,
+)
+from services.runtime.engine.events import EventLog
+from client.units import from_human_size, parse_signal
+from services.runtime.engine.filters import matches, parse_filters
+from services.runtime.spec.flags import parse_bind, parse_log_opts, parse_security_opts
+from services.runtime.oci.cgroups import hierarchy
+from services.runtime.spec.options import applies, refuse_unapplied
+from services.runtime.engine.mounts import mount_overlay, unmount
+from services.runtime.network.etc_files import write_etc_files
+from services.runtime.spec import HostFacts, SpecContext, build_spec, process_args
+
+__all__ = ["RuntimeService", "ImageSource", "ImageInfo", "ExitStatus", "ContainerView"]
+
+log = get_logger()
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    id: str
+    config: dict          # the image config's "config" object
+    lowerdirs: list[str]
+    upperdir: str
+    workdir: str
+
+
+class ImageSource(Protocol):
+    """The image-store as the runtime needs it."""
+
+    def image_config(self, reference: str) -> tuple[str, dict]: ...
+
+    def prepare(self, key: str, image: str) -> ImageInfo: ...
+
+    def remove_snapshot(self, key: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class ExitStatus:
+    exit_code: int
+    oom_killed: bool = False
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class ContainerView:
+    record: ContainerRecord
+    running: bool
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+class RuntimeService:
+    def __init__(self, root: Path, images: ImageSource, *, oci_command: list[str] | None = None,
+                 warm: bool = True, cgroups: CgroupConfig = CgroupConfig()) -> None:
+        """``oci_command`` runs another OCI runtime (runc) instead of barque-oci;
+        ``warm`` (barque-oci only) forks shims and barque-oci commands from a
+        warm helper process instead of starting an interpreter for each.
+        ``cgroups`` picks the hierarchy; barque-oci reads the same config."""
+        version, cgroup2_root = hierarchy(cgroups)
+        self.cgroup_v2 = version == 2
+        self.cgroup_root = Path(cgroup2_root) if self.cgroup_v2 else Path("/sys/fs/cgroup")
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        self.store = ContainerStore(root / "containers")
+        self.images = images
+        self.oci_root = root / "oci"
+        self.oci = oci_command or _default_oci()
+        self.zygote = shimclient.Zygote(str(root / "zygote")) if warm and not oci_command else None
+        if self.zygote is not None:
+            self.zygote.ensure()
+        self.events = EventLog()
+        self._exited: dict[str, threading.Event] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+        self._recover()
+
+    # ---- helpers -------------------------------------------------------------
+
+    def _lock(self, container_id: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(container_id, threading.Lock())
+
+    def _dir(self, record: ContainerRecord) -> Path:
+        return self.store.dir(record.id)
+
+    def close(self) -> None:
+        """Stop the warm helper; containers and their shims keep running."""
+        if self.zygote is not None:
+            self.zygote.stop()
+
+    def _oci(self, *args: str, check: bool = True) -> tuple[int, str]:
+        """Run an OCI runtime command; (exit code, stderr)."""
+        argv = ["--root", str(self.oci_root), *args]
+        if self.zygote is not None:
+            code, _, stderr = self.zygote.run_oci(argv)
+        else:
+            proc = subprocess.run([*self.oci, *argv], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+            code, stderr = proc.returncode, proc.stderr
+        if check and code != 0:
+            raise Internal(f"barque-oci {args[0]}: {stderr.strip() or code}")
+        return code, stderr
+
+    def _oom_cgroup(self, container_id: str) -> str:
+        if self.cgroup_v2:
+            return str(self.cgroup_root / "barque" / container_id)
+        return str(self.cgroup_root / "memory" / "barque" / container_id)
+
+    def _refresh(self, record: ContainerRecord) -> bool:
+        """Merge the supervisor's status into the record; True while running."""
+        shim_dir = self._dir(record) / "shim"
+        status = _status(shim_dir)
+        if status is None:
+            return record.status == "running" and _alive(record.pid)
+        if status.state in ("created", "running"):
+            record.status, record.pid = "running", status.pid or record.pid
+            record.started_at = status.started_at or record.started_at
+            if _alive(record.pid) or shimclient.shim_alive(str(shim_dir)):
+                return True
+            # supervisor and process both gone without a final status
+            record.status, record.exit_code, record.finished_at = "exited", 255, _now()
+            record.error = "supervisor exited without recording a status"
+            return False
+        record.status = "exited"
+        record.pid = 0
+        record.exit_code = int(status.exit_code or 0)
+        record.oom_killed = status.oom_killed
+        record.error = status.error
+        record.started_at = status.started_at or record.started_at
+        record.finished_at = status.finished_at or record.finished_at
+        return False
+
+    def _recover(self) -> None:
+        """Rebuild state after a restart: watch every container still running."""
+        for record in self.store.all():
+            with self.store.lock:
+                running = self._refresh(record)
+                self.store.save(record)
+            if running:
+                self._watch(record)
+            elif record.status == "exited" and record.host_config.auto_remove:
+                threading.Thread(target=self._auto_remove, args=(record.id,), daemon=True).start()
+
+    # ---- create ----------------------------------------------------------------
+
+    @applies("Config.image", "Config.entrypoint", "Config.cmd", "Config.stop_signal",
+             "Config.stop_timeout", "Config.hostname", "Config.user", "Config.working_dir",
+             "HostConfig.network_mode", "HostConfig.security_opt", "HostConfig.log_config",
+             "HostConfig.binds")
+    def create(self, name: str, config: ContainerConfig, host: HostConfig,
+               networking: NetworkingConfig | None = None) -> ContainerRecord:
+        """A container from Docker's Config and HostConfig; a field nothing
+        applies is refused by name (see :mod:`services.runtime.spec.options`)."""
+        config, host = _copy(config), _copy(host)
+        refuse_unapplied(config, host, networking or NetworkingConfig())
+        if host.network_mode not in ("", "none"):
+            raise InvalidArgument(f"network {host.network_mode!r} is not supported yet: use --network none")
+        host.network_mode = "none"
+        security = parse_security_opts(host.security_opt)
+        log_opts = parse_log_opts([f"{k}={v}" for k, v in host.log_config.config.items()])
+        host.log_config.type = host.log_config.type or "json-file"
+        host.log_config.config.clear()
+        host.log_config.config.update(log_opts)
+        if host.log_config.type not in ("json-file", "k8s-file"):
+            raise InvalidArgument(
+                f"log driver {host.log_config.type!r} is not supported: use json-file or k8s-file")
+        binds = [parse_bind(b) for b in host.binds]
+        image_id, image_config = self.images.image_config(config.image)
+        cid = new_id()
+        if not name:
+            name = generate_name()
+            while any(r.name == name for r in self.store.all()):
+                name = generate_name() + str(len(self.store.all()))
+        hostname = config.hostname or cid[:12]
+        entrypoint = list(config.entrypoint.values) if config.HasField("entrypoint") else None
+        cmd = list(config.cmd) or None
+        args = process_args(image_config, entrypoint, cmd)
+        stop = parse_signal(config.stop_signal or image_config.get("StopSignal") or "SIGTERM")
+        record = ContainerRecord(
+            id=cid, name=name, created=_now(), image_id=image_id, config=config, host_config=host,
+            args=args, hostname=hostname, stop_signal=stop,
+            stop_timeout=config.stop_timeout if config.HasField("stop_timeout") else 10,
+        )
+        self.store.reserve(record)
+        cdir = self._dir(record)
+        try:
+            info = self.images.prepare(cid, image_id)
+            rootfs = cdir / "rootfs"
+            mount_overlay(rootfs, info.lowerdirs, info.upperdir, info.workdir)
+            record.rootfs = {"lowerdirs": info.lowerdirs, "upperdir": info.upperdir, "workdir": info.workdir}
+            user_text = config.user or image_config.get("User") or ""
+            etc = write_etc_files(cdir / "etc", hostname)
+            context = SpecContext(
+                id=cid, rootfs=rootfs, root_path="rootfs", image_config=image_config, hostname=hostname,
+                binds=binds, security=security, etc_files=etc, network=host.network_mode,
+                cgroups_path=f"/barque/{cid}", facts=HostFacts(cgroup_v2=self.cgroup_v2),
+            )
+            spec = build_spec(config, host, context)
+            (cdir / "config.json").write_text(json.dumps(spec, indent=1))
+            # inspect shows the merged config, as docker's: the image's values where no flag was given
+            if entrypoint is None:
+                if image_config.get("Entrypoint"):
+                    config.entrypoint.values[:] = list(image_config["Entrypoint"])
+                if not config.cmd:
+                    config.cmd[:] = list(image_config.get("Cmd") or [])
+            config.stop_signal = config.stop_signal or str(image_config.get("StopSignal") or "")
+            config.working_dir = config.working_dir or str(image_config.get("WorkingDir") or "")
+            record.env = list(spec["process"]["env"])
+            record.working_dir = spec["process"]["cwd"]
+            record.user = user_text
+            record.log_path = str(cdir / f"{cid}-json.log")
+            record.mounts = [
+                {"Type": "bind", "Source": b.source, "Destination": b.destination, "Mode": b.mode,
+                 "RW": not b.read_only, "Propagation": "rprivate"} for b in binds
+            ]
+            self.store.save(record)
+        except BaseException:
+            self._teardown(record)
+            raise
+        self.events.emit("create", cid, name=name, image=config.image)
+        log.info("container.created", id=cid, name=name, image=config.image)
+        return record
+
+    # ---- start, wait, watch ---------------------------------------------------
+
+    @applies("Config.open_stdin")
+    def start(self, ref: str, *, wait_attach: bool = False) -> ContainerRecord:
+        record = self.store.find(ref)
+        with self._lock(record.id):
+            if self._refresh(record):
+                return record  # docker start of a running container is a no-op
+            cdir = self._dir(record)
+            shim_dir = cdir / "shim"
+            if record.starts:
+                self._oci("delete", "--force", record.id, check=False)
+                shutil.rmtree(shim_dir, ignore_errors=True)
+            shim_dir.mkdir(mode=0o700, exist_ok=True)
+            done = threading.Event()
+            self._exited[record.id] = done
+            host = record.host_config
+            opts = host.log_config.config
+            runtime = [shimclient.INPROC_OCI] if self.zygote is not None else self.oci
+            config = shimclient.ShimConfig(
+                container_id=record.id, bundle=str(cdir), state_dir=str(shim_dir),
+                runtime=runtime[0], runtime_args=tuple(runtime[1:]), runtime_root=str(self.oci_root),
+                log_path=record.log_path, log_driver=host.log_config.type,
+                log_max_size=from_human_size(opts["max-size"]) if "max-size" in opts else 0,
+                log_max_file=int(opts.get("max-file") or 1), stdin=record.config.open_stdin,
+                tty=record.config.tty, wait_attach=wait_attach, oom_cgroup=self._oom_cgroup(record.id),
+            )
+            if self.zygote is not None:
+                self.zygote.spawn_shim(config)
+            else:
+                shimclient.spawn_shim(config)
+            record.status, record.starts = "running", record.starts + 1
+            record.started_at, record.error, record.oom_killed = _now(), "", False
+            self.store.save(record)
+        if not wait_attach:
+            self._await_started(record)
+        self._watch(record)
+        return record
+
+    def _await_started(self, record: ContainerRecord, timeout: float = 30.0) -> None:
+        status = shimclient.wait_status(str(self._dir(record) / "shim"), ("running", "exited"), timeout=timeout)
+        with self.store.lock:
+            self._refresh(record)
+            self.store.save(record)
+        if status.state == "exited" and status.error:
+            raise FailedPrecondition(status.error)
+        self.events.emit("start", record.id, name=record.name)
+
+    def _watch(self, record: ContainerRecord) -> None:
+        done = self._exited.setdefault(record.id, threading.Event())
+        threading.Thread(target=self._watcher, args=(record.id, done), daemon=True,
+                         name=f"watch-{record.id[:12]}").start()
+
+    @applies("HostConfig.auto_remove")
+    def _watcher(self, container_id: str, done: threading.Event) -> None:
+        try:
+            record = self.store.find(container_id)
+        except Exception:
+            done.set()
+            return
+        _wait_exit(self._dir(record) / "shim", record.pid)
+        with self.store.lock:
+            self._refresh(record)
+            if record.status == "running":  # supervisor gone, process gone
+                record.status, record.finished_at = "exited", _now()
+            self.store.save(record)
+        if record.oom_killed:
+            self.events.emit("oom", container_id, name=record.name)
+        self.events.emit("die", container_id, name=record.name, exitCode=str(record.exit_code))
+        log.info("container.exited", id=container_id, exit_code=record.exit_code, oom=record.oom_killed)
+        if record.host_config.auto_remove:
+            self._auto_remove(container_id)
+        done.set()
+
+    def _auto_remove(self, container_id: str) -> None:
+        try:
+            self.delete(container_id, force=True)
+        except Exception as exc:  # logged: nobody else will see it
+            log.warning("container.auto_remove_failed", id=container_id, error=str(exc))
+
+    def wait(self, ref: str, condition: str = "not-running") -> ExitStatus:
+        record = self.store.find(ref)
+        if condition not in ("", "not-running", "next-exit", "removed"):
+            raise InvalidArgument(f"invalid condition {condition!r}")
+        with self.store.lock:
+            running = self._refresh(record)
+        if running or condition in ("next-exit", "removed"):
+            done = self._exited.get(record.id)
+            if done is None:
+                if not running and condition == "next-exit":
+                    raise FailedPrecondition(f"container {ref} is not running")
+            else:
+                done.wait()
+        if condition == "removed":
+            while True:
+                try:
+                    self.store.find(record.id)
+                except Exception:
+                    break
+                time.sleep(0.02)
+        return ExitStatus(record.exit_code, record.oom_killed, record.error)
+
+    def attach(self, ref: str, *, stdin: bool, stdout: bool, stderr: bool, height: int = 0, width: int = 0):
+        """Attach to a container's streams; ``height``/``width`` size its terminal (with -t)."""
+        record = self.store.find(ref)
+        return shimclient.attach(str(self._dir(record) / "shim"), stdin=stdin, stdout=stdout, stderr=stderr,
+                                 height=height, width=width)
+
+    # ---- signals, stop, delete ---------------------------------------------------
+
+    def kill(self, ref: str, sig: str = "SIGKILL") -> None:
+        record = self.store.find(ref)
+        signum = parse_signal(sig or "SIGKILL")
+        with self.store.lock:
+            running = self._refresh(record)
+        if not running:
+            raise FailedPrecondition(f"Cannot kill container: {ref}: Container {record.id} is not running")
+        self._oci("kill", record.id, str(signum))
+        self.events.emit("kill", record.id, name=record.name, signal=str(signum))
+
+    def stop(self, ref: str, timeout: int | None = None) -> None:
+        record = self.store.find(ref)
+        with self.store.lock:
+            running = self._refresh(record)
+        if not running:
+            return
+        grace = record.stop_timeout if timeout is None else timeout
+        done = self._exited.get(record.id)
+        self._oci("kill", record.id, str(record.stop_signal), check=False)
+        if done is None or not done.wait(max(0, grace)):
+            self._oci("kill", record.id, str(int(signal.SIGKILL)), check=False)
+            if done is not None:
+                done.wait(30)
+        self.events.emit("stop", record.id, name=record.name)
+
+    def delete(self, ref: str, force: bool = False) -> str:
+        record = self.store.find(ref)
+        with self.store.lock:
+            running = self._refresh(record)
+        if running:
+            if not force:
+                raise FailedPrecondition(
+                    f"You cannot remove a running container {record.id}. "
+                    "Stop the container before attempting removal or force remove"
+                )
+            self._oci("kill", record.id, str(int(signal.SIGKILL)), check=False)
+            done = self._exited.get(record.id)
+            if done is not None and threading.current_thread().name != f"watch-{record.id[:12]}":
+                done.wait(30)
+        with self._lock(record.id):
+            self._teardown(record)
+        self.events.emit("destroy", record.id, name=record.name)
+        log.info("container.deleted", id=record.id)
+        return record.id
+
+    def _teardown(self, record: ContainerRecord) -> None:
+        """Remove everything a container holds; safe on a half-created one."""
+        cdir = self._dir(record)
+        if (self.oci_root / record.id).exists():
+            self._oci("delete", "--force", record.id, check=False)
+        unmount(cdir / "rootfs")
+        if record.rootfs or (cdir / "rootfs").exists():
+            try:
+                self.images.remove_snapshot(record.id)
+            except NotFound:
+                pass  # never prepared, or already removed
+        shutil.rmtree(cdir, ignore_errors=True)
+        self.store.forget(record.id)
+        self._exited.pop(record.id, None)
+        with self._guard:
+            self._locks.pop(record.id, None)
+
+    # ---- queries -----------------------------------------------------------------
+
+    def inspect(self, ref: str) -> ContainerView:
+        record = self.store.find(ref)
+        with self.store.lock:
+            running = self._refresh(record)
+        return ContainerView(record, running)
+
+    def inspect_document(self, ref: str) -> tuple[ContainerView, dict]:
+        """The container and Docker's ContainerJSON of it, built from the
+        record and this runtime's layout (:mod:`services.runtime.engine.inspect`)."""
+        from services.runtime.engine.inspect import container_json
+
+        view = self.inspect(ref)
+        return view, container_json(view.record, view.running, self._dir(view.record))
+
+    def list(self, all_: bool = False, filters: list[str] | None = None) -> list[ContainerView]:
+        views = []
+        for record in self.store.all():
+            with self.store.lock:
+                running = self._refresh(record)
+            views.append(ContainerView(record, running))
+        views = [v for v in views if all_ or v.running]
+        for key, values in parse_filters(filters or []).items():
+            views = [v for v in views if any(matches(v, key, val) for val in values)]
+        return sorted(views, key=lambda v: v.record.created, reverse=True)
+
+    def info(self):
+        """Docker's ``info`` of this engine: the containers by state, plus the
+        host, cgroup, runtime and security facts :mod:`services.runtime.engine.info`
+        gathers (a paused container counts as paused, not running)."""
+        from services.runtime.engine.info import ContainerCounts, engine_info
+
+        views = self.list(all_=True)
+        paused = sum(v.record.status == "paused" for v in views)
+        running = sum(v.running and v.record.status != "paused" for v in views)
+        counts = ContainerCounts(running, paused, len(views) - running - paused)
+        return engine_info(root=self.root, oci=self.oci, counts=counts, cgroup_v2=self.cgroup_v2,
+                           cgroup_root=self.cgroup_root)
+
+    def logs(self, ref: str, *, follow: bool, since_ns: int, until_ns: int, tail: int,
+             stdout: bool, stderr: bool, cancelled: Callable[[], bool]) -> Iterator:
+        from services.runtime.engine.logs import read_logs
+
+        record = self.store.find(ref)
+        if not record.log_path:
+            return iter(())
+
+        def stop() -> bool:
+            if cancelled():
+                return True
+            with self.store.lock:
+                return not self._refresh(record)
+
+        return read_logs(record.log_path, record.host_config.log_config.type, follow=follow,
+                         since_ns=since_ns, until_ns=until_ns, tail=tail, stdout=stdout, stderr=stderr,
+                         stop=stop)
+
+
+def _copy(message):
+    out = type(message)()
+    out.CopyFrom(message)
+    return out
+
+
+def _default_oci() -> list[str]:
+    """barque-oci next to our interpreter (the venv's script), else the module."""
+    script = Path(sys.executable).with_name("barque-oci")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "services.runtime.oci"]
+
+
+def _status(shim_dir: Path) -> shimclient.ShimStatus | None:
+    try:
+        return shimclient.read_status(str(shim_dir))
+    except (shimclient.StatusNotFound, shimclient.ShimUnavailable):
+        return None
+
+
+def _wait_exit(shim_dir: Path, pid_hint: int) -> None:
+    """Block until the container's main process has exited."""
+    try:
+        with shimclient.attach(str(shim_dir), stdin=False, stdout=False, stderr=False) as conn:
+            for kind, _ in conn:
+                if kind == shimclient.KIND_EXIT:
+                    return
+    except (shimclient.ShimUnavailable, OSError):
+        pass
+    # the supervisor is gone (killed): follow the process itself
+    while True:
+        status = _status(shim_dir)
+        if status is not None and status.state == "exited":
+            return
+        pid = status.pid if status is not None and status.pid else pid_hint
+        if not _alive(pid):
+            return
+        time.sleep(0.2)
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -1,0 +1,188 @@
+"""Thin gRPC servicer of the runtime: proto in, one domain call, proto out."""
+
+from __future__ import annotations
+
+import json
+
+from barque.runtime.v1 import runtime_pb2, runtime_pb2_grpc
+from barque.types.v1 import types_pb2
+from client.errors import InvalidArgument
+from services.runtime.shim import client as shimclient
+from services.runtime.engine.client_input import ClientInput
+from services.runtime.engine.execs import STDERR, Execs
+from services.runtime.core import ContainerView, ExitStatus, RuntimeService
+
+__all__ = ["RuntimeServicer"]
+
+_KIND = {shimclient.KIND_STDOUT: runtime_pb2.STREAM_KIND_STDOUT,
+         shimclient.KIND_STDERR: runtime_pb2.STREAM_KIND_STDERR}
+
+
+_EXEC_KIND = {STDERR: runtime_pb2.STREAM_KIND_STDERR}
+#: how long a terminal's first size is awaited (the CLI sends it right after the spec)
+INITIAL_SIZE_WAIT = 0.5
+
+
+def container_to_pb(view: ContainerView) -> runtime_pb2.Container:
+    r = view.record
+    status = "running" if view.running else r.status
+    state = runtime_pb2.ContainerState(
+        status=status, running=view.running, oom_killed=r.oom_killed, pid=r.pid if view.running else 0,
+        exit_code=r.exit_code, error=r.error, started_at=r.started_at, finished_at=r.finished_at,
+    )
+    return runtime_pb2.Container(
+        id=r.id, name=r.name, created=r.created, image_id=r.image_id, args=r.args, config=r.config,
+        host_config=r.host_config, state=state, log_path=r.log_path, env=r.env, working_dir=r.working_dir,
+        hostname=r.hostname, user=r.user,
+        mounts=[runtime_pb2.MountPoint(type=m["Type"], source=m["Source"], destination=m["Destination"],
+                                       rw=m["RW"], mode=m["Mode"]) for m in r.mounts],
+        rootfs=[types_pb2.Mount(type="overlay", source="overlay", options=[
+            f"lowerdir={':'.join(r.rootfs.get('lowerdirs', []))}", f"upperdir={r.rootfs.get('upperdir', '')}",
+            f"workdir={r.rootfs.get('workdir', '')}"])] if r.rootfs else [],
+    )
+
+
+def exited_to_pb(status: ExitStatus) -> runtime_pb2.Exited:
+    return runtime_pb2.Exited(exit_code=status.exit_code, oom_killed=status.oom_killed, error=status.error)
+
+
+class RuntimeServicer(runtime_pb2_grpc.RuntimeServicer):
+    def __init__(self, runtime: RuntimeService, execs: Execs) -> None:
+        self._rt = runtime
+        self._execs = execs
+
+    def Create(self, request, context):
+        record = self._rt.create(request.name, request.config, request.host_config,
+                                 request.networking_config)
+        return runtime_pb2.CreateResponse(id=record.id)
+
+    def Start(self, request, context):
+        return runtime_pb2.StartResponse(pid=self._rt.start(request.id).pid)
+
+    def Run(self, request_iterator, context):
+        first = next(request_iterator, None)
+        if first is None or first.WhichOneof("msg") != "spec":
+            raise InvalidArgument("the first Run message must carry the spec")
+        spec = first.spec
+        create = spec.create
+        record = self._rt.create(create.name, create.config, create.host_config,
+                                 create.networking_config)
+        if not spec.attach:
+            self._rt.start(record.id)
+            yield runtime_pb2.RunResponse(created=runtime_pb2.CreateResponse(id=record.id))
+            return
+        client = ClientInput(request_iterator, stdin=spec.attach_stdin)
+        self._rt.start(record.id, wait_attach=True)
+        attachment = self._rt.attach(record.id, stdin=spec.attach_stdin, stdout=True, stderr=True,
+                                     height=client.size[0], width=client.size[1])
+        client.bind(attachment)
+        yield runtime_pb2.RunResponse(created=runtime_pb2.CreateResponse(id=record.id))
+        yield from self._stream_output(attachment, record.id, lambda f: runtime_pb2.RunResponse(output=f),
+                                       lambda e: runtime_pb2.RunResponse(exited=e))
+
+    def _stream_output(self, attachment, container_id, wrap_frame, wrap_exit):
+        try:
+            for kind, data in attachment:
+                if kind in _KIND:
+                    yield wrap_frame(runtime_pb2.Frame(stream=_KIND[kind], data=data))
+        finally:
+            attachment.close()
+        yield wrap_exit(exited_to_pb(self._rt.wait(container_id, "next-exit")))
+
+    def Attach(self, request_iterator, context):
+        first = next(request_iterator, None)
+        if first is None or first.WhichOneof("msg") != "open":
+            raise InvalidArgument("the first Attach message must name the container")
+        o = first.open
+        client = ClientInput(request_iterator, stdin=o.stdin)
+        attachment = self._rt.attach(o.id, stdin=o.stdin, stdout=o.stdout, stderr=o.stderr,
+                                     height=client.size[0], width=client.size[1])
+        client.bind(attachment)
+        yield from self._stream_output(attachment, o.id, lambda f: runtime_pb2.AttachResponse(output=f),
+                                       lambda e: runtime_pb2.AttachResponse(exited=e))
+
+    def Wait(self, request, context):
+        return runtime_pb2.WaitResponse(exited=exited_to_pb(self._rt.wait(request.id, request.condition)))
+
+    def Kill(self, request, context):
+        self._rt.kill(request.id, request.signal)
+        return runtime_pb2.KillResponse()
+
+    def Stop(self, request, context):
+        self._rt.stop(request.id, request.timeout if request.HasField("timeout") else None)
+        return runtime_pb2.StopResponse()
+
+    def Delete(self, request, context):
+        return runtime_pb2.DeleteResponse(id=self._rt.delete(request.id, request.force))
+
+    def List(self, request, context):
+        views = self._rt.list(request.all, list(request.filters))
+        return runtime_pb2.ListResponse(containers=[container_to_pb(v) for v in views])
+
+    def Inspect(self, request, context):
+        view, document = self._rt.inspect_document(request.id)
+        return runtime_pb2.InspectResponse(container=container_to_pb(view), container_json=json.dumps(document))
+
+    def Logs(self, request, context):
+        records = self._rt.logs(
+            request.id, follow=request.follow, since_ns=request.since_nanos, until_ns=request.until_nanos,
+            tail=request.tail, stdout=request.stdout, stderr=request.stderr,
+            cancelled=lambda: not context.is_active(),
+        )
+        for rec in records:
+            yield runtime_pb2.LogsResponse(
+                stream=runtime_pb2.STREAM_KIND_STDERR if rec.stream == "stderr" else runtime_pb2.STREAM_KIND_STDOUT,
+                data=rec.data, time_nanos=rec.time_ns,
+            )
+
+    def Events(self, request, context):
+        wanted = {}
+        for f in request.filters:
+            key, _, value = f.partition("=")
+            wanted.setdefault(key, set()).add(value)
+        for ev in self._rt.events.stream(request.since_nanos, lambda: not context.is_active()):
+            if "container" in wanted and not any(ev.id.startswith(v) or ev.attributes.get("name") == v
+                                                 for v in wanted["container"]):
+                continue
+            if "event" in wanted and ev.action not in wanted["event"]:
+                continue
+            yield runtime_pb2.EventsResponse(type=ev.type, action=ev.action, id=ev.id,
+                                             attributes=ev.attributes, time_nanos=ev.time_ns)
+
+    def Info(self, request, context):
+        info = self._rt.info()
+        scalars = {k: v for k, v in vars(info).items() if k not in ("build", "runtimes")}
+        return runtime_pb2.InfoResponse(
+            build=types_pb2.BuildInfo(**vars(info.build)),
+            runtimes=[runtime_pb2.OciRuntime(**vars(r)) for r in info.runtimes], **scalars)
+
+    def Exec(self, request_iterator, context):
+        """The first message is the ExecSpec; later ones stdin frames and resizes.
+        The pid is sent once started, then the output frames, then Exited."""
+        first = next(request_iterator, None)
+        if first is None or first.WhichOneof("msg") != "spec":
+            raise InvalidArgument("the first Exec message must carry the spec")
+        s = first.spec
+        client = ClientInput(request_iterator)
+        height, width = client.wait_size(INITIAL_SIZE_WAIT) if s.tty and not s.detach else (0, 0)
+        session = self._execs.exec(
+            s.id, list(s.args), list(s.env), workdir=s.working_dir, user=s.user, tty=s.tty,
+            stdin=s.attach_stdin, detach=s.detach, privileged=s.privileged, height=height, width=width)
+        finished = False
+        try:
+            pid = session.pid()
+            if pid:
+                yield runtime_pb2.ExecResponse(pid=pid)
+            if not s.detach:  # stdin frames (-i) and resizes (-t)
+                client.bind(session)
+                for stream, data in session.output():
+                    yield runtime_pb2.ExecResponse(output=runtime_pb2.Frame(
+                        stream=_EXEC_KIND.get(stream, runtime_pb2.STREAM_KIND_STDOUT), data=data))
+            code = session.wait()
+            finished = True
+            yield runtime_pb2.ExecResponse(exited=runtime_pb2.Exited(exit_code=code, error=session.error))
+        finally:
+            if not finished:
+                session.kill()
+                session.wait()
+            session.close()
