@@ -14,10 +14,10 @@ import sys
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from client.version import BuildInfo, build_info
 from cli.format import Template
 from client.config import Config
 from client.errors import BarqueError
+from client.version import BuildInfo, build_info
 
 __all__ = [
     "register", "SystemClient", "ServerInfo", "version_document", "render_version",

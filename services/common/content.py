@@ -21,9 +21,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from services.common.atomic import fsync_dir
 from client.errors import DigestMismatch, InvalidArgument, NotFound
 from client.imagespec import digest_hex, validate_digest
+from services.common.atomic import fsync_dir
 
 __all__ = ["ContentStore", "Writer", "SizeMismatch"]
 

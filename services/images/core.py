@@ -26,8 +26,6 @@ from client.errors import (
     InvalidArgument,
     NotFound,
 )
-from services.common.locks import KeyedLocks
-from services.common.log import get_logger
 from client.imagespec import (
     INDEX_TYPES,
     LAYER_TYPES,
@@ -38,8 +36,10 @@ from client.imagespec import (
     validate_digest,
 )
 from client.reference import parse_reference
-from services.images.compression import open_decompressed
 from services.common.content import ContentStore, SizeMismatch
+from services.common.locks import KeyedLocks
+from services.common.log import get_logger
+from services.images.compression import open_decompressed
 from services.images.metadata import ImageRecord, MetadataDB
 from services.images.snapshots import Mounts, Snapshotter, chain_ids
 from services.images.spool import Spool, SpoolReader

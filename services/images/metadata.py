@@ -11,8 +11,8 @@ import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from services.common.atomic import write_atomic
 from client.imagespec import Descriptor, Platform
+from services.common.atomic import write_atomic
 
 __all__ = ["ImageRecord", "MetadataDB"]
 

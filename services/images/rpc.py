@@ -7,9 +7,9 @@ import json
 from barque.images.v1 import images_pb2, images_pb2_grpc
 from barque.types.v1 import types_pb2
 from client.protoconv import descriptor_to_pb, platform_from_pb, platform_to_pb
+from services.images.core import ImageStore, ImageView, PullEvent
 from services.images.info import store_info
 from services.images.inspect import image_json
-from services.images.core import ImageStore, ImageView, PullEvent
 
 __all__ = ["ImagesServicer", "image_to_pb"]
 

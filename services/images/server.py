@@ -6,9 +6,9 @@ from barque.images.v1 import images_pb2, images_pb2_grpc
 from client.channels import connect
 from client.config import load_config
 from services.common.server import listener, prepare_state_dir, serve
+from services.images.core import ImageStore
 from services.images.remote import RemoteRegistry
 from services.images.rpc import ImagesServicer
-from services.images.core import ImageStore
 
 __all__ = ["run"]
 

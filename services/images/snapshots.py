@@ -32,7 +32,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from services.common.atomic import fsync_dir
 from client.errors import (
     AlreadyExists,
     DataLoss,
@@ -41,9 +40,10 @@ from client.errors import (
     InvalidArgument,
     NotFound,
 )
+from client.imagespec import digest_hex, validate_digest
+from services.common.atomic import fsync_dir
 from services.common.locks import KeyedLocks
 from services.common.log import get_logger
-from client.imagespec import digest_hex, validate_digest
 from services.common.safetar.apply import DEFAULT_LIMITS, ApplyStats, LayerLimits, apply_layer
 
 __all__ = ["Mounts", "Snapshotter", "chain_ids", "validate_key"]

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from services.common.atomic import write_atomic
 from client.errors import FailedPrecondition
+from services.common.atomic import write_atomic
 
 __all__ = [
     "Challenge",

@@ -22,9 +22,9 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+from client.imagespec import sha256_digest, validate_digest
 from services.common.content import ContentStore, Writer
 from services.common.locks import KeyedLocks
-from client.imagespec import sha256_digest, validate_digest
 
 __all__ = ["BlobCache", "Ingest", "CHUNK_SIZE"]
 

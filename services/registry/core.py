@@ -25,14 +25,12 @@ import urllib3
 from urllib3.exceptions import HTTPError
 
 from client.config import Config
-from services.common.content import SizeMismatch
 from client.errors import (
     DigestMismatch,
     FailedPrecondition,
     InvalidArgument,
     Unavailable,
 )
-from services.common.log import get_logger
 from client.imagespec import (
     INDEX_TYPES,
     MANIFEST_TYPES,
@@ -41,6 +39,9 @@ from client.imagespec import (
     sha256_digest,
     validate_digest,
 )
+from client.reference import Reference, parse_name, parse_reference, registry_host
+from services.common.content import SizeMismatch
+from services.common.log import get_logger
 from services.registry.auth import Credentials, CredentialStore
 from services.registry.cache import CHUNK_SIZE, BlobCache, Ingest
 from services.registry.manifest import (
@@ -51,7 +52,6 @@ from services.registry.manifest import (
     refuse_schema1,
     select_platform,
 )
-from client.reference import Reference, parse_name, parse_reference, registry_host
 from services.registry.transport import BACKOFF, Transport, discard
 
 __all__ = ["Resolved", "RegistryProxy"]

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from client.version import BuildInfo, build_info
 from client.config import Config
 from client.reference import DEFAULT_DOMAIN
+from client.version import BuildInfo, build_info
 
 __all__ = ["RegistryInfo", "IndexInfo", "registry_info", "INDEX_SERVER", "LOOPBACK_CIDRS"]
 

@@ -6,8 +6,8 @@ from barque.registry.v1 import registry_pb2, registry_pb2_grpc
 from barque.types.v1 import types_pb2
 from client.protoconv import descriptor_to_pb, platform_from_pb
 from client.reference import parse_reference, registry_host
-from services.registry.info import registry_info
 from services.registry.core import RegistryProxy
+from services.registry.info import registry_info
 
 __all__ = ["RegistryServicer"]
 

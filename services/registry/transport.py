@@ -42,6 +42,7 @@ from client.errors import (
     Unauthenticated,
     Unavailable,
 )
+from client.reference import DEFAULT_DOMAIN
 from services.common.log import get_logger
 from services.registry.auth import (
     Challenge,
@@ -52,7 +53,6 @@ from services.registry.auth import (
     parse_token_response,
     parse_www_authenticate,
 )
-from client.reference import DEFAULT_DOMAIN
 
 __all__ = ["Endpoint", "Transport", "endpoints_for", "is_loopback", "discard", "BACKOFF"]
 

@@ -21,11 +21,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator, Protocol
 
+from barque.runtime.v1.runtime_pb2 import NetworkingConfig
 from client.config import CgroupConfig
 from client.errors import FailedPrecondition, Internal, InvalidArgument, NotFound
+from client.units import from_human_size, parse_signal
 from services.common.log import get_logger
-from services.runtime.shim import client as shimclient
-from barque.runtime.v1.runtime_pb2 import NetworkingConfig
 from services.runtime.engine.containers import (
     ContainerConfig,
     ContainerRecord,
@@ -35,14 +35,14 @@ from services.runtime.engine.containers import (
     new_id,
 )
 from services.runtime.engine.events import EventLog
-from client.units import from_human_size, parse_signal
 from services.runtime.engine.filters import matches, parse_filters
-from services.runtime.spec.flags import parse_bind, parse_log_opts, parse_security_opts
-from services.runtime.oci.cgroups import hierarchy
-from services.runtime.spec.options import applies, refuse_unapplied
 from services.runtime.engine.mounts import mount_overlay, unmount
 from services.runtime.network.etc_files import write_etc_files
+from services.runtime.oci.cgroups import hierarchy
+from services.runtime.shim import client as shimclient
 from services.runtime.spec import HostFacts, SpecContext, build_spec, process_args
+from services.runtime.spec.flags import parse_bind, parse_log_opts, parse_security_opts
+from services.runtime.spec.options import applies, refuse_unapplied
 
 __all__ = ["RuntimeService", "ImageSource", "ImageInfo", "ExitStatus", "ContainerView"]
 

@@ -7,10 +7,10 @@ import json
 from barque.runtime.v1 import runtime_pb2, runtime_pb2_grpc
 from barque.types.v1 import types_pb2
 from client.errors import InvalidArgument
-from services.runtime.shim import client as shimclient
+from services.runtime.core import ContainerView, ExitStatus, RuntimeService
 from services.runtime.engine.client_input import ClientInput
 from services.runtime.engine.execs import STDERR, Execs
-from services.runtime.core import ContainerView, ExitStatus, RuntimeService
+from services.runtime.shim import client as shimclient
 
 __all__ = ["RuntimeServicer"]
 

@@ -8,9 +8,9 @@ from barque.runtime.v1 import runtime_pb2, runtime_pb2_grpc
 from client.channels import connect
 from client.config import load_config
 from services.common.server import listener, prepare_state_dir, serve
+from services.runtime.core import RuntimeService
 from services.runtime.engine.execs import ExecHost, Execs
 from services.runtime.engine.remote import RemoteImages
-from services.runtime.core import RuntimeService
 from services.runtime.rpc import RuntimeServicer
 
 __all__ = ["run"]

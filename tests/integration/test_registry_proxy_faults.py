@@ -25,7 +25,6 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from client.config import Config, RegistryHostConfig
-from services.common.content import SizeMismatch
 from client.errors import (
     DigestMismatch,
     FailedPrecondition,
@@ -34,6 +33,7 @@ from client.errors import (
     Unavailable,
 )
 from client.imagespec import MediaType, sha256_digest
+from services.common.content import SizeMismatch
 from services.registry.auth import Credentials
 from services.registry.core import RegistryProxy
 from tests.integration.engine import Engine

@@ -21,8 +21,8 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from deploy.services import is_serving, start, wait_serving
 from client.config import TlsConfig, load_config
+from deploy.services import is_serving, start, wait_serving
 from tests.integration.engine import Engine
 from tests.support.registry import free_port
 

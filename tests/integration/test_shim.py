@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from services.runtime.shim import client as shimclient
 from services.runtime.engine.logs import read_logs
+from services.runtime.shim import client as shimclient
 from services.runtime.shim.client import KIND_EXIT, KIND_STDERR, KIND_STDOUT, ShimConfig
 
 pytestmark = [

@@ -12,12 +12,12 @@ from barque.images.v1 import images_pb2
 from barque.registry.v1 import registry_pb2
 from barque.runtime.v1 import runtime_pb2
 from barque.types.v1 import types_pb2
-from client.version import BuildInfo
 from cli import system
 from cli.format import Template
 from cli.main import build_parser
 from client.config import Config
 from client.errors import Unavailable
+from client.version import BuildInfo
 
 CLIENT = BuildInfo(version="0.1.0", api_version="1.0", min_api_version="1.0", git_commit="abc1234",
                    build_time="2025-05-30T12:07:14Z", python_version="3.11.2", os="linux", arch="amd64")

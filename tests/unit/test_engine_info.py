@@ -8,8 +8,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from client.version import API_VERSION, build_info, git_commit, go_arch
 from client.config import Config, RegistryHostConfig
+from client.version import API_VERSION, build_info, git_commit, go_arch
 from services.images.info import backing_filesystem
 from services.registry.info import IndexInfo, registry_info
 from services.runtime.engine import info

@@ -14,10 +14,10 @@ from typing import Callable
 
 import pytest
 
-from services.common.content import ContentStore
 from client.errors import BarqueError, InvalidArgument, Unavailable
 from client.imagespec import digest_hex, validate_digest
 from client.reference import parse_name, parse_reference, registry_host
+from services.common.content import ContentStore
 from services.images.snapshots import validate_key
 from services.registry.core import RegistryProxy
 from services.runtime.engine.containers import ContainerConfig, ContainerRecord, ContainerStore, HostConfig

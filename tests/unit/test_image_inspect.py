@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 from client.imagespec import Descriptor, Platform
+from services.images.core import ImageView
 from services.images.inspect import image_json
 from services.images.metadata import ImageRecord
-from services.images.core import ImageView
 
 INDEX = "application/vnd.oci.image.index.v1+json"
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"

@@ -23,9 +23,9 @@ import pytest
 import urllib3
 
 from client.config import Config
-from services.common.content import SizeMismatch
 from client.errors import BarqueError, InvalidArgument
 from client.imagespec import Descriptor, MediaType, Platform, sha256_digest
+from services.common.content import SizeMismatch
 from services.images.core import MAX_CONFIG_SIZE, ImageStore, Resolution
 from services.registry.cache import CHUNK_SIZE
 from services.registry.core import RegistryProxy

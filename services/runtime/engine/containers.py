@@ -18,8 +18,8 @@ from pathlib import Path
 from google.protobuf import json_format
 
 from barque.runtime.v1.runtime_pb2 import ContainerConfig, HostConfig
-from services.common.atomic import write_atomic
 from client.errors import AlreadyExists, InvalidArgument, NotFound
+from services.common.atomic import write_atomic
 
 __all__ = [
     "ContainerConfig",

@@ -13,8 +13,8 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 
-from services.common.atomic import is_temp_of, write_atomic
 from client.errors import AlreadyExists, Internal, NotFound
+from services.common.atomic import is_temp_of, write_atomic
 
 from . import cgroups, syscalls
 from .spec import validate_id

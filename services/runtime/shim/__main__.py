@@ -14,8 +14,8 @@ if not __package__:
         os.path.abspath(__file__))))))
     __package__ = "services.runtime.shim"  # noqa: A001 - lets the relative imports below work
 
-from .options import UsageError, parse_args  # noqa: E402
 from .ocirun import OciFailed, set_child_subreaper  # noqa: E402
+from .options import UsageError, parse_args  # noqa: E402
 from .supervisor import Supervisor  # noqa: E402
 
 __all__ = ["main"]

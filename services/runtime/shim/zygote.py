@@ -39,8 +39,8 @@ import socket  # noqa: E402
 from services.common.atomic import write_atomic  # noqa: E402
 
 from . import __main__ as shim_main  # noqa: E402
-from .options import UsageError, parse_args  # noqa: E402
 from .ocirun import run_oci_inproc, set_child_subreaper  # noqa: E402
+from .options import UsageError, parse_args  # noqa: E402
 
 __all__ = ["main"]
 

@@ -18,8 +18,8 @@ import re
 from dataclasses import dataclass, field
 
 from client.errors import InvalidArgument
-from services.common.log import get_logger
 from client.units import from_human_size
+from services.common.log import get_logger
 
 __all__ = [
     "Bind", "SecurityOpts", "parse_bind", "parse_security_opts", "parse_log_opts", "parse_bool",

@@ -5,8 +5,8 @@ from __future__ import annotations
 from barque.runtime.v1.runtime_pb2 import ContainerConfig, HostConfig
 from client.errors import InvalidArgument
 
-from .options import applies
 from .context import SpecContext
+from .options import applies
 from .paths import clean_abs
 
 __all__ = ["SHM_SIZE", "default_mounts", "with_root", "with_mounts", "with_readonly_rootfs", "with_writable_sysfs"]

@@ -7,14 +7,14 @@ import resource
 
 from barque.runtime.v1.runtime_pb2 import ContainerConfig, HostConfig
 from client.errors import InvalidArgument
-from services.common.log import get_logger
 from client.units import parse_signal
+from services.common.log import get_logger
 
 from ..oci.caps import CAPABILITIES
-from .options import applies
-from .users import process_user, resolve_user
 from .context import SpecContext
+from .options import applies
 from .paths import clean_abs
+from .users import process_user, resolve_user
 
 __all__ = [
     "DEFAULT_PATH_ENV", "NOFILE_LIMIT", "process_args", "base_env", "with_home", "merged_env",

@@ -8,8 +8,8 @@ from barque.runtime.v1.runtime_pb2 import ContainerConfig, HostConfig
 from client.errors import InvalidArgument
 from services.common.log import get_logger
 
-from .options import applies
 from .context import SpecContext
+from .options import applies
 
 __all__ = [
     "DEFAULT_DEVICE_RULES", "CPU_PERIOD", "MIN_MEMORY", "memory_resources", "cpu_resources",

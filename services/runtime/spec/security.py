@@ -7,9 +7,9 @@ from barque.runtime.v1.runtime_pb2 import ContainerConfig, HostConfig
 from client.errors import InvalidArgument
 
 from ..oci.caps import CAPABILITIES, DOCKER_DEFAULT_CAPS
+from .context import SpecContext
 from .options import applies
 from .seccomp_profile import default_profile
-from .context import SpecContext
 
 __all__ = [
     "DEFAULT_CAPS", "MASKED_PATHS", "READONLY_PATHS", "all_capabilities", "effective_caps",
