@@ -9,7 +9,6 @@ service spawns with subprocess in a new session so containers outlive it.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -17,7 +16,6 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator, Protocol
 
@@ -37,6 +35,7 @@ from services.runtime.engine.containers import (
 from services.runtime.engine.events import EventLog
 from services.runtime.engine.filters import matches, parse_filters
 from services.runtime.engine.mounts import mount_overlay, unmount
+from services.runtime.engine.status import refresh, utc_now, wait_exit
 from services.runtime.network.etc_files import write_etc_files
 from services.runtime.oci.cgroups import hierarchy
 from services.runtime.shim import client as shimclient
@@ -79,10 +78,6 @@ class ExitStatus:
 class ContainerView:
     record: ContainerRecord
     running: bool
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 class RuntimeService:
@@ -141,35 +136,11 @@ class RuntimeService:
             return str(self.cgroup_root / "barque" / container_id)
         return str(self.cgroup_root / "memory" / "barque" / container_id)
 
-    def _refresh(self, record: ContainerRecord) -> bool:
-        """Merge the supervisor's status into the record; True while running."""
-        shim_dir = self._dir(record) / "shim"
-        status = _status(shim_dir)
-        if status is None:
-            return record.status == "running" and _alive(record.pid)
-        if status.state in ("created", "running"):
-            record.status, record.pid = "running", status.pid or record.pid
-            record.started_at = status.started_at or record.started_at
-            if _alive(record.pid) or shimclient.shim_alive(str(shim_dir)):
-                return True
-            # supervisor and process both gone without a final status
-            record.status, record.exit_code, record.finished_at = "exited", 255, _now()
-            record.error = "supervisor exited without recording a status"
-            return False
-        record.status = "exited"
-        record.pid = 0
-        record.exit_code = int(status.exit_code or 0)
-        record.oom_killed = status.oom_killed
-        record.error = status.error
-        record.started_at = status.started_at or record.started_at
-        record.finished_at = status.finished_at or record.finished_at
-        return False
-
     def _recover(self) -> None:
         """Rebuild state after a restart: watch every container still running."""
         for record in self.store.all():
             with self.store.lock:
-                running = self._refresh(record)
+                running = refresh(record, self._dir(record) / "shim")
                 self.store.save(record)
             if running:
                 self._watch(record)
@@ -212,7 +183,7 @@ class RuntimeService:
         args = process_args(image_config, entrypoint, cmd)
         stop = parse_signal(config.stop_signal or image_config.get("StopSignal") or "SIGTERM")
         record = ContainerRecord(
-            id=cid, name=name, created=_now(), image_id=image_id, config=config, host_config=host,
+            id=cid, name=name, created=utc_now(), image_id=image_id, config=config, host_config=host,
             args=args, hostname=hostname, stop_signal=stop,
             stop_timeout=config.stop_timeout if config.HasField("stop_timeout") else 10,
         )
@@ -262,7 +233,7 @@ class RuntimeService:
     def start(self, ref: str, *, wait_attach: bool = False) -> ContainerRecord:
         record = self.store.find(ref)
         with self._lock(record.id):
-            if self._refresh(record):
+            if refresh(record, self._dir(record) / "shim"):
                 return record  # docker start of a running container is a no-op
             cdir = self._dir(record)
             shim_dir = cdir / "shim"
@@ -288,7 +259,7 @@ class RuntimeService:
             else:
                 shimclient.spawn_shim(config)
             record.status, record.starts = "running", record.starts + 1
-            record.started_at, record.error, record.oom_killed = _now(), "", False
+            record.started_at, record.error, record.oom_killed = utc_now(), "", False
             self.store.save(record)
         if not wait_attach:
             self._await_started(record)
@@ -298,7 +269,7 @@ class RuntimeService:
     def _await_started(self, record: ContainerRecord, timeout: float = 30.0) -> None:
         status = shimclient.wait_status(str(self._dir(record) / "shim"), ("running", "exited"), timeout=timeout)
         with self.store.lock:
-            self._refresh(record)
+            refresh(record, self._dir(record) / "shim")
             self.store.save(record)
         if status.state == "exited" and status.error:
             raise FailedPrecondition(status.error)
@@ -316,11 +287,11 @@ class RuntimeService:
         except Exception:
             done.set()
             return
-        _wait_exit(self._dir(record) / "shim", record.pid)
+        wait_exit(self._dir(record) / "shim", record.pid)
         with self.store.lock:
-            self._refresh(record)
+            refresh(record, self._dir(record) / "shim")
             if record.status == "running":  # supervisor gone, process gone
-                record.status, record.finished_at = "exited", _now()
+                record.status, record.finished_at = "exited", utc_now()
             self.store.save(record)
         if record.oom_killed:
             self.events.emit("oom", container_id, name=record.name)
@@ -341,7 +312,7 @@ class RuntimeService:
         if condition not in ("", "not-running", "next-exit", "removed"):
             raise InvalidArgument(f"invalid condition {condition!r}")
         with self.store.lock:
-            running = self._refresh(record)
+            running = refresh(record, self._dir(record) / "shim")
         if running or condition in ("next-exit", "removed"):
             done = self._exited.get(record.id)
             if done is None:
@@ -370,7 +341,7 @@ class RuntimeService:
         record = self.store.find(ref)
         signum = parse_signal(sig or "SIGKILL")
         with self.store.lock:
-            running = self._refresh(record)
+            running = refresh(record, self._dir(record) / "shim")
         if not running:
             raise FailedPrecondition(f"Cannot kill container: {ref}: Container {record.id} is not running")
         self._oci("kill", record.id, str(signum))
@@ -379,7 +350,7 @@ class RuntimeService:
     def stop(self, ref: str, timeout: int | None = None) -> None:
         record = self.store.find(ref)
         with self.store.lock:
-            running = self._refresh(record)
+            running = refresh(record, self._dir(record) / "shim")
         if not running:
             return
         grace = record.stop_timeout if timeout is None else timeout
@@ -394,7 +365,7 @@ class RuntimeService:
     def delete(self, ref: str, force: bool = False) -> str:
         record = self.store.find(ref)
         with self.store.lock:
-            running = self._refresh(record)
+            running = refresh(record, self._dir(record) / "shim")
         if running:
             if not force:
                 raise FailedPrecondition(
@@ -433,7 +404,7 @@ class RuntimeService:
     def inspect(self, ref: str) -> ContainerView:
         record = self.store.find(ref)
         with self.store.lock:
-            running = self._refresh(record)
+            running = refresh(record, self._dir(record) / "shim")
         return ContainerView(record, running)
 
     def inspect_document(self, ref: str) -> tuple[ContainerView, dict]:
@@ -448,7 +419,7 @@ class RuntimeService:
         views = []
         for record in self.store.all():
             with self.store.lock:
-                running = self._refresh(record)
+                running = refresh(record, self._dir(record) / "shim")
             views.append(ContainerView(record, running))
         views = [v for v in views if all_ or v.running]
         for key, values in parse_filters(filters or []).items():
@@ -480,7 +451,7 @@ class RuntimeService:
             if cancelled():
                 return True
             with self.store.lock:
-                return not self._refresh(record)
+                return not refresh(record, self._dir(record) / "shim")
 
         return read_logs(record.log_path, record.host_config.log_config.type, follow=follow,
                          since_ns=since_ns, until_ns=until_ns, tail=tail, stdout=stdout, stderr=stderr,
@@ -499,44 +470,3 @@ def _default_oci() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "services.runtime.oci"]
 
 
-def _status(shim_dir: Path) -> shimclient.ShimStatus | None:
-    try:
-        return shimclient.read_status(str(shim_dir))
-    except (shimclient.StatusNotFound, shimclient.ShimUnavailable):
-        return None
-
-
-def _wait_exit(shim_dir: Path, pid_hint: int) -> None:
-    """Block until the container's main process has exited."""
-    try:
-        with shimclient.attach(str(shim_dir), stdin=False, stdout=False, stderr=False) as conn:
-            for kind, _ in conn:
-                if kind == shimclient.KIND_EXIT:
-                    return
-    except (shimclient.ShimUnavailable, OSError):
-        pass
-    # the supervisor is gone (killed): follow the process itself
-    while True:
-        status = _status(shim_dir)
-        if status is not None and status.state == "exited":
-            return
-        pid = status.pid if status is not None and status.pid else pid_hint
-        if not _alive(pid):
-            return
-        time.sleep(0.2)
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
