@@ -1,5 +1,5 @@
 """barque as a benchmarked puller: fresh registry-proxy and image-store per
-cold run (new temp state dir for both, as tests/integration/engine.py does),
+cold run (new temp state dir for both, as tests/support/engine.py does),
 the real ``barque`` CLI, and the pull's timeline read from the services' logs.
 
 :class:`BarqueRuntime` is barque as a benchmarked container engine: all three
@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 from bench.tools import ToolError, mounts_under, pids_matching, run, umount_under
-from tests.integration.engine import Engine
+from tests.support.engine import Engine
 
 __all__ = ["Barque", "BarqueRuntime", "TimelineEvent", "barque_cli"]
 

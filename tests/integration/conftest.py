@@ -1,14 +1,34 @@
-"""Fixtures of the integration tier: barque's services as real processes."""
+"""Fixtures of the integration tier: barque's services as real processes.
+
+pytest finds these by name; a test module only asks for them as arguments.
+
+* ``engine`` / ``fresh_engine``: registry-proxy + image-store.
+* ``rt_engine``: all three services, shared by a module. Teardown contract:
+  every container is force-removed, the engine must then list none, no cgroup
+  of a removed container may remain, and the services must have exited.
+* ``busybox``: the busybox test image, pulled into ``rt_engine``.
+* ``hand_built_image``: images made of the busybox layers plus an image config
+  a test chooses (Entrypoint, StopSignal...).
+* ``no_leaks`` (automatic): nothing of barque's is left on the host after the tier.
+
+Helpers the tests call themselves are in ``tests/support`` (``engine``,
+``runtime``, ``host``).
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
-from tests.integration.engine import Engine
-
+from tests.support import host
+from tests.support.engine import Engine
+from tests.support.images import PushedImage, layout_config, layout_layers, push_image
+from tests.support.leaks import leaks, snapshot_host
+from tests.support.registry import Registry
+from tests.support.runtime import close_runtime_engine, start_runtime_engine
 
 
 @pytest.fixture(scope="module")
@@ -29,15 +49,53 @@ def fresh_engine() -> Iterator[Engine]:
     eng.close()
 
 
+@pytest.fixture(scope="module")
+def rt_engine() -> Iterator[Engine]:
+    """registry-proxy + image-store + runtime on temp sockets, shared by a module."""
+    eng = start_runtime_engine()
+    try:
+        yield eng
+    finally:
+        close_runtime_engine(eng)
+
+
+@pytest.fixture(scope="module")
+def busybox(rt_engine: Engine, test_images) -> str:
+    """The busybox test image's reference, already pulled into ``rt_engine``."""
+    ref = test_images["oci-gzip"].ref
+    rt_engine.ok("pull", ref)
+    return ref
+
+
+@pytest.fixture(scope="session")
+def hand_built_image(registry: Registry, busybox_oci_layout: Path) -> Callable[..., PushedImage]:
+    """``make(tag, config={...}, extra_layers=[...])``: busybox plus changes.
+
+    ``config`` entries replace keys of the image config's ``config`` object
+    (Entrypoint, Cmd, Env, WorkingDir, User, StopSignal); ``extra_layers`` are
+    uncompressed tars stacked on top. Pushed as ``test/runtime:<tag>``.
+    """
+    base = {k: v for k, v in layout_config(busybox_oci_layout).items() if k not in ("rootfs", "history")}
+    busybox_layers = layout_layers(busybox_oci_layout)
+    made: dict[str, PushedImage] = {}
+
+    def make(tag: str, config: dict | None = None, extra_layers: list[bytes] | None = None) -> PushedImage:
+        if tag not in made:
+            cfg = {**base, "config": {**base.get("config", {}), **(config or {})}}
+            made[tag] = push_image(registry, "test/runtime", tag, [*busybox_layers, *(extra_layers or [])],
+                                   config=cfg)
+        return made[tag]
+
+    return make
+
+
 @pytest.fixture(scope="session", autouse=True)
 def no_leaks():
     """After the integration tier: no barque mount, cgroup, network device,
     namespace, process or engine dir remains. Processes that were already
     running when the tier began (session registries) are not counted."""
-    from tests.integration.leaks import _children, leaks, snapshot_host
-
     before = snapshot_host()
-    running = _children(os.getpid())
+    running = host.descendants(os.getpid())
     yield
     left = leaks(before, running)
     assert not left, f"the integration tier leaked: {left}"

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from services.runtime.oci import bpf, cgroups
-from tests.integration.runtime_fixtures import busybox, close_runtime_engine  # noqa: F401
+from tests.support.runtime import close_runtime_engine, start_runtime_engine
 from tests.integration.test_oci_runtime import Bundle, _busybox_rootfs, assert_clean
 
 pytestmark = [
@@ -201,9 +201,7 @@ def test_missing_controller_is_refused_by_name(bundle):
 
 @pytest.fixture(scope="module")
 def v2_engine():
-    from tests.integration.runtime_fixtures import RUNTIME_SERVICES
-    from tests.integration.engine import Engine
-    eng = Engine.create(RUNTIME_SERVICES, **V2_ENV)
+    eng = start_runtime_engine(**V2_ENV)
     try:
         yield eng
     finally:

@@ -17,15 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.engine import CLI
-from tests.integration.runtime_fixtures import (  # noqa: F401  (fixtures)
-    busybox,
-    container_cgroups,
-    host_status_field,
-    rt_engine,
-    status_field,
-    wait_for,
-)
+from tests.support.engine import CLI
+from tests.support.host import container_cgroups, host_status_field, status_field
+from tests.support.runtime import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 

@@ -234,7 +234,7 @@ def test_proxy_cache_serves_without_upstream(tmp_path, test_images):
     from tests.support.registry import start_registry
 
     upstream = start_registry(tmp_path / "upstream")
-    from tests.integration.engine import Engine
+    from tests.support.engine import Engine
 
     eng = Engine.create()
     try:

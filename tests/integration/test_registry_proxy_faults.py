@@ -36,7 +36,7 @@ from client.imagespec import MediaType, sha256_digest
 from services.common.content import SizeMismatch
 from services.registry.auth import Credentials
 from services.registry.core import RegistryProxy
-from tests.integration.engine import Engine
+from tests.support.engine import Engine
 
 pytestmark = pytest.mark.integration
 

@@ -11,15 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.runtime_fixtures import (  # noqa: F401  (fixtures)
-    busybox,
-    hand_built_image,
-    host_status_field,
-    rt_engine,
-    sh,
-    status_field,
-    wait_for,
-)
+from tests.support.host import host_status_field, status_field
+from tests.support.runtime import sh, wait_for
 from tests.support.layers import build_tar, chardev_entry, dir_entry
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]

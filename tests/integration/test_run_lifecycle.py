@@ -17,15 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.engine import CLI, Engine
-from tests.integration.runtime_fixtures import (  # noqa: F401  (fixtures)
-    busybox,
-    close_runtime_engine,
-    container_cgroups,
-    rt_engine,
-    start_runtime_engine,
-    wait_for,
-)
+from tests.support.engine import CLI, Engine
+from tests.support.host import container_cgroups
+from tests.support.runtime import close_runtime_engine, start_runtime_engine, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 

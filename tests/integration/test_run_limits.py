@@ -8,13 +8,8 @@ import time
 
 import pytest
 
-from tests.integration.runtime_fixtures import (  # noqa: F401  (fixtures)
-    CGROUP_ROOT,
-    busybox,
-    container_cgroups,
-    rt_engine,
-    sh,
-)
+from tests.support.host import CGROUP_ROOT, container_cgroups
+from tests.support.runtime import sh
 
 pytestmark = [
     pytest.mark.integration,

@@ -10,13 +10,7 @@ import time
 
 import pytest
 
-from tests.integration.runtime_fixtures import (  # noqa: F401
-    busybox,
-    close_runtime_engine,
-    rt_engine,
-    start_runtime_engine,
-    wait_for,
-)
+from tests.support.runtime import close_runtime_engine, start_runtime_engine, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 

@@ -12,13 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.runtime_fixtures import (  # noqa: F401  (fixtures)
-    busybox,
-    hand_built_image,
-    rt_engine,
-    sh,
-    wait_for,
-)
+from tests.support.runtime import sh, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 

@@ -21,8 +21,7 @@ from pathlib import Path
 import pytest
 
 from cli.tty import DetachScanner, parse_detach_keys
-from tests.integration.engine import CLI, Engine
-from tests.integration.runtime_fixtures import busybox, rt_engine  # noqa: F401
+from tests.support.engine import CLI, Engine
 
 pytestmark = [
     pytest.mark.root,

@@ -23,7 +23,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from client.config import TlsConfig, load_config
 from deploy.services import is_serving, start, wait_serving
-from tests.integration.engine import Engine
+from tests.support.engine import Engine
 from tests.support.registry import free_port
 
 pytestmark = pytest.mark.integration

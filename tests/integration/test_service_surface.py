@@ -13,7 +13,6 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from barque.images.v1 import images_pb2, images_pb2_grpc
-from tests.integration.runtime_fixtures import busybox, rt_engine  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.integration
 

@@ -15,12 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.engine import Engine
-from tests.integration.runtime_fixtures import (  # noqa: F401  (fixtures)
-    close_runtime_engine,
-    rt_engine,
-    start_runtime_engine,
-)
+from tests.support.engine import Engine
+from tests.support.runtime import close_runtime_engine, start_runtime_engine
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 

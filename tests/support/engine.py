@@ -1,5 +1,6 @@
 """barque's services started as real processes on unix sockets under a temp
-dir, and the real ``barque`` CLI run against them."""
+dir, the real ``barque`` CLI run against them, and the client library's stubs
+for tests and benchmarks that call a service themselves."""
 
 from __future__ import annotations
 
@@ -8,14 +9,29 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from barque.images.v1 import images_pb2_grpc
+from barque.registry.v1 import registry_pb2_grpc
+from barque.runtime.v1 import runtime_pb2_grpc
+from client.channels import RemoteStub, connect
+from client.config import Config, load_config
 from deploy.services import start, stop, wait_serving
 
 __all__ = ["Engine", "CliResult"]
 
 CLI = [sys.executable, "-m", "cli"]
+REPO = Path(__file__).resolve().parents[2]
+
+_STUBS: dict[str, Any] = {
+    "registry": registry_pb2_grpc.RegistryProxyStub,
+    "images": images_pb2_grpc.ImagesStub,
+    "runtime": runtime_pb2_grpc.RuntimeStub,
+}
 
 
 @dataclass
@@ -69,6 +85,20 @@ class Engine:
     def log(self, service: str) -> Path:
         return self.root / "logs" / f"{service}.log"
 
+    def config(self) -> Config:
+        """The config every part of this engine reads (the CLI's and the services')."""
+        return load_config(environ={**os.environ, **self.env})
+
+    @contextmanager
+    def client(self, service: str) -> Iterator[RemoteStub]:
+        """The client library's stub of ``service``: request ids on every call,
+        errors raised as barque's taxonomy; the channel closes on exit."""
+        channel = connect(self.config(), service)
+        try:
+            yield RemoteStub(_STUBS[service](channel), service)
+        finally:
+            channel.close()
+
     def start(self, service: str) -> None:
         proc = start(service, self.log(service), self.env)
         self.procs[service] = proc
@@ -89,7 +119,7 @@ class Engine:
     def cli(self, *args: str, input: str | None = None, timeout: float = 300, env: dict | None = None) -> CliResult:
         proc = subprocess.run(
             [*CLI, *args], input=input, capture_output=True, text=True, timeout=timeout,
-            env={**os.environ, **self.env, **(env or {})}, cwd=Path(__file__).resolve().parents[2],
+            env={**os.environ, **self.env, **(env or {})}, cwd=REPO,
         )
         return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
