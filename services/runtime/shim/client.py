@@ -32,6 +32,7 @@ from services.runtime.shim.protocol import (
 )
 from services.runtime.shim.ocirun import INPROC_OCI
 from services.runtime.shim.supervisor import PID_FILE, SOCKET_FILE, STATUS_FILE
+from services.runtime.shim.unixsock import SUN_PATH_MAX, recv_line
 
 __all__ = [
     "ShimConfig", "ShimStatus", "ShimStartFailed", "ShimUnavailable", "StatusNotFound",
@@ -44,7 +45,6 @@ __all__ = [
 SHIM_MAIN = os.path.join(os.path.dirname(os.path.abspath(protocol.__file__)), "__main__.py")
 #: the warm fork server (see :mod:`services.runtime.shim.zygote`)
 ZYGOTE_MAIN = os.path.join(os.path.dirname(SHIM_MAIN), "zygote.py")
-_SUN_PATH_MAX = 107
 
 
 class ShimStartFailed(Internal):
@@ -153,8 +153,15 @@ def spawn_shim(cfg: ShimConfig, *, python: str = sys.executable, timeout: float 
         launcher.wait()
         raise ShimStartFailed(f"shim for {cfg.container_id!r} did not come up within "
                               f"{timeout:.0f}s") from exc
-    if code != 0:
-        raise ShimStartFailed(f"shim for {cfg.container_id!r} exited with status {code}"
+    return _started_shim_pid(cfg, f"exited with status {code}" if code != 0 else "")
+
+
+def _started_shim_pid(cfg: ShimConfig, failure: str) -> int:
+    """The pid of the shim just started for ``cfg``, once its launch
+    reported it listening (``failure`` empty); else ShimStartFailed saying
+    ``failure`` and the last line of the shim's crash log, if it left one."""
+    if failure:
+        raise ShimStartFailed(f"shim for {cfg.container_id!r} {failure}"
                               f"{_crash_note(cfg.state_dir)}")
     pid = shim_pid(cfg.state_dir)
     if pid is None:
@@ -277,7 +284,7 @@ def attach(state_dir: str, *, stdin: bool = False, stdout: bool = True, stderr: 
 
 def _connect(sock: socket.socket, state_dir: str) -> None:
     path = os.path.join(state_dir, SOCKET_FILE)
-    if len(path.encode()) <= _SUN_PATH_MAX:
+    if len(path.encode()) <= SUN_PATH_MAX:
         sock.connect(path)
         return
     # too long for sun_path: reach the socket through an fd of its directory
@@ -450,26 +457,15 @@ class Zygote:
                 ready = sock.recv(1)
             except OSError as exc:
                 raise ShimStartFailed(f"shim for {cfg.container_id!r}: {exc}") from exc
-        if ready != b"1":
-            raise ShimStartFailed(f"shim for {cfg.container_id!r} died before listening"
-                                  f"{_crash_note(cfg.state_dir)}")
-        pid = shim_pid(cfg.state_dir)
-        if pid is None:
-            raise ShimStartFailed(f"shim for {cfg.container_id!r} wrote no pid file")
-        return pid
+        return _started_shim_pid(cfg, "died before listening" if ready != b"1" else "")
 
     def run_oci(self, args: list[str], timeout: float = 60.0) -> tuple[int, str, str]:
         """Run ``barque-oci ARGS`` in a warm child; (exit code, stdout, stderr)."""
         with self._request("oci", args) as sock:
             sock.settimeout(timeout)
-            buf = b""
-            while not buf.endswith(b"\n"):
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                buf += chunk
+            line = recv_line(sock)
         try:
-            reply = json.loads(buf)
+            reply = json.loads(line)
         except ValueError as exc:
             raise Internal(f"zygote gave no reply to barque-oci {args[:3]}") from exc
         return int(reply["code"]), str(reply["stdout"]), str(reply["stderr"])

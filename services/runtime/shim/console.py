@@ -13,31 +13,14 @@ import os
 import sys
 
 from .ocirun import OciFailed
+from .unixsock import SUN_PATH_MAX, accept_unix, listen_unix
 
-__all__ = ["CONSOLE_FILE", "ConsoleSocket", "listen_unix", "set_window_size"]
+__all__ = ["CONSOLE_FILE", "ConsoleSocket", "set_window_size"]
 
 #: the console socket's name in the state dir
 CONSOLE_FILE = "console.sock"
-_SUN_PATH_MAX = 107
 #: ioctl that sets a terminal's window size (struct winsize)
 _TIOCSWINSZ = 0x5414
-
-
-def listen_unix(path: str, backlog: int) -> _socket.socket:
-    """A non-blocking unix listener at ``path``, mode 0600."""
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-    listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-    umask = os.umask(0o177)
-    try:
-        listener.bind(path)
-    finally:
-        os.umask(umask)
-    listener.listen(backlog)
-    listener.setblocking(False)
-    return listener
 
 
 class ConsoleSocket:
@@ -48,7 +31,7 @@ class ConsoleSocket:
     def __init__(self, state_dir: str) -> None:
         self.dir = ""
         self.path = os.path.join(state_dir, CONSOLE_FILE)
-        if len(self.path.encode()) > _SUN_PATH_MAX:
+        if len(self.path.encode()) > SUN_PATH_MAX:
             self.dir = f"/tmp/barque-console-{os.getpid()}-{os.urandom(4).hex()}"
             os.mkdir(self.dir, 0o700)
             self.path = os.path.join(self.dir, CONSOLE_FILE)
@@ -60,13 +43,12 @@ class ConsoleSocket:
         backlog. The socket is closed and removed either way."""
         assert self._listener is not None
         try:
-            fd, _ = self._listener._accept()  # type: ignore[attr-defined]
+            conn = accept_unix(self._listener)
         except OSError as exc:
             raise OciFailed("runtime create sent no terminal over the console socket",
                                 125) from exc
         finally:
             self.close()
-        conn = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM, 0, fd)
         try:
             conn.settimeout(5.0)
             _, ancdata, _, _ = conn.recvmsg(1024, _socket.CMSG_SPACE(16),

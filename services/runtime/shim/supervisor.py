@@ -22,7 +22,7 @@ import time
 from services.common.atomic import write_atomic
 
 from .attach import AttachClient
-from .console import CONSOLE_FILE, ConsoleSocket, listen_unix, set_window_size
+from .console import CONSOLE_FILE, ConsoleSocket, set_window_size
 from .leanjson import dumps, loads
 from .logfile import LogWriter, format_timestamp
 from .options import Options
@@ -33,6 +33,7 @@ from .protocol import (
 from .ocirun import (
     OciFailed, describe_wait_status, failure_exit_code, oci_message, spawn, wait_oci,
 )
+from .unixsock import accept_unix, listen_unix
 
 __all__ = [
     "Supervisor", "STATUS_FILE", "PID_FILE", "INIT_PID_FILE", "SOCKET_FILE", "CONSOLE_FILE",
@@ -391,12 +392,9 @@ class Supervisor:
         assert self.listener is not None
         while True:
             try:
-                fd, _ = self.listener._accept()  # type: ignore[attr-defined]
-            except (BlockingIOError, InterruptedError):
+                sock = accept_unix(self.listener)
+            except OSError:  # none waiting (BlockingIOError), or the listener failed
                 return
-            except OSError:
-                return
-            sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM, 0, fd)
             if len(self.clients) >= MAX_CLIENTS:
                 sock.close()
                 continue

@@ -32,37 +32,30 @@ if not __package__:
     __package__ = "services.runtime.shim"  # noqa: A001 - lets the relative imports below work
 
 import _signal  # noqa: E402
+import _socket  # noqa: E402
 import gc  # noqa: E402
 import json  # noqa: E402
-import socket  # noqa: E402
 
 from services.common.atomic import write_atomic  # noqa: E402
 
 from . import __main__ as shim_main  # noqa: E402
 from .ocirun import run_oci_inproc, set_child_subreaper  # noqa: E402
 from .options import UsageError, parse_args  # noqa: E402
+from .unixsock import accept_unix, listen_unix, recv_line  # noqa: E402
 
 __all__ = ["main"]
 
 _MAX_REQUEST = 1 << 20
 
 
-def _read_request(conn: socket.socket) -> dict:
-    buf = b""
-    while not buf.endswith(b"\n"):
-        chunk = conn.recv(65536)
-        if not chunk:
-            break
-        buf += chunk
-        if len(buf) > _MAX_REQUEST:
-            raise ValueError("request too large")
-    request = json.loads(buf)
+def _read_request(conn: _socket.socket) -> dict:
+    request = json.loads(recv_line(conn, _MAX_REQUEST))
     if not isinstance(request, dict) or not isinstance(request.get("args"), list):
         raise ValueError("request must be an object with an args list")
     return request
 
 
-def _child_shim(conn: socket.socket, args: list[str]) -> None:
+def _child_shim(conn: _socket.socket, args: list[str]) -> None:
     """In the forked child: become the shim for ``args`` and report readiness on ``conn``."""
     try:
         opts = parse_args(args)
@@ -79,7 +72,7 @@ def _child_shim(conn: socket.socket, args: list[str]) -> None:
     os._exit(0)
 
 
-def _child_oci(conn: socket.socket, args: list[str]) -> None:
+def _child_oci(conn: _socket.socket, args: list[str]) -> None:
     """In the forked child: run barque-oci with its stdout/stderr captured, reply, exit."""
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
@@ -118,17 +111,7 @@ def serve(socket_path: str, pid_file: str, preload_oci: bool) -> None:
     if preload_oci:
         import services.runtime.oci.cli  # noqa: F401 - warm: every child shares it
         import services.runtime.oci.container  # noqa: F401
-    try:
-        os.unlink(socket_path)
-    except FileNotFoundError:
-        pass
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    old = os.umask(0o177)
-    try:
-        listener.bind(socket_path)
-    finally:
-        os.umask(old)
-    listener.listen(64)
+    listener = listen_unix(socket_path, 64, blocking=True)
     write_atomic(pid_file, f"{os.getpid()}\n".encode(), mode=0o644)
     _signal.signal(_signal.SIGCHLD, _signal.SIG_IGN)  # the kernel reaps our children
     for sig in (_signal.SIGHUP, _signal.SIGINT):
@@ -136,7 +119,7 @@ def serve(socket_path: str, pid_file: str, preload_oci: bool) -> None:
     gc.collect()
     gc.freeze()
     while True:
-        conn, _ = listener.accept()
+        conn = accept_unix(listener)
         try:
             request = _read_request(conn)
         except (ValueError, OSError):
