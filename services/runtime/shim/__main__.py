@@ -16,11 +16,11 @@ if not __package__:
 
 from .ocirun import OciFailed, set_child_subreaper  # noqa: E402
 from .options import UsageError, parse_args  # noqa: E402
+from .statedir import record_crash  # noqa: E402
 from .supervisor import Supervisor  # noqa: E402
 
 __all__ = ["main"]
 
-_CRASH_LOG = "shim.log"
 #: internal: the re-executed shim finds its readiness pipe here
 _READY_FLAG = "--internal-ready-fd"
 
@@ -45,7 +45,7 @@ def main() -> int:
     try:
         _serve(opts, ready_fd)
     except BaseException:
-        _record_crash(opts.state_dir)
+        record_crash(opts.state_dir)
         os._exit(1)
     os._exit(0)
 
@@ -85,17 +85,6 @@ def _serve(opts, ready_fd: int) -> None:
     except OciFailed as exc:
         sup.fail(exc)
     sup.finish()
-
-
-def _record_crash(state_dir: str) -> None:
-    """The shim's stderr is /dev/null: leave the traceback next to its state."""
-    import traceback
-
-    try:
-        with open(os.path.join(state_dir, _CRASH_LOG), "a") as f:
-            traceback.print_exc(file=f)
-    except OSError:
-        pass
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from services.runtime.shim.protocol import (
     KIND_EXIT, KIND_RESIZE, KIND_STDERR, KIND_STDIN, KIND_STDIN_EOF, KIND_STDOUT, encode_frame,
 )
 from services.runtime.shim.ocirun import INPROC_OCI
-from services.runtime.shim.supervisor import PID_FILE, SOCKET_FILE, STATUS_FILE
+from services.runtime.shim.statedir import CRASH_LOG, PID_FILE, SOCKET_FILE, STATUS_FILE
 from services.runtime.shim.unixsock import SUN_PATH_MAX, recv_line
 
 __all__ = [
@@ -171,7 +171,7 @@ def _started_shim_pid(cfg: ShimConfig, failure: str) -> int:
 
 def _crash_note(state_dir: str) -> str:
     try:
-        with open(os.path.join(state_dir, "shim.log")) as f:
+        with open(os.path.join(state_dir, CRASH_LOG)) as f:
             lines = f.read().strip().splitlines()
     except OSError:
         return ""

@@ -13,12 +13,11 @@ import os
 import sys
 
 from .ocirun import OciFailed
+from .statedir import CONSOLE_FILE
 from .unixsock import SUN_PATH_MAX, accept_unix, listen_unix
 
-__all__ = ["CONSOLE_FILE", "ConsoleSocket", "set_window_size"]
+__all__ = ["ConsoleSocket", "set_window_size"]
 
-#: the console socket's name in the state dir
-CONSOLE_FILE = "console.sock"
 #: ioctl that sets a terminal's window size (struct winsize)
 _TIOCSWINSZ = 0x5414
 

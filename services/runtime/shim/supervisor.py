@@ -19,10 +19,8 @@ import os
 import select
 import time
 
-from services.common.atomic import write_atomic
-
 from .attach import AttachClient
-from .console import CONSOLE_FILE, ConsoleSocket, set_window_size
+from .console import ConsoleSocket, set_window_size
 from .leanjson import dumps, loads
 from .logfile import LogWriter, format_timestamp
 from .options import Options
@@ -33,16 +31,13 @@ from .protocol import (
 from .ocirun import (
     OciFailed, describe_wait_status, failure_exit_code, oci_message, spawn, wait_oci,
 )
+from .statedir import (
+    INIT_PID_FILE, PID_FILE, SOCKET_FILE, STATUS_FILE, oom_killed, write_state_file,
+)
 from .unixsock import accept_unix, listen_unix
 
-__all__ = [
-    "Supervisor", "STATUS_FILE", "PID_FILE", "INIT_PID_FILE", "SOCKET_FILE", "CONSOLE_FILE",
-]
+__all__ = ["Supervisor"]
 
-STATUS_FILE = "status.json"
-PID_FILE = "shim.pid"
-INIT_PID_FILE = "init.pid"
-SOCKET_FILE = "attach.sock"
 _START_OUTPUT = "start.out"
 
 #: longest a runtime create/start may take before it is killed
@@ -60,11 +55,6 @@ HIGH_WATER = 256 * 1024
 MAX_CLIENTS = 64
 _IN, _OUT = select.EPOLLIN, select.EPOLLOUT
 _GONE = select.EPOLLHUP | select.EPOLLERR
-
-
-def _write_file(path: str, text: str) -> None:
-    """Replace the state file ``path`` (readers see the old or the new one)."""
-    write_atomic(path, text.encode("utf-8"), mode=0o644)
 
 
 def _ignore(signum: int, frame: object) -> None:
@@ -100,7 +90,7 @@ class Supervisor:
         """State dir, pid file, signals, attach socket and stdio pipes."""
         os.makedirs(self.opts.state_dir, 0o700, exist_ok=True)
         os.chdir(self.opts.state_dir)
-        _write_file(PID_FILE, f"{os.getpid()}\n")
+        write_state_file(PID_FILE, f"{os.getpid()}\n")
         for sig in (_signal.SIGTERM, _signal.SIGINT, _signal.SIGHUP):
             _signal.signal(sig, _ignore)
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -169,7 +159,7 @@ class Supervisor:
         for fd, stream, kind in streams:
             self.outputs[fd] = (stream, kind)
             self._watch(fd, _IN, lambda events, fd=fd: self._on_output(fd))
-        _write_file(STATUS_FILE, dumps({"state": "created", "pid": self.init_pid}))
+        write_state_file(STATUS_FILE, dumps({"state": "created", "pid": self.init_pid}))
 
     def _resize(self, height: int, width: int) -> None:
         """Set the terminal's window size (the kernel signals SIGWINCH to its
@@ -206,7 +196,7 @@ class Supervisor:
             message = oci_message(output) or f"runtime start exited with status {code}"
             raise OciFailed(message, failure_exit_code(code, message))
         self.started_at = format_timestamp(time.time_ns())
-        _write_file(STATUS_FILE, dumps({"state": "running", "pid": self.init_pid,
+        write_state_file(STATUS_FILE, dumps({"state": "running", "pid": self.init_pid,
                                          "started_at": self.started_at}))
 
     def supervise(self) -> None:
@@ -241,7 +231,7 @@ class Supervisor:
             code, signal = self.failed_code, None
         return {
             "state": "exited", "pid": self.init_pid, "exit_code": code, "signal": signal,
-            "oom_killed": bool(self.started_at) and self._oom_killed(),
+            "oom_killed": bool(self.started_at) and oom_killed(self.opts.oom_cgroup),
             "started_at": self.started_at,
             "finished_at": format_timestamp(self.finished_ns or time.time_ns()),
             "error": self.error,
@@ -252,7 +242,7 @@ class Supervisor:
         exit frames to every client, then the socket goes away. The pid file
         stays: a spawner that looks late still learns which process it was."""
         status = self.final_status()
-        _write_file(STATUS_FILE, dumps(status))
+        write_state_file(STATUS_FILE, dumps(status))
         frame = encode_frame(KIND_EXIT, dumps(status).encode("utf-8"))
         if self.console is not None:  # create failed before the terminal arrived
             self.console.close()
@@ -496,20 +486,3 @@ class Supervisor:
         self._unwatch(client.fd)
         client.close()
         self._update_outputs()
-
-    def _oom_killed(self) -> bool:
-        """The kernel's ``oom_kill`` counter of the container's memory cgroup
-        (v2 ``memory.events``, v1 ``memory.oom_control``) is above zero."""
-        group = self.opts.oom_cgroup
-        if not group:
-            return False
-        for name in ("memory.events", "memory.oom_control"):
-            try:
-                with open(os.path.join(group, name)) as f:
-                    for line in f:
-                        key, _, value = line.partition(" ")
-                        if key == "oom_kill":
-                            return int(value) > 0
-            except (OSError, ValueError):
-                continue
-        return False

@@ -41,6 +41,7 @@ from services.common.atomic import write_atomic  # noqa: E402
 from . import __main__ as shim_main  # noqa: E402
 from .ocirun import run_oci_inproc, set_child_subreaper  # noqa: E402
 from .options import UsageError, parse_args  # noqa: E402
+from .statedir import record_crash  # noqa: E402
 from .unixsock import accept_unix, listen_unix, recv_line  # noqa: E402
 
 __all__ = ["main"]
@@ -67,7 +68,7 @@ def _child_shim(conn: _socket.socket, args: list[str]) -> None:
         conn.close()
         shim_main._serve(opts, ready_fd)
     except BaseException:
-        shim_main._record_crash(opts.state_dir)
+        record_crash(opts.state_dir)
         os._exit(1)
     os._exit(0)
 

@@ -1,0 +1,64 @@
+"""The files in a shim's state dir (their contract is in the package
+docstring): their names, how the shim replaces them, its crash log, and
+what the final status reads from the container's memory cgroup.
+
+Shared by the shim and by :mod:`services.runtime.shim.client`; stdlib-lean
+(``os``, and ``traceback`` only when the shim crashed), and from
+``services.common`` only ``atomic``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from services.common.atomic import write_atomic
+
+__all__ = [
+    "STATUS_FILE", "PID_FILE", "INIT_PID_FILE", "SOCKET_FILE", "CONSOLE_FILE", "CRASH_LOG",
+    "write_state_file", "record_crash", "oom_killed",
+]
+
+STATUS_FILE = "status.json"
+PID_FILE = "shim.pid"
+#: written by the OCI runtime (``--pid-file``)
+INIT_PID_FILE = "init.pid"
+SOCKET_FILE = "attach.sock"
+#: the runtime's ``--console-socket``, only during ``create`` of a --tty container
+CONSOLE_FILE = "console.sock"
+#: a traceback, only if the shim itself crashed
+CRASH_LOG = "shim.log"
+
+
+def write_state_file(path: str, text: str) -> None:
+    """Replace the state file ``path`` (readers see the old or the new one)."""
+    write_atomic(path, text.encode("utf-8"), mode=0o644)
+
+
+def record_crash(state_dir: str) -> None:
+    """The shim's stderr is /dev/null: leave the traceback being handled
+    next to its state, where the client reports its last line."""
+    import traceback
+
+    try:
+        with open(os.path.join(state_dir, CRASH_LOG), "a") as f:
+            traceback.print_exc(file=f)
+    except OSError:
+        pass
+
+
+def oom_killed(memory_cgroup: str | None) -> bool:
+    """The kernel's ``oom_kill`` counter of the container's memory cgroup
+    directory (v2 ``memory.events``, v1 ``memory.oom_control``) is above
+    zero; False without a cgroup or a readable counter."""
+    if not memory_cgroup:
+        return False
+    for name in ("memory.events", "memory.oom_control"):
+        try:
+            with open(os.path.join(memory_cgroup, name)) as f:
+                for line in f:
+                    key, _, value = line.partition(" ")
+                    if key == "oom_kill":
+                        return int(value) > 0
+        except (OSError, ValueError):
+            continue
+    return False
