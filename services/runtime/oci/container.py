@@ -60,6 +60,37 @@ def _spawn(target, *args) -> tuple[int, int]:
     return child, reader
 
 
+def _start_process(target, console_sock, *args) -> int:
+    """Fork ``target(*args, sync_fd)``, whose args pass on ``console_sock``
+    (closed here once the child holds it), and return the pid of the
+    container process it reports ready. The forked child exits after
+    reporting, so it is reaped here whatever it said."""
+    child, reader = _spawn(target, *args)
+    if console_sock is not None:
+        console_sock.close()
+    try:
+        pid, _ = _read_child_reports(reader)
+    finally:
+        _reap(child)
+    return pid
+
+
+def _write_pid_file(pid_file: str | None, pid: int) -> None:
+    """runc's ``--pid-file``: the process's host pid, replaced atomically."""
+    if pid_file:
+        write_atomic(pid_file, str(pid).encode(), mode=0o644)
+
+
+def _load_in(store: StateStore, container_id: str, wanted: str,
+             verb: str) -> ContainerState:
+    """The container's state, which must be ``wanted`` to ``verb`` it."""
+    st = store.load(container_id)
+    status = store.status(st)
+    if status != wanted:
+        raise FailedPrecondition(f"cannot {verb} container {container_id!r} in {status} state")
+    return st
+
+
 def _reap(pid: int) -> int:
     _, status = os.waitpid(pid, 0)
     return status
@@ -92,13 +123,7 @@ def create(store: StateStore, container_id: str, bundle: str, pid_file: str | No
             sock = console.connect_socket(console_socket)
         cfg = init.InitConfig(spec, bundle, store.fifo(container_id), manager, sock,
                               preserve_fds)
-        child, reader = _spawn(init.intermediate_main, cfg)
-        if sock is not None:
-            sock.close()
-        try:
-            init_pid, _ = _read_child_reports(reader)
-        finally:
-            _reap(child)
+        init_pid = _start_process(init.intermediate_main, sock, cfg)
         state = ContainerState(
             id=container_id, bundle=bundle, rootfs=spec["root"]["path"], pid=init_pid,
             pid_start=syscalls.process_start_time(init_pid) or 0,
@@ -110,8 +135,7 @@ def create(store: StateStore, container_id: str, bundle: str, pid_file: str | No
         if not state.pid_start:
             raise InitFailed("container init exited during create")
         store.save(state)
-        if pid_file:
-            write_atomic(pid_file, str(init_pid).encode(), mode=0o644)
+        _write_pid_file(pid_file, init_pid)
         return state
     except BaseException:
         _kill_quietly(init_pid)
@@ -144,10 +168,7 @@ def _wait_gone(pid: int, start: int, timeout: float = 5.0) -> None:
 
 def start(store: StateStore, container_id: str) -> None:
     """Release the created init: open the exec fifo for reading, consume its byte."""
-    st = store.load(container_id)
-    status = store.status(st)
-    if status != STATUS_CREATED:
-        raise FailedPrecondition(f"cannot start container {container_id!r} in {status} state")
+    st = _load_in(store, container_id, STATUS_CREATED, "start")
     fifo = store.fifo(container_id)
     fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
@@ -186,19 +207,13 @@ def kill(store: StateStore, container_id: str, sig: int = signal.SIGTERM) -> Non
 
 def pause(store: StateStore, container_id: str) -> None:
     """Freeze every process of a running container (its cgroup's freezer)."""
-    st = store.load(container_id)
-    status = store.status(st)
-    if status != STATUS_RUNNING:
-        raise FailedPrecondition(f"cannot pause container {container_id!r} in {status} state")
+    st = _load_in(store, container_id, STATUS_RUNNING, "pause")
     if not st.cgroup or not cgroups.manager_from_state(st.cgroup).freeze(True):
         raise FailedPrecondition(f"container {container_id!r} has no freezer cgroup")
 
 
 def resume(store: StateStore, container_id: str) -> None:
-    st = store.load(container_id)
-    status = store.status(st)
-    if status != STATUS_PAUSED:
-        raise FailedPrecondition(f"cannot resume container {container_id!r} in {status} state")
+    st = _load_in(store, container_id, STATUS_PAUSED, "resume")
     cgroups.manager_from_state(st.cgroup).freeze(False)
 
 
@@ -263,16 +278,9 @@ def exec_in(store: StateStore, container_id: str, proc: dict, detach: bool = Fal
     sock = console.connect_socket(console_socket) if console_socket else None
     if not detach:
         syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
-    child, reader = _spawn(init.exec_main, st.config, proc, st.pid, st.pid_start, namespaces,
-                           manager, sock, preserve_fds)
-    if sock is not None:
-        sock.close()
-    try:
-        pid, _ = _read_child_reports(reader)
-    finally:
-        _reap(child)
-    if pid_file:
-        write_atomic(pid_file, str(pid).encode(), mode=0o644)
+    pid = _start_process(init.exec_main, sock, st.config, proc, st.pid, st.pid_start,
+                         namespaces, manager, sock, preserve_fds)
+    _write_pid_file(pid_file, pid)
     if detach:
         return 0
     return wait_status(_reap(pid))
