@@ -74,6 +74,27 @@ def _fail(sync: int, exc: BaseException) -> NoReturn:
         os._exit(code)
 
 
+def _prepare_exec(proc: dict, linux: dict) -> tuple[str, dict[str, str], list | None]:
+    """Limits, capabilities, user and cwd applied, the executable found:
+    everything that can still fail with a message for the caller, done
+    before the child reports ready. Returns (path, env, seccomp program
+    still to load)."""
+    program = process.finalize(proc, linux.get("seccomp"))
+    env = process.process_env(proc)
+    return process.lookup_executable(proc["args"][0], env), env, program
+
+
+def _exec(proc: dict, linux: dict, prepared: tuple[str, dict[str, str], list | None],
+          preserve_fds: int) -> NoReturn:
+    """Replace this process with the container's (nothing is reported any
+    more: a failing execve writes to the process's stderr and exits 126/127)."""
+    path, env, program = prepared
+    umask = int((proc.get("user") or {}).get("umask", 0o022))
+    process.exec_process(path, proc["args"], env, umask, program,
+                         (linux.get("seccomp") or {}).get("flags"), preserve_fds)
+    os._exit(127)
+
+
 def _namespaces(spec: dict) -> tuple[int, list[tuple[str, str]]]:
     """(unshare flags for new namespaces, [(type, path)] to join)."""
     flags, joins = 0, []
@@ -158,9 +179,7 @@ def _init_main(cfg: InitConfig, sync: int, new_ns: int) -> NoReturn:
         if slave is not None:
             console.make_controlling(slave)
             os.close(slave)
-        program = process.finalize(proc, linux.get("seccomp"))
-        env = process.process_env(proc)
-        path = process.lookup_executable(proc["args"][0], env)
+        prepared = _prepare_exec(proc, linux)
         send(sync, {"ready": True})
         os.close(sync)
         sync = -1
@@ -172,10 +191,7 @@ def _init_main(cfg: InitConfig, sync: int, new_ns: int) -> NoReturn:
         if sync < 0:
             os._exit(1)
         _fail(sync, exc)
-    umask = int((proc.get("user") or {}).get("umask", 0o022))
-    process.exec_process(path, proc["args"], env, umask, program,
-                         (linux.get("seccomp") or {}).get("flags"), cfg.preserve_fds)
-    os._exit(127)
+    _exec(proc, linux, prepared, cfg.preserve_fds)
 
 
 def _open_init(init_pid: int, init_start: int) -> int:
@@ -254,14 +270,9 @@ def _exec_child(spec: dict, proc: dict, console_sock: socket.socket | None,
             console_sock.close()
             console.make_controlling(slave)
             os.close(slave)
-        program = process.finalize(proc, linux.get("seccomp"))
-        env = process.process_env(proc)
-        path = process.lookup_executable(proc["args"][0], env)
+        prepared = _prepare_exec(proc, linux)
         send(sync, {"ready": True})
         os.close(sync)
     except BaseException as exc:  # forked child: report and die
         _fail(sync, exc)
-    umask = int((proc.get("user") or {}).get("umask", 0o022))
-    process.exec_process(path, proc["args"], env, umask, program,
-                         (linux.get("seccomp") or {}).get("flags"), preserve_fds)
-    os._exit(127)
+    _exec(proc, linux, prepared, preserve_fds)
