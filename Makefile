@@ -49,8 +49,12 @@ install: deps venv
 	@# container, and PYTHONDONTWRITEBYTECODE would otherwise recompile every time
 	$(PY) -m compileall -q -j 0 client services cli protos deploy bench >/dev/null
 	install -d -m 0755 $(BINDIR)
-	for b in barque barque-registryd barque-imagesd barque-runtimed barque-oci; do \
+	for b in barque-registryd barque-imagesd barque-runtimed barque-oci; do \
 	  ln -sf $(VENV)/bin/$$b $(BINDIR)/$$b; done
+	@# `barque` is the launcher (cli/launcher.py) under `python -IS`: it starts in
+	@# ~10 ms and hands the command to the warm command server (cli/cmdserver.py)
+	{ echo '#!$(PY) -IS'; tail -n +1 cli/launcher.py; } > $(BINDIR)/.barque.tmp
+	chmod 0755 $(BINDIR)/.barque.tmp && mv -f $(BINDIR)/.barque.tmp $(BINDIR)/barque
 
 up: install
 	$(PY) -m deploy.services up

@@ -126,6 +126,12 @@ def down(config: Config) -> None:
         stop(pid)
         pidfile.unlink(missing_ok=True)
         print(f"{service}: stopped (pid {pid})")
+    from cli.cmdserver import default_socket, server_pid
+
+    pid = server_pid(default_socket())
+    if pid:
+        stop(pid)
+        print(f"command server: stopped (pid {pid})")
 
 
 def status(config: Config) -> int:
