@@ -19,6 +19,9 @@ import subprocess
 import time
 from pathlib import Path
 
+from tests.support import host
+from tests.support.host import mounts_under, pids_matching
+
 __all__ = ["ToolError", "Skopeo", "Docker", "Podman", "RuncFloor", "mounts_under", "umount_under", "run",
            "remove_cgroups", "become_subreaper", "reap_orphans", "pids_matching", "hard_nofile"]
 
@@ -41,27 +44,11 @@ def run(cmd: list[str], *, what: str, timeout: float = 600, env: dict[str, str] 
     return proc.stdout
 
 
-def _unescape(field: str) -> str:
-    """mountinfo escapes space, tab, newline and backslash as octal."""
-    return field.encode().decode("unicode_escape")
-
-
-def mounts_under(root: Path) -> list[str]:
-    """Mount points at or below ``root``, deepest (latest) first."""
-    prefix = str(root).rstrip("/")
-    found = []
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            point = _unescape(line.split()[4])
-            if point == prefix or point.startswith(prefix + "/"):
-                found.append(point)
-    return list(reversed(found))
-
-
 def umount_under(root: Path) -> list[str]:
-    """Unmount everything below ``root`` (lazily if busy); returns what was unmounted."""
+    """Unmount everything below ``root``, latest mount first (lazily if busy);
+    returns what was unmounted."""
     done = []
-    for point in mounts_under(root):
+    for point in reversed(mounts_under(root)):
         proc = subprocess.run(["umount", point], capture_output=True)
         if proc.returncode != 0:
             subprocess.run(["umount", "-l", point], capture_output=True)
@@ -77,27 +64,13 @@ def _stop_pid(pid: int, timeout: float) -> None:
         return
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not host.alive(pid):  # gone, or a zombie its parent has yet to reap
             return
         time.sleep(0.05)
-    os.kill(pid, signal.SIGKILL)
-
-
-def _children(pid: int) -> list[int]:
-    """Direct children of ``pid`` (from /proc), to stop what a daemon we started spawned."""
-    kids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-            kids.append(int(entry))
-    return kids
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 class _EmptyDirs:
@@ -179,7 +152,7 @@ class Docker:
         """dockerd and what it spawned directly (its own containerd)."""
         if self.proc is None or self.proc.poll() is not None:
             return []
-        return [self.proc.pid, *_children(self.proc.pid)]
+        return [self.proc.pid, *host.children(self.proc.pid)]
 
     def _docker(self, *args: str, what: str, timeout: float = 600) -> str:
         return run(self.command(*args), what=what, timeout=timeout)
@@ -227,7 +200,7 @@ class Docker:
 
     def close(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            kids = _children(self.proc.pid)
+            kids = host.children(self.proc.pid)
             _stop_pid(self.proc.pid, timeout=30)
             self.proc.wait(10)
             for kid in kids:  # dockerd's own containerd stops with it; this is the fallback
@@ -338,20 +311,15 @@ class RuncFloor:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def remove_cgroups(name: str, base: Path = Path("/sys/fs/cgroup")) -> list[str]:
+def remove_cgroups(name: str, base: Path = host.CGROUP_ROOT) -> list[str]:
     """Remove ``barque/<name>`` (children first) in every cgroup hierarchy mounted
     under ``base``; only empty groups can go, the rest are returned."""
     left = []
-    for hierarchy in sorted(base.iterdir()) if base.is_dir() else []:
-        top = hierarchy / "barque" / name
-        if not top.is_dir():
-            continue
-        dirs = [Path(d) for d, _, _ in os.walk(top)]
-        for d in sorted(dirs, key=lambda p: len(p.parts), reverse=True):
-            try:
-                d.rmdir()
-            except OSError:
-                left.append(str(d))
+    for d in host.cgroup_dirs(f"barque/{name}", base=base):
+        try:
+            d.rmdir()
+        except OSError:
+            left.append(str(d))
     return left
 
 
@@ -367,35 +335,15 @@ def reap_orphans(keep: set[int]) -> int:
     """Reap this process's zombie children except ``keep`` (the PIDs a Popen owns
     and will wait for itself); returns how many were reaped."""
     reaped = 0
-    for pid in _children(os.getpid()):
-        if pid in keep:
+    for pid in host.children(os.getpid()):
+        if pid in keep or host.alive(pid):
             continue
         try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state == "Z":
-            try:
-                if os.waitpid(pid, os.WNOHANG)[0]:
-                    reaped += 1
-            except ChildProcessError:
-                pass
+            if os.waitpid(pid, os.WNOHANG)[0]:
+                reaped += 1
+        except ChildProcessError:
+            pass
     return reaped
-
-
-def pids_matching(*needles: str) -> list[int]:
-    """PIDs whose command line contains every one of ``needles``."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if all(n in cmdline for n in needles):
-            found.append(int(entry))
-    return sorted(found)
 
 
 def hard_nofile() -> int:

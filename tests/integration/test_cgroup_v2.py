@@ -25,8 +25,9 @@ from pathlib import Path
 import pytest
 
 from services.runtime.oci import bpf, cgroups
+from tests.support.host import alive
+from tests.support.ocibundle import Bundle, assert_clean, busybox_rootfs
 from tests.support.runtime import close_runtime_engine, start_runtime_engine
-from tests.integration.test_oci_runtime import Bundle, _busybox_rootfs, assert_clean
 
 pytestmark = [
     pytest.mark.root,
@@ -50,7 +51,7 @@ LOOP_MINOR = 250  # a loop device number; opened read-only, and only if the filt
 @pytest.fixture(scope="module")
 def rootfs(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("oci-v2") / "rootfs"
-    _busybox_rootfs(path)
+    busybox_rootfs(path)
     return path
 
 
@@ -157,7 +158,7 @@ def test_procs_freeze_and_kill(bundle, tmp_path):
     done = bundle.cli("delete", "--force", bundle.id, env=env)
     assert done.returncode == 0, done.stderr
     for pid in pids:
-        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+        assert not alive(pid)
     assert not leaf.exists()
 
 

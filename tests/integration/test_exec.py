@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.engine import CLI
-from tests.support.host import container_cgroups, host_status_field, status_field
+from tests.support.host import cgroup_pids, host_status_field, status_field
 from tests.support.runtime import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
@@ -39,12 +39,7 @@ def _env(text: str) -> dict[str, str]:
 
 def _pids_of(cid: str) -> set[int]:
     """Host pids in the container's cgroups."""
-    pids: set[int] = set()
-    for cg in container_cgroups(cid):
-        procs = cg / "cgroup.procs"
-        if procs.exists():
-            pids |= {int(p) for p in procs.read_text().split()}
-    return pids
+    return cgroup_pids(f"barque/{cid}")
 
 
 def test_exec_echo(rt_engine, box):

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_oci_runtime import Bundle, _busybox_rootfs, assert_clean
+from tests.support.host import mounts_naming, parse_mountinfo
+from tests.support.ocibundle import Bundle, assert_clean, busybox_rootfs
 
 pytestmark = [
     pytest.mark.root,
@@ -34,7 +35,7 @@ def rootfs(tmp_path) -> Path:
     if not os.path.exists("/bin/busybox"):
         pytest.skip("busybox-static is not installed")
     path = tmp_path / "rootfs"
-    _busybox_rootfs(path)
+    busybox_rootfs(path)
     return path
 
 
@@ -45,8 +46,7 @@ def bundle(tmp_path, rootfs):
     if (b.state_root / b.id).exists():
         b.cli("delete", "--force", b.id)
     assert_clean(b)
-    with open("/proc/self/mountinfo") as f:
-        assert str(tmp_path) not in f.read(), "a mount of the test's files outlived the container"
+    assert not mounts_naming(str(tmp_path)), "a mount of the test's files outlived the container"
 
 
 @pytest.fixture
@@ -70,13 +70,9 @@ def _run(b: Bundle, script: str) -> tuple[str, dict[str, dict]]:
     done = b.run("sh", "-c", f"{script}\necho {SEPARATOR}; cat /proc/self/mountinfo")
     assert done.returncode == 0, done.stderr
     out, _, table = done.stdout.partition(SEPARATOR)
-    mounts = {}
-    for line in table.strip().splitlines():
-        pre, _, post = line.partition(" - ")
-        f = pre.split()
-        fstype, source, super_opts = post.split()
-        mounts[f[4]] = {"root": f[3], "options": f[5].split(","), "optional": f[6:],
-                        "fstype": fstype, "source": source, "super": super_opts}
+    mounts = {m.point: {"root": m.root, "options": m.options.split(","), "optional": list(m.optional),
+                        "fstype": m.fstype, "source": m.source, "super": m.super_options}
+              for m in parse_mountinfo(table)}
     return out, mounts
 
 

@@ -33,10 +33,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.host import cgroup_dirs, cgroup_pids, mounts_under, pids_matching
 from tests.support.images import PushedImage
 
 REPO = Path(__file__).resolve().parents[2]
-CGROUP_ROOT = Path("/sys/fs/cgroup")
 OCI_STATE_ROOT = Path("/run/barque-oci")  # barque-oci's default --root; podman passes none
 
 pytestmark = [
@@ -53,47 +53,6 @@ def _barque_oci() -> str:
     if found is None:
         pytest.fail("barque-oci is not installed (make deps installs it into .venv)")
     return found
-
-
-def _mounts_under(path: Path) -> list[str]:
-    prefix = str(path) + "/"
-    with open("/proc/self/mountinfo") as f:
-        points = [line.split()[4] for line in f]
-    return [p for p in points if p == str(path) or p.startswith(prefix)]
-
-
-def _cgroup_dirs(rel: str) -> list[Path]:
-    """Every dir of the cgroup subtree ``rel`` in every hierarchy, deepest first."""
-    found: list[Path] = []
-    for base in [CGROUP_ROOT / rel, *CGROUP_ROOT.glob(f"*/{rel}")]:
-        if base.is_dir():
-            found.extend(Path(d) for d, _, _ in os.walk(base))
-    return sorted(set(found), key=lambda p: len(p.parts), reverse=True)
-
-
-def _cgroup_pids(rel: str) -> set[int]:
-    pids: set[int] = set()
-    for d in _cgroup_dirs(rel):
-        try:
-            pids.update(int(x) for x in (d / "cgroup.procs").read_text().split())
-        except OSError:
-            pass
-    return pids
-
-
-def _pids_mentioning(text: str) -> set[int]:
-    """Processes whose command line names ``text`` (conmon names our dirs)."""
-    out = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if text.encode() in cmdline:
-            out.add(int(entry.name))
-    return out
 
 
 class Podman:
@@ -157,18 +116,18 @@ class Podman:
 def _teardown(pm: Podman, cgroup_rel: str, run_dirs_before: set[str]) -> list[str]:
     problems: list[str] = []
     pm("rm", "-af", "-t", "0", timeout=120)
-    for pid in _cgroup_pids(cgroup_rel) | _pids_mentioning(str(pm.tmp)):
+    for pid in cgroup_pids(cgroup_rel) | set(pids_matching(str(pm.tmp))):
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
     deadline = time.monotonic() + 10
-    while (_cgroup_pids(cgroup_rel) or _pids_mentioning(str(pm.tmp))) \
+    while (cgroup_pids(cgroup_rel) or set(pids_matching(str(pm.tmp)))) \
             and time.monotonic() < deadline:
         time.sleep(0.05)
-    for point in sorted(_mounts_under(pm.tmp), key=len, reverse=True):
+    for point in sorted(mounts_under(pm.tmp), key=len, reverse=True):
         subprocess.run(["umount", "-l", point], capture_output=True, check=False)
-    for d in _cgroup_dirs(cgroup_rel):
+    for d in cgroup_dirs(cgroup_rel):
         try:
             d.rmdir()
         except OSError as exc:
@@ -178,11 +137,11 @@ def _teardown(pm: Podman, cgroup_rel: str, run_dirs_before: set[str]) -> list[st
         if name not in run_dirs_before and path.is_dir() and not any(path.iterdir()):
             path.rmdir()
     shutil.rmtree(pm.tmp, ignore_errors=True)
-    if pids := _cgroup_pids(cgroup_rel) | _pids_mentioning(str(pm.tmp)):
+    if pids := cgroup_pids(cgroup_rel) | set(pids_matching(str(pm.tmp))):
         problems.append(f"processes left: {sorted(pids)}")
-    if left := _mounts_under(pm.tmp):
+    if left := mounts_under(pm.tmp):
         problems.append(f"mounts left: {left}")
-    if left_cg := _cgroup_dirs(cgroup_rel):
+    if left_cg := cgroup_dirs(cgroup_rel):
         problems.append(f"cgroups left: {left_cg}")
     if pm.tmp.exists():
         problems.append(f"{pm.tmp} left")

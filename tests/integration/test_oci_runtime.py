@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ctypes
 import fcntl
-import glob
 import json
 import os
 import shutil
@@ -28,14 +27,13 @@ import pytest
 
 from services.runtime.oci.caps import DOCKER_DEFAULT_CAPS
 from services.runtime.spec.seccomp_profile import default_profile
+from tests.support.host import CGROUP_ROOT, container_cgroups, parse_mountinfo
+from tests.support.ocibundle import BUSYBOX, OCI, REPO, Bundle, assert_clean, busybox_rootfs
 
 pytestmark = [
     pytest.mark.root,
 ]
 
-OCI = [sys.executable, "-m", "services.runtime.oci.cli"]
-REPO = Path(__file__).resolve().parents[2]
-BUSYBOX = "/bin/busybox"
 PROBE = r"""
 echo "pid=$$"
 echo "hostname=$(hostname)"
@@ -52,98 +50,16 @@ cat /proc/self/mountinfo
 """
 
 
-def _busybox_rootfs(path: Path) -> None:
-    (path / "bin").mkdir(parents=True)
-    shutil.copy2(BUSYBOX, path / "bin" / "busybox")
-    applets = subprocess.run([BUSYBOX, "--list"], capture_output=True, text=True,
-                             check=True).stdout.split()
-    for applet in applets:
-        if applet != "busybox":
-            os.symlink("busybox", path / "bin" / applet)
-    (path / "probe.sh").write_text(PROBE)
-    (path / "data.txt").write_text("not a program\n")
-    (path / "data.txt").chmod(0o644)
-    (path / "tmp").mkdir(mode=0o1777)
-
-
 @pytest.fixture(scope="module")
 def rootfs(tmp_path_factory) -> Path:
     if not os.path.exists(BUSYBOX):
         pytest.skip("busybox-static is not installed")
     path = tmp_path_factory.mktemp("oci") / "rootfs"
-    _busybox_rootfs(path)
+    busybox_rootfs(path)
+    (path / "probe.sh").write_text(PROBE)
+    (path / "data.txt").write_text("not a program\n")
+    (path / "data.txt").chmod(0o644)
     return path
-
-
-def _cli(root: Path, *args: str, **kw) -> subprocess.CompletedProcess:
-    kw.setdefault("capture_output", True)
-    kw.setdefault("text", True)
-    kw.setdefault("timeout", 60)
-    return subprocess.run([*OCI, "--root", str(root), *args], cwd=REPO, **kw)
-
-
-class Bundle:
-    def __init__(self, tmp: Path, rootfs: Path):
-        self.id = f"bqtest-{uuid.uuid4().hex[:10]}"
-        self.dir = tmp / "bundle"
-        self.dir.mkdir()
-        self.state_root = tmp / "state"
-        done = _cli(self.state_root, "spec", "--bundle", str(self.dir))
-        assert done.returncode == 0, done.stderr
-        self.config = json.loads((self.dir / "config.json").read_text())
-        c = self.config
-        c["root"]["path"] = str(rootfs)
-        c["hostname"] = "bqtest"
-        proc = c["process"]
-        proc["terminal"] = False
-        proc["noNewPrivileges"] = True
-        proc["capabilities"] = {k: list(DOCKER_DEFAULT_CAPS)
-                                for k in ("bounding", "effective", "permitted")}
-        proc["rlimits"] = [{"type": "RLIMIT_NOFILE", "soft": 512, "hard": 1024}]
-        for m in c["mounts"]:
-            if m["destination"] == "/proc":
-                m["options"] = ["nosuid", "noexec", "nodev"]
-        c["linux"]["cgroupsPath"] = f"/barque/{self.id}"
-        c["linux"]["resources"] = {
-            "devices": [{"allow": False, "access": "rwm"}],
-            "memory": {"limit": 64 << 20},
-            "pids": {"limit": 64},
-        }
-
-    def write(self) -> None:
-        (self.dir / "config.json").write_text(json.dumps(self.config))
-
-    def args(self, *argv: str) -> None:
-        self.config["process"]["args"] = list(argv)
-
-    def cli(self, *args: str, **kw) -> subprocess.CompletedProcess:
-        return _cli(self.state_root, *args, **kw)
-
-    def run(self, *argv: str, **kw) -> subprocess.CompletedProcess:
-        if argv:
-            self.args(*argv)
-        self.write()
-        return self.cli("run", "--bundle", str(self.dir), self.id, **kw)
-
-
-def _container_processes(container_id: str) -> list[int]:
-    found = []
-    for path in glob.glob("/proc/[0-9]*/cgroup"):
-        try:
-            with open(path) as f:
-                if f"/barque/{container_id}\n" in f.read():
-                    found.append(int(path.split("/")[2]))
-        except OSError:
-            continue
-    return found
-
-
-def assert_clean(b: Bundle) -> None:
-    with open("/proc/self/mountinfo") as f:
-        assert str(b.dir) not in f.read(), "a mount of the bundle outlived the container"
-    assert not glob.glob(f"/sys/fs/cgroup/*/barque/{b.id}"), "container cgroup left behind"
-    assert not (b.state_root / b.id).exists(), "state dir left behind"
-    assert _container_processes(b.id) == [], "container process left behind"
 
 
 @pytest.fixture
@@ -166,12 +82,8 @@ def _fields(output: str) -> dict[str, str]:
 
 def _mountinfo(output: str) -> list[tuple[str, ...]]:
     """Mount table without ids, device numbers and peer-group tags."""
-    rows = []
-    for line in output.split("---mountinfo")[1].strip().splitlines():
-        pre, _, post = line.partition(" - ")
-        f = pre.split()
-        rows.append((f[3], f[4], f[5], *post.split()))
-    return rows
+    return [(m.root, m.point, m.options, m.fstype, m.source, m.super_options)
+            for m in parse_mountinfo(output.split("---mountinfo")[1])]
 
 
 def test_probes_from_inside(bundle):
@@ -189,9 +101,7 @@ def test_probes_from_inside(bundle):
     assert info["dev"].split() == sorted(
         "fd full mqueue null ptmx pts random shm stderr stdin stdout tty urandom zero".split())
     assert info["pts"].split() == ["ptmx"]
-    assert info["cgroups"].split() == sorted(
-        os.path.basename(p) for p in glob.glob("/sys/fs/cgroup/*")
-        if os.path.basename(p) != "unified")
+    assert info["cgroups"].split() == sorted(p.name for p in CGROUP_ROOT.iterdir() if p.name != "unified")
     assert info["lo"] in ("unknown", "up")
     mounts = {row[1]: row for row in _mountinfo(done.stdout)}
     assert mounts["/"][2].startswith("ro,")
@@ -354,7 +264,7 @@ print("io_uring_setup=" + ("fd" if fd >= 0 else errno.errorcode[ctypes.get_errno
 
 def _rootfs_with_host_usr(bundle, tmp_path) -> None:
     private = tmp_path / "rootfs-usr"
-    _busybox_rootfs(private)
+    busybox_rootfs(private)
     (private / "usr").mkdir()
     os.symlink("usr/lib", private / "lib")
     os.symlink("usr/lib64", private / "lib64")
@@ -385,7 +295,7 @@ def test_sysctl_and_hostname_are_namespaced(bundle):
 
 def test_symlinked_proc_is_refused(bundle, tmp_path):
     private = tmp_path / "rootfs2"
-    _busybox_rootfs(private)
+    busybox_rootfs(private)
     os.symlink("/tmp", private / "proc")
     bundle.config["root"]["path"] = str(private)
     done = bundle.run("true")
@@ -549,13 +459,11 @@ def _wait_running(bundle, timeout: float = 10) -> dict:
 
 def _freezer_procs(container_id: str) -> Path:
     """cgroup.procs of the container's freezing cgroup (v1 freezer, or v2)."""
-    v1 = Path(f"/sys/fs/cgroup/freezer/barque/{container_id}")
-    if (v1 / "freezer.state").exists():
-        return v1 / "cgroup.procs"
-    for v2 in (Path(f"/sys/fs/cgroup/unified/barque/{container_id}"),
-               Path(f"/sys/fs/cgroup/barque/{container_id}")):
-        if (v2 / "cgroup.freeze").exists():
-            return v2 / "cgroup.procs"
+    dirs = container_cgroups(container_id)
+    for marker in ("freezer.state", "cgroup.freeze"):  # v1's freezer first
+        for cg in dirs:
+            if (cg / marker).exists():
+                return cg / "cgroup.procs"
     pytest.skip("the container has no freezer cgroup")
 
 

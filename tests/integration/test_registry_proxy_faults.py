@@ -37,6 +37,7 @@ from services.common.content import SizeMismatch
 from services.registry.auth import Credentials
 from services.registry.core import RegistryProxy
 from tests.support.engine import Engine
+from tests.support.host import process_status
 
 pytestmark = pytest.mark.integration
 
@@ -741,10 +742,7 @@ def _layer_tar() -> bytes:
 
 def _peak_rss(pid: int) -> int:
     """The process's high-water resident set (VmHWM), in bytes."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError(f"no VmHWM for {pid}")
+    return int(process_status(pid)["VmHWM"].split()[0]) * 1024
 
 
 def _stored(root: Path) -> tuple[list[str], list[str]]:

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.host import host_status_field, status_field
-from tests.support.runtime import sh, wait_for
+from tests.support import host
+from tests.support.host import host_status_field, parse_mountinfo, status_field
 from tests.support.layers import build_tar, chardev_entry, dir_entry
+from tests.support.runtime import sh, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 
@@ -34,14 +35,7 @@ READONLY = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trig
 
 def _mountinfo(text: str) -> dict[str, list[str]]:
     """mount point -> [fstype, mount options, super options] of mountinfo text (last mount wins)."""
-    out = {}
-    for line in text.splitlines():
-        fields = line.split()
-        if " - " not in line or len(fields) < 10:
-            continue
-        sep = fields.index("-")
-        out[fields[4]] = [fields[sep + 1], fields[5], fields[sep + 3]]
-    return out
+    return {m.point: [m.fstype, m.options, m.super_options] for m in parse_mountinfo(text)}
 
 
 def _ok(res) -> str:
@@ -178,8 +172,7 @@ def test_devpts_is_a_private_instance(rt_engine, busybox):
     out = _ok(sh(rt_engine, busybox, "ls -A /dev/pts; grep ' /dev/pts ' /proc/self/mountinfo"))
     names, line = out.splitlines()[:-1], out.splitlines()[-1]
     assert names == ["ptmx"]
-    host_devpts = {f.split()[2] for f in Path("/proc/self/mountinfo").read_text().splitlines()
-                   if f.split()[4] == "/dev/pts"}
+    host_devpts = {m.device for m in host.mounts() if m.point == "/dev/pts"}
     assert line.split()[2] not in host_devpts, "the container shares the host's devpts"
 
 

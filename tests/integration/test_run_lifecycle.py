@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.engine import CLI, Engine
-from tests.support.host import container_cgroups
+from tests.support.host import alive, container_cgroups, pids_matching
 from tests.support.runtime import close_runtime_engine, start_runtime_engine, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
@@ -35,25 +35,6 @@ def fresh_rt_engine() -> Iterator[Engine]:
         yield eng
     finally:
         close_runtime_engine(eng)
-
-
-def _processes_naming(text: str) -> list[int]:
-    """PIDs whose command line mentions ``text`` (a container id)."""
-    found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            if text.encode() in cmdline.read_bytes():
-                found.append(int(cmdline.parent.name))
-        except OSError:
-            continue
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 # ---- run, --rm, names, create/start/wait ---------------------------------------------------
@@ -259,7 +240,7 @@ def test_inspect_running_state(rt_engine, busybox):
     try:
         st = json.loads(rt_engine.ok("inspect", "alive").stdout)[0]["State"]
         assert st["Status"] == "running" and st["Running"] is True
-        assert st["Pid"] > 0 and _alive(st["Pid"])
+        assert st["Pid"] > 0 and alive(st["Pid"])
         assert Path(f"/proc/{st['Pid']}/cmdline").read_bytes() == b"sleep\x0060\x00"
     finally:
         rt_engine.ok("rm", "-f", "alive")
@@ -388,13 +369,13 @@ def test_containers_survive_a_runtime_restart(fresh_rt_engine, test_images):
     eng.stop_service("runtime", kill=True)
     assert eng.cli("ps").returncode == 125  # really down
     time.sleep(2.5)  # dies-while-down exits meanwhile
-    assert _alive(pid)
+    assert alive(pid)
     eng.start("runtime")
 
     # a --rm container that exited while the service was down is removed once it is back
     wait_for(lambda: "auto-removed" not in eng.ok("ps", "-a", "--format", "{{.Names}}").lines,
              what="auto-removal after the restart")
-    assert container_cgroups(auto) == [] and _processes_naming(auto) == []
+    assert container_cgroups(auto) == [] and pids_matching(auto) == []
     ps = dict(line.split(" ", 1) for line in eng.ok("ps", "-a", "--format", "{{.Names}} {{.Status}}").lines)
     assert set(ps) == {"survivor", "dies-while-down"}
     assert ps["survivor"].startswith("Up ")
@@ -410,8 +391,8 @@ def test_containers_survive_a_runtime_restart(fresh_rt_engine, test_images):
     assert eng.ok("logs", "survivor").stdout == "up\nbye\n"
     eng.ok("rm", "survivor", "dies-while-down")
     assert eng.ok("ps", "-aq").lines == []
-    assert not _alive(pid)
-    assert _processes_naming(survivor) == [], "a supervisor outlived its container"
+    assert not alive(pid)
+    assert pids_matching(survivor) == [], "a supervisor outlived its container"
     assert container_cgroups(survivor) == []
 
 
@@ -436,7 +417,7 @@ def test_wait_and_kill_after_a_runtime_restart(fresh_rt_engine, test_images):
             waiter.wait()
     assert out == "137\n"
     eng.ok("rm", cid)
-    assert _processes_naming(cid) == []
+    assert pids_matching(cid) == []
 
 
 def test_graceful_runtime_restart_keeps_running_and_created_containers(fresh_rt_engine, test_images):
@@ -449,13 +430,13 @@ def test_graceful_runtime_restart_keeps_running_and_created_containers(fresh_rt_
     eng.ok("create", "--name", "pending", image, "sh", "-c", "echo late-start; exit 6")
     pid = int(eng.ok("inspect", "-f", "{{.State.Pid}}", "running").stdout)
     eng.restart("runtime")
-    assert _alive(pid)
+    assert alive(pid)
     assert eng.ok("ps", "--format", "{{.Names}}").lines == ["running"]
     eng.ok("start", "pending")
     assert eng.ok("wait", "pending").stdout == "6\n"
     assert eng.ok("logs", "pending").stdout == "late-start\n"
     eng.ok("rm", "-f", "running", "pending")
-    assert not _alive(pid)
+    assert not alive(pid)
 
 
 # ---- fields barque does not apply --------------------------------------------------------------

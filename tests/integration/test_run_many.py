@@ -10,14 +10,10 @@ import time
 
 import pytest
 
+from tests.support.host import mounts_naming
 from tests.support.runtime import close_runtime_engine, start_runtime_engine, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
-
-
-def _mounts_of(root) -> list[str]:
-    with open("/proc/self/mountinfo") as f:
-        return [line.split()[4] for line in f if str(root) in line]
 
 
 def test_twenty_concurrent_starts_survive_a_runtime_kill(test_images):
@@ -73,14 +69,14 @@ def test_twenty_concurrent_starts_survive_a_runtime_kill(test_images):
 
 def test_fifty_run_rm_in_a_row_leave_nothing(rt_engine, busybox):
     state = rt_engine.state("runtime")
-    before_mounts = _mounts_of(rt_engine.root)
+    before_mounts = mounts_naming(str(rt_engine.root))
     for i in range(50):
         res = rt_engine.cli("run", "--rm", busybox, "sh", "-c", f"echo {i}")
         assert res.returncode == 0 and res.stdout.strip() == str(i), res.stderr
     assert rt_engine.ok("ps", "-aq").lines == []
     assert [p for p in (state / "containers").iterdir()] == []
     assert not [p for p in (state / "oci").iterdir()] if (state / "oci").exists() else True
-    assert _mounts_of(rt_engine.root) == before_mounts
+    assert mounts_naming(str(rt_engine.root)) == before_mounts
     snapshots = rt_engine.state("images") / "snapshots" / "active"
     assert not snapshots.exists() or list(snapshots.iterdir()) == []
     # no supervisor of a removed container is left

@@ -26,6 +26,8 @@ import pytest
 from services.runtime.engine.logs import read_logs
 from services.runtime.shim import client as shimclient
 from services.runtime.shim.client import KIND_EXIT, KIND_STDERR, KIND_STDOUT, ShimConfig
+from tests.support.host import alive, cgroup_pids, container_cgroups, parent_pid, process_status
+from tests.support.ocibundle import BUSYBOX, busybox_rootfs
 
 pytestmark = [
     pytest.mark.root,
@@ -33,7 +35,6 @@ pytestmark = [
 ]
 
 REPO = Path(__file__).resolve().parents[2]
-BUSYBOX = "/bin/busybox"
 BARQUE_OCI = (sys.executable, "-m", "services.runtime.oci")
 
 
@@ -42,39 +43,8 @@ def rootfs(tmp_path_factory) -> Path:
     if not os.path.exists(BUSYBOX):
         pytest.skip("busybox-static is not installed")
     path = tmp_path_factory.mktemp("shim") / "rootfs"
-    (path / "bin").mkdir(parents=True)
-    shutil.copy2(BUSYBOX, path / "bin" / "busybox")
-    # relative links: `busybox --install -s` would point them at the host's path
-    for applet in subprocess.run([BUSYBOX, "--list"], capture_output=True, text=True,
-                                 check=True).stdout.split():
-        if applet != "busybox":
-            os.symlink("busybox", path / "bin" / applet)
-    (path / "tmp").mkdir(mode=0o1777)
+    busybox_rootfs(path)
     return path
-
-
-def _cgroup_dirs(container_id: str) -> list[str]:
-    return glob.glob(f"/sys/fs/cgroup/*/barque/{container_id}")
-
-
-def _cgroup_pids(container_id: str) -> list[int]:
-    found = []
-    for path in glob.glob("/proc/[0-9]*/cgroup"):
-        try:
-            with open(path) as f:
-                if f"/barque/{container_id}\n" in f.read():
-                    found.append(int(path.split("/")[2]))
-        except OSError:
-            continue
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 class Container:
@@ -127,7 +97,7 @@ class Container:
 
     def wait_shim_gone(self, timeout: float = 15.0) -> None:
         deadline = time.monotonic() + timeout
-        while self.shim_pid and _alive(self.shim_pid):
+        while self.shim_pid and alive(self.shim_pid):
             assert time.monotonic() < deadline, f"shim {self.shim_pid} still runs"
             time.sleep(0.02)
 
@@ -139,8 +109,8 @@ def _make(tmp_path, rootfs, runtime):
     assert done.returncode == 0 or "does not exist" in done.stderr or "not exist" in done.stderr, \
         done.stderr
     ctr.wait_shim_gone()
-    assert _cgroup_pids(ctr.id) == [], "container process left behind"
-    assert _cgroup_dirs(ctr.id) == [], "container cgroup left behind"
+    assert not cgroup_pids(f"barque/{ctr.id}"), "container process left behind"
+    assert container_cgroups(ctr.id) == [], "container cgroup left behind"
     assert not (ctr.state_dir / "attach.sock").exists(), "attach socket left behind"
     assert not shimclient.shim_alive(str(ctr.state_dir)), "shim outlived its container"
 
@@ -202,7 +172,7 @@ def test_slow_client_loses_nothing(ctr):
         ctr.wait(("running",))
         time.sleep(1.0)
         assert shimclient.read_status(str(ctr.state_dir)).state == "running"
-        rss = int(_proc_status(ctr.shim_pid)["VmRSS"].split()[0])
+        rss = int(process_status(ctr.shim_pid)["VmRSS"].split()[0])
         assert rss < 20 * 1024, f"shim buffered output without bound: {rss} kB"
         out, _, exit_doc = _collect(conn)
     assert out == b"a" * 3000000 + b"\n" and exit_doc["exit_code"] == 0
@@ -222,7 +192,7 @@ def test_attach_after_exit_gets_exit_frame(ctr):
 def test_sigkill_gives_137(any_ctr):
     any_ctr.spawn("sleep", "1000")
     running = any_ctr.wait(("running",))
-    assert _alive(running.pid)
+    assert alive(running.pid)
     with shimclient.attach(str(any_ctr.state_dir), timeout=30) as conn:
         done = any_ctr.cli("kill", any_ctr.id, "KILL")
         assert done.returncode == 0, done.stderr
@@ -277,8 +247,8 @@ def test_shim_ignores_session_signals_and_children_do_not(ctr):
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         os.killpg(os.getpgid(ctr.shim_pid), sig)
     time.sleep(0.3)
-    assert _alive(ctr.shim_pid) and _alive(running.pid)
-    ignored = int(_proc_status(running.pid)["SigIgn"], 16)
+    assert alive(ctr.shim_pid) and alive(running.pid)
+    ignored = int(process_status(running.pid)["SigIgn"], 16)
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
         assert not ignored & (1 << (sig - 1)), f"container inherited an ignored {sig.name}"
     assert ctr.cli("kill", ctr.id, "KILL").returncode == 0
@@ -288,19 +258,13 @@ def test_shim_ignores_session_signals_and_children_do_not(ctr):
 def test_container_init_is_the_shims_child_and_shim_is_lean(ctr):
     ctr.spawn("sleep", "1000")
     running = ctr.wait(("running",))
-    with open(f"/proc/{running.pid}/stat") as f:
-        assert int(f.read().rsplit(")", 1)[1].split()[1]) == ctr.shim_pid
+    assert parent_pid(running.pid) == ctr.shim_pid
     maps = Path(f"/proc/{ctr.shim_pid}/maps").read_text()
     assert "_ctypes" not in maps, "the long-lived shim loaded ctypes"
     cmdline = Path(f"/proc/{ctr.shim_pid}/cmdline").read_bytes().split(b"\0")
     assert cmdline[1:3] == [b"-I", b"-S"]
     assert ctr.cli("kill", ctr.id, "KILL").returncode == 0
     assert ctr.wait().exit_code == 137
-
-
-def _proc_status(pid: int) -> dict[str, str]:
-    with open(f"/proc/{pid}/status") as f:
-        return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
 
 
 def test_survives_sigkill_of_its_spawner(ctr, tmp_path):
@@ -328,7 +292,7 @@ def test_survives_sigkill_of_its_spawner(ctr, tmp_path):
         spawner.wait()
         spawner.stdout.close()
     time.sleep(0.3)
-    assert _alive(ctr.shim_pid) and _alive(init_pid)
+    assert alive(ctr.shim_pid) and alive(init_pid)
     assert shimclient.shim_alive(str(ctr.state_dir))
     assert ctr.cli("kill", ctr.id, "KILL").returncode == 0
     assert ctr.wait().exit_code == 137

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.engine import Engine
-from tests.support.runtime import close_runtime_engine, start_runtime_engine
+from tests.support.runtime import close_runtime_engine
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 

@@ -15,6 +15,7 @@ import pytest
 from client.errors import AlreadyExists, DigestMismatch, FailedPrecondition, InvalidArgument, NotFound
 from services.common.safetar.apply import UnsafeLayer
 from services.images.snapshots import Mounts, Snapshotter, chain_ids
+from tests.support.host import is_mounted
 from tests.support.layers import (
     base_layer,
     build_tar,
@@ -31,11 +32,6 @@ pytestmark = [
 
 def _diff(raw: bytes) -> str:
     return "sha256:" + hashlib.sha256(raw).hexdigest()
-
-
-def _mounted(path: Path) -> bool:
-    with open("/proc/self/mountinfo") as f:
-        return any(line.split()[4] == str(path) for line in f)
 
 
 def _leftovers(root: Path) -> list[str]:
@@ -175,7 +171,7 @@ def test_overlay_mount_hides_whiteouts_and_opaque(snap: Snapshotter, tmp_path: P
         (target / "written").write_text("upper")
     finally:
         subprocess.run(["umount", str(target)], check=True)
-    assert not _mounted(target)
+    assert not is_mounted(target)
     assert (Path(mounts.upperdir) / "written").read_text() == "upper"
     snap.remove("ctr-1")
     assert not Path(mounts.upperdir).exists() and snap.active() == {}
@@ -194,7 +190,7 @@ def test_single_layer_prepare_mounts_as_overlay(snap: Snapshotter, tmp_path: Pat
         assert (target / "hard/link").read_text() == "linked content\n"
     finally:
         subprocess.run(["umount", str(target)], check=True)
-    assert not _mounted(target)
+    assert not is_mounted(target)
     snap.remove("one")
 
 

@@ -103,18 +103,18 @@ def mounts_naming(*words: str) -> set[str]:
 
 # ---- cgroups ---------------------------------------------------------------------------------
 
-def cgroup_paths(rel: str) -> list[Path]:
-    """``rel`` (``barque/<id>``) in every hierarchy where it exists: the v2
-    root, each v1 controller's and a hybrid host's ``unified``."""
+def cgroup_paths(rel: str, base: Path = CGROUP_ROOT) -> list[Path]:
+    """``rel`` (``barque/<id>``) in every hierarchy under ``base`` where it
+    exists: the v2 root, each v1 controller's and a hybrid host's ``unified``."""
     rel = rel.strip("/")
-    bases = [CGROUP_ROOT, *sorted(p for p in CGROUP_ROOT.iterdir() if p.is_dir())] if CGROUP_ROOT.is_dir() else []
-    return [base / rel for base in bases if (base / rel).is_dir()]
+    roots = [base, *sorted(p for p in base.iterdir() if p.is_dir())] if base.is_dir() else []
+    return [root / rel for root in roots if (root / rel).is_dir()]
 
 
-def cgroup_dirs(rel: str, *, include_top: bool = True) -> list[Path]:
+def cgroup_dirs(rel: str, *, include_top: bool = True, base: Path = CGROUP_ROOT) -> list[Path]:
     """Every dir of the subtree ``rel`` in every hierarchy, deepest first."""
     found: set[Path] = set()
-    for top in cgroup_paths(rel):
+    for top in cgroup_paths(rel, base):
         for dirpath, _, _ in os.walk(top):
             if include_top or Path(dirpath) != top:
                 found.add(Path(dirpath))

@@ -1,5 +1,5 @@
-"""Unit tests of the benchmark's pure logic: py-spy output parsing, mountinfo
-matching and the report's ratios (``.venv/bin/pytest bench/test_bench.py``)."""
+"""Unit tests of the pull benchmark's pure logic: py-spy output parsing, the
+report's ratios and its argument checks."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import pytest
 
 from bench.profile import summarise
 from bench.pull import _median, _ratios
-from bench.tools import _unescape
 
 RAW = "\n".join([
     "thread (11): pull-apply;Thread.run (threading.py:982);Snapshotter.unpack (services/images/snapshots.py:191);"
@@ -36,10 +35,6 @@ def test_summarise_phases_and_own_time():
 def test_summarise_of_nothing_is_empty():
     prof = summarise("registry", "")
     assert prof.samples == 0 and prof.phases == {} and prof.self_time == []
-
-
-def test_mountinfo_unescape():
-    assert _unescape(r"/tmp/a\040b\011c\134d") == "/tmp/a b\tc\\d"
 
 
 def test_ratios_and_median():
