@@ -23,7 +23,7 @@ from typing import NoReturn
 
 from client.errors import BarqueError, FailedPrecondition, InvalidArgument
 
-from . import console, process, rootfs, syscalls
+from . import console, devnodes, process, rootfs, syscalls
 from .cgroups import CgroupV1, CgroupV2
 
 __all__ = ["NS_FLAGS", "NS_PROC_NAMES", "InitConfig", "intermediate_main", "exec_main",
@@ -167,7 +167,7 @@ def _init_main(cfg: InitConfig, sync: int, new_ns: int) -> NoReturn:
         rootfs.prepare_root(root, linux.get("rootfsPropagation"))
         rootfs.mount_all(spec, root, cfg.bundle, cfg.cgroup,
                          cgroupns=bool(new_ns & syscalls.CLONE_NEWCGROUP))
-        rootfs.create_devices(spec, root)
+        devnodes.create_devices(spec, root)
         slave = _setup_terminal(cfg, root) if proc.get("terminal") else None
         rootfs.pivot_root(root)
         rootfs.apply_sysctl(linux.get("sysctl"))

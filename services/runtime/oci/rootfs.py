@@ -1,5 +1,5 @@
-"""The container's root filesystem: mounts, /dev, pivot_root, masked and
-read-only paths.
+"""The container's root filesystem: mounts, pivot_root, masked and read-only
+paths (the device nodes in /dev are :mod:`.devnodes`).
 
 Runs inside the container init, in its new mount namespace, as root. Every
 mount target is resolved one component at a time under the rootfs with
@@ -19,6 +19,7 @@ import os
 import shutil
 import stat
 from collections import deque
+from typing import Callable
 
 from client.errors import FailedPrecondition, InvalidArgument
 
@@ -28,8 +29,7 @@ from .cgroups import CgroupV1, CgroupV2
 
 __all__ = [
     "RootfsError", "parse_options", "open_in_root", "prepare_root", "mount_all",
-    "create_devices", "pivot_root", "apply_sysctl", "mask_paths", "readonly_paths",
-    "remount_root_readonly", "DEFAULT_DEVICES",
+    "pivot_root", "apply_sysctl", "mask_paths", "readonly_paths", "remount_root_readonly",
 ]
 
 _SET = {
@@ -53,11 +53,6 @@ _PROPAGATION = {
     "unbindable": sc.MS_UNBINDABLE, "runbindable": sc.MS_UNBINDABLE | sc.MS_REC,
 }
 
-#: runtime-spec default devices: (path, major, minor)
-DEFAULT_DEVICES = (("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7),
-                   ("/dev/random", 1, 8), ("/dev/urandom", 1, 9), ("/dev/tty", 5, 0))
-_DEV_LINKS = (("/proc/self/fd", "fd"), ("/proc/self/fd/0", "stdin"),
-              ("/proc/self/fd/1", "stdout"), ("/proc/self/fd/2", "stderr"))
 _O_PATH = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -368,54 +363,6 @@ def _mount_tmpfs(rootfs: str, dest: str, source: str, flags: int, data: str,
         os.close(lower)
 
 
-def create_devices(spec: dict, rootfs: str) -> None:
-    """Default devices (unless /dev is a bind mount), linux.devices, /dev links."""
-    mounts = spec.get("mounts") or []
-    dev_bound = any(m["destination"] == "/dev" and "bind" in str(m.get("options")) for m in mounts)
-    devices = list((spec.get("linux") or {}).get("devices") or [])
-    listed = {d["path"] for d in devices}
-    if not dev_bound:
-        devices += [{"path": p, "type": "c", "major": ma, "minor": mi, "fileMode": 0o666,
-                     "uid": 0, "gid": 0} for p, ma, mi in DEFAULT_DEVICES if p not in listed]
-    kinds = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}
-    for dev in devices:
-        parent_path, name = os.path.split(dev["path"])
-        parent = open_in_root(rootfs, parent_path, create="dir")
-        try:
-            try:
-                os.unlink(name, dir_fd=parent)
-            except FileNotFoundError:
-                pass
-            mode = kinds[dev["type"]] | (int(dev.get("fileMode", 0o666)) & 0o7777)
-            os.mknod(name, mode, os.makedev(int(dev.get("major", 0)), int(dev.get("minor", 0))),
-                     dir_fd=parent)
-            os.chown(name, int(dev.get("uid", 0)), int(dev.get("gid", 0)), dir_fd=parent,
-                     follow_symlinks=False)
-        except OSError as exc:
-            raise RootfsError(f"create device {dev['path']!r}: {exc.strerror}") from exc
-        finally:
-            os.close(parent)
-    if dev_bound:
-        return
-    devdir = open_in_root(rootfs, "/dev", create="dir")
-    try:
-        links = list(_DEV_LINKS)
-        if os.path.exists("/proc/kcore"):
-            links.append(("/proc/kcore", "core"))
-        for target, name in links:
-            try:
-                os.symlink(target, name, dir_fd=devdir)
-            except FileExistsError:
-                pass
-        try:
-            os.unlink("ptmx", dir_fd=devdir)
-        except FileNotFoundError:
-            pass
-        os.symlink("pts/ptmx", "ptmx", dir_fd=devdir)
-    finally:
-        os.close(devdir)
-
-
 def pivot_root(rootfs: str) -> None:
     """pivot_root(".", ".") then lazily detach the old root stacked on top."""
     old_root = os.open("/", os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
@@ -451,27 +398,38 @@ def apply_sysctl(sysctl: dict | None) -> None:
             os.close(fd)
 
 
+def _each_existing(paths: list[str] | None, what: str, act: Callable[[int], None]) -> None:
+    """``act(fd)`` with an O_PATH fd of each of ``paths`` that exists in the
+    container (after pivot_root, resolved under ``/``); a path that is not
+    there is skipped. ``what`` names the step in errors: "mask {!r}"."""
+    for path in paths or ():
+        try:
+            fd = open_in_root("/", path)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        try:
+            act(fd)
+        except OSError as exc:
+            raise RootfsError(f"{what.format(path)}: {exc.strerror}") from exc
+        finally:
+            os.close(fd)
+
+
 def mask_paths(paths: list[str] | None) -> None:
     """Hide files behind /dev/null and directories behind a read-only tmpfs."""
     null = os.open("/dev/null", _O_PATH)
+
+    def mask(fd: int) -> None:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            sc.mount("tmpfs", _fd_path(fd), "tmpfs", sc.MS_RDONLY)
+        else:
+            sc.mount(_fd_path(null), _fd_path(fd), None, sc.MS_BIND)
+
     try:
         st = os.fstat(null)
         if not stat.S_ISCHR(st.st_mode) or st.st_rdev != os.makedev(1, 3):
             raise RootfsError("/dev/null in the container is not the null device")
-        for path in paths or ():
-            try:
-                fd = open_in_root("/", path)
-            except (FileNotFoundError, NotADirectoryError):
-                continue
-            try:
-                if stat.S_ISDIR(os.fstat(fd).st_mode):
-                    sc.mount("tmpfs", _fd_path(fd), "tmpfs", sc.MS_RDONLY)
-                else:
-                    sc.mount(_fd_path(null), _fd_path(fd), None, sc.MS_BIND)
-            except OSError as exc:
-                raise RootfsError(f"mask {path!r}: {exc.strerror}") from exc
-            finally:
-                os.close(fd)
+        _each_existing(paths, "mask {!r}", mask)
     finally:
         os.close(null)
 
@@ -479,18 +437,12 @@ def mask_paths(paths: list[str] | None) -> None:
 def readonly_paths(paths: list[str] | None) -> None:
     """Bind each path (with its submounts) over itself read-only, nosuid,
     nodev, noexec: the flags go on the detached copy before it is attached."""
-    for path in paths or ():
-        try:
-            fd = open_in_root("/", path)
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        try:
-            clone = ma.open_tree(fd, "", ma.OPEN_TREE_CLONE | ma.AT_RECURSIVE | ma.AT_EMPTY_PATH)
-            os.close(_attach(clone, fd, sc.MS_RDONLY | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC))
-        except OSError as exc:
-            raise RootfsError(f"make {path!r} read-only: {exc.strerror}") from exc
-        finally:
-            os.close(fd)
+
+    def bind_readonly(fd: int) -> None:
+        clone = ma.open_tree(fd, "", ma.OPEN_TREE_CLONE | ma.AT_RECURSIVE | ma.AT_EMPTY_PATH)
+        os.close(_attach(clone, fd, sc.MS_RDONLY | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC))
+
+    _each_existing(paths, "make {!r} read-only", bind_readonly)
 
 
 def remount_root_readonly() -> None:
