@@ -1,8 +1,8 @@
 """RegistryProxy against Debian's real distribution registry (``docker-registry``).
 
-Each test starts its own registry on a free loopback port with storage in a
-temp dir, pushes a small multi-platform image through the Registry HTTP API,
-and stops the registry by PID at teardown.
+Each test starts its own registry (``tests/support/registry.py``) on a free
+loopback port with storage in a temp dir, pushes a small multi-platform image
+through the Registry HTTP API, and stops the registry by PID at teardown.
 """
 
 from __future__ import annotations
@@ -11,12 +11,8 @@ import gzip
 import io
 import json
 import shutil
-import socket
-import subprocess
 import tarfile
-import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import urllib3
@@ -25,6 +21,7 @@ from client.config import Config
 from client.errors import NotFound, Unauthenticated, Unavailable
 from client.imagespec import MediaType, Platform, sha256_digest
 from services.registry.core import RegistryProxy
+from tests.support.registry import Registry, start_registry
 
 pytestmark = [
     pytest.mark.integration,
@@ -34,80 +31,12 @@ pytestmark = [
 REPO = "barque/test"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class RealRegistry:
-    host: str
-    proc: subprocess.Popen
-    log: Path
-    auth: dict[str, str]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-def start_registry(workdir: Path, user: str | None = None, password: str = "",
-                   deadline: float = 20.0) -> RealRegistry:
-    workdir.mkdir(parents=True)
-    port = _free_port()
-    auth_cfg = ""
-    auth_header: dict[str, str] = {}
-    if user:
-        line = subprocess.run(["htpasswd", "-Bbn", user, password], check=True,
-                              capture_output=True, text=True).stdout
-        (workdir / "htpasswd").write_text(line)
-        auth_cfg = f"auth:\n  htpasswd:\n    realm: barque-test\n    path: {workdir / 'htpasswd'}\n"
-        auth_header = urllib3.make_headers(basic_auth=f"{user}:{password}")
-    config = workdir / "config.yml"
-    config.write_text(
-        "version: 0.1\n"
-        "log:\n  level: warn\n"
-        f"storage:\n  filesystem:\n    rootdirectory: {workdir / 'storage'}\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n" + auth_cfg
-    )
-    log = workdir / "registry.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=out,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    reg = RealRegistry(f"127.0.0.1:{port}", proc, log, auth_header)
-    http = urllib3.PoolManager(retries=False, timeout=1.0)
-    end = time.monotonic() + deadline
-    try:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"docker-registry exited {proc.returncode}: {log.read_text()[-2000:]}")
-            try:
-                if http.request("GET", f"http://{reg.host}/v2/").status in (200, 401):
-                    return reg
-            except urllib3.exceptions.HTTPError:
-                pass
-            if time.monotonic() > end:
-                raise RuntimeError(f"docker-registry on {reg.host} not ready after {deadline}s")
-            time.sleep(0.05)
-    except BaseException:
-        reg.stop()
-        raise
-    finally:
-        http.clear()
-
-
 @pytest.fixture
 def registries(tmp_path):
-    started: list[RealRegistry] = []
+    started: list[Registry] = []
 
-    def start(user: str | None = None, password: str = "") -> RealRegistry:
-        reg = start_registry(tmp_path / f"registry{len(started)}", user, password)
+    def start(user: str | None = None, password: str = "") -> Registry:
+        reg = start_registry(tmp_path / f"registry{len(started)}", username=user, password=password)
         started.append(reg)
         return reg
 
@@ -137,24 +66,24 @@ def _layer(files: dict[str, bytes]) -> bytes:
     return gzip.compress(raw.getvalue(), mtime=0)
 
 
-def _push_blob(http: urllib3.PoolManager, reg: RealRegistry, data: bytes) -> dict:
+def _push_blob(http: urllib3.PoolManager, reg: Registry, data: bytes) -> dict:
     digest = sha256_digest(data)
-    resp = http.request("POST", f"http://{reg.host}/v2/{REPO}/blobs/uploads/", headers=reg.auth)
+    resp = http.request("POST", f"http://{reg.host}/v2/{REPO}/blobs/uploads/", headers=reg.auth_header())
     assert resp.status == 202, resp.data
     location = resp.headers["Location"]
     if location.startswith("/"):
         location = f"http://{reg.host}{location}"
     sep = "&" if "?" in location else "?"
     resp = http.request("PUT", f"{location}{sep}digest={digest}", body=data,
-                        headers={**reg.auth, "Content-Type": "application/octet-stream"})
+                        headers={**reg.auth_header(), "Content-Type": "application/octet-stream"})
     assert resp.status == 201, resp.data
     return {"digest": digest, "size": len(data)}
 
 
-def _push_manifest(http: urllib3.PoolManager, reg: RealRegistry, ref: str, doc: dict) -> dict:
+def _push_manifest(http: urllib3.PoolManager, reg: Registry, ref: str, doc: dict) -> dict:
     body = json.dumps(doc).encode()
     resp = http.request("PUT", f"http://{reg.host}/v2/{REPO}/manifests/{ref}", body=body,
-                        headers={**reg.auth, "Content-Type": doc["mediaType"]})
+                        headers={**reg.auth_header(), "Content-Type": doc["mediaType"]})
     assert resp.status == 201, resp.data
     assert resp.headers["Docker-Content-Digest"] == sha256_digest(body)
     return {"mediaType": doc["mediaType"], "digest": sha256_digest(body), "size": len(body), "body": body}
@@ -169,7 +98,7 @@ class Pushed:
     layer_digest: str
 
 
-def push_image(reg: RealRegistry) -> Pushed:
+def push_image(reg: Registry) -> Pushed:
     http = urllib3.PoolManager(retries=False, timeout=10.0)
     try:
         layer = _layer({"hello.txt": b"hello from barque\n" * 100000})
