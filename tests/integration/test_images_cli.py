@@ -67,14 +67,12 @@ def test_pull_formats(engine, test_images, name):
 
 def test_image_inspect_prints_the_image_stores_document(engine, test_images):
     """The image-store's Inspect carries Docker's ImageInspect; the CLI prints it."""
-    import grpc
-    from barque.images.v1 import images_pb2, images_pb2_grpc
+    from barque.images.v1 import images_pb2
 
     img = test_images["oci-gzip"]
     engine.ok("pull", img.ref)
-    with grpc.insecure_channel(engine.address("images")) as channel:
-        resp = images_pb2_grpc.ImagesStub(channel).Inspect(images_pb2.InspectRequest(reference=img.ref),
-                                                           timeout=30)
+    with engine.client("images") as images:
+        resp = images.Inspect(images_pb2.InspectRequest(reference=img.ref), timeout=30)
     doc = json.loads(resp.image_json)
     assert doc["Id"] == resp.image.id == img.config_digest
     assert doc["RootFS"]["Layers"] == img.diff_ids

@@ -206,14 +206,12 @@ def test_grpc_inspect_returns_the_engines_container_json(rt_engine, busybox):
     """The runtime's Inspect carries Docker's ContainerJSON: its GraphDriver
     dirs are the container's real layers, its etc paths the files bound into
     the container, and the CLI prints that document as it is."""
-    import grpc
-    from barque.runtime.v1 import runtime_pb2, runtime_pb2_grpc
+    from barque.runtime.v1 import runtime_pb2
 
     rt_engine.ok("run", "-d", "--name", "documented", busybox, "sleep", "60")
     try:
-        with grpc.insecure_channel(rt_engine.address("runtime")) as channel:
-            resp = runtime_pb2_grpc.RuntimeStub(channel).Inspect(
-                runtime_pb2.InspectRequest(id="documented"), timeout=30)
+        with rt_engine.client("runtime") as runtime:
+            resp = runtime.Inspect(runtime_pb2.InspectRequest(id="documented"), timeout=30)
         doc = json.loads(resp.container_json)
         assert doc["Id"] == resp.container.id and doc["Name"] == "/documented"
         assert doc["State"]["Running"] is True and doc["State"]["Pid"] == resp.container.state.pid
