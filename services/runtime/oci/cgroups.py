@@ -4,8 +4,9 @@ Contract: a container's cgroup always lives under a ``barque`` directory at the
 root of each hierarchy (``<mount>/barque/...``); this module never creates,
 writes or removes anything outside that subtree. ``resources`` is the
 runtime-spec ``linux.resources`` object. The value computations
-(:func:`v1_writes`, :func:`v2_writes`) are pure so they can be unit-tested;
-the managers only create directories, write files and remove directories.
+(:func:`v1_writes`, :func:`v2_writes`) are pure, in :mod:`.cgrouplimits`, so
+they can be unit-tested; the managers here only create directories, write
+files and remove directories.
 
 Which hierarchy a new container goes in comes from the ``[cgroups]`` config
 (:func:`hierarchy`): v1, or the cgroup2 mount at ``v2_root``. On v2 the device
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 
 from client.errors import FailedPrecondition, Internal, InvalidArgument
 from . import devicefilter
+from .cgrouplimits import shares_to_weight, v1_writes, v2_controllers, v2_writes
 from .devicefilter import DEFAULT_ALLOWED_DEVICES
 from .oplog import get_logger
 
@@ -130,116 +132,6 @@ def v1_hierarchies(mountinfo: str | None = None) -> list[Hierarchy]:
         elif fstype == "cgroup2":
             found[mountpoint] = Hierarchy(mountpoint, ())
     return list(found.values())
-
-
-def _device_rule(rule: dict) -> str:
-    kind = rule.get("type") or "a"
-    if kind == "a":
-        return "a"
-    major = "*" if rule.get("major") in (None, -1) else str(rule["major"])
-    minor = "*" if rule.get("minor") in (None, -1) else str(rule["minor"])
-    return f"{kind} {major}:{minor} {rule.get('access') or 'rwm'}"
-
-
-def v1_writes(resources: dict | None) -> list[tuple[str, str, str]]:
-    """(controller, file, value) writes for ``resources``, in the order to apply."""
-    res = resources or {}
-    out: list[tuple[str, str, str]] = []
-    mem = res.get("memory") or {}
-    if mem.get("limit") is not None:
-        out.append(("memory", "memory.limit_in_bytes", str(mem["limit"])))
-    if mem.get("swap") is not None:
-        out.append(("memory", "memory.memsw.limit_in_bytes", str(mem["swap"])))
-    if mem.get("reservation") is not None:
-        out.append(("memory", "memory.soft_limit_in_bytes", str(mem["reservation"])))
-    if mem.get("swappiness") is not None:
-        out.append(("memory", "memory.swappiness", str(mem["swappiness"])))
-    if mem.get("disableOOMKiller"):
-        out.append(("memory", "memory.oom_control", "1"))
-    cpu = res.get("cpu") or {}
-    for key, name in (("shares", "cpu.shares"), ("period", "cpu.cfs_period_us"),
-                      ("quota", "cpu.cfs_quota_us"), ("realtimePeriod", "cpu.rt_period_us"),
-                      ("realtimeRuntime", "cpu.rt_runtime_us")):
-        if cpu.get(key):
-            out.append(("cpu", name, str(cpu[key])))
-    for key in ("cpus", "mems"):
-        if cpu.get(key):
-            out.append(("cpuset", f"cpuset.{key}", str(cpu[key])))
-    pids = (res.get("pids") or {}).get("limit")
-    if pids is not None and pids != 0:
-        out.append(("pids", "pids.max", "max" if pids < 0 else str(pids)))
-    blkio = res.get("blockIO") or {}
-    if blkio.get("weight"):
-        out.append(("blkio", "blkio.weight", str(blkio["weight"])))
-    for key, name in (("throttleReadBpsDevice", "read_bps_device"),
-                      ("throttleWriteBpsDevice", "write_bps_device"),
-                      ("throttleReadIOPSDevice", "read_iops_device"),
-                      ("throttleWriteIOPSDevice", "write_iops_device")):
-        for dev in blkio.get(key) or []:
-            out.append(("blkio", f"blkio.throttle.{name}",
-                        f"{dev['major']}:{dev['minor']} {dev['rate']}"))
-    out.append(("devices", "devices.deny", "a"))
-    for rule in [*(res.get("devices") or []), *DEFAULT_ALLOWED_DEVICES]:
-        target = "devices.allow" if rule.get("allow") else "devices.deny"
-        out.append(("devices", target, _device_rule(rule)))
-    return out
-
-
-def shares_to_weight(shares: int) -> int:
-    """cpu.shares (2..262144) to cpu.weight (1..10000), runc's formula."""
-    if shares == 0:
-        return 0
-    return 1 + ((shares - 2) * 9999) // 262142
-
-
-def v2_writes(resources: dict | None) -> list[tuple[str, str]]:
-    """(file, value) writes for the unified hierarchy. Device rules are not
-    files on v2: :func:`device_rules` feeds the eBPF filter instead."""
-    res = resources or {}
-    out: list[tuple[str, str]] = []
-    mem = res.get("memory") or {}
-    limit, swap = mem.get("limit"), mem.get("swap")
-    if limit is not None:
-        out.append(("memory.max", "max" if limit < 0 else str(limit)))
-    if swap is not None:
-        if swap < 0:
-            out.append(("memory.swap.max", "max"))
-        elif limit is not None and limit >= 0:
-            if swap < limit:
-                raise InvalidArgument(f"memory swap {swap} below memory limit {limit}")
-            out.append(("memory.swap.max", str(swap - limit)))
-    if mem.get("reservation") is not None:
-        out.append(("memory.low", str(mem["reservation"])))
-    cpu = res.get("cpu") or {}
-    if cpu.get("shares"):
-        out.append(("cpu.weight", str(shares_to_weight(int(cpu["shares"])))))
-    if cpu.get("quota") or cpu.get("period"):
-        quota = cpu.get("quota") or 0
-        out.append(("cpu.max", f"{quota if quota > 0 else 'max'} {cpu.get('period') or 100000}"))
-    for key in ("cpus", "mems"):
-        if cpu.get(key):
-            out.append((f"cpuset.{key}", str(cpu[key])))
-    pids = (res.get("pids") or {}).get("limit")
-    if pids is not None and pids != 0:
-        out.append(("pids.max", "max" if pids < 0 else str(pids)))
-    weight = (res.get("blockIO") or {}).get("weight")
-    if weight:
-        out.append(("io.weight", str(1 + (int(weight) - 10) * 9999 // 990)))
-    for key, value in (res.get("unified") or {}).items():
-        if "/" in key or key.startswith("."):
-            raise InvalidArgument(f"invalid unified cgroup key {key!r}")
-        out.append((key, str(value)))
-    return out
-
-
-def v2_controllers(writes: list[tuple[str, str]]) -> dict[str, str]:
-    """controller -> the first file that needs it (core ``cgroup.*`` files need none)."""
-    needed: dict[str, str] = {}
-    for name, _ in writes:
-        controller = name.split(".", 1)[0]
-        if controller != "cgroup":
-            needed.setdefault(controller, name)
-    return needed
 
 
 def _write(path: str, value: str) -> None:
