@@ -1,5 +1,6 @@
 """Probes of the host's state, read from /proc and /sys: mounts, cgroups,
-processes, network devices and named network namespaces.
+processes, network devices and named network namespaces, and inotify's
+record of the opens of a file.
 
 Every test tier and bench/ read the host through these, so a probe is written
 once: a mountinfo line is parsed here and nowhere else, a cgroup path is
@@ -9,8 +10,12 @@ spelled here for every hierarchy (cgroup v1 controllers, v2, a hybrid host's
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import re
+import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +43,9 @@ __all__ = [
     "host_status_field",
     "links",
     "netns_names",
+    "IN_OPEN",
+    "IN_ACCESS",
+    "watch_opens",
 ]
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -241,3 +249,36 @@ def netns_names() -> set[str]:
     """Named network namespaces (``ip netns``'s /run/netns)."""
     d = Path("/run/netns")
     return {p.name for p in d.iterdir()} if d.exists() else set()
+
+
+# ---- opens of a file -------------------------------------------------------------------------
+
+IN_ACCESS = 0x01
+IN_OPEN = 0x20
+
+
+@contextlib.contextmanager
+def watch_opens(path: Path) -> Iterator[list[int]]:
+    """Yields a list that, on exit, holds the inotify masks seen on ``path``.
+
+    inotify reports IN_OPEN for every real open(2) of the watched inode and
+    none for an O_PATH open: the observable of "looked at, never opened".
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    ino = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+    assert ino >= 0, os.strerror(ctypes.get_errno())
+    seen: list[int] = []
+    try:
+        assert libc.inotify_add_watch(ino, os.fsencode(path), IN_OPEN | IN_ACCESS) >= 0
+        yield seen
+        try:
+            data = os.read(ino, 65536)
+        except BlockingIOError:
+            data = b""
+        offset = 0
+        while offset < len(data):
+            _wd, mask, _cookie, length = struct.unpack_from("iIII", data, offset)
+            seen.append(mask)
+            offset += 16 + length
+    finally:
+        os.close(ino)

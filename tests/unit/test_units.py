@@ -1,19 +1,16 @@
 """Docker's unit grammars shared by the CLI, the services and barque-oci:
-sizes (go-units RAMInBytes and FromHumanSize), CPUs, durations, signals, env files."""
+sizes (go-units RAMInBytes and FromHumanSize), CPUs, durations, signals, env files.
+What the parsers import is checked from a fresh interpreter in tests/tools/test_lean_imports.py."""
 
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from client import units
 from client.errors import InvalidArgument
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 # ---- sizes ---------------------------------------------------------------------
@@ -194,14 +191,3 @@ def test_parse_env_file_errors(tmp_path: Path, content, message):
 def test_parse_env_file_missing_file(tmp_path: Path):
     with pytest.raises(InvalidArgument, match="open env file"):
         units.parse_env_file(str(tmp_path / "nope"))
-
-
-# ---- neutrality ----------------------------------------------------------------
-
-def test_units_and_barque_oci_stay_lean():
-    """barque-oci imports the parsers; neither may pull in grpc, protobuf or fractions."""
-    probe = ("import sys, client.units, services.runtime.oci.cli; "
-             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-             "('grpc', 'google', 'fractions', 'decimal', 'barque', 'structlog')))")
-    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
-import stat
-import struct
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +12,7 @@ import pytest
 
 from client.errors import InvalidArgument
 from services.runtime.spec.users import MAX_DB_BYTES, ResolvedUser, process_user, read_rootfs_file, resolve_user
+from tests.support.host import IN_OPEN, watch_opens
 
 PASSWD = """\
 root:x:0:0:root:/root:/bin/sh
@@ -237,34 +235,9 @@ def test_read_leaves_no_open_descriptors(tmp_path: Path):
 
 # --- nothing but a bounded regular file is ever opened -------------------
 # inotify reports IN_OPEN for every real open(2) of a watched inode, and none
-# for an O_PATH open: the observable of "looked at, never opened".
-
-_IN_OPEN = 0x20
-_IN_ACCESS = 0x01
-
-
-@contextlib.contextmanager
-def watch_opens(path: Path) -> Iterator[list[int]]:
-    """Yields a list that, on exit, holds the inotify masks seen on ``path``."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    ino = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
-    assert ino >= 0, os.strerror(ctypes.get_errno())
-    seen: list[int] = []
-    try:
-        assert libc.inotify_add_watch(ino, os.fsencode(path), _IN_OPEN | _IN_ACCESS) >= 0
-        yield seen
-        try:
-            data = os.read(ino, 65536)
-        except BlockingIOError:
-            data = b""
-        offset = 0
-        while offset < len(data):
-            _wd, mask, _cookie, length = struct.unpack_from("iIII", data, offset)
-            seen.append(mask)
-            offset += 16 + length
-    finally:
-        os.close(ino)
-
+# for an O_PATH open: the observable of "looked at, never opened"
+# (tests/support/host.py's watch_opens). A device node as /etc/passwd needs
+# mknod, hence root: tests/kernel/test_users_device_node.py.
 
 @contextlib.contextmanager
 def deadline(seconds: int) -> Iterator[None]:
@@ -286,7 +259,7 @@ def test_watch_opens_sees_a_real_open(tmp_path: Path):
     rootfs = make_rootfs(tmp_path)
     with watch_opens(rootfs / "etc" / "passwd") as seen:
         assert read_rootfs_file(rootfs, "etc/passwd") == PASSWD
-    assert seen and seen[0] & _IN_OPEN
+    assert seen and seen[0] & IN_OPEN
 
 
 @pytest.mark.parametrize("openat2", MODES)
@@ -298,19 +271,6 @@ def test_fifo_passwd_is_never_opened(tmp_path: Path, openat2):
         with pytest.raises(InvalidArgument, match="/etc/passwd inside the container rootfs is not a regular file"):
             resolve_user(rootfs, "app", use_openat2=openat2)
     assert seen == [], "the FIFO was opened"
-
-
-@pytest.mark.root
-@pytest.mark.parametrize("openat2", MODES)
-def test_device_node_passwd_is_never_opened(tmp_path: Path, openat2):
-    # 1:3 is /dev/null: harmless even if it were opened
-    rootfs = make_rootfs(tmp_path, passwd=None)
-    node = rootfs / "etc" / "passwd"
-    os.mknod(node, stat.S_IFCHR | 0o644, os.makedev(1, 3))
-    with watch_opens(node) as seen:
-        with pytest.raises(InvalidArgument, match="not a regular file"):
-            resolve_user(rootfs, "app", use_openat2=openat2)
-    assert seen == [], "the device node was opened by the engine"
 
 
 @pytest.mark.parametrize("openat2", MODES)
