@@ -188,10 +188,7 @@ class _Applier:
             if entry.size:
                 self._reader.copy_to(fd, entry)
                 self.bytes += entry.size
-            os.fchown(fd, entry.uid, entry.gid)
-            os.fchmod(fd, entry.mode)
-            if entry.xattrs:
-                self._xattrs(entry, lambda k, v: os.setxattr(fd, k, v), regular=True)
+            self._set_attrs(entry, fd, chmod=True, regular=True)
             os.utime(fd, ns=(entry.mtime_ns, entry.mtime_ns))
         finally:
             os.close(fd)
@@ -206,10 +203,7 @@ class _Applier:
                 os.mkdir(leaf, 0o700, dir_fd=pfd)
         fd = os.open(leaf, _DIR_OPEN, dir_fd=pfd)
         try:
-            os.fchown(fd, entry.uid, entry.gid)
-            os.fchmod(fd, entry.mode)
-            if entry.xattrs:
-                self._xattrs(entry, lambda k, v: os.setxattr(fd, k, v), regular=True)
+            self._set_attrs(entry, fd, chmod=True, regular=True)
         finally:
             os.close(fd)
         self._dir_times[path] = entry.mtime_ns
@@ -264,11 +258,7 @@ class _Applier:
         fd = os.open(leaf, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=pfd)
         try:
             proc = _proc(fd)
-            os.chown(proc, entry.uid, entry.gid)
-            if chmod:
-                os.chmod(proc, entry.mode)
-            if entry.xattrs:
-                self._xattrs(entry, lambda k, v: os.setxattr(proc, k, v), regular=False)
+            self._set_attrs(entry, proc, chmod=chmod, regular=False)
             os.utime(proc, ns=(entry.mtime_ns, entry.mtime_ns))
         finally:
             os.close(fd)
@@ -284,6 +274,17 @@ class _Applier:
         path = b"/".join([*parent, hidden])
         self._replace(pfd, hidden, path, lambda: os.mknod(hidden, stat.S_IFCHR, os.makedev(0, 0), dir_fd=pfd))
         self._node_meta(entry, pfd, hidden, chmod=False)
+
+    def _set_attrs(self, entry: TarEntry, target: int | bytes, *, chmod: bool, regular: bool) -> None:
+        """``entry``'s owner, mode (with ``chmod``) and xattrs on ``target``:
+        an fd of the new file or directory, or the /proc/self/fd path of an
+        O_PATH fd (a device is never opened). Times are the caller's: a
+        directory's are set last, once its children stopped changing them."""
+        os.chown(target, entry.uid, entry.gid)
+        if chmod:
+            os.chmod(target, entry.mode)
+        if entry.xattrs:
+            self._xattrs(entry, lambda k, v: os.setxattr(target, k, v), regular=regular)
 
     def _xattrs(self, entry: TarEntry, setter: Callable[[str, bytes], None], *, regular: bool) -> None:
         for key, value in entry.xattrs.items():
