@@ -35,6 +35,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 from client.errors import InvalidArgument
 from services.common.safetar.beneath import read_file_in_root
@@ -86,31 +87,23 @@ def _int_field(text: str) -> int | None:
     return int(text) if _ATOI.fullmatch(text) else None
 
 
-def _fields(line: str, count: int) -> list[str]:
-    parts = line.split(":")
-    return (parts + [""] * count)[:count]
+def _records(text: str, count: int) -> Iterator[list[str]]:
+    """The ``count`` colon-separated fields of each non-blank line of a
+    passwd or group file; missing fields are empty, extra ones dropped."""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line:
+            yield (line.split(":") + [""] * count)[:count]
 
 
 def _parse_passwd(text: str) -> list[_Entry]:
-    out = []
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line:
-            continue
-        name, _pw, uid, gid, _gecos, home, _shell = _fields(line, 7)
-        out.append(_Entry(name, _int_field(uid), _int_field(gid), home))
-    return out
+    return [_Entry(name, _int_field(uid), _int_field(gid), home)
+            for name, _pw, uid, gid, _gecos, home, _shell in _records(text, 7)]
 
 
 def _parse_group(text: str) -> list[_Group]:
-    out = []
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line:
-            continue
-        name, _pw, gid, members = _fields(line, 4)
-        out.append(_Group(name, _int_field(gid), tuple(members.split(",")) if members else ()))
-    return out
+    return [_Group(name, _int_field(gid), tuple(members.split(",")) if members else ())
+            for name, _pw, gid, members in _records(text, 4)]
 
 
 def _check_id(value: int | None, what: str) -> int:
