@@ -7,9 +7,12 @@ Two views:
   collapsed stacks into per-phase shares and the top functions by own time.
   py-spy is a profiling tool only (``.venv/bin/pip install py-spy``), never a
   barque dependency; without it this view is skipped.
-* :func:`unpack_only`: the image-store's own decode and unpack code
-  (``open_decompressed``, ``Snapshotter.unpack``) run in-process on the cached
-  blobs, with no registry, no gRPC and no download: the floor of the unpack.
+* :func:`warm_proxy_pull`: one pull into a cold image-store (empty state)
+  while the registry-proxy already caches every blob, driven through the
+  client library. The registry's download is out of the picture; what is
+  left is the proxy-to-store stream over gRPC, decode, verify and unpack, as
+  the real services do them. Per layer, the seconds at which the stream was
+  verified (``extracting``) and the snapshot unpacked (``done``).
 """
 
 from __future__ import annotations
@@ -19,18 +22,16 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from barque.images.v1 import images_pb2
 from bench.images import BenchImage
-from services.common.log import configure_logging
-from services.images.compression import GZIP_BACKEND, open_decompressed
-from services.images.snapshots import Snapshotter, chain_ids
+from tests.support.engine import Engine
 
-__all__ = ["SpyRecorder", "Profile", "py_spy", "summarise", "unpack_only"]
+__all__ = ["SpyRecorder", "Profile", "py_spy", "summarise", "warm_proxy_pull", "pull_phases"]
 
 _FRAME_RE = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
@@ -129,31 +130,60 @@ def summarise(service: str, raw: str, top: int = 12) -> Profile:
     return Profile(service, total, {k: v for k, v in pct(phase_counts)}, pct(self_counts), pct(incl_counts))
 
 
-def unpack_only(image: BenchImage) -> dict:
-    """Decode-only and decode+apply seconds per layer, in this process, from the cached blobs."""
-    configure_logging("bench", level="warning")  # the snapshotter's per-layer info lines are noise here
-    manifest_layers = image.info["layers"]
-    diff_ids = [layer["diff_id"] for layer in manifest_layers]
-    chains = chain_ids(diff_ids)
-    result: dict = {"gzip_backend": GZIP_BACKEND, "layers": []}
-    with tempfile.TemporaryDirectory(prefix="barque-bench-unpack-") as tmp:
-        snaps = Snapshotter(Path(tmp) / "snapshots")
-        parent = None
-        for layer, chain in zip(manifest_layers, chains):
-            start = time.perf_counter()
-            with open(image.blob(layer["digest"]), "rb") as raw:
-                with open_decompressed(raw, "application/vnd.docker.image.rootfs.diff.tar.gzip") as stream:
-                    while stream.read(1 << 20):
-                        pass
-            decode = time.perf_counter() - start
-            start = time.perf_counter()
-            with open(image.blob(layer["digest"]), "rb") as raw:
-                with open_decompressed(raw, "application/vnd.docker.image.rootfs.diff.tar.gzip") as stream:
-                    snaps.unpack(chain, parent, layer["diff_id"], stream)
-            apply = time.perf_counter() - start
-            parent = chain
-            result["layers"].append({"name": layer["name"], "files": layer["files"],
-                                     "decode_s": round(decode, 3), "decode_and_apply_s": round(apply, 3)})
-    result["decode_s"] = round(sum(x["decode_s"] for x in result["layers"]), 3)
-    result["decode_and_apply_s"] = round(sum(x["decode_and_apply_s"] for x in result["layers"]), 3)
-    return result
+def _pull(engine: Engine, ref: str) -> list[tuple[float, str, str]]:
+    """Pull ``ref`` through the client library; (seconds since the call, layer
+    digest, status name) of every progress event that names a layer."""
+    events = []
+    start = time.monotonic()
+    with engine.client("images") as images:
+        for event in images.Pull(images_pb2.PullRequest(reference=ref)):
+            if event.id:
+                status = images_pb2.PullStatus.Name(event.status).removeprefix("PULL_STATUS_").lower()
+                events.append((time.monotonic() - start, event.id, status))
+    return events
+
+
+def pull_phases(events: list[tuple[float, str, str]]) -> dict[str, dict[str, float]]:
+    """Per layer digest, the first time each status was reported (seconds, 3 decimals)."""
+    phases: dict[str, dict[str, float]] = {}
+    for t, digest, status in events:
+        phases.setdefault(digest, {}).setdefault(status, round(t, 3))
+    return phases
+
+
+def _blobs_downloaded(engine: Engine) -> int:
+    """How many blobs the registry-proxy has fetched from the registry (its log's ``registry.blob_cached``)."""
+    log = engine.log("registry")
+    return log.read_text().count('"registry.blob_cached"') if log.exists() else 0
+
+
+def warm_proxy_pull(image: BenchImage, ref: str) -> dict:
+    """Seconds of one pull into an empty image-store from a registry-proxy
+    that already holds every blob, and when each layer was verified and unpacked.
+
+    A fresh registry-proxy and image-store are started; a first pull fills the
+    proxy's cache. The image-store is then stopped, its state removed and
+    started again, and the second pull is timed. ``registry_downloads`` counts
+    the blobs the proxy fetched from the registry during it: 0 when the view
+    holds.
+    """
+    engine = Engine.create()
+    try:
+        _pull(engine, ref)
+        engine.stop_service("images")
+        shutil.rmtree(engine.state("images"))
+        engine.start("images")
+        downloaded_before = _blobs_downloaded(engine)
+        start = time.monotonic()
+        events = _pull(engine, ref)
+        elapsed = time.monotonic() - start
+        phases = pull_phases(events)
+        names = {layer["digest"]: layer for layer in image.info["layers"]}
+        layers = [{"name": names.get(digest, {}).get("name", digest[7:19]),
+                   "files": names.get(digest, {}).get("files"),
+                   "verified_s": seen.get("extracting"), "unpacked_s": seen.get("done")}
+                  for digest, seen in phases.items()]
+        return {"pull_s": round(elapsed, 3), "registry_downloads": _blobs_downloaded(engine) - downloaded_before,
+                "layers": layers}
+    finally:
+        engine.close()

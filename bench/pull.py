@@ -9,8 +9,9 @@ docker, podman and barque's unpack need it). One run:
 2. per iteration, for every tool: an untimed reset (fresh engine state for
    barque, ``rmi`` + ``image prune`` for docker and podman, an empty dir for
    skopeo), then the timed pull; barque also re-pulls the kept image;
-3. one extra barque cold pull with py-spy attached to both services, the
-   services' log timeline, and the image-store's unpack alone in-process;
+3. one extra barque cold pull with py-spy attached to both services and the
+   services' log timeline, then one pull into a cold image-store from a warm
+   registry-proxy (no registry download), through the client library;
 4. prints medians, ratios and hotspots; writes bench/results/pull-<time>.json.
 
 Everything it starts (registry, dockerd, services, py-spy) is stopped by PID
@@ -34,7 +35,7 @@ from pathlib import Path
 
 from bench.barque import Barque
 from bench.images import ensure_image, push_bench_image
-from bench.profile import Profile, SpyRecorder, py_spy, summarise, unpack_only
+from bench.profile import Profile, SpyRecorder, py_spy, summarise, warm_proxy_pull
 from bench.tools import Docker, Podman, Skopeo, ToolError, mounts_under, umount_under
 from tests.support.registry import start_registry
 
@@ -149,7 +150,7 @@ def run_benchmark(runs: int, tools: list[str], profile: bool) -> dict:
             if profile:
                 print("profiling one more barque cold pull (py-spy on both services)", flush=True)
                 result["profile"] = _profile_barque(ref, root)
-                result["profile"]["unpack_only"] = unpack_only(image)
+                result["profile"]["warm_proxy_pull"] = warm_proxy_pull(image, ref)
     return result
 
 
@@ -192,9 +193,12 @@ def _print_report(result: dict) -> None:
     for ev in prof["timeline"]:
         if ev["event"] in ("registry.blob_cached", "snapshot_unpacked", "image.pulled"):
             print(f"  t={ev['t']:6.2f}s {ev['service']:8s} {ev['event']:22s} {ev['detail']}")
-    only = prof["unpack_only"]
-    print(f"  in-process unpack alone ({only['gzip_backend']}): decode {only['decode_s']:.2f} s, "
-          f"decode+apply {only['decode_and_apply_s']:.2f} s")
+    warm = prof["warm_proxy_pull"]
+    print(f"  cold image-store, warm registry-proxy: pull {warm['pull_s']:.2f} s "
+          f"({warm['registry_downloads']} blobs downloaded from the registry)")
+    for layer in warm["layers"]:
+        print(f"    {layer['name']:8s} verified at {layer['verified_s'] or 0:6.2f} s, "
+              f"unpacked at {layer['unpacked_s'] or 0:6.2f} s")
     for p in prof["profiles"]:
         _print_profile(Profile(**p))
     if not prof["py_spy"]:

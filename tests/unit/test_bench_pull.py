@@ -1,11 +1,11 @@
 """Unit tests of the pull benchmark's pure logic: py-spy output parsing, the
-report's ratios and its argument checks."""
+warm-proxy pull's per-layer phases, the report's ratios and its argument checks."""
 
 from __future__ import annotations
 
 import pytest
 
-from bench.profile import summarise
+from bench.profile import pull_phases, summarise
 from bench.pull import _median, _ratios
 
 RAW = "\n".join([
@@ -35,6 +35,16 @@ def test_summarise_phases_and_own_time():
 def test_summarise_of_nothing_is_empty():
     prof = summarise("registry", "")
     assert prof.samples == 0 and prof.phases == {} and prof.self_time == []
+
+
+def test_pull_phases_keep_the_first_time_of_each_status_per_layer():
+    events = [(0.01, "sha256:a", "waiting"), (0.2, "sha256:a", "downloading"), (0.5, "sha256:a", "downloading"),
+              (0.61234, "sha256:a", "extracting"), (0.3, "sha256:b", "already_exists"), (1.9, "sha256:a", "done")]
+    assert pull_phases(events) == {
+        "sha256:a": {"waiting": 0.01, "downloading": 0.2, "extracting": 0.612, "done": 1.9},
+        "sha256:b": {"already_exists": 0.3},
+    }
+    assert pull_phases([]) == {}
 
 
 def test_ratios_and_median():
