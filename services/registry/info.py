@@ -24,6 +24,10 @@ LOOPBACK_CIDRS = ("::1/128", "127.0.0.0/8")
 
 @dataclass(frozen=True)
 class IndexInfo:
+    """One registry as Docker's ``IndexInfo`` shows it: its mirrors, whether
+    it must be reached over TLS (``secure``: not configured ``insecure``), and
+    whether it is Docker Hub (``official``)."""
+
     name: str
     mirrors: tuple[str, ...]
     secure: bool
@@ -32,6 +36,8 @@ class IndexInfo:
 
 @dataclass(frozen=True)
 class RegistryInfo:
+    """The registry-proxy's part of Docker's ``Info``, in proto field names."""
+
     build: BuildInfo
     index_server_address: str
     insecure_registry_cidrs: tuple[str, ...]

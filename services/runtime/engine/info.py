@@ -33,6 +33,9 @@ log = get_logger()
 
 @dataclass(frozen=True)
 class OciRuntime:
+    """An OCI runtime containers run with (Docker's ``Runtimes``): the binary
+    and its extra arguments, and the name, version and commit it reports."""
+
     name: str
     path: str
     args: tuple[str, ...]
