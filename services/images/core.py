@@ -10,7 +10,6 @@ in the service), so this module has no grpc import and no HTTP.
 from __future__ import annotations
 
 import contextvars
-import json
 import queue
 import re
 import threading
@@ -26,20 +25,13 @@ from client.errors import (
     InvalidArgument,
     NotFound,
 )
-from client.imagespec import (
-    INDEX_TYPES,
-    LAYER_TYPES,
-    MANIFEST_TYPES,
-    Descriptor,
-    MediaType,
-    Platform,
-    validate_digest,
-)
+from client.imagespec import Descriptor, Platform
 from client.reference import parse_reference
 from services.common.content import ContentStore, SizeMismatch
 from services.common.locks import KeyedLocks
 from services.common.log import get_logger
 from services.images.compression import open_decompressed
+from services.images.manifests import parse_config, parse_manifest
 from services.images.metadata import ImageRecord, MetadataDB
 from services.images.snapshots import Mounts, Snapshotter, chain_ids
 from services.images.spool import Spool, SpoolReader
@@ -142,9 +134,9 @@ class ImageStore:
         manifest_bytes = self._fetch_small(res.repository, res.manifest, manifest=True)
         if res.target.digest != res.manifest.digest:
             self._fetch_small(res.repository, res.target, manifest=True)
-        config_desc, layers = _parse_manifest(manifest_bytes, res.manifest.digest)
+        config_desc, layers = parse_manifest(manifest_bytes, res.manifest.digest)
         config_bytes = self._fetch_small(res.repository, config_desc, manifest=False)
-        config = _parse_config(config_bytes, config_desc.digest)
+        config = parse_config(config_bytes, config_desc.digest)
         diff_ids = config["rootfs"]["diff_ids"]
         if len(diff_ids) != len(layers):
             raise InvalidArgument(
@@ -478,34 +470,3 @@ def _closing(chunks: Iterator[bytes]) -> Iterator[Iterator[bytes]]:
         close = getattr(chunks, "close", None)
         if close is not None:
             close()
-
-
-def _parse_manifest(data: bytes, digest: str) -> tuple[Descriptor, list[Descriptor]]:
-    try:
-        doc = json.loads(data)
-    except ValueError as exc:
-        raise InvalidArgument(f"manifest {digest} is not JSON") from exc
-    media_type = doc.get("mediaType") or (
-        MediaType.OCI_MANIFEST if "config" in doc else MediaType.OCI_INDEX if "manifests" in doc else ""
-    )
-    if media_type in INDEX_TYPES:
-        raise InvalidArgument(f"manifest {digest} is an index, not an image manifest")
-    if media_type not in MANIFEST_TYPES:
-        raise InvalidArgument(f"manifest {digest} has unsupported media type {media_type!r}")
-    config = Descriptor.from_json(doc.get("config") or {})
-    layers = [Descriptor.from_json(x) for x in doc.get("layers") or []]
-    for layer in layers:
-        if layer.media_type not in LAYER_TYPES:
-            raise InvalidArgument(f"layer {layer.digest} has unsupported media type {layer.media_type!r}")
-    return config, layers
-
-
-def _parse_config(data: bytes, digest: str) -> dict:
-    try:
-        config = json.loads(data)
-        diff_ids = config["rootfs"]["diff_ids"]
-        for d in diff_ids:
-            validate_digest(d)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise InvalidArgument(f"image config {digest} is malformed: {exc}") from exc
-    return config
