@@ -171,8 +171,11 @@ class RuntimeService:
             raise InvalidArgument(
                 f"log driver {host.log_config.type!r} is not supported: use json-file or k8s-file")
         binds = [parse_bind(b) for b in host.binds]
+        began = time.monotonic()
         image_id, image_config = self.images.image_config(config.image)
         cid = new_id()
+        _phase(cid, "create.begin", began)
+        _phase(cid, "image_lookup")
         if not name:
             name = generate_name()
             while any(r.name == name for r in self.store.all()):
@@ -191,8 +194,10 @@ class RuntimeService:
         cdir = self._dir(record)
         try:
             info = self.images.prepare(cid, image_id)
+            _phase(cid, "snapshot_prepare")
             rootfs = cdir / "rootfs"
             mount_overlay(rootfs, info.lowerdirs, info.upperdir, info.workdir)
+            _phase(cid, "overlay_mount")
             record.rootfs = {"lowerdirs": info.lowerdirs, "upperdir": info.upperdir, "workdir": info.workdir}
             user_text = config.user or image_config.get("User") or ""
             etc = write_etc_files(cdir / "etc", hostname)
@@ -203,6 +208,7 @@ class RuntimeService:
             )
             spec = build_spec(config, host, context)
             (cdir / "config.json").write_text(json.dumps(spec, indent=1))
+            _phase(cid, "spec")
             # inspect shows the merged config, as docker's: the image's values where no flag was given
             if entrypoint is None:
                 if image_config.get("Entrypoint"):
@@ -220,6 +226,7 @@ class RuntimeService:
                  "RW": not b.read_only, "Propagation": "rprivate"} for b in binds
             ]
             self.store.save(record)
+            _phase(cid, "record")
         except BaseException:
             self._teardown(record)
             raise
@@ -254,10 +261,12 @@ class RuntimeService:
                 log_max_file=int(opts.get("max-file") or 1), stdin=record.config.open_stdin,
                 tty=record.config.tty, wait_attach=wait_attach, oom_cgroup=self._oom_cgroup(record.id),
             )
+            _phase(record.id, "start.begin")
             if self.zygote is not None:
                 self.zygote.spawn_shim(config)
             else:
                 shimclient.spawn_shim(config)
+            _phase(record.id, "shim_spawn")
             record.status, record.starts = "running", record.starts + 1
             record.started_at, record.error, record.oom_killed = utc_now(), "", False
             self.store.save(record)
@@ -271,6 +280,7 @@ class RuntimeService:
         with self.store.lock:
             refresh(record, self._dir(record) / "shim")
             self.store.save(record)
+        _phase(record.id, "oci_create_start")
         if status.state == "exited" and status.error:
             raise FailedPrecondition(status.error)
         self.events.emit("start", record.id, name=record.name)
@@ -288,6 +298,7 @@ class RuntimeService:
             done.set()
             return
         wait_exit(self._dir(record) / "shim", record.pid)
+        _phase(container_id, "exit_reported")
         with self.store.lock:
             refresh(record, self._dir(record) / "shim")
             if record.status == "running":  # supervisor gone, process gone
@@ -378,6 +389,7 @@ class RuntimeService:
                 done.wait(30)
         with self._lock(record.id):
             self._teardown(record)
+        _phase(record.id, "teardown")
         self.events.emit("destroy", record.id, name=record.name)
         log.info("container.deleted", id=record.id)
         return record.id
@@ -456,6 +468,15 @@ class RuntimeService:
         return read_logs(record.log_path, record.host_config.log_config.type, follow=follow,
                          since_ns=since_ns, until_ns=until_ns, tail=tail, stdout=stdout, stderr=stderr,
                          stop=stop)
+
+
+def _phase(container_id: str, phase: str, at: float | None = None) -> None:
+    """A debug event that ends one phase of a container's life, with a
+    monotonic timestamp: ``bench/runprofile.py`` turns consecutive ones into
+    durations (image lookup, snapshot, overlay mount, spec, shim spawn,
+    barque-oci create and start, exit reported, teardown)."""
+    log.debug("container.phase", id=container_id, phase=phase,
+              mono=time.monotonic() if at is None else at)
 
 
 def _copy(message):

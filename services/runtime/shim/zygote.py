@@ -109,9 +109,12 @@ def _child_oci(conn: _socket.socket, args: list[str]) -> None:
 
 
 def serve(socket_path: str, pid_file: str, preload_oci: bool) -> None:
-    if preload_oci:
-        import services.runtime.oci.cli  # noqa: F401 - warm: every child shares it
+    if preload_oci:  # warm: every child shares these instead of importing them per call
+        import client.config  # noqa: F401 - read by create (the [cgroups] settings)
+        import services.runtime.oci.cli
         import services.runtime.oci.container  # noqa: F401
+
+        services.runtime.oci.cli.command_parser()
     listener = listen_unix(socket_path, 64, blocking=True)
     write_atomic(pid_file, f"{os.getpid()}\n".encode(), mode=0o644)
     _signal.signal(_signal.SIGCHLD, _signal.SIG_IGN)  # the kernel reaps our children
