@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import os
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -42,7 +43,9 @@ def _tar_layer() -> bytes:
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
         data = b"hello\n"
         info = tarfile.TarInfo("hello.txt")
-        info.size, info.mode, info.uid, info.gid = len(data), 0o644, 0, 0
+        # owned by whoever runs the test: the unpack's chown is then allowed to
+        # any user, and the tier stays runnable without root
+        info.size, info.mode, info.uid, info.gid = len(data), 0o644, os.getuid(), os.getgid()
         tar.addfile(info, io.BytesIO(data))
     return buf.getvalue()
 
