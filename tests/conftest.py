@@ -151,7 +151,14 @@ def test_images(registry: Registry, auth_registry: Registry, busybox_oci_layout:
 
 def pytest_collection_modifyitems(config, items):
     """"Needs root" is written one way: ``@pytest.mark.root`` (or a module's
-    ``pytestmark``). Run unprivileged, those tests are skipped, never failed."""
+    ``pytestmark``). Run unprivileged, those tests are skipped, never failed.
+    tests/unit is pure logic: a root-marked test there is refused, it belongs
+    in tests/kernel."""
+    unit = Path(__file__).resolve().parent / "unit"
+    misplaced = [item.nodeid for item in items
+                 if item.get_closest_marker("root") is not None and unit in Path(str(item.path)).resolve().parents]
+    if misplaced:
+        raise pytest.UsageError(f"tests/unit is pure logic; move these to tests/kernel: {misplaced}")
     if os.geteuid() == 0:
         return
     skip = pytest.mark.skip(reason="needs root (namespaces, mounts, cgroups, device nodes, ownership)")
