@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from typing import Iterator
 
 from barque.runtime.v1 import runtime_pb2, runtime_pb2_grpc
-from cli.format import Template, parse_time, render_table, short_id, time_ago
+from cli.format import Template, parse_time, print_documents, render_table, short_id, time_ago
 from cli.tty import DEFAULT_DETACH_KEYS, parse_detach_keys
 from client.channels import RemoteStub, connect
 from client.config import Config
@@ -271,12 +271,7 @@ def cmd_inspect(ctx, args) -> int:
             failed = 1
             continue
         out.append(obj)
-    if args.format:
-        tpl = Template(args.format)
-        for obj in out:
-            print(tpl.render(obj))
-    else:
-        print(json.dumps(out, indent=4))
+    print_documents(out, args.format)
     return failed
 
 

@@ -16,6 +16,7 @@ __all__ = [
     "render_table",
     "Template",
     "short_id",
+    "print_documents",
 ]
 
 
@@ -163,6 +164,17 @@ class Template:
             if all(len(r) == len(rows[0]) for r in rows) and len(rows[0]) > 1:
                 return render_table(rows[0], rows[1:])
         return "\n".join(out)
+
+
+def print_documents(docs: list[Any], template: str | None) -> None:
+    """What ``inspect`` prints: each document through the ``--format``
+    template, or all of them as one JSON array indented by four (Docker's)."""
+    if template:
+        tpl = Template(template)
+        for doc in docs:
+            print(tpl.render(doc))
+    else:
+        print(json.dumps(docs, indent=4))
 
 
 def _go_string(v: Any) -> str:

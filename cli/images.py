@@ -10,7 +10,7 @@ from typing import Iterator
 
 from barque.images.v1 import images_pb2, images_pb2_grpc
 from barque.registry.v1 import registry_pb2, registry_pb2_grpc
-from cli.format import Template, human_size, parse_time, render_table, short_id, time_ago
+from cli.format import Template, human_size, parse_time, print_documents, render_table, short_id, time_ago
 from cli.progress import PullPrinter
 from client.channels import RemoteStub, connect
 from client.config import Config
@@ -196,12 +196,7 @@ def cmd_image_inspect(ctx, args) -> int:
         except Exception as exc:
             ctx.error(exc)
             status = 1
-    if args.format:
-        tpl = Template(args.format)
-        for item in out:
-            print(tpl.render(item))
-    else:
-        print(json.dumps(out, indent=4))
+    print_documents(out, args.format)
     return status
 
 
