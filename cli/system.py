@@ -221,6 +221,14 @@ def _println_nonempty(out: list[str], label: str, value: str) -> None:
         _println(out, label, value)
 
 
+def _println_named(out: list[str], doc: dict, *labels: str) -> None:
+    """:func:`_println_nonempty` of each field whose name is its label
+    without the spaces ("Kernel Version" shows ``KernelVersion``), as most
+    of Docker's ``info`` lines are."""
+    for label in labels:
+        _println_nonempty(out, f" {label}:", doc[label.replace(" ", "")])
+
+
 def bytes_size(size: float) -> str:
     """go-units ``BytesSize``: binary units, 4 significant digits ("15.62GiB")."""
     units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"]
@@ -245,22 +253,17 @@ def render_info(doc: dict, server: bool) -> tuple[str, list[str]]:
     if not server:
         return "\n".join(out), []
     _println(out, " Containers:", doc["Containers"])
-    _println(out, "  Running:", doc["ContainersRunning"])
-    _println(out, "  Paused:", doc["ContainersPaused"])
-    _println(out, "  Stopped:", doc["ContainersStopped"])
+    for state in ("Running", "Paused", "Stopped"):
+        _println(out, f"  {state}:", doc[f"Containers{state}"])
     _println(out, " Images:", doc["Images"])
-    _println_nonempty(out, " Server Version:", doc["ServerVersion"])
+    _println_named(out, doc, "Server Version")
     _println_nonempty(out, " Storage Driver:", doc["Driver"])
     for key, value in doc["DriverStatus"]:
         out.append(f"  {key}: {value}")
-    _println_nonempty(out, " Logging Driver:", doc["LoggingDriver"])
-    _println_nonempty(out, " Cgroup Driver:", doc["CgroupDriver"])
-    _println_nonempty(out, " Cgroup Version:", doc["CgroupVersion"])
-    plugins = doc["Plugins"]
+    _println_named(out, doc, "Logging Driver", "Cgroup Driver", "Cgroup Version")
     _println(out, " Plugins:")
-    _println(out, "  Volume:", " ".join(plugins["Volume"]))
-    _println(out, "  Network:", " ".join(plugins["Network"]))
-    _println(out, "  Log:", " ".join(plugins["Log"]))
+    for kind in ("Volume", "Network", "Log"):
+        _println(out, f"  {kind}:", " ".join(doc["Plugins"][kind]))
     if doc["Runtimes"]:
         _println(out, " Runtimes:", " ".join(sorted(doc["Runtimes"])))
         _println(out, " Default Runtime:", doc["DefaultRuntime"])
@@ -271,14 +274,10 @@ def render_info(doc: dict, server: bool) -> tuple[str, list[str]]:
             _println(out, "  " + fields.pop("name", option))
             if "profile" in fields:
                 _println(out, "   Profile:", fields["profile"])
-    _println_nonempty(out, " Kernel Version:", doc["KernelVersion"])
-    _println_nonempty(out, " Operating System:", doc["OperatingSystem"])
-    _println_nonempty(out, " OSType:", doc["OSType"])
-    _println_nonempty(out, " Architecture:", doc["Architecture"])
+    _println_named(out, doc, "Kernel Version", "Operating System", "OSType", "Architecture")
     _println(out, " CPUs:", doc["NCPU"])
     _println(out, " Total Memory:", bytes_size(doc["MemTotal"]))
-    _println_nonempty(out, " Name:", doc["Name"])
-    _println_nonempty(out, " ID:", doc["ID"])
+    _println_named(out, doc, "Name", "ID")
     _println(out, " Docker Root Dir:", doc["DockerRootDir"])
     _println(out, " Debug Mode:", doc["Debug"])
     _println(out, " Experimental:", doc["ExperimentalBuild"])
