@@ -11,7 +11,15 @@ from datetime import datetime, timezone
 from typing import Iterator
 
 from barque.runtime.v1 import runtime_pb2, runtime_pb2_grpc
-from cli.format import Template, parse_time, print_documents, render_table, short_id, time_ago
+from cli.commands import add_command
+from cli.format import (
+    Template,
+    parse_time,
+    print_documents,
+    render_table,
+    short_id,
+    time_ago,
+)
 from cli.tty import DEFAULT_DETACH_KEYS, parse_detach_keys
 from client.channels import RemoteStub, connect
 from client.config import Config
@@ -276,59 +284,50 @@ def cmd_inspect(ctx, args) -> int:
 
 
 def register(sub, container_group) -> None:
-    for parsers, name in ((sub, "start"), (container_group, "start")):
-        p = parsers.add_parser(name, help="Start one or more stopped containers")
+    for p in add_command([(sub, "start"), (container_group, "start")], cmd_start,
+                         help="Start one or more stopped containers"):
         p.add_argument("-a", "--attach", action="store_true")
         p.add_argument("-i", "--interactive", action="store_true")
         p.add_argument("--detach-keys", default=DEFAULT_DETACH_KEYS)
         p.add_argument("containers", nargs="+")
-        p.set_defaults(func=cmd_start)
-    for parsers, name in ((sub, "attach"), (container_group, "attach")):
-        p = parsers.add_parser(name, help="Attach local standard input, output, and error streams "
-                                          "to a running container")
+    for p in add_command([(sub, "attach"), (container_group, "attach")], cmd_attach,
+                         help="Attach local standard input, output, and error streams "
+                              "to a running container"):
         p.add_argument("--detach-keys", default=DEFAULT_DETACH_KEYS)
         p.add_argument("--no-stdin", action="store_true")
         p.add_argument("--sig-proxy", nargs="?", const="true", default="true",
                        help="accepted for compatibility; ignored")
         p.add_argument("container")
-        p.set_defaults(func=cmd_attach)
-    for parsers, name in ((sub, "stop"), (container_group, "stop")):
-        p = parsers.add_parser(name, help="Stop one or more running containers")
+    for p in add_command([(sub, "stop"), (container_group, "stop")], cmd_stop,
+                         help="Stop one or more running containers"):
         p.add_argument("-t", "--time", type=int, default=None, help="seconds to wait before killing")
         p.add_argument("containers", nargs="+")
-        p.set_defaults(func=cmd_stop)
-    for parsers, name in ((sub, "kill"), (container_group, "kill")):
-        p = parsers.add_parser(name, help="Kill one or more running containers")
+    for p in add_command([(sub, "kill"), (container_group, "kill")], cmd_kill,
+                         help="Kill one or more running containers"):
         p.add_argument("-s", "--signal", default="KILL")
         p.add_argument("containers", nargs="+")
-        p.set_defaults(func=cmd_kill)
-    for parsers, name in ((sub, "rm"), (container_group, "rm")):
-        p = parsers.add_parser(name, help="Remove one or more containers")
+    for p in add_command([(sub, "rm"), (container_group, "rm")], cmd_rm,
+                         help="Remove one or more containers"):
         p.add_argument("-f", "--force", action="store_true")
         p.add_argument("containers", nargs="+")
-        p.set_defaults(func=cmd_rm)
-    for parsers, name in ((sub, "wait"), (container_group, "wait")):
-        p = parsers.add_parser(name, help="Block until containers stop, then print their exit codes")
+    for p in add_command([(sub, "wait"), (container_group, "wait")], cmd_wait,
+                         help="Block until containers stop, then print their exit codes"):
         p.add_argument("containers", nargs="+")
-        p.set_defaults(func=cmd_wait)
-    for parsers, name in ((sub, "ps"), (container_group, "ls")):
-        p = parsers.add_parser(name, help="List containers")
+    for p in add_command([(sub, "ps"), (container_group, "ls")], cmd_ps, help="List containers"):
         p.add_argument("-a", "--all", action="store_true")
         p.add_argument("-q", "--quiet", action="store_true")
         p.add_argument("-f", "--filter", action="append")
         p.add_argument("-n", "--last", type=int)
         p.add_argument("--no-trunc", action="store_true")
         p.add_argument("--format")
-        p.set_defaults(func=cmd_ps)
-    for parsers, name in ((sub, "logs"), (container_group, "logs")):
-        p = parsers.add_parser(name, help="Fetch the logs of a container")
+    for p in add_command([(sub, "logs"), (container_group, "logs")], cmd_logs,
+                         help="Fetch the logs of a container"):
         p.add_argument("-f", "--follow", action="store_true")
         p.add_argument("-n", "--tail")
         p.add_argument("--since", default="")
         p.add_argument("--until", default="")
         p.add_argument("-t", "--timestamps", action="store_true")
         p.add_argument("container")
-        p.set_defaults(func=cmd_logs)
     p = sub.add_parser("inspect", help="Return low-level information on containers or images")
     p.add_argument("-f", "--format")
     p.add_argument("--type", choices=["container", "image"])

@@ -10,6 +10,7 @@ import sys
 from typing import Iterator
 
 from barque.runtime.v1 import runtime_pb2, runtime_pb2_grpc
+from cli.commands import add_command
 from cli.tty import DEFAULT_DETACH_KEYS, DETACHED, stream_session
 from client.channels import RemoteStub, connect
 
@@ -76,8 +77,8 @@ def cmd_exec(ctx, args) -> int:
 
 
 def register(sub, container_group) -> None:
-    for parsers in (sub, container_group):
-        p = parsers.add_parser("exec", help="Execute a command in a running container")
+    for p in add_command([(sub, "exec"), (container_group, "exec")], cmd_exec,
+                         help="Execute a command in a running container"):
         p.add_argument("-d", "--detach", action="store_true", help="run the command in the background")
         p.add_argument("-i", "--interactive", action="store_true", help="keep STDIN open")
         p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-TTY")
@@ -88,4 +89,3 @@ def register(sub, container_group) -> None:
         p.add_argument("--detach-keys", default=DEFAULT_DETACH_KEYS, help="key sequence for detaching")
         p.add_argument("container")
         p.add_argument("command", nargs=argparse.REMAINDER)
-        p.set_defaults(func=cmd_exec)

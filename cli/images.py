@@ -10,7 +10,16 @@ from typing import Iterator
 
 from barque.images.v1 import images_pb2, images_pb2_grpc
 from barque.registry.v1 import registry_pb2, registry_pb2_grpc
-from cli.format import Template, human_size, parse_time, print_documents, render_table, short_id, time_ago
+from cli.commands import add_command
+from cli.format import (
+    Template,
+    human_size,
+    parse_time,
+    print_documents,
+    render_table,
+    short_id,
+    time_ago,
+)
 from cli.progress import PullPrinter
 from client.channels import RemoteStub, connect
 from client.config import Config
@@ -231,34 +240,29 @@ def cmd_logout(ctx, args) -> int:
 
 def register(sub, image_group) -> None:
     """Add the image commands to the top-level and ``image`` subparsers."""
-    for parsers, name in ((sub, "pull"), (image_group, "pull")):
-        p = parsers.add_parser(name, help="Download an image from a registry")
+    for p in add_command([(sub, "pull"), (image_group, "pull")], cmd_pull,
+                         help="Download an image from a registry"):
         p.add_argument("reference")
         p.add_argument("--platform", help="os/arch[/variant] (default linux/amd64)")
         p.add_argument("-q", "--quiet", action="store_true", help="print only the image name")
-        p.set_defaults(func=cmd_pull)
-    for parsers, name in ((sub, "images"), (image_group, "ls")):
-        p = parsers.add_parser(name, help="List images")
+    for p in add_command([(sub, "images"), (image_group, "ls")], cmd_images, help="List images"):
         p.add_argument("reference", nargs="?")
         p.add_argument("-q", "--quiet", action="store_true", help="only show image IDs")
         p.add_argument("--digests", action="store_true", help="show digests")
         p.add_argument("--format", help="'json' or a Go template")
         p.add_argument("-a", "--all", action="store_true", help="show all images")
-        p.set_defaults(func=cmd_images)
-    for parsers, name in ((sub, "rmi"), (image_group, "rm")):
-        p = parsers.add_parser(name, help="Remove one or more images")
+    for p in add_command([(sub, "rmi"), (image_group, "rm")], cmd_rmi,
+                         help="Remove one or more images"):
         p.add_argument("images", nargs="+")
         p.add_argument("-f", "--force", action="store_true")
-        p.set_defaults(func=cmd_rmi)
     p = image_group.add_parser("inspect", help="Display detailed information on images")
     p.add_argument("images", nargs="+")
     p.add_argument("-f", "--format")
     p.set_defaults(func=cmd_image_inspect)
-    for parsers, name in ((sub, "tag"), (image_group, "tag")):
-        p = parsers.add_parser(name, help="Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE")
+    for p in add_command([(sub, "tag"), (image_group, "tag")], cmd_tag,
+                         help="Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"):
         p.add_argument("source")
         p.add_argument("target")
-        p.set_defaults(func=cmd_tag)
     p = sub.add_parser("login", help="Log in to a registry")
     p.add_argument("server", nargs="?")
     p.add_argument("-u", "--username")
