@@ -41,9 +41,11 @@ IDLE_EXIT = 900.0
 REQUEST_TIMEOUT = 5.0
 MAX_REQUEST = 4 << 20
 _SOURCE_ROOT = Path(__file__).resolve().parents[1]
-#: modules a command may need, imported before the first fork
+#: modules a command may need, imported before the first fork (grpc imports
+#: its channel modules on the first channel; importing them creates no thread)
 PRELOAD = ("cli.main", "cli.containers", "cli.exec", "cli.images", "cli.run", "cli.system", "cli.tty",
-           "cli.progress", "cli.format", "grpc", "barque.runtime.v1.runtime_pb2_grpc",
+           "cli.progress", "cli.format", "grpc", "grpc._channel", "grpc._interceptor", "grpc._simple_stubs",
+           "grpc.experimental", "barque.runtime.v1.runtime_pb2_grpc",
            "barque.images.v1.images_pb2_grpc", "barque.registry.v1.registry_pb2_grpc")
 
 

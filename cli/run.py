@@ -89,24 +89,28 @@ def create_request(args) -> runtime_pb2.CreateRequest:
     return runtime_pb2.CreateRequest(name=args.name, config=config, host_config=host)
 
 
-def ensure_image(ctx, reference: str, platform: str) -> None:
-    """Pull a missing image first, as docker run does (progress on stderr)."""
+def pull_missing(ctx, reference: str, platform: str) -> None:
     from cli.images import pull_with_progress
 
-    images = ctx.images()
-    try:
-        images.inspect(reference)
-        return
-    except NotFound:
-        pass
     print(f"Unable to find image '{reference}' locally", file=sys.stderr)
-    pull_with_progress(images, reference, Platform.parse(platform) if platform else None, out=sys.stderr)
+    pull_with_progress(ctx.images(), reference, Platform.parse(platform) if platform else None, out=sys.stderr)
+
+
+def image_missing(exc: BaseException) -> bool:
+    """The engine refused to create for want of the image: Docker's CLI
+    creates first and pulls only then, saving a lookup in the common case."""
+    return isinstance(exc, NotFound) and str(exc).lower().startswith("no such image")
 
 
 def cmd_create(ctx, args) -> int:
     request = create_request(args)
-    ensure_image(ctx, args.image, args.platform)
-    print(ctx.runtime().create(request))
+    try:
+        print(ctx.runtime().create(request))
+    except NotFound as exc:
+        if not image_missing(exc):
+            raise
+        pull_missing(ctx, args.image, args.platform)
+        print(ctx.runtime().create(request))
     return 0
 
 
@@ -152,10 +156,20 @@ def cmd_run(ctx, args) -> int:
         parse_detach_keys(args.detach_keys)  # a bad sequence is refused before anything is created
         if _no_tty_input(args):
             sys.exit(1)
-    ensure_image(ctx, args.image, args.platform)
     attach = not args.detach
     first = runtime_pb2.RunRequest(spec=runtime_pb2.RunSpec(
         create=request, attach=attach, attach_stdin=attach and args.interactive))
+    try:
+        return _run(ctx, args, first)
+    except NotFound as exc:
+        if not image_missing(exc):
+            raise
+    pull_missing(ctx, args.image, args.platform)
+    return _run(ctx, args, first)
+
+
+def _run(ctx, args, first) -> int:
+    """One Run stream; NotFound (no such image) comes before anything runs."""
     rt = ctx.runtime()
     if args.detach:
         for resp in rt.run(iter([first])):
@@ -168,7 +182,7 @@ def cmd_run(ctx, args) -> int:
             rt.run, first, wrap_stdin=lambda d, e: runtime_pb2.RunRequest(stdin=_stdin_frame(d, e)),
             wrap_resize=lambda h, w: runtime_pb2.RunRequest(resize=runtime_pb2.Resize(height=h, width=w)),
             on_response=lambda r: _handle(r, created), stdin=args.interactive, tty_mode=args.tty,
-            detach_keys=args.detach_keys)
+            detach_keys=args.detach_keys, stdin_after_first=True)
     except KeyboardInterrupt:
         if created:
             rt.kill(created[0], "SIGINT")

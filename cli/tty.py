@@ -122,11 +122,13 @@ def _isatty(fd: int) -> bool:
 def stream_session(open_call: Callable[[Iterator[Any]], Iterator[Any]], first: Any, *,
                    wrap_stdin: Callable[[bytes, bool], Any], wrap_resize: Callable[[int, int], Any],
                    on_response: Callable[[Any], int | None], stdin: bool, tty_mode: bool,
-                   detach_keys: str = DEFAULT_DETACH_KEYS) -> int:
+                   detach_keys: str = DEFAULT_DETACH_KEYS, stdin_after_first: bool = False) -> int:
     """Run one attached stream: ``open_call(requests)`` gives the responses,
     ``on_response`` handles each and returns the exit status once known.
     Returns that status, or :data:`DETACHED` when the user typed the detach
-    keys (the container keeps running)."""
+    keys (the container keeps running). With ``stdin_after_first`` nothing is
+    read from stdin before the first response (Run's ``created``), so a
+    stream refused up front (no such image) consumed none of it."""
     keys = parse_detach_keys(detach_keys) if tty_mode else b""
     in_fd = sys.stdin.fileno() if stdin else -1
     size_fd = next((fd for fd in (0, 1) if tty_mode and _isatty(fd)), -1)
@@ -187,11 +189,16 @@ def stream_session(open_call: Callable[[Iterator[Any]], Iterator[Any]], first: A
             previous[signal.SIGWINCH] = signal.signal(signal.SIGWINCH, send_size)
         responses = open_call(request_stream())
         threading.Thread(target=read_responses, args=(responses,), daemon=True).start()
-        if stdin:
+        pump_stdin = stdin
+        if pump_stdin and not stdin_after_first:
             threading.Thread(target=read_stdin, daemon=True).start()
+            pump_stdin = False
         status = 0
         while True:
             kind, value = events.get()
+            if kind == "response" and pump_stdin:
+                threading.Thread(target=read_stdin, daemon=True).start()
+                pump_stdin = False
             if kind == "response":
                 code = on_response(value)
                 if code is not None:

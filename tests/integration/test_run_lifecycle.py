@@ -49,6 +49,25 @@ def test_run_pulls_a_missing_image(fresh_rt_engine, test_images):
     assert "Unable to find image" not in second.stderr and second.stdout == "again\n"
 
 
+def test_run_i_pulls_a_missing_image_and_keeps_stdin(fresh_rt_engine, test_images):
+    """The CLI creates first and pulls on "no such image", as Docker's does:
+    the refused first attempt must not have consumed any of stdin."""
+    ref = test_images["oci-gzip"].ref
+    res = fresh_rt_engine.cli("run", "--rm", "-i", ref, "cat", input="all of it\n")
+    assert res.returncode == 0, res.stderr
+    assert f"Unable to find image '{ref}' locally" in res.stderr
+    assert res.stdout == "all of it\n"
+
+
+def test_create_pulls_a_missing_image(fresh_rt_engine, test_images):
+    ref = test_images["oci-gzip"].ref
+    res = fresh_rt_engine.cli("create", ref, "true")
+    assert res.returncode == 0, res.stderr
+    assert f"Unable to find image '{ref}' locally" in res.stderr
+    assert len(res.stdout.strip()) == 64
+    assert fresh_rt_engine.ok("ps", "-aq", "--no-trunc").lines == [res.stdout.strip()]
+
+
 def test_rm_removes_the_container_before_returning(rt_engine, busybox):
     res = rt_engine.cli("run", "--rm", "--name", "ephemeral", busybox, "sh", "-c", "exit 4")
     assert res.returncode == 4

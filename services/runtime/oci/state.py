@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 from client.errors import AlreadyExists, Internal, NotFound
 from services.common.atomic import is_temp_of, write_atomic
@@ -83,7 +83,9 @@ class StateStore:
         return directory
 
     def save(self, state: ContainerState) -> None:
-        write_atomic(os.path.join(self.dir(state.id), "state.json"), json.dumps(asdict(state)).encode())
+        # the fields as they are, not asdict's deep copy of the whole spec (~5 ms per create)
+        fields_ = {f.name: getattr(state, f.name) for f in fields(state)}
+        write_atomic(os.path.join(self.dir(state.id), "state.json"), json.dumps(fields_).encode())
 
     def load(self, container_id: str) -> ContainerState:
         path = os.path.join(self.dir(container_id), "state.json")
