@@ -1,5 +1,7 @@
 """What the suite must not leave behind: mounts, cgroups, network devices,
-named network namespaces, processes and engine temp dirs of barque's naming.
+named network namespaces, processes, command servers (``cli.cmdserver``,
+which the launcher starts in a session of their own, outside this process's
+descendants) and engine temp dirs of barque's naming.
 
 :func:`snapshot_host` before, :func:`leaks` after: what appeared in between
 (and every descendant of this process that was not already running).
@@ -26,6 +28,7 @@ def snapshot_host() -> dict[str, set]:
         "links": host.links("barque", "bq", "veth"),
         "netns": host.netns_names(),
         "tmpdirs": _tmpdirs(),
+        "command servers": {f"{p}: {host.cmdline(p)}" for p in host.pids_matching("cli.cmdserver")},
     }
 
 
