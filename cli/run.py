@@ -8,6 +8,7 @@ import os
 import sys
 
 from barque.runtime.v1 import runtime_pb2
+from cli.commands import add_command
 from cli.tty import DEFAULT_DETACH_KEYS, DETACHED, parse_detach_keys, stream_session
 from client.errors import NotFound
 from client.imagespec import Platform
@@ -203,15 +204,13 @@ def attach_and_wait(rt, ref: str, stdin: bool = False, tty_mode: bool = False,
 
 
 def register(sub, container_group) -> None:
-    for parsers, name in ((sub, "run"), (container_group, "run")):
-        p = parsers.add_parser(name, help="Create and run a new container from an image", add_help=False)
+    for p in add_command([(sub, "run"), (container_group, "run")], cmd_run,
+                         help="Create and run a new container from an image", add_help=False):
         p.add_argument("-d", "--detach", action="store_true")
         p.add_argument("--detach-keys", default=DEFAULT_DETACH_KEYS)
         _add_create_flags(p)
-        p.set_defaults(func=cmd_run)
-    for parsers, name in ((sub, "create"), (container_group, "create")):
-        p = parsers.add_parser(name, help="Create a new container", add_help=False)
+    for p in add_command([(sub, "create"), (container_group, "create")], cmd_create,
+                         help="Create a new container", add_help=False):
         _add_create_flags(p)
-        p.set_defaults(func=cmd_create)
 
 
