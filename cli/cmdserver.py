@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 from cli.launcher import PROTOCOL, socket_path
+from cli.main import exit_now
 
 __all__ = ["serve", "parse_request", "Request", "IDLE_EXIT", "server_pid", "default_socket"]
 
@@ -179,12 +180,7 @@ def _run_worker(request: Request, fds: list[int], keep_closed: list[int]) -> Non
 
         traceback.print_exc()
     finally:
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except (OSError, ValueError):
-                pass
-        os._exit(code)
+        exit_now(code)
 
 
 def _prepare_socket(path: Path) -> tuple[socket.socket, int]:

@@ -11,7 +11,7 @@ from client.channels import new_request_id
 from client.config import Config, load_config
 from client.errors import BarqueError, Unavailable
 
-__all__ = ["main"]
+__all__ = ["main", "exit_now", "command_parser"]
 
 #: exit status of an engine error, as docker's
 ENGINE_ERROR = 125
@@ -122,10 +122,10 @@ def main(argv: list[str] | None = None) -> None:
     except (BarqueError, ValueError, KeyError, OSError) as exc:
         ctx.error(exc)
         status = ENGINE_ERROR
-    _exit(status)
+    exit_now(status)
 
 
-def _exit(status: int) -> None:
+def exit_now(status: int) -> None:
     """Flush and leave without interpreter teardown: the work is done on the
     services' side, and grpc's shutdown would only add latency to every command."""
     for stream in (sys.stdout, sys.stderr):

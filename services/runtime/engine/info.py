@@ -36,10 +36,15 @@ class OciRuntime:
     """An OCI runtime containers run with (Docker's ``Runtimes``): the binary
     and its extra arguments, and the name, version and commit it reports."""
 
+    #: the key in ``docker info``'s Runtimes (``barque-oci``, ``runc``)
     name: str
+    #: the binary the shim runs, absolute
     path: str
+    #: arguments before the runtime's own command (``--root`` and the like)
     args: tuple[str, ...]
+    #: from ``<binary> --version``: runc's "runc version 1.1.5" or ours
     version: str
+    #: the commit that version line names, or ""
     git_commit: str
 
 
