@@ -119,6 +119,41 @@ def _isatty(fd: int) -> bool:
         return False
 
 
+def _pump_responses(responses: Iterator[Any], events: queue.Queue) -> None:
+    """Every response as an event, then ``end``; a failure is handed to the
+    main thread as an ``error`` event, which raises it."""
+    try:
+        for resp in responses:
+            events.put(("response", resp))
+    except BaseException as exc:
+        events.put(("error", exc))
+    events.put(("end", None))
+
+
+def _pump_stdin(in_fd: int, keys: bytes, wrap_stdin: Callable[[bytes, bool], Any], requests: queue.Queue,
+                events: queue.Queue) -> None:
+    """stdin as requests until EOF (sent as such), or until the detach keys,
+    which become a ``detach`` event and are not sent."""
+    scanner = DetachScanner(keys) if keys else None
+    while True:
+        try:
+            data = os.read(in_fd, 65536)
+        except OSError:
+            data = b""
+        if not data:
+            requests.put(wrap_stdin(b"", True))
+            return
+        if scanner is not None:
+            data, detached = scanner.feed(data)
+            if data:
+                requests.put(wrap_stdin(data, False))
+            if detached:
+                events.put(("detach", None))
+                return
+        else:
+            requests.put(wrap_stdin(data, False))
+
+
 def stream_session(open_call: Callable[[Iterator[Any]], Iterator[Any]], first: Any, *,
                    wrap_stdin: Callable[[bytes, bool], Any], wrap_resize: Callable[[int, int], Any],
                    on_response: Callable[[Any], int | None], stdin: bool, tty_mode: bool,
@@ -150,33 +185,8 @@ def stream_session(open_call: Callable[[Iterator[Any]], Iterator[Any]], first: A
     def hang_up(signum: int, frame: object) -> None:
         raise SystemExit(128 + signum)  # unwinds through the finally below
 
-    def read_responses(responses: Iterator[Any]) -> None:
-        try:
-            for resp in responses:
-                events.put(("response", resp))
-        except BaseException as exc:  # handed to the main thread, which raises it
-            events.put(("error", exc))
-        events.put(("end", None))
-
     def read_stdin() -> None:
-        scanner = DetachScanner(keys) if keys else None
-        while True:
-            try:
-                data = os.read(in_fd, 65536)
-            except OSError:
-                data = b""
-            if not data:
-                requests.put(wrap_stdin(b"", True))
-                return
-            if scanner is not None:
-                data, detached = scanner.feed(data)
-                if data:
-                    requests.put(wrap_stdin(data, False))
-                if detached:
-                    events.put(("detach", None))
-                    return
-            else:
-                requests.put(wrap_stdin(data, False))
+        _pump_stdin(in_fd, keys, wrap_stdin, requests, events)
 
     try:
         if terminal is not None:
@@ -188,7 +198,7 @@ def stream_session(open_call: Callable[[Iterator[Any]], Iterator[Any]], first: A
             send_size()
             previous[signal.SIGWINCH] = signal.signal(signal.SIGWINCH, send_size)
         responses = open_call(request_stream())
-        threading.Thread(target=read_responses, args=(responses,), daemon=True).start()
+        threading.Thread(target=_pump_responses, args=(responses, events), daemon=True).start()
         pump_stdin = stdin
         if pump_stdin and not stdin_after_first:
             threading.Thread(target=read_stdin, daemon=True).start()
