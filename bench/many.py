@@ -1,6 +1,19 @@
-"""Issue 4's figures for ``make bench-run``: ``exec`` latency into a running
-container, and the wall time to start 20 containers concurrently from 20
-separate clients, for every engine that can (barque, docker, podman)."""
+"""The figures of ``make bench-run`` beside the start latency, each timed in
+rounds that alternate the engines, so that drift hits every engine alike and
+round ``i`` of barque pairs with round ``i`` of each other engine:
+
+* :func:`fixed_cost`: the fixed cost of a CLI command (``ps`` with no
+  containers, ``version``, ``images -q``), barque's served by its warm command
+  server and, as rows of their own, in-process;
+* :func:`exec_latency`: ``exec C true`` into one running container;
+* :func:`concurrent_start`: the wall time until ``count`` clients, started
+  together, have each started a container;
+* :func:`ps_loaded`: ``ps`` with ``count`` containers running.
+
+An engine is duck-typed as bench/run.py's ``Contender``: ``name``, ``env``,
+``detached`` (prints the id of a new ``sleep 600`` container), ``remove``
+(+ ids) and ``exec`` (+ id + command).
+"""
 
 from __future__ import annotations
 
@@ -8,43 +21,133 @@ import concurrent.futures
 import os
 import subprocess
 import time
-from statistics import median
+from collections.abc import Callable
+from typing import Any
 
-__all__ = ["exec_latency", "concurrent_start"]
+from bench.runprofile import median, paired_ratios, ratios, spread
+
+__all__ = ["Probe", "alternate", "summary", "fixed_cost", "exec_latency", "concurrent_start", "ps_loaded"]
+
+
+class Probe:
+    """One timed command line: ``label`` names its row (an engine, or a variant of one)."""
+
+    def __init__(self, label: str, argv: list[str], env: dict[str, str]) -> None:
+        self.label, self.argv, self.env = label, argv, env
+
+    def __call__(self) -> float:
+        start = time.monotonic()
+        _run(self.argv, self.env, self.label)
+        return time.monotonic() - start
 
 
 def _run(cmd: list[str], env: dict[str, str], what: str, timeout: float = 300) -> str:
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **env}, timeout=timeout,
                           stdin=subprocess.DEVNULL)
     if proc.returncode != 0:
-        raise RuntimeError(f"{what} failed ({proc.returncode}): {proc.stderr.strip()[-500:]}")
+        raise RuntimeError(f"{what} failed ({proc.returncode}): {' '.join(cmd)}: {proc.stderr.strip()[-500:]}")
     return proc.stdout
 
 
-def exec_latency(c, runs: int = 20) -> dict:
-    """Median wall time of ``exec <ctr> true`` into one running ``sleep 600`` container."""
-    cid = _run(c.detached, c.env, f"{c.name} run -d").strip().splitlines()[-1]
+def alternate(probes: dict[str, Callable[[], float]], runs: int, warmup: int = 2) -> dict[str, list[float]]:
+    """Seconds of ``runs`` rounds, each calling every probe once in turn, after
+    ``warmup`` untimed rounds."""
+    times: dict[str, list[float]] = {label: [] for label in probes}
+    for i in range(warmup + runs):
+        for label, probe in probes.items():
+            seconds = probe()
+            if i >= warmup:
+                times[label].append(round(seconds, 4))
+    return times
+
+
+def summary(times: dict[str, list[float]], base: str = "barque") -> dict:
+    """Per row the runs, median and spread; ``ratios`` of the medians and
+    ``paired_ratios`` (the median of the per-round ratios) of ``base`` against
+    every other row."""
+    return {"engines": {label: {"runs_s": values, "median_s": median(values), **spread(values)}
+                        for label, values in times.items()},
+            "ratios": ratios({label: median(values) for label, values in times.items()}, base),
+            "paired_ratios": paired_ratios(times, base)}
+
+
+def fixed_cost(commands: dict[str, list[Probe]], runs: int) -> dict:
+    """Per command (``ps``, ``version``, ``images -q``) its probes alternated,
+    all commands' probes in one rotation."""
+    times = alternate({f"{command}: {p.label}": p for command, group in commands.items() for p in group}, runs)
+    return {command: summary({p.label: times[f"{command}: {p.label}"] for p in group})
+            for command, group in commands.items()}
+
+
+def _start(c, what: str) -> str:
+    return _run(c.detached, c.env, f"{c.name} {what}").strip().splitlines()[-1]
+
+
+def _start_many(c, count: int, parallel: int, ids: list[str]) -> None:
+    """Start ``count`` containers, ``parallel`` clients at once, their ids into
+    ``ids`` (also those of the starts that succeeded when one failed, which is
+    then raised), so the caller can remove every one."""
+    errors = []
+    with concurrent.futures.ThreadPoolExecutor(parallel) as pool:
+        for future in [pool.submit(_start, c, "run -d") for _ in range(count)]:
+            try:
+                ids.append(future.result())
+            except RuntimeError as exc:
+                errors.append(exc)
+    if errors:
+        raise errors[0]
+
+
+def _remove(c, ids: list[str], chunk: int = 50) -> None:
+    for i in range(0, len(ids), chunk):
+        subprocess.run([*c.remove, *ids[i:i + chunk]], capture_output=True, env={**os.environ, **c.env},
+                       timeout=600, stdin=subprocess.DEVNULL)
+
+
+def exec_latency(contenders: list, runs: int = 20) -> dict:
+    """``exec <ctr> true`` into one running ``sleep 600`` container per engine, alternated."""
+    started: list[tuple[Any, str]] = []
     try:
-        times = []
-        for _ in range(2 + runs):
-            start = time.perf_counter()
-            _run([*c.exec, cid, "true"], c.env, f"{c.name} exec")
-            times.append(time.perf_counter() - start)
-        times = times[2:]
-        return {"runs_s": [round(t, 4) for t in times], "median_s": round(median(times), 4)}
+        for c in contenders:
+            started.append((c, _start(c, "run -d")))
+        return summary(alternate({c.name: Probe(c.name, [*c.exec, cid, "true"], c.env) for c, cid in started},
+                                 runs))
     finally:
-        subprocess.run([*c.remove, cid], capture_output=True, env={**os.environ, **c.env}, timeout=300)
+        for c, cid in started:
+            _remove(c, [cid])
 
 
-def concurrent_start(c, count: int = 20, rounds: int = 3) -> dict:
-    """Wall time until ``count`` clients, started together, have each started a container."""
-    walls = []
-    for _ in range(rounds):
-        ids: list[str] = []
-        start = time.perf_counter()
-        with concurrent.futures.ThreadPoolExecutor(count) as pool:
-            outs = list(pool.map(lambda _: _run(c.detached, c.env, f"{c.name} run -d"), range(count)))
-        walls.append(time.perf_counter() - start)
-        ids = [o.strip().splitlines()[-1] for o in outs]
-        subprocess.run([*c.remove, *ids], capture_output=True, env={**os.environ, **c.env}, timeout=600)
-    return {"containers": count, "rounds_s": [round(w, 3) for w in walls], "median_s": round(median(walls), 3)}
+def concurrent_start(contenders: list, count: int = 20, rounds: int = 5) -> dict:
+    """Wall time until ``count`` clients, started together, have each started a
+    container (``run -d ... sleep 600``); the containers are removed untimed
+    after each round."""
+
+    def probe(c) -> Callable[[], float]:
+        def once() -> float:
+            ids: list[str] = []
+            start = time.monotonic()
+            try:
+                _start_many(c, count, count, ids)
+                return time.monotonic() - start
+            finally:
+                _remove(c, ids)
+        return once
+
+    return {"containers": count, **summary(alternate({c.name: probe(c) for c in contenders}, rounds, warmup=1))}
+
+
+def ps_loaded(contenders: list, ps: dict[str, list[str]], count: int = 100, runs: int = 20,
+              parallel: int = 8) -> dict:
+    """``ps`` of each engine while every engine has ``count`` containers running
+    ``sleep 600`` (started ``parallel`` at a time, untimed), alternated; the
+    rows each ``ps`` listed are checked against ``count``."""
+    started: dict[str, list[str]] = {}
+    try:
+        for c in contenders:
+            _start_many(c, count, parallel, started.setdefault(c.name, []))
+        listed = {c.name: len(_run(ps[c.name], c.env, f"{c.name} ps").splitlines()) - 1 for c in contenders}
+        times = alternate({c.name: Probe(c.name, ps[c.name], c.env) for c in contenders}, runs)
+        return {"containers": count, "listed": listed, **summary(times)}
+    finally:
+        for c in contenders:
+            _remove(c, started.get(c.name, []))

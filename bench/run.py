@@ -1,31 +1,40 @@
-"""``make bench-run``: how fast barque starts a container and how much memory
-each running container adds, beside docker 20.10, podman 4.3 and bare runc.
+"""``make bench-run``: how fast barque's commands are and how much memory each
+running container adds, beside docker 20.10, podman 4.3 and bare runc, in one
+run: the figures of issue 10.
 
 Run from the repository root as root: ``python -m bench.run [--runs N]``.
 
 1. a fresh Debian ``docker-registry`` on 127.0.0.1 gets the busybox image of
-   ``deploy/seed-image.sh``; barque (all three services, empty state), a
-   private dockerd and podman (private roots) each pull it once, untimed; the
-   same image unpacked by umoci is runc's ready bundle;
-2. two untimed warm-up rounds, then ``--runs`` timed rounds, engines
+   ``deploy/seed-image.sh``; barque (all three services, empty state, runtime
+   logging at debug level, the bench's own warm command server), a private
+   dockerd and podman (private roots) each pull it once, untimed; the same
+   image unpacked by umoci is runc's ready bundle;
+2. the fixed cost of a CLI command: ``ps`` (no containers), ``version`` and
+   ``images -q`` of every engine, barque's served by its command server and,
+   as rows of their own, in-process (``BARQUE_CLI_SERVER=0``);
+3. two untimed warm-up rounds, then ``--runs`` timed rounds, engines
    alternating run by run: ``barque run --rm IMAGE true``, ``docker run --rm
    --network none IMAGE true``, ``podman run --rm --network none IMAGE true``,
    ``runc run``. After each barque run the bench checks that nothing of the
    container is left (record, rootfs mount, shim): ``--rm`` may not be
    deferred past the command's exit;
-3. the breakdown: the CLI alone, interpreter and barque-oci start-up floors,
-   ``create``/``start``/``wait``/``rm`` timed separately, and the phases of
-   every timed run from the runtime's log (bench/runprofile.py);
-4. memory: PSS (``/proc/<pid>/smaps_rollup``) of every engine process with
+4. the breakdown: the runtime's per-phase debug events of every timed run
+   between the CLI's launch and exit (bench/runprofile.py), start-up floors,
+   ``create``/``start``/``wait``/``rm`` timed separately;
+5. memory: PSS (``/proc/<pid>/smaps_rollup``) of every engine process with
    ``--containers`` containers running ``sleep 600`` minus the same with none,
    per container; RSS beside it;
-5. py-spy on the runtime service (and its shims and barque-oci children) and
-   on the CLI, and ``-X importtime`` of the CLI: the hotspots;
-6. prints the tables and writes bench/results/run-<YYYYmmdd-HHMMSS>.json.
+6. ``exec C true``, ``--containers`` concurrent starts and ``ps`` with
+   ``--ps-containers`` running, engines alternating (bench/many.py);
+7. ``-X importtime`` of the CLI in-process and of the launcher; py-spy on the
+   runtime service (and its shims and barque-oci children) and on the
+   in-process CLI: the hotspots;
+8. prints the tables, the targets met or missed (bench/report.py) and writes
+   bench/results/run-<YYYYmmdd-HHMMSS>.json.
 
-Everything started is stopped by PID, containers removed with each engine's
-``rm -f``, mounts under the temp dir unmounted and the ``barque/bench-*``
-cgroups removed, also on failure or Ctrl-C.
+Everything started is stopped by PID (the command server too), containers
+removed with each engine's ``rm -f``, mounts under the temp dir unmounted and
+the ``barque/bench-*`` cgroups removed, also on failure or Ctrl-C.
 """
 
 from __future__ import annotations
@@ -45,9 +54,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bench.barque import BarqueRuntime
-from bench.many import concurrent_start, exec_latency
-from bench.runprofile import (cli_floors, importtime_top, log_phases, median, parse_smaps_rollup, phase_commands,
-                              profile_cli, profile_runtime, ratios, spread)
+from bench.many import Probe, concurrent_start, exec_latency, fixed_cost, ps_loaded
+from bench.report import print_report, targets
+from bench.runprofile import (cli_floors, importtime_top, log_phases, median, paired_ratios, parse_smaps_rollup,
+                              phase_commands, profile_cli, profile_runtime, ratios, spread)
 from bench.tools import (Docker, Podman, RuncFloor, ToolError, become_subreaper, hard_nofile, mounts_under,
                          pids_matching, reap_orphans, remove_cgroups, umount_under)
 from tests.support.registry import start_registry
@@ -58,8 +68,8 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 SEED_SCRIPT = Path(__file__).resolve().parents[1] / "deploy" / "seed-image.sh"
 REPO, TAG = "bench/busybox", "latest"
 ENGINES = ("barque", "docker", "podman", "runc")
-#: the issue's targets: at or below podman's median, at most 3 MiB per running container
-TARGET_PER_CONTAINER_KIB = 3 * 1024
+#: the fixed-cost commands, each engine's own spelling after its program name
+FIXED_COMMANDS = {"ps": ("ps",), "version": ("version",), "images -q": ("images", "-q")}
 WARMUP_ROUNDS = 2
 #: the cgroup parent of each engine's containers, so nothing lands outside barque/
 CGROUP_PARENTS = {"docker": "bench-docker", "podman": "bench-podman", "runc": "bench-runc"}
@@ -78,6 +88,8 @@ class Contender:
     fixed_pids: object = None            # () -> daemons/services counted for memory
     per_pids: object = None              # () -> per-container processes (shims, conmon)
     exec: list[str] = field(default_factory=list)       # + id + command: run a process in a container
+    cli: dict[str, list[str]] = field(default_factory=dict)   # FIXED_COMMANDS' command lines
+    variants: dict[str, dict[str, str]] = field(default_factory=dict)  # label -> env: extra fixed-cost rows
 
 
 def memory_of(pids: list[int]) -> dict[str, int]:
@@ -103,15 +115,15 @@ def per_container(idle: dict[str, int], loaded: dict[str, int], count: int) -> d
 
 
 def _timed(cmd: list[str], env: dict[str, str], what: str) -> tuple[float, float, str]:
-    """(seconds, wall-clock launch time, stdout) of one command; ToolError if it fails."""
-    wall = time.time()
-    start = time.perf_counter()
+    """(seconds, monotonic launch time, stdout) of one command; ToolError if it fails.
+    ``time.monotonic()`` is CLOCK_MONOTONIC, the clock of the runtime's phase events."""
+    start = time.monotonic()
     proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                           env={**os.environ, **env}, timeout=120)
-    elapsed = time.perf_counter() - start
+    elapsed = time.monotonic() - start
     if proc.returncode != 0:
         raise ToolError(f"{what} failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-1500:]}")
-    return elapsed, wall, proc.stdout
+    return elapsed, start, proc.stdout
 
 
 def _wait_for(check, what: str, timeout: float = 60) -> None:
@@ -122,9 +134,11 @@ def _wait_for(check, what: str, timeout: float = 60) -> None:
         time.sleep(0.1)
 
 
-def measure_memory(c: Contender, count: int, settle: float = 2.0) -> dict:
+def measure_memory(c: Contender, count: int, settle: float = 2.0,
+                   windows: list[tuple[float, float]] | None = None) -> dict:
     """PSS/RSS of the engine with ``count`` containers running ``sleep 600``
     minus the same with none, per container; the containers are removed after.
+    Each start's monotonic (launch, exit) goes into ``windows`` when given.
 
     ``per_pids`` may already match processes while idle (barque's warm zygote
     has the shims' command line): they count in both totals, and only the
@@ -136,7 +150,10 @@ def measure_memory(c: Contender, count: int, settle: float = 2.0) -> dict:
     ids = []
     try:
         for _ in range(count):
-            ids.append(_timed(c.detached, c.env, f"{c.name} run -d")[2].strip().splitlines()[-1])
+            elapsed, launch, out = _timed(c.detached, c.env, f"{c.name} run -d")
+            ids.append(out.strip().splitlines()[-1])
+            if windows is not None:
+                windows.append((launch, launch + elapsed))
         _wait_for(lambda: len(per()) >= len(idle_per) + count, f"{count} {c.name} containers")  # type: ignore[operator]
         time.sleep(settle)  # let start-up allocations settle (freed pages, lazily touched ones)
         samples = []
@@ -183,8 +200,10 @@ def _contenders(engines: list[str], root: Path, ref: str, layout: Path, stack: E
                 bq = barque
                 out.append(Contender(name, bq.version(), bq.command("run", "--rm", ref, "true"), bq.env,
                                      bq.command("run", "-d", ref, "sleep", "600"), bq.command("rm", "-f"),
-                                     lambda bq=bq: list(bq.service_pids().values()), bq.shim_pids,
-                                     bq.command("exec")))
+                                     lambda bq=bq: [*bq.service_pids().values(), *bq.server_pids()],
+                                     bq.shim_pids, bq.command("exec"),
+                                     {k: bq.command(*v) for k, v in FIXED_COMMANDS.items()},
+                                     {"barque in-process": {"BARQUE_CLI_SERVER": "0"}}))
             elif name == "docker":
                 d = Docker(root / "docker")
                 if d.available():
@@ -197,7 +216,7 @@ def _contenders(engines: list[str], root: Path, ref: str, layout: Path, stack: E
                                      d.command("run", "-d", *flags, ref, "sleep", "600"), d.command("rm", "-f"),
                                      d.daemon_pids,
                                      lambda d=d: pids_matching("containerd-shim", str(d.exec_root)),
-                                     d.command("exec")))
+                                     d.command("exec"), {k: d.command(*v) for k, v in FIXED_COMMANDS.items()}))
             elif name == "podman":
                 p = Podman(root / "podman")
                 if p.available():
@@ -214,7 +233,8 @@ def _contenders(engines: list[str], root: Path, ref: str, layout: Path, stack: E
                 out.append(Contender(name, p.version(), p.command("run", "--rm", *flags, ref, "true"), p.env,
                                      p.command("run", "-d", *flags, ref, "sleep", "600"),
                                      p.command("rm", "-f", "-t", "0"), lambda: [],
-                                     lambda p=p: pids_matching("conmon", str(p.root)), p.command("exec")))
+                                     lambda p=p: pids_matching("conmon", str(p.root)), p.command("exec"),
+                                     {k: p.command(*v) for k, v in FIXED_COMMANDS.items()}))
             elif name == "runc":
                 r = RuncFloor(root / "runc", CGROUP_PARENTS["runc"])
                 if r.available():
@@ -241,13 +261,43 @@ def _close_podman(p: Podman) -> None:
     p.close()
 
 
-def run_benchmark(runs: int, engines: list[str], containers: int, profile: bool) -> dict:
+def _fixed_probes(contenders: list[Contender]) -> dict[str, list[Probe]]:
+    """Per fixed-cost command, a row per engine and per variant (barque in-process)."""
+    out: dict[str, list[Probe]] = {}
+    for command in FIXED_COMMANDS:
+        for c in contenders:
+            if command in c.cli:
+                out.setdefault(command, []).append(Probe(c.name, c.cli[command], c.env))
+                for label, env in c.variants.items():
+                    out[command].append(Probe(label, c.cli[command], {**c.env, **env}))
+    return out
+
+
+def _check_server(barque: BarqueRuntime | None, stage: str, fairness: dict) -> None:
+    """After each stage: was every barque call of it served by the same warm command
+    server? A server exits when a source file it loaded changes (the tree is being
+    edited): the stage is noted, and a successor started for the next stage."""
+    if barque is None or barque.server is None:
+        return
+    note = fairness.setdefault("command_server", {"pid": barque.server.pid, "restarted_during": []})
+    if not barque.server.check():
+        note["restarted_during"].append(stage)
+        barque.server.start(barque.cli, barque.env)
+
+
+def _stage(title: str) -> None:
+    print(title, flush=True)
+
+
+def run_benchmark(runs: int, engines: list[str], containers: int, profile: bool, ps_containers: int = 100,
+                  concurrent_rounds: int = 5) -> dict:
     result: dict = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "host": {"cpus": os.cpu_count(), "kernel": platform.release(), "python": platform.python_version(),
                  "loadavg_start": os.getloadavg()},
         "runs": runs, "engines": {}, "skipped": {}, "fairness": {"barque_leftovers": []}, "tree": _tree(),
     }
+    fairness = result["fairness"]
     become_subreaper()
     with ExitStack() as stack:
         root = Path(tempfile.mkdtemp(prefix="barque-benchrun-"))
@@ -259,22 +309,29 @@ def run_benchmark(runs: int, engines: list[str], containers: int, profile: bool)
         ref, layout = _seed(registry.host, root)
         result["ref"] = ref
         contenders, barque = _contenders(engines, root, ref, layout, stack, result["skipped"])
+        engines_only = [c for c in contenders if c.detached]
         keep = {registry.proc.pid, *(barque.service_pids().values() if barque else ())}
+        _check_server(barque, "setup", fairness)
+
+        _stage("fixed cost of a CLI command: ps (no containers), version, images -q")
+        result["fixed_cost"] = fixed_cost(_fixed_probes(contenders), runs)
+        _check_server(barque, "fixed cost", fairness)
+
         times: dict[str, list[float]] = {c.name: [] for c in contenders}
         windows: list[tuple[float, float]] = []
         for i in range(WARMUP_ROUNDS + runs):
             line = [f"round {i + 1 - WARMUP_ROUNDS:2d}/{runs}" if i >= WARMUP_ROUNDS else f"warm-up {i + 1}"]
             for c in contenders:
                 cmd = c.run if c.name != "runc" else [*c.run[:-1], f"bench-runc-{i}"]
-                elapsed, wall, _ = _timed(cmd, c.env, f"{c.name} run")
+                elapsed, launch, _ = _timed(cmd, c.env, f"{c.name} run")
                 if c.name == "barque" and barque is not None:
                     left = barque.leftovers()
                     if left:
-                        result["fairness"]["barque_leftovers"].append({"round": i, "left": left})
+                        fairness["barque_leftovers"].append({"round": i, "left": left})
                 if i >= WARMUP_ROUNDS:
                     times[c.name].append(round(elapsed, 4))
                     if c.name == "barque":
-                        windows.append((wall, wall + elapsed))
+                        windows.append((launch, launch + elapsed))
                 line.append(f"{c.name} {elapsed:.3f}s")
             print("  ".join(line), flush=True)
             reap_orphans(keep)
@@ -282,41 +339,53 @@ def run_benchmark(runs: int, engines: list[str], containers: int, profile: bool)
             result["engines"][c.name] = {"version": c.version, "command": " ".join(c.run), "runs_s": times[c.name],
                                          "median_s": median(times[c.name]), **spread(times[c.name])}
         result["ratios"] = ratios({n: e["median_s"] for n, e in result["engines"].items()})
+        result["paired_ratios"] = paired_ratios(times)
+        _check_server(barque, "run --rm", fairness)
+
+        detached_windows: list[tuple[float, float]] = []
         if barque is not None:
-            print("breakdown: the CLI alone, start-up floors, create/start/wait/rm", flush=True)
+            _stage("breakdown: start-up floors, create/start/wait/rm")
             result["breakdown"] = {
                 "log_phases": log_phases(barque.runtime_log(), windows),
                 "floors": cli_floors(barque, runs=10),
                 "commands": phase_commands(barque, ref, runs=10),
             }
+            _check_server(barque, "breakdown", fairness)
         result["memory"] = {}
-        for c in contenders:
-            if c.detached:
-                print(f"memory: {c.name} with {containers} containers running sleep 600", flush=True)
-                result["memory"][c.name] = measure_memory(c, containers)
-                reap_orphans(keep)
-        result["exec"], result["concurrent_start"] = {}, {}
-        for c in contenders:
-            if c.exec:
-                print(f"exec latency: {c.name}", flush=True)
-                try:
-                    result["exec"][c.name] = exec_latency(c, runs=runs)
-                except RuntimeError as exc:
-                    result["exec"][c.name] = {"error": str(exc)}
-            if c.detached:
-                print(f"concurrent start: {c.name}, {containers} clients at once", flush=True)
-                result["concurrent_start"][c.name] = concurrent_start(c, containers)
-                reap_orphans(keep)
-        result["exec_ratios"] = ratios({n: e["median_s"] for n, e in result["exec"].items() if "median_s" in e})
-        result["concurrent_ratios"] = ratios({n: e["median_s"] for n, e in result["concurrent_start"].items()})
-        if barque is not None and profile:
-            print("profiling: py-spy on the runtime service and the CLI, -X importtime", flush=True)
-            result["profile"] = {
-                "runtime": profile_runtime(barque, ref, root, runs=10),
-                "cli": profile_cli(barque, ref, root, runs=10),
-                "cli_importtime": importtime_top(barque, ref),
-            }
+        for c in engines_only:
+            _stage(f"memory: {c.name} with {containers} containers running sleep 600")
+            result["memory"][c.name] = measure_memory(c, containers,
+                                                      windows=detached_windows if c.name == "barque" else None)
+            reap_orphans(keep)
+        if barque is not None:
+            result["breakdown"]["detached_phases"] = log_phases(barque.runtime_log(), detached_windows)
+        _check_server(barque, "memory", fairness)
+
+        _stage("exec C true into a running container, engines alternating")
+        result["exec"] = exec_latency([c for c in engines_only if c.exec], runs=runs)
+        _check_server(barque, "exec", fairness)
+        _stage(f"concurrent start: {containers} clients at once, engines alternating")
+        result["concurrent_start"] = concurrent_start(engines_only, containers, rounds=concurrent_rounds)
+        reap_orphans(keep)
+        _check_server(barque, "concurrent start", fairness)
+        _stage(f"ps with {ps_containers} running containers per engine, engines alternating")
+        result["ps_loaded"] = ps_loaded(engines_only, {c.name: c.cli["ps"] for c in engines_only}, ps_containers,
+                                        runs=runs)
+        reap_orphans(keep)
+        _check_server(barque, "ps loaded", fairness)
+
+        if barque is not None:
+            _stage("-X importtime of the CLI")
+            result["cli_importtime"] = importtime_top(barque, ref)
+            if profile:
+                _stage("profiling: py-spy on the runtime service and on the in-process CLI")
+                result["profile"] = {
+                    "runtime": profile_runtime(barque, ref, root, runs=10),
+                    "cli": profile_cli(barque, ref, root, runs=10),
+                }
+            _check_server(barque, "profile", fairness)
         result["host"]["loadavg_end"] = os.getloadavg()
+        result["targets"] = targets(result)
         reap_orphans(keep)
     reap_orphans(set())
     return result
@@ -343,85 +412,33 @@ def _remove_root(root: Path) -> None:
         print(f"warning: mounts remain under {root}: {mounts_under(root)}", file=sys.stderr)
 
 
-def _print_report(result: dict) -> None:
-    from bench.runprofile import print_breakdown, print_profile
-
-    tree = result["tree"]
-    print(f"\nbarque tree {tree['commit']}" + (f" + {len(tree['uncommitted'])} uncommitted files under services/, cli/"
-                                              if tree["uncommitted"] else ""))
-    print(f"image {result['ref']}; {result['runs']} timed runs per engine, alternating; "
-          f"{result['host']['cpus']} cpus, load {result['host']['loadavg_start'][0]:.2f} -> "
-          f"{result['host']['loadavg_end'][0]:.2f}")
-    print(f"{'engine':8s} {'version':26s} {'median':>8s} {'p10':>7s} {'p90':>7s} {'min':>7s} {'max':>7s}")
-    for name, e in result["engines"].items():
-        print(f"{name:8s} {e['version'][:26]:26s} {e['median_s']:7.3f}s {e['p10_s']:6.3f}s {e['p90_s']:6.3f}s "
-              f"{e['min_s']:6.3f}s {e['max_s']:6.3f}s")
-    for key, value in result["ratios"].items():
-        print(f"{key:14s} {value:.2f}x")
-    podman = result["engines"].get("podman", {}).get("median_s")
-    barque = result["engines"].get("barque", {}).get("median_s")
-    if podman and barque:
-        print(f"target (at or below podman's median): {'met' if barque <= podman else 'missed'}")
-    leftovers = result["fairness"]["barque_leftovers"]
-    print(f"--rm fairness check: {'container fully removed before every exit' if not leftovers else leftovers}")
-    if result["memory"]:
-        print(f"\nmemory per running container ({next(iter(result['memory'].values()))['containers']} x sleep 600)")
-        print(f"{'engine':8s} {'PSS/ctr':>9s} {'RSS/ctr':>9s} {'idle PSS':>9s} {'loaded PSS':>11s} {'procs/ctr':>9s} "
-              f"{'avg PSS of one':>15s}")
-        for name, m in result["memory"].items():
-            own = m["per_container_process"]
-            print(f"{name:8s} {m['per_container']['pss_kib'] / 1024:7.2f}Mi {m['per_container']['rss_kib'] / 1024:7.2f}Mi "
-                  f"{m['idle']['pss_kib'] / 1024:7.1f}Mi {m['loaded']['pss_kib'] / 1024:9.1f}Mi "
-                  f"{own['count'] / m['containers']:9.1f} {own['avg_pss_kib'] / 1024:13.2f}Mi")
-        bq = result["memory"].get("barque")
-        if bq:
-            ok = "met" if bq["per_container"]["pss_kib"] <= TARGET_PER_CONTAINER_KIB else "missed"
-            print(f"target (at most 3 MiB PSS per container): {ok}")
-    if "breakdown" in result:
-        print_breakdown(result["breakdown"])
-    if "profile" in result:
-        print_profile(result["profile"])
-    for name, why in result["skipped"].items():
-        print(f"skipped {name}: {why}")
-
-
-def _print_many(result: dict) -> None:
-    if result.get("exec"):
-        print("\nexec latency into a running container (median)")
-        for name, e in result["exec"].items():
-            print(f"  {name:<8} {e.get('median_s', e.get('error'))}")
-        for pair, value in result.get("exec_ratios", {}).items():
-            print(f"  {pair}  {value:.2f}x")
-    if result.get("concurrent_start"):
-        print("start of 20 containers by 20 concurrent clients (median wall time)")
-        for name, e in result["concurrent_start"].items():
-            print(f"  {name:<8} {e['median_s']}s  rounds {e['rounds_s']}")
-        for pair, value in result.get("concurrent_ratios", {}).items():
-            print(f"  {pair}  {value:.2f}x")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=20, help="timed runs per engine (default 20)")
     parser.add_argument("--engines", default=",".join(ENGINES), help=f"comma-separated subset of {','.join(ENGINES)}")
-    parser.add_argument("--containers", type=int, default=20, help="running containers for the memory figure")
-    parser.add_argument("--no-profile", action="store_true", help="skip py-spy and -X importtime")
+    parser.add_argument("--containers", type=int, default=20,
+                        help="running containers for the memory figure, and concurrent starts (default 20)")
+    parser.add_argument("--ps-containers", type=int, default=100,
+                        help="running containers per engine while ps is timed (default 100)")
+    parser.add_argument("--concurrent-rounds", type=int, default=5, help="rounds of concurrent starts (default 5)")
+    parser.add_argument("--no-profile", action="store_true", help="skip py-spy (-X importtime is always measured)")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     args = parser.parse_args(argv)
     engines = [e for e in args.engines.split(",") if e]
     unknown = sorted(set(engines) - set(ENGINES))
-    if unknown or args.runs < 1 or args.containers < 1:
-        parser.error(f"unknown engines {unknown}" if unknown else "--runs and --containers must be at least 1")
+    if unknown or min(args.runs, args.containers, args.ps_containers, args.concurrent_rounds) < 1:
+        parser.error(f"unknown engines {unknown}" if unknown else
+                     "--runs, --containers, --ps-containers and --concurrent-rounds must be at least 1")
     if os.geteuid() != 0:
         print("bench-run needs root (dockerd, podman, runc and barque's runtime create namespaces)", file=sys.stderr)
         return 2
     try:
-        result = run_benchmark(args.runs, engines, args.containers, not args.no_profile)
-    except ToolError as exc:
+        result = run_benchmark(args.runs, engines, args.containers, not args.no_profile, args.ps_containers,
+                               args.concurrent_rounds)
+    except (ToolError, RuntimeError) as exc:
         print(f"bench-run failed: {exc}", file=sys.stderr)
         return 1
-    _print_report(result)
-    _print_many(result)
+    print_report(result)
     args.results_dir.mkdir(parents=True, exist_ok=True)
     out = args.results_dir / f"run-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")

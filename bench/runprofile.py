@@ -1,17 +1,20 @@
 """Where ``barque run``'s time goes, for bench/run.py: the statistics and
 parsers (pure, unit-tested), the breakdown measurements and the profiles.
 
-* :func:`log_phases`: each timed run cut at the runtime log's
-  ``container.created``, ``container.exited`` and ``container.deleted``
-  events (launch -> created -> exited -> deleted -> CLI exit);
-* :func:`cli_floors`: the CLI alone (``--help``, ``images``, ``ps``), the
-  interpreter (``python -c pass``, ``python -I -S -c pass``) and
-  ``barque-oci --help``, which runs several times per container start;
+* :func:`log_phases`: each timed run cut at the runtime's debug events
+  ``container.phase`` (``{"id", "phase", "mono"}``, stamped with
+  ``time.monotonic()`` at the end of each phase), between the bench's own
+  monotonic stamps of the CLI's launch and exit: launch -> create.begin, each
+  phase, the last phase -> CLI exit;
+* :func:`cli_floors`: the interpreter (``python -c pass``, ``python -I -S -c
+  pass``: the launcher's floor), ``barque --help`` served and in-process, and
+  ``barque-oci --help``;
 * :func:`phase_commands`: ``create``, ``start``, ``wait``, ``rm`` timed apart;
 * :func:`profile_runtime`: ``py-spy record --subprocesses`` on the runtime
   service during extra runs, split per process kind (service, shim, each
-  barque-oci subcommand); :func:`profile_cli`: py-spy around the CLI itself;
-  :func:`importtime_top`: the CLI's heaviest imports (``-X importtime``).
+  barque-oci subcommand); :func:`profile_cli`: py-spy on the in-process CLI;
+  :func:`importtime_top`: the CLI's heaviest imports in-process, and the
+  launcher's (``-X importtime``).
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ import statistics
 import subprocess
 import sys
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,11 +36,15 @@ from bench.profile import py_spy, summarise
 if TYPE_CHECKING:
     from bench.barque import BarqueRuntime
 
-__all__ = ["median", "spread", "ratios", "parse_smaps_rollup", "phases_from_records", "log_phases",
-           "parse_importtime", "importtime_top", "process_kind", "split_by_process", "cli_floors",
-           "phase_commands", "profile_runtime", "profile_cli", "print_breakdown", "print_profile"]
+__all__ = ["median", "spread", "ratios", "paired_ratios", "parse_smaps_rollup", "phase_marks", "run_phases",
+           "phases_from_records", "log_phases", "parse_importtime", "importtime_top", "process_kind",
+           "split_by_process", "cli_floors", "phase_commands", "profile_runtime", "profile_cli", "print_phases",
+           "print_breakdown", "print_importtime", "print_profile"]
 
-PHASES = ("launch_to_created", "created_to_exited", "exited_to_deleted", "deleted_to_cli_exit")
+#: the runtime's debug event at the end of each phase of a container
+PHASE_EVENT = "container.phase"
+#: the first phase event of a container: the runtime's Create began
+FIRST_PHASE = "create.begin"
 _SMAPS_RE = re.compile(r"^(Pss|Rss):\s+(\d+) kB$", re.MULTILINE)
 _IMPORT_RE = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)$")
 _OCI_COMMANDS = ("create", "start", "delete", "kill", "state", "run", "exec")
@@ -75,35 +81,81 @@ def parse_smaps_rollup(text: str) -> dict[str, int]:
     return {"pss_kib": found.get("pss", 0), "rss_kib": found.get("rss", 0)}
 
 
-def _ts(record: dict) -> float:
-    return datetime.fromisoformat(record["timestamp"].replace("Z", "+00:00")).timestamp()
+def paired_ratios(times: dict[str, list[float]], base: str = "barque") -> dict[str, float]:
+    """``base/<other>``: the median of the per-round ratios, round ``i`` of each
+    engine against round ``i`` of ``base`` (the rounds alternate engines, so
+    drift hits both sides of a pair alike)."""
+    ours = times.get(base) or []
+    out = {}
+    for name, values in times.items():
+        pairs = [a / b for a, b in zip(ours, values) if b]
+        if name != base and pairs:
+            out[f"{base}/{name}"] = round(statistics.median(pairs), 2)
+    return out
+
+
+def phase_marks(records: list[dict]) -> dict[str, list[tuple[float, str]]]:
+    """The ``container.phase`` events of a log, per container id, in monotonic order."""
+    out: dict[str, list[tuple[float, str]]] = {}
+    for r in records:
+        mono = r.get("mono")
+        if r.get("event") == PHASE_EVENT and r.get("id") and isinstance(mono, (int, float)):
+            out.setdefault(str(r["id"]), []).append((float(mono), str(r.get("phase"))))
+    for marks in out.values():
+        marks.sort()
+    return out
+
+
+def run_phases(marks: dict[str, list[tuple[float, str]]], launch: float, end: float) -> list[tuple[str, float]]:
+    """One CLI call's phases: the container whose ``create.begin`` lies between
+    the call's launch and exit (monotonic seconds), its marks inside that window,
+    and the durations between consecutive ones, each named by the phase it ends;
+    the first is ``launch -> <first phase>``, the last ``<last phase> -> exit``.
+    Empty when no container began inside the window."""
+    for container_marks in marks.values():
+        begins = [t for t, phase in container_marks if phase == FIRST_PHASE]
+        if begins and launch <= begins[0] <= end:
+            inside = [(t, phase) for t, phase in container_marks if launch <= t <= end]
+            out = [(f"launch -> {inside[0][1]}", inside[0][0] - launch)]
+            out += [(phase, t - prev) for (prev, _), (t, phase) in zip(inside, inside[1:])]
+            return out + [(f"{inside[-1][1]} -> exit", end - inside[-1][0])]
+    return []
 
 
 def phases_from_records(records: list[dict], windows: list[tuple[float, float]]) -> dict:
-    """Per-phase medians over the runs: each window is one run's (launch, exit)
-    wall time; its created/exited/deleted events are those stamped inside it.
-    Runs missing an event are counted in ``incomplete``."""
-    events = sorted(((_ts(r), r["event"]) for r in records
-                     if r.get("event") in ("container.created", "container.exited", "container.deleted")
-                     and "timestamp" in r))
-    per_phase: dict[str, list[float]] = {p: [] for p in PHASES}
+    """Per-phase medians over the calls whose (launch, exit) monotonic ``windows``
+    are given, phases in the order they happen (by their median end, relative to
+    the launch). ``runs`` counts each phase's occurrences: a phase missing from
+    some calls (``oci_create_start`` is on detached starts only) says so; calls
+    with no container found count as ``incomplete``."""
+    marks = phase_marks(records)
+    durations: dict[str, list[float]] = {}
+    ends: dict[str, list[float]] = {}
+    totals = []
     incomplete = 0
     for launch, end in windows:
-        inside = {name: t for t, name in events if launch <= t <= end}
-        marks = [inside.get(e) for e in ("container.created", "container.exited", "container.deleted")]
-        if None in marks:
+        phases = run_phases(marks, launch, end)
+        if not phases:
             incomplete += 1
             continue
-        points = [launch, *marks, end]
-        for name, a, b in zip(PHASES, points, points[1:]):
-            per_phase[name].append(b - a)  # type: ignore[operator]
-    return {"median_s": {p: median(v) for p, v in per_phase.items()}, "runs": len(windows) - incomplete,
-            "incomplete": incomplete}
+        totals.append(end - launch)
+        elapsed = 0.0
+        for name, seconds in phases:
+            elapsed += seconds
+            durations.setdefault(name, []).append(seconds)
+            ends.setdefault(name, []).append(elapsed)
+    order = sorted(durations, key=lambda name: statistics.median(ends[name]))
+    return {"median_s": {name: median(durations[name]) for name in order},
+            "runs": {name: len(durations[name]) for name in order},
+            "total_median_s": median(totals), "calls": len(windows) - incomplete, "incomplete": incomplete}
 
 
 def log_phases(log_path: Path, windows: list[tuple[float, float]]) -> dict:
+    """:func:`phases_from_records` of the runtime's log file (its phase events only)."""
     records = []
     for line in log_path.read_text().splitlines() if log_path.exists() else []:
+        if PHASE_EVENT not in line:
+            continue
         try:
             records.append(json.loads(line))
         except ValueError:
@@ -167,21 +219,22 @@ def _time(cmd: list[str], env: dict[str, str] | None = None) -> float:
 
 
 def cli_floors(barque: "BarqueRuntime", runs: int) -> dict[str, float | None]:
-    """Median seconds of commands that start no container, alternating per round."""
+    """Median seconds of commands that start no container, alternating per round:
+    the interpreter bare and as the launcher starts (``-I -S``), ``barque --help``
+    served by the command server and in-process, and barque-oci's start-up."""
     oci = Path(sys.executable).with_name("barque-oci")
     cmds = {
-        "python -c pass": [sys.executable, "-c", "pass"],
-        "python -I -S -c pass": [sys.executable, "-I", "-S", "-c", "pass"],
-        "barque --help": barque.command("--help"),
-        "barque images": barque.command("images"),
-        "barque ps": barque.command("ps"),
-        "barque-oci --help": [str(oci), "--help"] if oci.exists() else [sys.executable, "-m",
-                                                                        "services.runtime.oci", "--help"],
+        "python -c pass": ([sys.executable, "-c", "pass"], barque.env),
+        "python -I -S -c pass": ([sys.executable, "-I", "-S", "-c", "pass"], barque.env),
+        "barque --help": (barque.command("--help"), barque.env),
+        "barque --help in-process": (barque.command("--help"), barque.in_process_env),
+        "barque-oci --help": ([str(oci), "--help"] if oci.exists() else
+                              [sys.executable, "-m", "services.runtime.oci", "--help"], barque.env),
     }
     times: dict[str, list[float]] = {k: [] for k in cmds}
     for _ in range(runs):
-        for name, cmd in cmds.items():
-            times[name].append(_time(cmd, barque.env))
+        for name, (cmd, env) in cmds.items():
+            times[name].append(_time(cmd, env))
     return {name: median(v) for name, v in times.items()}
 
 
@@ -247,42 +300,75 @@ def profile_runtime(barque: "BarqueRuntime", ref: str, workdir: Path, runs: int,
 
 
 def profile_cli(barque: "BarqueRuntime", ref: str, workdir: Path, runs: int, rate: int = 1000) -> dict:
-    """py-spy launching ``barque run --rm IMAGE true`` itself, ``runs`` times, samples summed."""
+    """py-spy launching the in-process CLI (``python -m cli run --rm IMAGE true``,
+    what runs without a command server), ``runs`` times, samples summed. A served
+    call's worker lives a few tens of milliseconds, too short for py-spy to find
+    it among the server's children; its time shows in the phases instead
+    (launch -> create.begin, the last phase -> exit)."""
     if py_spy() is None:
         return {"skipped": "py-spy is not installed"}
     raws = []
     for i in range(runs):
         out = workdir / f"py-spy-cli-{i}.txt"
-        spy = _spy(["--rate", str(rate), "--", *barque.command("run", "--rm", ref, "true")], out, barque.env)
+        spy = _spy(["--rate", str(rate), "--", sys.executable, "-m", "cli", "run", "--rm", ref, "true"], out,
+                   barque.in_process_env)
         spy.wait(120)
         raws.append(out.read_text() if out.exists() else "")
     return _summary("cli", "\n".join(raws).splitlines(), rate, runs, runs)
 
 
 def importtime_top(barque: "BarqueRuntime", ref: str) -> dict:
+    """``-X importtime`` of the CLI: in-process (the launcher's fallback without a
+    server, and what the server imports once) on ``run --rm IMAGE true``, and of
+    the launcher itself on a served ``ps``."""
     script = shutil.which("barque", path=str(Path(sys.executable).parent)) or barque.cli
-    proc = subprocess.run([sys.executable, "-X", "importtime", script, "run", "--rm", ref, "true"],
-                          capture_output=True, text=True, env={**os.environ, **barque.env}, timeout=120)
-    return parse_importtime(proc.stderr)
+    env = {**os.environ, **barque.in_process_env}
+    in_process = subprocess.run([sys.executable, "-X", "importtime", script, "run", "--rm", ref, "true"],
+                                capture_output=True, text=True, env=env, timeout=120)
+    launcher = subprocess.run([sys.executable, "-I", "-S", "-X", "importtime", barque.cli, "ps"],
+                              capture_output=True, text=True, env={**os.environ, **barque.env}, timeout=120)
+    return {**parse_importtime(in_process.stderr), "launcher": parse_importtime(launcher.stderr)}
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}s"
+
+
+def print_phases(title: str, phases: dict) -> None:
+    """One call kind's phases from the runtime log, with how many calls each was seen in."""
+    missing = f", {phases['incomplete']} without phase events" if phases["incomplete"] else ""
+    print(f"{title} (medians of {phases['calls']} calls{missing}; total {_seconds(phases['total_median_s'])})")
+    if not phases["median_s"]:
+        print("  no container.phase events: is the runtime logging at debug level?")
+    for name, value in phases["median_s"].items():
+        seen = phases["runs"][name]
+        print(f"  {name:32s} {_seconds(value):>8s}" + (f"   (in {seen} of {phases['calls']})"
+                                                         if seen != phases["calls"] else ""))
 
 
 def print_breakdown(b: dict) -> None:
-    phases = b["log_phases"]
-    print(f"\nbarque run --rm, phases from the runtime log (median of {phases['runs']} runs"
-          f"{', ' + str(phases['incomplete']) + ' incomplete' if phases['incomplete'] else ''})")
-    for name, value in phases["median_s"].items():
-        print(f"  {name:22s} {value if value is None else f'{value:.3f}s'}")
-    print("start-up floors and the CLI alone (medians)")
+    print()
+    print_phases("barque run --rm IMAGE true: phases from the runtime's debug log", b["log_phases"])
+    if b.get("detached_phases"):
+        print_phases("barque run -d IMAGE sleep 600 (the memory step's starts)", b["detached_phases"])
+    print("start-up floors (medians)")
     for name, value in b["floors"].items():
-        print(f"  {name:22s} {value:.3f}s")
+        print(f"  {name:32s} {_seconds(value):>8s}")
     print("one CLI call per step (medians)")
     for name, value in b["commands"].items():
-        print(f"  {name:22s} {value:.3f}s")
+        print(f"  {name:32s} {_seconds(value):>8s}")
+
+
+def print_importtime(imports: dict) -> None:
+    print(f"\nCLI imports, in-process barque run (-X importtime): {imports['total_ms']:.0f} ms in all; "
+          f"the launcher's own: {imports['launcher']['total_ms']:.1f} ms")
+    for (name, ms), (own_name, own_ms) in zip(imports["cumulative"][:10], imports["own"][:10]):
+        print(f"  {ms:7.1f} ms  {name:34s} {own_ms:7.1f} ms own  {own_name}")
 
 
 def print_profile(p: dict) -> None:
     print("\nhotspots (py-spy; % of that process kind's active samples)")
-    for kind, prof in {**p["runtime"], "cli (barque run)": p["cli"]}.items():
+    for kind, prof in {**p["runtime"], "cli in-process (python -m cli run --rm)": p["cli"]}.items():
         if not isinstance(prof, dict) or "samples" not in prof:
             print(f"  {kind}: {prof}")
             continue
@@ -292,7 +378,3 @@ def print_profile(p: dict) -> None:
             print(f"      {pct:5.1f}% own   {label}")
         for label, pct in prof["inclusive"][:6]:
             print(f"      {pct:5.1f}% incl  {label}")
-    imports = p["cli_importtime"]
-    print(f"CLI imports of one barque run (-X importtime): {imports['total_ms']:.0f} ms in all")
-    for (name, ms), (own_name, own_ms) in zip(imports["cumulative"][:10], imports["own"][:10]):
-        print(f"  {ms:7.1f} ms  {name:34s} {own_ms:7.1f} ms own  {own_name}")

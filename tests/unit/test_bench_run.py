@@ -1,6 +1,7 @@
-"""Unit tests of bench-run's pure parts: statistics, ratios, PSS parsing and
-per-container arithmetic, the runtime-log phases, ``-X importtime`` and py-spy
-per-process splitting, and the cgroup clean-up walk."""
+"""Unit tests of bench-run's pure parts: statistics, ratios (of medians and
+paired), PSS parsing and per-container arithmetic, the runtime-log phases,
+``-X importtime`` and py-spy per-process splitting, the alternating rounds,
+the targets and the cgroup clean-up walk."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import os
 
 import pytest
 
+from bench.many import alternate, summary
+from bench.report import targets
 from bench.run import memory_of, per_container
-from bench.runprofile import (median, parse_importtime, parse_smaps_rollup, phases_from_records, process_kind,
-                              ratios, split_by_process, spread)
+from bench.runprofile import (median, paired_ratios, parse_importtime, parse_smaps_rollup, phase_marks,
+                              phases_from_records, process_kind, ratios, run_phases, split_by_process, spread)
 from bench.tools import remove_cgroups
 
 SMAPS = """55d1c7a4b000-7ffd1f1e5000 ---p 00000000 00:00 0                          [rollup]
@@ -59,24 +62,69 @@ def test_memory_of_reads_live_processes_and_skips_vanished_ones():
     assert memory_of([2 ** 22 + 7]) == {"pss_kib": 0, "rss_kib": 0, "processes": 0}
 
 
-def _rec(event: str, t: str) -> dict:
-    return {"event": event, "timestamp": f"2026-11-28T09:00:{t}Z", "id": "x"}
+def test_paired_ratios_are_the_median_of_per_round_ratios():
+    times = {"barque": [0.10, 0.30, 0.20], "podman": [0.20, 0.20, 0.40], "docker": [0.05, 0.10], "runc": []}
+    # per round 0.5, 1.5, 0.5 against podman; 2.0, 3.0 against docker (pairs as far as both have rounds)
+    assert paired_ratios(times) == {"barque/podman": 0.5, "barque/docker": 2.5}
+    assert paired_ratios({"barque": [], "podman": [0.1]}) == {}
+    assert paired_ratios({"podman": [0.1]}) == {}
 
 
-def test_phases_cut_each_run_at_its_own_log_events():
-    base = 1795856400.0  # 2026-11-28T09:00:00Z
-    records = [
-        _rec("container.created", "00.200000"), _rec("container.exited", "00.260000"),
-        _rec("container.deleted", "00.280000"), {"event": "nofile_limit_clamped", "timestamp": "x"},
-        _rec("container.created", "01.300000"), _rec("container.exited", "01.400000"),
-        _rec("container.deleted", "01.420000"),
-        _rec("container.created", "02.300000"),  # a third run that never exited
-    ]
-    windows = [(base, base + 0.31), (base + 1.0, base + 1.45), (base + 2.0, base + 2.5)]
+def _phase(cid: str, phase: str, mono: float) -> dict:
+    return {"event": "container.phase", "id": cid, "phase": phase, "mono": mono, "level": "debug"}
+
+
+RUN_PHASES = ("create.begin", "image_lookup", "snapshot_prepare", "overlay_mount", "spec", "record",
+              "start.begin", "shim_spawn", "exit_reported", "teardown")
+
+
+def _run_records(cid: str, launch: float, step: float = 0.01) -> list[dict]:
+    """One ``run --rm``'s phase events, the first 0.05 s after the launch, then one every ``step``."""
+    return [_phase(cid, name, launch + 0.05 + i * step) for i, name in enumerate(RUN_PHASES)]
+
+
+def test_phase_marks_keep_only_phase_events_per_container_in_monotonic_order():
+    records = [_phase("b", "spec", 5.0), _phase("a", "image_lookup", 2.0), _phase("a", "create.begin", 1.0),
+               {"event": "container.created", "id": "a", "timestamp": "2026-11-28T09:00:00Z"},
+               {"event": "container.phase", "id": "c", "phase": "spec"},  # no monotonic stamp
+               {"event": "nofile_limit_clamped"}]
+    assert phase_marks(records) == {"a": [(1.0, "create.begin"), (2.0, "image_lookup")], "b": [(5.0, "spec")]}
+
+
+def test_run_phases_are_the_gaps_between_consecutive_marks_inside_the_call():
+    marks = phase_marks(_run_records("a", 100.0) + [_phase("a", "late", 105.0)])
+    got = dict(run_phases(marks, 100.0, 100.2))
+    assert got["launch -> create.begin"] == pytest.approx(0.05)
+    assert got["image_lookup"] == pytest.approx(0.01)
+    assert got["teardown"] == pytest.approx(0.01)
+    assert got["teardown -> exit"] == pytest.approx(0.2 - 0.05 - 0.09)
+    assert "late" not in got and sum(got.values()) == pytest.approx(0.2)
+    assert run_phases(marks, 200.0, 201.0) == []  # no container began in that call
+
+
+def test_phases_match_each_call_to_the_container_that_began_inside_it():
+    records = (_run_records("a", 100.0) + _run_records("b", 101.0, step=0.02)
+               # a detached start of another container whose teardown falls inside b's call: not b's
+               + [_phase("z", "create.begin", 50.0), _phase("z", "teardown", 101.1)])
+    windows = [(100.0, 100.2), (101.0, 101.3), (102.0, 102.5)]  # the third call left no events
     got = phases_from_records(records, windows)
-    assert got["runs"] == 2 and got["incomplete"] == 1
-    assert got["median_s"] == pytest.approx({"launch_to_created": 0.25, "created_to_exited": 0.08,
-                                             "exited_to_deleted": 0.02, "deleted_to_cli_exit": 0.03}, abs=1e-4)
+    assert got["calls"] == 2 and got["incomplete"] == 1
+    assert list(got["median_s"])[:3] == ["launch -> create.begin", "image_lookup", "snapshot_prepare"]
+    assert list(got["median_s"])[-2:] == ["teardown", "teardown -> exit"]
+    assert got["median_s"]["launch -> create.begin"] == pytest.approx(0.05)
+    assert got["median_s"]["image_lookup"] == pytest.approx(0.015)  # median of 0.01 and 0.02
+    assert got["median_s"]["teardown -> exit"] == pytest.approx((0.06 + 0.07) / 2)
+    assert got["runs"]["spec"] == 2 and got["total_median_s"] == pytest.approx(0.25)
+
+
+def test_phases_name_a_phase_seen_in_some_calls_only():
+    detached = [_phase("d", name, 10.0 + 0.01 * i) for i, name in
+                enumerate(("create.begin", "image_lookup", "start.begin", "shim_spawn", "oci_create_start"))]
+    got = phases_from_records(detached + _run_records("e", 20.0), [(9.99, 10.1), (20.0, 20.2)])
+    assert got["runs"]["oci_create_start"] == 1 and got["runs"]["image_lookup"] == 2
+    assert "oci_create_start -> exit" in got["median_s"] and "teardown -> exit" in got["median_s"]
+    assert phases_from_records([], [(0.0, 1.0)]) == {"median_s": {}, "runs": {}, "total_median_s": None,
+                                                    "calls": 0, "incomplete": 1}
 
 
 IMPORTTIME = """import time: self [us] | cumulative | imported package
@@ -112,6 +160,53 @@ def test_process_kind_and_split():
     parts = split_by_process(raw)
     assert set(parts) == {"runtime service", "barque-oci delete"}
     assert parts["barque-oci delete"]["pids"] == {12, 14} and len(parts["barque-oci delete"]["lines"]) == 2
+
+
+def test_alternate_rounds_call_every_probe_in_turn_after_warmup():
+    calls = []
+
+    def probe(name: str, seconds: float):
+        def once() -> float:
+            calls.append(name)
+            return seconds
+        return once
+
+    times = alternate({"barque": probe("barque", 0.1), "podman": probe("podman", 0.2)}, runs=3, warmup=1)
+    assert calls == ["barque", "podman"] * 4
+    assert times == {"barque": [0.1] * 3, "podman": [0.2] * 3}
+    got = summary(times)
+    assert got["engines"]["podman"]["median_s"] == 0.2 and got["engines"]["barque"]["runs_s"] == [0.1] * 3
+    assert got["ratios"] == {"barque/podman": 0.5} and got["paired_ratios"] == {"barque/podman": 0.5}
+
+
+def _fixed(barque: float, podman: float, docker: float) -> dict:
+    return {"engines": {}, "paired_ratios": {"barque/podman": barque / podman, "barque/docker": barque / docker}}
+
+
+def test_targets_met_missed_and_not_measured():
+    result = {
+        "fixed_cost": {"ps": _fixed(0.04, 0.08, 0.04), "version": _fixed(0.06, 0.05, 0.05)},
+        "paired_ratios": {"barque/podman": 0.8, "barque/docker": 0.5},
+        "exec": {"paired_ratios": {"barque/podman": 0.81}},
+        "concurrent_start": {"containers": 20, "paired_ratios": {}},
+        "ps_loaded": {"containers": 100, "engines": {"barque": {"median_s": 0.1}}},
+        "memory": {"barque": {"per_container": {"pss_kib": 900.0}}},
+    }
+    got = {t["target"]: t["met"] for t in targets(result)}
+    assert got == {
+        "fixed cost: barque ps <= podman ps": True,
+        "fixed cost: barque version <= podman version": False,
+        "fixed cost: barque images -q <= podman images -q": None,
+        "run --rm IMAGE true <= 0.8x podman": True,
+        "exec C true <= 0.8x podman": False,
+        "20 concurrent starts <= 0.8x podman": None,
+        "barque ps with 100 running < 0.1 s": False,  # under, not at
+        "memory per running container <= 1 MiB PSS": True,
+        "moonshot: barque ps <= docker ps": True,
+        "moonshot: barque version <= docker version": False,
+        "moonshot: barque images -q <= docker images -q": None,
+    }
+    assert all(t["met"] is None for t in targets({}))
 
 
 def test_remove_cgroups_removes_only_barque_subtree_children_first(tmp_path):
