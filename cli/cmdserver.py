@@ -216,27 +216,32 @@ def serve(path: Path, idle_exit: float = IDLE_EXIT) -> None:
     """Serve commands on ``path`` until idle, stale or SIGTERM. Once stopping,
     the socket and the lock are let go at once, so the next launcher starts a
     new server while this one waits for its workers' exits."""
-    listener, lock = _prepare_socket(path)
-    bound = os.stat(path).st_ino
-    for name in PRELOAD:
-        __import__(name)
-    sys.modules["cli.main"].command_parser()
-    stamp = _source_stamp()
-    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-    signal.set_wakeup_fd(wake_w)
     stopping = False
 
     def on_term(signum, frame):
         nonlocal stopping
         stopping = True
 
+    # before the socket exists: a SIGTERM while the modules load must still
+    # let go of the socket and the lock
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
     signal.signal(signal.SIGCHLD, lambda s, f: None)
-    workers: dict[int, socket.socket] = {}
-    last = time.monotonic()
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.set_wakeup_fd(wake_w)
+    listener, lock = _prepare_socket(path)
+    bound = os.stat(path).st_ino
     open_ = True
     try:
+        for name in PRELOAD:
+            if stopping:
+                break
+            __import__(name)
+        else:
+            sys.modules["cli.main"].command_parser()
+        stamp = _source_stamp()
+        workers: dict[int, socket.socket] = {}
+        last = time.monotonic()
         while True:
             _reap(workers)
             if workers:

@@ -34,8 +34,14 @@ class InitFailed(FailedPrecondition):
 
 
 def _read_child_reports(reader: int) -> tuple[int, dict]:
-    """Read {"pid"} then {"ready"} or {"error"} from the sync pipe."""
+    """Read {"pid"} and {"ready"}, or an {"error"}, from the sync pipe.
+
+    The two come from different processes (the intermediate reports the pid
+    after its fork returns, the container process reports ready when set up)
+    and so in either order: a fast init on a loaded host is ready before its
+    parent has written the pid."""
     pid = 0
+    ready: dict | None = None
     with os.fdopen(reader, "rb") as f:
         for line in f:
             msg = json.loads(line)
@@ -44,7 +50,11 @@ def _read_child_reports(reader: int) -> tuple[int, dict]:
             if "pid" in msg:
                 pid = int(msg["pid"])
             if msg.get("ready"):
-                return pid, msg
+                ready = msg
+            if pid and ready is not None:
+                return pid, ready
+    if ready is not None:
+        raise InitFailed("container init reported ready but its pid never came")
     raise InitFailed("container process exited before it was ready")
 
 
