@@ -168,6 +168,9 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServicer):
         session = self._execs.exec(
             s.id, list(s.args), list(s.env), workdir=s.working_dir, user=s.user, tty=s.tty,
             stdin=s.attach_stdin, detach=s.detach, privileged=s.privileged, height=height, width=width)
+        # a client gone while the process is silent: nothing is yielded that would stop this generator
+        if not context.add_callback(session.kill):
+            session.kill()  # the RPC ended already
         finished = False
         try:
             pid = session.pid()

@@ -128,6 +128,8 @@ class ExecSession:
         self._stdin_lock = threading.Lock()
         self._code: int | None = None
         self._closed = False
+        self._killed = False
+        self._kill_lock = threading.Lock()
         if console is not None:
             self._master = self._receive_master(console)
             self.resize(opts.height, opts.width)
@@ -170,9 +172,10 @@ class ExecSession:
             return False
 
     def pid(self, timeout: float = 30.0) -> int:
-        """Host pid of the process once started; 0 if it did not start."""
+        """Host pid of the process once started; 0 if it did not start (within
+        ``timeout``: 0 looks once)."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        while True:
             try:
                 text = self._pid_file.read_text().strip()
             except FileNotFoundError:
@@ -181,8 +184,9 @@ class ExecSession:
                 return int(text)
             if self._proc.poll() is not None and not self._pid_file.exists():
                 return 0
+            if time.monotonic() >= deadline:
+                return 0
             time.sleep(0.01)
-        return 0
 
     # ---- output --------------------------------------------------------------
 
@@ -309,10 +313,13 @@ class ExecSession:
         return ""
 
     def kill(self) -> None:
-        """SIGKILL the process if it still runs (the client went away)."""
-        if self._proc.poll() is not None:
-            return
-        pid = self.pid(timeout=0)
+        """SIGKILL the process if it still runs (the client went away); once:
+        the gRPC callback and the stream's end may both ask. Never blocks."""
+        with self._kill_lock:
+            if self._killed or self._proc.poll() is not None:
+                return
+            pid = self.pid(timeout=0)
+            self._killed = bool(pid)
         if pid:
             try:
                 os.kill(pid, signal.SIGKILL)
