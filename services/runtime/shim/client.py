@@ -376,8 +376,8 @@ class AttachConnection:
 
 class Zygote:
     """Client of the warm fork server in ``directory`` (``zygote.sock``,
-    ``zygote.pid``): starts it when none answers, forks shims and runs
-    barque-oci commands through it, stops it by its pid."""
+    ``zygote.pid``): starts it when none answers, forks shims, runs barque-oci
+    commands and streaming execs through it, stops it by its pid."""
 
     def __init__(self, directory: str, python: str = sys.executable) -> None:
         self.directory = directory
@@ -439,13 +439,19 @@ class Zygote:
             time.sleep(0.005)
         raise ShimStartFailed(f"zygote did not come up within {timeout:.0f}s")
 
-    def _request(self, op: str, args: list[str]) -> socket.socket:
+    def _request(self, op: str, args: list[str], fds: tuple[int, ...] = ()) -> socket.socket:
         try:
             sock = self._connect()
         except OSError:
             self.ensure()
             sock = self._connect()
-        sock.sendall(json.dumps({"op": op, "args": args}).encode() + b"\n")
+        try:
+            line = json.dumps({"op": op, "args": args}).encode() + b"\n"
+            sent = socket.send_fds(sock, [line], list(fds)) if fds else 0
+            sock.sendall(line[sent:])
+        except BaseException:
+            sock.close()
+            raise
         return sock
 
     def spawn_shim(self, cfg: ShimConfig, timeout: float = 10.0) -> int:
@@ -469,6 +475,13 @@ class Zygote:
         except ValueError as exc:
             raise Internal(f"zygote gave no reply to barque-oci {args[:3]}") from exc
         return int(reply["code"]), str(reply["stdout"]), str(reply["stderr"])
+
+    def exec_oci(self, args: list[str], stdio: tuple[int, int, int]) -> socket.socket:
+        """Start ``barque-oci ARGS`` in a warm worker whose stdin, stdout and
+        stderr are copies of ``stdio`` (the caller keeps and closes its own);
+        the connection to the worker's relay, which answers as
+        :mod:`services.runtime.shim.execrelay` says: its pid, then its status."""
+        return self._request("exec_oci", args, stdio)
 
     def stop(self, timeout: float = 5.0) -> None:
         """SIGTERM the zygote (its shims live on)."""

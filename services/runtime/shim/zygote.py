@@ -15,6 +15,14 @@ Requests on ``--socket`` (unix stream, 0600), one JSON line each::
     {"op": "oci", "args": [...barque-oci command line...]}
         run barque-oci in a forked child; the reply is one JSON line
         {"code": N, "stdout": "...", "stderr": "..."}.
+    {"op": "exec_oci", "args": [...barque-oci command line...]}
+        with three descriptors (SCM_RIGHTS, on the request's first bytes): run
+        barque-oci with them as its stdin, stdout and stderr, streaming; the
+        replies are its pid and, at its end, its status (the protocol is in
+        :mod:`services.runtime.shim.execrelay`).
+
+Descriptors sent with any other request, or a number other than three, are
+closed and the request is dropped.
 
 Shims are the zygote's children only until it exits; it ignores SIGCHLD so
 the kernel reaps them, and every child restores the default disposition.
@@ -39,21 +47,51 @@ import json  # noqa: E402
 from services.common.atomic import write_atomic  # noqa: E402
 
 from . import __main__ as shim_main  # noqa: E402
+from .execrelay import STDIO_FDS, relay  # noqa: E402
 from .ocirun import run_oci_inproc, set_child_subreaper  # noqa: E402
 from .options import UsageError, parse_args  # noqa: E402
 from .statedir import record_crash  # noqa: E402
-from .unixsock import accept_unix, listen_unix, recv_line  # noqa: E402
+from .unixsock import accept_unix, listen_unix  # noqa: E402
 
 __all__ = ["main"]
 
 _MAX_REQUEST = 1 << 20
+#: room for the most descriptors a request carries (an exec's three), and one more
+#: so that a request with too many shows as such instead of being cut short
+_FDS_SPACE = _socket.CMSG_SPACE(4 * (STDIO_FDS + 1))
 
 
-def _read_request(conn: _socket.socket) -> dict:
-    request = json.loads(recv_line(conn, _MAX_REQUEST))
-    if not isinstance(request, dict) or not isinstance(request.get("args"), list):
-        raise ValueError("request must be an object with an args list")
-    return request
+def _read_request(conn: _socket.socket) -> tuple[dict, list[int]]:
+    """The request line and the descriptors that came with it (close-on-exec;
+    closed here when the request is refused)."""
+    line = b""
+    fds: list[int] = []
+    try:
+        while not line.endswith(b"\n"):
+            data, ancdata, _, _ = conn.recvmsg(65536, _FDS_SPACE, _socket.MSG_CMSG_CLOEXEC)
+            for level, kind, payload in ancdata:
+                if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+                    fds += [int.from_bytes(payload[i:i + 4], sys.byteorder)
+                            for i in range(0, len(payload) - len(payload) % 4, 4)]
+            if not data:
+                break
+            line += data
+            if len(line) > _MAX_REQUEST:
+                raise ValueError(f"more than {_MAX_REQUEST} bytes without a newline")
+        request = json.loads(line)
+        if not isinstance(request, dict) or not isinstance(request.get("args"), list):
+            raise ValueError("request must be an object with an args list")
+        if len(fds) != (STDIO_FDS if request.get("op") == "exec_oci" else 0):
+            raise ValueError(f"{len(fds)} descriptors with a {request.get('op')!r} request")
+    except BaseException:
+        _close(fds)
+        raise
+    return request, fds
+
+
+def _close(fds: list[int]) -> None:
+    for fd in fds:
+        os.close(fd)
 
 
 def _child_shim(conn: _socket.socket, args: list[str]) -> None:
@@ -125,23 +163,30 @@ def serve(socket_path: str, pid_file: str, preload_oci: bool) -> None:
     while True:
         conn = accept_unix(listener)
         try:
-            request = _read_request(conn)
+            request, fds = _read_request(conn)
         except (ValueError, OSError):
             conn.close()
             continue
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:  # EAGAIN, ENOMEM: this request fails (its client sees EOF), the zygote serves on
+            pid = -1
         if pid == 0:
             listener.close()
             os.setsid()
             for sig in (_signal.SIGCHLD, _signal.SIGHUP, _signal.SIGINT, _signal.SIGTERM):
                 _signal.signal(sig, _signal.SIG_DFL)
             args = [str(a) for a in request["args"]]
-            if request.get("op") == "oci":
+            op = request.get("op")
+            if op == "oci":
                 _child_oci(conn, args)
+            elif op == "exec_oci":
+                relay(conn, args, fds)
             else:
                 _child_shim(conn, args)
             os._exit(0)
         conn.close()
+        _close(fds)  # the relay has its copies; the zygote returns to accept at once
 
 
 def main() -> int:
