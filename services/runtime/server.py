@@ -24,7 +24,7 @@ def exec_host(runtime: RuntimeService) -> ExecHost:
         return view.record.id, view.running
 
     return ExecHost(find_container=find_container, bundle_dir=runtime.store.dir,
-                    oci=tuple(runtime.oci), oci_root=runtime.oci_root)
+                    oci=tuple(runtime.oci), oci_root=runtime.oci_root, zygote=runtime.zygote)
 
 
 def run() -> None:

@@ -3,8 +3,11 @@
 The process is described as a runtime-spec ``process`` object derived from the
 container's own (environment plus overrides, user, working directory,
 capabilities) and started by ``barque-oci exec``, which joins the container's
-namespaces and cgroups. barque-oci runs as a plain subprocess with pipes: the
-service itself never forks into the container.
+namespaces and cgroups. With the runtime's warm zygote, barque-oci runs in a
+worker the zygote forks, on pipes this service makes and hands over
+(:mod:`services.runtime.engine.warmexec`); without it (``BARQUE_RUNTIME_WARM=0``
+or another OCI runtime such as runc), as a plain subprocess with pipes. Either
+way the service itself never forks into the container.
 
 Errors barque-oci reports before the process starts (command not found, not
 executable, container gone) come from its JSON ``--log``; its own one-line
@@ -33,6 +36,8 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from client.errors import FailedPrecondition, Internal, InvalidArgument
+from services.runtime.engine.warmexec import WarmProcess, spawn_warm
+from services.runtime.shim.client import Zygote
 from services.runtime.spec import all_capabilities
 from services.runtime.spec.users import process_user, resolve_user
 
@@ -113,7 +118,7 @@ class ExecSession:
     ``error`` set when it could not start).
     """
 
-    def __init__(self, container_id: str, workdir: Path, proc: subprocess.Popen,
+    def __init__(self, container_id: str, workdir: Path, proc: subprocess.Popen | WarmProcess,
                  console: socket.socket | None, opts: ExecOptions) -> None:
         self.container_id = container_id
         self.error = ""
@@ -355,6 +360,8 @@ class ExecHost:
     #: the OCI runtime's command line (barque-oci or runc) and its ``--root``
     oci: tuple[str, ...]
     oci_root: Path
+    #: the runtime's warm helper, which runs barque-oci in-process; None: ``oci`` as a subprocess
+    zygote: Zygote | None = None
 
 
 class Execs:
@@ -384,13 +391,13 @@ class Execs:
         proc_obj = exec_process(spec, rootfs, opts)
 
         workdir_path = Path(tempfile.mkdtemp(prefix="barque-exec-"))
+        console: socket.socket | None = None
         try:
             process_file = workdir_path / "process.json"
             process_file.write_text(json.dumps(proc_obj))
-            argv = [*self._host.oci, "--root", str(self._host.oci_root), "--log", str(workdir_path / "oci.log"),
+            argv = ["--root", str(self._host.oci_root), "--log", str(workdir_path / "oci.log"),
                     "--log-format", "json", "exec", "--process", str(process_file),
                     "--pid-file", str(workdir_path / "pid")]
-            console: socket.socket | None = None
             if tty and not detach:
                 console = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
                 console.bind(str(workdir_path / "console.sock"))
@@ -402,16 +409,24 @@ class Execs:
             if detach:
                 argv.append("--detach")
             argv.append(cid)
-            quiet = detach or tty
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.PIPE if opts.stdin and not tty else subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL if quiet else subprocess.PIPE,
-                stderr=subprocess.DEVNULL if detach else subprocess.PIPE,
-                start_new_session=True, close_fds=True,
-            )
+            proc = self._start(argv, stdin=opts.stdin and not tty, stdout=not (detach or tty),
+                               stderr=not detach)
         except BaseException:
+            if console is not None:
+                console.close()
             shutil.rmtree(workdir_path, ignore_errors=True)
             raise
         return ExecSession(cid, workdir_path, proc, console, opts)
 
+    def _start(self, args: list[str], *, stdin: bool, stdout: bool, stderr: bool,
+               ) -> subprocess.Popen | WarmProcess:
+        """The OCI runtime with ``args``, a pipe for each stream asked for."""
+        if self._host.zygote is not None:
+            return spawn_warm(self._host.zygote, args, stdin=stdin, stdout=stdout, stderr=stderr)
+        return subprocess.Popen(
+            [*self._host.oci, *args],
+            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+            stdout=subprocess.PIPE if stdout else subprocess.DEVNULL,
+            stderr=subprocess.PIPE if stderr else subprocess.DEVNULL,
+            start_new_session=True, close_fds=True,
+        )
