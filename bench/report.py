@@ -46,10 +46,10 @@ def targets(result: dict) -> list[dict]:
                        0.8, "x podman"))
     out.append(_target("exec C true <= 0.8x podman", _get(result, "exec", "paired_ratios", "barque/podman"),
                        0.8, "x podman"))
-    count = _get(result, "concurrent_start", "containers")
+    count = _get(result, "concurrent_start", "containers") or result.get("containers")
     out.append(_target(f"{count} concurrent starts <= 0.8x podman",
                        _get(result, "concurrent_start", "paired_ratios", "barque/podman"), 0.8, "x podman"))
-    count = _get(result, "ps_loaded", "containers")
+    count = _get(result, "ps_loaded", "containers") or result.get("ps_containers")
     out.append(_target(f"barque ps with {count} running < {PS_LOADED_LIMIT_S} s",
                        _get(result, "ps_loaded", "engines", "barque", "median_s"), PS_LOADED_LIMIT_S, "s",
                        strict=True))
@@ -82,9 +82,12 @@ def _engine_rows(engines: dict, indent: str = "  ") -> None:
 
 
 def _print_summary(title: str, summary: dict | None) -> None:
-    if not summary or not summary.get("engines"):
+    if not summary:
         return
     print(f"\n{title}")
+    if "error" in summary:
+        print(f"  not measured: {summary['error']}")
+        return
     _engine_rows(summary["engines"])
     _ratio_lines(summary)
 
@@ -129,10 +132,14 @@ def _print_run(result: dict) -> None:
 def _print_memory(memory: dict) -> None:
     if not memory:
         return
-    print(f"\nmemory per running container ({next(iter(memory.values()))['containers']} x sleep 600)")
+    count = next((m["containers"] for m in memory.values() if "containers" in m), "?")
+    print(f"\nmemory per running container ({count} x sleep 600)")
     print(f"  {'engine':8s} {'PSS/ctr':>9s} {'RSS/ctr':>9s} {'idle PSS':>9s} {'loaded PSS':>11s} {'procs/ctr':>9s} "
           f"{'avg PSS of one':>15s}")
     for name, m in memory.items():
+        if "error" in m:
+            print(f"  {name:8s} not measured: {m['error']}")
+            continue
         own = m["per_container_process"]
         print(f"  {name:8s} {m['per_container']['pss_kib'] / 1024:7.2f}Mi {m['per_container']['rss_kib'] / 1024:7.2f}Mi "
               f"{m['idle']['pss_kib'] / 1024:7.1f}Mi {m['loaded']['pss_kib'] / 1024:9.1f}Mi "
@@ -165,11 +172,13 @@ def print_report(result: dict) -> None:
     _print_summary("exec C true into a running container", result.get("exec"))
     start = result.get("concurrent_start")
     if start:
-        _print_summary(f"{start['containers']} containers started by as many concurrent clients (wall time)", start)
+        _print_summary(f"{start.get('containers', '?')} containers started by as many concurrent clients "
+                       "(wall time)", start)
     loaded = result.get("ps_loaded")
     if loaded:
-        _print_summary(f"ps with {loaded['containers']} running containers per engine "
-                       f"(rows listed: {', '.join(f'{k} {v}' for k, v in loaded['listed'].items())})", loaded)
+        listed = ", ".join(f"{k} {v}" for k, v in loaded.get("listed", {}).items())
+        _print_summary(f"ps with {loaded.get('containers', '?')} running containers per engine"
+                       + (f" (rows listed: {listed})" if listed else ""), loaded)
     _print_memory(result.get("memory", {}))
     if "breakdown" in result:
         print_breakdown(result["breakdown"])

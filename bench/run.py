@@ -289,13 +289,25 @@ def _stage(title: str) -> None:
     print(title, flush=True)
 
 
+def _attempt(measure) -> dict:
+    """``measure()``, or ``{"error": ...}`` when a command of it failed: one stage's
+    failure (a container that would not start) leaves the other figures standing;
+    the report shows the error where the figure would be."""
+    try:
+        return measure()
+    except (ToolError, RuntimeError) as exc:
+        print(f"  failed: {exc}", flush=True)
+        return {"error": str(exc)}
+
+
 def run_benchmark(runs: int, engines: list[str], containers: int, profile: bool, ps_containers: int = 100,
                   concurrent_rounds: int = 5) -> dict:
     result: dict = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "host": {"cpus": os.cpu_count(), "kernel": platform.release(), "python": platform.python_version(),
                  "loadavg_start": os.getloadavg()},
-        "runs": runs, "engines": {}, "skipped": {}, "fairness": {"barque_leftovers": []}, "tree": _tree(),
+        "runs": runs, "containers": containers, "ps_containers": ps_containers, "engines": {}, "skipped": {},
+        "fairness": {"barque_leftovers": []}, "tree": _tree(),
     }
     fairness = result["fairness"]
     become_subreaper()
@@ -354,23 +366,24 @@ def run_benchmark(runs: int, engines: list[str], containers: int, profile: bool,
         result["memory"] = {}
         for c in engines_only:
             _stage(f"memory: {c.name} with {containers} containers running sleep 600")
-            result["memory"][c.name] = measure_memory(c, containers,
-                                                      windows=detached_windows if c.name == "barque" else None)
+            result["memory"][c.name] = _attempt(lambda c=c: measure_memory(
+                c, containers, windows=detached_windows if c.name == "barque" else None))
             reap_orphans(keep)
         if barque is not None:
             result["breakdown"]["detached_phases"] = log_phases(barque.runtime_log(), detached_windows)
         _check_server(barque, "memory", fairness)
 
         _stage("exec C true into a running container, engines alternating")
-        result["exec"] = exec_latency([c for c in engines_only if c.exec], runs=runs)
+        result["exec"] = _attempt(lambda: exec_latency([c for c in engines_only if c.exec], runs=runs))
         _check_server(barque, "exec", fairness)
         _stage(f"concurrent start: {containers} clients at once, engines alternating")
-        result["concurrent_start"] = concurrent_start(engines_only, containers, rounds=concurrent_rounds)
+        result["concurrent_start"] = _attempt(lambda: concurrent_start(engines_only, containers,
+                                                                       rounds=concurrent_rounds))
         reap_orphans(keep)
         _check_server(barque, "concurrent start", fairness)
         _stage(f"ps with {ps_containers} running containers per engine, engines alternating")
-        result["ps_loaded"] = ps_loaded(engines_only, {c.name: c.cli["ps"] for c in engines_only}, ps_containers,
-                                        runs=runs)
+        result["ps_loaded"] = _attempt(lambda: ps_loaded(engines_only, {c.name: c.cli["ps"] for c in engines_only},
+                                                         ps_containers, runs=runs))
         reap_orphans(keep)
         _check_server(barque, "ps loaded", fairness)
 

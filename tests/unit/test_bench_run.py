@@ -207,6 +207,9 @@ def test_targets_met_missed_and_not_measured():
         "moonshot: barque images -q <= docker images -q": None,
     }
     assert all(t["met"] is None for t in targets({}))
+    failed = {"containers": 20, "concurrent_start": {"error": "barque run -d failed"}}
+    assert [t["met"] for t in targets(failed) if "concurrent" in t["target"]] == [None]
+    assert "20 concurrent starts <= 0.8x podman" in {t["target"] for t in targets(failed)}
 
 
 def test_remove_cgroups_removes_only_barque_subtree_children_first(tmp_path):
