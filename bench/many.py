@@ -49,33 +49,61 @@ def _run(cmd: list[str], env: dict[str, str], what: str, timeout: float = 300) -
     return proc.stdout
 
 
-def alternate(probes: dict[str, Callable[[], float]], runs: int, warmup: int = 2) -> dict[str, list[float]]:
+def alternate(probes: dict[str, Callable[[], float]], runs: int, warmup: int = 2,
+              failed: list[dict] | None = None,
+              progress: Callable[[int, dict[str, float]], None] | None = None) -> dict[str, list[float]]:
     """Seconds of ``runs`` rounds, each calling every probe once in turn, after
-    ``warmup`` untimed rounds."""
+    ``warmup`` untimed rounds; ``progress`` gets each round's number (0 and less
+    for warm-ups) and seconds.
+
+    A probe that fails raises, unless ``failed`` is given: then the failure goes
+    there (round, row, error), the whole round is dropped, so the rounds left
+    still pair, and one more round is run in its place; more failed rounds than
+    half of ``runs`` raise the last failure."""
     times: dict[str, list[float]] = {label: [] for label in probes}
-    for i in range(warmup + runs):
+    timed = dropped = i = 0
+    while timed < runs:
+        this_round: dict[str, float] = {}
         for label, probe in probes.items():
-            seconds = probe()
-            if i >= warmup:
+            try:
+                this_round[label] = probe()
+            except RuntimeError as exc:
+                if failed is None:
+                    raise
+                failed.append({"round": i - warmup + 1, "row": label, "error": str(exc)[-500:]})
+                dropped += i >= warmup
+                if dropped > runs // 2:
+                    raise
+                this_round = {}
+                break
+        if i >= warmup and this_round:
+            for label, seconds in this_round.items():
                 times[label].append(round(seconds, 4))
+            timed += 1
+        if progress is not None:
+            progress(i - warmup + 1, this_round)
+        i += 1
     return times
 
 
-def summary(times: dict[str, list[float]], base: str = "barque") -> dict:
+def summary(times: dict[str, list[float]], base: str = "barque", failed: list[dict] | None = None) -> dict:
     """Per row the runs, median and spread; ``ratios`` of the medians and
     ``paired_ratios`` (the median of the per-round ratios) of ``base`` against
-    every other row."""
+    every other row; ``failed_calls``, the calls whose rounds were dropped."""
     return {"engines": {label: {"runs_s": values, "median_s": median(values), **spread(values)}
                         for label, values in times.items()},
             "ratios": ratios({label: median(values) for label, values in times.items()}, base),
-            "paired_ratios": paired_ratios(times, base)}
+            "paired_ratios": paired_ratios(times, base), "failed_calls": failed or []}
 
 
 def fixed_cost(commands: dict[str, list[Probe]], runs: int) -> dict:
     """Per command (``ps``, ``version``, ``images -q``) its probes alternated,
     all commands' probes in one rotation."""
-    times = alternate({f"{command}: {p.label}": p for command, group in commands.items() for p in group}, runs)
-    return {command: summary({p.label: times[f"{command}: {p.label}"] for p in group})
+    failed: list[dict] = []
+    times = alternate({f"{command}: {p.label}": p for command, group in commands.items() for p in group}, runs,
+                      failed=failed)
+    return {command: summary({p.label: times[f"{command}: {p.label}"] for p in group},
+                             failed=[f for f in failed if f["row"].startswith(f"{command}: ")])
             for command, group in commands.items()}
 
 
@@ -110,8 +138,10 @@ def exec_latency(contenders: list, runs: int = 20) -> dict:
     try:
         for c in contenders:
             started.append((c, _start(c, "run -d")))
-        return summary(alternate({c.name: Probe(c.name, [*c.exec, cid, "true"], c.env) for c, cid in started},
-                                 runs))
+        failed: list[dict] = []
+        times = alternate({c.name: Probe(c.name, [*c.exec, cid, "true"], c.env) for c, cid in started}, runs,
+                          failed=failed)
+        return summary(times, failed=failed)
     finally:
         for c, cid in started:
             _remove(c, [cid])
@@ -133,7 +163,9 @@ def concurrent_start(contenders: list, count: int = 20, rounds: int = 5) -> dict
                 _remove(c, ids)
         return once
 
-    return {"containers": count, **summary(alternate({c.name: probe(c) for c in contenders}, rounds, warmup=1))}
+    failed: list[dict] = []
+    times = alternate({c.name: probe(c) for c in contenders}, rounds, warmup=1, failed=failed)
+    return {"containers": count, **summary(times, failed=failed)}
 
 
 def ps_loaded(contenders: list, ps: dict[str, list[str]], count: int = 100, runs: int = 20,
@@ -146,8 +178,9 @@ def ps_loaded(contenders: list, ps: dict[str, list[str]], count: int = 100, runs
         for c in contenders:
             _start_many(c, count, parallel, started.setdefault(c.name, []))
         listed = {c.name: len(_run(ps[c.name], c.env, f"{c.name} ps").splitlines()) - 1 for c in contenders}
-        times = alternate({c.name: Probe(c.name, ps[c.name], c.env) for c in contenders}, runs)
-        return {"containers": count, "listed": listed, **summary(times)}
+        failed: list[dict] = []
+        times = alternate({c.name: Probe(c.name, ps[c.name], c.env) for c in contenders}, runs, failed=failed)
+        return {"containers": count, "listed": listed, **summary(times, failed=failed)}
     finally:
         for c in contenders:
             _remove(c, started.get(c.name, []))

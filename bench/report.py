@@ -81,6 +81,12 @@ def _engine_rows(engines: dict, indent: str = "  ") -> None:
               f"{_s(e['min_s']):>8s} {_s(e['max_s']):>8s}  {len(e['runs_s'])}")
 
 
+def _failed_lines(failed: list[dict], indent: str = "  ") -> None:
+    if failed:
+        print(f"{indent}{len(failed)} calls failed, their rounds dropped; the first, in round {failed[0]['round']} "
+              f"({failed[0]['row']}): {failed[0]['error'].strip().splitlines()[-1][:200]}")
+
+
 def _print_summary(title: str, summary: dict | None) -> None:
     if not summary:
         return
@@ -90,10 +96,14 @@ def _print_summary(title: str, summary: dict | None) -> None:
         return
     _engine_rows(summary["engines"])
     _ratio_lines(summary)
+    _failed_lines(summary.get("failed_calls", []))
 
 
 def _print_fixed_cost(fixed: dict) -> None:
     if not fixed:
+        return
+    if "error" in fixed:
+        print(f"\nfixed cost of a CLI command: not measured: {fixed['error']}")
         return
     labels: list[str] = []
     for summary in fixed.values():
@@ -109,6 +119,8 @@ def _print_fixed_cost(fixed: dict) -> None:
         ratios = [summary["paired_ratios"].get(pair) for pair in pairs]
         print(f"  {command:10s}" + "".join(f" {c:>18s}" for c in cells)
               + "".join(f" {'-' if r is None else f'{r:.2f}x':>22s}" for r in ratios))
+    for summary in fixed.values():
+        _failed_lines(summary.get("failed_calls", []))
 
 
 def _print_run(result: dict) -> None:
@@ -127,6 +139,7 @@ def _print_run(result: dict) -> None:
     _ratio_lines({"paired_ratios": result.get("paired_ratios", {}), "ratios": result.get("ratios", {})})
     leftovers = result["fairness"]["barque_leftovers"]
     print(f"  --rm fairness check: {'container fully removed before every exit' if not leftovers else leftovers}")
+    _failed_lines(result["fairness"].get("failed_runs", []))
 
 
 def _print_memory(memory: dict) -> None:

@@ -40,6 +40,7 @@ the ``barque/bench-*`` cgroups removed, also on failure or Ctrl-C.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -54,7 +55,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bench.barque import BarqueRuntime
-from bench.many import Probe, concurrent_start, exec_latency, fixed_cost, ps_loaded
+from bench.many import Probe, alternate, concurrent_start, exec_latency, fixed_cost, ps_loaded
 from bench.report import print_report, targets
 from bench.runprofile import (cli_floors, importtime_top, log_phases, median, paired_ratios, parse_smaps_rollup,
                               phase_commands, profile_cli, profile_runtime, ratios, spread)
@@ -285,6 +286,34 @@ def _check_server(barque: BarqueRuntime | None, stage: str, fairness: dict) -> N
         barque.server.start(barque.cli, barque.env)
 
 
+def _run_probe(c: Contender, barque: BarqueRuntime | None, windows: list[tuple[float, float]],
+               fairness: dict):
+    """The timed ``run`` of one engine as a probe of bench.many.alternate: after each
+    barque run the --rm check, and the call's monotonic window for the phases
+    (warm-ups included: the phases are per call)."""
+    calls = itertools.count()
+
+    def once() -> float:
+        call = next(calls)
+        cmd = c.run if c.name != "runc" else [*c.run[:-1], f"bench-runc-{call}"]
+        elapsed, launch, _ = _timed(cmd, c.env, f"{c.name} run")
+        if c.name == "barque" and barque is not None:
+            windows.append((launch, launch + elapsed))
+            left = barque.leftovers()
+            if left:
+                fairness["barque_leftovers"].append({"call": call, "left": left})
+        return elapsed
+
+    return once
+
+
+def _round_line(i: int, runs: int, seconds: dict[str, float], keep: set[int]) -> None:
+    label = f"round {i:2d}/{runs}" if i > 0 else f"warm-up {i + WARMUP_ROUNDS}"
+    print("  ".join([label, *(f"{name} {s:.3f}s" for name, s in seconds.items())] if seconds
+                    else [label, "dropped: a call failed"]), flush=True)
+    reap_orphans(keep)
+
+
 def _stage(title: str) -> None:
     print(title, flush=True)
 
@@ -326,27 +355,15 @@ def run_benchmark(runs: int, engines: list[str], containers: int, profile: bool,
         _check_server(barque, "setup", fairness)
 
         _stage("fixed cost of a CLI command: ps (no containers), version, images -q")
-        result["fixed_cost"] = fixed_cost(_fixed_probes(contenders), runs)
+        result["fixed_cost"] = _attempt(lambda: fixed_cost(_fixed_probes(contenders), runs))
         _check_server(barque, "fixed cost", fairness)
 
-        times: dict[str, list[float]] = {c.name: [] for c in contenders}
+        _stage(f"run --rm IMAGE true: {WARMUP_ROUNDS} warm-up rounds, then {runs}, engines alternating")
         windows: list[tuple[float, float]] = []
-        for i in range(WARMUP_ROUNDS + runs):
-            line = [f"round {i + 1 - WARMUP_ROUNDS:2d}/{runs}" if i >= WARMUP_ROUNDS else f"warm-up {i + 1}"]
-            for c in contenders:
-                cmd = c.run if c.name != "runc" else [*c.run[:-1], f"bench-runc-{i}"]
-                elapsed, launch, _ = _timed(cmd, c.env, f"{c.name} run")
-                if c.name == "barque" and barque is not None:
-                    left = barque.leftovers()
-                    if left:
-                        fairness["barque_leftovers"].append({"round": i, "left": left})
-                if i >= WARMUP_ROUNDS:
-                    times[c.name].append(round(elapsed, 4))
-                    if c.name == "barque":
-                        windows.append((launch, launch + elapsed))
-                line.append(f"{c.name} {elapsed:.3f}s")
-            print("  ".join(line), flush=True)
-            reap_orphans(keep)
+        failed: list[dict] = []
+        times = alternate({c.name: _run_probe(c, barque, windows, fairness) for c in contenders}, runs,
+                          WARMUP_ROUNDS, failed, progress=lambda i, seconds: _round_line(i, runs, seconds, keep))
+        fairness["failed_runs"] = failed
         for c in contenders:
             result["engines"][c.name] = {"version": c.version, "command": " ".join(c.run), "runs_s": times[c.name],
                                          "median_s": median(times[c.name]), **spread(times[c.name])}
@@ -359,8 +376,8 @@ def run_benchmark(runs: int, engines: list[str], containers: int, profile: bool,
             _stage("breakdown: start-up floors, create/start/wait/rm")
             result["breakdown"] = {
                 "log_phases": log_phases(barque.runtime_log(), windows),
-                "floors": cli_floors(barque, runs=10),
-                "commands": phase_commands(barque, ref, runs=10),
+                "floors": _attempt(lambda: cli_floors(barque, runs=10)),
+                "commands": _attempt(lambda: phase_commands(barque, ref, runs=10)),
             }
             _check_server(barque, "breakdown", fairness)
         result["memory"] = {}

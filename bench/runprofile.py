@@ -351,12 +351,14 @@ def print_breakdown(b: dict) -> None:
     print_phases("barque run --rm IMAGE true: phases from the runtime's debug log", b["log_phases"])
     if b.get("detached_phases"):
         print_phases("barque run -d IMAGE sleep 600 (the memory step's starts)", b["detached_phases"])
-    print("start-up floors (medians)")
-    for name, value in b["floors"].items():
-        print(f"  {name:32s} {_seconds(value):>8s}")
-    print("one CLI call per step (medians)")
-    for name, value in b["commands"].items():
-        print(f"  {name:32s} {_seconds(value):>8s}")
+    for title, values in (("start-up floors (medians)", b["floors"]),
+                          ("one CLI call per step (medians)", b["commands"])):
+        print(title)
+        if "error" in values:
+            print(f"  not measured: {values['error']}")
+            continue
+        for name, value in values.items():
+            print(f"  {name:32s} {_seconds(value):>8s}")
 
 
 def print_importtime(imports: dict) -> None:

@@ -179,6 +179,39 @@ def test_alternate_rounds_call_every_probe_in_turn_after_warmup():
     assert got["ratios"] == {"barque/podman": 0.5} and got["paired_ratios"] == {"barque/podman": 0.5}
 
 
+def test_alternate_drops_a_round_with_a_failed_call_and_runs_another():
+    calls = {"n": 0}
+
+    def flaky() -> float:
+        calls["n"] += 1
+        if calls["n"] == 3:  # the second timed round (after one warm-up)
+            raise RuntimeError("barque --help failed (1): ValueError")
+        return 0.1
+
+    failed: list[dict] = []
+    rounds = []
+    times = alternate({"barque": flaky, "podman": lambda: 0.2}, runs=3, warmup=1, failed=failed,
+                      progress=lambda i, seconds: rounds.append((i, seconds)))
+    assert times == {"barque": [0.1] * 3, "podman": [0.2] * 3}
+    assert failed == [{"round": 2, "row": "barque", "error": "barque --help failed (1): ValueError"}]
+    assert rounds == [(0, {"barque": 0.1, "podman": 0.2}), (1, {"barque": 0.1, "podman": 0.2}), (2, {}),
+                      (3, {"barque": 0.1, "podman": 0.2}), (4, {"barque": 0.1, "podman": 0.2})]
+    assert summary(times, failed=failed)["failed_calls"] == failed
+    with pytest.raises(RuntimeError, match="ValueError"):  # without a list to note it in, a failure raises
+        calls["n"] = 0
+        alternate({"barque": flaky}, runs=3, warmup=0)
+
+
+def test_alternate_gives_up_when_more_than_half_the_rounds_fail():
+    def broken() -> float:
+        raise RuntimeError("no such image")
+
+    failed: list[dict] = []
+    with pytest.raises(RuntimeError, match="no such image"):
+        alternate({"barque": broken}, runs=4, warmup=0, failed=failed)
+    assert len(failed) == 3
+
+
 def _fixed(barque: float, podman: float, docker: float) -> dict:
     return {"engines": {}, "paired_ratios": {"barque/podman": barque / podman, "barque/docker": barque / docker}}
 
