@@ -82,17 +82,24 @@ def _start_server(path: bytes) -> None:
         posix.close(null)
 
 
-def _read_line(sock) -> bytes:
-    line = b""
-    while not line.endswith(b"\n"):
-        try:
-            chunk = sock.recv(64)
-        except InterruptedError:
-            continue
-        if not chunk:
-            return b""
-        line += chunk
-    return line
+class _Lines:
+    """The server's answer, line by line: ``P`` and ``X`` may arrive in one read."""
+
+    def __init__(self, sock) -> None:
+        self.sock = sock
+        self.buffer = b""
+
+    def next(self) -> bytes:
+        while b"\n" not in self.buffer:
+            try:
+                chunk = self.sock.recv(64)
+            except InterruptedError:
+                continue
+            if not chunk:
+                return b""
+            self.buffer += chunk
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        return line + b"\n"
 
 
 def _die_of(signum: int) -> None:
@@ -126,7 +133,8 @@ def run(argv: list) -> int:
         fds = b"".join(fd.to_bytes(4, sys.byteorder, signed=True) for fd in (0, 1, 2))
         sock.sendmsg([request[:1]], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)])
         sock.sendall(request[1:])
-        first = _read_line(sock)
+        answer = _Lines(sock)
+        first = answer.next()
     except (OSError, ValueError, UnicodeError):
         first = b""
     if not first.startswith(b"P"):
@@ -151,7 +159,7 @@ def run(argv: list) -> int:
     for signum in RELAYED:
         _signal.signal(signum, relay)
     _signal.signal(_signal.SIGTSTP, suspend)
-    result = _read_line(sock)
+    result = answer.next()
     if result.startswith(b"K"):
         _die_of(int(result[1:]))
     if result.startswith(b"X"):

@@ -54,3 +54,16 @@ def test_launcher_imports_only_builtin_modules():
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert imported == {"_signal", "_socket", "posix", "sys"}
+
+
+def test_answer_lines_split_when_they_arrive_in_one_read():
+    import socket
+
+    from cli.launcher import _Lines
+
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        theirs.sendall(b"P123\nX7\n")
+        theirs.shutdown(socket.SHUT_WR)
+        lines = _Lines(ours)
+        assert [lines.next(), lines.next(), lines.next()] == [b"P123\n", b"X7\n", b""]
