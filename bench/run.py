@@ -339,6 +339,10 @@ def run_benchmark(runs: int, engines: list[str], containers: int, profile: bool,
         "fairness": {"barque_leftovers": []}, "tree": _tree(),
     }
     fairness = result["fairness"]
+    # users' Python caches bytecode; with PYTHONDONTWRITEBYTECODE (set in some shells
+    # and sandboxes) every module edited since the last compile is compiled again in
+    # each in-process CLI, barque-oci and shim, which is not what users get
+    result["host"]["pythondontwritebytecode"] = os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     become_subreaper()
     with ExitStack() as stack:
         root = Path(tempfile.mkdtemp(prefix="barque-benchrun-"))
