@@ -130,6 +130,9 @@ def _print_run(result: dict) -> None:
     host = result["host"]
     print(f"image {result['ref']}; {result['runs']} timed runs per engine, alternating; {host['cpus']} cpus, "
           f"load {host['loadavg_start'][0]:.2f} -> {host['loadavg_end'][0]:.2f}")
+    if host.get("load_by_stage"):
+        print("1-minute load as each stage began: "
+              + ", ".join(f"{stage} {load:.2f}" for stage, load in host["load_by_stage"]))
     _print_fixed_cost(result.get("fixed_cost", {}))
     print("\nrun --rm IMAGE true (--network none)")
     print(f"  {'engine':8s} {'version':26s} {'median':>8s} {'p10':>7s} {'p90':>7s} {'min':>7s} {'max':>7s}")
@@ -159,11 +162,17 @@ def _print_memory(memory: dict) -> None:
               f"{own['count'] / m['containers']:9.1f} {own['avg_pss_kib'] / 1024:13.2f}Mi")
 
 
+def _target_value(value: float, unit: str) -> str:
+    if unit.startswith("x "):
+        return f"{value:.2f}x {unit[2:]}"
+    return f"{value:.3f} s" if unit == "s" else f"{value:.2f} {unit}"
+
+
 def _print_targets(found: list[dict]) -> None:
     print("\ntargets (issue 10)")
     for t in found:
         verdict = {True: "met", False: "missed", None: "n/a"}[t["met"]]
-        value = "not measured" if t["value"] is None else f"{t['value']:.3f} {t['unit']}".replace(".000 ", " ")
+        value = "not measured" if t["value"] is None else _target_value(t["value"], t["unit"])
         print(f"  {verdict:7s} {t['target']:48s} {value}")
 
 

@@ -314,8 +314,11 @@ def _round_line(i: int, runs: int, seconds: dict[str, float], keep: set[int]) ->
     reap_orphans(keep)
 
 
-def _stage(title: str) -> None:
+def _stage(key: str, title: str, loads: list) -> None:
+    """Say which stage starts; note the 1-minute load average as it starts (other
+    work on the machine makes figures noisy, and the report shows when)."""
     print(title, flush=True)
+    loads.append([key, round(os.getloadavg()[0], 2)])
 
 
 def _attempt(measure) -> dict:
@@ -343,6 +346,8 @@ def run_benchmark(runs: int, engines: list[str], containers: int, profile: bool,
     # and sandboxes) every module edited since the last compile is compiled again in
     # each in-process CLI, barque-oci and shim, which is not what users get
     result["host"]["pythondontwritebytecode"] = os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    loads: list[list] = []
+    result["host"]["load_by_stage"] = loads
     become_subreaper()
     with ExitStack() as stack:
         root = Path(tempfile.mkdtemp(prefix="barque-benchrun-"))
@@ -358,11 +363,12 @@ def run_benchmark(runs: int, engines: list[str], containers: int, profile: bool,
         keep = {registry.proc.pid, *(barque.service_pids().values() if barque else ())}
         _check_server(barque, "setup", fairness)
 
-        _stage("fixed cost of a CLI command: ps (no containers), version, images -q")
+        _stage("fixed cost", "fixed cost of a CLI command: ps (no containers), version, images -q", loads)
         result["fixed_cost"] = _attempt(lambda: fixed_cost(_fixed_probes(contenders), runs))
         _check_server(barque, "fixed cost", fairness)
 
-        _stage(f"run --rm IMAGE true: {WARMUP_ROUNDS} warm-up rounds, then {runs}, engines alternating")
+        _stage("run --rm", f"run --rm IMAGE true: {WARMUP_ROUNDS} warm-up rounds, then {runs}, engines alternating",
+               loads)
         windows: list[tuple[float, float]] = []
         failed: list[dict] = []
         times = alternate({c.name: _run_probe(c, barque, windows, fairness) for c in contenders}, runs,
@@ -377,7 +383,7 @@ def run_benchmark(runs: int, engines: list[str], containers: int, profile: bool,
 
         detached_windows: list[tuple[float, float]] = []
         if barque is not None:
-            _stage("breakdown: start-up floors, create/start/wait/rm")
+            _stage("breakdown", "breakdown: start-up floors, create/start/wait/rm", loads)
             result["breakdown"] = {
                 "log_phases": log_phases(barque.runtime_log(), windows),
                 "floors": _attempt(lambda: cli_floors(barque, runs=10)),
@@ -386,7 +392,7 @@ def run_benchmark(runs: int, engines: list[str], containers: int, profile: bool,
             _check_server(barque, "breakdown", fairness)
         result["memory"] = {}
         for c in engines_only:
-            _stage(f"memory: {c.name} with {containers} containers running sleep 600")
+            _stage(f"memory {c.name}", f"memory: {c.name} with {containers} containers running sleep 600", loads)
             result["memory"][c.name] = _attempt(lambda c=c: measure_memory(
                 c, containers, windows=detached_windows if c.name == "barque" else None))
             reap_orphans(keep)
@@ -394,25 +400,25 @@ def run_benchmark(runs: int, engines: list[str], containers: int, profile: bool,
             result["breakdown"]["detached_phases"] = log_phases(barque.runtime_log(), detached_windows)
         _check_server(barque, "memory", fairness)
 
-        _stage("exec C true into a running container, engines alternating")
+        _stage("exec", "exec C true into a running container, engines alternating", loads)
         result["exec"] = _attempt(lambda: exec_latency([c for c in engines_only if c.exec], runs=runs))
         _check_server(barque, "exec", fairness)
-        _stage(f"concurrent start: {containers} clients at once, engines alternating")
+        _stage("concurrent start", f"concurrent start: {containers} clients at once, engines alternating", loads)
         result["concurrent_start"] = _attempt(lambda: concurrent_start(engines_only, containers,
                                                                        rounds=concurrent_rounds))
         reap_orphans(keep)
         _check_server(barque, "concurrent start", fairness)
-        _stage(f"ps with {ps_containers} running containers per engine, engines alternating")
+        _stage("ps loaded", f"ps with {ps_containers} running containers per engine, engines alternating", loads)
         result["ps_loaded"] = _attempt(lambda: ps_loaded(engines_only, {c.name: c.cli["ps"] for c in engines_only},
                                                          ps_containers, runs=runs))
         reap_orphans(keep)
         _check_server(barque, "ps loaded", fairness)
 
         if barque is not None:
-            _stage("-X importtime of the CLI")
+            _stage("importtime", "-X importtime of the CLI", loads)
             result["cli_importtime"] = importtime_top(barque, ref)
             if profile:
-                _stage("profiling: py-spy on the runtime service and on the in-process CLI")
+                _stage("profile", "profiling: py-spy on the runtime service and on the in-process CLI", loads)
                 result["profile"] = {
                     "runtime": profile_runtime(barque, ref, root, runs=10),
                     "cli": profile_cli(barque, ref, root, runs=10),
