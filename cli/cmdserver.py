@@ -239,6 +239,7 @@ def serve(path: Path, idle_exit: float = IDLE_EXIT) -> None:
             __import__(name)
         else:
             sys.modules["cli.main"].command_parser()
+            __import__("client.version").version.build_info()  # computed once per process anyway
         stamp = _source_stamp()
         workers: dict[int, socket.socket] = {}
         last = time.monotonic()
