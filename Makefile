@@ -9,7 +9,7 @@ BINDIR ?= /usr/local/bin
 APT_PACKAGES := docker-registry skopeo umoci busybox-static runc apache2-utils zstd curl iproute2 \
 	python3-venv ca-certificates systemd podman conmon
 
-.PHONY: help deps install venv protos check-protos up down status demo test test-unit lint bench-pull bench-run
+.PHONY: help deps install venv protos check-protos up down status demo test test-unit lint bench-deps bench-pull bench-run
 
 help:
 	@echo "make install       venv + generated code + barque on PATH ($(BINDIR))"
@@ -78,8 +78,18 @@ test-unit:
 lint:
 	$(PY) -m mypy services cli
 
-bench-pull: install
+# the peers the benchmarks compare against (Debian's docker.io is 20.10)
+BENCH_PACKAGES := docker.io podman
+
+bench-deps:
+	@missing=$$(for p in $(BENCH_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing: $$missing"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi
+
+bench-pull: install bench-deps
 	$(PY) -m bench.pull
 
-bench-run: install
+bench-run: install bench-deps
 	$(PY) -m bench.run
