@@ -78,8 +78,9 @@ test-unit:
 lint:
 	$(PY) -m mypy services cli
 
-# the peers the benchmarks compare against (Debian's docker.io is 20.10)
-BENCH_PACKAGES := docker.io podman
+# the peers the benchmarks compare against (Debian's docker.io is 20.10), and
+# debootstrap, which bench-pull builds its Debian image with
+BENCH_PACKAGES := docker.io podman debootstrap
 
 bench-deps:
 	@missing=$$(for p in $(BENCH_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
