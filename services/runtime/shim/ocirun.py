@@ -18,6 +18,7 @@ from .leanjson import loads
 __all__ = [
     "INPROC_OCI", "OciFailed", "spawn", "run_oci_inproc", "wait_oci", "oci_message",
     "failure_exit_code", "describe_wait_status", "signal_name", "set_child_subreaper",
+    "preload_prctl",
 ]
 
 #: signals whose disposition the shim changes; children get the defaults back
@@ -204,12 +205,29 @@ def failure_exit_code(runtime_code: int, message: str) -> int:
     return 125
 
 
+#: libc's prctl and ctypes.get_errno, once :func:`preload_prctl` ran
+_prctl: tuple | None = None
+
+
+def preload_prctl() -> None:
+    """Load ctypes and libc's prctl now. The zygote calls this before it
+    forks: importing ctypes in each forked shim instead would copy about
+    0.2 MiB of the zygote's pages into it for good."""
+    global _prctl
+    import ctypes
+
+    _prctl = (ctypes.CDLL(None, use_errno=True).prctl, ctypes.get_errno)
+
+
 def set_child_subreaper() -> None:
     """Orphans below the shim (the container's init, once ``runtime create``
-    exits) become its children, so it can reap them and learn their status."""
-    import ctypes  # only here: the first stage calls this, the shim it execs never loads ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
-        errno = ctypes.get_errno()
+    exits) become its children, so it can reap them and learn their status.
+    ctypes is loaded here unless :func:`preload_prctl` ran: only the spawned
+    first stage does that, and the shim it execs never loads ctypes."""
+    if _prctl is None:
+        preload_prctl()
+    assert _prctl is not None
+    prctl, get_errno = _prctl
+    if prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        errno = get_errno()
         raise OSError(errno, f"prctl(PR_SET_CHILD_SUBREAPER): {os.strerror(errno)}")

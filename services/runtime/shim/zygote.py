@@ -48,7 +48,7 @@ from services.common.atomic import write_atomic  # noqa: E402
 
 from . import __main__ as shim_main  # noqa: E402
 from .execrelay import STDIO_FDS, relay  # noqa: E402
-from .ocirun import run_oci_inproc, set_child_subreaper  # noqa: E402
+from .ocirun import preload_prctl, run_oci_inproc, set_child_subreaper  # noqa: E402
 from .options import UsageError, parse_args  # noqa: E402
 from .statedir import record_crash  # noqa: E402
 from .unixsock import accept_unix, listen_unix  # noqa: E402
@@ -147,6 +147,7 @@ def _child_oci(conn: _socket.socket, args: list[str]) -> None:
 
 
 def serve(socket_path: str, pid_file: str, preload_oci: bool) -> None:
+    preload_prctl()  # every shim calls prctl: ctypes is shared instead of imported per shim
     if preload_oci:  # warm: every child shares these instead of importing them per call
         import client.config  # noqa: F401 - read by create (the [cgroups] settings)
         import services.runtime.oci.cli
