@@ -42,12 +42,12 @@ if not __package__:
 import _signal  # noqa: E402
 import _socket  # noqa: E402
 import gc  # noqa: E402
-import json  # noqa: E402
 
 from services.common.atomic import write_atomic  # noqa: E402
 
 from . import __main__ as shim_main  # noqa: E402
 from .execrelay import STDIO_FDS, relay  # noqa: E402
+from .leanjson import dumps, loads  # noqa: E402
 from .ocirun import preload_prctl, run_oci_inproc, set_child_subreaper  # noqa: E402
 from .options import UsageError, parse_args  # noqa: E402
 from .statedir import record_crash  # noqa: E402
@@ -56,6 +56,8 @@ from .unixsock import accept_unix, listen_unix  # noqa: E402
 __all__ = ["main"]
 
 _MAX_REQUEST = 1 << 20
+#: longest a client may take to send its request line
+_REQUEST_TIMEOUT = 10.0
 #: room for the most descriptors a request carries (an exec's three), and one more
 #: so that a request with too many shows as such instead of being cut short
 _FDS_SPACE = _socket.CMSG_SPACE(4 * (STDIO_FDS + 1))
@@ -78,7 +80,7 @@ def _read_request(conn: _socket.socket) -> tuple[dict, list[int]]:
             line += data
             if len(line) > _MAX_REQUEST:
                 raise ValueError(f"more than {_MAX_REQUEST} bytes without a newline")
-        request = json.loads(line)
+        request = loads(line)
         if not isinstance(request, dict) or not isinstance(request.get("args"), list):
             raise ValueError("request must be an object with an args list")
         if len(fds) != (STDIO_FDS if request.get("op") == "exec_oci" else 0):
@@ -142,7 +144,7 @@ def _child_oci(conn: _socket.socket, args: list[str]) -> None:
     reply = {"code": os.waitstatus_to_exitcode(status),
              "stdout": outputs[out_r].decode(errors="replace"),
              "stderr": outputs[err_r].decode(errors="replace")}
-    conn.sendall(json.dumps(reply).encode() + b"\n")
+    conn.sendall(dumps(reply).encode() + b"\n")
     os._exit(0)
 
 
@@ -161,33 +163,43 @@ def serve(socket_path: str, pid_file: str, preload_oci: bool) -> None:
         _signal.signal(sig, _signal.SIG_IGN)
     gc.collect()
     gc.freeze()
+    # Between two forks the zygote does as little as it can: every page it
+    # writes then stays behind as a private copy in the child forked last
+    # (a shim keeps it for the container's life), so the child, not the
+    # zygote, reads and parses the request.
     while True:
         conn = accept_unix(listener)
-        try:
-            request, fds = _read_request(conn)
-        except (ValueError, OSError):
-            conn.close()
-            continue
         try:
             pid = os.fork()
         except OSError:  # EAGAIN, ENOMEM: this request fails (its client sees EOF), the zygote serves on
             pid = -1
         if pid == 0:
-            listener.close()
-            os.setsid()
-            for sig in (_signal.SIGCHLD, _signal.SIGHUP, _signal.SIGINT, _signal.SIGTERM):
-                _signal.signal(sig, _signal.SIG_DFL)
-            args = [str(a) for a in request["args"]]
-            op = request.get("op")
-            if op == "oci":
-                _child_oci(conn, args)
-            elif op == "exec_oci":
-                relay(conn, args, fds)
-            else:
-                _child_shim(conn, args)
-            os._exit(0)
+            _child(listener, conn)
         conn.close()
-        _close(fds)  # the relay has its copies; the zygote returns to accept at once
+
+
+def _child(listener: _socket.socket, conn: _socket.socket) -> None:
+    """In the forked child: serve the one request on ``conn``; never returns.
+    A request that cannot be read or is refused ends the child unanswered."""
+    try:
+        listener.close()
+        os.setsid()
+        for sig in (_signal.SIGCHLD, _signal.SIGHUP, _signal.SIGINT, _signal.SIGTERM):
+            _signal.signal(sig, _signal.SIG_DFL)
+        conn.settimeout(_REQUEST_TIMEOUT)
+        request, fds = _read_request(conn)
+        conn.settimeout(None)
+        args = [str(a) for a in request["args"]]
+        op = request.get("op")
+    except BaseException:
+        os._exit(1)
+    if op == "oci":
+        _child_oci(conn, args)
+    elif op == "exec_oci":
+        relay(conn, args, fds)
+    else:
+        _child_shim(conn, args)
+    os._exit(0)
 
 
 def main() -> int:
