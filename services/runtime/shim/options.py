@@ -96,8 +96,8 @@ def parse_args(argv: list[str]) -> Options:
         setattr(opts, name, value)
     for name in _PATHS:
         value = getattr(opts, name)
-        if value is not None:
-            setattr(opts, name, os.path.abspath(value))
+        if value is not None and not value.startswith("/"):  # the runtime sends absolute ones:
+            setattr(opts, name, os.path.abspath(value))  # posixpath's code stays untouched
     if not valid_id(opts.container_id):
         raise UsageError(f"invalid container id {opts.container_id!r}")
     if opts.log_driver not in DRIVERS:

@@ -15,7 +15,7 @@ from services.common.atomic import write_atomic
 
 __all__ = [
     "STATUS_FILE", "PID_FILE", "INIT_PID_FILE", "SOCKET_FILE", "CONSOLE_FILE", "CRASH_LOG",
-    "write_state_file", "record_crash", "oom_killed",
+    "write_state_file", "read_small", "record_crash", "oom_killed",
 ]
 
 STATUS_FILE = "status.json"
@@ -32,6 +32,23 @@ CRASH_LOG = "shim.log"
 def write_state_file(path: str, text: str) -> None:
     """Replace the state file ``path`` (readers see the old or the new one)."""
     write_atomic(path, text.encode("utf-8"), mode=0o644)
+
+
+def read_small(path: str, limit: int = 64 * 1024) -> bytes:
+    """The first ``limit`` bytes of the file ``path``. No ``open()``: a text
+    file object brings the io and codecs machinery, whose objects the shim
+    would then touch (and copy from the zygote) for good."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        data = b""
+        while len(data) < limit:
+            chunk = os.read(fd, limit - len(data))
+            if not chunk:
+                break
+            data += chunk
+        return data
+    finally:
+        os.close(fd)
 
 
 def record_crash(state_dir: str) -> None:
@@ -54,11 +71,14 @@ def oom_killed(memory_cgroup: str | None) -> bool:
         return False
     for name in ("memory.events", "memory.oom_control"):
         try:
-            with open(os.path.join(memory_cgroup, name)) as f:
-                for line in f:
-                    key, _, value = line.partition(" ")
-                    if key == "oom_kill":
-                        return int(value) > 0
-        except (OSError, ValueError):
+            text = read_small(f"{memory_cgroup}/{name}")
+        except OSError:
             continue
+        for line in text.splitlines():
+            key, _, value = line.partition(b" ")
+            if key == b"oom_kill":
+                try:
+                    return int(value) > 0
+                except ValueError:
+                    break
     return False

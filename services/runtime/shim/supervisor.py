@@ -32,7 +32,7 @@ from .ocirun import (
     OciFailed, describe_wait_status, failure_exit_code, oci_message, spawn, wait_oci,
 )
 from .statedir import (
-    INIT_PID_FILE, PID_FILE, SOCKET_FILE, STATUS_FILE, oom_killed, write_state_file,
+    INIT_PID_FILE, PID_FILE, SOCKET_FILE, STATUS_FILE, oom_killed, read_small, write_state_file,
 )
 from .unixsock import accept_unix, listen_unix
 
@@ -88,8 +88,11 @@ class Supervisor:
 
     def prepare(self) -> None:
         """State dir, pid file, signals, attach socket and stdio pipes."""
-        os.makedirs(self.opts.state_dir, 0o700, exist_ok=True)
-        os.chdir(self.opts.state_dir)
+        try:
+            os.chdir(self.opts.state_dir)  # its spawner made it: no os.makedirs (posixpath) here
+        except FileNotFoundError:
+            os.makedirs(self.opts.state_dir, 0o700, exist_ok=True)
+            os.chdir(self.opts.state_dir)
         write_state_file(PID_FILE, f"{os.getpid()}\n")
         for sig in (_signal.SIGTERM, _signal.SIGINT, _signal.SIGHUP):
             _signal.signal(sig, _ignore)
@@ -141,8 +144,7 @@ class Supervisor:
             message = oci_message(output) or f"runtime create exited with status {code}"
             raise OciFailed(message, failure_exit_code(code, message))
         try:
-            with open(INIT_PID_FILE) as f:
-                self.init_pid = int(f.read().strip())
+            self.init_pid = int(read_small(INIT_PID_FILE))
         except (OSError, ValueError) as exc:
             raise OciFailed(f"runtime create left no usable {INIT_PID_FILE}: {exc}", 125) from exc
         if o.tty:
