@@ -19,9 +19,12 @@ same flags, so the long-lived shim never loads ctypes. The first process
 exits 0 as soon as the shim wrote ``DIR/shim.pid`` and listens on
 ``DIR/attach.sock`` (non-zero if it died first): the service waits only for
 that short-lived process and never owns the shim, which init adopts. The
-container's init, orphaned when ``BIN create`` exits, becomes the shim's
-child. The shim ignores SIGTERM, SIGINT and SIGHUP (with handlers, so the
-runtime and the container get default dispositions). If the shim is
+shim runs ``BIN create`` and ``BIN start`` from a setup worker, a child that
+exits once the container started (:mod:`services.runtime.shim.setupworker`):
+the long-lived shim never runs that code. The container's init, orphaned
+when ``BIN create`` exits, becomes the shim's child. The shim ignores
+SIGTERM, SIGINT and SIGHUP (with handlers, so the runtime and the container
+get default dispositions). If the shim is
 SIGKILLed, the container is reparented to init and keeps running; its exit
 status is then lost (``status.json`` stays ``running`` and ``shim.pid`` names
 no live shim, which is how the service can tell).

@@ -18,30 +18,24 @@ import _socket
 import os
 import select
 import time
+from collections.abc import Callable
 
 from .attach import AttachClient
 from .console import ConsoleSocket, set_window_size
 from .leanjson import dumps, loads
 from .logfile import LogWriter, format_timestamp
+from .ocirun import OciFailed, describe_wait_status
 from .options import Options
 from .protocol import (
     KIND_EXIT, KIND_RESIZE, KIND_STDERR, KIND_STDIN, KIND_STDIN_EOF, KIND_STDOUT, ProtocolError,
     encode_frame, parse_size,
 )
-from .ocirun import (
-    OciFailed, describe_wait_status, failure_exit_code, oci_message, spawn, wait_oci,
-)
-from .statedir import (
-    INIT_PID_FILE, PID_FILE, SOCKET_FILE, STATUS_FILE, oom_killed, read_small, write_state_file,
-)
+from .setupworker import SetupWorker, oci_create, oci_start
+from .statedir import PID_FILE, SOCKET_FILE, STATUS_FILE, oom_killed, write_state_file
 from .unixsock import accept_unix, listen_unix
 
 __all__ = ["Supervisor"]
 
-_START_OUTPUT = "start.out"
-
-#: longest a runtime create/start may take before it is killed
-OCI_TIMEOUT = 60.0
 #: with --wait-attach, start anyway after this long without a client
 ATTACH_DEADLINE = 10.0
 #: after the container exited, how long output pipes may stay open (a process
@@ -70,6 +64,7 @@ class Supervisor:
         self.outputs: dict[int, tuple[str, int]] = {}
         self.paused = False
         self.writer: LogWriter | None = None
+        self.worker: SetupWorker | None = None
         self.listener: _socket.socket | None = None
         self.stdin_w = -1
         self.master = -1
@@ -115,38 +110,23 @@ class Supervisor:
         else:
             self.in_r = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
 
-    def _runtime(self, *args: str) -> list[str]:
-        o = self.opts
-        return [o.runtime, *o.runtime_args, "--root", o.runtime_root, *args]
-
     # -- lifecycle -----------------------------------------------------------
 
     def create(self) -> None:
-        """``runtime create`` with the pipes as its (and the container's) stdio.
-        Anything on the pipes before ``start`` is the OCI runtime's own output."""
+        """``runtime create``, run by the setup worker, with the pipes as its
+        (and the container's) stdio. Anything on the pipes before ``start``
+        is the OCI runtime's own output, which the worker reads."""
         o = self.opts
         try:
             self.writer = LogWriter(o.log_path, o.log_driver, o.log_max_size, o.log_max_file)
         except OSError as exc:
             raise OciFailed(f"open log {o.log_path!r}: {exc.strerror}", 125) from exc
-        console = ["--console-socket", self.console.path] if self.console is not None else []
-        argv = self._runtime("create", "--bundle", o.bundle, *console, "--pid-file",
-                             os.path.join(o.state_dir, INIT_PID_FILE), o.container_id)
         try:
-            pid = spawn(argv, self.in_r, self.out_w, self.err_w)
-        except OSError as exc:
-            raise OciFailed(f"run runtime {o.runtime!r}: {exc.strerror}", 125) from exc
+            self.worker = SetupWorker(*self._worker_steps())
         finally:
-            for fd in (self.in_r, self.out_w, self.err_w):
+            for fd in (self.in_r, self.out_w, self.err_w):  # the worker has its copies
                 os.close(fd)
-        code, output = wait_oci(pid, OCI_TIMEOUT, (self.out_r, self.err_r))
-        if code != 0:
-            message = oci_message(output) or f"runtime create exited with status {code}"
-            raise OciFailed(message, failure_exit_code(code, message))
-        try:
-            self.init_pid = int(read_small(INIT_PID_FILE))
-        except (OSError, ValueError) as exc:
-            raise OciFailed(f"runtime create left no usable {INIT_PID_FILE}: {exc}", 125) from exc
+        self.init_pid = self.worker.created()
         if o.tty:
             # the container writes to the pty; the pipes only carried the OCI runtime's output
             os.close(self.out_r)
@@ -161,7 +141,16 @@ class Supervisor:
         for fd, stream, kind in streams:
             self.outputs[fd] = (stream, kind)
             self._watch(fd, _IN, lambda events, fd=fd: self._on_output(fd))
-        write_state_file(STATUS_FILE, dumps({"state": "created", "pid": self.init_pid}))
+
+    def _worker_steps(self) -> tuple[Callable[[], int], Callable[[int], str]]:
+        """What the setup worker runs: ``runtime create`` on the container's
+        stdio (its output captured for an error message), ``runtime start``."""
+        o = self.opts
+        console = self.console.path if self.console is not None else None
+        stdio = (self.in_r, self.out_w, self.err_w)
+        capture = (self.out_r, self.err_r)
+        return (lambda: oci_create(o, console, stdio, capture),
+                lambda init_pid: oci_start(o, init_pid))
 
     def _resize(self, height: int, width: int) -> None:
         """Set the terminal's window size (the kernel signals SIGWINCH to its
@@ -179,27 +168,9 @@ class Supervisor:
             self._poll(left)
 
     def start(self) -> None:
-        out = os.open(_START_OUTPUT, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        try:
-            null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                pid = spawn(self._runtime("start", self.opts.container_id), null, out, out)
-            except OSError as exc:
-                raise OciFailed(f"run runtime {self.opts.runtime!r}: {exc.strerror}",
-                                    125) from exc
-            finally:
-                os.close(null)
-            code, _ = wait_oci(pid, OCI_TIMEOUT)
-            output = os.pread(out, 64 * 1024, 0)
-        finally:
-            os.close(out)
-            os.unlink(_START_OUTPUT)
-        if code != 0:
-            message = oci_message(output) or f"runtime start exited with status {code}"
-            raise OciFailed(message, failure_exit_code(code, message))
-        self.started_at = format_timestamp(time.time_ns())
-        write_state_file(STATUS_FILE, dumps({"state": "running", "pid": self.init_pid,
-                                         "started_at": self.started_at}))
+        """``runtime start``, run by the setup worker, which then exits."""
+        assert self.worker is not None
+        self.started_at = self.worker.started()
 
     def supervise(self) -> None:
         """Until the container exited and its output pipes closed."""
@@ -219,6 +190,8 @@ class Supervisor:
         """create/start failed: record why, and end a container init left behind."""
         self.error = str(exc)
         self.failed_code = exc.exit_code
+        if self.worker is not None:
+            self.worker.close()
         if self.init_pid and self.exit is None:
             try:
                 os.kill(self.init_pid, _signal.SIGKILL)
