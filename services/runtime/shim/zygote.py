@@ -2,10 +2,12 @@
 
 Starting a Python process per container costs an interpreter (about 3.5 MiB
 of PSS per shim) and, for every barque-oci call, its start-up and imports.
-The zygote pays both once: it imports the shim and barque-oci, freezes the
-heap (``gc.freeze``) so forked children keep sharing its pages, and forks a
-child per request. It is its own process, started by the runtime service in
-a new session; the gRPC server itself never forks.
+The zygote pays both once: it imports the shim and barque-oci, runs a shim's
+code once on a stand-in container (:mod:`services.runtime.shim.rehearsal`)
+so that its caches are warm, freezes the heap (``gc.freeze``) so forked
+children keep sharing its pages, and forks a child per request. It is its
+own process, started by the runtime service in a new session; the gRPC
+server itself never forks.
 
 Requests on ``--socket`` (unix stream, 0600), one JSON line each::
 
@@ -50,6 +52,7 @@ from .execrelay import STDIO_FDS, relay  # noqa: E402
 from .leanjson import dumps, loads  # noqa: E402
 from .ocirun import preload_prctl, run_oci_inproc, set_child_subreaper  # noqa: E402
 from .options import UsageError, parse_args  # noqa: E402
+from .rehearsal import rehearse  # noqa: E402
 from .statedir import record_crash  # noqa: E402
 from .unixsock import accept_unix, listen_unix  # noqa: E402
 
@@ -156,6 +159,7 @@ def serve(socket_path: str, pid_file: str, preload_oci: bool) -> None:
         import services.runtime.oci.container  # noqa: F401
 
         services.runtime.oci.cli.command_parser()
+    rehearse(os.path.join(os.path.dirname(os.path.abspath(pid_file)), "rehearsal"))
     listener = listen_unix(socket_path, 64, blocking=True)
     write_atomic(pid_file, f"{os.getpid()}\n".encode(), mode=0o644)
     _signal.signal(_signal.SIGCHLD, _signal.SIG_IGN)  # the kernel reaps our children
