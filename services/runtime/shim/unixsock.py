@@ -14,19 +14,26 @@ __all__ = ["SUN_PATH_MAX", "listen_unix", "accept_unix", "recv_line"]
 
 #: longest path a unix socket address holds (sun_path is 108 bytes with its NUL)
 SUN_PATH_MAX = 107
+#: bind's errno for a path that exists (errno.EADDRINUSE, without importing errno)
+_EADDRINUSE = 98
 
 
 def listen_unix(path: str, backlog: int, *, blocking: bool = False) -> _socket.socket:
     """A unix stream listener at ``path`` (a stale socket there is replaced),
     mode 0600: only its owner may connect. Non-blocking unless ``blocking``."""
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
     listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     umask = os.umask(0o177)
     try:
-        listener.bind(path)
+        try:
+            listener.bind(path)
+        except OSError as exc:  # only then unlink: no exception on the common path (the shim's memory)
+            if exc.errno != _EADDRINUSE:
+                raise
+            os.unlink(path)
+            listener.bind(path)
+    except BaseException:
+        listener.close()
+        raise
     finally:
         os.umask(umask)
     listener.listen(backlog)
