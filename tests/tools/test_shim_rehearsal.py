@@ -42,8 +42,9 @@ WORKER = textwrap.dedent("""
     from services.runtime.shim.setupworker import SetupWorker
 
     def outcome(create, start):
-        worker = SetupWorker(create, start)
+        worker = SetupWorker(lambda: None, create, start)
         try:
+            worker.ready()
             return ["ok", worker.created(), worker.started(), worker.pid]
         except OciFailed as exc:
             return ["failed", exc.exit_code, str(exc), worker.pid]

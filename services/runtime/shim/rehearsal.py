@@ -78,7 +78,7 @@ def _run(scratch: str, init: int, hold_w: int) -> bool:
     sup = Supervisor(opts)
     # the OCI runtime is the one part left out (it runs in the setup worker anyway)
     sup._worker_steps = lambda: (  # type: ignore[method-assign]
-        lambda: init, lambda pid: format_timestamp(time.time_ns()))
+        lambda: None, lambda: init, lambda pid: format_timestamp(time.time_ns()))
     sup.prepare()
     sup.create()
     client = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)

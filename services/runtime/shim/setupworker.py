@@ -11,14 +11,17 @@ exits. The container still ends up a child of the shim: the worker is no
 subreaper, so once ``runtime create`` exits, the container's init goes to the
 nearest one, the shim.
 
-The worker reports on a pipe, one line per step::
+It also writes the shim's pid file (the atomic write's code is the next
+largest part). The worker reports on a pipe, one line per step::
 
+    ready             shim.pid names the shim
     created PID       the container exists, status.json says so; PID is its init
     running TIME      it started, status.json says so; TIME is started_at
-    failed CODE MSG   create or start failed; CODE is the exit code to record
+    failed CODE MSG   a step failed; CODE is the exit code to record
 
-and runs ``start`` only once the shim wrote one byte on a second pipe (after
---wait-attach's handshake); that pipe closing without a byte ends it.
+and runs ``create`` and ``start`` each only once the shim wrote one byte on a
+second pipe (the log is open; --wait-attach's handshake came); that pipe
+closing without a byte ends it.
 """
 
 from __future__ import annotations
@@ -45,11 +48,12 @@ _START_OUTPUT = "start.out"
 
 
 class SetupWorker:
-    """The shim's side of one worker, forked by the constructor: ``create()``
-    runs in the worker at once and returns the init's pid; ``start(pid)``
-    runs when the shim calls :meth:`started` and returns started_at."""
+    """The shim's side of one worker, forked by the constructor, which runs
+    ``prepare()`` at once, ``create()`` (the init's pid) when the shim calls
+    :meth:`created`, ``start(pid)`` (started_at) when it calls :meth:`started`."""
 
-    def __init__(self, create: Callable[[], int], start: Callable[[int], str]) -> None:
+    def __init__(self, prepare: Callable[[], object], create: Callable[[], int],
+                 start: Callable[[int], str]) -> None:
         report_r, report_w = os.pipe2(os.O_CLOEXEC)
         go_r, go_w = os.pipe2(os.O_CLOEXEC)
         try:
@@ -61,7 +65,7 @@ class SetupWorker:
         if pid == 0:
             os.close(report_r)
             os.close(go_w)
-            _work(create, start, report_w, go_r)
+            _work(prepare, create, start, report_w, go_r)
         os.close(report_w)
         os.close(go_r)
         self.pid = pid
@@ -69,8 +73,13 @@ class SetupWorker:
         self._go = go_w
         self._buf = b""
 
+    def ready(self) -> None:
+        """Once the worker prepared; OciFailed if it could not."""
+        self._expect("ready")
+
     def created(self) -> int:
-        """The container's init pid once the worker created it; OciFailed if it could not."""
+        """Let the worker create the container; its init's pid. OciFailed if it could not."""
+        os.write(self._go, b"1")
         return int(self._expect("created"))
 
     def started(self) -> str:
@@ -112,16 +121,20 @@ class SetupWorker:
         return rest
 
 
-def _work(create: Callable[[], int], start: Callable[[int], str], report: int,
-          go: int) -> NoReturn:
-    """In the forked worker: create, wait for the go, start, report each; exit."""
+def _work(prepare: Callable[[], object], create: Callable[[], int], start: Callable[[int], str],
+          report: int, go: int) -> NoReturn:
+    """In the forked worker: prepare, then create and start each once the shim
+    says go, reporting each; exit."""
     try:
         _signal.set_wakeup_fd(-1)  # the shim's wakeup pipe and SIGCHLD handler are the shim's
         _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
-        init_pid = create()
-        _send(report, f"created {init_pid}")
+        prepare()
+        _send(report, "ready")
         if os.read(go, 1) == b"1":
-            _send(report, f"running {start(init_pid)}")
+            init_pid = create()
+            _send(report, f"created {init_pid}")
+            if os.read(go, 1) == b"1":
+                _send(report, f"running {start(init_pid)}")
     except OciFailed as exc:
         _send(report, f"failed {exc.exit_code} {exc}")
     except BaseException as exc:  # noqa: BLE001 - reported, and the traceback kept in shim.log

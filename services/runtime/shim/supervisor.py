@@ -82,13 +82,13 @@ class Supervisor:
     # -- setup ---------------------------------------------------------------
 
     def prepare(self) -> None:
-        """State dir, pid file, signals, attach socket and stdio pipes."""
+        """State dir, signals, attach socket and stdio pipes; then the setup
+        worker, which writes the pid file before this returns."""
         try:
             os.chdir(self.opts.state_dir)  # its spawner made it: no os.makedirs (posixpath) here
         except FileNotFoundError:
             os.makedirs(self.opts.state_dir, 0o700, exist_ok=True)
             os.chdir(self.opts.state_dir)
-        write_state_file(PID_FILE, f"{os.getpid()}\n")
         for sig in (_signal.SIGTERM, _signal.SIGINT, _signal.SIGHUP):
             _signal.signal(sig, _ignore)
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -109,23 +109,26 @@ class Supervisor:
             os.set_blocking(self.stdin_w, False)
         else:
             self.in_r = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-
-    # -- lifecycle -----------------------------------------------------------
-
-    def create(self) -> None:
-        """``runtime create``, run by the setup worker, with the pipes as its
-        (and the container's) stdio. Anything on the pipes before ``start``
-        is the OCI runtime's own output, which the worker reads."""
-        o = self.opts
-        try:
-            self.writer = LogWriter(o.log_path, o.log_driver, o.log_max_size, o.log_max_file)
-        except OSError as exc:
-            raise OciFailed(f"open log {o.log_path!r}: {exc.strerror}", 125) from exc
         try:
             self.worker = SetupWorker(*self._worker_steps())
         finally:
             for fd in (self.in_r, self.out_w, self.err_w):  # the worker has its copies
                 os.close(fd)
+        self.worker.ready()
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def create(self) -> None:
+        """``runtime create``, run by the setup worker once the log is open,
+        with the pipes as its (and the container's) stdio. Anything on the
+        pipes before ``start`` is the OCI runtime's own output, which the
+        worker reads."""
+        o = self.opts
+        try:
+            self.writer = LogWriter(o.log_path, o.log_driver, o.log_max_size, o.log_max_file)
+        except OSError as exc:
+            raise OciFailed(f"open log {o.log_path!r}: {exc.strerror}", 125) from exc
+        assert self.worker is not None
         self.init_pid = self.worker.created()
         if o.tty:
             # the container writes to the pty; the pipes only carried the OCI runtime's output
@@ -142,14 +145,17 @@ class Supervisor:
             self.outputs[fd] = (stream, kind)
             self._watch(fd, _IN, lambda events, fd=fd: self._on_output(fd))
 
-    def _worker_steps(self) -> tuple[Callable[[], int], Callable[[int], str]]:
-        """What the setup worker runs: ``runtime create`` on the container's
-        stdio (its output captured for an error message), ``runtime start``."""
+    def _worker_steps(self) -> tuple[Callable[[], object], Callable[[], int], Callable[[int], str]]:
+        """What the setup worker runs: the pid file naming this shim;
+        ``runtime create`` on the container's stdio (its output captured for
+        an error message); ``runtime start``."""
         o = self.opts
+        pid_line = f"{os.getpid()}\n"
         console = self.console.path if self.console is not None else None
         stdio = (self.in_r, self.out_w, self.err_w)
         capture = (self.out_r, self.err_r)
-        return (lambda: oci_create(o, console, stdio, capture),
+        return (lambda: write_state_file(PID_FILE, pid_line),
+                lambda: oci_create(o, console, stdio, capture),
                 lambda init_pid: oci_start(o, init_pid))
 
     def _resize(self, height: int, width: int) -> None:
