@@ -166,6 +166,7 @@ def serve(socket_path: str, pid_file: str, preload_oci: bool) -> None:
     for sig in (_signal.SIGHUP, _signal.SIGINT):
         _signal.signal(sig, _signal.SIG_IGN)
     gc.collect()
+    _trim_heap()
     gc.freeze()
     # Between two forks the zygote does as little as it can: every page it
     # writes then stays behind as a private copy in the child forked last
@@ -180,6 +181,15 @@ def serve(socket_path: str, pid_file: str, preload_oci: bool) -> None:
         if pid == 0:
             _child(listener, conn)
         conn.close()
+
+
+def _trim_heap() -> None:
+    """Hand the C heap's free pages back (glibc's malloc_trim) before the
+    first fork. Measured with 20 running: about 35 KiB less private memory
+    per shim (issue 10)."""
+    import ctypes  # loaded already (preload_prctl)
+
+    ctypes.CDLL(None).malloc_trim(0)
 
 
 def _child(listener: _socket.socket, conn: _socket.socket) -> None:
