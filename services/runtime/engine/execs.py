@@ -180,6 +180,7 @@ class ExecSession:
         """Host pid of the process once started; 0 if it did not start (within
         ``timeout``: 0 looks once)."""
         deadline = time.monotonic() + timeout
+        delay = 0.001  # barque-oci writes the file within milliseconds: look soon, then back off
         while True:
             try:
                 text = self._pid_file.read_text().strip()
@@ -191,7 +192,8 @@ class ExecSession:
                 return 0
             if time.monotonic() >= deadline:
                 return 0
-            time.sleep(0.01)
+            time.sleep(delay)
+            delay = min(delay * 2, 0.01)
 
     # ---- output --------------------------------------------------------------
 
