@@ -13,11 +13,12 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
+from cli.cmdserver import server_pid
 from tests.support.engine import REPO, Engine
+from tests.support.host import alive, children
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 
@@ -42,44 +43,26 @@ class Launcher:
         return subprocess.Popen([*LAUNCHER, *args], env=self.env, **kw)
 
     def server_pid(self) -> int:
-        lock = Path(f"{self.socket}.lock")
-        text = lock.read_text().strip() if lock.exists() else ""
-        return int(text) if text else 0
+        return server_pid(self.socket)
 
     def wait_server(self, timeout: float = 30) -> int:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             pid = self.server_pid()
-            if pid and self.socket.exists() and _alive(pid):
+            if pid and self.socket.exists() and alive(pid):
                 return pid
             time.sleep(0.05)
         raise AssertionError("the command server did not come up")
 
     def stop(self) -> None:
         pid = self.server_pid()
-        if pid and _alive(pid):
+        if pid and alive(pid):
             os.kill(pid, signal.SIGTERM)
             deadline = time.monotonic() + 15
-            while _alive(pid) and time.monotonic() < deadline:
+            while alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            assert not _alive(pid), "the command server outlived SIGTERM"
+            assert not alive(pid), "the command server outlived SIGTERM"
         assert not self.socket.exists(), "the command server left its socket"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(p) for p in f.read().split()]
-    except OSError:
-        return []
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +109,7 @@ def test_runs_in_a_worker_of_the_server(launcher, busybox):
     deadline = time.monotonic() + 10
     workers: list[int] = []
     while time.monotonic() < deadline and not workers:
-        workers = _children(server)
+        workers = children(server)
         time.sleep(0.02)
     assert proc.wait(30) == 0
     assert workers, "the command ran without a worker of the server"
@@ -199,8 +182,8 @@ def test_a_stale_server_hands_over(launcher, busybox):
         new = launcher.wait_server()
         assert new != old
         deadline = time.monotonic() + 15
-        while _alive(old) and time.monotonic() < deadline:
+        while alive(old) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert not _alive(old), "the stale server did not exit"
+        assert not alive(old), "the stale server did not exit"
     finally:
         os.utime(source, ns=(st.st_atime_ns, st.st_mtime_ns))
