@@ -56,11 +56,12 @@ class SystemClient:
         def stub(cls, service: str) -> RemoteStub:
             return RemoteStub(cls(connect(self._config, service)), service)
 
-        return ServerInfo(
-            stub(runtime_pb2_grpc.RuntimeStub, "runtime").Info(runtime_pb2.InfoRequest()),
-            stub(images_pb2_grpc.ImagesStub, "images").Info(images_pb2.InfoRequest()),
-            stub(registry_pb2_grpc.RegistryProxyStub, "registry").Info(registry_pb2.InfoRequest()),
+        pending = (
+            stub(runtime_pb2_grpc.RuntimeStub, "runtime").begin("Info", runtime_pb2.InfoRequest()),
+            stub(images_pb2_grpc.ImagesStub, "images").begin("Info", images_pb2.InfoRequest()),
+            stub(registry_pb2_grpc.RegistryProxyStub, "registry").begin("Info", registry_pb2.InfoRequest()),
         )
+        return ServerInfo(*(answer() for answer in pending))
 
 
 # ---- documents: what --format sees ----------------------------------------------

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 import uuid
-from typing import Any
+from typing import Any, Callable
 
 import grpc
 
@@ -92,6 +92,22 @@ class RemoteStub:
             return result
 
         return call
+
+    def begin(self, name: str, request: Any, **kwargs: Any) -> Callable[[], Any]:
+        """Starts the unary call ``name`` without waiting for it, so calls to
+        several services overlap (each new channel's first call pays a
+        connection set-up); the returned function waits for the answer and
+        raises barque errors as a plain call does."""
+        future = getattr(self._stub, name).future(request, **kwargs)
+        service = self._service
+
+        def result() -> Any:
+            try:
+                return future.result()
+            except grpc.RpcError as err:
+                raise from_grpc(err, service) from err
+
+        return result
 
 
 def _translate_stream(stream, service: str):

@@ -10,6 +10,7 @@ import grpc
 import pytest
 
 from client import channels
+from client.errors import NotFound
 from client.config import load_config
 from client.metadata import REQUEST_ID_KEY
 
@@ -36,6 +37,10 @@ def recording_server(tmp_path):
         record(context, "stream_unary")
         return b"ok"
 
+    def missing(request, context):
+        record(context, "missing")
+        context.abort(grpc.StatusCode.NOT_FOUND, "no such thing: x")
+
     def ss(requests, context):
         list(requests)
         record(context, "stream_stream")
@@ -46,6 +51,7 @@ def recording_server(tmp_path):
         "US": grpc.unary_stream_rpc_method_handler(us),
         "SU": grpc.stream_unary_rpc_method_handler(su),
         "SS": grpc.stream_stream_rpc_method_handler(ss),
+        "Missing": grpc.unary_unary_rpc_method_handler(missing),
     })
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     server.add_generic_rpc_handlers((handler,))
@@ -68,3 +74,25 @@ def test_every_call_kind_carries_the_request_id(recording_server, tmp_path):
         assert ch.stream_unary("/test.Echo/SU")(iter([b"x", b"y"]), timeout=5) == b"ok"
         assert list(ch.stream_stream("/test.Echo/SS")(iter([b"x"]), timeout=5)) == [b"ok"]
     assert seen == {kind: rid for kind in KINDS}
+
+
+class _EchoStub:
+    """What a generated stub is: one multicallable per method."""
+
+    def __init__(self, channel):
+        self.UU = channel.unary_unary("/test.Echo/UU")
+        self.Missing = channel.unary_unary("/test.Echo/Missing")
+
+
+def test_begun_calls_overlap_carry_the_id_and_raise_barque_errors(recording_server, tmp_path):
+    address, seen = recording_server
+    config = load_config(str(tmp_path / "none.toml"), {"BARQUE_RUNTIME_ADDRESS": address})
+    rid = channels.new_request_id()
+    with channels.connect(config, "runtime") as ch:
+        stub = channels.RemoteStub(_EchoStub(ch), "runtime")
+        ok = stub.begin("UU", b"x", timeout=5)
+        failed = stub.begin("Missing", b"x", timeout=5)
+        with pytest.raises(NotFound, match="no such thing: x"):
+            failed()
+        assert ok() == b"ok"
+    assert seen == {"unary_unary": rid, "missing": rid}
