@@ -35,7 +35,8 @@ from services.runtime.engine.containers import (
 from services.runtime.engine.events import EventLog
 from services.runtime.engine.filters import matches, parse_filters
 from services.runtime.engine.mounts import mount_overlay, unmount
-from services.runtime.engine.status import refresh, utc_now, wait_exit
+from services.runtime.engine.exitwatch import ExitWatcher
+from services.runtime.engine.status import refresh, utc_now
 from services.runtime.network.etc_files import write_etc_files
 from services.runtime.oci.cgroups import hierarchy
 from services.runtime.shim import client as shimclient
@@ -46,6 +47,9 @@ from services.runtime.spec.options import applies, refuse_unapplied
 __all__ = ["RuntimeService", "ImageSource", "ImageInfo", "ExitStatus", "ContainerView"]
 
 log = get_logger()
+
+#: how many exit statuses of --rm containers the service remembers after removing them
+REMEMBERED_EXITS = 256
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,10 @@ class RuntimeService:
             self.zygote.ensure()
         self.events = EventLog()
         self._exited: dict[str, threading.Event] = {}
+        self._exits = ExitWatcher()
+        #: the exit status of containers removed by --rm, for a Run or Wait
+        #: that asks just after the removal (by full id; the newest few)
+        self._removed_exits: dict[str, ExitStatus] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._recover()
@@ -287,17 +295,16 @@ class RuntimeService:
 
     def _watch(self, record: ContainerRecord) -> None:
         done = self._exited.setdefault(record.id, threading.Event())
-        threading.Thread(target=self._watcher, args=(record.id, done), daemon=True,
-                         name=f"watch-{record.id[:12]}").start()
+        self._exits.watch(self._dir(record) / "shim", record.pid, lambda: self._on_exit(record.id, done),
+                          name=f"watch-{record.id[:12]}")
 
     @applies("HostConfig.auto_remove")
-    def _watcher(self, container_id: str, done: threading.Event) -> None:
+    def _on_exit(self, container_id: str, done: threading.Event) -> None:
         try:
             record = self.store.find(container_id)
         except Exception:
             done.set()
             return
-        wait_exit(self._dir(record) / "shim", record.pid)
         _phase(container_id, "exit_reported")
         with self.store.lock:
             refresh(record, self._dir(record) / "shim")
@@ -309,14 +316,35 @@ class RuntimeService:
         self.events.emit("die", container_id, name=record.name, exitCode=str(record.exit_code))
         log.info("container.exited", id=container_id, exit_code=record.exit_code, oom=record.oom_killed)
         if record.host_config.auto_remove:
+            self._remember_exit(container_id, ExitStatus(record.exit_code, record.oom_killed, record.error))
             self._auto_remove(container_id)
         done.set()
+
+    def _remember_exit(self, container_id: str, status: ExitStatus) -> None:
+        with self._guard:
+            self._removed_exits[container_id] = status
+            while len(self._removed_exits) > REMEMBERED_EXITS:
+                del self._removed_exits[next(iter(self._removed_exits))]
 
     def _auto_remove(self, container_id: str) -> None:
         try:
             self.delete(container_id, force=True)
         except Exception as exc:  # logged: nobody else will see it
             log.warning("container.auto_remove_failed", id=container_id, error=str(exc))
+
+    def final_exit(self, container_id: str) -> ExitStatus:
+        """The status a Run or Attach stream reports once the container's
+        output ended: :meth:`wait` for the next exit or, when ``--rm``
+        removed the container first, the status it exited with. (``wait``
+        itself answers "no such container" then, as Docker's does.)"""
+        try:
+            return self.wait(container_id, "next-exit")
+        except NotFound:
+            with self._guard:
+                removed = self._removed_exits.get(container_id)
+            if removed is None:
+                raise
+            return removed
 
     def wait(self, ref: str, condition: str = "not-running") -> ExitStatus:
         record = self.store.find(ref)

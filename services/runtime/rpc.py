@@ -87,7 +87,7 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServicer):
                     yield wrap_frame(runtime_pb2.Frame(stream=_KIND[kind], data=data))
         finally:
             attachment.close()
-        yield wrap_exit(exited_to_pb(self._rt.wait(container_id, "next-exit")))
+        yield wrap_exit(exited_to_pb(self._rt.final_exit(container_id)))
 
     def Attach(self, request_iterator, context):
         first = next(request_iterator, None)

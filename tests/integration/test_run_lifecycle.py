@@ -77,6 +77,25 @@ def test_rm_removes_the_container_before_returning(rt_engine, busybox):
     rt_engine.ok("run", "--rm", "--name", "ephemeral", busybox, "true")
 
 
+def test_the_runtime_follows_a_running_container_without_a_connection_to_its_shim(rt_engine, busybox):
+    """The service watches the shim's exit through a pidfd, so a detached
+    container's shim holds one socket (its attach listener), not also a
+    connection per watcher that would cost memory for the container's life."""
+    cid = rt_engine.ok("run", "-d", busybox, "sleep", "60").stdout.strip()
+    try:
+        shim_dir = rt_engine.state("runtime") / "containers" / cid / "shim"
+        shim = int((shim_dir / "shim.pid").read_text())
+        sockets = [fd for fd in os.listdir(f"/proc/{shim}/fd")
+                   if os.readlink(f"/proc/{shim}/fd/{fd}").startswith("socket:")]
+        assert len(sockets) == 1
+        rt_engine.ok("kill", cid)
+        # ...and still learns of the exit at once
+        assert rt_engine.ok("wait", cid).stdout == "137\n"
+        assert rt_engine.ok("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", cid).stdout == "exited 137\n"
+    finally:
+        rt_engine.ok("rm", "-f", cid)
+
+
 def test_names_are_unique_and_freed_by_rm(rt_engine, busybox):
     cid = rt_engine.ok("create", "--name", "unique", busybox, "true").stdout.strip()
     res = rt_engine.cli("create", "--name", "unique", busybox, "true")

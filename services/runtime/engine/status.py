@@ -12,7 +12,7 @@ from pathlib import Path
 from services.runtime.engine.containers import ContainerRecord
 from services.runtime.shim import client as shimclient
 
-__all__ = ["utc_now", "refresh", "read_status", "wait_exit", "alive"]
+__all__ = ["utc_now", "refresh", "read_status", "follow_process", "alive"]
 
 
 def utc_now() -> str:
@@ -55,16 +55,9 @@ def read_status(shim_dir: Path) -> shimclient.ShimStatus | None:
         return None
 
 
-def wait_exit(shim_dir: Path, pid_hint: int) -> None:
-    """Block until the container's main process has exited."""
-    try:
-        with shimclient.attach(str(shim_dir), stdin=False, stdout=False, stderr=False) as conn:
-            for kind, _ in conn:
-                if kind == shimclient.KIND_EXIT:
-                    return
-    except (shimclient.ShimUnavailable, OSError):
-        pass
-    # the supervisor is gone (killed): follow the process itself
+def follow_process(shim_dir: Path, pid_hint: int) -> None:
+    """Block until the container's final status is recorded or, with its
+    supervisor gone without one (killed), until the process itself is gone."""
     while True:
         status = read_status(shim_dir)
         if status is not None and status.state == "exited":

@@ -37,7 +37,7 @@ from services.runtime.shim.unixsock import SUN_PATH_MAX, recv_line
 __all__ = [
     "ShimConfig", "ShimStatus", "ShimStartFailed", "ShimUnavailable", "StatusNotFound",
     "AttachConnection", "SHIM_MAIN", "KIND_STDOUT", "KIND_STDERR", "KIND_EXIT",
-    "shim_command", "spawn_shim", "read_status", "wait_status", "shim_pid", "shim_alive",
+    "shim_command", "spawn_shim", "read_status", "wait_status", "shim_pid", "shim_alive", "shim_pidfd",
     "attach", "shim_args", "Zygote", "ZYGOTE_MAIN", "INPROC_OCI",
 ]
 
@@ -253,6 +253,23 @@ def shim_alive(state_dir: str) -> bool:
     if marker in cmdline:
         return True
     return ZYGOTE_MAIN.encode() in cmdline and cwd == state_dir
+
+
+def shim_pidfd(state_dir: str) -> int | None:
+    """A pidfd (readable once it exits) of the live shim of ``state_dir``, or
+    None when there is none. The pid is checked after the pidfd is opened, so
+    the descriptor cannot stand for a process that reused the pid."""
+    pid = shim_pid(state_dir)
+    if pid is None:
+        return None
+    try:
+        fd = os.pidfd_open(pid)
+    except OSError:  # gone (ESRCH), or no pidfds on this kernel
+        return None
+    if shim_pid(state_dir) == pid and shim_alive(state_dir):
+        return fd
+    os.close(fd)
+    return None
 
 
 def attach(state_dir: str, *, stdin: bool = False, stdout: bool = True, stderr: bool = True,
