@@ -419,7 +419,7 @@ class EndpointIPAMConfig(_message.Message):
     def __init__(self, ipv4_address: _Optional[str] = ..., ipv6_address: _Optional[str] = ..., link_local_ips: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class EndpointSettings(_message.Message):
-    __slots__ = ("ipam_config", "links", "aliases", "mac_address", "driver_opts")
+    __slots__ = ("ipam_config", "links", "aliases", "mac_address", "driver_opts", "network_id", "endpoint_id", "gateway", "ip_address", "ip_prefix_len", "ipv6_gateway", "global_ipv6_address", "global_ipv6_prefix_len")
     class DriverOptsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -432,12 +432,28 @@ class EndpointSettings(_message.Message):
     ALIASES_FIELD_NUMBER: _ClassVar[int]
     MAC_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     DRIVER_OPTS_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_ID_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    GATEWAY_FIELD_NUMBER: _ClassVar[int]
+    IP_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    IP_PREFIX_LEN_FIELD_NUMBER: _ClassVar[int]
+    IPV6_GATEWAY_FIELD_NUMBER: _ClassVar[int]
+    GLOBAL_IPV6_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    GLOBAL_IPV6_PREFIX_LEN_FIELD_NUMBER: _ClassVar[int]
     ipam_config: EndpointIPAMConfig
     links: _containers.RepeatedScalarFieldContainer[str]
     aliases: _containers.RepeatedScalarFieldContainer[str]
     mac_address: str
     driver_opts: _containers.ScalarMap[str, str]
-    def __init__(self, ipam_config: _Optional[_Union[EndpointIPAMConfig, _Mapping]] = ..., links: _Optional[_Iterable[str]] = ..., aliases: _Optional[_Iterable[str]] = ..., mac_address: _Optional[str] = ..., driver_opts: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    network_id: str
+    endpoint_id: str
+    gateway: str
+    ip_address: str
+    ip_prefix_len: int
+    ipv6_gateway: str
+    global_ipv6_address: str
+    global_ipv6_prefix_len: int
+    def __init__(self, ipam_config: _Optional[_Union[EndpointIPAMConfig, _Mapping]] = ..., links: _Optional[_Iterable[str]] = ..., aliases: _Optional[_Iterable[str]] = ..., mac_address: _Optional[str] = ..., driver_opts: _Optional[_Mapping[str, str]] = ..., network_id: _Optional[str] = ..., endpoint_id: _Optional[str] = ..., gateway: _Optional[str] = ..., ip_address: _Optional[str] = ..., ip_prefix_len: _Optional[int] = ..., ipv6_gateway: _Optional[str] = ..., global_ipv6_address: _Optional[str] = ..., global_ipv6_prefix_len: _Optional[int] = ...) -> None: ...
 
 class NetworkingConfig(_message.Message):
     __slots__ = ("endpoints_config",)
@@ -487,7 +503,14 @@ class MountPoint(_message.Message):
     def __init__(self, type: _Optional[str] = ..., source: _Optional[str] = ..., destination: _Optional[str] = ..., rw: _Optional[bool] = ..., mode: _Optional[str] = ...) -> None: ...
 
 class Container(_message.Message):
-    __slots__ = ("id", "name", "created", "image_id", "args", "config", "host_config", "state", "mounts", "log_path", "rootfs", "env", "working_dir", "hostname", "user")
+    __slots__ = ("id", "name", "created", "image_id", "args", "config", "host_config", "state", "mounts", "log_path", "rootfs", "env", "working_dir", "hostname", "user", "ports", "networks")
+    class NetworksEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: EndpointSettings
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[EndpointSettings, _Mapping]] = ...) -> None: ...
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     CREATED_FIELD_NUMBER: _ClassVar[int]
@@ -503,6 +526,8 @@ class Container(_message.Message):
     WORKING_DIR_FIELD_NUMBER: _ClassVar[int]
     HOSTNAME_FIELD_NUMBER: _ClassVar[int]
     USER_FIELD_NUMBER: _ClassVar[int]
+    PORTS_FIELD_NUMBER: _ClassVar[int]
+    NETWORKS_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     created: str
@@ -518,7 +543,21 @@ class Container(_message.Message):
     working_dir: str
     hostname: str
     user: str
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., created: _Optional[str] = ..., image_id: _Optional[str] = ..., args: _Optional[_Iterable[str]] = ..., config: _Optional[_Union[ContainerConfig, _Mapping]] = ..., host_config: _Optional[_Union[HostConfig, _Mapping]] = ..., state: _Optional[_Union[ContainerState, _Mapping]] = ..., mounts: _Optional[_Iterable[_Union[MountPoint, _Mapping]]] = ..., log_path: _Optional[str] = ..., rootfs: _Optional[_Iterable[_Union[_types_pb2.Mount, _Mapping]]] = ..., env: _Optional[_Iterable[str]] = ..., working_dir: _Optional[str] = ..., hostname: _Optional[str] = ..., user: _Optional[str] = ...) -> None: ...
+    ports: _containers.RepeatedCompositeFieldContainer[Port]
+    networks: _containers.MessageMap[str, EndpointSettings]
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., created: _Optional[str] = ..., image_id: _Optional[str] = ..., args: _Optional[_Iterable[str]] = ..., config: _Optional[_Union[ContainerConfig, _Mapping]] = ..., host_config: _Optional[_Union[HostConfig, _Mapping]] = ..., state: _Optional[_Union[ContainerState, _Mapping]] = ..., mounts: _Optional[_Iterable[_Union[MountPoint, _Mapping]]] = ..., log_path: _Optional[str] = ..., rootfs: _Optional[_Iterable[_Union[_types_pb2.Mount, _Mapping]]] = ..., env: _Optional[_Iterable[str]] = ..., working_dir: _Optional[str] = ..., hostname: _Optional[str] = ..., user: _Optional[str] = ..., ports: _Optional[_Iterable[_Union[Port, _Mapping]]] = ..., networks: _Optional[_Mapping[str, EndpointSettings]] = ...) -> None: ...
+
+class Port(_message.Message):
+    __slots__ = ("ip", "private_port", "public_port", "type")
+    IP_FIELD_NUMBER: _ClassVar[int]
+    PRIVATE_PORT_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_PORT_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    ip: str
+    private_port: int
+    public_port: int
+    type: str
+    def __init__(self, ip: _Optional[str] = ..., private_port: _Optional[int] = ..., public_port: _Optional[int] = ..., type: _Optional[str] = ...) -> None: ...
 
 class CreateRequest(_message.Message):
     __slots__ = ("name", "config", "host_config", "platform", "networking_config")
