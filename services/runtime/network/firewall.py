@@ -72,9 +72,9 @@ PREFIX = "BARQUE"
 _TABLES = ("filter", "nat")
 _BUILTINS = {"filter": {"INPUT", "FORWARD", "OUTPUT"},
              "nat": {"PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"}}
-_TARGET = re.compile(r"(?:^|\s)-[jg] (\S+)(?:\s|$)")
-_PREFIX = re.compile(r"^[A-Za-z0-9_-]{1,16}$")  # + "-POSTROUTING" stays within 28 characters
-_IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
+_TARGET = re.compile(r"(?:^|\s)-[jg] (\S+)(?=\s|\Z)")
+_PREFIX = re.compile(r"[A-Za-z0-9_-]{1,16}")  # + "-POSTROUTING" stays within 28 characters
+_IFNAME = re.compile(r"[A-Za-z0-9_.-]{1,15}")
 _SBIN = ("/usr/sbin", "/sbin")  # root's tools, absent from a user's PATH
 _TIMEOUT = 60.0
 _lock = threading.Lock()
@@ -108,7 +108,7 @@ class _Chains:
 
     @classmethod
     def of(cls, prefix: str) -> _Chains:
-        if not _PREFIX.match(prefix):
+        if not _PREFIX.fullmatch(prefix):
             raise InvalidArgument(f"firewall: chain prefix {prefix!r} is not 1-16 letters, digits, '_' or '-'")
         return cls(f"{prefix}-FORWARD", f"{prefix}-DNAT", f"{prefix}-POSTROUTING")
 
@@ -147,7 +147,7 @@ def _net_rules(net: BridgeNet, names: _Chains) -> tuple[list[str], list[str], li
     """(forward, dnat, postrouting) rules of one bridge, spelt as iptables-save
     prints them, so that what is in place compares equal."""
     br = net.bridge
-    if not _IFNAME.match(br):
+    if not _IFNAME.fullmatch(br):
         raise InvalidArgument(f"firewall: bridge name {br!r} is not a 1-15 character interface name")
     try:
         subnet = ipaddress.IPv4Network(net.subnet, strict=False)
