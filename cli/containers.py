@@ -20,6 +20,7 @@ from cli.format import (
     short_id,
     time_ago,
 )
+from cli.port import displayable_ports
 from cli.tty import DEFAULT_DETACH_KEYS, parse_detach_keys
 from client.channels import RemoteStub, connect
 from client.config import Config
@@ -105,11 +106,11 @@ def ps_row(c: runtime_pb2.Container, trunc: bool = True) -> dict:
         "RunningFor": time_ago(parse_time(c.created)),
         "Status": status_text(c),
         "State": "running" if c.state.running else c.state.status,
-        "Ports": "",
+        "Ports": displayable_ports(c.ports),
         "Names": c.name,
         "Labels": ",".join(f"{k}={v}" for k, v in sorted(c.config.labels.items())),
         "Mounts": ",".join(m.source for m in c.mounts),
-        "Networks": c.host_config.network_mode or "none",
+        "Networks": ",".join(sorted(c.networks)) or c.host_config.network_mode or "none",
         "Size": "",
     }
 

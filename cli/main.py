@@ -73,7 +73,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from cli import containers, exec as exec_cmd, images, run, system
+    from cli import containers, exec as exec_cmd, images, port, run, system
 
     parser = _Parser(prog="barque", description="A container engine over gRPC services")
     parser.add_argument("--config", help="config file (default /etc/barque/barque.toml)")
@@ -84,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="container_command", metavar="COMMAND")
     run.register(sub, container)
     containers.register(sub, container)
+    port.register(sub, container)
     exec_cmd.register(sub, container)
     system.register(sub)
     return parser

@@ -10,7 +10,7 @@ import sys
 from barque.runtime.v1 import runtime_pb2
 from cli.commands import add_command
 from cli.tty import DEFAULT_DETACH_KEYS, DETACHED, parse_detach_keys, stream_session
-from client.errors import NotFound
+from client.errors import InvalidArgument, NotFound
 from client.imagespec import Platform
 from client.units import parse_cpus, parse_env_file, parse_memory_swap, ram_in_bytes
 
@@ -33,6 +33,16 @@ def _add_create_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pids-limit", type=int, default=0)
     p.add_argument("--oom-score-adj", type=int, default=0)
     p.add_argument("--network", "--net", default="none")
+    p.add_argument("-p", "--publish", action="append", default=[],
+                   help="Publish a container's port(s) to the host")
+    p.add_argument("-P", "--publish-all", action="store_true",
+                   help="Publish all exposed ports to random ports")
+    p.add_argument("--expose", action="append", default=[], help="Expose a port or a range of ports")
+    p.add_argument("--dns", action="append", default=[], help="Set custom DNS servers")
+    p.add_argument("--dns-search", action="append", default=[], help="Set custom DNS search domains")
+    p.add_argument("--dns-option", "--dns-opt", dest="dns_option", action="append", default=[],
+                   help="Set DNS options")
+    p.add_argument("--add-host", action="append", default=[], help="Add a custom host-to-IP mapping (host:ip)")
     p.add_argument("--read-only", action="store_true")
     p.add_argument("-v", "--volume", action="append", default=[])
     p.add_argument("--cap-add", action="append", default=[])
@@ -52,7 +62,28 @@ def _add_create_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("command", nargs=argparse.REMAINDER)
 
 
+def _network_flags(args) -> tuple[list[str], dict[str, list[tuple[str, str]]], dict[str, list[str]]]:
+    """-p, --expose, --dns*, --add-host checked as docker-cli checks them,
+    before anything is sent: the exposed ports, the port bindings, and the
+    DNS and hosts values as Docker stores them."""
+    from client import ports
+
+    values: dict[str, list[str]] = {"dns": [], "dns_search": [], "extra_hosts": []}
+    for flag, dest, source, validate in (
+            ("--dns", "dns", args.dns, ports.validate_ip_address),
+            ("--dns-search", "dns_search", args.dns_search, ports.validate_dns_search),
+            ("--add-host", "extra_hosts", args.add_host, ports.validate_extra_host)):
+        for value in source:
+            try:
+                values[dest].append(validate(value))
+            except InvalidArgument as exc:
+                raise ports.flag_error(flag, value, exc) from exc
+    exposed, bindings = ports.publish_and_expose(args.publish, args.expose)
+    return exposed, bindings, values
+
+
 def create_request(args) -> runtime_pb2.CreateRequest:
+    exposed, bindings, network = _network_flags(args)
     env = []
     for path in args.env_file:
         env += parse_env_file(path)
@@ -72,7 +103,7 @@ def create_request(args) -> runtime_pb2.CreateRequest:
     config = runtime_pb2.ContainerConfig(
         image=args.image, cmd=args.command, env=env, working_dir=args.workdir, user=args.user,
         hostname=args.hostname, tty=args.tty, open_stdin=args.interactive, labels=labels,
-        stop_signal=args.stop_signal,
+        stop_signal=args.stop_signal, exposed_ports=exposed,
     )
     if args.entrypoint is not None:  # --entrypoint "" clears the image's, as docker's [""]
         config.entrypoint.values[:] = [args.entrypoint]
@@ -84,7 +115,12 @@ def create_request(args) -> runtime_pb2.CreateRequest:
         binds=args.volume, cap_add=args.cap_add, cap_drop=args.cap_drop,
         privileged=args.privileged, security_opt=args.security_opt, oom_score_adj=args.oom_score_adj,
         log_config=runtime_pb2.LogConfig(type=args.log_driver, config=log_opts), auto_remove=args.rm,
+        publish_all_ports=args.publish_all, dns=network["dns"], dns_search=network["dns_search"],
+        dns_options=args.dns_option, extra_hosts=network["extra_hosts"],
     )
+    for port, host_sides in bindings.items():
+        host.port_bindings[port].bindings.extend(
+            runtime_pb2.PortBinding(host_ip=ip, host_port=hport) for ip, hport in host_sides)
     if args.pids_limit:
         host.pids_limit = args.pids_limit
     return runtime_pb2.CreateRequest(name=args.name, config=config, host_config=host)
