@@ -19,6 +19,11 @@ state directories::
     [registries."myhost:5000"]
     insecure = true
 
+    [network]
+    bridge = "barque0"             # BARQUE_BRIDGE: the default bridge's name
+    bridge_subnet = ""             # BARQUE_BRIDGE_SUBNET: "" = first free /16 from 172.18.0.0
+    resolv_conf = "/etc/resolv.conf"   # BARQUE_RESOLV_CONF: source of containers' resolv.conf
+
     [cgroups]
     version = "auto"               # BARQUE_CGROUP_VERSION: auto, 1 or 2
     v2_root = "/sys/fs/cgroup"     # BARQUE_CGROUP2_ROOT: the cgroup2 mount used for version 2
@@ -80,6 +85,20 @@ class CgroupConfig:
 
 
 @dataclass(frozen=True)
+class NetworkConfig:
+    """The default bridge and where containers' name servers come from.
+
+    ``bridge_subnet`` "" picks the first /16 from 172.18.0.0 upward that no
+    host route or address overlaps, once (it is kept in the runtime's state).
+    ``resolv_conf`` is the file a container's resolv.conf is derived from.
+    """
+
+    bridge: str = "barque0"
+    bridge_subnet: str = ""
+    resolv_conf: str = "/etc/resolv.conf"
+
+
+@dataclass(frozen=True)
 class TlsConfig:
     """PEM file paths for mutual TLS on tcp addresses (empty: not configured).
 
@@ -113,6 +132,7 @@ class Config:
     source: str = ""
     cgroups: CgroupConfig = CgroupConfig()
     tls: TlsConfig = TlsConfig()
+    network: NetworkConfig = NetworkConfig()
 
     def address(self, service: str) -> str:
         """gRPC target of ``service`` (``unix:///…`` or ``host:port``)."""
@@ -165,7 +185,31 @@ def load_config(path: str | None = None, environ: dict[str, str] | None = None) 
     if not v2_root.startswith("/"):
         raise InvalidArgument(f"cgroup v2_root {v2_root!r} must be an absolute path")
     return Config(state_dir, run_dir, addresses, registries, path, CgroupConfig(version, v2_root),
-                  _tls_config(data.get("tls"), env, path))
+                  _tls_config(data.get("tls"), env, path), _network_config(data.get("network"), env, path))
+
+
+def _network_config(section: object, env: Mapping[str, str], path: str) -> NetworkConfig:
+    """``[network]`` with its ``BARQUE_BRIDGE``, ``BARQUE_BRIDGE_SUBNET`` and ``BARQUE_RESOLV_CONF`` overrides."""
+    section = section or {}
+    if not isinstance(section, dict):
+        raise InvalidArgument(f"config file {path!r}: [network] must be a table")
+    bridge = str(env.get("BARQUE_BRIDGE") or section.get("bridge") or "barque0")
+    if not (0 < len(bridge) <= 15) or not all(c.isalnum() or c in "-_." for c in bridge):
+        raise InvalidArgument(f"bridge name {bridge!r}: 1 to 15 letters, digits, '-', '_' or '.'")
+    subnet = str(env.get("BARQUE_BRIDGE_SUBNET") or section.get("bridge_subnet") or "")
+    if subnet:
+        import ipaddress
+
+        try:
+            net = ipaddress.IPv4Network(subnet)
+        except ValueError as exc:
+            raise InvalidArgument(f"bridge_subnet {subnet!r}: {exc}") from exc
+        if net.num_addresses < 4:
+            raise InvalidArgument(f"bridge_subnet {subnet!r} is too small: at least a /30")
+    resolv = str(env.get("BARQUE_RESOLV_CONF") or section.get("resolv_conf") or "/etc/resolv.conf")
+    if not resolv.startswith("/"):
+        raise InvalidArgument(f"resolv_conf {resolv!r} must be an absolute path")
+    return NetworkConfig(bridge, subnet, resolv)
 
 
 _TLS_KEYS = ("cert", "key", "ca", "client_cert", "client_key")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Protocol
 
 from barque.runtime.v1.runtime_pb2 import NetworkingConfig
-from client.config import CgroupConfig
+from client.config import CgroupConfig, NetworkConfig
 from client.errors import FailedPrecondition, Internal, InvalidArgument, NotFound
 from client.units import from_human_size, parse_signal
 from services.common.log import get_logger
@@ -37,7 +38,10 @@ from services.runtime.engine.filters import matches, parse_filters
 from services.runtime.engine.mounts import mount_overlay, unmount
 from services.runtime.engine.exitwatch import ExitWatcher
 from services.runtime.engine.status import refresh, utc_now
-from services.runtime.network.etc_files import write_etc_files
+from services.runtime.network.etc_files import EtcSettings, write_etc_files
+from services.runtime.network.helperclient import NetworkHelper
+from services.runtime.network.manager import Networks, NetworkSettings
+from services.runtime.network.modes import exposed_ports, network_kind, port_requests
 from services.runtime.oci.cgroups import hierarchy
 from services.runtime.shim import client as shimclient
 from services.runtime.spec import HostFacts, SpecContext, build_spec, process_args
@@ -86,7 +90,8 @@ class ContainerView:
 
 class RuntimeService:
     def __init__(self, root: Path, images: ImageSource, *, oci_command: list[str] | None = None,
-                 warm: bool = True, cgroups: CgroupConfig = CgroupConfig()) -> None:
+                 warm: bool = True, cgroups: CgroupConfig = CgroupConfig(),
+                 network: NetworkConfig = NetworkConfig(), run_dir: Path | None = None) -> None:
         """``oci_command`` runs another OCI runtime (runc) instead of barque-oci;
         ``warm`` (barque-oci only) forks shims and barque-oci commands from a
         warm helper process instead of starting an interpreter for each.
@@ -104,6 +109,10 @@ class RuntimeService:
         if self.zygote is not None:
             self.zygote.ensure()
         self.events = EventLog()
+        self.network_config = network
+        self.networks = Networks(root / "network", NetworkSettings(
+            bridge=network.bridge, subnet=network.bridge_subnet,
+            netns_dir=(run_dir or root) / "netns"), NetworkHelper(str(root / "network" / "helper")))
         self._exited: dict[str, threading.Event] = {}
         self._exits = ExitWatcher()
         #: the exit status of containers removed by --rm, for a Run or Wait
@@ -123,9 +132,10 @@ class RuntimeService:
         return self.store.dir(record.id)
 
     def close(self) -> None:
-        """Stop the warm helper; containers and their shims keep running."""
+        """Stop the warm helpers; containers and their shims keep running."""
         if self.zygote is not None:
             self.zygote.stop()
+        self.networks.helper.stop()
 
     def _oci(self, *args: str, check: bool = True) -> tuple[int, str]:
         """Run an OCI runtime command; (exit code, stderr)."""
@@ -145,12 +155,20 @@ class RuntimeService:
         return str(self.cgroup_root / "memory" / "barque" / container_id)
 
     def _recover(self) -> None:
-        """Rebuild state after a restart: watch every container still running."""
-        for record in self.store.all():
+        """Rebuild state after a restart: watch every container still running;
+        reconcile the networks (containers that stopped or went away
+        meanwhile lose their endpoints, rules and, if removed, leases)."""
+        records, running = self.store.all(), set()
+        for record in records:
             with self.store.lock:
-                running = refresh(record, self._dir(record) / "shim")
+                if refresh(record, self._dir(record) / "shim"):
+                    running.add(record.id)
+                elif record.network:
+                    record.network = {}
                 self.store.save(record)
-            if running:
+        self.networks.reconcile(running, {r.id for r in records})
+        for record in records:
+            if record.id in running:
                 self._watch(record)
             elif record.status == "exited" and record.host_config.auto_remove:
                 threading.Thread(target=self._auto_remove, args=(record.id,), daemon=True).start()
@@ -160,16 +178,21 @@ class RuntimeService:
     @applies("Config.image", "Config.entrypoint", "Config.cmd", "Config.stop_signal",
              "Config.stop_timeout", "Config.hostname", "Config.user", "Config.working_dir",
              "HostConfig.network_mode", "HostConfig.security_opt", "HostConfig.log_config",
-             "HostConfig.binds")
+             "HostConfig.binds", "HostConfig.port_bindings", "HostConfig.publish_all_ports",
+             "Config.exposed_ports")
     def create(self, name: str, config: ContainerConfig, host: HostConfig,
                networking: NetworkingConfig | None = None) -> ContainerRecord:
         """A container from Docker's Config and HostConfig; a field nothing
         applies is refused by name (see :mod:`services.runtime.spec.options`)."""
         config, host = _copy(config), _copy(host)
         refuse_unapplied(config, host, networking or NetworkingConfig())
-        if host.network_mode not in ("", "none"):
-            raise InvalidArgument(f"network {host.network_mode!r} is not supported yet: use --network none")
-        host.network_mode = "none"
+        kind = network_kind(host.network_mode)
+        peer = self._network_peer(host) if kind == "container" else None
+        if kind != "bridge" and (host.port_bindings or host.publish_all_ports):
+            if kind == "container":
+                raise InvalidArgument("conflicting options: port publishing and the container type network mode")
+            host.port_bindings.clear()
+            host.publish_all_ports = False  # Docker discards them on these networks
         security = parse_security_opts(host.security_opt)
         log_opts = parse_log_opts([f"{k}={v}" for k, v in host.log_config.config.items()])
         host.log_config.type = host.log_config.type or "json-file"
@@ -188,7 +211,10 @@ class RuntimeService:
             name = generate_name()
             while any(r.name == name for r in self.store.all()):
                 name = generate_name() + str(len(self.store.all()))
-        hostname = config.hostname or cid[:12]
+        config.exposed_ports[:] = exposed_ports(config.exposed_ports, image_config, host.port_bindings)
+        port_requests(host.port_bindings, host.publish_all_ports, list(config.exposed_ports))  # checked now
+        hostname = config.hostname or (peer.hostname if peer is not None else "") or (
+            socket.gethostname() if kind == "host" else cid[:12])
         entrypoint = list(config.entrypoint.values) if config.HasField("entrypoint") else None
         cmd = list(config.cmd) or None
         args = process_args(image_config, entrypoint, cmd)
@@ -208,10 +234,14 @@ class RuntimeService:
             _phase(cid, "overlay_mount")
             record.rootfs = {"lowerdirs": info.lowerdirs, "upperdir": info.upperdir, "workdir": info.workdir}
             user_text = config.user or image_config.get("User") or ""
-            etc = write_etc_files(cdir / "etc", hostname)
+            if peer is not None:  # Docker shares the joined container's files
+                etc = {path: str(self._dir(peer) / "etc" / path.rsplit("/", 1)[1])
+                       for path in ("/etc/hostname", "/etc/hosts", "/etc/resolv.conf")}
+            else:
+                etc = write_etc_files(cdir / "etc", self._etc_settings(record, kind))
             context = SpecContext(
                 id=cid, rootfs=rootfs, root_path="rootfs", image_config=image_config, hostname=hostname,
-                binds=binds, security=security, etc_files=etc, network=host.network_mode,
+                binds=binds, security=security, etc_files=etc, network=self._spec_network(cid, kind, peer),
                 cgroups_path=f"/barque/{cid}", facts=HostFacts(cgroup_v2=self.cgroup_v2),
             )
             spec = build_spec(config, host, context)
@@ -242,6 +272,72 @@ class RuntimeService:
         log.info("container.created", id=cid, name=name, image=config.image)
         return record
 
+    # ---- networks ------------------------------------------------------------------
+
+    def _network_peer(self, host: HostConfig) -> ContainerRecord:
+        """``container:NAME``'s container; the mode is stored with its full id, as Docker does."""
+        peer = self.store.find(host.network_mode.split(":", 1)[1])
+        host.network_mode = f"container:{peer.id}"
+        return peer
+
+    def _spec_network(self, cid: str, kind: str, peer: ContainerRecord | None) -> str:
+        """The spec's network: a namespace of its own (none), the host's, or
+        one to join by path (the bridge's, made at start; a peer's, named at start)."""
+        if kind == "bridge":
+            return self.networks.netns_path(cid)
+        if peer is not None:
+            return f"/proc/{peer.pid or 1}/ns/net"
+        return kind
+
+    @applies("HostConfig.dns", "HostConfig.dns_search", "HostConfig.dns_options", "HostConfig.extra_hosts")
+    def _etc_settings(self, record: ContainerRecord, kind: str, address: str = "") -> EtcSettings:
+        host = record.host_config
+        gateway = ""
+        if kind == "bridge" and address or any(e.endswith(":host-gateway") for e in host.extra_hosts):
+            gateway = self.networks.bridge().gateway
+        return EtcSettings(
+            hostname=record.hostname, address=address, gateway=gateway, extra_hosts=tuple(host.extra_hosts),
+            dns=tuple(host.dns), dns_search=tuple(host.dns_search), dns_options=tuple(host.dns_options),
+            host_network=kind == "host", resolv_source=self.network_config.resolv_conf)
+
+    def _join_peer(self, record: ContainerRecord, cdir: Path) -> None:
+        """``container:`` mode: point the spec at the peer's namespace as it runs now."""
+        peer = self.store.find(record.host_config.network_mode.split(":", 1)[1])
+        with self.store.lock:
+            running = refresh(peer, self._dir(peer) / "shim")
+        if not running:
+            raise FailedPrecondition(f"cannot join network of a non running container: {peer.id}")
+        spec = json.loads((cdir / "config.json").read_text())
+        for ns in spec["linux"]["namespaces"]:
+            if ns["type"] == "network":
+                ns["path"] = f"/proc/{peer.pid}/ns/net"
+        (cdir / "config.json").write_text(json.dumps(spec, indent=1))
+
+    def _connect(self, record: ContainerRecord, cdir: Path) -> None:
+        """Put a bridge container on the bridge and write its hosts file with its address."""
+        host = record.host_config
+        requests = port_requests(host.port_bindings, host.publish_all_ports, list(record.config.exposed_ports))
+        endpoint = self.networks.connect(record.id, record.name, requests)
+        try:
+            found = self.networks.endpoint(record.id)
+            assert found is not None
+            bridge = found[0]
+            write_etc_files(cdir / "etc", self._etc_settings(record, "bridge", endpoint.ip))
+        except BaseException:
+            self.networks.disconnect(record.id)
+            raise
+        record.network = {
+            "ip": endpoint.ip, "mac": endpoint.mac, "gateway": bridge.gateway, "prefix_len": bridge.prefix_len,
+            "network_id": bridge.network_id, "endpoint_id": endpoint.endpoint_id, "sandbox_key": endpoint.netns,
+            "ports": [[p.proto, p.container_port, p.host_ip, p.host_port] for p in endpoint.ports],
+        }
+        _phase(record.id, "network")
+
+    def _disconnect(self, record: ContainerRecord) -> None:
+        if record.network:
+            self.networks.disconnect(record.id)
+            record.network = {}
+
     # ---- start, wait, watch ---------------------------------------------------
 
     @applies("Config.open_stdin")
@@ -270,16 +366,32 @@ class RuntimeService:
                 tty=record.config.tty, wait_attach=wait_attach, oom_cgroup=self._oom_cgroup(record.id),
             )
             _phase(record.id, "start.begin")
-            if self.zygote is not None:
-                self.zygote.spawn_shim(config)
-            else:
-                shimclient.spawn_shim(config)
+            kind = network_kind(host.network_mode)
+            if kind == "container":
+                self._join_peer(record, cdir)
+            elif kind == "bridge":
+                self._connect(record, cdir)
+            try:
+                if self.zygote is not None:
+                    self.zygote.spawn_shim(config)
+                else:
+                    shimclient.spawn_shim(config)
+            except BaseException:
+                self._disconnect(record)
+                raise
             _phase(record.id, "shim_spawn")
             record.status, record.starts = "running", record.starts + 1
             record.started_at, record.error, record.oom_killed = utc_now(), "", False
             self.store.save(record)
         if not wait_attach:
-            self._await_started(record)
+            try:
+                self._await_started(record)
+            except BaseException:
+                if record.network:  # create or start failed: nothing of the network stays
+                    with self._lock(record.id):
+                        self._disconnect(record)
+                        self.store.save(record)
+                raise
         self._watch(record)
         return record
 
@@ -306,6 +418,10 @@ class RuntimeService:
             done.set()
             return
         _phase(container_id, "exit_reported")
+        try:
+            self._disconnect(record)  # Docker frees the published ports before wait returns
+        except Exception as exc:  # logged; rm and the next start retry it
+            log.warning("container.network_disconnect_failed", id=container_id, error=str(exc))
         with self.store.lock:
             refresh(record, self._dir(record) / "shim")
             if record.status == "running":  # supervisor gone, process gone
@@ -433,6 +549,7 @@ class RuntimeService:
                 self.images.remove_snapshot(record.id)
             except NotFound:
                 pass  # never prepared, or already removed
+        self.networks.release(record.id)
         shutil.rmtree(cdir, ignore_errors=True)
         self.store.forget(record.id)
         self._exited.pop(record.id, None)

@@ -8,6 +8,7 @@ from barque.runtime.v1 import runtime_pb2, runtime_pb2_grpc
 from barque.types.v1 import types_pb2
 from client.errors import InvalidArgument
 from services.runtime.core import ContainerView, ExitStatus, RuntimeService
+from services.runtime.engine.inspect import network_name, port_map
 from services.runtime.engine.client_input import ClientInput
 from services.runtime.engine.execs import STDERR, Execs
 from services.runtime.shim import client as shimclient
@@ -23,6 +24,30 @@ _EXEC_KIND = {STDERR: runtime_pb2.STREAM_KIND_STDERR}
 INITIAL_SIZE_WAIT = 0.5
 
 
+def _ports_pb(view: ContainerView) -> list[runtime_pb2.Port]:
+    """Docker's container-list ports: the published ones with their host
+    side, the exposed-only ones without; none unless it runs."""
+    out = []
+    for key, bindings in port_map(view.record, view.running).items():
+        port, proto = key.split("/")
+        for b in bindings or [None]:
+            out.append(runtime_pb2.Port(private_port=int(port), type=proto) if b is None else
+                       runtime_pb2.Port(ip=b["HostIp"], private_port=int(port), public_port=int(b["HostPort"]),
+                                        type=proto))
+    return out
+
+
+def _networks_pb(view: ContainerView) -> dict[str, runtime_pb2.EndpointSettings]:
+    name = network_name(view.record.host_config.network_mode)
+    if not name:
+        return {}
+    net = view.record.network if view.running else {}
+    return {name: runtime_pb2.EndpointSettings(
+        network_id=net.get("network_id", ""), endpoint_id=net.get("endpoint_id", ""),
+        gateway=net.get("gateway", ""), ip_address=net.get("ip", ""), ip_prefix_len=net.get("prefix_len", 0),
+        mac_address=net.get("mac", ""))}
+
+
 def container_to_pb(view: ContainerView) -> runtime_pb2.Container:
     r = view.record
     status = "running" if view.running else r.status
@@ -33,7 +58,7 @@ def container_to_pb(view: ContainerView) -> runtime_pb2.Container:
     return runtime_pb2.Container(
         id=r.id, name=r.name, created=r.created, image_id=r.image_id, args=r.args, config=r.config,
         host_config=r.host_config, state=state, log_path=r.log_path, env=r.env, working_dir=r.working_dir,
-        hostname=r.hostname, user=r.user,
+        hostname=r.hostname, user=r.user, ports=_ports_pb(view), networks=_networks_pb(view),
         mounts=[runtime_pb2.MountPoint(type=m["Type"], source=m["Source"], destination=m["Destination"],
                                        rw=m["RW"], mode=m["Mode"]) for m in r.mounts],
         rootfs=[types_pb2.Mount(type="overlay", source="overlay", options=[

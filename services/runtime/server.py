@@ -33,6 +33,7 @@ def run() -> None:
     runtime = RuntimeService(
         prepare_state_dir(config, "runtime"), RemoteImages(connect(config, "images")),
         warm=os.environ.get("BARQUE_RUNTIME_WARM", "1") != "0", cgroups=config.cgroups,
+        network=config.network, run_dir=config.run_dir,
     )
 
     def register(server):

@@ -56,6 +56,7 @@ class Engine:
     def create(cls, services: tuple[str, ...] = ("registry", "images"), **env: str) -> "Engine":
         root = Path(tempfile.mkdtemp(prefix=f"barque-engine-{os.getpid()}-"))
         os.chmod(root, 0o755)
+        env.setdefault("BARQUE_BRIDGE", _bridge_name())
         engine = cls(root, services, extra_env=dict(env))
         (root / "barque.toml").write_text("# test engine: everything comes from the environment\n")
         try:
@@ -128,7 +129,32 @@ class Engine:
         assert res.returncode == 0, f"barque {' '.join(args)} failed ({res.returncode}): {res.stderr}{res.stdout}"
         return res
 
+    @property
+    def bridge(self) -> str:
+        """This engine's default bridge (each test engine has its own, beside the host's barque0)."""
+        return self.extra_env["BARQUE_BRIDGE"]
+
     def close(self) -> None:
         for service in list(reversed(list(self.procs))):
             self.stop_service(service)
+        if "runtime" in self.services:
+            remove_engine_network(self.bridge)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+_bridges = iter(range(1, 1 << 30))
+
+
+def _bridge_name() -> str:
+    """A bridge name of the tests' own: bqt<pid><n>, at most 15 characters."""
+    return f"bqt{os.getpid() % 100000}x{next(_bridges)}"[:15]
+
+
+def remove_engine_network(bridge: str) -> None:
+    """What an engine's runtime keeps across its restarts, as a host keeps
+    docker0: its bridge and its firewall chains. Tests remove them."""
+    from services.runtime.network import firewall
+    from services.runtime.network.manager import chain_prefix
+
+    subprocess.run(["ip", "link", "del", bridge], capture_output=True)
+    firewall.remove(prefix=chain_prefix(bridge))

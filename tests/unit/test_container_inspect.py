@@ -202,7 +202,7 @@ def test_hostconfig_shows_what_was_asked_and_the_engines_defaults(tmp_path):
     out = container_json(_record(host=host), False, tmp_path)["HostConfig"]
     assert (out["Memory"], out["Binds"], out["CapAdd"], out["AutoRemove"], out["PidsLimit"]) == (
         32 << 20, ["/h:/c:ro"], ["NET_ADMIN"], True, 9)
-    assert out["NetworkMode"] == "none" and out["LogConfig"]["Type"] == "json-file"
+    assert out["NetworkMode"] == "default" and out["LogConfig"]["Type"] == "json-file"
     assert out["RestartPolicy"] == {"Name": "no", "MaximumRetryCount": 0}
 
 
@@ -215,6 +215,37 @@ def test_mounts_and_network_settings(tmp_path):
     assert net["Ports"] == {} and list(net["Networks"]) == ["none"]
     none = net["Networks"]["none"]
     assert (none["IPAddress"], none["IPPrefixLen"], none["Aliases"], none["DNSNames"]) == ("", 0, None, None)
+
+
+def test_a_running_bridge_containers_network_settings_are_dockers(tmp_path):
+    config = ContainerConfig(image="busybox", exposed_ports=["80/tcp", "443/tcp", "53/udp"])
+    host = HostConfig(network_mode="default", log_config=runtime_pb2.LogConfig(type="json-file"))
+    network = {"ip": "172.18.0.2", "mac": "02:42:ac:12:00:02", "gateway": "172.18.0.1", "prefix_len": 16,
+               "network_id": "n" * 64, "endpoint_id": "e" * 64, "sandbox_key": "/run/barque/netns/" + CID,
+               "ports": [["tcp", 80, "", 8080], ["tcp", 80, "127.0.0.1", 8081], ["udp", 53, "", 5353]]}
+    record = _record(config=config, host=host, network=network, status="running", pid=7)
+    net = container_json(record, True, tmp_path)["NetworkSettings"]
+    assert net["Ports"] == {
+        "53/udp": [{"HostIp": "0.0.0.0", "HostPort": "5353"}],
+        "80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}, {"HostIp": "127.0.0.1", "HostPort": "8081"}],
+        "443/tcp": None,
+    }
+    assert (net["IPAddress"], net["IPPrefixLen"], net["Gateway"], net["MacAddress"]) == (
+        "172.18.0.2", 16, "172.18.0.1", "02:42:ac:12:00:02")
+    assert (net["SandboxKey"], net["EndpointID"]) == ("/run/barque/netns/" + CID, "e" * 64)
+    bridge = net["Networks"]["bridge"]
+    assert list(net["Networks"]) == ["bridge"]
+    assert (bridge["NetworkID"], bridge["EndpointID"], bridge["IPAddress"]) == ("n" * 64, "e" * 64, "172.18.0.2")
+    # stopped: still on the bridge network, without an address or ports
+    stopped = container_json(_record(config=config, host=host), False, tmp_path)["NetworkSettings"]
+    assert stopped["Ports"] == {} and stopped["IPAddress"] == "" and list(stopped["Networks"]) == ["bridge"]
+    assert stopped["Networks"]["bridge"]["IPAddress"] == ""
+
+
+def test_a_container_joined_to_anothers_network_has_no_network_of_its_own(tmp_path):
+    host = HostConfig(network_mode="container:" + "f" * 64, log_config=runtime_pb2.LogConfig(type="json-file"))
+    net = container_json(_record(host=host), False, tmp_path)["NetworkSettings"]
+    assert net["Networks"] == {} and net["Ports"] == {}
 
 
 def test_the_document_does_not_share_the_records_lists(tmp_path):

@@ -66,6 +66,9 @@ class ContainerRecord:
     started_at: str = "0001-01-01T00:00:00Z"
     finished_at: str = "0001-01-01T00:00:00Z"
     starts: int = 0
+    # the endpoint while it runs on a bridge (ip, mac, gateway, prefix_len,
+    # network_id, endpoint_id, sandbox_key, ports: [[proto, port, host_ip, host_port]])
+    network: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
         """A JSON-ready view for saving; it shares the record's lists, so

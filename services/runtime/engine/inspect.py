@@ -189,9 +189,9 @@ def _state(record: ContainerRecord, running: bool) -> dict[str, Any]:
 
 def _host_config(record: ContainerRecord) -> dict[str, Any]:
     host = render_message(record.host_config)
-    # the engine's defaults, as Docker records them: barque has no other
-    # network, json-file is the default driver, no restart policy is "no"
-    host["NetworkMode"] = host["NetworkMode"] or "none"
+    # the engine's defaults, as Docker records them: the default network,
+    # json-file is the default driver, no restart policy is "no"
+    host["NetworkMode"] = host["NetworkMode"] or "default"
     host["LogConfig"]["Type"] = host["LogConfig"]["Type"] or "json-file"
     host["RestartPolicy"]["Name"] = host["RestartPolicy"]["Name"] or "no"
     return host
@@ -240,18 +240,59 @@ def _mounts(record: ContainerRecord) -> list[dict[str, Any]]:
              "RW": m["RW"], "Propagation": m.get("Propagation") or "rprivate"} for m in record.mounts]
 
 
-def _network_settings() -> dict[str, Any]:
-    """``--network none``, the only network barque has: Docker's ``none`` endpoint."""
-    none = {
-        "IPAMConfig": None, "Links": None, "Aliases": None, "DriverOpts": None, "GwPriority": 0,
-        "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "", "MacAddress": "",
-        "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-        "DNSNames": None,
-    }
+def _endpoint(net: dict, running: bool) -> dict[str, Any]:
+    """One of NetworkSettings.Networks, as Docker's EndpointSettings: the
+    live fields only while the container runs."""
+    live = running and bool(net)
     return {
-        "Bridge": "", "SandboxID": "", "HairpinMode": False, "Ports": {}, "SandboxKey": "",
-        "IPAddress": "", "Gateway": "", "MacAddress": "",
-        "Networks": {"none": none},
+        "IPAMConfig": None, "Links": None, "Aliases": None,
+        "NetworkID": net.get("network_id", ""),
+        "EndpointID": net.get("endpoint_id", "") if live else "",
+        "Gateway": net.get("gateway", "") if live else "",
+        "IPAddress": net.get("ip", "") if live else "",
+        "IPPrefixLen": net.get("prefix_len", 0) if live else 0,
+        "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+        "MacAddress": net.get("mac", "") if live else "",
+        "DriverOpts": None, "GwPriority": 0, "DNSNames": None,
+    }
+
+
+def network_name(network_mode: str) -> str:
+    """The network a mode puts the container on ("" for ``container:``)."""
+    if network_mode in ("", "default", "bridge"):
+        return "bridge"
+    return "" if network_mode.startswith("container:") else network_mode
+
+
+def port_map(record: ContainerRecord, running: bool) -> dict[str, Any]:
+    """NetworkSettings.Ports: each exposed port, with its host sides when
+    published (null when not); empty when the container is not running."""
+    if not running or network_name(record.host_config.network_mode) != "bridge":
+        return {}
+    out: dict[str, Any] = {key: None for key in record.config.exposed_ports}
+    for proto, port, host_ip, host_port in record.network.get("ports", []):
+        out.setdefault(f"{port}/{proto}", None)
+        out[f"{port}/{proto}"] = (out[f"{port}/{proto}"] or []) + [
+            {"HostIp": host_ip or "0.0.0.0", "HostPort": str(host_port)}]
+    return dict(sorted(out.items(), key=lambda kv: (int(kv[0].split("/")[0]), kv[0])))
+
+
+def _network_settings(record: ContainerRecord, running: bool) -> dict[str, Any]:
+    """Docker's NetworkSettings: the endpoint on the container's network
+    (bridge, none or host; none when it joined another's), its ports."""
+    name = network_name(record.host_config.network_mode)
+    net = record.network if running else {}
+    endpoint = _endpoint(net, running)
+    return {
+        "Bridge": "", "SandboxID": net.get("endpoint_id", "") if net else "", "HairpinMode": False,
+        "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
+        "Ports": port_map(record, running), "SandboxKey": net.get("sandbox_key", ""),
+        "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
+        "EndpointID": endpoint["EndpointID"], "Gateway": endpoint["Gateway"],
+        "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+        "IPAddress": endpoint["IPAddress"], "IPPrefixLen": endpoint["IPPrefixLen"], "IPv6Gateway": "",
+        "MacAddress": endpoint["MacAddress"],
+        "Networks": {name: endpoint} if name else {},
     }
 
 
@@ -282,5 +323,5 @@ def container_json(record: ContainerRecord, running: bool, container_dir: Path) 
         "GraphDriver": _graph_driver(record, container_dir),
         "Mounts": _mounts(record),
         "Config": _config(record),
-        "NetworkSettings": _network_settings(),
+        "NetworkSettings": _network_settings(record, running),
     }

@@ -1,0 +1,169 @@
+"""Links, addresses, routes and network namespaces, through pyroute2.
+
+Runs only in a child of the network helper (:mod:`.helper`), never in the
+gRPC server: creating a namespace means ``unshare``-ing the calling process,
+which only a disposable child may do. A child that made a namespace has
+left the host's; it still reaches the host's links through the netlink
+socket it opened before (a socket stays in the namespace it was made in).
+
+A container's namespace is created here and bind-mounted at a path that
+the spec names (``linux.namespaces`` ``path``), as CNI plugins and podman
+do: the network is up before the container's first instruction, a failure
+here happens before any container process exists, and ``--network
+container:`` or a later exec join it by that path.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import ipaddress
+import os
+from pathlib import Path
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+from client.errors import FailedPrecondition, Internal
+
+__all__ = ["host_networks", "ensure_bridge", "remove_bridge", "attach", "detach", "PlumbingError"]
+
+CLONE_NEWNET = 0x40000000
+MS_BIND = 0x1000
+MNT_DETACH = 0x2
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+class PlumbingError(Internal):
+    """A netlink or namespace operation failed."""
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise PlumbingError(f"{what}: {os.strerror(err)}")
+
+
+def _netlink(what: str):
+    """Context: NetlinkError and OSError become one-line PlumbingErrors naming ``what``."""
+    class _Translate:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, kind, exc, tb):
+            if isinstance(exc, NetlinkError):
+                raise PlumbingError(f"{what}: {os.strerror(exc.code) if exc.code else exc}") from exc
+            if isinstance(exc, OSError) and not isinstance(exc, PlumbingError):
+                raise PlumbingError(f"{what}: {exc.strerror or exc}") from exc
+            return False
+    return _Translate()
+
+
+def host_networks() -> list[str]:
+    """Every IPv4 network the host routes or has an address in (CIDR strings)."""
+    out = []
+    with IPRoute() as ipr:
+        for route in ipr.get_routes(family=2):
+            dst = route.get_attr("RTA_DST")
+            if dst:
+                out.append(f"{dst}/{route['dst_len']}")
+        for addr in ipr.get_addr(family=2):
+            out.append(str(ipaddress.IPv4Interface(f"{addr.get_attr('IFA_ADDRESS')}/{addr['prefixlen']}").network))
+    return out
+
+
+def _sysctl(path: str, value: str) -> None:
+    with open(path, "w") as f:
+        f.write(value)
+
+
+def ensure_bridge(name: str, gateway: str, prefix_len: int) -> None:
+    """The bridge ``name``, up, with the gateway address; forwarding on, and
+    ``route_localnet`` on the bridge so DNAT from 127.0.0.1 reaches containers."""
+    with _netlink(f"bridge {name}"), IPRoute() as ipr:
+        found = ipr.link_lookup(ifname=name)
+        if not found:
+            try:
+                ipr.link("add", ifname=name, kind="bridge")
+            except NetlinkError as exc:
+                if exc.code != errno.EEXIST:  # a concurrent start made it first
+                    raise
+            found = ipr.link_lookup(ifname=name)
+        index = found[0]
+        have = {(a.get_attr("IFA_ADDRESS"), a["prefixlen"]) for a in ipr.get_addr(index=index, family=2)}
+        if (gateway, prefix_len) not in have:
+            try:
+                ipr.addr("add", index=index, address=gateway, prefixlen=prefix_len)
+            except NetlinkError as exc:
+                if exc.code != errno.EEXIST:
+                    raise
+        ipr.link("set", index=index, state="up")
+    _sysctl(f"/proc/sys/net/ipv4/conf/{name}/route_localnet", "1")
+    _sysctl("/proc/sys/net/ipv4/ip_forward", "1")
+
+
+def remove_bridge(name: str) -> None:
+    with _netlink(f"remove bridge {name}"), IPRoute() as ipr:
+        found = ipr.link_lookup(ifname=name)
+        if found:
+            ipr.link("del", index=found[0])
+
+
+def attach(netns: str, host_if: str, bridge: str, ip: str, prefix_len: int, gateway: str, mac: str) -> None:
+    """A new network namespace bound at ``netns`` holding ``eth0`` (``ip``,
+    ``mac``, default route via ``gateway``) and ``lo``, both up; the veth's
+    other end ``host_if`` on ``bridge``, up, in hairpin mode. Leaves the
+    calling process in the new namespace: call it from a disposable child."""
+    with _netlink(f"attach {host_if}"), IPRoute() as host:
+        found = host.link_lookup(ifname=bridge)
+        if not found:
+            raise FailedPrecondition(f"bridge {bridge} does not exist")
+        bridge_index = found[0]
+        stale = host.link_lookup(ifname=host_if)
+        if stale:
+            host.link("del", index=stale[0])
+        _unbind(netns)
+        host_ns = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        _check(_libc.unshare(CLONE_NEWNET), "unshare a network namespace")
+        os.close(os.open(netns, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444))
+        _check(_libc.mount(b"/proc/self/ns/net", os.fsencode(netns), b"none", MS_BIND, None),
+               f"bind the network namespace at {netns}")
+        with IPRoute() as inside:
+            inside.link("add", ifname="eth0", kind="veth", address=mac,
+                        peer={"ifname": host_if, "net_ns_fd": host_ns})
+            os.close(host_ns)
+            eth0 = inside.link_lookup(ifname="eth0")[0]
+            inside.addr("add", index=eth0, address=ip, prefixlen=prefix_len)
+            inside.link("set", index=eth0, state="up")
+            inside.link("set", index=inside.link_lookup(ifname="lo")[0], state="up")
+            inside.route("add", dst="default", gateway=gateway)
+        index = host.link_lookup(ifname=host_if)[0]
+        host.link("set", index=index, master=bridge_index)
+        host.brport("set", index=index, mode=1)  # hairpin: a container reaches itself through a published port
+        host.link("set", index=index, state="up")
+
+
+def detach(netns: str, host_if: str) -> None:
+    """Remove the veth (both ends go together) and the namespace's binding;
+    what is already gone is skipped."""
+    with _netlink(f"detach {host_if}"), IPRoute() as ipr:
+        found = ipr.link_lookup(ifname=host_if)
+        if found:
+            try:
+                ipr.link("del", index=found[0])
+            except NetlinkError as exc:
+                if exc.code != errno.ENODEV:
+                    raise
+    _unbind(netns)
+
+
+def _unbind(netns: str) -> None:
+    """Unmount and remove a namespace binding left at ``netns``, if any."""
+    path = Path(netns)
+    if not path.exists():
+        return
+    if _libc.umount2(os.fsencode(netns), MNT_DETACH) != 0:
+        err = ctypes.get_errno()
+        if err not in (errno.EINVAL, errno.ENOENT):  # EINVAL: not a mount point
+            raise PlumbingError(f"unmount {netns}: {os.strerror(err)}")
+    path.unlink(missing_ok=True)
