@@ -9,7 +9,7 @@ BINDIR ?= /usr/local/bin
 APT_PACKAGES := docker-registry skopeo umoci busybox-static runc apache2-utils zstd curl iproute2 \
 	python3-venv ca-certificates systemd podman conmon iptables util-linux
 
-.PHONY: help deps install venv protos check-protos up down status demo test test-unit lint bench-deps bench-pull bench-run
+.PHONY: help deps install venv protos check-protos up down status demo test test-unit lint bench-deps bench-pull bench-run bench-net
 
 help:
 	@echo "make install       venv + generated code + barque on PATH ($(BINDIR))"
@@ -20,6 +20,7 @@ help:
 	@echo "make check-protos  fail when generated code is stale"
 	@echo "make bench-pull    cold pull benchmark against skopeo/docker/podman"
 	@echo "make bench-run     container start latency and memory against docker/podman"
+	@echo "make bench-net     bridge throughput (iperf3) and network start-up cost against docker/podman"
 
 deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
@@ -79,8 +80,9 @@ lint:
 	$(PY) -m mypy services cli
 
 # the peers the benchmarks compare against (Debian's docker.io is 20.10), and
-# debootstrap, which bench-pull builds its Debian image with
-BENCH_PACKAGES := docker.io podman debootstrap
+# debootstrap, which bench-pull builds its Debian image with; bench-net's
+# iperf3, and podman's CNI plugins for its default bridge network
+BENCH_PACKAGES := docker.io podman debootstrap iperf3 containernetworking-plugins
 
 bench-deps:
 	@missing=$$(for p in $(BENCH_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
@@ -94,3 +96,6 @@ bench-pull: install bench-deps
 
 bench-run: install bench-deps
 	$(PY) -m bench.run
+
+bench-net: install bench-deps
+	$(PY) -m bench.net

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from bench.runprofile import print_breakdown, print_importtime, print_profile
 
-__all__ = ["targets", "print_report", "PS_LOADED_LIMIT_S", "PER_CONTAINER_LIMIT_KIB"]
+__all__ = ["targets", "print_report", "PS_LOADED_LIMIT_S", "PER_CONTAINER_LIMIT_KIB", "net_targets",
+           "print_net_report", "VETH_SHARE", "NET_RUN_VS_PODMAN"]
 
 #: ``ps`` with 100 running containers stays under this many seconds
 PS_LOADED_LIMIT_S = 0.1
@@ -210,3 +211,136 @@ def print_report(result: dict) -> None:
         print_profile(result["profile"])
     _print_targets(result.get("targets", []))
     _print_fairness(result)
+
+
+# ------------------------------------------------------------------ bench-net (issue 11)
+
+#: barque's throughput on a path is at least this share of the bare veth path's
+VETH_SHARE = 0.9
+#: ``run --rm IMAGE true`` on the default network, paired ratio to podman's
+NET_RUN_VS_PODMAN = 0.8
+NET_PATHS = {"host": "host -> ctr, 127.0.0.1:PORT", "host_gateway": "host -> ctr, gateway:PORT",
+             "c2c": "ctr -> ctr, bridge address"}
+
+
+def _at_least(name: str, value: float | None, limit: float | None, unit: str) -> dict:
+    met = None if value is None or limit is None else value >= limit
+    return {"target": name, "value": value, "limit": limit, "unit": unit, "at_least": True, "strict": False,
+            "moonshot": False, "met": met}
+
+
+def net_targets(result: dict) -> list[dict]:
+    """Issue 11's targets: throughput within 10% of the bare veth path (host to
+    a container through a published port on 127.0.0.1, container to container),
+    the start-up cost the bridge adds no higher than docker's, and ``run --rm``
+    on the default network at most 0.8x podman's (paired)."""
+    out = []
+    for path, what in (("host", "host -> ctr (127.0.0.1 published port)"), ("c2c", "ctr -> ctr")):
+        out.append(_at_least(f"throughput {what} >= {VETH_SHARE}x bare veth",
+                             _get(result, "throughput", path, "ratios", "barque/veth"), VETH_SHARE, "x veth"))
+    engines = _get(result, "startup", "engines") or {}
+    mine, docker = _get(engines, "barque", "added_s"), _get(engines, "docker", "added_s")
+    out.append({**_target("start-up added by the bridge <= docker's", mine, 0.0, "s"), "limit": docker,
+                "met": None if mine is None or docker is None else mine <= docker})
+    out.append(_target(f"run --rm IMAGE true (default network) <= {NET_RUN_VS_PODMAN}x podman",
+                       _get(result, "startup", "paired_ratios", "bridge", "barque/podman"), NET_RUN_VS_PODMAN,
+                       "x podman"))
+    return out
+
+
+def _g(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _x(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def _print_throughput(tp: dict | None) -> None:
+    if not tp:
+        return
+    if "error" in tp:
+        print(f"\nthroughput: not measured: {tp['error']}")
+        return
+    names: list[str] = []
+    for path in NET_PATHS:
+        names += [n for n in _get(tp, path, "engines") or {} if n not in names]
+    print(f"\nTCP throughput, iperf3, Gbit/s (medians of {tp.get('runs', '?')} x {tp.get('seconds', '?')} s; "
+          f"bare veth baseline {_g(_get(tp, 'veth', 'median_gbit'))} Gbit/s)")
+    pairs = [f"{n}/veth" for n in names] + [f"barque/{n}" for n in names if n != "barque"]
+    print(f"  {'path':30s}" + "".join(f" {n:>8s}" for n in names) + "".join(f" {p:>14s}" for p in pairs))
+    for path, title in NET_PATHS.items():
+        if path not in tp:
+            continue
+        engines, ratios = tp[path]["engines"], tp[path]["ratios"]
+        print(f"  {title:30s}" + "".join(f" {_g(_get(engines, n, 'median_gbit')):>8s}" for n in names)
+              + "".join(f" {_x(ratios.get(p)):>14s}" for p in pairs))
+    for err in tp.get("failed", [])[:3]:
+        print(f"  failed: round {err['round']} {err['engine']} {err['path']}: {err['error'].strip()[-200:]}")
+
+
+def _print_startup(st: dict | None) -> None:
+    if not st:
+        return
+    if "error" in st:
+        print(f"\nstart-up: not measured: {st['error']}")
+        return
+    print(f"\nrun --rm IMAGE true, default network (bridge) and --network none ({st.get('runs', '?')} rounds, "
+          "medians)")
+    print(f"  {'engine':8s} {'bridge':>8s} {'none':>8s} {'added':>8s}   {'bridge p10-p90':>16s} {'none p10-p90':>16s}")
+    for name, modes in st["engines"].items():
+        b, n = modes.get("bridge", {}), modes.get("none", {})
+        print(f"  {name:8s} {_s(b.get('median_s')):>8s} {_s(n.get('median_s')):>8s} {_s(modes.get('added_s')):>8s}"
+              f"   {_s(b.get('p10_s')) + '-' + _s(b.get('p90_s')):>16s} {_s(n.get('p10_s')) + '-' + _s(n.get('p90_s')):>16s}")
+    for mode, pairs in st.get("paired_ratios", {}).items():
+        if pairs:
+            print(f"  paired ratios, {mode:6s}: " + ", ".join(f"{k} {v:.2f}x" for k, v in pairs.items()))
+    _failed_lines(st.get("failed_calls", []))
+
+
+def _print_net_targets(found: list[dict]) -> None:
+    print("\ntargets (issue 11)")
+    for t in found:
+        verdict = {True: "met", False: "missed", None: "n/a"}[t["met"]]
+        if t["value"] is None:
+            value = "not measured"
+        elif t["unit"] == "s":
+            value = f"{t['value']:.3f} s vs " + ("-" if t["limit"] is None else f"{t['limit']:.3f} s")
+        else:
+            value = _target_value(t["value"], t["unit"])
+        print(f"  {verdict:7s} {t['target']:58s} {value}")
+
+
+def print_net_report(result: dict) -> None:
+    """bench-net's figures, then its targets."""
+    tree = result.get("tree", {})
+    print(f"\nbarque tree {tree.get('commit', '?')}" +
+          (f" + {len(tree['uncommitted'])} uncommitted files under services/, cli/" if tree.get("uncommitted") else ""))
+    host = result.get("host", {})
+    load = host.get("loadavg_start", [0])[0], (host.get("loadavg_end") or [0])[0]
+    print(f"image {result.get('ref', '?')}; {host.get('cpus')} cpus, load {load[0]:.2f} -> {load[1]:.2f}; "
+          f"{host.get('iperf3', '')}")
+    for name, e in result.get("engines", {}).items():
+        extra = ", ".join(f"{k} {v}" for k, v in e.items() if k != "version")
+        print(f"  {name:8s} {e.get('version', '')}" + (f" ({extra})" if extra else ""))
+    _print_throughput(result.get("throughput"))
+    proxies = _get(result, "paths", "docker_proxy")
+    if proxies:
+        print(f"  docker's published ports: {len(proxies)} docker-proxy processes (userland proxy) were running; "
+              "127.0.0.1 goes through it, the gateway address through DNAT")
+    _print_startup(result.get("startup"))
+    _print_net_targets(result.get("targets", []))
+    fw = host.get("firewall_after") or {}
+    if fw:
+        print(f"\nhost firewall after the run: FORWARD policy {fw.get('forward_policy')}, "
+              f"bridge-nf-call-iptables {fw.get('bridge_nf_call_iptables')} (a docker host's firewall state "
+              "and docker0 stay behind, as on any host running docker; so do podman's cni-podman0 and CNI chains)")
+    cleanup = result.get("cleanup", {})
+    removed = cleanup.get("barque_network") or {}
+    if "barque_network" in cleanup:
+        print(f"barque's bench network: removed by the bench {removed.get('bridge') or 'no bridge'} and "
+              f"{', '.join(removed.get('chains') or []) or 'no chain'} (the rest went with its engine's close)")
+    if cleanup.get("left_behind"):
+        print(f"left behind: {cleanup['left_behind']}")
+    for name, why in result.get("skipped", {}).items():
+        print(f"skipped {name}: {why}")

@@ -23,7 +23,8 @@ from tests.support import host
 from tests.support.host import mounts_under, pids_matching
 
 __all__ = ["ToolError", "Skopeo", "Docker", "Podman", "RuncFloor", "mounts_under", "umount_under", "run",
-           "remove_cgroups", "become_subreaper", "reap_orphans", "pids_matching", "hard_nofile"]
+           "remove_cgroups", "become_subreaper", "reap_orphans", "pids_matching", "hard_nofile", "BridgedDocker",
+           "SYSTEM_DOCKER_SOCKET", "dockerd_pids"]
 
 DOCKER_SOCKET = "/run/barque-bench-docker.sock"
 
@@ -211,6 +212,101 @@ class Docker:
         self.proc = None
         self.host_dirs.remove()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+SYSTEM_DOCKER_SOCKET = "/var/run/docker.sock"
+
+
+def dockerd_pids() -> list[int]:
+    """Every running dockerd on the host (by its /proc comm), whoever started it."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            comm = Path(f"/proc/{entry}/comm").read_text().strip()
+        except OSError:
+            continue
+        if comm == "dockerd" and host.alive(int(entry)):
+            found.append(int(entry))
+    return sorted(found)
+
+
+class BridgedDocker(Docker):
+    """docker *with* its default bridge (docker0), iptables and userland proxy,
+    for bench-net only (bench-pull and bench-run use :class:`Docker`, no network).
+
+    A dockerd that manages firewall rules must never run beside another one:
+
+    * a daemon already answering on /var/run/docker.sock is used as it is
+      (``reused``), never stopped; only the containers this bench starts are
+      removed, by id;
+    * otherwise, if any dockerd process exists, :meth:`setup` refuses;
+    * otherwise exactly one dockerd is started with its defaults for networking
+      (bridge docker0, ``--iptables``, userland proxy) and a private data root,
+      exec root and socket, and :meth:`close` stops it by PID.
+
+    What a docker host keeps stays behind after :meth:`close`, as on any host
+    that has run docker: the docker0 bridge, the DOCKER* chains, FORWARD's
+    policy DROP and the br_netfilter sysctls dockerd sets.
+    """
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.socket = DOCKER_SOCKET
+        self.reused = False
+
+    def command(self, *args: str) -> list[str]:
+        return [self.client, "-H", f"unix://{self.socket}", *args]
+
+    def _answers_on(self, socket_path: str) -> bool:
+        if not os.path.exists(socket_path):
+            return False
+        try:
+            proc = subprocess.run([self.client, "-H", f"unix://{socket_path}", "version", "--format",
+                                   "{{.Server.Version}}"], capture_output=True, stdin=subprocess.DEVNULL, timeout=10)
+        except subprocess.TimeoutExpired:
+            return False
+        return proc.returncode == 0
+
+    def _answers(self) -> bool:
+        return self._answers_on(self.socket)
+
+    def setup(self) -> None:
+        if self._answers_on(SYSTEM_DOCKER_SOCKET):
+            self.socket, self.reused = SYSTEM_DOCKER_SOCKET, True
+            return
+        others = dockerd_pids()
+        if others:
+            raise ToolError(f"a dockerd runs (pids {others}) but does not answer on {SYSTEM_DOCKER_SOCKET}: "
+                            "refusing to start a second dockerd that manages firewall rules")
+        if os.path.exists(DOCKER_SOCKET):
+            if self._answers():
+                raise ToolError(f"a docker daemon not started by this run already serves {DOCKER_SOCKET}")
+            os.unlink(DOCKER_SOCKET)
+        for d in (self.data_root, self.exec_root):
+            d.mkdir(parents=True, exist_ok=True)
+        self.host_dirs.note()
+        config = self.root / "daemon.json"
+        config.write_text("{}\n")
+        cmd = ["dockerd", "--data-root", str(self.data_root), "--exec-root", str(self.exec_root),
+               "--host", f"unix://{DOCKER_SOCKET}", "--pidfile", str(self.pidfile), "--config-file", str(config),
+               "--storage-driver", "overlay2", "--log-level", "warn"]
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while not self._answers():
+            if self.proc.poll() is not None:
+                raise ToolError(f"dockerd exited with {self.proc.returncode}: {self.log.read_text()[-2000:]}")
+            if time.monotonic() > deadline:
+                raise ToolError(f"dockerd not answering on {DOCKER_SOCKET} after 60s: {self.log.read_text()[-2000:]}")
+            time.sleep(0.2)
+
+    def close(self) -> None:
+        if self.reused:
+            shutil.rmtree(self.root, ignore_errors=True)  # nothing of the host's daemon is ours to stop
+            return
+        super().close()
 
 
 class Podman:
