@@ -3,11 +3,11 @@
 Starting a Python process per container costs an interpreter (about 3.5 MiB
 of PSS per shim) and, for every barque-oci call, its start-up and imports.
 The zygote pays both once: it imports the shim and barque-oci, runs a shim's
-code once on a stand-in container (:mod:`services.runtime.shim.rehearsal`)
-so that its caches are warm, freezes the heap (``gc.freeze``) so forked
-children keep sharing its pages, and forks a child per request. It is its
-own process, started by the runtime service in a new session; the gRPC
-server itself never forks.
+code on a stand-in container (:mod:`services.runtime.shim.rehearsal`), 16
+times, so that its caches are warm and its bytecode specialised, freezes the
+heap (``gc.freeze``) so forked children keep sharing its pages, and forks a
+child per request. It is its own process, started by the runtime service in
+a new session; the gRPC server itself never forks.
 
 Requests on ``--socket`` (unix stream, 0600), one JSON line each::
 
@@ -64,6 +64,8 @@ _REQUEST_TIMEOUT = 10.0
 #: room for the most descriptors a request carries (an exec's three), and one more
 #: so that a request with too many shows as such instead of being cut short
 _FDS_SPACE = _socket.CMSG_SPACE(4 * (STDIO_FDS + 1))
+#: how many times the zygote rehearses a shim before it freezes
+_REHEARSALS = 16
 
 
 def _read_request(conn: _socket.socket) -> tuple[dict, list[int]]:
@@ -159,7 +161,9 @@ def serve(socket_path: str, pid_file: str, preload_oci: bool) -> None:
         import services.runtime.oci.container  # noqa: F401
 
         services.runtime.oci.cli.command_parser()
-    rehearse(os.path.join(os.path.dirname(os.path.abspath(pid_file)), "rehearsal"))
+    gc.collect()
+    gc.freeze()  # the rehearsals' own collections then only look at what they made
+    rehearse(os.path.join(os.path.dirname(os.path.abspath(pid_file)), "rehearsal"), _REHEARSALS)
     listener = listen_unix(socket_path, 64, blocking=True)
     write_atomic(pid_file, f"{os.getpid()}\n".encode(), mode=0o644)
     _signal.signal(_signal.SIGCHLD, _signal.SIG_IGN)  # the kernel reaps our children
