@@ -640,6 +640,20 @@ def run_benchmark(runs: int, seconds: int, start_runs: int, engines: list[str], 
                                                                   bridge):
         print(f"removing {bridge} and its chains, left by an earlier bench-net", flush=True)
         result["cleanup"]["earlier_leftovers"] = remove_bridge_network(bridge)
+    try:
+        _measure(result, runs, seconds, start_runs, engines, bridge)
+    finally:
+        reap_orphans(set())  # the shims and conmons the bench (a subreaper) inherited, also on Ctrl-C
+    result["host"]["firewall_after"] = _host_state()
+    left = [b for b in (bridge,) if os.path.exists(f"/sys/class/net/{b}")]
+    saved = run([_tool("iptables-save")], what="iptables-save")
+    left += [c for cs in chain_names(bridge).values() for c in cs if c in saved]
+    left += [n for n in VethPair().names if os.path.exists(f"/run/netns/{n}")]
+    result["cleanup"]["left_behind"] = left
+    return result
+
+
+def _measure(result: dict, runs: int, seconds: int, start_runs: int, engines: list[str], bridge: str) -> None:
     with ExitStack() as stack:
         root = Path(tempfile.mkdtemp(prefix="barque-benchnet-"))
         stack.callback(_remove_root, root)
@@ -679,14 +693,6 @@ def run_benchmark(runs: int, seconds: int, start_runs: int, engines: list[str], 
             result["startup"] = {"error": str(exc)}
         result["host"]["loadavg_end"] = os.getloadavg()
         result["targets"] = net_targets(result)
-    reap_orphans(set())
-    result["host"]["firewall_after"] = _host_state()
-    left = [b for b in (bridge,) if os.path.exists(f"/sys/class/net/{b}")]
-    left += [c for cs in chain_names(bridge).values() for c in cs
-             if c in run([_tool("iptables-save")], what="iptables-save")]
-    left += [n for n in VethPair().names if os.path.exists(f"/run/netns/{n}")]
-    result["cleanup"]["left_behind"] = left
-    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -719,6 +725,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ToolError, RuntimeError) as exc:
         print(f"bench-net failed: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("bench-net interrupted; what it started was stopped and removed", file=sys.stderr)
+        return 130
     finally:
         signal.signal(signal.SIGTERM, previous)
     print_net_report(result)
