@@ -110,7 +110,7 @@ def ps_row(c: runtime_pb2.Container, trunc: bool = True) -> dict:
         "Names": c.name,
         "Labels": ",".join(f"{k}={v}" for k, v in sorted(c.config.labels.items())),
         "Mounts": ",".join(m.source for m in c.mounts),
-        "Networks": ",".join(sorted(c.networks)) or c.host_config.network_mode or "none",
+        "Networks": ",".join(sorted(c.networks)) or c.host_config.network_mode or "default",
         "Size": "",
     }
 

@@ -32,7 +32,7 @@ def _add_create_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("-c", "--cpu-shares", type=int, default=0)
     p.add_argument("--pids-limit", type=int, default=0)
     p.add_argument("--oom-score-adj", type=int, default=0)
-    p.add_argument("--network", "--net", default="none")
+    p.add_argument("--network", "--net", default="default")
     p.add_argument("-p", "--publish", action="append", default=[],
                    help="Publish a container's port(s) to the host")
     p.add_argument("-P", "--publish-all", action="store_true",

@@ -188,11 +188,8 @@ class RuntimeService:
         refuse_unapplied(config, host, networking or NetworkingConfig())
         kind = network_kind(host.network_mode)
         peer = self._network_peer(host) if kind == "container" else None
-        if kind != "bridge" and (host.port_bindings or host.publish_all_ports):
-            if kind == "container":
-                raise InvalidArgument("conflicting options: port publishing and the container type network mode")
-            host.port_bindings.clear()
-            host.publish_all_ports = False  # Docker discards them on these networks
+        if kind == "container" and (host.port_bindings or host.publish_all_ports):
+            raise InvalidArgument("conflicting options: port publishing and the container type network mode")
         security = parse_security_opts(host.security_opt)
         log_opts = parse_log_opts([f"{k}={v}" for k, v in host.log_config.config.items()])
         host.log_config.type = host.log_config.type or "json-file"

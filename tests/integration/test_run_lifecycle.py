@@ -229,7 +229,7 @@ def test_inspect_has_dockers_fields(rt_engine, busybox, tmp_path):
         assert c["Config"]["Image"] == busybox and "A=1" in c["Config"]["Env"]
         assert c["Config"]["Hostname"] == c["Id"][:12]
         assert c["HostConfig"]["Memory"] == 32 * 1024 * 1024
-        assert c["HostConfig"]["NetworkMode"] == "none"
+        assert c["HostConfig"]["NetworkMode"] == "default"  # what Docker's CLI sends when no --network is given
         assert c["Mounts"] == [{"Type": "bind", "Source": str(tmp_path), "Destination": "/data", "Mode": "ro",
                                 "RW": False, "Propagation": "rprivate"}]
         assert "Networks" in c["NetworkSettings"]
@@ -478,7 +478,7 @@ def test_graceful_runtime_restart_keeps_running_and_created_containers(fresh_rt_
 # ---- fields barque does not apply --------------------------------------------------------------
 
 @pytest.mark.parametrize("field,value", [
-    ("HostConfig.port_bindings", {"80/tcp": {"bindings": [{"host_port": "8080"}]}}),
+    ("HostConfig.volumes_from", ["other"]),
     ("HostConfig.restart_policy", {"name": "always"}),
     ("Config.healthcheck", {"test": ["CMD", "true"]}),
     ("NetworkingConfig.endpoints_config", {"net1": {}}),

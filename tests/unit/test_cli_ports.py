@@ -81,7 +81,7 @@ def test_ps_row_ports_and_networks():
     assert row["Networks"] == "bridge,zeta"
 
 
-@pytest.mark.parametrize("mode,want", [("host", "host"), ("", "none")])
+@pytest.mark.parametrize("mode,want", [("host", "host"), ("", "default")])
 def test_ps_networks_falls_back_to_the_network_mode(mode, want):
     c = runtime_pb2.Container(id="b" * 64, host_config=runtime_pb2.HostConfig(network_mode=mode))
     assert ps_row(c)["Networks"] == want and ps_row(c)["Ports"] == ""
@@ -227,7 +227,7 @@ def test_no_network_flags_leave_the_request_as_before():
     req = _request()
     assert not req.config.exposed_ports and not req.host_config.port_bindings
     assert not req.host_config.publish_all_ports and not req.host_config.dns and not req.host_config.extra_hosts
-    assert req.host_config.network_mode == "none"
+    assert req.host_config.network_mode == "default"  # Docker's CLI sends "default"; the engine puts it on the bridge
 
 
 @pytest.mark.parametrize("argv,message", [

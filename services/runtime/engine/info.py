@@ -27,6 +27,8 @@ __all__ = [
 
 #: the log drivers a container may name; the first is the default
 LOG_DRIVERS = ("json-file", "k8s-file")
+#: the network drivers a container may use, as Docker names them ("null" is --network none)
+NETWORK_DRIVERS = ("bridge", "host", "null")
 
 log = get_logger()
 
@@ -86,6 +88,7 @@ class EngineInfo:
     containers_stopped: int
     logging_driver: str
     log_drivers: tuple[str, ...]
+    network_drivers: tuple[str, ...]
     cgroup_driver: str
     cgroup_version: str
     memory_limit: bool
@@ -127,7 +130,7 @@ def engine_info(*, root: Path, oci: list[str], counts: ContainerCounts, cgroup_v
         build=build_info(), id=engine_id(root),
         containers=counts.total, containers_running=counts.running,
         containers_paused=counts.paused, containers_stopped=counts.stopped,
-        logging_driver=LOG_DRIVERS[0], log_drivers=LOG_DRIVERS,
+        logging_driver=LOG_DRIVERS[0], log_drivers=LOG_DRIVERS, network_drivers=NETWORK_DRIVERS,
         cgroup_driver="cgroupfs", cgroup_version=version, **vars(support),
         runtimes=(runtime,), default_runtime=runtime.name,
         security_options=security_options(cgroup_v2),

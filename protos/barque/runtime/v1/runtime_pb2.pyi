@@ -881,7 +881,7 @@ class OciRuntime(_message.Message):
     def __init__(self, name: _Optional[str] = ..., path: _Optional[str] = ..., args: _Optional[_Iterable[str]] = ..., version: _Optional[str] = ..., git_commit: _Optional[str] = ...) -> None: ...
 
 class InfoResponse(_message.Message):
-    __slots__ = ("build", "id", "containers", "containers_running", "containers_paused", "containers_stopped", "logging_driver", "log_drivers", "cgroup_driver", "cgroup_version", "memory_limit", "swap_limit", "cpu_cfs_period", "cpu_cfs_quota", "cpu_shares", "cpu_set", "pids_limit", "oom_kill_disable", "runtimes", "default_runtime", "security_options", "kernel_version", "operating_system", "os_version", "os_type", "architecture", "ncpu", "mem_total", "name", "root_dir", "debug", "live_restore_enabled", "warnings")
+    __slots__ = ("build", "id", "containers", "containers_running", "containers_paused", "containers_stopped", "logging_driver", "log_drivers", "cgroup_driver", "cgroup_version", "memory_limit", "swap_limit", "cpu_cfs_period", "cpu_cfs_quota", "cpu_shares", "cpu_set", "pids_limit", "oom_kill_disable", "runtimes", "default_runtime", "security_options", "kernel_version", "operating_system", "os_version", "os_type", "architecture", "ncpu", "mem_total", "name", "root_dir", "debug", "live_restore_enabled", "warnings", "network_drivers")
     BUILD_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     CONTAINERS_FIELD_NUMBER: _ClassVar[int]
@@ -915,6 +915,7 @@ class InfoResponse(_message.Message):
     DEBUG_FIELD_NUMBER: _ClassVar[int]
     LIVE_RESTORE_ENABLED_FIELD_NUMBER: _ClassVar[int]
     WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_DRIVERS_FIELD_NUMBER: _ClassVar[int]
     build: _types_pb2.BuildInfo
     id: str
     containers: int
@@ -948,4 +949,5 @@ class InfoResponse(_message.Message):
     debug: bool
     live_restore_enabled: bool
     warnings: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, build: _Optional[_Union[_types_pb2.BuildInfo, _Mapping]] = ..., id: _Optional[str] = ..., containers: _Optional[int] = ..., containers_running: _Optional[int] = ..., containers_paused: _Optional[int] = ..., containers_stopped: _Optional[int] = ..., logging_driver: _Optional[str] = ..., log_drivers: _Optional[_Iterable[str]] = ..., cgroup_driver: _Optional[str] = ..., cgroup_version: _Optional[str] = ..., memory_limit: _Optional[bool] = ..., swap_limit: _Optional[bool] = ..., cpu_cfs_period: _Optional[bool] = ..., cpu_cfs_quota: _Optional[bool] = ..., cpu_shares: _Optional[bool] = ..., cpu_set: _Optional[bool] = ..., pids_limit: _Optional[bool] = ..., oom_kill_disable: _Optional[bool] = ..., runtimes: _Optional[_Iterable[_Union[OciRuntime, _Mapping]]] = ..., default_runtime: _Optional[str] = ..., security_options: _Optional[_Iterable[str]] = ..., kernel_version: _Optional[str] = ..., operating_system: _Optional[str] = ..., os_version: _Optional[str] = ..., os_type: _Optional[str] = ..., architecture: _Optional[str] = ..., ncpu: _Optional[int] = ..., mem_total: _Optional[int] = ..., name: _Optional[str] = ..., root_dir: _Optional[str] = ..., debug: _Optional[bool] = ..., live_restore_enabled: _Optional[bool] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
+    network_drivers: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, build: _Optional[_Union[_types_pb2.BuildInfo, _Mapping]] = ..., id: _Optional[str] = ..., containers: _Optional[int] = ..., containers_running: _Optional[int] = ..., containers_paused: _Optional[int] = ..., containers_stopped: _Optional[int] = ..., logging_driver: _Optional[str] = ..., log_drivers: _Optional[_Iterable[str]] = ..., cgroup_driver: _Optional[str] = ..., cgroup_version: _Optional[str] = ..., memory_limit: _Optional[bool] = ..., swap_limit: _Optional[bool] = ..., cpu_cfs_period: _Optional[bool] = ..., cpu_cfs_quota: _Optional[bool] = ..., cpu_shares: _Optional[bool] = ..., cpu_set: _Optional[bool] = ..., pids_limit: _Optional[bool] = ..., oom_kill_disable: _Optional[bool] = ..., runtimes: _Optional[_Iterable[_Union[OciRuntime, _Mapping]]] = ..., default_runtime: _Optional[str] = ..., security_options: _Optional[_Iterable[str]] = ..., kernel_version: _Optional[str] = ..., operating_system: _Optional[str] = ..., os_version: _Optional[str] = ..., os_type: _Optional[str] = ..., architecture: _Optional[str] = ..., ncpu: _Optional[int] = ..., mem_total: _Optional[int] = ..., name: _Optional[str] = ..., root_dir: _Optional[str] = ..., debug: _Optional[bool] = ..., live_restore_enabled: _Optional[bool] = ..., warnings: _Optional[_Iterable[str]] = ..., network_drivers: _Optional[_Iterable[str]] = ...) -> None: ...
