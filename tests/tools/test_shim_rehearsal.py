@@ -30,7 +30,7 @@ REHEARSAL = textwrap.dedent("""
 
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # as the zygote has it
     before = state()
-    ran = rehearse(sys.argv[1])
+    ran = rehearse(sys.argv[1], 3)  # the zygote rehearses several times over
     wakeup = signal.set_wakeup_fd(-1)
     print(json.dumps({"ran": ran, "before": before, "after": state(), "wakeup": wakeup,
                       "scratch_left": os.path.exists(sys.argv[1])}))
