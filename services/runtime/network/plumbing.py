@@ -113,47 +113,54 @@ def attach(netns: str, host_if: str, bridge: str, ip: str, prefix_len: int, gate
     """A new network namespace bound at ``netns`` holding ``eth0`` (``ip``,
     ``mac``, default route via ``gateway``) and ``lo``, both up; the veth's
     other end ``host_if`` on ``bridge``, up, in hairpin mode. Leaves the
-    calling process in the new namespace: call it from a disposable child."""
+    calling process in the new namespace: call it from a disposable child.
+    Links are named in each request rather than looked up (a lookup by name
+    dumps every link), and the veth is made from the host's socket with its
+    master and state set in the same request."""
     with _netlink(f"attach {host_if}"), IPRoute() as host:
-        found = host.link_lookup(ifname=bridge)
-        if not found:
-            raise FailedPrecondition(f"bridge {bridge} does not exist")
-        bridge_index = found[0]
-        stale = host.link_lookup(ifname=host_if)
-        if stale:
-            host.link("del", index=stale[0])
+        try:
+            bridge_index = host.link("get", ifname=bridge)[0]["index"]
+        except NetlinkError as exc:
+            if exc.code == errno.ENODEV:
+                raise FailedPrecondition(f"bridge {bridge} does not exist") from exc
+            raise
+        _delete_link(host, host_if)  # a stale one, left by a crash
         _unbind(netns)
-        host_ns = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         _check(_libc.unshare(CLONE_NEWNET), "unshare a network namespace")
         os.close(os.open(netns, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444))
         _check(_libc.mount(b"/proc/self/ns/net", os.fsencode(netns), b"none", MS_BIND, None),
                f"bind the network namespace at {netns}")
+        inside_ns = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            host.link("add", ifname=host_if, kind="veth", master=bridge_index, state="up",
+                      peer={"ifname": "eth0", "address": mac, "net_ns_fd": inside_ns})
+        finally:
+            os.close(inside_ns)
+        # hairpin: a container reaches itself through a published port (this
+        # process's /sys is still the host's: sysfs follows the mount, not the netns)
+        _sysctl(f"/sys/class/net/{host_if}/brport/hairpin_mode", "1")
         with IPRoute() as inside:
-            inside.link("add", ifname="eth0", kind="veth", address=mac,
-                        peer={"ifname": host_if, "net_ns_fd": host_ns})
-            os.close(host_ns)
-            eth0 = inside.link_lookup(ifname="eth0")[0]
+            eth0 = inside.link("get", ifname="eth0")[0]["index"]
             inside.addr("add", index=eth0, address=ip, prefixlen=prefix_len)
             inside.link("set", index=eth0, state="up")
-            inside.link("set", index=inside.link_lookup(ifname="lo")[0], state="up")
+            inside.link("set", index=1, state="up")  # lo: the first link of every namespace
             inside.route("add", dst="default", gateway=gateway)
-        index = host.link_lookup(ifname=host_if)[0]
-        host.link("set", index=index, master=bridge_index)
-        host.brport("set", index=index, mode=1)  # hairpin: a container reaches itself through a published port
-        host.link("set", index=index, state="up")
+
+
+def _delete_link(ipr: IPRoute, name: str) -> None:
+    """Delete link ``name`` if it exists (by name: no lookup)."""
+    try:
+        ipr.link("del", ifname=name)
+    except NetlinkError as exc:
+        if exc.code != errno.ENODEV:
+            raise
 
 
 def detach(netns: str, host_if: str) -> None:
     """Remove the veth (both ends go together) and the namespace's binding;
     what is already gone is skipped."""
     with _netlink(f"detach {host_if}"), IPRoute() as ipr:
-        found = ipr.link_lookup(ifname=host_if)
-        if found:
-            try:
-                ipr.link("del", index=found[0])
-            except NetlinkError as exc:
-                if exc.code != errno.ENODEV:
-                    raise
+        _delete_link(ipr, host_if)
     _unbind(netns)
 
 
