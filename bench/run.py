@@ -199,8 +199,9 @@ def _contenders(engines: list[str], root: Path, ref: str, layout: Path, stack: E
                 barque.setup()
                 barque.cli_run("pull", ref)
                 bq = barque
-                out.append(Contender(name, bq.version(), bq.command("run", "--rm", ref, "true"), bq.env,
-                                     bq.command("run", "-d", ref, "sleep", "600"), bq.command("rm", "-f"),
+                out.append(Contender(name, bq.version(), bq.command("run", "--rm", "--network", "none", ref, "true"),
+                                     bq.env, bq.command("run", "-d", "--network", "none", ref, "sleep", "600"),
+                                     bq.command("rm", "-f"),
                                      lambda bq=bq: [*bq.service_pids().values(), *bq.server_pids()],
                                      bq.shim_pids, bq.command("exec"),
                                      {k: bq.command(*v) for k, v in FIXED_COMMANDS.items()},
