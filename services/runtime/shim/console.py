@@ -73,7 +73,10 @@ class ConsoleSocket:
             return
         self._listener.close()
         self._listener = None
-        os.unlink(self.path)
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:  # the setup worker removed the name once create was done
+            pass
         if self.dir:
             os.rmdir(self.dir)
 

@@ -179,6 +179,13 @@ def oci_create(opts: Options, console: str | None, stdio: tuple[int, int, int],
         init_pid = int(read_small(INIT_PID_FILE))
     except (OSError, ValueError) as exc:
         raise OciFailed(f"runtime create left no usable {INIT_PID_FILE}: {exc}", 125) from exc
+    if console is not None:
+        # the runtime connected and sent the terminal already: its connection
+        # waits in the shim's backlog, so the name can go before "created" is said
+        try:
+            os.unlink(console)
+        except FileNotFoundError:
+            pass
     write_state_file(STATUS_FILE, dumps({"state": "created", "pid": init_pid}))
     return init_pid
 
