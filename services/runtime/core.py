@@ -166,7 +166,7 @@ class RuntimeService:
                 elif record.network:
                     record.network = {}
                 self.store.save(record)
-        self.networks.reconcile(running, {r.id for r in records})
+        self.networks.reconcile(running)
         for record in records:
             if record.id in running:
                 self._watch(record)

@@ -294,6 +294,27 @@ def test_a_runtime_restart_rewrites_no_duplicate_rule(fresh_rt_engine_net, test_
     assert "18090" not in firewall.listing(prefix=chain_prefix(eng.bridge))
 
 
+def test_a_container_that_died_while_the_runtime_was_down_loses_its_lease(fresh_rt_engine_net, test_images):
+    eng = fresh_rt_engine_net
+    ref = test_images["oci-gzip"].ref
+    eng.ok("pull", ref)
+    cid = eng.ok("run", "-d", "--network", "bridge", "-p", "127.0.0.1:18091:80", ref, "sleep", "120").stdout.strip()
+    pid = _inspect(eng, cid)["State"]["Pid"]
+    eng.stop_service("runtime")
+    os.kill(pid, 9)
+    wait_for(lambda: not Path(f"/proc/{pid}").exists(), timeout=10, what="the container's end")
+    assert cid in _state(eng)["endpoints"]  # nobody was there to release it
+    eng.start("runtime")
+    assert cid not in _state(eng)["endpoints"]
+    _no_network_left(eng, cid)
+    assert _inspect(eng, cid)["State"]["ExitCode"] == 137
+    # started again, it is on the bridge again
+    eng.ok("start", cid)
+    assert _inspect(eng, cid)["NetworkSettings"]["IPAddress"] == _state(eng)["endpoints"][cid]["ip"]
+    eng.ok("rm", "-f", cid)
+    _no_network_left(eng, cid)
+
+
 @pytest.fixture
 def fresh_rt_engine_net():
     from tests.support.runtime import close_runtime_engine, start_runtime_engine

@@ -106,20 +106,22 @@ class Networks:
         return str(self.settings.netns_dir / container_id)
 
     def connect(self, container_id: str, name: str, ports: list[PortRequest]) -> Endpoint:
-        """Put the container on the bridge: its lease (kept until :meth:`release`),
-        a namespace at :meth:`netns_path` with eth0, the host ports reserved
-        and DNATed. On failure nothing of this start is left (the lease stays)."""
+        """Put the container on the bridge: its lease, a namespace at
+        :meth:`netns_path` with eth0, the host ports reserved and DNATed.
+        On failure nothing of it is left, the lease included."""
         bridge = self.bridge()
         self.settings.netns_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         with self.store.locked() as state:
-            endpoint = state.endpoints.get(container_id)
-            if endpoint is None:
+            stale = state.endpoints.get(container_id)
+        if stale is not None:  # a start after a crash that left it: start afresh
+            self.disconnect(container_id)
+        try:
+            held = self._reserve(container_id, name, ports)
+            with self.store.locked() as state:
                 ip = state.lease(container_id)
                 endpoint = Endpoint(container_id, ip, mac_for(ip), new_id(), host_if=f"bq{container_id[:12]}",
                                     netns=self.netns_path(container_id))
                 state.endpoints[container_id] = endpoint
-        held = self._reserve(container_id, name, endpoint.endpoint_id, ports)
-        try:
             self.helper.call("attach", netns=endpoint.netns, host_if=endpoint.host_if, bridge=bridge.name,
                              ip=endpoint.ip, prefix_len=bridge.prefix_len, gateway=bridge.gateway,
                              mac=endpoint.mac)
@@ -134,8 +136,9 @@ class Networks:
         return endpoint
 
     def disconnect(self, container_id: str) -> None:
-        """Undo :meth:`connect`: rules, veth, namespace and reservations; the
-        lease stays. What is not there is skipped."""
+        """Undo :meth:`connect`: rules, reservations, veth and namespace, then
+        the lease (last, so the address and its MAC never sit on two ports of
+        the bridge at once). What is not there is skipped."""
         with self.store.locked() as state:
             endpoint = state.endpoints.get(container_id)
             if endpoint is not None:
@@ -143,15 +146,16 @@ class Networks:
                 endpoint.active, endpoint.ports = False, []
                 if had_ports and state.bridge is not None:
                     self._apply_firewall(state)
-        if endpoint is not None:
-            self.helper.call("detach", netns=endpoint.netns, host_if=endpoint.host_if)
         self._unreserve(container_id)
-
-    def release(self, container_id: str) -> None:
-        """The container is removed: :meth:`disconnect`, and its address is free again."""
-        self.disconnect(container_id)
+        if endpoint is None:
+            return
+        self.helper.call("detach", netns=endpoint.netns, host_if=endpoint.host_if)
         with self.store.locked() as state:
             state.endpoints.pop(container_id, None)
+
+    def release(self, container_id: str) -> None:
+        """The container is removed: whatever :meth:`disconnect` has not undone yet."""
+        self.disconnect(container_id)
 
     def endpoint(self, container_id: str) -> tuple[Bridge, Endpoint] | None:
         state = self.store.read()
@@ -160,20 +164,18 @@ class Networks:
             return None
         return state.bridge, endpoint
 
-    def reconcile(self, running: set[str], existing: set[str]) -> None:
-        """After a restart: endpoints of removed containers are released,
-        those of containers that stopped meanwhile disconnected, and the
+    def reconcile(self, running: set[str]) -> None:
+        """After a restart: endpoints of containers that stopped or went away
+        meanwhile are disconnected (rules, veth, namespace, lease), and the
         running ones get their host ports reserved again; the rules are
         rewritten once (no duplicates)."""
         state = self.store.read()
         if state.bridge is None:
             return
         for cid, endpoint in state.endpoints.items():
-            if cid not in existing:
-                self.release(cid)
-            elif cid not in running and endpoint.active:
+            if cid not in running or not endpoint.active:
                 self.disconnect(cid)
-            elif cid in running and endpoint.active:
+            else:
                 try:
                     self._hold(cid, [(p.proto, p.host_ip, p.host_port) for p in endpoint.ports])
                 except OSError as exc:
@@ -182,14 +184,14 @@ class Networks:
 
     # ---- host-port reservations ---------------------------------------------------
 
-    def _reserve(self, container_id: str, name: str, endpoint_id: str, ports: list[PortRequest]) -> list[Port]:
+    def _reserve(self, container_id: str, name: str, ports: list[PortRequest]) -> list[Port]:
         """Bind each requested host port (a free one for port 0); Docker's
         error when one is taken, with every socket of this call closed."""
         held: list[socket.socket] = []
         out: list[Port] = []
         try:
             for req in ports:
-                sock = _bind_any(req, name, endpoint_id)
+                sock = _bind_any(req, name, container_id)
                 held.append(sock)
                 out.append(Port(req.proto, req.container_port, req.host_ip, sock.getsockname()[1]))
         except BaseException:
@@ -201,7 +203,7 @@ class Networks:
         return out
 
     def _hold(self, container_id: str, ports: list[tuple[str, str, int]]) -> None:
-        self._reserve(container_id, container_id, "", [PortRequest(p, 0, ip, port) for p, ip, port in ports])
+        self._reserve(container_id, container_id, [PortRequest(p, 0, ip, port) for p, ip, port in ports])
 
     def _unreserve(self, container_id: str) -> None:
         with self._guard:

@@ -6,9 +6,9 @@ One JSON file, ``<root>/network/state.json``, changed only under an
 exclusive ``flock`` of ``<root>/network/lock`` and replaced atomically: the
 runtime's threads, the network helper's children and a runtime restarted
 after a SIGKILL all see one consistent document, so an address is never
-handed out twice. An endpoint and its lease live from the container's first
-start to its removal; ``active`` says whether its plumbing (namespace, veth,
-rules) exists.
+handed out twice. An endpoint and its lease live while the container runs
+(as Docker's do), from before its namespace is made until after its veth is
+gone; ``active`` says whether its plumbing (namespace, veth, rules) is complete.
 """
 
 from __future__ import annotations
