@@ -951,3 +951,175 @@ class InfoResponse(_message.Message):
     warnings: _containers.RepeatedScalarFieldContainer[str]
     network_drivers: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, build: _Optional[_Union[_types_pb2.BuildInfo, _Mapping]] = ..., id: _Optional[str] = ..., containers: _Optional[int] = ..., containers_running: _Optional[int] = ..., containers_paused: _Optional[int] = ..., containers_stopped: _Optional[int] = ..., logging_driver: _Optional[str] = ..., log_drivers: _Optional[_Iterable[str]] = ..., cgroup_driver: _Optional[str] = ..., cgroup_version: _Optional[str] = ..., memory_limit: _Optional[bool] = ..., swap_limit: _Optional[bool] = ..., cpu_cfs_period: _Optional[bool] = ..., cpu_cfs_quota: _Optional[bool] = ..., cpu_shares: _Optional[bool] = ..., cpu_set: _Optional[bool] = ..., pids_limit: _Optional[bool] = ..., oom_kill_disable: _Optional[bool] = ..., runtimes: _Optional[_Iterable[_Union[OciRuntime, _Mapping]]] = ..., default_runtime: _Optional[str] = ..., security_options: _Optional[_Iterable[str]] = ..., kernel_version: _Optional[str] = ..., operating_system: _Optional[str] = ..., os_version: _Optional[str] = ..., os_type: _Optional[str] = ..., architecture: _Optional[str] = ..., ncpu: _Optional[int] = ..., mem_total: _Optional[int] = ..., name: _Optional[str] = ..., root_dir: _Optional[str] = ..., debug: _Optional[bool] = ..., live_restore_enabled: _Optional[bool] = ..., warnings: _Optional[_Iterable[str]] = ..., network_drivers: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class IPAMPool(_message.Message):
+    __slots__ = ("subnet", "ip_range", "gateway")
+    SUBNET_FIELD_NUMBER: _ClassVar[int]
+    IP_RANGE_FIELD_NUMBER: _ClassVar[int]
+    GATEWAY_FIELD_NUMBER: _ClassVar[int]
+    subnet: str
+    ip_range: str
+    gateway: str
+    def __init__(self, subnet: _Optional[str] = ..., ip_range: _Optional[str] = ..., gateway: _Optional[str] = ...) -> None: ...
+
+class NetworkSpec(_message.Message):
+    __slots__ = ("name", "driver", "internal", "labels", "ipam", "options", "attachable")
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class OptionsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DRIVER_FIELD_NUMBER: _ClassVar[int]
+    INTERNAL_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    IPAM_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    ATTACHABLE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    driver: str
+    internal: bool
+    labels: _containers.ScalarMap[str, str]
+    ipam: _containers.RepeatedCompositeFieldContainer[IPAMPool]
+    options: _containers.ScalarMap[str, str]
+    attachable: bool
+    def __init__(self, name: _Optional[str] = ..., driver: _Optional[str] = ..., internal: _Optional[bool] = ..., labels: _Optional[_Mapping[str, str]] = ..., ipam: _Optional[_Iterable[_Union[IPAMPool, _Mapping]]] = ..., options: _Optional[_Mapping[str, str]] = ..., attachable: _Optional[bool] = ...) -> None: ...
+
+class Network(_message.Message):
+    __slots__ = ("id", "name", "created", "scope", "driver", "internal", "labels", "ipam", "options", "bridge", "containers")
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class OptionsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    DRIVER_FIELD_NUMBER: _ClassVar[int]
+    INTERNAL_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    IPAM_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    BRIDGE_FIELD_NUMBER: _ClassVar[int]
+    CONTAINERS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    name: str
+    created: str
+    scope: str
+    driver: str
+    internal: bool
+    labels: _containers.ScalarMap[str, str]
+    ipam: _containers.RepeatedCompositeFieldContainer[IPAMPool]
+    options: _containers.ScalarMap[str, str]
+    bridge: str
+    containers: int
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., created: _Optional[str] = ..., scope: _Optional[str] = ..., driver: _Optional[str] = ..., internal: _Optional[bool] = ..., labels: _Optional[_Mapping[str, str]] = ..., ipam: _Optional[_Iterable[_Union[IPAMPool, _Mapping]]] = ..., options: _Optional[_Mapping[str, str]] = ..., bridge: _Optional[str] = ..., containers: _Optional[int] = ...) -> None: ...
+
+class CreateNetworkRequest(_message.Message):
+    __slots__ = ("spec",)
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    spec: NetworkSpec
+    def __init__(self, spec: _Optional[_Union[NetworkSpec, _Mapping]] = ...) -> None: ...
+
+class CreateNetworkResponse(_message.Message):
+    __slots__ = ("id", "warning")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    WARNING_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    warning: str
+    def __init__(self, id: _Optional[str] = ..., warning: _Optional[str] = ...) -> None: ...
+
+class ListNetworksRequest(_message.Message):
+    __slots__ = ("filters",)
+    FILTERS_FIELD_NUMBER: _ClassVar[int]
+    filters: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, filters: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ListNetworksResponse(_message.Message):
+    __slots__ = ("networks",)
+    NETWORKS_FIELD_NUMBER: _ClassVar[int]
+    networks: _containers.RepeatedCompositeFieldContainer[Network]
+    def __init__(self, networks: _Optional[_Iterable[_Union[Network, _Mapping]]] = ...) -> None: ...
+
+class InspectNetworkRequest(_message.Message):
+    __slots__ = ("ref",)
+    REF_FIELD_NUMBER: _ClassVar[int]
+    ref: str
+    def __init__(self, ref: _Optional[str] = ...) -> None: ...
+
+class InspectNetworkResponse(_message.Message):
+    __slots__ = ("network", "json")
+    NETWORK_FIELD_NUMBER: _ClassVar[int]
+    JSON_FIELD_NUMBER: _ClassVar[int]
+    network: Network
+    json: str
+    def __init__(self, network: _Optional[_Union[Network, _Mapping]] = ..., json: _Optional[str] = ...) -> None: ...
+
+class RemoveNetworkRequest(_message.Message):
+    __slots__ = ("ref",)
+    REF_FIELD_NUMBER: _ClassVar[int]
+    ref: str
+    def __init__(self, ref: _Optional[str] = ...) -> None: ...
+
+class RemoveNetworkResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class PruneNetworksRequest(_message.Message):
+    __slots__ = ("filters",)
+    FILTERS_FIELD_NUMBER: _ClassVar[int]
+    filters: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, filters: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class PruneNetworksResponse(_message.Message):
+    __slots__ = ("deleted",)
+    DELETED_FIELD_NUMBER: _ClassVar[int]
+    deleted: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, deleted: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ConnectNetworkRequest(_message.Message):
+    __slots__ = ("network", "container", "endpoint")
+    NETWORK_FIELD_NUMBER: _ClassVar[int]
+    CONTAINER_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    network: str
+    container: str
+    endpoint: EndpointSettings
+    def __init__(self, network: _Optional[str] = ..., container: _Optional[str] = ..., endpoint: _Optional[_Union[EndpointSettings, _Mapping]] = ...) -> None: ...
+
+class ConnectNetworkResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class DisconnectNetworkRequest(_message.Message):
+    __slots__ = ("network", "container", "force")
+    NETWORK_FIELD_NUMBER: _ClassVar[int]
+    CONTAINER_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    network: str
+    container: str
+    force: bool
+    def __init__(self, network: _Optional[str] = ..., container: _Optional[str] = ..., force: _Optional[bool] = ...) -> None: ...
+
+class DisconnectNetworkResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

@@ -105,6 +105,41 @@ class RuntimeStub:
                 request_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.InfoRequest.SerializeToString,
                 response_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.InfoResponse.FromString,
                 _registered_method=True)
+        self.CreateNetwork = channel.unary_unary(
+                '/barque.runtime.v1.Runtime/CreateNetwork',
+                request_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.CreateNetworkRequest.SerializeToString,
+                response_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.CreateNetworkResponse.FromString,
+                _registered_method=True)
+        self.ListNetworks = channel.unary_unary(
+                '/barque.runtime.v1.Runtime/ListNetworks',
+                request_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.ListNetworksRequest.SerializeToString,
+                response_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.ListNetworksResponse.FromString,
+                _registered_method=True)
+        self.InspectNetwork = channel.unary_unary(
+                '/barque.runtime.v1.Runtime/InspectNetwork',
+                request_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.InspectNetworkRequest.SerializeToString,
+                response_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.InspectNetworkResponse.FromString,
+                _registered_method=True)
+        self.RemoveNetwork = channel.unary_unary(
+                '/barque.runtime.v1.Runtime/RemoveNetwork',
+                request_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.RemoveNetworkRequest.SerializeToString,
+                response_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.RemoveNetworkResponse.FromString,
+                _registered_method=True)
+        self.PruneNetworks = channel.unary_unary(
+                '/barque.runtime.v1.Runtime/PruneNetworks',
+                request_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.PruneNetworksRequest.SerializeToString,
+                response_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.PruneNetworksResponse.FromString,
+                _registered_method=True)
+        self.ConnectNetwork = channel.unary_unary(
+                '/barque.runtime.v1.Runtime/ConnectNetwork',
+                request_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.ConnectNetworkRequest.SerializeToString,
+                response_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.ConnectNetworkResponse.FromString,
+                _registered_method=True)
+        self.DisconnectNetwork = channel.unary_unary(
+                '/barque.runtime.v1.Runtime/DisconnectNetwork',
+                request_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.DisconnectNetworkRequest.SerializeToString,
+                response_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.DisconnectNetworkResponse.FromString,
+                _registered_method=True)
 
 
 class RuntimeServicer:
@@ -215,6 +250,57 @@ class RuntimeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateNetwork(self, request, context):
+        """CreateNetwork makes a user-defined bridge network (``docker network create``).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListNetworks(self, request, context):
+        """ListNetworks returns the networks, the predefined bridge, host and none
+        included, filtered (``docker network ls``).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def InspectNetwork(self, request, context):
+        """InspectNetwork returns one network by id, id prefix or name, with
+        Docker's NetworkResource JSON of it (``docker network inspect``).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveNetwork(self, request, context):
+        """RemoveNetwork removes a user-defined network no container is on.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PruneNetworks(self, request, context):
+        """PruneNetworks removes every user-defined network no container is on.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConnectNetwork(self, request, context):
+        """ConnectNetwork puts a container on one more network (``docker network connect``).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DisconnectNetwork(self, request, context):
+        """DisconnectNetwork takes a container off a network.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RuntimeServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -287,6 +373,41 @@ def add_RuntimeServicer_to_server(servicer, server):
                     servicer.Info,
                     request_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.InfoRequest.FromString,
                     response_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.InfoResponse.SerializeToString,
+            ),
+            'CreateNetwork': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateNetwork,
+                    request_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.CreateNetworkRequest.FromString,
+                    response_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.CreateNetworkResponse.SerializeToString,
+            ),
+            'ListNetworks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListNetworks,
+                    request_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.ListNetworksRequest.FromString,
+                    response_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.ListNetworksResponse.SerializeToString,
+            ),
+            'InspectNetwork': grpc.unary_unary_rpc_method_handler(
+                    servicer.InspectNetwork,
+                    request_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.InspectNetworkRequest.FromString,
+                    response_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.InspectNetworkResponse.SerializeToString,
+            ),
+            'RemoveNetwork': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveNetwork,
+                    request_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.RemoveNetworkRequest.FromString,
+                    response_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.RemoveNetworkResponse.SerializeToString,
+            ),
+            'PruneNetworks': grpc.unary_unary_rpc_method_handler(
+                    servicer.PruneNetworks,
+                    request_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.PruneNetworksRequest.FromString,
+                    response_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.PruneNetworksResponse.SerializeToString,
+            ),
+            'ConnectNetwork': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConnectNetwork,
+                    request_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.ConnectNetworkRequest.FromString,
+                    response_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.ConnectNetworkResponse.SerializeToString,
+            ),
+            'DisconnectNetwork': grpc.unary_unary_rpc_method_handler(
+                    servicer.DisconnectNetwork,
+                    request_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.DisconnectNetworkRequest.FromString,
+                    response_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.DisconnectNetworkResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -668,6 +789,195 @@ class Runtime:
             '/barque.runtime.v1.Runtime/Info',
             barque_dot_runtime_dot_v1_dot_runtime__pb2.InfoRequest.SerializeToString,
             barque_dot_runtime_dot_v1_dot_runtime__pb2.InfoResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateNetwork(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/barque.runtime.v1.Runtime/CreateNetwork',
+            barque_dot_runtime_dot_v1_dot_runtime__pb2.CreateNetworkRequest.SerializeToString,
+            barque_dot_runtime_dot_v1_dot_runtime__pb2.CreateNetworkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListNetworks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/barque.runtime.v1.Runtime/ListNetworks',
+            barque_dot_runtime_dot_v1_dot_runtime__pb2.ListNetworksRequest.SerializeToString,
+            barque_dot_runtime_dot_v1_dot_runtime__pb2.ListNetworksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def InspectNetwork(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/barque.runtime.v1.Runtime/InspectNetwork',
+            barque_dot_runtime_dot_v1_dot_runtime__pb2.InspectNetworkRequest.SerializeToString,
+            barque_dot_runtime_dot_v1_dot_runtime__pb2.InspectNetworkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveNetwork(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/barque.runtime.v1.Runtime/RemoveNetwork',
+            barque_dot_runtime_dot_v1_dot_runtime__pb2.RemoveNetworkRequest.SerializeToString,
+            barque_dot_runtime_dot_v1_dot_runtime__pb2.RemoveNetworkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PruneNetworks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/barque.runtime.v1.Runtime/PruneNetworks',
+            barque_dot_runtime_dot_v1_dot_runtime__pb2.PruneNetworksRequest.SerializeToString,
+            barque_dot_runtime_dot_v1_dot_runtime__pb2.PruneNetworksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConnectNetwork(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/barque.runtime.v1.Runtime/ConnectNetwork',
+            barque_dot_runtime_dot_v1_dot_runtime__pb2.ConnectNetworkRequest.SerializeToString,
+            barque_dot_runtime_dot_v1_dot_runtime__pb2.ConnectNetworkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DisconnectNetwork(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/barque.runtime.v1.Runtime/DisconnectNetwork',
+            barque_dot_runtime_dot_v1_dot_runtime__pb2.DisconnectNetworkRequest.SerializeToString,
+            barque_dot_runtime_dot_v1_dot_runtime__pb2.DisconnectNetworkResponse.FromString,
             options,
             channel_credentials,
             insecure,
