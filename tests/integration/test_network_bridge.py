@@ -375,6 +375,27 @@ def test_a_container_reaches_an_upstream_server_through_nat(rt_engine, busybox, 
     assert "10.213.9.1 - - " in log and "GET / " in log
 
 
+def test_a_published_port_answers_another_host(rt_engine, busybox, upstream):
+    """From the upstream namespace, standing for another machine, to this
+    host's address on that link: PREROUTING's DNAT, not OUTPUT's."""
+    cid = rt_engine.ok("run", "-d", "--network", "bridge", "-p", "18082:80", busybox, "sh", "-c", HTTPD
+                       ).stdout.strip()
+    try:
+        ns = f"bqtest-up-{os.getpid()}"
+        probe = (f"import urllib.request, time\n"
+                 f"for i in range(50):\n"
+                 f"    try:\n"
+                 f"        print(urllib.request.urlopen('http://10.213.9.1:18082/', timeout=2).read().decode()); break\n"
+                 f"    except OSError:\n"
+                 f"        time.sleep(0.1)\n")
+        out = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", probe],
+                             capture_output=True, text=True, timeout=30).stdout
+        assert out.startswith("hello-")
+    finally:
+        rt_engine.ok("rm", "-f", cid)
+    _no_network_left(rt_engine, cid)
+
+
 def test_name_servers_come_from_the_configured_upstream(tmp_path, test_images):
     """The engine's resolv.conf source names a server this test runs (on
     the engine's bridge address); a container resolves a name through it."""
