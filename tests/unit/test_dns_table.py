@@ -99,7 +99,16 @@ def test_a_shared_alias_gives_every_address_on_the_first_network_that_has_it(tab
 def test_the_querier_is_its_source_on_the_receiving_network(table: NameTable):
     assert ask(table, "web", src="172.20.0.99", local=GW_A) is None  # no endpoint: all upstream
     assert ask(table, "web", src="172.20.0.4", local="172.22.0.1") is None  # not a gateway
-    assert ask(table, "db", src="172.21.0.4", local=GW_A) is None  # api's back address, on front's gateway
+
+
+def test_a_querier_asking_another_gateway_sees_its_own_networks_only(table: NameTable):
+    # api's back address asking front's gateway (its resolv.conf names front): still api
+    assert addresses(ask(table, "db", src="172.21.0.4", local=GW_A)) == ["172.21.0.3"]
+    assert addresses(ask(table, "api", src="172.21.0.4", local=GW_A)) == ["172.20.0.4"]  # front first
+    # db (back only) asking front's gateway: back's names, never front's
+    assert addresses(ask(table, "api", src="172.21.0.3", local=GW_A)) == ["172.21.0.4"]
+    assert ask(table, "web", src="172.21.0.3", local=GW_A) is None
+    assert ask(table, "2.0.20.172.in-addr.arpa", "PTR", src="172.21.0.3", local=GW_A) is None
 
 
 def test_aaaa_for_a_known_name_is_noerror_without_records(table: NameTable):

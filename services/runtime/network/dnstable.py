@@ -24,9 +24,12 @@ file invalid (``ValueError``), so the responder keeps the table it had.
 What is answered, as Docker's embedded DNS (moby ``libnetwork/resolver.go``):
 
 - The querier is the endpoint whose address is the query's source on the
-  network whose gateway received it; it sees the names of every network its
-  container is on, the receiving network first, then the others in file
-  order. A query from no known endpoint sees no names (all of it goes
+  network whose gateway received it, else (a container whose resolv.conf
+  names a network it left, or another of its networks' gateway) the
+  endpoint with that address on any network: subnets do not overlap, and
+  a packet's source is the address of the interface it left by. It sees
+  the names of every network its container is on, the receiving network
+  first (if it is on it), then the others in file order. A query from no known endpoint sees no names (all of it goes
   upstream, as below). So a container never resolves names of a network it is not on,
   and such names get the upstream's answer (NXDOMAIN, usually).
 - A gets the addresses, on the first of those networks that has the name,
@@ -149,6 +152,9 @@ class NameTable:
         self._by_gateway = {net.gateway: net_id for net_id, net in networks.items()}
         self._endpoints = endpoints  # (network id, address) -> container id
         self._container_networks = container_networks  # container id -> network ids, file order
+        self._by_address: dict[str, str] = {}  # address -> container id, the first endpoint listed
+        for (_, ip), container in endpoints.items():
+            self._by_address.setdefault(ip, container)
 
     @classmethod
     def empty(cls) -> NameTable:
@@ -193,10 +199,12 @@ class NameTable:
 
     def _visible(self, querier_ip: str, local_ip: str) -> list[_Network]:
         arrival = self._by_gateway.get(local_ip)
-        container = self._endpoints.get((arrival, querier_ip)) if arrival else None
-        if arrival is None or container is None:
+        if arrival is None:
             return []
-        order = [arrival] + [n for n in self._container_networks[container] if n != arrival]
+        container = self._endpoints.get((arrival, querier_ip)) or self._by_address.get(querier_ip)
+        if container is None:
+            return []
+        order = sorted(self._container_networks[container], key=lambda n: n != arrival)  # stable
         return [self._networks[n] for n in order]
 
     @staticmethod
