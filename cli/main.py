@@ -44,6 +44,11 @@ class Context:
 
         return self._client("registry", RegistryClient)
 
+    def networks(self):
+        from cli.network import NetworksClient
+
+        return self._client("networks", NetworksClient)
+
     def error(self, exc: BaseException) -> None:
         print(describe_error(exc, self.config), file=sys.stderr)
 
@@ -73,7 +78,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from cli import containers, exec as exec_cmd, images, port, run, system
+    from cli import containers, exec as exec_cmd, images, network, port, run, system
 
     parser = _Parser(prog="barque", description="A container engine over gRPC services")
     parser.add_argument("--config", help="config file (default /etc/barque/barque.toml)")
@@ -87,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     port.register(sub, container)
     exec_cmd.register(sub, container)
     system.register(sub)
+    network.register(sub)
     return parser
 
 
