@@ -33,6 +33,9 @@ def _add_create_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pids-limit", type=int, default=0)
     p.add_argument("--oom-score-adj", type=int, default=0)
     p.add_argument("--network", "--net", default="default")
+    p.add_argument("--ip", default="", help="IPv4 address (e.g., 172.30.100.104)")
+    p.add_argument("--network-alias", "--net-alias", dest="network_alias", action="append", default=[],
+                   help="Add network-scoped alias for the container")
     p.add_argument("-p", "--publish", action="append", default=[],
                    help="Publish a container's port(s) to the host")
     p.add_argument("-P", "--publish-all", action="store_true",
@@ -82,6 +85,25 @@ def _network_flags(args) -> tuple[list[str], dict[str, list[tuple[str, str]]], d
     return exposed, bindings, values
 
 
+def _networking_config(args) -> runtime_pb2.NetworkingConfig:
+    """docker-cli 20.10 parseNetworkOpts for one --network: --ip and
+    --network-alias become that network's endpoint settings, none when
+    neither is given. Aliases need a user-defined network (a client-side
+    check in docker-cli); the address is sent as typed, unchecked, as
+    docker-cli sends it, for the engine to accept or refuse."""
+    from cli.network import is_user_defined
+
+    networking = runtime_pb2.NetworkingConfig()
+    if args.network_alias and not is_user_defined(args.network):
+        raise InvalidArgument("network-scoped aliases are only supported for user-defined networks")
+    if args.ip or args.network_alias:
+        endpoint = networking.endpoints_config[args.network]
+        endpoint.aliases.extend(args.network_alias)
+        if args.ip:
+            endpoint.ipam_config.ipv4_address = args.ip
+    return networking
+
+
 def create_request(args) -> runtime_pb2.CreateRequest:
     exposed, bindings, network = _network_flags(args)
     env = []
@@ -123,7 +145,9 @@ def create_request(args) -> runtime_pb2.CreateRequest:
             runtime_pb2.PortBinding(host_ip=ip, host_port=hport) for ip, hport in host_sides)
     if args.pids_limit:
         host.pids_limit = args.pids_limit
-    return runtime_pb2.CreateRequest(name=args.name, config=config, host_config=host)
+    networking = _networking_config(args)
+    return runtime_pb2.CreateRequest(name=args.name, config=config, host_config=host,
+                                     networking_config=networking if networking.endpoints_config else None)
 
 
 def pull_missing(ctx, reference: str, platform: str) -> None:

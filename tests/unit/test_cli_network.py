@@ -1,7 +1,8 @@
-"""``barque network``, from constructed protos and a fake runtime stub:
-docker-cli 20.10's flags, output and exit codes (cli/command/network/*.go,
-its formatter.go, consolidateIpam, the tabwriter docker-cli's tables use,
-inspect.Inspect, PromptForConfirmation, cli.ExactArgs and FlagErrorFunc)."""
+"""``barque network`` and run/create's --ip/--network-alias, from constructed
+protos and a fake runtime stub: docker-cli 20.10's flags, output and exit
+codes (cli/command/network/*.go, its formatter.go, consolidateIpam, the
+tabwriter docker-cli's tables use, inspect.Inspect, PromptForConfirmation,
+cli.ExactArgs and FlagErrorFunc; container/opts.go parseNetworkOpts)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from barque.runtime.v1 import runtime_pb2 as pb
 from cli import network
 from cli.main import Context, command_parser
 from cli.network import NetworksClient, consolidate_ipam, go_time, list_output, tabwrite
+from cli.run import create_request
 from client.channels import RemoteStub
 from client.errors import InvalidArgument
 
@@ -448,3 +450,37 @@ def test_disconnect_force():
     assert fake.calls[0][1] == pb.DisconnectNetworkRequest(network="app", container="web", force=True)
     run_cli(["network", "disconnect", "app", "web"], fake)
     assert fake.calls[1][1].force is False
+
+
+# ---- run/create --ip and --network-alias -------------------------------------------------
+
+def _request(*flags):
+    return create_request(command_parser().parse_args(["create", *flags, "busybox"]))
+
+
+def test_ip_and_aliases_go_to_the_networks_endpoint():
+    req = _request("--network", "app", "--ip", "10.9.0.5", "--network-alias", "db", "--net-alias", "cache")
+    assert dict(req.networking_config.endpoints_config) == {"app": pb.EndpointSettings(
+        ipam_config=pb.EndpointIPAMConfig(ipv4_address="10.9.0.5"), aliases=["db", "cache"])}
+    assert req.host_config.network_mode == "app"
+    req = _request("--net", "app", "--network-alias", "db")
+    assert not req.networking_config.endpoints_config["app"].HasField("ipam_config")
+
+
+def test_without_them_no_endpoint_is_sent():
+    assert not _request("--network", "app").HasField("networking_config")
+
+
+def test_the_address_is_sent_as_typed_for_the_engine_to_judge():
+    """docker-cli 20.10 does not parse --ip: the daemon refuses a bad one, or
+    one on a network that is not user-defined."""
+    assert _request("--ip", "not-an-ip").networking_config.endpoints_config["default"].ipam_config.ipv4_address \
+        == "not-an-ip"
+    assert _request("--network", "bridge", "--ip", "172.17.0.9").networking_config.endpoints_config["bridge"] \
+        .ipam_config.ipv4_address == "172.17.0.9"
+
+
+@pytest.mark.parametrize("mode", ["default", "bridge", "host", "none", "container:web"])
+def test_aliases_need_a_user_defined_network(mode):
+    with pytest.raises(InvalidArgument, match="^network-scoped aliases are only supported for user-defined networks$"):
+        _request("--network", mode, "--network-alias", "db")
