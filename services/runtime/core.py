@@ -38,9 +38,12 @@ from services.runtime.engine.filters import matches, parse_filters
 from services.runtime.engine.mounts import mount_overlay, unmount
 from services.runtime.engine.exitwatch import ExitWatcher
 from services.runtime.engine.status import refresh, utc_now
-from services.runtime.network.etc_files import EtcSettings, write_etc_files
+from services.runtime.engine.networking import ContainerNetworks, hostname_for
+from services.runtime.network.dnsprocess import DnsResponder
+from services.runtime.network.document import network_json
 from services.runtime.network.helperclient import NetworkHelper
-from services.runtime.network.manager import Networks, NetworkSettings
+from services.runtime.network.manager import PREDEFINED, NetworkRequest, Networks, NetworkSettings
+from services.runtime.network.state import Network
 from services.runtime.network.modes import exposed_ports, network_kind, port_requests
 from services.runtime.oci.cgroups import hierarchy
 from services.runtime.shim import client as shimclient
@@ -86,6 +89,7 @@ class ExitStatus:
 class ContainerView:
     record: ContainerRecord
     running: bool
+    endpoints: tuple = ()   # its live endpoints (LiveEndpoint) while it runs
 
 
 class RuntimeService:
@@ -110,9 +114,12 @@ class RuntimeService:
             self.zygote.ensure()
         self.events = EventLog()
         self.network_config = network
+        self.dns = DnsResponder(str(root / "network" / "dns"), network.resolv_conf)
         self.networks = Networks(root / "network", NetworkSettings(
             bridge=network.bridge, subnet=network.bridge_subnet,
-            netns_dir=(run_dir or root) / "netns"), NetworkHelper(str(root / "network" / "helper")))
+            netns_dir=(run_dir or root) / "netns"), NetworkHelper(str(root / "network" / "helper")),
+            on_change=self.dns.update)
+        self.netglue = ContainerNetworks(self.networks, self.store, self._dir, network)
         self._exited: dict[str, threading.Event] = {}
         self._exits = ExitWatcher()
         #: the exit status of containers removed by --rm, for a Run or Wait
@@ -136,6 +143,7 @@ class RuntimeService:
         if self.zygote is not None:
             self.zygote.stop()
         self.networks.helper.stop()
+        self.dns.stop()
 
     def _oci(self, *args: str, check: bool = True) -> tuple[int, str]:
         """Run an OCI runtime command; (exit code, stderr)."""
@@ -163,8 +171,6 @@ class RuntimeService:
             with self.store.lock:
                 if refresh(record, self._dir(record) / "shim"):
                     running.add(record.id)
-                elif record.network:
-                    record.network = {}
                 self.store.save(record)
         self.networks.reconcile(running)
         for record in records:
@@ -177,7 +183,7 @@ class RuntimeService:
 
     @applies("Config.image", "Config.entrypoint", "Config.cmd", "Config.stop_signal",
              "Config.stop_timeout", "Config.hostname", "Config.user", "Config.working_dir",
-             "HostConfig.network_mode", "HostConfig.security_opt", "HostConfig.log_config",
+             "HostConfig.security_opt", "HostConfig.log_config",
              "HostConfig.binds", "HostConfig.port_bindings", "HostConfig.publish_all_ports",
              "Config.exposed_ports")
     def create(self, name: str, config: ContainerConfig, host: HostConfig,
@@ -186,10 +192,7 @@ class RuntimeService:
         applies is refused by name (see :mod:`services.runtime.spec.options`)."""
         config, host = _copy(config), _copy(host)
         refuse_unapplied(config, host, networking or NetworkingConfig())
-        kind = network_kind(host.network_mode)
-        peer = self._network_peer(host) if kind == "container" else None
-        if kind == "container" and (host.port_bindings or host.publish_all_ports):
-            raise InvalidArgument("conflicting options: port publishing and the container type network mode")
+        kind, peer, networks = self.netglue.plan(host, networking)
         security = parse_security_opts(host.security_opt)
         log_opts = parse_log_opts([f"{k}={v}" for k, v in host.log_config.config.items()])
         host.log_config.type = host.log_config.type or "json-file"
@@ -210,8 +213,7 @@ class RuntimeService:
                 name = generate_name() + str(len(self.store.all()))
         config.exposed_ports[:] = exposed_ports(config.exposed_ports, image_config, host.port_bindings)
         port_requests(host.port_bindings, host.publish_all_ports, list(config.exposed_ports))  # checked now
-        hostname = config.hostname or (peer.hostname if peer is not None else "") or (
-            socket.gethostname() if kind == "host" else cid[:12])
+        hostname = hostname_for(kind, peer, config.hostname, cid)
         entrypoint = list(config.entrypoint.values) if config.HasField("entrypoint") else None
         cmd = list(config.cmd) or None
         args = process_args(image_config, entrypoint, cmd)
@@ -231,14 +233,11 @@ class RuntimeService:
             _phase(cid, "overlay_mount")
             record.rootfs = {"lowerdirs": info.lowerdirs, "upperdir": info.upperdir, "workdir": info.workdir}
             user_text = config.user or image_config.get("User") or ""
-            if peer is not None:  # Docker shares the joined container's files
-                etc = {path: str(self._dir(peer) / "etc" / path.rsplit("/", 1)[1])
-                       for path in ("/etc/hostname", "/etc/hosts", "/etc/resolv.conf")}
-            else:
-                etc = write_etc_files(cdir / "etc", self._etc_settings(record, kind))
+            record.networks = networks
+            etc = self.netglue.etc_files(record, kind, peer)
             context = SpecContext(
                 id=cid, rootfs=rootfs, root_path="rootfs", image_config=image_config, hostname=hostname,
-                binds=binds, security=security, etc_files=etc, network=self._spec_network(cid, kind, peer),
+                binds=binds, security=security, etc_files=etc, network=self.netglue.spec_network(cid, kind, peer),
                 cgroups_path=f"/barque/{cid}", facts=HostFacts(cgroup_v2=self.cgroup_v2),
             )
             spec = build_spec(config, host, context)
@@ -269,72 +268,6 @@ class RuntimeService:
         log.info("container.created", id=cid, name=name, image=config.image)
         return record
 
-    # ---- networks ------------------------------------------------------------------
-
-    def _network_peer(self, host: HostConfig) -> ContainerRecord:
-        """``container:NAME``'s container; the mode is stored with its full id, as Docker does."""
-        peer = self.store.find(host.network_mode.split(":", 1)[1])
-        host.network_mode = f"container:{peer.id}"
-        return peer
-
-    def _spec_network(self, cid: str, kind: str, peer: ContainerRecord | None) -> str:
-        """The spec's network: a namespace of its own (none), the host's, or
-        one to join by path (the bridge's, made at start; a peer's, named at start)."""
-        if kind == "bridge":
-            return self.networks.netns_path(cid)
-        if peer is not None:
-            return f"/proc/{peer.pid or 1}/ns/net"
-        return kind
-
-    @applies("HostConfig.dns", "HostConfig.dns_search", "HostConfig.dns_options", "HostConfig.extra_hosts")
-    def _etc_settings(self, record: ContainerRecord, kind: str, address: str = "") -> EtcSettings:
-        host = record.host_config
-        gateway = ""
-        if kind == "bridge" and address or any(e.endswith(":host-gateway") for e in host.extra_hosts):
-            gateway = self.networks.bridge().gateway
-        return EtcSettings(
-            hostname=record.hostname, address=address, gateway=gateway, extra_hosts=tuple(host.extra_hosts),
-            dns=tuple(host.dns), dns_search=tuple(host.dns_search), dns_options=tuple(host.dns_options),
-            host_network=kind == "host", resolv_source=self.network_config.resolv_conf)
-
-    def _join_peer(self, record: ContainerRecord, cdir: Path) -> None:
-        """``container:`` mode: point the spec at the peer's namespace as it runs now."""
-        peer = self.store.find(record.host_config.network_mode.split(":", 1)[1])
-        with self.store.lock:
-            running = refresh(peer, self._dir(peer) / "shim")
-        if not running:
-            raise FailedPrecondition(f"cannot join network of a non running container: {peer.id}")
-        spec = json.loads((cdir / "config.json").read_text())
-        for ns in spec["linux"]["namespaces"]:
-            if ns["type"] == "network":
-                ns["path"] = f"/proc/{peer.pid}/ns/net"
-        (cdir / "config.json").write_text(json.dumps(spec, indent=1))
-
-    def _connect(self, record: ContainerRecord, cdir: Path) -> None:
-        """Put a bridge container on the bridge and write its hosts file with its address."""
-        host = record.host_config
-        requests = port_requests(host.port_bindings, host.publish_all_ports, list(record.config.exposed_ports))
-        endpoint = self.networks.connect(record.id, record.name, requests)
-        try:
-            found = self.networks.endpoint(record.id)
-            assert found is not None
-            bridge = found[0]
-            write_etc_files(cdir / "etc", self._etc_settings(record, "bridge", endpoint.ip))
-        except BaseException:
-            self.networks.disconnect(record.id)
-            raise
-        record.network = {
-            "ip": endpoint.ip, "mac": endpoint.mac, "gateway": bridge.gateway, "prefix_len": bridge.prefix_len,
-            "network_id": bridge.network_id, "endpoint_id": endpoint.endpoint_id, "sandbox_key": endpoint.netns,
-            "ports": [[p.proto, p.container_port, p.host_ip, p.host_port] for p in endpoint.ports],
-        }
-        _phase(record.id, "network")
-
-    def _disconnect(self, record: ContainerRecord) -> None:
-        if record.network:
-            self.networks.disconnect(record.id)
-            record.network = {}
-
     # ---- start, wait, watch ---------------------------------------------------
 
     @applies("Config.open_stdin")
@@ -363,18 +296,19 @@ class RuntimeService:
                 tty=record.config.tty, wait_attach=wait_attach, oom_cgroup=self._oom_cgroup(record.id),
             )
             _phase(record.id, "start.begin")
-            kind = network_kind(host.network_mode)
-            if kind == "container":
-                self._join_peer(record, cdir)
-            elif kind == "bridge":
-                self._connect(record, cdir)
+            if network_kind(host.network_mode) == "container":
+                self.netglue.join_peer(record, cdir)
+            else:
+                self.netglue.connect(record, cdir)
+                self._network_events("connect", record, self.netglue.live(record.id))
+                _phase(record.id, "network")
             try:
                 if self.zygote is not None:
                     self.zygote.spawn_shim(config)
                 else:
                     shimclient.spawn_shim(config)
             except BaseException:
-                self._disconnect(record)
+                self.netglue.disconnect(record)
                 raise
             _phase(record.id, "shim_spawn")
             record.status, record.starts = "running", record.starts + 1
@@ -384,10 +318,8 @@ class RuntimeService:
             try:
                 self._await_started(record)
             except BaseException:
-                if record.network:  # create or start failed: nothing of the network stays
-                    with self._lock(record.id):
-                        self._disconnect(record)
-                        self.store.save(record)
+                with self._lock(record.id):  # create or start failed: nothing of the network stays
+                    self.netglue.disconnect(record)
                 raise
         self._watch(record)
         return record
@@ -416,7 +348,9 @@ class RuntimeService:
             return
         _phase(container_id, "exit_reported")
         try:
-            self._disconnect(record)  # Docker frees the published ports before wait returns
+            endpoints = self.netglue.live(container_id)
+            self.netglue.disconnect(record)  # Docker frees the published ports before wait returns
+            self._network_events("disconnect", record, endpoints)
         except Exception as exc:  # logged; rm and the next start retry it
             log.warning("container.network_disconnect_failed", id=container_id, error=str(exc))
         with self.store.lock:
@@ -546,12 +480,90 @@ class RuntimeService:
                 self.images.remove_snapshot(record.id)
             except NotFound:
                 pass  # never prepared, or already removed
-        self.networks.release(record.id)
+        self.networks.disconnect(record.id)
         shutil.rmtree(cdir, ignore_errors=True)
         self.store.forget(record.id)
         self._exited.pop(record.id, None)
         with self._guard:
             self._locks.pop(record.id, None)
+
+    # ---- networks ----------------------------------------------------------------
+
+    def create_network(self, req: NetworkRequest) -> Network:
+        net = self.networks.create(req)
+        self.events.emit("create", net.id, event_type="network", name=net.name, type=net.driver)
+        log.info("network.created", id=net.id, name=net.name, subnet=net.subnet)
+        return net
+
+    def remove_network(self, ref: str) -> Network:
+        if ref in ("host", "none"):
+            raise FailedPrecondition(f"{ref} is a pre-defined network and cannot be removed")
+        net = self.networks.remove(ref)
+        self.events.emit("destroy", net.id, event_type="network", name=net.name, type=net.driver)
+        return net
+
+    def prune_networks(self, labels: list[str]) -> list[str]:
+        """Every user-defined network no running container is on (and, with
+        ``labels`` "k" or "k=v", only those labelled so); their names."""
+        removed = []
+        for net, count in self.networks.listing():
+            if net.builtin or count or not all(_labelled(net, want) for want in labels):
+                continue
+            try:
+                removed.append(self.remove_network(net.id).name)
+            except (FailedPrecondition, NotFound):
+                continue  # used or gone meanwhile
+        return removed
+
+    def list_networks(self, filters: list[str]) -> list[tuple[Network, int]]:
+        nets = self.networks.listing() + [(self._predefined(name), 0) for name in ("host", "none")]
+        wanted: dict[str, list[str]] = {}
+        for f in filters:
+            key, sep, value = f.partition("=")
+            if not sep:
+                raise InvalidArgument(f"bad format of filter (expected name=value): {f}")
+            wanted.setdefault(key, []).append(value)
+        for key, values in wanted.items():
+            nets = [(n, c) for n, c in nets if any(_network_matches(n, c, key, v) for v in values)]
+        return sorted(nets, key=lambda nc: nc[0].name)
+
+    def inspect_network(self, ref: str) -> tuple[Network, dict]:
+        net = self._predefined(ref) if ref in ("host", "none") else self.networks.find(ref)
+        names = {r.id: r.name for r in self.store.all()}
+        on = [(names.get(ep.container_id, ""), ep) for n, ep in self.networks.all_endpoints() if n.id == net.id]
+        return net, network_json(net, on)
+
+    def _predefined(self, name: str) -> Network:
+        """host and none, as Docker lists them: ids stable for this engine."""
+        import hashlib
+
+        nid = hashlib.sha256(f"{self.root}:{name}".encode()).hexdigest()
+        return Network(nid, name, "", "", "", builtin=True, driver="null" if name == "none" else "host")
+
+    def _network_events(self, action: str, record: ContainerRecord, endpoints) -> None:
+        for live in endpoints:
+            self.events.emit(action, live.network.id, event_type="network", container=record.id,
+                             name=live.network.name, type=live.network.driver)
+
+    def connect_network(self, net_ref: str, ctr_ref: str, ip: str = "", aliases: list[str] | None = None) -> None:
+        record = self.store.find(ctr_ref)
+        with self._lock(record.id):
+            with self.store.lock:
+                running = refresh(record, self._dir(record) / "shim")
+            net = self.netglue.attach(record, running, net_ref, ip, list(aliases or []))
+            self.store.save(record)
+        self.events.emit("connect", net.id, event_type="network", container=record.id, name=net.name,
+                         type=net.driver)
+
+    def disconnect_network(self, net_ref: str, ctr_ref: str, force: bool = False) -> None:
+        record = self.store.find(ctr_ref)
+        with self._lock(record.id):
+            with self.store.lock:
+                running = refresh(record, self._dir(record) / "shim")
+            net = self.netglue.detach(record, running, net_ref, force)
+            self.store.save(record)
+        self.events.emit("disconnect", net.id, event_type="network", container=record.id, name=net.name,
+                         type=net.driver)
 
     # ---- queries -----------------------------------------------------------------
 
@@ -559,7 +571,7 @@ class RuntimeService:
         record = self.store.find(ref)
         with self.store.lock:
             running = refresh(record, self._dir(record) / "shim")
-        return ContainerView(record, running)
+        return ContainerView(record, running, tuple(self.netglue.live(record.id)) if running else ())
 
     def inspect_document(self, ref: str) -> tuple[ContainerView, dict]:
         """The container and Docker's ContainerJSON of it, built from the
@@ -567,14 +579,15 @@ class RuntimeService:
         from services.runtime.engine.inspect import container_json
 
         view = self.inspect(ref)
-        return view, container_json(view.record, view.running, self._dir(view.record))
+        return view, container_json(view.record, view.running, self._dir(view.record), view.endpoints)
 
     def list(self, all_: bool = False, filters: list[str] | None = None) -> list[ContainerView]:
         views = []
+        live = self.netglue.live_all()
         for record in self.store.all():
             with self.store.lock:
                 running = refresh(record, self._dir(record) / "shim")
-            views.append(ContainerView(record, running))
+            views.append(ContainerView(record, running, tuple(live.get(record.id, ())) if running else ()))
         views = [v for v in views if all_ or v.running]
         for key, values in parse_filters(filters or []).items():
             views = [v for v in views if any(matches(v, key, val) for val in values)]
@@ -633,3 +646,27 @@ def _default_oci() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "services.runtime.oci"]
 
 
+def _labelled(net: Network, want: str) -> bool:
+    key, sep, value = want.partition("=")
+    return key in net.labels and (not sep or net.labels[key] == value)
+
+
+def _network_matches(net: Network, containers: int, key: str, value: str) -> bool:
+    """Docker's ``network ls`` filters."""
+    if key == "name":
+        return value in net.name
+    if key == "id":
+        return net.id.startswith(value)
+    if key == "driver":
+        return net.driver == value
+    if key == "label":
+        return _labelled(net, value)
+    if key == "type":
+        if value not in ("custom", "builtin"):
+            raise InvalidArgument(f"invalid filter: 'type'='{value}'")
+        return (net.name in PREDEFINED) == (value == "builtin")
+    if key == "dangling":
+        if value not in ("true", "false", "1", "0"):
+            raise InvalidArgument(f"invalid filter 'dangling={value}'")
+        return (containers == 0 and net.name not in PREDEFINED) == (value in ("true", "1"))
+    raise InvalidArgument(f"invalid filter '{key}'")

@@ -9,6 +9,8 @@ from barque.types.v1 import types_pb2
 from client.errors import InvalidArgument
 from services.runtime.core import ContainerView, ExitStatus, RuntimeService
 from services.runtime.engine.inspect import network_name, port_map
+from services.runtime.network.manager import NetworkRequest
+from services.runtime.network.state import Network
 from services.runtime.engine.client_input import ClientInput
 from services.runtime.engine.execs import STDERR, Execs
 from services.runtime.shim import client as shimclient
@@ -28,7 +30,7 @@ def _ports_pb(view: ContainerView) -> list[runtime_pb2.Port]:
     """Docker's container-list ports: the published ones with their host
     side, the exposed-only ones without; none unless it runs."""
     out = []
-    for key, bindings in port_map(view.record, view.running).items():
+    for key, bindings in port_map(view.record, view.running, view.endpoints).items():
         port, proto = key.split("/")
         for b in bindings or [None]:
             out.append(runtime_pb2.Port(private_port=int(port), type=proto) if b is None else
@@ -38,14 +40,17 @@ def _ports_pb(view: ContainerView) -> list[runtime_pb2.Port]:
 
 
 def _networks_pb(view: ContainerView) -> dict[str, runtime_pb2.EndpointSettings]:
-    name = network_name(view.record.host_config.network_mode)
-    if not name:
-        return {}
-    net = view.record.network if view.running else {}
-    return {name: runtime_pb2.EndpointSettings(
-        network_id=net.get("network_id", ""), endpoint_id=net.get("endpoint_id", ""),
-        gateway=net.get("gateway", ""), ip_address=net.get("ip", ""), ip_prefix_len=net.get("prefix_len", 0),
-        mac_address=net.get("mac", ""))}
+    live = {e.network.name: e for e in view.endpoints}
+    mode = network_name(view.record.host_config.network_mode)
+    names = list(view.record.networks) or ([mode] if mode in ("none", "host") else [])
+    out = {}
+    for name in names:
+        e = live.get(name)
+        out[name] = runtime_pb2.EndpointSettings() if e is None else runtime_pb2.EndpointSettings(
+            network_id=e.network.id, endpoint_id=e.endpoint.endpoint_id, gateway=e.network.gateway,
+            ip_address=e.endpoint.ip, ip_prefix_len=e.network.prefix_len, mac_address=e.endpoint.mac,
+            aliases=e.endpoint.aliases)
+    return out
 
 
 def container_to_pb(view: ContainerView) -> runtime_pb2.Container:
@@ -65,6 +70,13 @@ def container_to_pb(view: ContainerView) -> runtime_pb2.Container:
             f"lowerdir={':'.join(r.rootfs.get('lowerdirs', []))}", f"upperdir={r.rootfs.get('upperdir', '')}",
             f"workdir={r.rootfs.get('workdir', '')}"])] if r.rootfs else [],
     )
+
+
+def network_to_pb(net: Network, containers: int) -> runtime_pb2.Network:
+    pools = [runtime_pb2.IPAMPool(subnet=net.subnet, ip_range=net.ip_range, gateway=net.gateway)] if net.subnet else []
+    return runtime_pb2.Network(id=net.id, name=net.name, created=net.created, scope="local", driver=net.driver,
+                               internal=net.internal, labels=net.labels, ipam=pools, options=net.options,
+                               bridge=net.bridge, containers=containers)
 
 
 def exited_to_pb(status: ExitStatus) -> runtime_pb2.Exited:
@@ -173,6 +185,49 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServicer):
                 continue
             yield runtime_pb2.EventsResponse(type=ev.type, action=ev.action, id=ev.id,
                                              attributes=ev.attributes, time_nanos=ev.time_ns)
+
+    # ---- networks ----------------------------------------------------------------
+
+    def CreateNetwork(self, request, context):
+        spec = request.spec
+        pool = spec.ipam[0] if spec.ipam else runtime_pb2.IPAMPool()
+        if len(spec.ipam) > 1:
+            raise InvalidArgument("one IPv4 address pool per network is supported")
+        net = self._rt.create_network(NetworkRequest(
+            spec.name, spec.driver or "bridge", spec.internal, pool.subnet, pool.gateway, pool.ip_range,
+            dict(spec.labels), dict(spec.options)))
+        return runtime_pb2.CreateNetworkResponse(id=net.id)
+
+    def ListNetworks(self, request, context):
+        return runtime_pb2.ListNetworksResponse(
+            networks=[network_to_pb(net, count) for net, count in self._rt.list_networks(list(request.filters))])
+
+    def InspectNetwork(self, request, context):
+        net, doc = self._rt.inspect_network(request.ref)
+        return runtime_pb2.InspectNetworkResponse(network=network_to_pb(net, len(doc["Containers"])),
+                                                  json=json.dumps(doc))
+
+    def RemoveNetwork(self, request, context):
+        self._rt.remove_network(request.ref)
+        return runtime_pb2.RemoveNetworkResponse()
+
+    def PruneNetworks(self, request, context):
+        labels = []
+        for f in request.filters:
+            key, _, value = f.partition("=")
+            if key != "label":
+                raise InvalidArgument(f"invalid filter '{key}'")
+            labels.append(value)
+        return runtime_pb2.PruneNetworksResponse(deleted=self._rt.prune_networks(labels))
+
+    def ConnectNetwork(self, request, context):
+        ep = request.endpoint
+        self._rt.connect_network(request.network, request.container, ep.ipam_config.ipv4_address, list(ep.aliases))
+        return runtime_pb2.ConnectNetworkResponse()
+
+    def DisconnectNetwork(self, request, context):
+        self._rt.disconnect_network(request.network, request.container, request.force)
+        return runtime_pb2.DisconnectNetworkResponse()
 
     def Info(self, request, context):
         info = self._rt.info()

@@ -70,8 +70,11 @@ def _no_network_left(engine, cid: str) -> None:
 
 
 def _state(engine) -> dict:
+    """The engine's network state, endpoints by container id (every one here is on the default bridge)."""
     path = engine.state("runtime") / "network" / "state.json"
-    return json.loads(path.read_text()) if path.exists() else {"endpoints": {}}
+    doc = json.loads(path.read_text()) if path.exists() else {"endpoints": {}}
+    doc["endpoints"] = {ep["container_id"]: ep for ep in doc["endpoints"].values()}
+    return doc
 
 
 # ---- the bridge --------------------------------------------------------------------------------
@@ -359,6 +362,7 @@ def upstream():
         if server is not None:
             server.terminate()
             server.wait(10)
+            server.stderr.close()
         subprocess.run(["ip", "route", "del", UPSTREAM_NET], capture_output=True)
         subprocess.run(["ip", "link", "del", "bqtup0"], capture_output=True)
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)

@@ -138,7 +138,7 @@ class Engine:
         for service in list(reversed(list(self.procs))):
             self.stop_service(service)
         if "runtime" in self.services:
-            remove_engine_network(self.bridge)
+            remove_engine_network(self.bridge, self.state("runtime") / "network" / "state.json")
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -150,11 +150,18 @@ def _bridge_name() -> str:
     return f"bqt{os.getpid() % 100000}x{next(_bridges)}"[:15]
 
 
-def remove_engine_network(bridge: str) -> None:
+def remove_engine_network(bridge: str, state: Path | None = None) -> None:
     """What an engine's runtime keeps across its restarts, as a host keeps
-    docker0: its bridge and its firewall chains. Tests remove them."""
+    docker0: its bridges (the default one, and user networks' a test left)
+    and its firewall chains. Tests remove them."""
+    import json
+
     from services.runtime.network import firewall
     from services.runtime.network.manager import chain_prefix
 
-    subprocess.run(["ip", "link", "del", bridge], capture_output=True)
+    bridges = {bridge}
+    if state is not None and state.exists():
+        bridges |= {net["bridge"] for net in json.loads(state.read_text()).get("networks", {}).values()}
+    for name in sorted(bridges):
+        subprocess.run(["ip", "link", "del", name], capture_output=True)
     firewall.remove(prefix=chain_prefix(bridge))

@@ -218,28 +218,40 @@ def test_mounts_and_network_settings(tmp_path):
 
 
 def test_a_running_bridge_containers_network_settings_are_dockers(tmp_path):
+    from services.runtime.engine.networking import LiveEndpoint
+    from services.runtime.network.state import Endpoint, Network, Port
+
     config = ContainerConfig(image="busybox", exposed_ports=["80/tcp", "443/tcp", "53/udp"])
     host = HostConfig(network_mode="default", log_config=runtime_pb2.LogConfig(type="json-file"))
-    network = {"ip": "172.18.0.2", "mac": "02:42:ac:12:00:02", "gateway": "172.18.0.1", "prefix_len": 16,
-               "network_id": "n" * 64, "endpoint_id": "e" * 64, "sandbox_key": "/run/barque/netns/" + CID,
-               "ports": [["tcp", 80, "", 8080], ["tcp", 80, "127.0.0.1", 8081], ["udp", 53, "", 5353]]}
-    record = _record(config=config, host=host, network=network, status="running", pid=7)
-    net = container_json(record, True, tmp_path)["NetworkSettings"]
+    bridge = Network("n" * 64, "bridge", "barque0", "172.18.0.0/16", "172.18.0.1", builtin=True)
+    mynet = Network("u" * 64, "mynet", "bqbru", "10.9.0.0/24", "10.9.0.1")
+    live = [LiveEndpoint(bridge, Endpoint(CID, bridge.id, "172.18.0.2", "02:42:ac:12:00:02", "e" * 64, "bq0",
+                                          "/run/barque/netns/" + CID, active=True,
+                                          ports=[Port("tcp", 80, "", 8080), Port("tcp", 80, "127.0.0.1", 8081),
+                                                 Port("udp", 53, "", 5353)])),
+            LiveEndpoint(mynet, Endpoint(CID, mynet.id, "10.9.0.5", "02:42:0a:09:00:05", "f" * 64, "bq1",
+                                         "/run/barque/netns/" + CID, ifname="eth1", aliases=["db"], active=True))]
+    networks = {"bridge": {"ip": "", "aliases": []}, "mynet": {"ip": "10.9.0.5", "aliases": ["db"]}}
+    record = _record(config=config, host=host, networks=networks, status="running", pid=7)
+    net = container_json(record, True, tmp_path, live)["NetworkSettings"]
     assert net["Ports"] == {
         "53/udp": [{"HostIp": "0.0.0.0", "HostPort": "5353"}],
         "80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}, {"HostIp": "127.0.0.1", "HostPort": "8081"}],
         "443/tcp": None,
     }
+    # the top-level address fields are the default bridge's, as Docker's
     assert (net["IPAddress"], net["IPPrefixLen"], net["Gateway"], net["MacAddress"]) == (
         "172.18.0.2", 16, "172.18.0.1", "02:42:ac:12:00:02")
     assert (net["SandboxKey"], net["EndpointID"]) == ("/run/barque/netns/" + CID, "e" * 64)
-    bridge = net["Networks"]["bridge"]
-    assert list(net["Networks"]) == ["bridge"]
-    assert (bridge["NetworkID"], bridge["EndpointID"], bridge["IPAddress"]) == ("n" * 64, "e" * 64, "172.18.0.2")
-    # stopped: still on the bridge network, without an address or ports
-    stopped = container_json(_record(config=config, host=host), False, tmp_path)["NetworkSettings"]
-    assert stopped["Ports"] == {} and stopped["IPAddress"] == "" and list(stopped["Networks"]) == ["bridge"]
-    assert stopped["Networks"]["bridge"]["IPAddress"] == ""
+    assert list(net["Networks"]) == ["bridge", "mynet"]
+    assert (net["Networks"]["bridge"]["NetworkID"], net["Networks"]["bridge"]["Aliases"]) == ("n" * 64, None)
+    user = net["Networks"]["mynet"]
+    assert (user["IPAddress"], user["IPAMConfig"], user["Aliases"]) == ("10.9.0.5", {"IPv4Address": "10.9.0.5"},
+                                                                       [CID[:12], "db"])
+    # stopped: still configured on both networks, without addresses or ports
+    stopped = container_json(_record(config=config, host=host, networks=networks), False, tmp_path)["NetworkSettings"]
+    assert stopped["Ports"] == {} and stopped["IPAddress"] == "" and list(stopped["Networks"]) == ["bridge", "mynet"]
+    assert stopped["Networks"]["mynet"]["IPAddress"] == ""
 
 
 def test_a_container_joined_to_anothers_network_has_no_network_of_its_own(tmp_path):

@@ -145,7 +145,9 @@ def test_several_bridges_keep_their_order_and_all_their_rules() -> None:
     other = BridgeNet("br-test", "172.19.0.0/16", (PublishedPort("udp", "", 53, "172.19.0.9", 53),))
     out = render([NET, other], "").splitlines()
     fwd = [ln for ln in out if ln.startswith("-A BARQUE-FORWARD")]
-    assert fwd == FORWARD_RULES + [r.replace("barque0", "br-test") for r in FORWARD_RULES]
+    # isolation first: neither bridge reaches the other (Docker's isolation chains, flattened)
+    assert fwd == ["-A BARQUE-FORWARD -i barque0 -o br-test -j DROP", "-A BARQUE-FORWARD -i br-test -o barque0 -j DROP",
+                   *FORWARD_RULES, *[r.replace("barque0", "br-test") for r in FORWARD_RULES]]
     post = [ln for ln in out if ln.startswith("-A BARQUE-POSTROUTING")]
     assert post == POST_RULES + [r.replace("barque0", "br-test").replace("172.18.", "172.19.") for r in POST_RULES]
     assert [ln for ln in out if ln.startswith("-A BARQUE-DNAT")] == [
@@ -269,3 +271,12 @@ def test_nothing_to_change_runs_no_restore(tmp_path: Path, monkeypatch: pytest.M
     assert not marker.exists()
     fw.apply([])
     assert marker.read_text() == render([], applied([NET]))
+
+
+def test_an_internal_bridge_keeps_its_traffic_and_is_not_masqueraded() -> None:
+    inner = BridgeNet("br-inner", "172.30.0.0/16", internal=True)
+    out = render([NET, inner], "").splitlines()
+    fwd = [ln for ln in out if ln.startswith("-A BARQUE-FORWARD")]
+    assert fwd[:2] == ["-A BARQUE-FORWARD -i br-inner ! -o br-inner -j DROP",
+                       "-A BARQUE-FORWARD ! -i br-inner -o br-inner -j DROP"]
+    assert not [ln for ln in out if ln.startswith("-A BARQUE-POSTROUTING") and "br-inner" in ln]

@@ -19,10 +19,10 @@ def _bindings(**spec: list[tuple[str, str]]) -> dict:
 
 
 def test_modes():
-    assert [network_kind(m) for m in ("", "default", "bridge", "none", "host", "container:abc")] == [
-        "bridge", "bridge", "bridge", "none", "host", "container"]
-    with pytest.raises(NotFound, match="network mynet not found"):
-        network_kind("mynet")
+    assert [network_kind(m) for m in ("", "default", "bridge", "none", "host", "container:abc", "mynet")] == [
+        "bridge", "bridge", "bridge", "none", "host", "container", "custom"]
+    with pytest.raises(NotFound, match="No such container"):
+        network_kind("container:")
 
 
 def test_exposed_ports_merge_flags_image_and_published():

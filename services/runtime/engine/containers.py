@@ -66,9 +66,9 @@ class ContainerRecord:
     started_at: str = "0001-01-01T00:00:00Z"
     finished_at: str = "0001-01-01T00:00:00Z"
     starts: int = 0
-    # the endpoint while it runs on a bridge (ip, mac, gateway, prefix_len,
-    # network_id, endpoint_id, sandbox_key, ports: [[proto, port, host_ip, host_port]])
-    network: dict = field(default_factory=dict)
+    # the networks it is on, its primary first: name -> {"ip": static address, "aliases": [...]}
+    # (its live endpoints are in the network state)
+    networks: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
         """A JSON-ready view for saving; it shares the record's lists, so
@@ -84,7 +84,11 @@ class ContainerRecord:
         config, host = _upgrade(dict(data["config"]), dict(data["host_config"]))
         data["config"] = json_format.ParseDict(config, ContainerConfig(), ignore_unknown_fields=True)
         data["host_config"] = json_format.ParseDict(host, HostConfig(), ignore_unknown_fields=True)
-        return cls(**data)
+        known = {f.name for f in fields(cls)}
+        if "networks" not in data and "network" in data:  # the first layout: on the default bridge or none
+            mode = data["host_config"].network_mode
+            data["networks"] = {"bridge": {"ip": "", "aliases": []}} if mode in ("", "default", "bridge") else {}
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 def _upgrade(config: dict, host: dict) -> tuple[dict, dict]:

@@ -26,9 +26,10 @@ class EventLog:
         self._cond = threading.Condition()
         self._seq = 0
 
-    def emit(self, action: str, container_id: str, **attributes: str) -> None:
+    def emit(self, action: str, container_id: str, *, event_type: str = "container", **attributes: str) -> None:
+        """An event of ``event_type`` ("container", or "network" with the network's id)."""
         with self._cond:
-            self._events.append(Event(action, container_id, dict(attributes), time.time_ns()))
+            self._events.append(Event(action, container_id, dict(attributes), time.time_ns(), event_type))
             self._seq += 1
             self._cond.notify_all()
 

@@ -13,6 +13,7 @@ Pure: a record, whether it runs, and its directory in; a dict out.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -240,63 +241,76 @@ def _mounts(record: ContainerRecord) -> list[dict[str, Any]]:
              "RW": m["RW"], "Propagation": m.get("Propagation") or "rprivate"} for m in record.mounts]
 
 
-def _endpoint(net: dict, running: bool) -> dict[str, Any]:
+def _endpoint(live: Any, cfg: dict | None, short_id: str) -> dict[str, Any]:
     """One of NetworkSettings.Networks, as Docker's EndpointSettings: the
-    live fields only while the container runs."""
-    live = running and bool(net)
+    configured part always, the live part (``live``: network, endpoint)
+    while the container runs."""
+    net, ep = (live.network, live.endpoint) if live is not None else (None, None)
+    cfg = cfg or {}
+    aliases = list(cfg.get("aliases", []))
+    user_network = net is not None and not net.builtin
     return {
-        "IPAMConfig": None, "Links": None, "Aliases": None,
-        "NetworkID": net.get("network_id", ""),
-        "EndpointID": net.get("endpoint_id", "") if live else "",
-        "Gateway": net.get("gateway", "") if live else "",
-        "IPAddress": net.get("ip", "") if live else "",
-        "IPPrefixLen": net.get("prefix_len", 0) if live else 0,
+        "IPAMConfig": {"IPv4Address": cfg["ip"]} if cfg.get("ip") else None,
+        "Links": None,
+        "Aliases": ([short_id, *aliases] if user_network else aliases or None),
+        "NetworkID": net.id if net is not None else "",
+        "EndpointID": ep.endpoint_id if ep is not None else "",
+        "Gateway": net.gateway if net is not None else "",
+        "IPAddress": ep.ip if ep is not None else "",
+        "IPPrefixLen": net.prefix_len if net is not None else 0,
         "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-        "MacAddress": net.get("mac", "") if live else "",
+        "MacAddress": ep.mac if ep is not None else "",
         "DriverOpts": None, "GwPriority": 0, "DNSNames": None,
     }
 
 
 def network_name(network_mode: str) -> str:
-    """The network a mode puts the container on ("" for ``container:``)."""
+    """The network a mode names ("" for ``container:``)."""
     if network_mode in ("", "default", "bridge"):
         return "bridge"
     return "" if network_mode.startswith("container:") else network_mode
 
 
-def port_map(record: ContainerRecord, running: bool) -> dict[str, Any]:
+def port_map(record: ContainerRecord, running: bool, endpoints: Sequence[Any] = ()) -> dict[str, Any]:
     """NetworkSettings.Ports: each exposed port, with its host sides when
-    published (null when not); empty when the container is not running."""
-    if not running or network_name(record.host_config.network_mode) != "bridge":
+    published (null when not); empty unless it runs on a bridge network."""
+    if not running or not endpoints:
         return {}
     out: dict[str, Any] = {key: None for key in record.config.exposed_ports}
-    for proto, port, host_ip, host_port in record.network.get("ports", []):
-        out.setdefault(f"{port}/{proto}", None)
-        out[f"{port}/{proto}"] = (out[f"{port}/{proto}"] or []) + [
-            {"HostIp": host_ip or "0.0.0.0", "HostPort": str(host_port)}]
+    for live in endpoints:
+        for p in live.endpoint.ports:
+            key = f"{p.container_port}/{p.proto}"
+            out[key] = (out.get(key) or []) + [{"HostIp": p.host_ip or "0.0.0.0", "HostPort": str(p.host_port)}]
     return dict(sorted(out.items(), key=lambda kv: (int(kv[0].split("/")[0]), kv[0])))
 
 
-def _network_settings(record: ContainerRecord, running: bool) -> dict[str, Any]:
-    """Docker's NetworkSettings: the endpoint on the container's network
-    (bridge, none or host; none when it joined another's), its ports."""
-    name = network_name(record.host_config.network_mode)
-    net = record.network if running else {}
-    endpoint = _endpoint(net, running)
+def _network_settings(record: ContainerRecord, running: bool, endpoints: Sequence[Any]) -> dict[str, Any]:
+    """Docker's NetworkSettings: an entry per network the container is on
+    (none, host, the bridge or user networks; none when it joined
+    another's), its ports; the top-level address fields are the default
+    bridge's, as Docker's are."""
+    live = {e.network.name: e for e in endpoints} if running else {}
+    mode = network_name(record.host_config.network_mode)
+    configured = dict(record.networks) or ({mode: {}} if mode in ("none", "host") else {})
+    networks = {name: _endpoint(live.get(name), cfg, record.id[:12]) for name, cfg in configured.items()}
+    default = networks.get("bridge") if "bridge" in live else None
+    first = next(iter(live.values()), None)
     return {
-        "Bridge": "", "SandboxID": net.get("endpoint_id", "") if net else "", "HairpinMode": False,
+        "Bridge": "", "SandboxID": first.endpoint.endpoint_id if first is not None else "", "HairpinMode": False,
         "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
-        "Ports": port_map(record, running), "SandboxKey": net.get("sandbox_key", ""),
+        "Ports": port_map(record, running, list(live.values())),
+        "SandboxKey": first.endpoint.netns if first is not None else "",
         "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
-        "EndpointID": endpoint["EndpointID"], "Gateway": endpoint["Gateway"],
+        "EndpointID": default["EndpointID"] if default else "", "Gateway": default["Gateway"] if default else "",
         "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-        "IPAddress": endpoint["IPAddress"], "IPPrefixLen": endpoint["IPPrefixLen"], "IPv6Gateway": "",
-        "MacAddress": endpoint["MacAddress"],
-        "Networks": {name: endpoint} if name else {},
+        "IPAddress": default["IPAddress"] if default else "", "IPPrefixLen": default["IPPrefixLen"] if default else 0,
+        "IPv6Gateway": "", "MacAddress": default["MacAddress"] if default else "",
+        "Networks": networks,
     }
 
 
-def container_json(record: ContainerRecord, running: bool, container_dir: Path) -> dict[str, Any]:
+def container_json(record: ContainerRecord, running: bool, container_dir: Path,
+                   endpoints: Sequence[Any] = ()) -> dict[str, Any]:
     """Docker's ContainerJSON of ``record``; ``running`` is the supervisor's
     word on the process, ``container_dir`` the container's directory."""
     etc = container_dir / ETC_DIR
@@ -323,5 +337,5 @@ def container_json(record: ContainerRecord, running: bool, container_dir: Path) 
         "GraphDriver": _graph_driver(record, container_dir),
         "Mounts": _mounts(record),
         "Config": _config(record),
-        "NetworkSettings": _network_settings(record, running),
+        "NetworkSettings": _network_settings(record, running, endpoints),
     }

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from client.errors import InvalidArgument
 
-__all__ = ["EtcSettings", "write_etc_files", "resolv_conf", "hosts_file", "SYSTEMD_RESOLVED"]
+__all__ = ["EtcSettings", "write_etc_files", "resolv_conf", "hosts_file", "host_nameservers", "SYSTEMD_RESOLVED"]
 
 #: where systemd-resolved lists the upstream servers behind its 127.0.0.53 stub
 SYSTEMD_RESOLVED = "/run/systemd/resolve/resolv.conf"
@@ -48,6 +48,7 @@ class EtcSettings:
     dns_options: tuple[str, ...] = ()
     host_network: bool = False
     resolv_source: str = "/etc/resolv.conf"
+    embedded_dns: str = ""               # a user network's responder (its gateway): the only name server
 
 
 def _read(path: str) -> list[str]:
@@ -65,6 +66,12 @@ def _is_loopback(server: str) -> bool:
     return server.startswith("127.") or server == "::1"
 
 
+def host_nameservers(source: str) -> list[str]:
+    """The name servers a process in the host's namespace uses (loopback
+    ones included, unlike a container's): the embedded DNS's upstream."""
+    return _nameservers(_read(source))
+
+
 def _search(lines: list[str]) -> list[str]:
     found: list[str] = []
     for ln in lines:
@@ -79,6 +86,14 @@ def _options(lines: list[str]) -> list[str]:
 
 def resolv_conf(s: EtcSettings) -> str:
     lines = _read(s.resolv_source)
+    if s.embedded_dns:
+        # as Docker writes it for its embedded DNS: the responder forwards the rest upstream
+        search = list(s.dns_search) if s.dns_search else _search(lines)
+        options = list(s.dns_options) if s.dns_options else ["ndots:0"]
+        out = [f"nameserver {s.embedded_dns}"]
+        if search and " ".join(search).strip() != ".":
+            out.insert(0, "search " + " ".join(search))
+        return "\n".join(out + ["options " + " ".join(options)]) + "\n"
     if s.host_network and not (s.dns or s.dns_search or s.dns_options):
         return "\n".join(lines) + "\n" if lines else ""
     servers = _nameservers(lines)

@@ -98,6 +98,7 @@ class BridgeNet:
     bridge: str           # e.g. "barque0"
     subnet: str           # e.g. "172.18.0.0/16"
     ports: tuple[PublishedPort, ...] = ()
+    internal: bool = False  # no traffic in or out of the bridge, only within it
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,7 @@ def _net_rules(net: BridgeNet, names: _Chains) -> tuple[list[str], list[str], li
         f"-A {names.forward} -o {br} -m conntrack --ctstate DNAT -j ACCEPT",
         f"-A {names.forward} -i {br} -j ACCEPT",
     ]
-    post = [
+    post = [] if net.internal else [
         f"-A {names.post} -s {subnet} ! -o {br} -j MASQUERADE",
         f"-A {names.post} -o {br} -m addrtype --src-type LOCAL -j MASQUERADE",
         f"-A {names.post} -s {subnet} -o {br} -m conntrack --ctstate DNAT -j MASQUERADE",
@@ -173,6 +174,22 @@ def _net_rules(net: BridgeNet, names: _Chains) -> tuple[list[str], list[str], li
         dnat.append(f"-A {names.dnat} {dest}-p {p.proto} -m {p.proto} --dport {hport}"
                     f" -j DNAT --to-destination {cip}:{cport}")
     return forward, dnat, post
+
+
+def _drops(nets: Sequence[BridgeNet], names: _Chains) -> list[str]:
+    """The FORWARD rules that come before every accept: an internal
+    bridge's traffic stays on it, and no two of barque's bridges reach each
+    other (Docker's isolation chains, flattened)."""
+    out = []
+    for net in nets:
+        if net.internal:
+            out += [f"-A {names.forward} -i {net.bridge} ! -o {net.bridge} -j DROP",
+                    f"-A {names.forward} ! -i {net.bridge} -o {net.bridge} -j DROP"]
+    for a in nets:
+        for b in nets:
+            if a.bridge != b.bridge:
+                out.append(f"-A {names.forward} -i {a.bridge} -o {b.bridge} -j DROP")
+    return out
 
 
 def _parse(saved: str) -> dict[str, _Table]:
@@ -211,7 +228,7 @@ def render(nets: Sequence[BridgeNet], saved: str, *, prefix: str = PREFIX) -> st
     bridges = [n.bridge for n in nets]
     if len(set(bridges)) != len(bridges):
         raise InvalidArgument(f"firewall: a bridge appears twice in {bridges}")
-    body: dict[str, list[str]] = {names.forward: [], names.dnat: [], names.post: []}
+    body: dict[str, list[str]] = {names.forward: _drops(nets, names), names.dnat: [], names.post: []}
     for net in nets:
         for chain, rules in zip((names.forward, names.dnat, names.post), _net_rules(net, names)):
             body[chain] += rules

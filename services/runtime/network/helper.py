@@ -38,7 +38,8 @@ _MAX_REQUEST = 1 << 20
 
 
 def _firewall(nets: list[dict], chain_prefix: str) -> None:
-    firewall.apply([firewall.BridgeNet(n["bridge"], n["subnet"], tuple(firewall.PublishedPort(**p) for p in n["ports"]))
+    firewall.apply([firewall.BridgeNet(n["bridge"], n["subnet"], tuple(firewall.PublishedPort(**p) for p in n["ports"]),
+                                       bool(n.get("internal")))
                     for n in nets], prefix=chain_prefix)
 
 

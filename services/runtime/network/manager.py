@@ -1,8 +1,9 @@
-"""Container networks as the runtime's core uses them: the default bridge,
-a container's endpoint on it (address lease, veth, published ports), and
-reconciling after a restart.
+"""Container networks as the runtime's core uses them: the predefined
+``bridge`` and user-defined bridge networks, a container's endpoints on them
+(address lease, interface, aliases, published ports), the name table of the
+embedded DNS, and reconciling after a restart.
 
-Runs in the gRPC server process but never forks there: namespaces, links
+Runs in the gRPC server process but never forks there: links, namespaces
 and firewall rules go through the network helper (:mod:`.helper`). What
 runs here is the bookkeeping (:mod:`.state`, under its file lock) and the
 host-port reservations: a published port is DNATed by the kernel, no
@@ -17,15 +18,19 @@ from __future__ import annotations
 import ipaddress
 import socket
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
-from client.errors import FailedPrecondition, InvalidArgument
+from client.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from services.common.log import get_logger
 from services.runtime.network.helperclient import NetworkHelper
 from services.runtime.network.state import (
-    Bridge,
+    DEFAULT_NETWORK,
     Endpoint,
+    Network,
+    NetworkState,
     NetworkStore,
     Port,
     first_free_subnet,
@@ -33,9 +38,12 @@ from services.runtime.network.state import (
     new_id,
 )
 
-__all__ = ["Networks", "NetworkSettings", "PortRequest", "chain_prefix"]
+__all__ = ["Networks", "NetworkSettings", "PortRequest", "NetworkRequest", "chain_prefix", "PREDEFINED"]
 
 log = get_logger()
+
+#: networks every engine has, as Docker's: they cannot be created or removed
+PREDEFINED = ("bridge", "host", "none")
 
 
 @dataclass(frozen=True)
@@ -59,128 +67,286 @@ class PortRequest:
     host_port_end: int = 0
 
 
+@dataclass(frozen=True)
+class NetworkRequest:
+    """``network create``: Docker's NetworkCreate, one IPv4 pool at most."""
+
+    name: str
+    driver: str = "bridge"
+    internal: bool = False
+    subnet: str = ""
+    gateway: str = ""
+    ip_range: str = ""
+    labels: dict = field(default_factory=dict)
+    options: dict = field(default_factory=dict)
+
+
 def chain_prefix(bridge: str) -> str:
-    """Names of the firewall chains of the engine whose bridge is ``bridge``:
-    ``BARQUE`` for the default one, ``BQ-<bridge>`` for others (tests run
-    engines of their own beside the host's)."""
+    """Names of the firewall chains of the engine whose default bridge is
+    ``bridge``: ``BARQUE`` for barque0, ``BQ-<bridge>`` for others (tests run
+    engines of their own beside the host's). All of an engine's networks share them."""
     return "BARQUE" if bridge == "barque0" else f"BQ-{bridge}"
 
 
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
 class Networks:
-    def __init__(self, state_dir: Path, settings: NetworkSettings, helper: NetworkHelper) -> None:
+    def __init__(self, state_dir: Path, settings: NetworkSettings, helper: NetworkHelper,
+                 on_change: Callable[[NetworkState], None] | None = None) -> None:
         self.settings = settings
         self.store = NetworkStore(state_dir)
         self.helper = helper
+        self._on_change = on_change     # the DNS name table follows every change
         self._reserved: dict[str, list[socket.socket]] = {}
         self._guard = threading.Lock()
-        self._bridge_ready = False
+        self._ready: set[str] = set()  # bridges made (or checked) since this process started
 
-    # ---- the bridge ----------------------------------------------------------------
+    # ---- networks ----------------------------------------------------------------------
 
-    def bridge(self) -> Bridge:
-        """The default bridge, made (and its base rules set) when missing."""
+    def default(self) -> Network:
+        """The predefined ``bridge`` network, made (and its rules set) when missing."""
         with self.store.locked() as state:
-            if self._bridge_ready and state.bridge is not None:
-                return state.bridge
-            if state.bridge is None:
-                subnet = self.settings.subnet or first_free_subnet(self.helper.call("host_networks"))
-                net = ipaddress.IPv4Network(subnet)
-                state.bridge = Bridge(self.settings.bridge, str(net), str(next(net.hosts())), new_id())
-            b = state.bridge
-            self.helper.call("ensure_bridge", name=b.name, gateway=b.gateway, prefix_len=b.prefix_len)
-            self._apply_firewall(state)
-            self._bridge_ready = True
-            return b
+            net = state.default()
+            if net is None:
+                subnet = self.settings.subnet or self._free_subnet(state)
+                hosts = ipaddress.IPv4Network(subnet)
+                net = Network(new_id(), DEFAULT_NETWORK, self.settings.bridge, str(hosts), str(next(hosts.hosts())),
+                              created=_now(), builtin=True)
+                state.networks[net.id] = net
+            self._ensure(state, net)
+            return net
 
-    def _apply_firewall(self, state) -> None:
+    def _ensure(self, state: NetworkState, net: Network) -> None:
+        """The network's bridge exists (once per process; after a reboot it is gone) and the rules are set."""
+        if net.bridge in self._ready:
+            return
+        self.helper.call("ensure_bridge", name=net.bridge, gateway=net.gateway, prefix_len=net.prefix_len)
+        self._apply_firewall(state)
+        self._ready.add(net.bridge)
+
+    def _free_subnet(self, state: NetworkState) -> str:
+        used = list(self.helper.call("host_networks")) + [n.subnet for n in state.networks.values()]
+        return first_free_subnet(used)
+
+    def find(self, ref: str) -> Network:
+        """A network by id, id prefix or name (``bridge`` is made when missing)."""
+        if ref == DEFAULT_NETWORK:
+            return self.default()
+        return self.store.read().find(ref)
+
+    def listing(self) -> list[tuple[Network, int]]:
+        """Every network of this engine with the number of containers on it."""
+        self.default()
+        state = self.store.read()
+        return [(net, len(state.on_network(net.id))) for net in state.networks.values()]
+
+    def create(self, req: NetworkRequest) -> Network:
+        """A user-defined bridge network, its bridge up and its rules set."""
+        if req.driver not in ("", "bridge"):
+            raise NotFound(f'plugin "{req.driver}" not found')
+        if req.name in PREDEFINED:
+            raise FailedPrecondition(f"{req.name} is a pre-defined network and cannot be created")
+        if not req.name:
+            raise InvalidArgument("network name must not be empty")
+        self.default()
+        with self.store.locked() as state:
+            if any(n.name == req.name for n in state.networks.values()):
+                raise AlreadyExists(f"network with name {req.name} already exists")
+            subnet, gateway, ip_range = self._pool(state, req)
+            nid = new_id()
+            net = Network(nid, req.name, f"bqbr{nid[:11]}", subnet, gateway, ip_range, req.internal,
+                          dict(req.labels), dict(req.options), _now())
+            state.networks[nid] = net
+            try:
+                self.helper.call("ensure_bridge", name=net.bridge, gateway=net.gateway, prefix_len=net.prefix_len)
+                self._apply_firewall(state)
+            except BaseException:
+                del state.networks[nid]
+                self.helper.call("remove_bridge", name=net.bridge)
+                raise
+            self._ready.add(net.bridge)
+            self._changed(state)
+        return net
+
+    def _pool(self, state: NetworkState, req: NetworkRequest) -> tuple[str, str, str]:
+        """(subnet, gateway, ip_range) as asked, checked as Docker's IPAM checks them."""
+        if not req.subnet:
+            if req.gateway or req.ip_range:
+                raise InvalidArgument("ip-range and gateway need a subnet")
+            subnet = ipaddress.IPv4Network(self._free_subnet(state))
+        else:
+            try:
+                subnet = ipaddress.IPv4Network(req.subnet, strict=False)
+            except ValueError as exc:
+                raise InvalidArgument(f"invalid subnet {req.subnet}: {exc}") from exc
+            if subnet.num_addresses < 4:
+                raise InvalidArgument(f"subnet {req.subnet} is too small")
+            for other in state.networks.values():
+                if subnet.overlaps(ipaddress.IPv4Network(other.subnet)):
+                    raise FailedPrecondition(f"Pool overlaps with other one on this address space")
+        gateway = req.gateway or str(next(subnet.hosts()))
+        try:
+            if ipaddress.IPv4Address(gateway) not in subnet:
+                raise InvalidArgument(f"no matching subnet for gateway {gateway}")
+        except ValueError as exc:
+            raise InvalidArgument(f"invalid gateway {gateway}") from exc
+        ip_range = ""
+        if req.ip_range:
+            try:
+                rng = ipaddress.IPv4Network(req.ip_range, strict=False)
+            except ValueError as exc:
+                raise InvalidArgument(f"invalid ip-range {req.ip_range}: {exc}") from exc
+            if not rng.subnet_of(subnet):
+                raise InvalidArgument(f"no matching subnet for range {req.ip_range}")
+            ip_range = str(rng)
+        return str(subnet), gateway, ip_range
+
+    def remove(self, ref: str) -> Network:
+        """A user-defined network no container is on: its bridge and rules go."""
+        with self.store.locked() as state:
+            net = state.find(ref)
+            if net.builtin:
+                raise FailedPrecondition(f"{net.name} is a pre-defined network and cannot be removed")
+            if state.on_network(net.id):
+                raise FailedPrecondition(
+                    f"error while removing network: network {net.name} id {net.id} has active endpoints")
+            del state.networks[net.id]
+            self._apply_firewall(state)
+            self.helper.call("remove_bridge", name=net.bridge)
+            self._ready.discard(net.bridge)
+            self._changed(state)
+        return net
+
+    def _apply_firewall(self, state: NetworkState) -> None:
         """Barque's chains made exactly what ``state`` says (call holding its lock)."""
-        assert state.bridge is not None
-        ports = [{"proto": p.proto, "host_ip": p.host_ip, "host_port": p.host_port,
-                  "container_ip": ip, "container_port": p.container_port} for ip, p in state.published()]
-        self.helper.call("firewall", nets=[{"bridge": state.bridge.name, "subnet": state.bridge.subnet,
-                                            "ports": ports}], chain_prefix=chain_prefix(state.bridge.name))
+        nets = []
+        for net in sorted(state.networks.values(), key=lambda n: (not n.builtin, n.name)):
+            ports = [{"proto": p.proto, "host_ip": p.host_ip, "host_port": p.host_port,
+                      "container_ip": ep.ip, "container_port": p.container_port}
+                     for ep in state.on_network(net.id) if ep.active for p in ep.ports]
+            nets.append({"bridge": net.bridge, "subnet": net.subnet, "ports": ports, "internal": net.internal})
+        self.helper.call("firewall", nets=nets, chain_prefix=chain_prefix(self.settings.bridge))
+
+    def _changed(self, state: NetworkState) -> None:
+        if self._on_change is not None:
+            self._on_change(state)
 
     # ---- endpoints -----------------------------------------------------------------
 
     def netns_path(self, container_id: str) -> str:
         return str(self.settings.netns_dir / container_id)
 
-    def connect(self, container_id: str, name: str, ports: list[PortRequest]) -> Endpoint:
-        """Put the container on the bridge: its lease, a namespace at
-        :meth:`netns_path` with eth0, the host ports reserved and DNATed.
-        On failure nothing of it is left, the lease included."""
-        bridge = self.bridge()
-        self.settings.netns_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    def connect(self, container_id: str, name: str, net: Network, *, ports: Sequence[PortRequest] = (),
+                ip: str = "", aliases: Sequence[str] = ()) -> Endpoint:
+        """Put the container on ``net``: a lease, an interface (eth0 in a new
+        namespace at :meth:`netns_path` on its first network, eth1... in that
+        namespace after), the host ports reserved and DNATed. On failure
+        nothing of this endpoint is left, its lease included."""
+        if net.builtin and (ip or aliases):
+            raise InvalidArgument("user specified IP address is supported on user defined networks only" if ip
+                                  else "network-scoped alias is supported only for containers in user defined "
+                                       "networks")
         with self.store.locked() as state:
-            stale = state.endpoints.get(container_id)
-        if stale is not None:  # a start after a crash that left it: start afresh
-            self.disconnect(container_id)
+            self._ensure(state, net)
+            stale = state.endpoints.get(f"{container_id}/{net.id}")
+        if stale is not None:  # left by a crash: start afresh
+            self.disconnect(container_id, net.id)
+        self.settings.netns_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         try:
-            held = self._reserve(container_id, name, ports)
+            held = self._reserve(container_id, name, list(ports))
             with self.store.locked() as state:
-                ip = state.lease(container_id)
-                endpoint = Endpoint(container_id, ip, mac_for(ip), new_id(), host_if=f"bq{container_id[:12]}",
-                                    netns=self.netns_path(container_id))
-                state.endpoints[container_id] = endpoint
-            self.helper.call("attach", netns=endpoint.netns, host_if=endpoint.host_if, bridge=bridge.name,
-                             ip=endpoint.ip, prefix_len=bridge.prefix_len, gateway=bridge.gateway,
-                             mac=endpoint.mac)
+                others = state.of_container(container_id)
+                address = state.lease(net, container_id, ip)
+                index = 1 + max((int(ep.ifname[3:]) for ep in others), default=-1)
+                endpoint = Endpoint(container_id, net.id, address, mac_for(address), new_id(),
+                                    host_if=f"bq{container_id[:10]}{index:x}"[:15],
+                                    netns=self.netns_path(container_id), ifname=f"eth{index}",
+                                    aliases=list(aliases), names=[name, *aliases, container_id[:12]])
+                state.endpoints[endpoint.key] = endpoint
+            self.helper.call("attach", netns=endpoint.netns, host_if=endpoint.host_if, bridge=net.bridge,
+                             ip=endpoint.ip, prefix_len=net.prefix_len, gateway=net.gateway, mac=endpoint.mac,
+                             ifname=endpoint.ifname, new_namespace=not others, default_route=not others)
             with self.store.locked() as state:
-                endpoint = state.endpoints[container_id]
+                endpoint = state.endpoints[endpoint.key]
                 endpoint.active, endpoint.ports = True, held
                 if held:
                     self._apply_firewall(state)
+                self._changed(state)
         except BaseException:
-            self.disconnect(container_id)
+            self.disconnect(container_id, net.id)
             raise
         return endpoint
 
-    def disconnect(self, container_id: str) -> None:
-        """Undo :meth:`connect`: rules, reservations, veth and namespace, then
-        the lease (last, so the address and its MAC never sit on two ports of
-        the bridge at once). What is not there is skipped."""
+    def disconnect(self, container_id: str, network_id: str | None = None) -> None:
+        """Undo :meth:`connect` for one network, or every one: rules,
+        reservations, interfaces (the namespace with the last), then the
+        leases (last, so an address and its MAC never sit on two ports of a
+        bridge at once). What is not there is skipped."""
         with self.store.locked() as state:
-            endpoint = state.endpoints.get(container_id)
-            if endpoint is not None:
-                had_ports = endpoint.active and endpoint.ports
-                endpoint.active, endpoint.ports = False, []
-                if had_ports and state.bridge is not None:
-                    self._apply_firewall(state)
-        self._unreserve(container_id)
-        if endpoint is None:
+            mine = state.of_container(container_id)
+            going = [ep for ep in mine if network_id is None or ep.network_id == network_id]
+            had_ports = any(ep.active and ep.ports for ep in going)
+            for ep in going:
+                ep.active, ep.ports = False, []
+            if had_ports:
+                self._apply_firewall(state)
+        if network_id is None or had_ports:
+            self._unreserve(container_id)
+        if not going:
             return
-        self.helper.call("detach", netns=endpoint.netns, host_if=endpoint.host_if)
+        last = len(going) == len(mine)
+        for ep in going:
+            self.helper.call("detach", netns=ep.netns, host_if=ep.host_if, unbind=False)
+        if last:
+            self.helper.call("detach", netns=going[0].netns, host_if="", unbind=True)
         with self.store.locked() as state:
-            state.endpoints.pop(container_id, None)
+            for ep in going:
+                state.endpoints.pop(ep.key, None)
+            self._changed(state)
 
-    def release(self, container_id: str) -> None:
-        """The container is removed: whatever :meth:`disconnect` has not undone yet."""
-        self.disconnect(container_id)
-
-    def endpoint(self, container_id: str) -> tuple[Bridge, Endpoint] | None:
+    def all_endpoints(self) -> list[tuple[Network, Endpoint]]:
+        """Every active endpoint, each container's in interface order."""
+        if not self.store.root.joinpath("state.json").exists():
+            return []
         state = self.store.read()
-        endpoint = state.endpoints.get(container_id)
-        if endpoint is None or state.bridge is None:
-            return None
-        return state.bridge, endpoint
+        return [(state.networks[ep.network_id], ep) for cid in sorted({e.container_id for e in state.endpoints.values()})
+                for ep in state.of_container(cid) if ep.network_id in state.networks and ep.active]
+
+    def endpoints(self, container_id: str) -> list[tuple[Network, Endpoint]]:
+        if not self.store.root.joinpath("state.json").exists():
+            return []
+        state = self.store.read()
+        return [(state.networks[ep.network_id], ep) for ep in state.of_container(container_id)
+                if ep.network_id in state.networks and ep.active]
 
     def reconcile(self, running: set[str]) -> None:
         """After a restart: endpoints of containers that stopped or went away
-        meanwhile are disconnected (rules, veth, namespace, lease), and the
-        running ones get their host ports reserved again; the rules are
-        rewritten once (no duplicates)."""
+        meanwhile are disconnected (rules, interfaces, namespace, leases), the
+        running ones get their host ports reserved again, every bridge is
+        made again if a reboot took it, and the rules are rewritten once (no duplicates)."""
         state = self.store.read()
-        if state.bridge is None:
+        if not state.networks:
             return
-        for cid, endpoint in state.endpoints.items():
-            if cid not in running or not endpoint.active:
+        for cid in {ep.container_id for ep in state.endpoints.values()}:
+            if cid not in running:
                 self.disconnect(cid)
-            else:
+                continue
+            for ep in state.of_container(cid):
+                if not ep.active:  # a connect cut short
+                    self.disconnect(cid, ep.network_id)
+                    continue
                 try:
-                    self._hold(cid, [(p.proto, p.host_ip, p.host_port) for p in endpoint.ports])
-                except OSError as exc:
+                    self._hold(cid, [(p.proto, p.host_ip, p.host_port) for p in ep.ports])
+                except FailedPrecondition as exc:
                     log.warning("network.port_reclaim_failed", id=cid, error=str(exc))
-        self.bridge()
+        with self.store.locked() as state:
+            for net in state.networks.values():
+                self.helper.call("ensure_bridge", name=net.bridge, gateway=net.gateway, prefix_len=net.prefix_len)
+                self._ready.add(net.bridge)
+            self._apply_firewall(state)
+            self._changed(state)
 
     # ---- host-port reservations ---------------------------------------------------
 

@@ -13,15 +13,17 @@ PROTOCOLS = ("tcp", "udp")
 
 
 def network_kind(mode: str) -> str:
-    """``bridge`` (Docker's "default" too), ``none``, ``host`` or ``container``;
-    any other name is a network that does not exist (yet: user networks come later)."""
+    """``bridge`` (Docker's "default" too), ``none``, ``host``, ``container``
+    (``container:NAME``) or ``custom``: a user-defined network by name or id."""
     if mode in ("", "default", "bridge"):
         return "bridge"
     if mode in ("none", "host"):
         return mode
-    if mode.startswith("container:") and len(mode) > len("container:"):
+    if mode.startswith("container:"):
+        if len(mode) == len("container:"):
+            raise NotFound("No such container: ")
         return "container"
-    raise NotFound(f"network {mode} not found")
+    return "custom"
 
 
 def port_key(key: str) -> tuple[int, str]:

@@ -109,14 +109,16 @@ def remove_bridge(name: str) -> None:
             ipr.link("del", index=found[0])
 
 
-def attach(netns: str, host_if: str, bridge: str, ip: str, prefix_len: int, gateway: str, mac: str) -> None:
-    """A new network namespace bound at ``netns`` holding ``eth0`` (``ip``,
-    ``mac``, default route via ``gateway``) and ``lo``, both up; the veth's
-    other end ``host_if`` on ``bridge``, up, in hairpin mode. Leaves the
-    calling process in the new namespace: call it from a disposable child.
-    Links are named in each request rather than looked up (a lookup by name
-    dumps every link), and the veth is made from the host's socket with its
-    master and state set in the same request."""
+def attach(netns: str, host_if: str, bridge: str, ip: str, prefix_len: int, gateway: str, mac: str,
+           ifname: str = "eth0", new_namespace: bool = True, default_route: bool = True) -> None:
+    """An interface ``ifname`` (``ip``, ``mac``) in the network namespace
+    bound at ``netns``, up, and the veth's other end ``host_if`` on
+    ``bridge``, up, in hairpin mode. With ``new_namespace`` the namespace is
+    made and bound there first, with ``lo`` up; with ``default_route`` the
+    default route goes via ``gateway``. Leaves the calling process in that
+    namespace: call it from a disposable child. Links are named in each
+    request rather than looked up (a lookup by name dumps every link), and
+    the veth is made from the host's socket with its master and state set."""
     with _netlink(f"attach {host_if}"), IPRoute() as host:
         try:
             bridge_index = host.link("get", ifname=bridge)[0]["index"]
@@ -125,26 +127,38 @@ def attach(netns: str, host_if: str, bridge: str, ip: str, prefix_len: int, gate
                 raise FailedPrecondition(f"bridge {bridge} does not exist") from exc
             raise
         _delete_link(host, host_if)  # a stale one, left by a crash
-        _unbind(netns)
-        _check(_libc.unshare(CLONE_NEWNET), "unshare a network namespace")
-        os.close(os.open(netns, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444))
-        _check(_libc.mount(b"/proc/self/ns/net", os.fsencode(netns), b"none", MS_BIND, None),
-               f"bind the network namespace at {netns}")
+        if new_namespace:
+            _unbind(netns)
+            _check(_libc.unshare(CLONE_NEWNET), "unshare a network namespace")
+            os.close(os.open(netns, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444))
+            _check(_libc.mount(b"/proc/self/ns/net", os.fsencode(netns), b"none", MS_BIND, None),
+                   f"bind the network namespace at {netns}")
+        else:
+            try:
+                target = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError as exc:
+                raise FailedPrecondition(f"the container's network namespace {netns} is gone") from exc
+            try:
+                _check(_libc.setns(target, CLONE_NEWNET), f"enter the network namespace at {netns}")
+            finally:
+                os.close(target)
         inside_ns = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         try:
             host.link("add", ifname=host_if, kind="veth", master=bridge_index, state="up",
-                      peer={"ifname": "eth0", "address": mac, "net_ns_fd": inside_ns})
+                      peer={"ifname": ifname, "address": mac, "net_ns_fd": inside_ns})
         finally:
             os.close(inside_ns)
         # hairpin: a container reaches itself through a published port (this
         # process's /sys is still the host's: sysfs follows the mount, not the netns)
         _sysctl(f"/sys/class/net/{host_if}/brport/hairpin_mode", "1")
         with IPRoute() as inside:
-            eth0 = inside.link("get", ifname="eth0")[0]["index"]
-            inside.addr("add", index=eth0, address=ip, prefixlen=prefix_len)
-            inside.link("set", index=eth0, state="up")
-            inside.link("set", index=1, state="up")  # lo: the first link of every namespace
-            inside.route("add", dst="default", gateway=gateway)
+            index = inside.link("get", ifname=ifname)[0]["index"]
+            inside.addr("add", index=index, address=ip, prefixlen=prefix_len)
+            inside.link("set", index=index, state="up")
+            if new_namespace:
+                inside.link("set", index=1, state="up")  # lo: the first link of every namespace
+            if default_route:
+                inside.route("add", dst="default", gateway=gateway)
 
 
 def _delete_link(ipr: IPRoute, name: str) -> None:
@@ -156,12 +170,14 @@ def _delete_link(ipr: IPRoute, name: str) -> None:
             raise
 
 
-def detach(netns: str, host_if: str) -> None:
-    """Remove the veth (both ends go together) and the namespace's binding;
-    what is already gone is skipped."""
-    with _netlink(f"detach {host_if}"), IPRoute() as ipr:
-        _delete_link(ipr, host_if)
-    _unbind(netns)
+def detach(netns: str, host_if: str, unbind: bool = True) -> None:
+    """Remove the veth ``host_if`` (both ends go together; "" for none) and,
+    with ``unbind``, the namespace's binding; what is already gone is skipped."""
+    if host_if:
+        with _netlink(f"detach {host_if}"), IPRoute() as ipr:
+            _delete_link(ipr, host_if)
+    if unbind:
+        _unbind(netns)
 
 
 def _unbind(netns: str) -> None:

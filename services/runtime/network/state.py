@@ -1,14 +1,15 @@
-"""The network subpackage's persisted state: the bridge, and one endpoint per
-container that was ever started on it (its address lease, MAC, ids, and
-while it runs its published ports).
+"""The network subpackage's persisted state: the networks (the predefined
+``bridge`` and the user-defined ones) and one endpoint per container and
+network it is attached to while it runs (its address lease, MAC, ids,
+interface, aliases and, on its first network, its published ports).
 
 One JSON file, ``<root>/network/state.json``, changed only under an
 exclusive ``flock`` of ``<root>/network/lock`` and replaced atomically: the
 runtime's threads, the network helper's children and a runtime restarted
 after a SIGKILL all see one consistent document, so an address is never
 handed out twice. An endpoint and its lease live while the container runs
-(as Docker's do), from before its namespace is made until after its veth is
-gone; ``active`` says whether its plumbing (namespace, veth, rules) is complete.
+(as Docker's do), from before its interface is made until after its veth is
+gone; ``active`` says whether its plumbing (interface, rules) is complete.
 """
 
 from __future__ import annotations
@@ -23,10 +24,13 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from client.errors import FailedPrecondition
-from services.common.atomic import write_atomic
+from client.errors import FailedPrecondition, InvalidArgument
 
-__all__ = ["Bridge", "Endpoint", "Port", "NetworkState", "NetworkStore", "mac_for", "first_free_subnet"]
+__all__ = ["Network", "Endpoint", "Port", "NetworkState", "NetworkStore", "mac_for", "first_free_subnet",
+           "new_id", "DEFAULT_NETWORK"]
+
+#: the predefined bridge network's name, as Docker's
+DEFAULT_NETWORK = "bridge"
 
 
 @dataclass(frozen=True)
@@ -40,11 +44,21 @@ class Port:
 
 
 @dataclass(frozen=True)
-class Bridge:
+class Network:
+    """A bridge network: the predefined ``bridge`` or a user-defined one."""
+
+    id: str           # 64 hex, as Docker's network ids
     name: str
+    bridge: str       # the Linux bridge
     subnet: str       # "172.18.0.0/16"
-    gateway: str      # "172.18.0.1"
-    network_id: str   # 64 hex, as Docker's network ids
+    gateway: str      # "172.18.0.1", the bridge's address
+    ip_range: str = ""          # where containers' addresses come from ("" = the subnet)
+    internal: bool = False
+    labels: dict = field(default_factory=dict)
+    options: dict = field(default_factory=dict)
+    created: str = ""
+    builtin: bool = False       # the predefined bridge: no name resolution, cannot be removed
+    driver: str = "bridge"      # "host" and "null" only for the predefined host and none networks
 
     @property
     def prefix_len(self) -> int:
@@ -54,13 +68,21 @@ class Bridge:
 @dataclass
 class Endpoint:
     container_id: str
+    network_id: str
     ip: str
     mac: str
     endpoint_id: str
     host_if: str
     netns: str
+    ifname: str = "eth0"
+    aliases: list[str] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)   # what the network's DNS answers for it
     active: bool = False
     ports: list[Port] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        return endpoint_key(self.container_id, self.network_id)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -72,32 +94,84 @@ class Endpoint:
         return cls(**data)
 
 
+def endpoint_key(container_id: str, network_id: str) -> str:
+    return f"{container_id}/{network_id}"
+
+
 @dataclass
 class NetworkState:
-    bridge: Bridge | None = None
+    networks: dict[str, Network] = field(default_factory=dict)
     endpoints: dict[str, Endpoint] = field(default_factory=dict)
 
     def to_json(self) -> dict:
-        return {"bridge": asdict(self.bridge) if self.bridge else None,
-                "endpoints": {cid: ep.to_json() for cid, ep in sorted(self.endpoints.items())}}
+        return {"networks": {nid: asdict(n) for nid, n in sorted(self.networks.items())},
+                "endpoints": {key: ep.to_json() for key, ep in sorted(self.endpoints.items())}}
 
     @classmethod
     def from_json(cls, data: dict) -> "NetworkState":
-        bridge = Bridge(**data["bridge"]) if data.get("bridge") else None
-        endpoints = {cid: Endpoint.from_json(ep) for cid, ep in (data.get("endpoints") or {}).items()}
-        return cls(bridge, endpoints)
+        networks = {nid: Network(**n) for nid, n in (data.get("networks") or {}).items()}
+        endpoints = {}
+        for key, ep in (data.get("endpoints") or {}).items():
+            endpoint = Endpoint.from_json(ep)
+            endpoints[endpoint.key] = endpoint
+        return cls(networks, endpoints)
 
-    def lease(self, container_id: str) -> str:
-        """The container's address: its lease, else the lowest free one
-        (neither the network, the gateway nor the broadcast address)."""
-        if container_id in self.endpoints:
-            return self.endpoints[container_id].ip
-        assert self.bridge is not None
-        taken = {ep.ip for ep in self.endpoints.values()} | {self.bridge.gateway}
-        for host in ipaddress.IPv4Network(self.bridge.subnet).hosts():
-            if str(host) not in taken:
+    # ---- lookups ----------------------------------------------------------------
+
+    def default(self) -> Network | None:
+        return next((n for n in self.networks.values() if n.builtin), None)
+
+    def find(self, ref: str) -> Network:
+        """By full id, name, or unique id prefix; Docker's "not found" otherwise."""
+        if ref in self.networks:
+            return self.networks[ref]
+        for net in self.networks.values():
+            if net.name == ref:
+                return net
+        matches = [n for n in self.networks.values() if ref and n.id.startswith(ref)]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise InvalidArgument(f"network {ref} is ambiguous ({len(matches)} matches found on name)")
+        from client.errors import NotFound
+
+        raise NotFound(f"network {ref} not found")
+
+    def of_container(self, container_id: str) -> list[Endpoint]:
+        """The container's endpoints, its first network first (eth0, eth1, ...)."""
+        found = [ep for ep in self.endpoints.values() if ep.container_id == container_id]
+        return sorted(found, key=lambda ep: int(ep.ifname[3:] or 0))
+
+    def on_network(self, network_id: str) -> list[Endpoint]:
+        return [ep for ep in self.endpoints.values() if ep.network_id == network_id]
+
+    # ---- addresses -----------------------------------------------------------------
+
+    def lease(self, network: Network, container_id: str, wanted: str = "") -> str:
+        """The container's address on ``network``: its lease, ``wanted`` when
+        free (a static --ip), else the lowest free one of the range (never the
+        network, the gateway or the broadcast address)."""
+        key = endpoint_key(container_id, network.id)
+        if key in self.endpoints:
+            return self.endpoints[key].ip
+        taken = {ep.ip for ep in self.on_network(network.id)} | {network.gateway}
+        subnet = ipaddress.IPv4Network(network.subnet)
+        if wanted:
+            try:
+                addr = ipaddress.IPv4Address(wanted)
+            except ValueError as exc:
+                raise InvalidArgument(f"invalid IPv4 address: {wanted}") from exc
+            if addr not in subnet or addr in (subnet.network_address, subnet.broadcast_address):
+                raise InvalidArgument(f"Address {wanted} does not belong to any of this network's subnets")
+            if wanted in taken:
+                raise FailedPrecondition(f"Address already in use: {wanted}")
+            return wanted
+        pool = ipaddress.IPv4Network(network.ip_range) if network.ip_range else subnet
+        for host in pool.hosts():
+            if str(host) not in taken and host not in (subnet.network_address, subnet.broadcast_address):
                 return str(host)
-        raise FailedPrecondition(f"no free address left on {self.bridge.name} ({self.bridge.subnet})")
+        raise FailedPrecondition(f"no available IPv4 addresses on this network's address pools: "
+                                 f"{network.name} ({network.ip_range or network.subnet})")
 
     def published(self) -> list[tuple[str, Port]]:
         """(container address, port) of every active endpoint's published ports."""
@@ -111,7 +185,8 @@ def mac_for(ip: str) -> str:
 
 def first_free_subnet(used: list[str], start: str = "172.18.0.0/16") -> str:
     """The first /16 from ``start`` upward (within 172.16.0.0/12, then
-    10.x) that overlaps none of ``used`` (the host's routes and addresses)."""
+    10.x) that overlaps none of ``used`` (the host's routes and addresses,
+    the engine's networks)."""
     taken = [ipaddress.IPv4Network(u, strict=False) for u in used]
     begin = ipaddress.IPv4Network(start)
     pools = [ipaddress.IPv4Network("172.16.0.0/12"), ipaddress.IPv4Network("10.0.0.0/8")]
@@ -121,11 +196,27 @@ def first_free_subnet(used: list[str], start: str = "172.18.0.0/16") -> str:
                 continue
             if not any(candidate.overlaps(t) for t in taken if t.prefixlen > 0):
                 return str(candidate)
-    raise FailedPrecondition("no free /16 for the bridge in 172.16.0.0/12 or 10.0.0.0/8: set [network] bridge_subnet")
+    raise FailedPrecondition("could not find an available, non-overlapping IPv4 address pool among the defaults "
+                             "to assign to the network")
 
 
 def new_id() -> str:
     return secrets.token_hex(32)
+
+
+def _upgrade(data: dict) -> dict:
+    """The first layout (one ``bridge`` and endpoints by container id) as the current one."""
+    if "bridge" not in data:
+        return data
+    bridge = data.get("bridge")
+    networks, endpoints = {}, {}
+    if bridge:
+        nid = bridge["network_id"]
+        networks[nid] = {"id": nid, "name": DEFAULT_NETWORK, "bridge": bridge["name"], "subnet": bridge["subnet"],
+                         "gateway": bridge["gateway"], "builtin": True}
+        for cid, ep in (data.get("endpoints") or {}).items():
+            endpoints[endpoint_key(cid, nid)] = {**ep, "network_id": nid}
+    return {"networks": networks, "endpoints": endpoints}
 
 
 class NetworkStore:
@@ -140,6 +231,8 @@ class NetworkStore:
 
     @contextmanager
     def locked(self) -> Iterator[NetworkState]:
+        from services.common.atomic import write_atomic
+
         fd = os.open(self._lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -162,4 +255,4 @@ class NetworkStore:
             data = json.loads(self._path.read_bytes())
         except FileNotFoundError:
             return NetworkState()
-        return NetworkState.from_json(data)
+        return NetworkState.from_json(_upgrade(data))
