@@ -481,7 +481,7 @@ def test_graceful_runtime_restart_keeps_running_and_created_containers(fresh_rt_
     ("HostConfig.volumes_from", ["other"]),
     ("HostConfig.restart_policy", {"name": "always"}),
     ("Config.healthcheck", {"test": ["CMD", "true"]}),
-    ("NetworkingConfig.endpoints_config", {"net1": {}}),
+    ("HostConfig.volume_driver", "local"),
 ])
 def test_create_refuses_an_unapplied_field_by_name(rt_engine, busybox, field, value):
     """A gRPC caller setting a field barque does not implement gets
