@@ -1,7 +1,9 @@
-"""``make bench-net``: barque's default bridge network beside docker's and
-podman's, in one run: the benchmark of issue 11.
+"""``make bench-net``: barque's default bridge network and a user-defined
+network beside docker's and podman's, in one run: the benchmark of issues 11
+and 12.
 
-Run from the repository root as root: ``python -m bench.net [--runs 5] [--seconds 5] [--start-runs 15]``.
+Run from the repository root as root: ``python -m bench.net [--runs 5] [--seconds 5] [--start-runs 15]
+[--lookups 1000]``.
 
 1. a fresh Debian ``docker-registry`` on 127.0.0.1 gets the busybox image of
    ``deploy/seed-image.sh``; each engine pulls it once, untimed:
@@ -28,6 +30,11 @@ Run from the repository root as root: ``python -m bench.net [--runs 5] [--second
    * ``host 127.0.0.1``: the host to A through the published port on 127.0.0.1;
    * ``host gateway``: the same on the engine's bridge address (the gateway);
    * ``ctr -> ctr``: B to A by A's address on the bridge;
+   * ``ctr -> ctr, user network``: the same between two containers on a
+     user-defined network of each engine (``network create benchnet-<pid>``,
+     both containers ``run --network`` it, the server one ``--name
+     benchnet-<pid>-target``): barque's ``bqbr…`` bridge, docker's ``br-…``,
+     podman's CNI ``cni-podman<n>``;
    * ``veth``: the baseline, two namespaces of the bench's own joined by one
      veth pair (no bridge, no NAT), 198.18.0.1/30 and .2 (RFC 2544's range),
      routes only inside those namespaces.
@@ -35,20 +42,38 @@ Run from the repository root as root: ``python -m bench.net [--runs 5] [--second
    ``--runs`` rounds of ``--seconds`` s per path, paths and engines alternating
    within each round; medians in Gbit/s (iperf3's receiver figure).
 
-3. start-up: ``run --rm IMAGE true`` on the default network and with
+3. name lookups on the user network: from the client container's network
+   namespace (``nsenter --net``), the host's venv python sends ``--lookups``
+   UDP queries (built with dnslib, one at a time, each timed from send to
+   reply) for the target's name to the nameserver the client's
+   /etc/resolv.conf names (read with ``exec cat /etc/resolv.conf``): barque's
+   responder on the network's gateway, docker's embedded DNS at 127.0.0.11
+   (its DNAT rules live in the container's namespace, so ``nsenter --net``
+   reaches it as the container does). Only a nameserver that is the engine's
+   own (127.0.0.11 or the network's gateway) is queried: podman's CNI
+   network without the dnsname plugin hands the host's resolvers, so its
+   lookups are skipped. Each reply must be NOERROR with the target's address;
+   the first one that is not (or a 1 s timeout) ends that engine's lookups, so
+   a name docker's resolver failed to find is forwarded outside at most once.
+   ``--runs`` rounds, engines alternating, 20 untimed queries first in each;
+   median, p10 and p90 in ms of all the lookups, barque's median as a ratio of
+   each other's.
+
+4. start-up: ``run --rm IMAGE true`` on the default network and with
    ``--network none``, two warm-up rounds then ``--start-runs`` rounds, every
    engine and mode once per round; medians, the difference (what the bridge
    adds) per engine, and the paired ratio of barque's default-network run to
    podman's and docker's.
 
-4. prints the table and the targets met or missed (bench/report.py), and writes
+5. prints the table and the targets met or missed (bench/report.py), and writes
    bench/results/net-<YYYYmmdd-HHMMSS>.json.
 
 Traffic stays on this machine: loopback, the engines' bridges and the bench's
 own namespaces.
 
 Clean-up, also on failure or Ctrl-C: iperf3 servers stopped by PID, containers
-removed with each engine's ``rm -f`` (by id on a reused dockerd), the bench's
+removed with each engine's ``rm -f`` (by id on a reused dockerd), then the user
+networks with each engine's ``network rm`` (their bridges checked gone), the bench's
 namespaces deleted (their veth with them), barque's services and command server
 stopped by PID, its bridge deleted and its chains ``BQ-<bridge>-FORWARD``,
 ``-DNAT``, ``-POSTROUTING`` and the jumps into them removed in one
@@ -69,6 +94,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -90,7 +116,7 @@ from tests.support.engine import Engine
 from tests.support.registry import start_registry
 
 __all__ = ["main", "run_benchmark", "iperf_gbits", "chain_names", "chain_removal", "throughput_summary",
-           "startup_summary", "valid_bridge"]
+           "startup_summary", "valid_bridge", "lookup_summary", "resolv_nameserver", "dns_lookups", "DNS_LOOP"]
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 SEED_SCRIPT = Path(__file__).resolve().parents[1] / "deploy" / "seed-image.sh"
@@ -101,9 +127,13 @@ IPERF_PORT = 5201
 #: the bare veth baseline: two namespaces, one veth pair, an address of RFC 2544's benchmark range each
 VETH_ADDRS = ("198.18.0.1", "198.18.0.2")
 #: throughput paths, in each round's order after the veth baseline
-PATHS = ("host", "host_gateway", "c2c")
+PATHS = ("host", "host_gateway", "c2c", "user_c2c")
 PATH_TITLES = {"veth": "veth (baseline)", "host": "host -> ctr 127.0.0.1:PORT", "host_gateway": "host -> ctr gateway:PORT",
-               "c2c": "ctr -> ctr bridge address"}
+               "c2c": "ctr -> ctr bridge address", "user_c2c": "ctr -> ctr user network"}
+#: the nameserver docker's embedded DNS answers on, inside each container's namespace
+DOCKER_EMBEDDED_DNS = "127.0.0.11"
+LOOKUP_WARMUP = 20
+LOOKUP_TIMEOUT_S = 1.0
 CGROUP_PARENTS = {"docker": "bench-net-docker", "podman": "bench-net-podman"}
 LABEL = "barque.bench=net"
 WARMUP_ROUNDS = 2
@@ -217,6 +247,106 @@ def startup_summary(times: dict[str, list[float]]) -> dict:
             "paired_ratios": {mode: paired_ratios(t) for mode, t in by_mode.items()}}
 
 
+def resolv_nameserver(text: str) -> str | None:
+    """The first ``nameserver`` of a resolv.conf, None when it names none."""
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) >= 2 and fields[0] == "nameserver":
+            return fields[1]
+    return None
+
+
+def _rank(ordered: list[float], q: float) -> float:
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def lookup_summary(samples: dict[str, list[list[float]]]) -> dict:
+    """``samples``: engine -> one list of lookup latencies (ms) per round. Per
+    engine, over every lookup: the count, median, p10, p90 (nearest rank), min
+    and max, and each round's median; barque's median as a ratio of each other
+    engine's (``ratios``, < 1: barque faster) and the median of the per-round
+    ratios of the round medians (``paired_ratios``: the rounds alternate the engines)."""
+    engines: dict[str, dict] = {}
+    for name, rounds in samples.items():
+        values = sorted(v for r in rounds for v in r)
+        if not values:
+            continue
+        engines[name] = {"lookups": len(values), "median_ms": round(statistics.median(values), 4),
+                         "p10_ms": round(_rank(values, 0.1), 4), "p90_ms": round(_rank(values, 0.9), 4),
+                         "min_ms": round(values[0], 4), "max_ms": round(values[-1], 4),
+                         "round_medians_ms": [round(statistics.median(r), 4) for r in rounds if r]}
+    out: dict = {"engines": engines, "ratios": {}, "paired_ratios": {}}
+    mine = engines.get("barque")
+    if mine:
+        for name, e in engines.items():
+            if name == "barque":
+                continue
+            out["ratios"][f"barque/{name}"] = _ratio(mine["median_ms"], e["median_ms"])
+            pairs = [a / b for a, b in zip(mine["round_medians_ms"], e["round_medians_ms"]) if b]
+            if pairs:
+                out["paired_ratios"][f"barque/{name}"] = round(statistics.median(pairs), 3)
+    return out
+
+
+#: run by the host's python inside a container's network namespace: ``argv``
+#: server port name expected-address count warm-up timeout; prints
+#: ``{"ms": [...], "error": str | None}``. One query at a time on one connected
+#: UDP socket, timed from send to the reply with its id; the first reply that
+#: is not NOERROR with ``expected`` among its A records, or a timeout, ends the loop.
+DNS_LOOP = r"""
+import json, socket, sys, time
+from dnslib import DNSRecord, QTYPE, RCODE
+server, port, name, expect = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+count, warmup, timeout = int(sys.argv[5]), int(sys.argv[6]), float(sys.argv[7])
+query = DNSRecord.question(name, "A")
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sock.settimeout(timeout)
+sock.connect((server, port))
+ms, error = [], None
+clock = time.perf_counter_ns
+for i in range(warmup + count):
+    query.header.id = (i + 1) & 0xFFFF
+    packet = query.pack()
+    start = clock()
+    sock.send(packet)
+    try:
+        data = sock.recv(4096)
+        while data[:2] != packet[:2]:
+            data = sock.recv(4096)
+    except OSError as exc:
+        error = f"query {i}: no reply from {server}:{port} ({exc or 'timed out'})"
+        break
+    elapsed = clock() - start
+    reply = DNSRecord.parse(data)
+    answers = [str(rr.rdata) for rr in reply.rr if rr.rtype == QTYPE.A]
+    if reply.header.rcode != RCODE.NOERROR or expect not in answers:
+        error = f"query {i}: {RCODE.get(reply.header.rcode)} {answers}, expected {expect}"
+        break
+    if i >= warmup:
+        ms.append(round(elapsed / 1e6, 4))
+print(json.dumps({"ms": ms, "error": error}))
+"""
+
+
+def dns_lookups(server: str, name: str, expect: str, count: int, netns: str | None = None, port: int = 53,
+                warmup: int = LOOKUP_WARMUP, timeout: float = LOOKUP_TIMEOUT_S) -> list[float]:
+    """``count`` timed lookups of ``name`` (A) at ``server`` by :data:`DNS_LOOP`,
+    from ``netns`` when given, after ``warmup`` untimed ones; ms each. ToolError
+    when one fails."""
+    cmd = [sys.executable, "-c", DNS_LOOP, server, str(port), name, expect, str(count), str(warmup), str(timeout)]
+    if netns:
+        cmd = ["nsenter", f"--net={netns}", *cmd]
+    proc = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                          timeout=60 + (count + warmup) * timeout)
+    try:
+        data = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError) as exc:
+        raise ToolError(f"DNS lookups of {name} at {server} failed ({proc.returncode}): {proc.stderr[-500:]}") from exc
+    if data.get("error"):
+        raise ToolError(f"DNS lookups of {name} at {server}: {data['error']}")
+    return data["ms"]
+
+
 # --------------------------------------------------------------------- the engines
 
 class NetBarque(BarqueRuntime):
@@ -245,6 +375,8 @@ class Peer:
     run_flags: list[str] = field(default_factory=list)   # every `run` of the bench: cgroup parent, ulimits, label
     remove: list[str] = field(default_factory=list)      # + ids
     containers: list[str] = field(default_factory=list)  # long-lived ones the bench started
+    networks: dict[str, str] = field(default_factory=dict)  # user networks the bench created: name -> bridge
+    removed: dict[str, dict] = field(default_factory=dict)  # what removing them did, per network (for the result)
 
     def cli(self, *args: str, timeout: float = 120) -> str:
         return run(self.command(*args), what=f"{self.name} {args[0]}", env=self.env, timeout=timeout)
@@ -267,8 +399,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _network_of(info: dict) -> tuple[str, str]:
+def _network_of(info: dict, network: str = "") -> tuple[str, str]:
+    """The container's address and gateway: on ``network`` when given, else
+    on its (first) network."""
     ns = info.get("NetworkSettings") or {}
+    if network:
+        net = (ns.get("Networks") or {}).get(network) or {}
+        return net.get("IPAddress") or "", net.get("Gateway") or ""
     ip, gw = ns.get("IPAddress") or "", ns.get("Gateway") or ""
     if not ip:
         for net in (ns.get("Networks") or {}).values():
@@ -278,11 +415,13 @@ def _network_of(info: dict) -> tuple[str, str]:
     return ip, gw
 
 
-def start_container(peer: Peer, ref: str, host_port: int = 0) -> Target:
-    """``run -d`` a ``sleep`` container on the default network (publishing
-    HOSTPORT:5201 when given); its namespace path and addresses from inspect."""
+def start_container(peer: Peer, ref: str, host_port: int = 0, network: str = "", name: str = "") -> Target:
+    """``run -d`` a ``sleep`` container on the default network, or on
+    ``network`` (publishing HOSTPORT:5201 when given, named ``name`` when
+    given); its namespace path and addresses from inspect."""
     publish = ["-p", f"{host_port}:{IPERF_PORT}"] if host_port else []
-    out = peer.cli("run", "-d", *peer.run_flags, *publish, ref, "sleep", "3600")
+    placed = (["--network", network] if network else []) + (["--name", name] if name else [])
+    out = peer.cli("run", "-d", *peer.run_flags, *placed, *publish, ref, "sleep", "3600")
     cid = out.strip().splitlines()[-1]
     peer.containers.append(cid)
     info = json.loads(peer.cli("inspect", cid))
@@ -292,17 +431,89 @@ def start_container(peer: Peer, ref: str, host_port: int = 0) -> Target:
     netns = key if key and os.path.exists(key) else f"/proc/{pid}/ns/net"
     if not os.path.exists(netns):
         raise ToolError(f"{peer.name} container {cid[:12]}: no network namespace (SandboxKey {key!r}, pid {pid})")
-    ip, gateway = _network_of(info)
+    ip, gateway = _network_of(info, network)
     if not ip:
-        raise ToolError(f"{peer.name} container {cid[:12]}: no address on the default network")
+        raise ToolError(f"{peer.name} container {cid[:12]}: no address on the {network or 'default'} network")
     return Target(cid, netns, ip, gateway, host_port)
 
 
 def remove_containers(peer: Peer) -> None:
+    """The long-lived containers the bench started on ``peer``, then its user networks."""
     if peer.containers:
         subprocess.run([*peer.remove, *peer.containers], capture_output=True, env={**os.environ, **peer.env},
                        timeout=300)
         peer.containers.clear()
+    remove_networks(peer)
+
+
+def remove_networks(peer: Peer) -> None:
+    """``network rm`` each user network the bench created on ``peer`` (its
+    containers removed first); what happened, and whether its bridge is gone,
+    in ``peer.removed`` (the latest attempt's)."""
+    for name, bridge in list(peer.networks.items()):
+        try:
+            proc = subprocess.run(peer.command("network", "rm", name), capture_output=True, text=True,
+                                  env={**os.environ, **peer.env}, timeout=120)
+            error = "" if proc.returncode == 0 else (proc.stderr or proc.stdout).strip()[-300:]
+        except subprocess.TimeoutExpired:
+            error = "network rm timed out"
+        peer.removed[name] = {"bridge": bridge, "removed": not error, **({"error": error} if error else {}),
+                              "bridge_left": bool(bridge) and os.path.exists(f"/sys/class/net/{bridge}")}
+        if not error:
+            del peer.networks[name]  # a failed one is tried again at the next clean-up (the engine's close)
+
+
+def _bridge_of(peer: Peer, info: dict) -> str:
+    """A user network's bridge from its inspect document: docker's
+    ``com.docker.network.bridge.name`` option or ``br-<id12>``, podman's
+    ``network_interface``, barque's ``bqbr<id11>``."""
+    named = (info.get("Options") or {}).get("com.docker.network.bridge.name") or info.get("network_interface")
+    if named:
+        return named
+    nid = info.get("Id") or info.get("id") or ""
+    if peer.name == "docker" and nid:
+        return f"br-{nid[:12]}"
+    if peer.name == "barque" and nid:
+        return f"bqbr{nid[:11]}"
+    return ""
+
+
+@dataclass
+class UserNet:
+    """One engine's user network for the bench: the iperf3 server / lookup
+    target A (named), the client B, and the nameserver of B's resolv.conf."""
+
+    peer: Peer
+    network: str
+    bridge: str
+    target_name: str
+    a: Target
+    b: Target
+    nameserver: str | None
+    lookups_skipped: str = ""   # why the lookups are not measured on this engine ("" = they are)
+
+
+def setup_user_network(peer: Peer, ref: str, tag: str) -> UserNet:
+    """``network create benchnet-<tag>``, the target ``benchnet-<tag>-target``
+    and a client container on it; the client's nameserver, checked to be the
+    engine's own (docker's 127.0.0.11 or the network's gateway) before anything is asked of it."""
+    network, target = f"benchnet-{tag}", f"benchnet-{tag}-target"
+    peer.networks[network] = ""  # removed at clean-up even if create fails half-way
+    peer.cli("network", "create", "--label", LABEL, network)
+    info = json.loads(peer.cli("network", "inspect", network))
+    info = info[0] if isinstance(info, list) else info
+    peer.networks[network] = _bridge_of(peer, info)
+    a = start_container(peer, ref, network=network, name=target)
+    b = start_container(peer, ref, network=network)
+    nameserver = resolv_nameserver(peer.cli("exec", b.id, "cat", "/etc/resolv.conf"))
+    own = {DOCKER_EMBEDDED_DNS, b.gateway} if peer.name == "docker" else {b.gateway}
+    skipped = ""
+    if nameserver is None:
+        skipped = "the client's resolv.conf names no nameserver"
+    elif nameserver not in own:
+        skipped = (f"the client's resolv.conf names {nameserver}, not a resolver of the engine's own "
+                   f"(the network's gateway {b.gateway}): no name resolution on this network")
+    return UserNet(peer, network, peer.networks[network], target, a, b, nameserver, skipped)
 
 
 class IperfServers:
@@ -454,6 +665,7 @@ def _close_barque(bq: NetBarque, cleanup: dict) -> None:
 def _peers(engines: list[str], root: Path, ref: str, bridge: str, stack: ExitStack, result: dict) -> list[Peer]:
     out: list[Peer] = []
     skipped = result["skipped"]
+    removed = result["cleanup"].setdefault("user_networks", {})
     for name in engines:
         try:
             if name == "barque":
@@ -465,6 +677,7 @@ def _peers(engines: list[str], root: Path, ref: str, bridge: str, stack: ExitSta
                 bq.cli_run("pull", ref)
                 peer = Peer(name, bq.version(), bq.command, bq.env, remove=bq.command("rm", "-f"))
                 stack.callback(remove_containers, peer)
+                peer.removed = removed.setdefault(name, {})
                 out.append(peer)
                 result["engines"][name] = {"version": peer.version, "bridge": bridge}
             elif name == "docker":
@@ -481,6 +694,7 @@ def _peers(engines: list[str], root: Path, ref: str, bridge: str, stack: ExitSta
                 info = json.loads(d._docker("info", "--format", "{{json .}}", what="docker info"))
                 peer = Peer(name, d.version(), d.command, {}, flags, d.command("rm", "-f"))
                 box.append(peer)
+                peer.removed = removed.setdefault(name, {})
                 out.append(peer)
                 result["engines"][name] = {
                     "version": peer.version, "daemon": "reused /var/run/docker.sock" if d.reused else
@@ -501,6 +715,7 @@ def _peers(engines: list[str], root: Path, ref: str, bridge: str, stack: ExitSta
                               env=p.env).strip()
                 peer = Peer(name, p.version(), p.command, p.env, flags, p.command("rm", "-f", "-t", "0"))
                 stack.callback(remove_containers, peer)
+                peer.removed = removed.setdefault(name, {})
                 out.append(peer)
                 result["engines"][name] = {"version": peer.version, "network_backend": backend}
         except ToolError as exc:
@@ -516,9 +731,61 @@ def _proxies() -> list[str]:
     return [host.cmdline(pid) for pid in host.pids_matching("docker-proxy", "-host-port")]
 
 
+def setup_user_networks(peers: list[Peer], ref: str, notes: dict) -> dict[str, UserNet]:
+    """Each engine's user network (:func:`setup_user_network`); an engine
+    where it fails is left out of the user-network measures, its error noted."""
+    tag = str(os.getpid() % 100000)
+    out: dict[str, UserNet] = {}
+    for peer in peers:
+        try:
+            user = setup_user_network(peer, ref, tag)
+        except (ToolError, ValueError) as exc:  # ValueError: an inspect that was not JSON
+            print(f"  {peer.name}: no user network: {exc}", flush=True)
+            notes[peer.name] = {"error": str(exc)[-1000:]}
+            continue
+        out[peer.name] = user
+        notes[peer.name] = {"network": user.network, "bridge": user.bridge, "gateway": user.b.gateway,
+                            "target": {"name": user.target_name, "ip": user.a.ip, "netns": user.a.netns},
+                            "client": {"ip": user.b.ip, "netns": user.b.netns}, "nameserver": user.nameserver,
+                            **({"lookups_skipped": user.lookups_skipped} if user.lookups_skipped else {})}
+    return out
+
+
+def measure_lookups(user: dict[str, UserNet], lookups: int, rounds: int) -> dict:
+    """``lookups`` lookups of the target's name per engine from its client's
+    namespace, in ``rounds`` rounds alternating the engines (each round's share
+    in one :func:`dns_lookups` call); :func:`lookup_summary` of them. An engine
+    whose call fails is dropped from the later rounds, its error kept."""
+    active = [u for u in user.values() if not u.lookups_skipped]
+    samples: dict[str, list[list[float]]] = {u.peer.name: [] for u in active}
+    errors: list[dict] = []
+    rounds = max(1, min(rounds, lookups))
+    for i in range(rounds):
+        count = lookups // rounds + (1 if i < lookups % rounds else 0)
+        line = [f"round {i + 1}/{rounds}"]
+        for u in list(active):
+            try:
+                ms = dns_lookups(u.nameserver or "", u.target_name, u.a.ip, count, u.b.netns)
+            except ToolError as exc:
+                errors.append({"round": i + 1, "engine": u.peer.name, "error": str(exc)[-500:]})
+                line.append(f"{u.peer.name} failed")
+                active.remove(u)  # one failure ends that engine's lookups: never hammer a resolver that forwards
+                continue
+            samples[u.peer.name].append(ms)
+            line.append(f"{u.peer.name} {statistics.median(ms):.3f} ms")
+        print("  " + "  ".join(line), flush=True)
+    out = lookup_summary(samples)
+    out["failed"] = errors
+    out["lookups"], out["rounds"], out["warmup_per_round"] = lookups, rounds, LOOKUP_WARMUP
+    out["skipped"] = {u.peer.name: u.lookups_skipped for u in user.values() if u.lookups_skipped}
+    out["nameservers"] = {u.peer.name: u.nameserver for u in user.values()}
+    return out
+
+
 def measure_throughput(peers: list[Peer], ref: str, runs: int, seconds: int, servers: IperfServers,
-                       veth: VethPair, notes: dict) -> dict:
-    """Every path of every engine once per round, the veth baseline first; Gbit/s per round."""
+                       veth: VethPair, notes: dict, user: dict[str, UserNet] | None = None) -> dict:
+    """Every path of every engine once per round, the veth baseline first; Gbit/s per round.
+    ``user``: each engine's user network, for the ``user_c2c`` path."""
     veth.setup()
     servers.start(veth.path(0), "veth")
     plan: list[tuple[str, str, Callable[[int], float]]] = [
@@ -533,6 +800,10 @@ def measure_throughput(peers: list[Peer], ref: str, runs: int, seconds: int, ser
         plan += [("host", peer.name, lambda t, a=a: iperf_client("127.0.0.1", a.host_port, t)),
                  ("host_gateway", peer.name, lambda t, a=a: iperf_client(a.gateway, a.host_port, t)),
                  ("c2c", peer.name, lambda t, a=a, b=b: iperf_client(a.ip, IPERF_PORT, t, b.netns))]
+        u = (user or {}).get(peer.name)
+        if u is not None:
+            servers.start(u.a.netns, f"{peer.name} container on {u.network}")
+            plan.append(("user_c2c", peer.name, lambda t, u=u: iperf_client(u.a.ip, IPERF_PORT, t, u.b.netns)))
     notes["docker_proxy"] = _proxies()
     # one untimed 1-s pass: the first connection of each path (ARP, conntrack, proxy) is not measured
     for path, name, probe in plan:
@@ -626,12 +897,13 @@ def _interrupt(signum, frame):  # SIGTERM: clean up as on Ctrl-C
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def run_benchmark(runs: int, seconds: int, start_runs: int, engines: list[str], bridge: str) -> dict:
+def run_benchmark(runs: int, seconds: int, start_runs: int, engines: list[str], bridge: str,
+                  lookups: int = 1000) -> dict:
     result: dict = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "host": {"cpus": os.cpu_count(), "kernel": platform.release(), "python": platform.python_version(),
                  "loadavg_start": os.getloadavg(), "iperf3": run(["iperf3", "--version"], what="iperf3").split("\n")[0]},
-        "runs": runs, "seconds": seconds, "start_runs": start_runs, "bridge": bridge,
+        "runs": runs, "seconds": seconds, "start_runs": start_runs, "lookups": lookups, "bridge": bridge,
         "engines": {}, "skipped": {}, "cleanup": {}, "tree": _tree(),
     }
     result["host"]["pythondontwritebytecode"] = os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
@@ -641,7 +913,7 @@ def run_benchmark(runs: int, seconds: int, start_runs: int, engines: list[str], 
         print(f"removing {bridge} and its chains, left by an earlier bench-net", flush=True)
         result["cleanup"]["earlier_leftovers"] = remove_bridge_network(bridge)
     try:
-        _measure(result, runs, seconds, start_runs, engines, bridge)
+        _measure(result, runs, seconds, start_runs, engines, bridge, lookups)
     finally:
         reap_orphans(set())  # the shims and conmons the bench (a subreaper) inherited, also on Ctrl-C
     result["host"]["firewall_after"] = _host_state()
@@ -649,11 +921,15 @@ def run_benchmark(runs: int, seconds: int, start_runs: int, engines: list[str], 
     saved = run([_tool("iptables-save")], what="iptables-save")
     left += [c for cs in chain_names(bridge).values() for c in cs if c in saved]
     left += [n for n in VethPair().names if os.path.exists(f"/run/netns/{n}")]
+    left += [f"{engine} network {net} (bridge {done['bridge']})"
+             for engine, nets in result["cleanup"].get("user_networks", {}).items() for net, done in nets.items()
+             if not done.get("removed") or (done.get("bridge") and os.path.exists(f"/sys/class/net/{done['bridge']}"))]
     result["cleanup"]["left_behind"] = left
     return result
 
 
-def _measure(result: dict, runs: int, seconds: int, start_runs: int, engines: list[str], bridge: str) -> None:
+def _measure(result: dict, runs: int, seconds: int, start_runs: int, engines: list[str], bridge: str,
+             lookups: int) -> None:
     with ExitStack() as stack:
         root = Path(tempfile.mkdtemp(prefix="barque-benchnet-"))
         stack.callback(_remove_root, root)
@@ -671,14 +947,27 @@ def _measure(result: dict, runs: int, seconds: int, start_runs: int, engines: li
         veth = VethPair()
         stack.callback(veth.close)
 
+        print("user networks: network create, a target and a client container on each", flush=True)
+        user_notes: dict = {}
+        result["user_network"] = user_notes
+        user = setup_user_networks(peers, ref, user_notes)
+
         print(f"throughput: iperf3, {runs} rounds of {seconds} s per path, engines alternating", flush=True)
         notes: dict = {}
         try:
-            result["throughput"] = measure_throughput(peers, ref, runs, seconds, servers, veth, notes)
+            result["throughput"] = measure_throughput(peers, ref, runs, seconds, servers, veth, notes, user)
         except (ToolError, RuntimeError) as exc:
             print(f"  failed: {exc}", flush=True)
             result["throughput"] = {"error": str(exc)}
         result["paths"] = notes
+
+        print(f"name lookups: {lookups} per engine of the target's name from the client's namespace, {runs} rounds, "
+              "engines alternating", flush=True)
+        try:
+            result["lookups"] = measure_lookups(user, lookups, runs)
+        except (ToolError, RuntimeError) as exc:
+            print(f"  failed: {exc}", flush=True)
+            result["lookups"] = {"error": str(exc)}
         servers.close()
         for peer in peers:
             remove_containers(peer)
@@ -700,6 +989,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5, help="throughput rounds (default 5)")
     parser.add_argument("--seconds", type=int, default=5, help="seconds of each iperf3 run (default 5)")
     parser.add_argument("--start-runs", type=int, default=15, help="start-up rounds per engine and mode (default 15)")
+    parser.add_argument("--lookups", type=int, default=1000,
+                        help="name lookups per engine on the user network (default 1000)")
     parser.add_argument("--engines", default=",".join(ENGINES), help=f"comma-separated subset of {','.join(ENGINES)}")
     parser.add_argument("--bridge", default=DEFAULT_BRIDGE, help=f"barque's bridge for the bench (default {DEFAULT_BRIDGE})")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
@@ -708,8 +999,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(engines) - set(ENGINES))
     if unknown:
         parser.error(f"unknown engines {unknown}")
-    if min(args.runs, args.seconds, args.start_runs) < 1:
-        parser.error("--runs, --seconds and --start-runs must be at least 1")
+    if min(args.runs, args.seconds, args.start_runs, args.lookups) < 1:
+        parser.error("--runs, --seconds, --start-runs and --lookups must be at least 1")
     if not valid_bridge(args.bridge) or args.bridge == "barque0":
         parser.error(f"--bridge {args.bridge!r}: 1-13 letters, digits, '-', '_' or '.', not barque0")
     if os.geteuid() != 0:
@@ -721,7 +1012,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        result = run_benchmark(args.runs, args.seconds, args.start_runs, engines, args.bridge)
+        result = run_benchmark(args.runs, args.seconds, args.start_runs, engines, args.bridge, args.lookups)
     except (ToolError, RuntimeError) as exc:
         print(f"bench-net failed: {exc}", file=sys.stderr)
         return 1

@@ -13,7 +13,7 @@ from __future__ import annotations
 from bench.runprofile import print_breakdown, print_importtime, print_profile
 
 __all__ = ["targets", "print_report", "PS_LOADED_LIMIT_S", "PER_CONTAINER_LIMIT_KIB", "net_targets",
-           "print_net_report", "VETH_SHARE", "NET_RUN_VS_PODMAN"]
+           "print_net_report", "VETH_SHARE", "NET_RUN_VS_PODMAN", "USER_NET_VS_DOCKER", "LOOKUP_VS_DOCKER"]
 
 #: ``ps`` with 100 running containers stays under this many seconds
 PS_LOADED_LIMIT_S = 0.1
@@ -220,7 +220,12 @@ VETH_SHARE = 0.9
 #: ``run --rm IMAGE true`` on the default network, paired ratio to podman's
 NET_RUN_VS_PODMAN = 0.8
 NET_PATHS = {"host": "host -> ctr, 127.0.0.1:PORT", "host_gateway": "host -> ctr, gateway:PORT",
-             "c2c": "ctr -> ctr, bridge address"}
+             "c2c": "ctr -> ctr, bridge address", "user_c2c": "ctr -> ctr, user network"}
+#: issue 12: throughput between two containers on a user network, barque's median to docker's ("no slower",
+#: within the noise of a few iperf3 rounds)
+USER_NET_VS_DOCKER = 0.9
+#: issue 12: the median name lookup on a user network, barque's to docker's (no slower)
+LOOKUP_VS_DOCKER = 1.0
 
 
 def _at_least(name: str, value: float | None, limit: float | None, unit: str) -> dict:
@@ -245,7 +250,20 @@ def net_targets(result: dict) -> list[dict]:
     out.append(_target(f"run --rm IMAGE true (default network) <= {NET_RUN_VS_PODMAN}x podman",
                        _get(result, "startup", "paired_ratios", "bridge", "barque/podman"), NET_RUN_VS_PODMAN,
                        "x podman"))
+    out += user_net_targets(result)
     return out
+
+
+def user_net_targets(result: dict) -> list[dict]:
+    """Issue 12's targets: on a user network, the median name lookup no slower
+    than docker's (barque/docker <= 1) and the throughput between two
+    containers no slower than docker's (barque/docker >= 0.9, for iperf3's noise)."""
+    return [
+        _target(f"name lookup on a user network (median) <= {LOOKUP_VS_DOCKER:g}x docker",
+                _get(result, "lookups", "ratios", "barque/docker"), LOOKUP_VS_DOCKER, "x docker"),
+        _at_least(f"throughput ctr -> ctr, user network >= {USER_NET_VS_DOCKER}x docker",
+                  _get(result, "throughput", "user_c2c", "ratios", "barque/docker"), USER_NET_VS_DOCKER, "x docker"),
+    ]
 
 
 def _g(value: float | None) -> str:
@@ -298,8 +316,38 @@ def _print_startup(st: dict | None) -> None:
     _failed_lines(st.get("failed_calls", []))
 
 
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _print_lookups(lk: dict | None, user: dict | None) -> None:
+    if not lk:
+        return
+    if "error" in lk:
+        print(f"\nname lookups: not measured: {lk['error']}")
+        return
+    print(f"\nname lookup on a user network, ms ({lk.get('lookups', '?')} UDP queries per engine for the target's "
+          f"name from the client's namespace, {lk.get('rounds', '?')} rounds alternating)")
+    print(f"  {'engine':8s} {'nameserver':>15s} {'median':>8s} {'p10':>8s} {'p90':>8s} {'min':>8s} {'max':>8s} "
+          f"{'lookups':>8s}")
+    for name, e in lk.get("engines", {}).items():
+        ns = (lk.get("nameservers") or {}).get(name) or "?"
+        print(f"  {name:8s} {ns:>15s} {_ms(e['median_ms']):>8s} {_ms(e['p10_ms']):>8s} {_ms(e['p90_ms']):>8s} "
+              f"{_ms(e['min_ms']):>8s} {_ms(e['max_ms']):>8s} {e['lookups']:8d}")
+    for pair, value in lk.get("ratios", {}).items():
+        paired = lk.get("paired_ratios", {}).get(pair)
+        print(f"  {pair}: median {_x(value)} (paired, of round medians: {_x(paired)})")
+    for name, why in lk.get("skipped", {}).items():
+        print(f"  {name}: not measured: {why}")
+    for err in lk.get("failed", [])[:3]:
+        print(f"  failed: round {err['round']} {err['engine']}: {err['error'].strip()[-200:]}")
+    for name, note in (user or {}).items():
+        if isinstance(note, dict) and note.get("error"):
+            print(f"  {name}: no user network: {note['error'].strip().splitlines()[-1][:200]}")
+
+
 def _print_net_targets(found: list[dict]) -> None:
-    print("\ntargets (issue 11)")
+    print("\ntargets (issues 11 and 12)")
     for t in found:
         verdict = {True: "met", False: "missed", None: "n/a"}[t["met"]]
         if t["value"] is None:
@@ -328,6 +376,7 @@ def print_net_report(result: dict) -> None:
     if proxies:
         print(f"  docker's published ports: {len(proxies)} docker-proxy processes (userland proxy) were running; "
               "127.0.0.1 goes through it, the gateway address through DNAT")
+    _print_lookups(result.get("lookups"), result.get("user_network"))
     _print_startup(result.get("startup"))
     _print_net_targets(result.get("targets", []))
     fw = host.get("firewall_after") or {}
@@ -340,6 +389,11 @@ def print_net_report(result: dict) -> None:
     if "barque_network" in cleanup:
         print(f"barque's bench network: removed by the bench {removed.get('bridge') or 'no bridge'} and "
               f"{', '.join(removed.get('chains') or []) or 'no chain'} (the rest went with its engine's close)")
+    nets = [f"{engine} {net} ({'removed' if done.get('removed') else 'NOT removed: ' + done.get('error', '')}"
+            f"{', bridge ' + done['bridge'] + (' LEFT' if done.get('bridge_left') else ' gone') if done.get('bridge') else ''})"
+            for engine, by_name in (cleanup.get("user_networks") or {}).items() for net, done in by_name.items()]
+    if nets:
+        print(f"user networks: {'; '.join(nets)}")
     if cleanup.get("left_behind"):
         print(f"left behind: {cleanup['left_behind']}")
     for name, why in result.get("skipped", {}).items():

@@ -1,15 +1,24 @@
 """Unit tests of bench-net's pure parts: the removal of the bench engine's
-firewall chains (text in, restore batch out), iperf3's JSON, the throughput
-and start-up summaries, the targets, the report, and the dockerd guard."""
+firewall chains (text in, restore batch out), iperf3's JSON, the throughput,
+start-up and name-lookup summaries, the targets, the report, and the dockerd
+guard; the lookup loop against a dnslib server of the test's own on
+127.0.0.1, the user network's nameserver check and ``network rm`` with fake
+engines."""
 
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
+from dnslib import QTYPE, RR, A
+from dnslib.server import BaseResolver, DNSServer
 
+import bench.net
 import bench.tools
-from bench.net import chain_names, chain_removal, iperf_gbits, startup_summary, throughput_summary, valid_bridge
+from bench.net import (Peer, Target, _bridge_of, chain_names, chain_removal, dns_lookups, iperf_gbits,
+                       lookup_summary, remove_networks, resolv_nameserver, setup_user_network, startup_summary,
+                       throughput_summary, valid_bridge)
 from bench.report import net_targets, print_net_report
 from bench.tools import BridgedDocker, ToolError
 
@@ -147,12 +156,27 @@ def _result(host=0.95, c2c=0.85, added=(0.02, 0.05), vs_podman=0.4) -> dict:
 
 def test_net_targets_met_missed_and_undecided():
     found = {t["target"].split(" ")[0] + t["target"].split(" ")[1]: t for t in net_targets(_result())}
-    assert [t["met"] for t in net_targets(_result())] == [True, False, True, True]
-    assert [t["met"] for t in net_targets(_result(added=(0.06, 0.05), vs_podman=0.81))][2:] == [False, False]
+    assert [t["met"] for t in net_targets(_result())] == [True, False, True, True, None, None]
+    assert [t["met"] for t in net_targets(_result(added=(0.06, 0.05), vs_podman=0.81))][2:4] == [False, False]
     assert net_targets(_result(host=0.9))[0]["met"] is True  # "within 10%": 0.9 itself counts
     assert found["start-upadded"]["limit"] == 0.05
     empty = net_targets({"startup": {"engines": {"barque": {"added_s": 0.01}}}})
-    assert [t["met"] for t in empty] == [None, None, None, None]
+    assert [t["met"] for t in empty] == [None] * 6
+
+
+def test_user_network_targets_against_docker():
+    def user(lookup: float, tp: float) -> list[dict]:
+        result = {**_result(), "lookups": {"ratios": {"barque/docker": lookup}}}
+        result["throughput"]["user_c2c"] = {"ratios": {"barque/docker": tp, "barque/veth": 0.5}}
+        return net_targets(result)[4:]
+
+    got = user(0.8, 1.02)
+    assert [t["target"] for t in got] == ["name lookup on a user network (median) <= 1x docker",
+                                          "throughput ctr -> ctr, user network >= 0.9x docker"]
+    assert [t["met"] for t in got] == [True, True]
+    assert [t["met"] for t in user(1.0, 0.9)] == [True, True]  # equal counts, as does 0.9 within the noise
+    assert [t["met"] for t in user(1.01, 0.89)] == [False, False]
+    assert got[0]["value"] == 0.8 and got[1]["value"] == 1.02 and got[1]["limit"] == 0.9
 
 
 def test_print_net_report_prints_every_part(capsys):
@@ -177,6 +201,196 @@ def test_print_net_report_prints_every_part(capsys):
     assert "run --rm IMAGE true, default network" in out and "0.010s" in out
     assert "met     throughput host -> ctr" in out and "n/a     start-up added" in out
     assert "skipped docker: dockerd is not installed" in out
+
+
+def test_print_net_report_prints_the_user_network_measures(capsys):
+    tp = throughput_summary({"veth": {"veth": [10.0]}, "c2c": {"barque": [9.0], "docker": [8.0]},
+                             "user_c2c": {"barque": [9.9], "docker": [9.0], "podman": [7.0]}})
+    lookups = lookup_summary({"barque": [[0.10, 0.12, 0.11]], "docker": [[0.20, 0.25, 0.22]]})
+    lookups.update({"lookups": 3, "rounds": 1, "failed": [], "nameservers": {"barque": "172.30.0.1",
+                    "docker": "127.0.0.11", "podman": "10.0.0.2"},
+                    "skipped": {"podman": "the client's resolv.conf names 10.0.0.2"}})
+    result = {
+        "tree": {"commit": "abc1234", "uncommitted": []}, "ref": "r", "host": {"cpus": 2, "loadavg_start": [1.0]},
+        "engines": {}, "throughput": {**tp, "runs": 1, "seconds": 5, "failed": []}, "lookups": lookups,
+        "user_network": {"podman": {"error": "podman network create failed\nno subnet"}},
+        "cleanup": {"user_networks": {"barque": {"benchnet-1": {"bridge": "bqbrx", "removed": True,
+                                                               "bridge_left": False}},
+                                      "docker": {"benchnet-1": {"bridge": "br-y", "removed": False, "error": "busy",
+                                                               "bridge_left": True}}}},
+        "skipped": {},
+    }
+    result["targets"] = net_targets(result)
+    print_net_report(result)
+    out = capsys.readouterr().out
+    assert "ctr -> ctr, user network" in out and "1.10x" in out  # 9.9 / 9.0
+    assert "name lookup on a user network, ms" in out
+    assert "127.0.0.11" in out and "0.110" in out and "0.220" in out
+    assert "barque/docker: median 0.50x" in out
+    assert "podman: not measured: the client's resolv.conf names 10.0.0.2" in out
+    assert "podman: no user network: no subnet" in out
+    assert "met     name lookup on a user network (median) <= 1x docker" in out
+    assert "met     throughput ctr -> ctr, user network >= 0.9x docker" in out
+    assert "barque benchnet-1 (removed, bridge bqbrx gone)" in out
+    assert "docker benchnet-1 (NOT removed: busy, bridge br-y LEFT)" in out
+
+
+def test_resolv_nameserver_is_the_first_one():
+    assert resolv_nameserver("search x\nnameserver 127.0.0.11\noptions ndots:0\nnameserver 10.0.0.1\n") == "127.0.0.11"
+    assert resolv_nameserver("# nameserver 1.1.1.1\nnameserver\n") is None
+    assert resolv_nameserver("") is None
+
+
+def test_lookup_summary_percentiles_ratios_and_paired_ratios():
+    samples = {"barque": [[0.1, 0.2, 0.3], [0.2, 0.2, 0.2]], "docker": [[0.4, 0.5, 0.6], [0.3, 0.4, 0.5]],
+               "podman": []}
+    got = lookup_summary(samples)
+    assert set(got["engines"]) == {"barque", "docker"}  # no lookups, no row
+    b = got["engines"]["barque"]
+    assert b["lookups"] == 6 and b["median_ms"] == 0.2 and b["min_ms"] == 0.1 and b["max_ms"] == 0.3
+    assert b["p10_ms"] == 0.1 and b["p90_ms"] == 0.2  # nearest rank (round half to even) of [.1 .2 .2 .2 .2 .3]
+    assert b["round_medians_ms"] == [0.2, 0.2]
+    assert got["engines"]["docker"]["median_ms"] == 0.45
+    assert got["ratios"] == {"barque/docker": 0.444}
+    assert got["paired_ratios"] == {"barque/docker": 0.45}  # median of 0.2/0.5 and 0.2/0.4
+    assert lookup_summary({"docker": [[1.0]]})["ratios"] == {}
+
+
+class _Names(BaseResolver):
+    def __init__(self, names: dict[str, str]) -> None:
+        self.names = names
+        self.asked: list[str] = []
+
+    def resolve(self, request, handler):
+        reply = request.reply()
+        name = str(request.q.qname).rstrip(".")
+        self.asked.append(name)
+        if name in self.names:
+            reply.add_answer(RR(request.q.qname, QTYPE.A, rdata=A(self.names[name]), ttl=600))
+        else:
+            reply.header.rcode = 3  # NXDOMAIN
+        return reply
+
+
+@pytest.fixture
+def dns_server():
+    resolver = _Names({"target": "10.1.2.3"})
+    server = DNSServer(resolver, port=0, address="127.0.0.1")
+    server.start_thread()
+    try:
+        yield resolver, server.server.server_address[1]
+    finally:
+        server.stop()
+        server.server.server_close()
+
+
+def test_dns_lookups_times_each_lookup_after_the_warm_up(dns_server):
+    resolver, port = dns_server
+    ms = dns_lookups("127.0.0.1", "target", "10.1.2.3", 30, port=port, warmup=5)
+    assert len(ms) == 30 and all(0 < v < 1000 for v in ms)
+    assert resolver.asked == ["target"] * 35
+
+
+def test_dns_lookups_stop_at_the_first_wrong_answer(dns_server):
+    resolver, port = dns_server
+    with pytest.raises(ToolError, match=r"query 0: NXDOMAIN \[\], expected 10.1.2.3"):
+        dns_lookups("127.0.0.1", "other", "10.1.2.3", 50, port=port, warmup=5)
+    with pytest.raises(ToolError, match=r"query 0: NOERROR \['10.1.2.3'\], expected 10.9.9.9"):
+        dns_lookups("127.0.0.1", "target", "10.9.9.9", 50, port=port)
+    assert resolver.asked == ["other", "target"]  # one query each: nothing more is asked of a failing resolver
+
+
+def test_dns_lookups_time_out_without_a_reply():
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as mute:
+        mute.bind(("127.0.0.1", 0))
+        with pytest.raises(ToolError, match="query 0: no reply"):
+            dns_lookups("127.0.0.1", "target", "10.1.2.3", 5, port=mute.getsockname()[1], timeout=0.2)
+
+
+def test_bridge_of_each_engine():
+    docker, barque, podman = (Peer(n, "", lambda *a: [], {}) for n in ("docker", "barque", "podman"))
+    assert _bridge_of(docker, {"Id": "0123456789abcdef", "Options": {}}) == "br-0123456789ab"
+    assert _bridge_of(docker, {"Id": "0123456789abcdef",
+                               "Options": {"com.docker.network.bridge.name": "mybr"}}) == "mybr"
+    assert _bridge_of(barque, {"Id": "0123456789abcdef", "Options": {}}) == "bqbr0123456789a"
+    assert _bridge_of(podman, {"name": "n", "id": "abc", "network_interface": "cni-podman1"}) == "cni-podman1"
+    assert _bridge_of(podman, {"name": "n"}) == ""
+
+
+class _FakePeer(Peer):
+    """An engine whose CLI answers from a table; its calls recorded."""
+
+    def __init__(self, name: str, resolv: str) -> None:
+        super().__init__(name, "", lambda *a: ["true", *a], {})
+        self.resolv = resolv
+        self.calls: list[tuple[str, ...]] = []
+
+    def cli(self, *args: str, timeout: float = 120) -> str:
+        self.calls.append(args)
+        if args[:2] == ("network", "inspect"):
+            return json.dumps([{"Id": "feedfacecafe0123", "Options": {}}])
+        if args[0] == "exec":
+            return self.resolv
+        return "netid\n"
+
+
+def _fake_containers(monkeypatch) -> None:
+    made = iter(range(1, 10))
+
+    def start(peer, ref, host_port=0, network="", name=""):
+        i = next(made)
+        return Target(f"c{i}", f"/proc/{i}/ns/net", f"172.30.0.{i + 1}", "172.30.0.1")
+
+    monkeypatch.setattr(bench.net, "start_container", start)
+
+
+@pytest.mark.parametrize("engine,resolv,nameserver,skipped", [
+    ("docker", "nameserver 127.0.0.11\noptions ndots:0\n", "127.0.0.11", ""),
+    ("barque", "nameserver 172.30.0.1\n", "172.30.0.1", ""),
+    ("podman", "nameserver 10.0.0.2\n", "10.0.0.2", "names 10.0.0.2, not a resolver of the engine's own"),
+    ("barque", "nameserver 127.0.0.11\n", "127.0.0.11", "not a resolver"),  # only docker answers there
+    ("docker", "search x\n", None, "names no nameserver"),
+])
+def test_setup_user_network_queries_only_the_engines_own_resolver(monkeypatch, engine, resolv, nameserver, skipped):
+    _fake_containers(monkeypatch)
+    peer = _FakePeer(engine, resolv)
+    user = setup_user_network(peer, "ref", "42")
+    assert user.network == "benchnet-42" and user.target_name == "benchnet-42-target"
+    assert user.a.ip == "172.30.0.2" and user.b.id == "c2"
+    assert user.nameserver == nameserver
+    assert (skipped in user.lookups_skipped) if skipped else user.lookups_skipped == ""
+    create = peer.calls[0]
+    assert create[:2] == ("network", "create") and create[-1] == "benchnet-42"
+    assert create[2:4] == ("--label", "barque.bench=net")
+    assert ("exec", "c2", "cat", "/etc/resolv.conf") in peer.calls
+    want = {"docker": "br-feedfacecafe", "barque": "bqbrfeedfacecaf"}.get(engine, "")
+    assert peer.networks == {"benchnet-42": want}
+
+
+def test_setup_user_network_is_removed_even_when_create_fails(monkeypatch):
+    peer = _FakePeer("docker", "")
+
+    def fail(*args, timeout=120):
+        raise ToolError("docker network failed")
+
+    peer.cli = fail
+    with pytest.raises(ToolError):
+        setup_user_network(peer, "ref", "7")
+    assert peer.networks == {"benchnet-7": ""}  # clean-up still tries network rm
+
+
+def test_remove_networks_records_what_network_rm_did(monkeypatch):
+    ok = Peer("barque", "", lambda *a: [sys.executable, "-c", "pass"], {})
+    ok.networks = {"benchnet-1": "bqbrnosuchbr00"}
+    remove_networks(ok)
+    assert ok.networks == {}
+    assert ok.removed == {"benchnet-1": {"bridge": "bqbrnosuchbr00", "removed": True, "bridge_left": False}}
+    bad = Peer("docker", "", lambda *a: [sys.executable, "-c", "import sys; sys.exit('has active endpoints')"], {})
+    bad.networks = {"benchnet-2": ""}
+    remove_networks(bad)
+    assert bad.removed["benchnet-2"]["removed"] is False and "active endpoints" in bad.removed["benchnet-2"]["error"]
+    assert bad.networks == {"benchnet-2": ""}  # tried again at the engine's close
 
 
 def test_bridged_docker_refuses_beside_another_dockerd(tmp_path, monkeypatch):
