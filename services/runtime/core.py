@@ -41,8 +41,9 @@ from services.runtime.engine.status import refresh, utc_now
 from services.runtime.engine.networking import ContainerNetworks, hostname_for
 from services.runtime.network.dnsprocess import DnsResponder
 from services.runtime.network.document import network_json
+from services.runtime.network.listing import filter_networks, labelled, predefined
 from services.runtime.network.helperclient import NetworkHelper
-from services.runtime.network.manager import PREDEFINED, NetworkRequest, Networks, NetworkSettings
+from services.runtime.network.manager import NetworkRequest, Networks, NetworkSettings
 from services.runtime.network.state import Network
 from services.runtime.network.modes import exposed_ports, network_kind, port_requests
 from services.runtime.oci.cgroups import hierarchy
@@ -507,7 +508,7 @@ class RuntimeService:
         ``labels`` "k" or "k=v", only those labelled so); their names."""
         removed = []
         for net, count in self.networks.listing():
-            if net.builtin or count or not all(_labelled(net, want) for want in labels):
+            if net.builtin or count or not all(labelled(net, want) for want in labels):
                 continue
             try:
                 removed.append(self.remove_network(net.id).name)
@@ -516,29 +517,14 @@ class RuntimeService:
         return removed
 
     def list_networks(self, filters: list[str]) -> list[tuple[Network, int]]:
-        nets = self.networks.listing() + [(self._predefined(name), 0) for name in ("host", "none")]
-        wanted: dict[str, list[str]] = {}
-        for f in filters:
-            key, sep, value = f.partition("=")
-            if not sep:
-                raise InvalidArgument(f"bad format of filter (expected name=value): {f}")
-            wanted.setdefault(key, []).append(value)
-        for key, values in wanted.items():
-            nets = [(n, c) for n, c in nets if any(_network_matches(n, c, key, v) for v in values)]
-        return sorted(nets, key=lambda nc: nc[0].name)
+        nets = self.networks.listing() + [(predefined(self.root, name), 0) for name in ("host", "none")]
+        return sorted(filter_networks(nets, filters), key=lambda nc: nc[0].name)
 
     def inspect_network(self, ref: str) -> tuple[Network, dict]:
-        net = self._predefined(ref) if ref in ("host", "none") else self.networks.find(ref)
+        net = predefined(self.root, ref) if ref in ("host", "none") else self.networks.find(ref)
         names = {r.id: r.name for r in self.store.all()}
         on = [(names.get(ep.container_id, ""), ep) for n, ep in self.networks.all_endpoints() if n.id == net.id]
         return net, network_json(net, on)
-
-    def _predefined(self, name: str) -> Network:
-        """host and none, as Docker lists them: ids stable for this engine."""
-        import hashlib
-
-        nid = hashlib.sha256(f"{self.root}:{name}".encode()).hexdigest()
-        return Network(nid, name, "", "", "", builtin=True, driver="null" if name == "none" else "host")
 
     def _network_events(self, action: str, record: ContainerRecord, endpoints) -> None:
         for live in endpoints:
@@ -645,28 +631,3 @@ def _default_oci() -> list[str]:
     script = Path(sys.executable).with_name("barque-oci")
     return [str(script)] if script.exists() else [sys.executable, "-m", "services.runtime.oci"]
 
-
-def _labelled(net: Network, want: str) -> bool:
-    key, sep, value = want.partition("=")
-    return key in net.labels and (not sep or net.labels[key] == value)
-
-
-def _network_matches(net: Network, containers: int, key: str, value: str) -> bool:
-    """Docker's ``network ls`` filters."""
-    if key == "name":
-        return value in net.name
-    if key == "id":
-        return net.id.startswith(value)
-    if key == "driver":
-        return net.driver == value
-    if key == "label":
-        return _labelled(net, value)
-    if key == "type":
-        if value not in ("custom", "builtin"):
-            raise InvalidArgument(f"invalid filter: 'type'='{value}'")
-        return (net.name in PREDEFINED) == (value == "builtin")
-    if key == "dangling":
-        if value not in ("true", "false", "1", "0"):
-            raise InvalidArgument(f"invalid filter 'dangling={value}'")
-        return (containers == 0 and net.name not in PREDEFINED) == (value in ("true", "1"))
-    raise InvalidArgument(f"invalid filter '{key}'")
