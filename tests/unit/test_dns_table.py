@@ -199,3 +199,17 @@ def test_table_shape_is_checked():
     for doc in bad:
         with pytest.raises(ValueError):
             NameTable.from_json(doc)
+
+
+def test_repeated_queries_come_from_the_cache_with_their_own_id(table: NameTable):
+    first = ask(table, "web", src="172.20.0.4", local=GW_A, qid=1)
+    assert addresses(first) == ["172.20.0.2"] and len(table._replies) == 1
+    for qid in (2, 513, 65535):
+        assert addresses(ask(table, "web", src="172.20.0.4", local=GW_A, qid=qid)) == ["172.20.0.2"]
+    assert len(table._replies) == 1
+    # another querier, another network's view: its own entry, its own answer
+    assert addresses(ask(table, "web", src="172.20.0.9", local=GW_A, qid=3)) == ["172.20.0.2"]
+    assert len(table._replies) == 2
+    # names to forward are not kept
+    assert ask(table, "elsewhere.example", src="172.20.0.4", local=GW_A) is None
+    assert len(table._replies) == 2

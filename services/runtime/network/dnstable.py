@@ -142,6 +142,10 @@ def _header(query: bytes) -> DNSHeader:
     return header
 
 
+#: local answers a table keeps before it starts afresh
+_CACHE_LIMIT = 4096
+
+
 class NameTable:
     """The names each querier may resolve; built once per table file."""
 
@@ -155,6 +159,11 @@ class NameTable:
         self._by_address: dict[str, str] = {}  # address -> container id, the first endpoint listed
         for (_, ip), container in endpoints.items():
             self._by_address.setdefault(ip, container)
+        # local answers by everything that decides them (the query without its id, who asked, where,
+        # over what): a repeated query costs a dict lookup instead of a parse and a pack. The cache
+        # lives as long as this table, which a reload replaces.
+        self._replies: dict[tuple[bytes, str, str, bool], bytes] = {}
+        self._rotated = False
 
     @classmethod
     def empty(cls) -> NameTable:
@@ -218,9 +227,18 @@ class NameTable:
     def answer(self, query: bytes, querier_ip: str, local_ip: str, *, tcp: bool = False) -> bytes | None:
         """The reply to ``query`` from ``querier_ip`` received on ``local_ip``,
         or ``None`` to forward it upstream; raises :class:`DropQuery`."""
+        key = (bytes(query[2:]), querier_ip, local_ip, tcp)
+        cached = self._replies.get(key)
+        if cached is not None:
+            return query[:2] + cached[2:]
+        self._rotated = False
         reply = self._answer_locally(query, querier_ip, local_ip, tcp)
         if reply is None and not self._may_forward(querier_ip, local_ip):
             return reply_with_rcode(query, RCODE.SERVFAIL)
+        if reply is not None and not self._rotated and len(query) >= 12:
+            if len(self._replies) >= _CACHE_LIMIT:
+                self._replies.clear()
+            self._replies[key] = reply
         return reply
 
     def _answer_locally(self, query: bytes, querier_ip: str, local_ip: str, tcp: bool) -> bytes | None:
@@ -242,6 +260,7 @@ class NameTable:
                     break
             else:
                 return None
+            self._rotated = len(addresses) > 1  # the order follows the query's id: not cached
             if question.qtype == QTYPE.A:
                 turn = header.id % len(addresses)
                 for ip in addresses[turn:] + addresses[:turn]:
