@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 
 from services.common.atomic import write_atomic
 from services.runtime.network.etc_files import host_nameservers
+from services.runtime.network.process import HelperProcess
 from services.runtime.network.state import NetworkState
 
 __all__ = ["DnsResponder", "name_table"]
@@ -34,56 +34,26 @@ class DnsResponder:
     def __init__(self, directory: str, resolv_source: str, port: int = 53, python: str = sys.executable) -> None:
         self.directory = directory
         self.table = os.path.join(directory, "table.json")
-        self.pid_file = os.path.join(directory, "dns.pid")
         self.resolv_source = resolv_source
         self.port = port
-        self._python = python
-        self._launcher: subprocess.Popen | None = None
+        self.process = HelperProcess(_MODULE, os.path.join(directory, "dns.pid"), self.table, python)
 
     def update(self, state: NetworkState) -> None:
         """Write the table; start the responder when a user network needs it."""
         doc = name_table(state, host_nameservers(self.resolv_source))
         os.makedirs(self.directory, mode=0o700, exist_ok=True)
         write_atomic(self.table, json.dumps(doc, indent=1).encode(), mode=0o600)
-        if doc["networks"] and self.pid() is None:
+        if doc["networks"] and self.process.pid() is None:
             self._start()
 
-    def pid(self) -> int | None:
-        try:
-            with open(self.pid_file) as f:
-                pid = int(f.read().strip())
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmdline = f.read()
-        except (OSError, ValueError):
-            return None
-        return pid if _MODULE.encode() in cmdline and self.table.encode() in cmdline else None
-
     def _start(self, timeout: float = 15.0) -> None:
-        source_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-        self._launcher = subprocess.Popen(
-            [self._python, "-m", _MODULE, "--table", self.table, "--pid-file", self.pid_file, "--port",
-             str(self.port)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=None, close_fds=True,
-            start_new_session=True, cwd=source_root)
+        launcher = self.process.spawn("--table", self.table, "--pid-file", self.process.pid_file,
+                                      "--port", str(self.port))
         deadline = time.monotonic() + timeout
-        while self.pid() is None and time.monotonic() < deadline:
-            if self._launcher.poll() is not None:
+        while self.process.pid() is None and time.monotonic() < deadline:
+            if launcher.poll() is not None:
                 return  # it logged why; the next change tries again
             time.sleep(0.01)
 
     def stop(self, timeout: float = 5.0) -> None:
-        pid = self.pid()
-        if pid is not None:
-            try:
-                os.kill(pid, 15)
-            except ProcessLookupError:
-                pass
-            deadline = time.monotonic() + timeout
-            while self.pid() is not None and time.monotonic() < deadline:
-                time.sleep(0.01)
-        if self._launcher is not None:
-            try:
-                self._launcher.wait(timeout)
-            except subprocess.TimeoutExpired:
-                pass
-            self._launcher = None
+        self.process.stop(timeout)

@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
 import sys
 import time
 from typing import Any
 
 from client.errors import CATEGORIES, Internal, Unavailable
+from services.runtime.network.process import HelperProcess
 
 __all__ = ["NetworkHelper"]
 
@@ -23,19 +23,10 @@ class NetworkHelper:
     def __init__(self, directory: str, python: str = sys.executable) -> None:
         self.directory = directory
         self.socket_path = os.path.join(directory, "helper.sock")
-        self.pid_file = os.path.join(directory, "helper.pid")
-        self._python = python
-        self._launcher: subprocess.Popen | None = None
+        self.process = HelperProcess(_MODULE, os.path.join(directory, "helper.pid"), self.socket_path, python)
 
     def pid(self) -> int | None:
-        try:
-            with open(self.pid_file) as f:
-                pid = int(f.read().strip())
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmdline = f.read()
-        except (OSError, ValueError):
-            return None
-        return pid if _MODULE.encode() in cmdline and self.socket_path.encode() in cmdline else None
+        return self.process.pid()
 
     def _connect(self, timeout: float | None) -> socket.socket:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -47,33 +38,30 @@ class NetworkHelper:
             raise
         return sock
 
+    def _answering(self) -> int | None:
+        pid = self.pid()
+        if pid is None:
+            return None
+        try:
+            self._connect(1.0).close()
+        except OSError:
+            return None
+        return pid
+
     def ensure(self, timeout: float = 15.0) -> int:
         """The helper's pid, starting one if none is serving."""
-        pid = self.pid()
+        pid = self._answering()
         if pid is not None:
-            try:
-                self._connect(1.0).close()
-                return pid
-            except OSError:
-                pass
+            return pid
         os.makedirs(self.directory, mode=0o700, exist_ok=True)
-        source_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-        self._launcher = subprocess.Popen(
-            [self._python, "-m", _MODULE, "--socket", self.socket_path, "--pid-file", self.pid_file],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=None,
-            close_fds=True, start_new_session=True, cwd=source_root,
-        )
+        launcher = self.process.spawn("--socket", self.socket_path, "--pid-file", self.process.pid_file)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self._launcher.poll() is not None:
-                raise Unavailable(f"network helper exited with status {self._launcher.returncode}")
-            pid = self.pid()
+            if launcher.poll() is not None:
+                raise Unavailable(f"network helper exited with status {launcher.returncode}")
+            pid = self._answering()
             if pid is not None:
-                try:
-                    self._connect(1.0).close()
-                    return pid
-                except OSError:
-                    pass
+                return pid
             time.sleep(0.01)
         raise Unavailable(f"network helper did not come up within {timeout:.0f}s")
 
@@ -103,15 +91,4 @@ class NetworkHelper:
 
     def stop(self, timeout: float = 5.0) -> None:
         """SIGTERM the helper (containers' networks stay as they are)."""
-        pid = self.pid()
-        if pid is not None:
-            try:
-                os.kill(pid, 15)
-            except ProcessLookupError:
-                pass
-            deadline = time.monotonic() + timeout
-            while self.pid() is not None and time.monotonic() < deadline:
-                time.sleep(0.01)
-        if self._launcher is not None:
-            self._launcher.wait(timeout)
-            self._launcher = None
+        self.process.stop(timeout)
