@@ -63,13 +63,15 @@ def _cli(eng: Engine, *args: str, **kw) -> subprocess.Popen:
                             start_new_session=True, **kw)
 
 
-def _new_process(cid: str, before: set[int]) -> int:
-    """The one host pid that joined the container's cgroup since ``before``."""
+def _new_process(cid: str, before: set[int], command: str) -> int:
+    """The one host pid that joined the container's cgroup since ``before``,
+    once it runs ``command``: the exec's first child joins the cgroup before
+    it forks the process, and is gone a moment later."""
     found: list[int] = []
 
     def appeared() -> bool:
         found[:] = sorted(cgroup_pids(f"barque/{cid}") - before)
-        return len(found) == 1
+        return len(found) == 1 and cmdline(found[0]).split(" ")[0] == command
 
     wait_for(appeared, timeout=30, what="the exec'd process in the container's cgroup")
     return found[0]
@@ -140,7 +142,7 @@ def test_served_by_the_expected_path(eng, kind, box):
     before = cgroup_pids(f"barque/{box}")
     cli = _cli(eng, "exec", "warm-box", "sleep", "60", stdout=subprocess.DEVNULL)
     try:
-        pid = _new_process(box, before)
+        pid = _new_process(box, before, "sleep")
         worker = parent_pid(pid)
         relay = parent_pid(worker)
         zygote = _zygote_pid(eng)
@@ -165,12 +167,19 @@ def test_killed_client_leaves_nothing(eng, box, argv):
     tree = _service_tree(eng)
     in_box = cgroup_pids(f"barque/{box}")
     cli = _cli(eng, "exec", "warm-box", *argv, stdout=subprocess.DEVNULL)
-    pid = _new_process(box, in_box)
-    extra = _service_tree(eng) - tree
-    assert pid in extra and len(extra) >= 2, extra  # the process and who waits for it
-    time.sleep(0.3)
-    cli.kill()
-    cli.wait()
+    try:
+        pid = _new_process(box, in_box, argv[0])
+        extra: set[int] = set()
+
+        def in_tree() -> bool:  # the process and who waits for it
+            extra.update(_service_tree(eng) - tree)
+            return pid in extra and len(extra) >= 2
+
+        wait_for(in_tree, timeout=10, what="the exec'd process under the runtime service")
+        time.sleep(0.3)
+    finally:
+        cli.kill()
+        cli.wait()
     wait_for(lambda: _service_tree(eng) <= tree, timeout=15, what="the exec's processes to end")
     assert cgroup_pids(f"barque/{box}") == in_box
     assert not any(alive(p) for p in extra)
@@ -181,7 +190,7 @@ def test_the_helper_serves_on_while_an_exec_runs(eng, box, test_images):
     before = cgroup_pids(f"barque/{box}")
     long = _cli(eng, "exec", "warm-box", "sleep", "30", stdout=subprocess.DEVNULL)
     try:
-        _new_process(box, before)
+        _new_process(box, before, "sleep")
         assert eng.ok("exec", "warm-box", "echo", "meanwhile", timeout=20).stdout == "meanwhile\n"
         res = eng.ok("run", "--rm", "--network", "none", test_images["oci-gzip"].ref, "echo", "ran", timeout=20)
         assert res.stdout == "ran\n"
@@ -214,7 +223,7 @@ def test_warm_process_pid_signal_status(eng, kind, box, tmp_path):
     oci_root = eng.state("runtime") / "oci"
     proc = spawn_warm(zygote, ["--root", str(oci_root), "exec", "--process", str(process), box],
                       stdin=False, stdout=False, stderr=False)
-    sleeper = _new_process(box, before)
+    sleeper = _new_process(box, before, "sleep")
     try:
         assert parent_pid(sleeper) == proc.pid
         assert parent_pid(parent_pid(proc.pid)) == zygote.pid()
