@@ -469,7 +469,7 @@ class NetworkingConfig(_message.Message):
     def __init__(self, endpoints_config: _Optional[_Mapping[str, EndpointSettings]] = ...) -> None: ...
 
 class ContainerState(_message.Message):
-    __slots__ = ("status", "running", "oom_killed", "pid", "exit_code", "error", "started_at", "finished_at")
+    __slots__ = ("status", "running", "oom_killed", "pid", "exit_code", "error", "started_at", "finished_at", "restarting", "health")
     STATUS_FIELD_NUMBER: _ClassVar[int]
     RUNNING_FIELD_NUMBER: _ClassVar[int]
     OOM_KILLED_FIELD_NUMBER: _ClassVar[int]
@@ -478,6 +478,8 @@ class ContainerState(_message.Message):
     ERROR_FIELD_NUMBER: _ClassVar[int]
     STARTED_AT_FIELD_NUMBER: _ClassVar[int]
     FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    RESTARTING_FIELD_NUMBER: _ClassVar[int]
+    HEALTH_FIELD_NUMBER: _ClassVar[int]
     status: str
     running: bool
     oom_killed: bool
@@ -486,24 +488,54 @@ class ContainerState(_message.Message):
     error: str
     started_at: str
     finished_at: str
-    def __init__(self, status: _Optional[str] = ..., running: _Optional[bool] = ..., oom_killed: _Optional[bool] = ..., pid: _Optional[int] = ..., exit_code: _Optional[int] = ..., error: _Optional[str] = ..., started_at: _Optional[str] = ..., finished_at: _Optional[str] = ...) -> None: ...
+    restarting: bool
+    health: HealthState
+    def __init__(self, status: _Optional[str] = ..., running: _Optional[bool] = ..., oom_killed: _Optional[bool] = ..., pid: _Optional[int] = ..., exit_code: _Optional[int] = ..., error: _Optional[str] = ..., started_at: _Optional[str] = ..., finished_at: _Optional[str] = ..., restarting: _Optional[bool] = ..., health: _Optional[_Union[HealthState, _Mapping]] = ...) -> None: ...
+
+class HealthState(_message.Message):
+    __slots__ = ("status", "failing_streak", "log")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    FAILING_STREAK_FIELD_NUMBER: _ClassVar[int]
+    LOG_FIELD_NUMBER: _ClassVar[int]
+    status: str
+    failing_streak: int
+    log: _containers.RepeatedCompositeFieldContainer[HealthResult]
+    def __init__(self, status: _Optional[str] = ..., failing_streak: _Optional[int] = ..., log: _Optional[_Iterable[_Union[HealthResult, _Mapping]]] = ...) -> None: ...
+
+class HealthResult(_message.Message):
+    __slots__ = ("start", "end", "exit_code", "output")
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    start: str
+    end: str
+    exit_code: int
+    output: str
+    def __init__(self, start: _Optional[str] = ..., end: _Optional[str] = ..., exit_code: _Optional[int] = ..., output: _Optional[str] = ...) -> None: ...
 
 class MountPoint(_message.Message):
-    __slots__ = ("type", "source", "destination", "rw", "mode")
+    __slots__ = ("type", "source", "destination", "rw", "mode", "name", "driver", "propagation")
     TYPE_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     DESTINATION_FIELD_NUMBER: _ClassVar[int]
     RW_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DRIVER_FIELD_NUMBER: _ClassVar[int]
+    PROPAGATION_FIELD_NUMBER: _ClassVar[int]
     type: str
     source: str
     destination: str
     rw: bool
     mode: str
-    def __init__(self, type: _Optional[str] = ..., source: _Optional[str] = ..., destination: _Optional[str] = ..., rw: _Optional[bool] = ..., mode: _Optional[str] = ...) -> None: ...
+    name: str
+    driver: str
+    propagation: str
+    def __init__(self, type: _Optional[str] = ..., source: _Optional[str] = ..., destination: _Optional[str] = ..., rw: _Optional[bool] = ..., mode: _Optional[str] = ..., name: _Optional[str] = ..., driver: _Optional[str] = ..., propagation: _Optional[str] = ...) -> None: ...
 
 class Container(_message.Message):
-    __slots__ = ("id", "name", "created", "image_id", "args", "config", "host_config", "state", "mounts", "log_path", "rootfs", "env", "working_dir", "hostname", "user", "ports", "networks")
+    __slots__ = ("id", "name", "created", "image_id", "args", "config", "host_config", "state", "mounts", "log_path", "rootfs", "env", "working_dir", "hostname", "user", "ports", "networks", "restart_count")
     class NetworksEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -528,6 +560,7 @@ class Container(_message.Message):
     USER_FIELD_NUMBER: _ClassVar[int]
     PORTS_FIELD_NUMBER: _ClassVar[int]
     NETWORKS_FIELD_NUMBER: _ClassVar[int]
+    RESTART_COUNT_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     created: str
@@ -545,7 +578,8 @@ class Container(_message.Message):
     user: str
     ports: _containers.RepeatedCompositeFieldContainer[Port]
     networks: _containers.MessageMap[str, EndpointSettings]
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., created: _Optional[str] = ..., image_id: _Optional[str] = ..., args: _Optional[_Iterable[str]] = ..., config: _Optional[_Union[ContainerConfig, _Mapping]] = ..., host_config: _Optional[_Union[HostConfig, _Mapping]] = ..., state: _Optional[_Union[ContainerState, _Mapping]] = ..., mounts: _Optional[_Iterable[_Union[MountPoint, _Mapping]]] = ..., log_path: _Optional[str] = ..., rootfs: _Optional[_Iterable[_Union[_types_pb2.Mount, _Mapping]]] = ..., env: _Optional[_Iterable[str]] = ..., working_dir: _Optional[str] = ..., hostname: _Optional[str] = ..., user: _Optional[str] = ..., ports: _Optional[_Iterable[_Union[Port, _Mapping]]] = ..., networks: _Optional[_Mapping[str, EndpointSettings]] = ...) -> None: ...
+    restart_count: int
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., created: _Optional[str] = ..., image_id: _Optional[str] = ..., args: _Optional[_Iterable[str]] = ..., config: _Optional[_Union[ContainerConfig, _Mapping]] = ..., host_config: _Optional[_Union[HostConfig, _Mapping]] = ..., state: _Optional[_Union[ContainerState, _Mapping]] = ..., mounts: _Optional[_Iterable[_Union[MountPoint, _Mapping]]] = ..., log_path: _Optional[str] = ..., rootfs: _Optional[_Iterable[_Union[_types_pb2.Mount, _Mapping]]] = ..., env: _Optional[_Iterable[str]] = ..., working_dir: _Optional[str] = ..., hostname: _Optional[str] = ..., user: _Optional[str] = ..., ports: _Optional[_Iterable[_Union[Port, _Mapping]]] = ..., networks: _Optional[_Mapping[str, EndpointSettings]] = ..., restart_count: _Optional[int] = ...) -> None: ...
 
 class Port(_message.Message):
     __slots__ = ("ip", "private_port", "public_port", "type")
@@ -722,12 +756,14 @@ class StopResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class DeleteRequest(_message.Message):
-    __slots__ = ("id", "force")
+    __slots__ = ("id", "force", "remove_volumes")
     ID_FIELD_NUMBER: _ClassVar[int]
     FORCE_FIELD_NUMBER: _ClassVar[int]
+    REMOVE_VOLUMES_FIELD_NUMBER: _ClassVar[int]
     id: str
     force: bool
-    def __init__(self, id: _Optional[str] = ..., force: _Optional[bool] = ...) -> None: ...
+    remove_volumes: bool
+    def __init__(self, id: _Optional[str] = ..., force: _Optional[bool] = ..., remove_volumes: _Optional[bool] = ...) -> None: ...
 
 class DeleteResponse(_message.Message):
     __slots__ = ("id",)
@@ -1123,3 +1159,139 @@ class DisconnectNetworkRequest(_message.Message):
 class DisconnectNetworkResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class RestartRequest(_message.Message):
+    __slots__ = ("id", "timeout")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    timeout: int
+    def __init__(self, id: _Optional[str] = ..., timeout: _Optional[int] = ...) -> None: ...
+
+class RestartResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class Volume(_message.Message):
+    __slots__ = ("name", "driver", "mountpoint", "created_at", "labels", "options", "scope", "used_by", "anonymous")
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class OptionsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DRIVER_FIELD_NUMBER: _ClassVar[int]
+    MOUNTPOINT_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    USED_BY_FIELD_NUMBER: _ClassVar[int]
+    ANONYMOUS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    driver: str
+    mountpoint: str
+    created_at: str
+    labels: _containers.ScalarMap[str, str]
+    options: _containers.ScalarMap[str, str]
+    scope: str
+    used_by: _containers.RepeatedScalarFieldContainer[str]
+    anonymous: bool
+    def __init__(self, name: _Optional[str] = ..., driver: _Optional[str] = ..., mountpoint: _Optional[str] = ..., created_at: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., options: _Optional[_Mapping[str, str]] = ..., scope: _Optional[str] = ..., used_by: _Optional[_Iterable[str]] = ..., anonymous: _Optional[bool] = ...) -> None: ...
+
+class CreateVolumeRequest(_message.Message):
+    __slots__ = ("name", "driver", "driver_opts", "labels")
+    class DriverOptsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DRIVER_FIELD_NUMBER: _ClassVar[int]
+    DRIVER_OPTS_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    driver: str
+    driver_opts: _containers.ScalarMap[str, str]
+    labels: _containers.ScalarMap[str, str]
+    def __init__(self, name: _Optional[str] = ..., driver: _Optional[str] = ..., driver_opts: _Optional[_Mapping[str, str]] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class CreateVolumeResponse(_message.Message):
+    __slots__ = ("volume",)
+    VOLUME_FIELD_NUMBER: _ClassVar[int]
+    volume: Volume
+    def __init__(self, volume: _Optional[_Union[Volume, _Mapping]] = ...) -> None: ...
+
+class ListVolumesRequest(_message.Message):
+    __slots__ = ("filters",)
+    FILTERS_FIELD_NUMBER: _ClassVar[int]
+    filters: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, filters: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ListVolumesResponse(_message.Message):
+    __slots__ = ("volumes", "warnings")
+    VOLUMES_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    volumes: _containers.RepeatedCompositeFieldContainer[Volume]
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, volumes: _Optional[_Iterable[_Union[Volume, _Mapping]]] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class InspectVolumeRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class InspectVolumeResponse(_message.Message):
+    __slots__ = ("volume", "json")
+    VOLUME_FIELD_NUMBER: _ClassVar[int]
+    JSON_FIELD_NUMBER: _ClassVar[int]
+    volume: Volume
+    json: str
+    def __init__(self, volume: _Optional[_Union[Volume, _Mapping]] = ..., json: _Optional[str] = ...) -> None: ...
+
+class RemoveVolumeRequest(_message.Message):
+    __slots__ = ("name", "force")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    force: bool
+    def __init__(self, name: _Optional[str] = ..., force: _Optional[bool] = ...) -> None: ...
+
+class RemoveVolumeResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class PruneVolumesRequest(_message.Message):
+    __slots__ = ("filters", "all")
+    FILTERS_FIELD_NUMBER: _ClassVar[int]
+    ALL_FIELD_NUMBER: _ClassVar[int]
+    filters: _containers.RepeatedScalarFieldContainer[str]
+    all: bool
+    def __init__(self, filters: _Optional[_Iterable[str]] = ..., all: _Optional[bool] = ...) -> None: ...
+
+class PruneVolumesResponse(_message.Message):
+    __slots__ = ("deleted", "space_reclaimed")
+    DELETED_FIELD_NUMBER: _ClassVar[int]
+    SPACE_RECLAIMED_FIELD_NUMBER: _ClassVar[int]
+    deleted: _containers.RepeatedScalarFieldContainer[str]
+    space_reclaimed: int
+    def __init__(self, deleted: _Optional[_Iterable[str]] = ..., space_reclaimed: _Optional[int] = ...) -> None: ...

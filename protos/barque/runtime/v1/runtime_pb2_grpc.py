@@ -140,6 +140,36 @@ class RuntimeStub:
                 request_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.DisconnectNetworkRequest.SerializeToString,
                 response_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.DisconnectNetworkResponse.FromString,
                 _registered_method=True)
+        self.Restart = channel.unary_unary(
+                '/barque.runtime.v1.Runtime/Restart',
+                request_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.RestartRequest.SerializeToString,
+                response_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.RestartResponse.FromString,
+                _registered_method=True)
+        self.CreateVolume = channel.unary_unary(
+                '/barque.runtime.v1.Runtime/CreateVolume',
+                request_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.CreateVolumeRequest.SerializeToString,
+                response_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.CreateVolumeResponse.FromString,
+                _registered_method=True)
+        self.ListVolumes = channel.unary_unary(
+                '/barque.runtime.v1.Runtime/ListVolumes',
+                request_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.ListVolumesRequest.SerializeToString,
+                response_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.ListVolumesResponse.FromString,
+                _registered_method=True)
+        self.InspectVolume = channel.unary_unary(
+                '/barque.runtime.v1.Runtime/InspectVolume',
+                request_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.InspectVolumeRequest.SerializeToString,
+                response_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.InspectVolumeResponse.FromString,
+                _registered_method=True)
+        self.RemoveVolume = channel.unary_unary(
+                '/barque.runtime.v1.Runtime/RemoveVolume',
+                request_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.RemoveVolumeRequest.SerializeToString,
+                response_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.RemoveVolumeResponse.FromString,
+                _registered_method=True)
+        self.PruneVolumes = channel.unary_unary(
+                '/barque.runtime.v1.Runtime/PruneVolumes',
+                request_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.PruneVolumesRequest.SerializeToString,
+                response_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.PruneVolumesResponse.FromString,
+                _registered_method=True)
 
 
 class RuntimeServicer:
@@ -301,6 +331,49 @@ class RuntimeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Restart(self, request, context):
+        """Restart stops a container (as Stop) and starts it again (``docker restart``).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateVolume(self, request, context):
+        """CreateVolume makes a named volume of the local driver (``docker volume create``);
+        an existing name with the same driver is returned as it is, as Docker's.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListVolumes(self, request, context):
+        """ListVolumes returns the volumes, filtered (``docker volume ls``).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def InspectVolume(self, request, context):
+        """InspectVolume returns one volume with Docker's Volume JSON of it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveVolume(self, request, context):
+        """RemoveVolume removes a volume no container uses.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PruneVolumes(self, request, context):
+        """PruneVolumes removes unused volumes: anonymous ones, or all with ``all``.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RuntimeServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -408,6 +481,36 @@ def add_RuntimeServicer_to_server(servicer, server):
                     servicer.DisconnectNetwork,
                     request_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.DisconnectNetworkRequest.FromString,
                     response_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.DisconnectNetworkResponse.SerializeToString,
+            ),
+            'Restart': grpc.unary_unary_rpc_method_handler(
+                    servicer.Restart,
+                    request_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.RestartRequest.FromString,
+                    response_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.RestartResponse.SerializeToString,
+            ),
+            'CreateVolume': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateVolume,
+                    request_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.CreateVolumeRequest.FromString,
+                    response_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.CreateVolumeResponse.SerializeToString,
+            ),
+            'ListVolumes': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListVolumes,
+                    request_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.ListVolumesRequest.FromString,
+                    response_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.ListVolumesResponse.SerializeToString,
+            ),
+            'InspectVolume': grpc.unary_unary_rpc_method_handler(
+                    servicer.InspectVolume,
+                    request_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.InspectVolumeRequest.FromString,
+                    response_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.InspectVolumeResponse.SerializeToString,
+            ),
+            'RemoveVolume': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveVolume,
+                    request_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.RemoveVolumeRequest.FromString,
+                    response_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.RemoveVolumeResponse.SerializeToString,
+            ),
+            'PruneVolumes': grpc.unary_unary_rpc_method_handler(
+                    servicer.PruneVolumes,
+                    request_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.PruneVolumesRequest.FromString,
+                    response_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.PruneVolumesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -978,6 +1081,168 @@ class Runtime:
             '/barque.runtime.v1.Runtime/DisconnectNetwork',
             barque_dot_runtime_dot_v1_dot_runtime__pb2.DisconnectNetworkRequest.SerializeToString,
             barque_dot_runtime_dot_v1_dot_runtime__pb2.DisconnectNetworkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Restart(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/barque.runtime.v1.Runtime/Restart',
+            barque_dot_runtime_dot_v1_dot_runtime__pb2.RestartRequest.SerializeToString,
+            barque_dot_runtime_dot_v1_dot_runtime__pb2.RestartResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateVolume(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/barque.runtime.v1.Runtime/CreateVolume',
+            barque_dot_runtime_dot_v1_dot_runtime__pb2.CreateVolumeRequest.SerializeToString,
+            barque_dot_runtime_dot_v1_dot_runtime__pb2.CreateVolumeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListVolumes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/barque.runtime.v1.Runtime/ListVolumes',
+            barque_dot_runtime_dot_v1_dot_runtime__pb2.ListVolumesRequest.SerializeToString,
+            barque_dot_runtime_dot_v1_dot_runtime__pb2.ListVolumesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def InspectVolume(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/barque.runtime.v1.Runtime/InspectVolume',
+            barque_dot_runtime_dot_v1_dot_runtime__pb2.InspectVolumeRequest.SerializeToString,
+            barque_dot_runtime_dot_v1_dot_runtime__pb2.InspectVolumeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveVolume(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/barque.runtime.v1.Runtime/RemoveVolume',
+            barque_dot_runtime_dot_v1_dot_runtime__pb2.RemoveVolumeRequest.SerializeToString,
+            barque_dot_runtime_dot_v1_dot_runtime__pb2.RemoveVolumeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PruneVolumes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/barque.runtime.v1.Runtime/PruneVolumes',
+            barque_dot_runtime_dot_v1_dot_runtime__pb2.PruneVolumesRequest.SerializeToString,
+            barque_dot_runtime_dot_v1_dot_runtime__pb2.PruneVolumesResponse.FromString,
             options,
             channel_credentials,
             insecure,
