@@ -10,19 +10,32 @@ an engine error exit 1.
 
 from __future__ import annotations
 
-import argparse
-import csv
 import functools
 import json
 import re
 import sys
-from typing import Any, Callable
 
 from barque.runtime.v1 import runtime_pb2, runtime_pb2_grpc
+from cli.nouns import (
+    CommandError,
+    add_noun,
+    check_args as _check_args,
+    confirm,
+    docker_status,
+    flag_error,
+    format_rows,
+    inspect_each,
+    parse_filters as _parse_filters,
+    parse_labels as _parse_labels,
+    parse_map,
+    remove_each,
+    string_slice,
+    tabwrite,
+)
 from cli.port import natural_less
 from client.channels import RemoteStub, connect
 from client.config import Config
-from client.errors import BarqueError, InvalidArgument, NotFound
+from client.errors import InvalidArgument
 
 __all__ = [
     "NetworksClient",
@@ -33,11 +46,6 @@ __all__ = [
     "go_time",
     "is_user_defined",
 ]
-
-#: exit status of a flag docker-cli's flag parser refuses (cli.FlagErrorFunc)
-FLAG_ERROR = 125
-#: exit status of every other failure of ``docker network``
-FAILURE = 1
 
 
 class NetworksClient:
@@ -72,63 +80,20 @@ class NetworksClient:
         return list(self._stub.ListNetworks(runtime_pb2.ListNetworksRequest(filters=filters)).networks)
 
 
-class CommandError(Exception):
-    """A failure docker-cli reports with this text alone and this status."""
-
-    def __init__(self, message: str, status: int = FAILURE) -> None:
-        super().__init__(message)
-        self.status = status
-
-
 # ---- flag values, as docker-cli's opts read them ------------------------------
 
 def _flag_error(command: str, flag: str, value: str, reason: str) -> CommandError:
-    """cli.FlagErrorFunc over pflag's "invalid argument" message."""
-    from client.ports import go_quote
-
-    return CommandError(f"invalid argument {go_quote(value)} for {go_quote(flag)} flag: {reason}\n"
-                        f"See 'barque network {command} --help'.", FLAG_ERROR)
-
-
-def string_slice(values: list[str]) -> list[str]:
-    """pflag StringSlice: each use of the flag is a line of CSV."""
-    out: list[str] = []
-    for value in values:
-        if value:
-            out += next(csv.reader([value]))
-    return out
+    return flag_error(f"barque network {command}", flag, value, reason)
 
 
 def parse_filters(command: str, flag: str, values: list[str]) -> list[str]:
-    """opts.FilterOpt: "name=value", the name lower-cased, both trimmed."""
-    out = []
-    for value in values:
-        if value == "":
-            continue
-        if "=" not in value:
-            raise _flag_error(command, flag, value, "bad format of filter (expected name=value)")
-        name, _, val = value.partition("=")
-        out.append(f"{name.strip().lower()}={val.strip()}")
-    return out
+    """opts.FilterOpt for ``barque network COMMAND``."""
+    return _parse_filters(f"barque network {command}", flag, values)
 
 
 def parse_labels(values: list[str]) -> dict[str, str]:
-    """opts.ValidateLabel per --label, then ConvertKVStringsToMap."""
-    labels: dict[str, str] = {}
-    for value in values:
-        key = value.partition("=")[0].lstrip(" \t")
-        if key == "":
-            raise _flag_error("create", "--label", value, f"invalid label '{value}': empty name")
-        if " " in key or "\t" in key:
-            raise _flag_error("create", "--label", value, f"label '{key}' contains whitespaces")
-        k, _, v = value.partition("=")
-        labels[k] = v
-    return labels
-
-
-def parse_map(values: list[str]) -> dict[str, str]:
-    """opts.MapOpts without a validator: "k=v", or "k" for an empty value."""
-    return dict((v.partition("=")[0], v.partition("=")[2]) for v in values)
+    """opts.ValidateLabel per ``network create --label``."""
+    return _parse_labels("barque network create", values)
 
 
 # ---- consolidateIpam ------------------------------------------------------------
@@ -250,139 +215,9 @@ def network_row(n: runtime_pb2.Network, trunc: bool) -> dict[str, str]:
     }
 
 
-_ACTION = re.compile(r"\{\{-?\s*(.*?)\s*-?\}\}", re.S)
-_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[^\s"]+')
-_FUNCS = {"json": 1, "upper": 1, "lower": 1, "title": 1, "truncate": 2, "pad": 3}
-
-
-class _Stop(Exception):
-    """A header action Go's template could not execute: output ends there."""
-
-
-class RowTemplate:
-    """The part of Go's text/template ``network ls --format`` users type, over
-    networkContext: ``{{.Field}}``, ``{{.Label "key"}}``, and the functions
-    json, upper, lower, title, truncate and pad of a field."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.actions: list[tuple[int, int, list[str], int]] = []  # start, end, tokens, field offset
-        for m in _ACTION.finditer(text):
-            tokens = _TOKEN.findall(m.group(1))
-            if not tokens:
-                raise CommandError("template parsing error: template: :1: missing value for command")
-            if not tokens[0].startswith(".") and tokens[0] not in _FUNCS:
-                raise CommandError(f'template parsing error: template: :1: function "{tokens[0]}" not defined')
-            field = tokens[1] if tokens[0] in _FUNCS and len(tokens) > 1 else tokens[0]
-            self.actions.append((m.start(), m.end(), tokens, m.start(1) + m.group(1).find(field)))
-
-    def _at(self, offset: int, expr: str, why: str) -> CommandError:
-        line = self.text.count("\n", 0, offset) + 1
-        col = offset - (self.text.rfind("\n", 0, offset) + 1)
-        return CommandError(f'template parsing error: template: :{line}:{col}: executing "" at <{expr}>: {why}')
-
-    def _field(self, row: dict[str, str], expr: str, offset: int, header: bool) -> Any:
-        if expr == ".":
-            if header:
-                raise _Stop
-            return row
-        path = expr.split(".")[1:]
-        if path[0] not in row:
-            if header:
-                return "<no value>"
-            raise self._at(offset, expr, f"can't evaluate field {path[0]} in type *network.networkContext")
-        if len(path) > 1:
-            if header:
-                raise _Stop
-            raise self._at(offset, expr, f"can't evaluate field {path[1]} in type string")
-        return row[path[0]]
-
-    def _value(self, row: dict[str, str], labels: Callable[[str], str], tokens: list[str], offset: int,
-               header: bool) -> str:
-        head, args = tokens[0], tokens[1:]
-        if head == ".Label":
-            if len(args) != 1 or not args[0].startswith('"'):
-                raise self._at(offset, head, f"wrong number of args for Label: want 1 got {len(args)}")
-            return labels(json.loads(args[0]))
-        if head.startswith("."):
-            return str(self._field(row, head, offset, header))
-        if len(args) != _FUNCS[head]:
-            raise self._at(offset, head, f"wrong number of args for {head}: want {_FUNCS[head]} got {len(args)}")
-        value = self._field(row, args[0], offset, header)
-        if head == "json":
-            if header:
-                if not isinstance(value, str):
-                    raise _Stop
-                return value
-            text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-            if isinstance(value, dict):  # networkContext.MarshalJSON is json.Marshal's: HTML escaped
-                text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-            return text
-        if header and head in ("upper", "lower", "title", "truncate"):
-            return value
-        if head in ("upper", "lower", "title"):
-            return {"upper": value.upper(), "lower": value.lower(),
-                    "title": re.sub(r"(?<!\w)\w", lambda m: m.group().upper(), value)}[head]
-        numbers = [int(a) for a in args[1:]]
-        if head == "truncate":
-            return value if len(value) < numbers[0] else value[:numbers[0]]
-        return value and " " * numbers[0] + value + " " * numbers[1]
-
-    def render(self, row: dict[str, str], labels: Callable[[str], str], header: bool = False) -> str:
-        out, last = [], 0
-        for start, end, tokens, offset in self.actions:
-            out.append(self.text[last:start])
-            try:
-                out.append(self._value(row, labels, tokens, offset, header))
-            except _Stop:
-                return "".join(out)
-            last = end
-        out.append(self.text[last:])
-        return "".join(out)
-
-
 def _label(n: runtime_pb2.Network, name: str) -> str:
     """networkContext.Label: "" when absent."""
     return n.labels.get(name, "")
-
-
-def _header_label(name: str) -> str:
-    """SubHeaderContext.Label."""
-    return name.split(".")[-1].replace("-", " ").replace("_", " ")
-
-
-def tabwrite(text: str, minwidth: int = 10, padding: int = 3) -> str:
-    """Go's text/tabwriter as docker-cli's tables use it (minwidth 10,
-    padding 3, spaces): tab-terminated cells aligned in column blocks of
-    consecutive lines, the last cell of a line left as it is."""
-    lines = [line.split("\t") for line in text.split("\n")]
-    out: list[str] = [""] * len(lines)
-
-    def write(line0: int, line1: int, widths: list[int]) -> None:
-        for i in range(line0, line1):
-            cells = lines[i]
-            out[i] = "".join(c + " " * (widths[j] - len(c)) if j < len(widths) else c
-                             for j, c in enumerate(cells))
-
-    def block(line0: int, line1: int, widths: list[int]) -> None:
-        column = len(widths)
-        this = line0
-        while this < line1:
-            if column >= len(lines[this]) - 1:
-                this += 1
-                continue
-            write(line0, this, widths)
-            line0 = this
-            width = minwidth
-            while this < line1 and column < len(lines[this]) - 1:
-                width = max(width, len(lines[this][column]) + padding)
-                this += 1
-            block(line0, this, widths + [width])
-            line0 = this
-        write(line0, line1, widths)
-
-    block(0, len(lines), [])
-    return "\n".join(out)
 
 
 def _by_name(a: runtime_pb2.Network, b: runtime_pb2.Network) -> int:
@@ -399,15 +234,9 @@ def list_output(networks: list[runtime_pb2.Network], fmt: str = "", quiet: bool 
         source = "{{.ID}}" if quiet else DEFAULT_TABLE
     elif source == "raw":
         source = "network_id: {{.ID}}" if quiet else RAW
-    table = source.startswith("table")
-    final = (source[len("table"):] if table else source).strip(" ").replace("\\t", "\t").replace("\\n", "\n")
-    template = RowTemplate(final)
-    body = []
-    for n in sorted(networks, key=functools.cmp_to_key(_by_name)):
-        body.append(template.render(network_row(n, trunc), functools.partial(_label, n)) + "\n")
-    if not table:
-        return "".join(body)
-    return tabwrite(template.render(HEADERS, _header_label, header=True) + "\n" + "".join(body))
+    rows = sorted(networks, key=functools.cmp_to_key(_by_name))
+    return format_rows(source, "*network.networkContext", HEADERS,
+                       ((network_row(n, trunc), functools.partial(_label, n)) for n in rows))
 
 
 # ---- commands --------------------------------------------------------------------
@@ -425,40 +254,11 @@ USAGE = {
 
 
 def check_args(command: str, args: list[str], exactly: int | None = None, at_least: int | None = None) -> None:
-    """cli.ExactArgs / RequiresMinArgs / NoArgs: their message, exit 1."""
-    use, short = USAGE[command]
-    path = f"barque network {command}"
-    tail = f".\nSee '{path} --help'.\n\nUsage:  barque network {use}\n\n{short}"
-    if exactly == 0 and args:
-        raise CommandError(f'"{path}" accepts no arguments{tail}')
-    if exactly and len(args) != exactly:
-        plural = "argument" if exactly == 1 else "arguments"
-        raise CommandError(f'"{path}" requires exactly {exactly} {plural}{tail}')
-    if at_least is not None and len(args) < at_least:
-        plural = "argument" if at_least == 1 else "arguments"
-        raise CommandError(f'"{path}" requires at least {at_least} {plural}{tail}')
+    """cli.ExactArgs / RequiresMinArgs / NoArgs for ``barque network COMMAND``."""
+    _check_args(f"barque network {command}", *USAGE[command], args, exactly=exactly, at_least=at_least)
 
 
-def _docker_status(func: Callable[[Any, argparse.Namespace], int]) -> Callable[[Any, argparse.Namespace], int]:
-    """Docker's exits for ``network``: 1 for an engine error, the error's
-    own status for a CommandError."""
-
-    def run(ctx, args) -> int:
-        try:
-            return func(ctx, args)
-        except CommandError as exc:
-            print(exc, file=sys.stderr)
-            sys.exit(exc.status)
-        except BarqueError as exc:
-            ctx.error(exc)
-            sys.exit(FAILURE)
-
-    run.__name__ = func.__name__
-    run.__doc__ = func.__doc__
-    return run
-
-
-@_docker_status
+@docker_status
 def cmd_create(ctx, args) -> int:
     labels = parse_labels(args.label)
     check_args("create", args.args, exactly=1)
@@ -472,7 +272,7 @@ def cmd_create(ctx, args) -> int:
     return 0
 
 
-@_docker_status
+@docker_status
 def cmd_ls(ctx, args) -> int:
     filters = parse_filters("ls", "-f, --filter", args.filter)
     check_args("ls", args.args, exactly=0)
@@ -481,77 +281,23 @@ def cmd_ls(ctx, args) -> int:
     return 0
 
 
-@_docker_status
+@docker_status
 def cmd_inspect(ctx, args) -> int:
-    """inspect.Inspect: the documents (``[]`` or an empty line when none),
-    then every failure on stderr, exit 1 if any."""
-    from cli.format import Template, print_documents
-
     check_args("inspect", args.args, at_least=1)
-    try:
-        template = Template(args.format) if args.format else None
-    except ValueError as exc:
-        raise CommandError(f"template parsing error: {exc}", 64) from exc
-    docs, errors, failed = [], [], False
-    for ref in args.args:
-        try:
-            docs.append(ctx.networks().inspect_document(ref))
-        except NotFound:
-            errors.append(f"Error: No such network: {ref}")
-        except BarqueError as exc:
-            ctx.error(exc)
-            failed = True
-    if template is None:
-        print_documents(docs, None)
-    else:
-        lines = []
-        for doc in docs:
-            try:
-                lines.append(template.render(doc))
-            except (KeyError, AttributeError, TypeError) as exc:
-                errors.append(f"template parsing error: {exc.args[0] if exc.args else exc}")
-        print("\n".join(lines))
-    if errors:
-        raise CommandError("\n".join(errors))
-    if failed:
-        sys.exit(FAILURE)
-    return 0
+    return inspect_each(ctx, args.args, ctx.networks().inspect_document, "network", args.format)
 
 
-@_docker_status
+@docker_status
 def cmd_rm(ctx, args) -> int:
     check_args("rm", args.args, at_least=1)
-    failed = False
-    for name in args.args:
-        try:
-            ctx.networks().remove(name)
-        except NotFound:
-            print(f"Error: No such network: {name}", file=sys.stderr)
-            failed = True
-            continue
-        except BarqueError as exc:
-            ctx.error(exc)
-            failed = True
-            continue
-        print(name)
-    if failed:
-        sys.exit(FAILURE)
-    return 0
+    return remove_each(ctx, args.args, ctx.networks().remove, "network")
 
 
 PRUNE_WARNING = ("WARNING! This will remove all custom networks not used by at least one container.\n"
                  "Are you sure you want to continue?")
 
 
-def confirm(message: str) -> bool:
-    """command.PromptForConfirmation: " [y/N] " on stdout, one line of stdin."""
-    sys.stdout.write(message + " [y/N] ")
-    sys.stdout.flush()
-    answer = sys.stdin.readline().rstrip("\n").removesuffix("\r")
-    return answer.lower() == "y"
-
-
-@_docker_status
+@docker_status
 def cmd_prune(ctx, args) -> int:
     filters = parse_filters("prune", "--filter", args.filter)
     check_args("prune", args.args, exactly=0)
@@ -563,7 +309,7 @@ def cmd_prune(ctx, args) -> int:
     return 0
 
 
-@_docker_status
+@docker_status
 def cmd_connect(ctx, args) -> int:
     check_args("connect", args.args, exactly=2)
     endpoint = runtime_pb2.EndpointSettings(ipam_config=runtime_pb2.EndpointIPAMConfig(ipv4_address=args.ip),
@@ -572,7 +318,7 @@ def cmd_connect(ctx, args) -> int:
     return 0
 
 
-@_docker_status
+@docker_status
 def cmd_disconnect(ctx, args) -> int:
     check_args("disconnect", args.args, exactly=2)
     ctx.networks().disconnect(args.args[0], args.args[1], args.force)
@@ -585,48 +331,8 @@ def is_user_defined(mode: str) -> bool:
     return mode not in ("default", "bridge", "host", "none") and not mode.startswith("container:")
 
 
-class _Parser(argparse.ArgumentParser):
-    """A ``network`` subcommand's parser: positionals and flags in any order,
-    as pflag reads them; a flag error exits 125."""
-
-    _inner = False
-
-    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
-        if self._inner:
-            return super().parse_known_args(args, namespace)
-        self._inner = True
-        try:
-            return self.parse_known_intermixed_args(args, namespace)
-        finally:
-            self._inner = False
-
-    def error(self, message: str):  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        print(f"{self.prog}: {message}", file=sys.stderr)
-        sys.exit(FLAG_ERROR)
-
-
-def _show_help(parser: argparse.ArgumentParser) -> Callable[[Any, argparse.Namespace], int]:
-    def show(ctx, args) -> int:
-        parser.print_help(sys.stderr)  # command.ShowHelp: on stderr, exit 0
-        return 0
-
-    return show
-
-
 def register(sub) -> None:
-    group = sub.add_parser("network", help="Manage networks")
-    commands = group.add_subparsers(dest="network_command", metavar="COMMAND", parser_class=_Parser)
-    group.set_defaults(func=_show_help(group))
-
-    def command(name: str, func, positionals: str, aliases: tuple[str, ...] = ()) -> argparse.ArgumentParser:
-        p = commands.add_parser(name, aliases=list(aliases), help=USAGE[name][1],
-                                usage=f"barque network {USAGE[name][0]}", description=USAGE[name][1])
-        p.set_defaults(func=func)
-        # counted by the command (check_args), so a wrong count gets Docker's message and exit 1
-        p.add_argument("args", nargs="*", metavar="ARG", help=positionals or argparse.SUPPRESS)
-        return p
-
+    command = add_noun(sub, "network", "Manage networks", USAGE)
     p = command("create", cmd_create, "NETWORK")
     p.add_argument("-d", "--driver", default="bridge", help="Driver to manage the Network")
     p.add_argument("-o", "--opt", action="append", default=[], help="Set driver specific options")
