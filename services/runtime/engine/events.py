@@ -1,4 +1,6 @@
-"""Lifecycle events: an in-memory ring that Events streams from."""
+"""Lifecycle events: an in-memory ring that Events streams from, and the
+in-process subscribers that follow a container's life through them (the
+health monitor starts on "start" and stops on "die")."""
 
 from __future__ import annotations
 
@@ -8,7 +10,11 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
+from services.common.log import get_logger
+
 __all__ = ["Event", "EventLog"]
+
+log = get_logger()
 
 
 @dataclass(frozen=True)
@@ -25,13 +31,35 @@ class EventLog:
         self._events: deque[Event] = deque(maxlen=keep)
         self._cond = threading.Condition()
         self._seq = 0
+        self._subscribers: list[Callable[[Event], None]] = []
+
+    def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        """Call ``callback`` with every later event, in the emitting thread
+        once the event is in the ring (it must not block); returns the
+        unsubscribe function. A callback that raises is logged, not fatal."""
+        with self._cond:
+            self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with self._cond:
+                if callback in self._subscribers:
+                    self._subscribers.remove(callback)
+
+        return unsubscribe
 
     def emit(self, action: str, container_id: str, *, event_type: str = "container", **attributes: str) -> None:
         """An event of ``event_type`` ("container", or "network" with the network's id)."""
+        event = Event(action, container_id, dict(attributes), time.time_ns(), event_type)
         with self._cond:
-            self._events.append(Event(action, container_id, dict(attributes), time.time_ns(), event_type))
+            self._events.append(event)
             self._seq += 1
             self._cond.notify_all()
+            subscribers = list(self._subscribers)
+        for callback in subscribers:
+            try:
+                callback(event)
+            except Exception as exc:  # one subscriber's fault must not fail the emitter's operation
+                log.warning("events.subscriber_failed", action=action, id=container_id, error=repr(exc))
 
     def stream(self, since_ns: int, stop: Callable[[], bool]) -> Iterator[Event]:
         """Past events after ``since_ns`` (none when 0), then new ones until ``stop()``."""
