@@ -1,4 +1,4 @@
-"""Container commands (create, start, ps, logs, stop, kill, rm, wait, inspect)
+"""Container commands (create, start, ps, logs, stop, restart, kill, rm, wait, inspect)
 and the remote adapter over the runtime's stub."""
 
 from __future__ import annotations
@@ -60,8 +60,14 @@ class RuntimeClient:
             req.timeout = timeout
         self._stub.Stop(req)
 
-    def delete(self, ref: str, force: bool) -> str:
-        return self._stub.Delete(runtime_pb2.DeleteRequest(id=ref, force=force)).id
+    def restart(self, ref: str, timeout: int | None) -> None:
+        req = runtime_pb2.RestartRequest(id=ref)
+        if timeout is not None:
+            req.timeout = timeout
+        self._stub.Restart(req)
+
+    def delete(self, ref: str, force: bool, remove_volumes: bool = False) -> str:
+        return self._stub.Delete(runtime_pb2.DeleteRequest(id=ref, force=force, remove_volumes=remove_volumes)).id
 
     def list(self, all_: bool, filters: list[str]) -> list[runtime_pb2.Container]:
         return list(self._stub.List(runtime_pb2.ListRequest(all=all_, filters=filters)).containers)
@@ -80,11 +86,19 @@ class RuntimeClient:
 # ---- rendering ------------------------------------------------------------------
 
 def status_text(c: runtime_pb2.Container, now: float | None = None) -> str:
-    """Docker's STATUS column: "Up 3 seconds", "Exited (0) 2 minutes ago", "Created"."""
+    """Docker's STATUS column (moby's State.String): "Up 3 seconds",
+    "Up 3 seconds (healthy)", "Up 1 second (health: starting)",
+    "Restarting (1) 2 seconds ago", "Exited (0) 2 minutes ago", "Created"."""
     s = c.state
+    if s.restarting:
+        return f"Restarting ({s.exit_code}) {time_ago(parse_time(s.finished_at), now)}"
     if s.running:
         started = parse_time(s.started_at)
-        return "Up " + time_ago(started, now).removesuffix(" ago") if started else "Up"
+        up = "Up " + time_ago(started, now).removesuffix(" ago") if started else "Up"
+        if s.HasField("health") and s.health.status:
+            health = "health: starting" if s.health.status == "starting" else s.health.status
+            return f"{up} ({health})"
+        return up
     if s.status == "exited" or (s.finished_at and not s.finished_at.startswith("0001")):
         return f"Exited ({s.exit_code}) {time_ago(parse_time(s.finished_at), now)}"
     return s.status.capitalize() if s.status else "Created"
@@ -97,6 +111,25 @@ def _command(c: runtime_pb2.Container, trunc: bool) -> str:
     return f'"{text}"'
 
 
+def _mounts(c: runtime_pb2.Container, trunc: bool) -> str:
+    """ContainerContext.Mounts: each mount's volume name, else its source,
+    cut to 15 columns with Ellipsis."""
+    names = []
+    for m in c.mounts:
+        name = m.name or m.source
+        if trunc and len(name) > 15:
+            name = name[:14] + "…"
+        names.append(name)
+    return ",".join(names)
+
+
+def _state(c: runtime_pb2.Container) -> str:
+    """moby's State.StateString."""
+    if c.state.restarting:
+        return "restarting"
+    return "running" if c.state.running else c.state.status
+
+
 def ps_row(c: runtime_pb2.Container, trunc: bool = True) -> dict:
     return {
         "ID": short_id(c.id) if trunc else c.id,
@@ -105,11 +138,11 @@ def ps_row(c: runtime_pb2.Container, trunc: bool = True) -> dict:
         "CreatedAt": c.created,
         "RunningFor": time_ago(parse_time(c.created)),
         "Status": status_text(c),
-        "State": "running" if c.state.running else c.state.status,
+        "State": _state(c),
         "Ports": displayable_ports(c.ports),
         "Names": c.name,
         "Labels": ",".join(f"{k}={v}" for k, v in sorted(c.config.labels.items())),
-        "Mounts": ",".join(m.source for m in c.mounts),
+        "Mounts": _mounts(c, trunc),
         "Networks": ",".join(sorted(c.networks)) or c.host_config.network_mode or "default",
         "Size": "",
     }
@@ -174,8 +207,12 @@ def cmd_kill(ctx, args) -> int:
     return _each(ctx, args.containers, lambda r: ctx.runtime().kill(r, args.signal))
 
 
+def cmd_restart(ctx, args) -> int:
+    return _each(ctx, args.containers, lambda r: ctx.runtime().restart(r, args.time))
+
+
 def cmd_rm(ctx, args) -> int:
-    return _each(ctx, args.containers, lambda r: ctx.runtime().delete(r, args.force))
+    return _each(ctx, args.containers, lambda r: ctx.runtime().delete(r, args.force, args.volumes))
 
 
 def cmd_wait(ctx, args) -> int:
@@ -189,9 +226,49 @@ def cmd_wait(ctx, args) -> int:
     return failed
 
 
+#: ps filters applied here, over what the engine lists (moby's list.go checks)
+_LOCAL_FILTERS = ("health", "volume")
+#: container.IsValidHealthString, and "none" for no health check
+_HEALTH_VALUES = ("starting", "healthy", "unhealthy", "none")
+
+
+def local_filters(filters: list[str]) -> tuple[list[str], dict[str, list[str]]]:
+    """Split ``ps --filter`` values into the engine's and the ones this
+    client applies (health=, volume=); a bad health value is refused with
+    moby's message."""
+    engine: list[str] = []
+    local: dict[str, list[str]] = {}
+    for f in filters:
+        key, sep, value = f.partition("=")
+        if sep and key in _LOCAL_FILTERS:
+            if key == "health" and value not in _HEALTH_VALUES:
+                raise InvalidArgument(f"Unrecognised filter value for health: {value}")
+            local.setdefault(key, []).append(value)
+        else:
+            engine.append(f)
+    return engine, local
+
+
+def matches_local(c: runtime_pb2.Container, local: dict[str, list[str]]) -> bool:
+    """moby's includeContainerInList for health= (the status, "none" without
+    a check) and volume= (a mount's destination, volume name or, for a bind,
+    source); values of one key are alternatives."""
+    if "health" in local:
+        status = c.state.health.status if c.state.HasField("health") and c.state.health.status else "none"
+        if status not in local["health"]:
+            return False
+    if "volume" in local:
+        known = {m.destination for m in c.mounts} | {m.name or m.source for m in c.mounts}
+        if not known.intersection(local["volume"]):
+            return False
+    return True
+
+
 def cmd_ps(ctx, args) -> int:
+    engine_filters, local = local_filters(args.filter or [])
     containers = ctx.runtime().list(args.all or bool(args.filter and any(
-        f.startswith("status=") for f in args.filter)), args.filter or [])
+        f.startswith("status=") for f in args.filter)), engine_filters)
+    containers = [c for c in containers if matches_local(c, local)]
     if args.last is not None:
         containers = containers[: args.last]
     rows = [ps_row(c, trunc=not args.no_trunc) for c in containers]
@@ -303,6 +380,11 @@ def register(sub, container_group) -> None:
                          help="Stop one or more running containers"):
         p.add_argument("-t", "--time", type=int, default=None, help="seconds to wait before killing")
         p.add_argument("containers", nargs="+")
+    for p in add_command([(sub, "restart"), (container_group, "restart")], cmd_restart,
+                         help="Restart one or more containers"):
+        p.add_argument("-t", "--time", type=int, default=None,
+                       help="Seconds to wait for stop before killing the container")
+        p.add_argument("containers", nargs="+")
     for p in add_command([(sub, "kill"), (container_group, "kill")], cmd_kill,
                          help="Kill one or more running containers"):
         p.add_argument("-s", "--signal", default="KILL")
@@ -310,6 +392,8 @@ def register(sub, container_group) -> None:
     for p in add_command([(sub, "rm"), (container_group, "rm")], cmd_rm,
                          help="Remove one or more containers"):
         p.add_argument("-f", "--force", action="store_true")
+        p.add_argument("-v", "--volumes", action="store_true",
+                       help="Remove anonymous volumes associated with the container")
         p.add_argument("containers", nargs="+")
     for p in add_command([(sub, "wait"), (container_group, "wait")], cmd_wait,
                          help="Block until containers stop, then print their exit codes"):

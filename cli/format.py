@@ -24,15 +24,17 @@ def short_id(digest_or_id: str) -> str:
     return digest_or_id.removeprefix("sha256:")[:12]
 
 
-def human_size(size: float) -> str:
-    """Docker's go-units HumanSize: decimal units, 3 significant digits ("4.26MB")."""
+def human_size(size: float, precision: int = 3) -> str:
+    """go-units HumanSizeWithPrecision: decimal units, ``precision``
+    significant digits; 3 ("4.26MB") is what docker-cli's image and
+    container tables use, 4 is HumanSize's ("1.234kB")."""
     units = ["B", "kB", "MB", "GB", "TB", "PB"]
     i = 0
     size = float(size)
     while size >= 1000 and i < len(units) - 1:
         size /= 1000.0
         i += 1
-    return f"{size:.3g}{units[i]}"
+    return f"{size:.{precision}g}{units[i]}"
 
 
 def parse_time(text: str) -> float | None:

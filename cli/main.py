@@ -49,6 +49,11 @@ class Context:
 
         return self._client("networks", NetworksClient)
 
+    def volumes(self):
+        from cli.volume import VolumesClient
+
+        return self._client("volumes", VolumesClient)
+
     def error(self, exc: BaseException) -> None:
         print(describe_error(exc, self.config), file=sys.stderr)
 
@@ -78,7 +83,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from cli import containers, exec as exec_cmd, images, network, port, run, system
+    from cli import containers, exec as exec_cmd, images, network, port, run, system, volume
 
     parser = _Parser(prog="barque", description="A container engine over gRPC services")
     parser.add_argument("--config", help="config file (default /etc/barque/barque.toml)")
@@ -93,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     exec_cmd.register(sub, container)
     system.register(sub)
     network.register(sub)
+    volume.register(sub)
     return parser
 
 

@@ -25,6 +25,7 @@ from cli.nouns import (
     flag_error,
     format_rows,
     inspect_each,
+    natural_sorted,
     parse_filters as _parse_filters,
     parse_labels as _parse_labels,
     parse_map,
@@ -32,7 +33,6 @@ from cli.nouns import (
     string_slice,
     tabwrite,
 )
-from cli.port import natural_less
 from client.channels import RemoteStub, connect
 from client.config import Config
 from client.errors import InvalidArgument
@@ -220,11 +220,6 @@ def _label(n: runtime_pb2.Network, name: str) -> str:
     return n.labels.get(name, "")
 
 
-def _by_name(a: runtime_pb2.Network, b: runtime_pb2.Network) -> int:
-    """sortorder.NaturalLess on Name, as runList sorts."""
-    return -1 if natural_less(a.name, b.name) else (1 if natural_less(b.name, a.name) else 0)
-
-
 def list_output(networks: list[runtime_pb2.Network], fmt: str = "", quiet: bool = False,
                 trunc: bool = True) -> str:
     """What ``network ls`` writes: networks in natural name order through
@@ -234,7 +229,7 @@ def list_output(networks: list[runtime_pb2.Network], fmt: str = "", quiet: bool 
         source = "{{.ID}}" if quiet else DEFAULT_TABLE
     elif source == "raw":
         source = "network_id: {{.ID}}" if quiet else RAW
-    rows = sorted(networks, key=functools.cmp_to_key(_by_name))
+    rows = natural_sorted(networks, lambda n: n.name)
     return format_rows(source, "*network.networkContext", HEADERS,
                        ((network_row(n, trunc), functools.partial(_label, n)) for n in rows))
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import json
 import re
 import sys
@@ -35,6 +36,7 @@ __all__ = [
     "RowTemplate",
     "tabwrite",
     "format_rows",
+    "natural_sorted",
     "inspect_each",
     "remove_each",
     "NounParser",
@@ -344,6 +346,16 @@ def tabwrite(text: str, minwidth: int = 10, padding: int = 3) -> str:
 
     block(0, len(lines), [])
     return "\n".join(out)
+
+
+def natural_sorted(items: Iterable[Any], name: Callable[[Any], str]) -> list[Any]:
+    """sorted by sortorder.NaturalLess of their names, as docker-cli's ls commands sort."""
+    from cli.port import natural_less
+
+    def order(a: Any, b: Any) -> int:
+        return -1 if natural_less(name(a), name(b)) else (1 if natural_less(name(b), name(a)) else 0)
+
+    return sorted(items, key=functools.cmp_to_key(order))
 
 
 def format_rows(source: str, context: str, headers: Mapping[str, str],

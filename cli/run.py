@@ -17,6 +17,19 @@ from client.units import parse_cpus, parse_env_file, parse_memory_swap, ram_in_b
 __all__ = ["register", "attach_and_wait"]
 
 
+def _add_bool_flag(p: argparse.ArgumentParser, flag: str, help: str) -> None:
+    """A pflag bool flag that is only sent when given: ``--init`` or
+    ``--init=BOOL`` (strconv.ParseBool's spellings), never taking the next
+    argument; None when absent."""
+    dest = flag.lstrip("-").replace("-", "_")
+    p.add_argument(flag, dest=dest, action="store_const", const=True, default=None, help=help)
+    for value, spellings in ((True, ("1", "t", "T", "TRUE", "true", "True")),
+                             (False, ("0", "f", "F", "FALSE", "false", "False"))):
+        for spelling in spellings:
+            p.add_argument(f"{flag}={spelling}", dest=dest, action="store_const", const=value,
+                           help=argparse.SUPPRESS)
+
+
 def _add_create_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--help", action="help", help="show this help message and exit")
     p.add_argument("--name", default="")
@@ -47,7 +60,22 @@ def _add_create_flags(p: argparse.ArgumentParser) -> None:
                    help="Set DNS options")
     p.add_argument("--add-host", action="append", default=[], help="Add a custom host-to-IP mapping (host:ip)")
     p.add_argument("--read-only", action="store_true")
-    p.add_argument("-v", "--volume", action="append", default=[])
+    p.add_argument("-v", "--volume", action="append", default=[], help="Bind mount a volume")
+    p.add_argument("--mount", action="append", default=[], help="Attach a filesystem mount to the container")
+    p.add_argument("--tmpfs", action="append", default=[], help="Mount a tmpfs directory")
+    p.add_argument("--volumes-from", action="append", default=[],
+                   help="Mount volumes from the specified container(s)")
+    p.add_argument("--volume-driver", default="", help="Optional volume driver for the container")
+    p.add_argument("--restart", help="Restart policy to apply when a container exits (default \"no\")")
+    _add_bool_flag(p, "--init", "Run an init inside the container that forwards signals and reaps processes")
+    p.add_argument("--health-cmd", help="Command to run to check health")
+    p.add_argument("--health-interval", help="Time between running the check (ms|s|m|h) (default 0s)")
+    p.add_argument("--health-timeout", help="Maximum time to allow one check to run (ms|s|m|h) (default 0s)")
+    p.add_argument("--health-start-period",
+                   help="Start period for the container to initialize before starting health-retries "
+                        "countdown (ms|s|m|h) (default 0s)")
+    p.add_argument("--health-retries", help="Consecutive failures needed to report unhealthy")
+    p.add_argument("--no-healthcheck", action="store_true", help="Disable any container-specified HEALTHCHECK")
     p.add_argument("--cap-add", action="append", default=[])
     p.add_argument("--cap-drop", action="append", default=[])
     p.add_argument("--privileged", action="store_true")
@@ -104,6 +132,45 @@ def _networking_config(args) -> runtime_pb2.NetworkingConfig:
     return networking
 
 
+def _storage_flags(args, config: runtime_pb2.ContainerConfig, host: runtime_pb2.HostConfig) -> None:
+    """-v, --mount, --tmpfs, --volumes-from and --volume-driver as docker-cli
+    sends them (:mod:`client.mounts`)."""
+    from client import mounts
+    from client.ports import flag_error
+
+    binds, volumes = mounts.split_volumes(args.volume)
+    host.binds.extend(binds)
+    config.volumes.extend(volumes)
+    for value in args.mount:
+        try:
+            host.mounts.append(runtime_pb2.Mount(**mounts.parse_mount(value)))
+        except InvalidArgument as exc:
+            raise flag_error("--mount", value, exc) from exc
+    for path, options in mounts.parse_tmpfs(args.tmpfs).items():
+        host.tmpfs[path] = options
+    host.volumes_from.extend(args.volumes_from)
+    host.volume_driver = args.volume_driver
+
+
+def _lifecycle_flags(args, config: runtime_pb2.ContainerConfig, host: runtime_pb2.HostConfig) -> None:
+    """--restart, --init and the health flags as docker-cli sends them
+    (:mod:`client.lifecycle`): each only when given, so a container without
+    them asks nothing of the engine's restart, init or health machinery."""
+    from client import lifecycle
+
+    if args.restart is not None:
+        policy = lifecycle.parse_restart_policy(args.restart)
+        lifecycle.check_restart_with_rm(policy, args.rm)
+        if policy["name"] not in ("", "no"):  # the same as none
+            host.restart_policy.CopyFrom(runtime_pb2.RestartPolicy(**policy))
+    if args.init is not None:
+        host.init = args.init
+    health = lifecycle.health_config(args.health_cmd, args.health_interval, args.health_timeout,
+                                     args.health_start_period, args.health_retries, args.no_healthcheck)
+    if health is not None:
+        config.healthcheck.CopyFrom(runtime_pb2.HealthConfig(**health))
+
+
 def create_request(args) -> runtime_pb2.CreateRequest:
     exposed, bindings, network = _network_flags(args)
     env = []
@@ -134,7 +201,7 @@ def create_request(args) -> runtime_pb2.CreateRequest:
     host = runtime_pb2.HostConfig(
         memory=memory, memory_swap=swap, nano_cpus=parse_cpus(args.cpus) if args.cpus else 0,
         cpu_shares=args.cpu_shares, network_mode=args.network, readonly_rootfs=args.read_only,
-        binds=args.volume, cap_add=args.cap_add, cap_drop=args.cap_drop,
+        cap_add=args.cap_add, cap_drop=args.cap_drop,
         privileged=args.privileged, security_opt=args.security_opt, oom_score_adj=args.oom_score_adj,
         log_config=runtime_pb2.LogConfig(type=args.log_driver, config=log_opts), auto_remove=args.rm,
         publish_all_ports=args.publish_all, dns=network["dns"], dns_search=network["dns_search"],
@@ -145,6 +212,8 @@ def create_request(args) -> runtime_pb2.CreateRequest:
             runtime_pb2.PortBinding(host_ip=ip, host_port=hport) for ip, hport in host_sides)
     if args.pids_limit:
         host.pids_limit = args.pids_limit
+    _storage_flags(args, config, host)
+    _lifecycle_flags(args, config, host)
     networking = _networking_config(args)
     return runtime_pb2.CreateRequest(name=args.name, config=config, host_config=host,
                                      networking_config=networking if networking.endpoints_config else None)

@@ -6,33 +6,20 @@ cli.ExactArgs and FlagErrorFunc; container/opts.go parseNetworkOpts)."""
 
 from __future__ import annotations
 
-import io
 import json
-import sys
 
 import grpc
 import pytest
 
 from barque.runtime.v1 import runtime_pb2 as pb
 from cli import network
-from cli.main import Context, command_parser
+from cli.main import command_parser
 from cli.network import NetworksClient, consolidate_ipam, go_time, list_output, tabwrite
 from cli.run import create_request
-from client.channels import RemoteStub
 from client.errors import InvalidArgument
+from tests.support.clirun import RpcError, run_command
 
 ID_A, ID_B, ID_C, ID_D = ("a1" * 32, "b2" * 32, "c3" * 32, "d4" * 32)
-
-
-class _RpcError(grpc.RpcError):
-    def __init__(self, code, details):
-        self._code, self._details = code, details
-
-    def code(self):
-        return self._code
-
-    def details(self):
-        return self._details
 
 
 class FakeRuntime:
@@ -47,7 +34,7 @@ class FakeRuntime:
 
     def _fail(self, rpc, ref):
         if (rpc, ref) in self.errors:
-            raise _RpcError(*self.errors[(rpc, ref)])
+            raise RpcError(*self.errors[(rpc, ref)])
 
     def CreateNetwork(self, req):
         self.calls.append(("CreateNetwork", req))
@@ -62,7 +49,7 @@ class FakeRuntime:
         self.calls.append(("InspectNetwork", req))
         self._fail("InspectNetwork", req.ref)
         if req.ref not in self.documents:
-            raise _RpcError(grpc.StatusCode.NOT_FOUND, f"network {req.ref} not found")
+            raise RpcError(grpc.StatusCode.NOT_FOUND, f"network {req.ref} not found")
         return pb.InspectNetworkResponse(json=json.dumps(self.documents[req.ref]))
 
     def RemoveNetwork(self, req):
@@ -86,23 +73,7 @@ class FakeRuntime:
 
 def run_cli(argv, fake=None, stdin=""):
     """Parse as ``barque`` does and run the command over ``fake``: (exit status, stdout, stderr)."""
-    fake = fake or FakeRuntime()
-    client = NetworksClient.__new__(NetworksClient)
-    client._stub = RemoteStub(fake, "runtime")
-    ctx = Context(config=None)  # type: ignore[arg-type]
-    ctx._clients["networks"] = client
-    out, err = io.StringIO(), io.StringIO()
-    saved = sys.stdin, sys.stdout, sys.stderr
-    sys.stdin, sys.stdout, sys.stderr = io.StringIO(stdin), out, err
-    try:
-        try:
-            args = command_parser().parse_args(argv)
-            status = 125 if args.func(ctx, args) else 0
-        except SystemExit as exc:
-            status = exc.code if isinstance(exc.code, int) else 125
-    finally:
-        sys.stdin, sys.stdout, sys.stderr = saved
-    return status, out.getvalue(), err.getvalue()
+    return run_command(argv, {"networks": (NetworksClient, fake or FakeRuntime())}, stdin)
 
 
 def NET(name, ident, driver="bridge", **kw):
