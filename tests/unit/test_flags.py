@@ -13,11 +13,14 @@ from services.runtime.spec import flags
 
 
 @pytest.mark.parametrize("mode,read_only", [("", False), ("ro", True), ("rw", False), ("ro,z", True),
-                                            ("Z", False), ("rw,rprivate", False), ("nocopy", False)])
+                                            ("Z", False), ("rw,rprivate", False), ("nocopy", False),
+                                            ("rshared", False), ("ro,slave", True)])
 def test_parse_bind_modes(tmp_path: Path, mode, read_only):
     spec = f"{tmp_path}:/data" + (f":{mode}" if mode else "")
     bind = flags.parse_bind(spec)
-    assert bind == flags.Bind(source=str(tmp_path), destination="/data", read_only=read_only, mode=mode)
+    propagation = next((w for w in mode.split(",") if "private" in w or "shared" in w or "slave" in w), "rprivate")
+    assert bind == flags.Bind(source=str(tmp_path), destination="/data", read_only=read_only, mode=mode,
+                              propagation=propagation)
 
 
 def test_parse_bind_cleans_paths(tmp_path: Path):
@@ -48,7 +51,6 @@ def test_parse_bind_without_create_refuses_missing_source(tmp_path: Path):
     ("/tmp:/data:ro,rw", "conflict"),
     ("/tmp:/data:z,Z", "conflict"),
     ("/tmp:/data:bogus", "invalid mode"),
-    ("/tmp:/data:rshared", "not supported"),
     ("/tmp:/data:ro:extra", "invalid volume specification"),
 ])
 def test_parse_bind_refuses(spec, message):

@@ -192,12 +192,36 @@ def _new_mount(rootfs: str, dest: str, fstype: str, source: str | None, flags: i
         os.close(target)
 
 
+def _mount_under(path: str) -> tuple[str, bool]:
+    """(mount point, shared) of the mount ``path`` lies on, from mountinfo."""
+    best, shared = "/", False
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            point = fields[4].replace("\\040", " ")
+            if path == point or path.startswith(point.rstrip("/") + "/"):
+                if len(point) >= len(best):
+                    optional = fields[6:fields.index("-")]
+                    best, shared = point, any(o.startswith("shared:") for o in optional)
+    return best, shared
+
+
 def prepare_root(rootfs: str, propagation: str | None) -> None:
-    """Stop mount events flowing back to the host, then make the rootfs a mount."""
+    """Stop mount events flowing back to the host, then make the rootfs a mount.
+
+    With a ``rootfsPropagation`` (a shared or slave bind asked for one), ``/``
+    gets it instead of rslave, and the mount the rootfs lies on is made
+    private if shared (runc's ``rootfsParentMountPrivate``): pivot_root
+    refuses a shared parent, and the container's own mounts on the rootfs
+    must not propagate to the host; only its binds keep their peers."""
     root_flags = _PROPAGATION.get(propagation or "rslave")
     if root_flags is None:
         raise InvalidArgument(f"invalid rootfsPropagation {propagation!r}")
     sc.mount(None, "/", None, root_flags)
+    if propagation:
+        point, shared = _mount_under(os.path.realpath(rootfs))
+        if shared:
+            sc.mount(None, point, None, sc.MS_PRIVATE)
     sc.mount(rootfs, rootfs, None, sc.MS_BIND | sc.MS_REC)
     if not propagation:
         sc.mount(None, rootfs, None, sc.MS_PRIVATE | sc.MS_REC)
@@ -363,8 +387,10 @@ def _mount_tmpfs(rootfs: str, dest: str, source: str, flags: int, data: str,
         os.close(lower)
 
 
-def pivot_root(rootfs: str) -> None:
-    """pivot_root(".", ".") then lazily detach the old root stacked on top."""
+def pivot_root(rootfs: str, propagation: str | None = None) -> None:
+    """pivot_root(".", ".") then lazily detach the old root stacked on top;
+    then the new ``/`` gets ``propagation`` (a rootfsPropagation), as runc
+    applies it: after the pivot, since pivot_root refuses a shared root."""
     old_root = os.open("/", os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
     new_root = os.open(rootfs, os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
     try:
@@ -375,6 +401,8 @@ def pivot_root(rootfs: str) -> None:
         sc.mount(None, ".", None, sc.MS_SLAVE | sc.MS_REC)
         sc.umount2(".", sc.MNT_DETACH)
         os.chdir("/")
+        if propagation:
+            sc.mount(None, "/", None, _PROPAGATION[propagation])
     except OSError as exc:
         raise RootfsError(f"pivot_root to {rootfs!r}: {exc.strerror or exc}") from exc
     finally:

@@ -22,7 +22,8 @@ from client.units import from_human_size
 from services.common.log import get_logger
 
 __all__ = [
-    "Bind", "SecurityOpts", "parse_bind", "parse_security_opts", "parse_log_opts", "parse_bool",
+    "Bind", "VolumeSpec", "SecurityOpts", "parse_bind", "parse_volume_spec", "parse_security_opts",
+    "parse_log_opts", "parse_bool",
 ]
 
 
@@ -31,8 +32,7 @@ class Bind:
     """One ``-v /host:/ctr[:opts]`` bind mount.
 
     ``mode`` is the option string as given (``"ro,z"``, ``""``);
-    ``propagation`` is ``rprivate`` unless ``private`` was given (shared and
-    slave propagation are refused);
+    ``propagation`` is ``rprivate`` unless another was given;
     ``created`` says the host directory did not exist and was created, as
     Docker does for ``-v`` (not for ``--mount``).
     """
@@ -51,6 +51,72 @@ _PROPAGATION_MODES = {"private", "rprivate", "shared", "rshared", "slave", "rsla
 _COPY_MODES = {"nocopy"}
 
 
+@dataclass(frozen=True)
+class VolumeSpec:
+    """One ``-v`` entry (``HostConfig.Binds``): a host ``bind`` (absolute
+    source) or a ``volume`` (``source`` its name, empty for an anonymous
+    one). ``propagation`` is the one given, or empty; ``copy`` is false with
+    ``nocopy``."""
+
+    type: str
+    source: str
+    destination: str
+    read_only: bool
+    mode: str
+    propagation: str = ""
+    copy: bool = True
+
+
+def _parse_mode(mode: str, spec: str) -> dict[str, str]:
+    """The mode's words by kind (rw, label, propagation, copy), at most one of each."""
+    seen: dict[str, str] = {}
+    for opt in (mode.split(",") if mode else []):
+        for kind, allowed in (("rw", _RW_MODES), ("label", _LABEL_MODES),
+                              ("propagation", _PROPAGATION_MODES), ("copy", _COPY_MODES)):
+            if opt in allowed:
+                break
+        else:
+            raise InvalidArgument(f"invalid mode: {opt!r} in volume specification {spec!r}")
+        if kind in seen:
+            raise InvalidArgument(f"invalid mode: {mode!r} in volume specification {spec!r}: "
+                                  f"{seen[kind]!r} and {opt!r} conflict")
+        seen[kind] = opt
+    return seen
+
+
+def _is_mode(text: str) -> bool:
+    try:
+        _parse_mode(text, text)
+    except InvalidArgument:
+        return False
+    return True
+
+
+def parse_volume_spec(spec: str) -> VolumeSpec:
+    """``-v`` as moby's ``ParseMountRaw``: ``DEST`` (an anonymous volume),
+    ``SRC:DEST`` or ``SRC:DEST:MODE``, where an absolute SRC is a host path
+    and any other a volume name (checked where the volume is made). Nothing
+    on the host is touched."""
+    if "\x00" in spec:
+        raise InvalidArgument(f"invalid volume specification: {spec!r}: NUL byte")
+    parts = spec.split(":")
+    if not parts[0] or len(parts) > 3 or (len(parts) == 2 and _is_mode(parts[1])):
+        raise InvalidArgument(f"invalid volume specification: {spec!r}")
+    source, destination = ("", parts[0]) if len(parts) == 1 else (parts[0], parts[1])
+    mode = parts[2] if len(parts) == 3 else ""
+    if not destination.startswith("/"):
+        raise InvalidArgument(f"invalid volume specification: {spec!r}: "
+                              f"destination {destination!r} is not an absolute path")
+    destination = _clean(destination)
+    if destination == "/":
+        raise InvalidArgument(f"invalid volume specification: {spec!r}: destination can't be '/'")
+    seen = _parse_mode(mode, spec)
+    kind = "bind" if source.startswith("/") else "volume"
+    return VolumeSpec(type=kind, source=_clean(source) if kind == "bind" else source, destination=destination,
+                      read_only=seen.get("rw") == "ro", mode=mode, propagation=seen.get("propagation", ""),
+                      copy="copy" not in seen)
+
+
 def _clean(path: str) -> str:
     cleaned = posixpath.normpath(path)
     # normpath keeps a leading "//" (POSIX leaves it implementation-defined);
@@ -63,8 +129,7 @@ def parse_bind(spec: str, *, create_missing: bool = True) -> Bind:
 
     MODE is a comma list with at most one of ``ro``/``rw``, one SELinux
     label flag (``z``/``Z``, accepted and ignored: no SELinux here), one
-    propagation (only ``private``/``rprivate``: shared and slave propagation
-    need a shared rootfs propagation this engine does not set up), and
+    propagation (private, shared, slave and their recursive forms), and
     ``nocopy`` (meaningless for binds, accepted as Docker does). Named and
     anonymous volumes (a relative or missing source) are refused. A missing
     host directory is created (mode 0755) as Docker does for ``-v``; the
@@ -104,8 +169,6 @@ def parse_bind(spec: str, *, create_missing: bool = True) -> Bind:
         seen[kind] = opt
         if kind == "rw":
             read_only = opt == "ro"
-        elif kind == "propagation" and opt not in ("private", "rprivate"):
-            raise InvalidArgument(f"volume {spec!r}: propagation {opt!r} is not supported")
 
     created = False
     if not os.path.lexists(source):
