@@ -337,21 +337,21 @@ def cmd_logs(ctx, args) -> int:
 
 
 def cmd_inspect(ctx, args) -> int:
-    """``docker inspect``: containers first, then images (or only --type's),
-    each as the engine's document of it."""
+    """``docker inspect``: the first of container, image, network and volume
+    (docker-cli's inspectAll order) by that name, or only --type's, each as
+    the engine's document of it."""
+    fetchers = {"container": lambda: ctx.runtime().inspect_document, "image": lambda: ctx.images().inspect_document,
+                "network": lambda: ctx.networks().inspect_document, "volume": lambda: ctx.volumes().inspect_document}
+    kinds = [args.type] if args.type else list(fetchers)
     out, failed = [], 0
     for ref in args.objects:
         obj = None
-        if args.type in (None, "container"):
+        for kind in kinds:
             try:
-                obj = ctx.runtime().inspect_document(ref)
+                obj = fetchers[kind]()(ref)
+                break
             except NotFound:
-                obj = None
-        if obj is None and args.type in (None, "image"):
-            try:
-                obj = ctx.images().inspect_document(ref)
-            except NotFound:
-                obj = None
+                continue
         if obj is None:
             print(f"Error: No such object: {ref}", file=sys.stderr)
             failed = 1
@@ -415,7 +415,7 @@ def register(sub, container_group) -> None:
         p.add_argument("container")
     p = sub.add_parser("inspect", help="Return low-level information on containers or images")
     p.add_argument("-f", "--format")
-    p.add_argument("--type", choices=["container", "image"])
+    p.add_argument("--type", choices=["container", "image", "network", "volume"])
     p.add_argument("objects", nargs="+")
     p.set_defaults(func=cmd_inspect)
     p = container_group.add_parser("inspect", help="Display detailed information on containers")

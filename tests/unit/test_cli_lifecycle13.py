@@ -8,13 +8,19 @@ runtime stub, against docker-cli v20.10.27 ``cli/command/container/opts.go``
 
 from __future__ import annotations
 
+import json
+
 import grpc
 import pytest
 
+from barque.images.v1 import images_pb2
 from barque.runtime.v1 import runtime_pb2 as pb
 from cli.containers import RuntimeClient, local_filters, matches_local, ps_row, status_text
+from cli.images import ImagesClient
 from cli.main import command_parser
+from cli.network import NetworksClient
 from cli.run import create_request
+from cli.volume import VolumesClient
 from client.errors import InvalidArgument
 from tests.support.clirun import RpcError, run_command
 
@@ -236,3 +242,42 @@ def test_ps_filters_health_here_and_sends_the_rest():
     status, out, _ = run_cli(["ps", "-q", "--filter", "health=healthy", "-f", "name=w"], fake)
     assert (status, out) == (0, "c" * 12 + "\n")
     assert list(fake.calls[0][1].filters) == ["name=w"]
+
+
+# ---- inspect: container, image, network, volume in docker-cli's order ---------------------------------
+
+class _Documents:
+    """Every Inspect* RPC of both services, answering from one table by kind."""
+
+    def __init__(self, docs):
+        self.docs, self.asked = docs, []
+
+    def _answer(self, kind, ref, wrap):
+        self.asked.append((kind, ref))
+        if (kind, ref) not in self.docs:
+            raise RpcError(grpc.StatusCode.NOT_FOUND, f"No such {kind}: {ref}")
+        return wrap(json.dumps(self.docs[(kind, ref)]))
+
+    def Inspect(self, req):
+        if isinstance(req, pb.InspectRequest):
+            return self._answer("container", req.id, lambda j: pb.InspectResponse(container_json=j))
+        return self._answer("image", req.reference, lambda j: images_pb2.InspectResponse(image_json=j))
+
+    def InspectNetwork(self, req):
+        return self._answer("network", req.ref, lambda j: pb.InspectNetworkResponse(json=j))
+
+    def InspectVolume(self, req):
+        return self._answer("volume", req.name, lambda j: pb.InspectVolumeResponse(json=j))
+
+
+def test_inspect_tries_each_kind_in_docker_clis_order():
+    fake = _Documents({("volume", "data"): {"Name": "data"}, ("network", "data"): {"Name": "net"},
+                       ("container", "web"): {"Name": "/web"}})
+    clients = {"runtime": (RuntimeClient, fake), "images": (ImagesClient, fake), "networks": (NetworksClient, fake),
+               "volumes": (VolumesClient, fake)}
+    status, out, err = run_command(["inspect", "data", "web", "ghost"], clients)
+    assert (status, err) == (125, "Error: No such object: ghost\n")
+    assert json.loads(out) == [{"Name": "net"}, {"Name": "/web"}]
+    assert fake.asked[:3] == [("container", "data"), ("image", "data"), ("network", "data")]
+    status, out, _ = run_command(["inspect", "--type", "volume", "-f", "{{.Name}}", "data"], clients)
+    assert (status, out) == (0, "data\n")
