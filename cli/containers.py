@@ -413,7 +413,7 @@ def register(sub, container_group) -> None:
         p.add_argument("--until", default="")
         p.add_argument("-t", "--timestamps", action="store_true")
         p.add_argument("container")
-    p = sub.add_parser("inspect", help="Return low-level information on containers or images")
+    p = sub.add_parser("inspect", help="Return low-level information on containers, images, networks or volumes")
     p.add_argument("-f", "--format")
     p.add_argument("--type", choices=["container", "image", "network", "volume"])
     p.add_argument("objects", nargs="+")
