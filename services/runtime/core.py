@@ -35,6 +35,7 @@ from services.runtime.engine.containers import (
 )
 from services.runtime.engine.events import EventLog
 from services.runtime.engine.filters import matches, parse_filters
+from services.runtime.engine.health import merge_healthcheck
 from services.runtime.engine.mounts import mount_overlay, unmount
 from services.runtime.engine.exitwatch import ExitWatcher
 from services.runtime.engine.status import refresh, utc_now
@@ -205,6 +206,7 @@ class RuntimeService:
         binds = [parse_bind(b) for b in host.binds]
         began = time.monotonic()
         image_id, image_config = self.images.image_config(config.image)
+        merge_healthcheck(config, image_config)
         cid = new_id()
         _phase(cid, "create.begin", began)
         _phase(cid, "image_lookup")
@@ -322,6 +324,8 @@ class RuntimeService:
                 with self._lock(record.id):  # create or start failed: nothing of the network stays
                     self.netglue.disconnect(record)
                 raise
+        else:  # its process starts once a client attached; Docker's event all the same
+            self.events.emit("start", record.id, name=record.name)
         self._watch(record)
         return record
 

@@ -53,6 +53,15 @@ def _networks_pb(view: ContainerView) -> dict[str, runtime_pb2.EndpointSettings]
     return out
 
 
+def _health_pb(health: dict) -> runtime_pb2.HealthState:
+    """The record's health state (Docker's State.Health shape) as the proto."""
+    return runtime_pb2.HealthState(
+        status=health.get("Status", ""), failing_streak=int(health.get("FailingStreak") or 0),
+        log=[runtime_pb2.HealthResult(start=e.get("Start", ""), end=e.get("End", ""),
+                                      exit_code=int(e.get("ExitCode", 0)), output=e.get("Output", ""))
+             for e in health.get("Log") or []])
+
+
 def container_to_pb(view: ContainerView) -> runtime_pb2.Container:
     r = view.record
     status = "running" if view.running else r.status
@@ -60,6 +69,8 @@ def container_to_pb(view: ContainerView) -> runtime_pb2.Container:
         status=status, running=view.running, oom_killed=r.oom_killed, pid=r.pid if view.running else 0,
         exit_code=r.exit_code, error=r.error, started_at=r.started_at, finished_at=r.finished_at,
     )
+    if r.health:
+        state.health.CopyFrom(_health_pb(r.health))
     return runtime_pb2.Container(
         id=r.id, name=r.name, created=r.created, image_id=r.image_id, args=r.args, config=r.config,
         host_config=r.host_config, state=state, log_path=r.log_path, env=r.env, working_dir=r.working_dir,

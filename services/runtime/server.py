@@ -10,6 +10,7 @@ from client.config import load_config
 from services.common.server import listener, prepare_state_dir, serve
 from services.runtime.core import RuntimeService
 from services.runtime.engine.execs import ExecHost, Execs
+from services.runtime.engine.healthmonitor import HealthMonitor
 from services.runtime.engine.remote import RemoteImages
 from services.runtime.rpc import RuntimeServicer
 
@@ -36,9 +37,18 @@ def run() -> None:
         network=config.network, run_dir=config.run_dir,
     )
 
+    execs = Execs(exec_host(runtime))
+    # health probes are execs the engine runs on its own schedule (no RPC waits for one)
+    health = HealthMonitor(runtime.store, runtime.events, lambda cid, args: execs.exec(cid, args, []))
+    health.resume(view.record for view in runtime.list())
+
     def register(server):
-        servicer = RuntimeServicer(runtime, Execs(exec_host(runtime)))
+        servicer = RuntimeServicer(runtime, execs)
         runtime_pb2_grpc.add_RuntimeServicer_to_server(servicer, server)
         return [runtime_pb2.DESCRIPTOR.services_by_name["Runtime"].full_name]
 
-    serve("runtime", listen, register, max_workers=64, on_stop=runtime.close)
+    def stop() -> None:
+        health.close()
+        runtime.close()
+
+    serve("runtime", listen, register, max_workers=64, on_stop=stop)

@@ -480,7 +480,7 @@ def test_graceful_runtime_restart_keeps_running_and_created_containers(fresh_rt_
 @pytest.mark.parametrize("field,value", [
     ("HostConfig.volumes_from", ["other"]),
     ("HostConfig.restart_policy", {"name": "always"}),
-    ("Config.healthcheck", {"test": ["CMD", "true"]}),
+    ("Config.on_build", ["RUN true"]),
     ("HostConfig.volume_driver", "local"),
 ])
 def test_create_refuses_an_unapplied_field_by_name(rt_engine, busybox, field, value):

@@ -69,6 +69,9 @@ class ContainerRecord:
     # the networks it is on, its primary first: name -> {"ip": static address, "aliases": [...]}
     # (its live endpoints are in the network state)
     networks: dict = field(default_factory=dict)
+    # the health check's state in Docker's shape (State.Health: Status, FailingStreak,
+    # Log); empty when it has none or never ran (services.runtime.engine.health)
+    health: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
         """A JSON-ready view for saving; it shares the record's lists, so

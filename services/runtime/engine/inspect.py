@@ -173,7 +173,7 @@ def _docker_mount(m: Any) -> dict[str, Any]:
 
 
 def _state(record: ContainerRecord, running: bool) -> dict[str, Any]:
-    return {
+    state = {
         "Status": "running" if running else record.status,
         "Running": running,
         "Paused": False,
@@ -186,6 +186,11 @@ def _state(record: ContainerRecord, running: bool) -> dict[str, Any]:
         "StartedAt": record.started_at,
         "FinishedAt": record.finished_at,
     }
+    if record.health:  # Docker's Health is omitted unless the container has a check that started
+        state["Health"] = {"Status": record.health.get("Status", ""),
+                           "FailingStreak": int(record.health.get("FailingStreak") or 0),
+                           "Log": [dict(e) for e in record.health.get("Log") or []]}
+    return state
 
 
 def _host_config(record: ContainerRecord) -> dict[str, Any]:
