@@ -12,8 +12,8 @@ import time
 
 from services.common.atomic import write_atomic
 from services.runtime.network.etc_files import host_nameservers
-from services.runtime.network.process import HelperProcess
 from services.runtime.network.state import NetworkState
+from services.runtime.shim.served import ServedProcess
 
 __all__ = ["DnsResponder", "name_table"]
 
@@ -36,7 +36,9 @@ class DnsResponder:
         self.table = os.path.join(directory, "table.json")
         self.resolv_source = resolv_source
         self.port = port
-        self.process = HelperProcess(_MODULE, os.path.join(directory, "dns.pid"), self.table, python)
+        pid_file = os.path.join(directory, "dns.pid")
+        self.process = ServedProcess([python, "-m", _MODULE, "--table", self.table, "--pid-file", pid_file,
+                                      "--port", str(port)], pid_file, (_MODULE, self.table))
 
     def update(self, state: NetworkState) -> None:
         """Write the table; start the responder when a user network needs it."""
@@ -47,8 +49,7 @@ class DnsResponder:
             self._start()
 
     def _start(self, timeout: float = 15.0) -> None:
-        launcher = self.process.spawn("--table", self.table, "--pid-file", self.process.pid_file,
-                                      "--port", str(self.port))
+        launcher = self.process.spawn()
         deadline = time.monotonic() + timeout
         while self.process.pid() is None and time.monotonic() < deadline:
             if launcher.poll() is not None:

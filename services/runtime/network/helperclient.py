@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sys
-import time
 from typing import Any
 
 from client.errors import CATEGORIES, Internal, Unavailable
-from services.runtime.network.process import HelperProcess
+from services.runtime.shim.served import ServedProcess
+from services.runtime.shim.unixsock import recv_line
 
 __all__ = ["NetworkHelper"]
 
@@ -23,64 +22,28 @@ class NetworkHelper:
     def __init__(self, directory: str, python: str = sys.executable) -> None:
         self.directory = directory
         self.socket_path = os.path.join(directory, "helper.sock")
-        self.process = HelperProcess(_MODULE, os.path.join(directory, "helper.pid"), self.socket_path, python)
+        pid_file = os.path.join(directory, "helper.pid")
+        self.process = ServedProcess([python, "-m", _MODULE, "--socket", self.socket_path, "--pid-file", pid_file],
+                                     pid_file, (_MODULE, self.socket_path), socket_path=self.socket_path)
 
     def pid(self) -> int | None:
         return self.process.pid()
 
-    def _connect(self, timeout: float | None) -> socket.socket:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(timeout)
-        try:
-            sock.connect(self.socket_path)
-        except OSError:
-            sock.close()
-            raise
-        return sock
-
-    def _answering(self) -> int | None:
-        pid = self.pid()
-        if pid is None:
-            return None
-        try:
-            self._connect(1.0).close()
-        except OSError:
-            return None
-        return pid
-
     def ensure(self, timeout: float = 15.0) -> int:
         """The helper's pid, starting one if none is serving."""
-        pid = self._answering()
-        if pid is not None:
-            return pid
-        os.makedirs(self.directory, mode=0o700, exist_ok=True)
-        launcher = self.process.spawn("--socket", self.socket_path, "--pid-file", self.process.pid_file)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if launcher.poll() is not None:
-                raise Unavailable(f"network helper exited with status {launcher.returncode}")
-            pid = self._answering()
-            if pid is not None:
-                return pid
-            time.sleep(0.01)
-        raise Unavailable(f"network helper did not come up within {timeout:.0f}s")
+        return self.process.ensure("network helper", Unavailable, timeout)
 
     def call(self, op: str, timeout: float = 60.0, **args: Any) -> Any:
         """Run ``op`` in a helper child; its result, or the error it raised
         (same category, same one-line message)."""
         try:
-            sock = self._connect(timeout)
+            sock = self.process.connect(timeout)
         except OSError:
             self.ensure()
-            sock = self._connect(timeout)
+            sock = self.process.connect(timeout)
         with sock:
             sock.sendall(json.dumps({"op": op, "args": args}).encode() + b"\n")
-            data = b""
-            while not data.endswith(b"\n"):
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
+            data = recv_line(sock)
         try:
             reply = json.loads(data)
         except ValueError as exc:

@@ -32,6 +32,7 @@ from services.runtime.shim.protocol import (
 )
 from services.runtime.shim.ocirun import INPROC_OCI
 from services.runtime.shim.statedir import CRASH_LOG, PID_FILE, SOCKET_FILE, STATUS_FILE
+from services.runtime.shim.served import ServedProcess
 from services.runtime.shim.unixsock import SUN_PATH_MAX, recv_line
 
 __all__ = [
@@ -400,68 +401,24 @@ class Zygote:
         self.directory = directory
         self.socket_path = os.path.join(directory, "zygote.sock")
         self.pid_file = os.path.join(directory, "zygote.pid")
-        self._python = python
-        self._launcher: subprocess.Popen | None = None
+        self.process = ServedProcess(
+            [python, "-I", "-S", ZYGOTE_MAIN, "--socket", self.socket_path, "--pid-file", self.pid_file,
+             "--preload-oci"], self.pid_file, (ZYGOTE_MAIN, self.socket_path), socket_path=self.socket_path,
+            cwd="/", quiet=True)
 
     def pid(self) -> int | None:
-        try:
-            with open(self.pid_file) as f:
-                pid = int(f.read().strip())
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmdline = f.read()
-        except (OSError, ValueError):
-            return None
-        return pid if ZYGOTE_MAIN.encode() in cmdline and self.socket_path.encode() in cmdline else None
-
-    def _connect(self, timeout: float | None = 30.0) -> socket.socket:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(timeout)
-        try:
-            sock.connect(self.socket_path)
-        except OSError:
-            sock.close()
-            raise
-        return sock
-
-    def _answering(self) -> int | None:
-        """The zygote's pid if it runs and accepts connections."""
-        pid = self.pid()
-        if pid is None:
-            return None
-        try:
-            self._connect(1.0).close()
-        except OSError:
-            return None
-        return pid
+        return self.process.pid()
 
     def ensure(self, timeout: float = 10.0) -> int:
         """The zygote's pid, starting one if none is serving."""
-        pid = self._answering()
-        if pid is not None:
-            return pid
-        os.makedirs(self.directory, mode=0o700, exist_ok=True)
-        self._launcher = subprocess.Popen(
-            [self._python, "-I", "-S", ZYGOTE_MAIN, "--socket", self.socket_path,
-             "--pid-file", self.pid_file, "--preload-oci"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            close_fds=True, start_new_session=True, cwd="/",
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._launcher.poll() is not None:
-                raise ShimStartFailed(f"zygote exited with status {self._launcher.returncode}")
-            pid = self._answering()
-            if pid is not None:
-                return pid
-            time.sleep(0.005)
-        raise ShimStartFailed(f"zygote did not come up within {timeout:.0f}s")
+        return self.process.ensure("zygote", ShimStartFailed, timeout, poll=0.005)
 
     def _request(self, op: str, args: list[str], fds: tuple[int, ...] = ()) -> socket.socket:
         try:
-            sock = self._connect()
+            sock = self.process.connect(30.0)
         except OSError:
             self.ensure()
-            sock = self._connect()
+            sock = self.process.connect(30.0)
         try:
             line = json.dumps({"op": op, "args": args}).encode() + b"\n"
             sent = socket.send_fds(sock, [line], list(fds)) if fds else 0
@@ -502,15 +459,4 @@ class Zygote:
 
     def stop(self, timeout: float = 5.0) -> None:
         """SIGTERM the zygote (its shims live on)."""
-        pid = self.pid()
-        if pid is not None:
-            try:
-                os.kill(pid, 15)
-            except ProcessLookupError:
-                pass
-            deadline = time.monotonic() + timeout
-            while self.pid() is not None and time.monotonic() < deadline:
-                time.sleep(0.01)
-        if self._launcher is not None:
-            self._launcher.wait(timeout)
-            self._launcher = None
+        self.process.stop(timeout)
