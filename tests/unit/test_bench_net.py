@@ -8,7 +8,6 @@ engines."""
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 from dnslib import QTYPE, RR, A
@@ -17,7 +16,7 @@ from dnslib.server import BaseResolver, DNSServer
 import bench.net
 import bench.tools
 from bench.net import (Peer, Target, _bridge_of, chain_names, chain_removal, dns_lookups, iperf_gbits,
-                       lookup_summary, remove_networks, resolv_nameserver, setup_user_network, startup_summary,
+                       lookup_summary, resolv_nameserver, setup_user_network, startup_summary,
                        throughput_summary, valid_bridge)
 from bench.report import net_targets, print_net_report
 from bench.tools import BridgedDocker, ToolError
@@ -378,19 +377,6 @@ def test_setup_user_network_is_removed_even_when_create_fails(monkeypatch):
     with pytest.raises(ToolError):
         setup_user_network(peer, "ref", "7")
     assert peer.networks == {"benchnet-7": ""}  # clean-up still tries network rm
-
-
-def test_remove_networks_records_what_network_rm_did(monkeypatch):
-    ok = Peer("barque", "", lambda *a: [sys.executable, "-c", "pass"], {})
-    ok.networks = {"benchnet-1": "bqbrnosuchbr00"}
-    remove_networks(ok)
-    assert ok.networks == {}
-    assert ok.removed == {"benchnet-1": {"bridge": "bqbrnosuchbr00", "removed": True, "bridge_left": False}}
-    bad = Peer("docker", "", lambda *a: [sys.executable, "-c", "import sys; sys.exit('has active endpoints')"], {})
-    bad.networks = {"benchnet-2": ""}
-    remove_networks(bad)
-    assert bad.removed["benchnet-2"]["removed"] is False and "active endpoints" in bad.removed["benchnet-2"]["error"]
-    assert bad.networks == {"benchnet-2": ""}  # tried again at the engine's close
 
 
 def test_bridged_docker_refuses_beside_another_dockerd(tmp_path, monkeypatch):
