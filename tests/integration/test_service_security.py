@@ -67,7 +67,8 @@ def test_state_dirs_made_private_at_every_start(unstarted_engine):
     a restart; a setuid-root binary under them is out of ``nobody``'s reach."""
     eng = unstarted_engine
     state = eng.root / "state"
-    for d in (state, state / "registry", state / "images"):
+    dirs = (state, state / "registry", state / "images", state / "runtime")
+    for d in dirs:
         d.mkdir()
         os.chmod(d, 0o755)
     binary = state / "images" / "setuid-true"
@@ -75,9 +76,9 @@ def test_state_dirs_made_private_at_every_start(unstarted_engine):
     os.chmod(binary, 0o4755)
     assert _as_nobody("stat", str(binary)).returncode == 0, "setup: nobody should reach it before the fix"
 
-    for service in ("registry", "images"):
+    for service in ("registry", "images", "runtime"):
         eng.start(service)
-    for d in (state, state / "registry", state / "images"):
+    for d in dirs:
         assert _mode(d) == 0o700, f"{d} is {_mode(d):o}"
 
     res = _as_nobody("stat", str(binary))
@@ -90,9 +91,12 @@ def test_state_dirs_made_private_at_every_start(unstarted_engine):
     # every start, not only the one that creates them
     os.chmod(state, 0o755)
     os.chmod(state / "registry", 0o755)
+    os.chmod(state / "runtime", 0o755)
     eng.restart("registry")
-    assert _mode(state) == 0o700 and _mode(state / "registry") == 0o700
+    eng.restart("runtime")
+    assert _mode(state) == 0o700 and _mode(state / "registry") == 0o700 and _mode(state / "runtime") == 0o700
     assert "state_dir.mode_fixed" in eng.log("registry").read_text()
+    assert "state_dir.mode_fixed" in eng.log("runtime").read_text()
 
 
 # ---- 3. the socket's directory -----------------------------------------------
