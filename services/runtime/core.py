@@ -50,8 +50,9 @@ from services.runtime.network.modes import exposed_ports, network_kind, port_req
 from services.runtime.oci.cgroups import hierarchy
 from services.runtime.shim import client as shimclient
 from services.runtime.spec import HostFacts, SpecContext, build_spec, process_args
-from services.runtime.spec.flags import parse_bind, parse_log_opts, parse_security_opts
+from services.runtime.spec.flags import parse_log_opts, parse_security_opts
 from services.runtime.spec.options import applies, refuse_unapplied
+from services.runtime.volumes.manager import Volumes
 
 __all__ = ["RuntimeService", "ImageSource", "ImageInfo", "ExitStatus", "ContainerView"]
 
@@ -115,6 +116,8 @@ class RuntimeService:
         if self.zygote is not None:
             self.zygote.ensure()
         self.events = EventLog()
+        self.volumes = Volumes(root / "volumes", lambda: [(r.id, r.mounts) for r in self.store.all()],
+                               self.events.emit)
         self.network_config = network
         self.dns = DnsResponder(str(root / "network" / "dns"), network.resolv_conf)
         self.networks = Networks(root / "network", NetworkSettings(
@@ -203,9 +206,9 @@ class RuntimeService:
         if host.log_config.type not in ("json-file", "k8s-file"):
             raise InvalidArgument(
                 f"log driver {host.log_config.type!r} is not supported: use json-file or k8s-file")
-        binds = [parse_bind(b) for b in host.binds]
         began = time.monotonic()
         image_id, image_config = self.images.image_config(config.image)
+        mount_plan = self.volumes.plan(config, host, image_config, self.store.find)
         merge_healthcheck(config, image_config)
         cid = new_id()
         _phase(cid, "create.begin", began)
@@ -235,12 +238,16 @@ class RuntimeService:
             mount_overlay(rootfs, info.lowerdirs, info.upperdir, info.workdir)
             _phase(cid, "overlay_mount")
             record.rootfs = {"lowerdirs": info.lowerdirs, "upperdir": info.upperdir, "workdir": info.workdir}
+            attached = self.volumes.setup(cid, mount_plan, rootfs)
+            record.mounts = attached.records
+            _phase(cid, "volumes")
             user_text = config.user or image_config.get("User") or ""
             record.networks = networks
             etc = self.netglue.etc_files(record, kind, peer)
             context = SpecContext(
                 id=cid, rootfs=rootfs, root_path="rootfs", image_config=image_config, hostname=hostname,
-                binds=binds, security=security, etc_files=etc, network=self.netglue.spec_network(cid, kind, peer),
+                binds=attached.binds, tmpfs_mounts=attached.tmpfs, security=security, etc_files=etc,
+                network=self.netglue.spec_network(cid, kind, peer),
                 cgroups_path=f"/barque/{cid}", facts=HostFacts(cgroup_v2=self.cgroup_v2),
             )
             spec = build_spec(config, host, context)
@@ -258,12 +265,9 @@ class RuntimeService:
             record.working_dir = spec["process"]["cwd"]
             record.user = user_text
             record.log_path = str(cdir / f"{cid}-json.log")
-            record.mounts = [
-                {"Type": "bind", "Source": b.source, "Destination": b.destination, "Mode": b.mode,
-                 "RW": not b.read_only, "Propagation": "rprivate"} for b in binds
-            ]
             self.store.save(record)
             _phase(cid, "record")
+            self.volumes.commit(cid)
         except BaseException:
             self._teardown(record)
             raise
@@ -326,6 +330,7 @@ class RuntimeService:
                 raise
         else:  # its process starts once a client attached; Docker's event all the same
             self.events.emit("start", record.id, name=record.name)
+        self.volumes.events("mount", record.id, record.mounts)
         self._watch(record)
         return record
 
@@ -366,6 +371,7 @@ class RuntimeService:
         if record.oom_killed:
             self.events.emit("oom", container_id, name=record.name)
         self.events.emit("die", container_id, name=record.name, exitCode=str(record.exit_code))
+        self.volumes.events("unmount", container_id, record.mounts)
         log.info("container.exited", id=container_id, exit_code=record.exit_code, oom=record.oom_killed)
         if record.host_config.auto_remove:
             self._remember_exit(container_id, ExitStatus(record.exit_code, record.oom_killed, record.error))
@@ -380,7 +386,7 @@ class RuntimeService:
 
     def _auto_remove(self, container_id: str) -> None:
         try:
-            self.delete(container_id, force=True)
+            self.delete(container_id, force=True, remove_volumes=True)  # --rm takes its anonymous volumes
         except Exception as exc:  # logged: nobody else will see it
             log.warning("container.auto_remove_failed", id=container_id, error=str(exc))
 
@@ -453,7 +459,8 @@ class RuntimeService:
                 done.wait(30)
         self.events.emit("stop", record.id, name=record.name)
 
-    def delete(self, ref: str, force: bool = False) -> str:
+    def delete(self, ref: str, force: bool = False, remove_volumes: bool = False) -> str:
+        """``rm [-f] [-v]``: ``remove_volumes`` also removes its anonymous volumes."""
         record = self.store.find(ref)
         with self.store.lock:
             running = refresh(record, self._dir(record) / "shim")
@@ -468,14 +475,15 @@ class RuntimeService:
             if done is not None and threading.current_thread().name != f"watch-{record.id[:12]}":
                 done.wait(30)
         with self._lock(record.id):
-            self._teardown(record)
+            self._teardown(record, remove_volumes)
         _phase(record.id, "teardown")
         self.events.emit("destroy", record.id, name=record.name)
         log.info("container.deleted", id=record.id)
         return record.id
 
-    def _teardown(self, record: ContainerRecord) -> None:
-        """Remove everything a container holds; safe on a half-created one."""
+    def _teardown(self, record: ContainerRecord, remove_volumes: bool = False) -> None:
+        """Remove everything a container holds; safe on a half-created one
+        (whose new volumes go too)."""
         cdir = self._dir(record)
         if (self.oci_root / record.id).exists():
             self._oci("delete", "--force", record.id, check=False)
@@ -486,6 +494,7 @@ class RuntimeService:
             except NotFound:
                 pass  # never prepared, or already removed
         self.networks.disconnect(record.id)
+        self.volumes.release(record.id, record.mounts, remove_anonymous=remove_volumes)
         shutil.rmtree(cdir, ignore_errors=True)
         self.store.forget(record.id)
         self._exited.pop(record.id, None)

@@ -14,6 +14,8 @@ from services.runtime.network.state import Network
 from services.runtime.engine.client_input import ClientInput
 from services.runtime.engine.execs import STDERR, Execs
 from services.runtime.shim import client as shimclient
+from services.runtime.volumes.listing import volume_json
+from services.runtime.volumes.store import Volume
 
 __all__ = ["RuntimeServicer"]
 
@@ -76,7 +78,9 @@ def container_to_pb(view: ContainerView) -> runtime_pb2.Container:
         host_config=r.host_config, state=state, log_path=r.log_path, env=r.env, working_dir=r.working_dir,
         hostname=r.hostname, user=r.user, ports=_ports_pb(view), networks=_networks_pb(view),
         mounts=[runtime_pb2.MountPoint(type=m["Type"], source=m["Source"], destination=m["Destination"],
-                                       rw=m["RW"], mode=m["Mode"]) for m in r.mounts],
+                                       rw=m["RW"], mode=m["Mode"], name=m.get("Name", ""),
+                                       driver=m.get("Driver", ""), propagation=m.get("Propagation", ""))
+                for m in r.mounts],
         rootfs=[types_pb2.Mount(type="overlay", source="overlay", options=[
             f"lowerdir={':'.join(r.rootfs.get('lowerdirs', []))}", f"upperdir={r.rootfs.get('upperdir', '')}",
             f"workdir={r.rootfs.get('workdir', '')}"])] if r.rootfs else [],
@@ -88,6 +92,12 @@ def network_to_pb(net: Network, containers: int) -> runtime_pb2.Network:
     return runtime_pb2.Network(id=net.id, name=net.name, created=net.created, scope="local", driver=net.driver,
                                internal=net.internal, labels=net.labels, ipam=pools, options=net.options,
                                bridge=net.bridge, containers=containers)
+
+
+def volume_to_pb(volume: Volume, users: list[str]) -> runtime_pb2.Volume:
+    return runtime_pb2.Volume(name=volume.name, driver=volume.driver, mountpoint=volume.mountpoint,
+                              created_at=volume.created_at, labels=volume.labels, options=volume.options,
+                              scope="local", used_by=users, anonymous=volume.anonymous)
 
 
 def exited_to_pb(status: ExitStatus) -> runtime_pb2.Exited:
@@ -161,7 +171,7 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServicer):
         return runtime_pb2.StopResponse()
 
     def Delete(self, request, context):
-        return runtime_pb2.DeleteResponse(id=self._rt.delete(request.id, request.force))
+        return runtime_pb2.DeleteResponse(id=self._rt.delete(request.id, request.force, request.remove_volumes))
 
     def List(self, request, context):
         views = self._rt.list(request.all, list(request.filters))
@@ -239,6 +249,28 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServicer):
     def DisconnectNetwork(self, request, context):
         self._rt.disconnect_network(request.network, request.container, request.force)
         return runtime_pb2.DisconnectNetworkResponse()
+
+    def CreateVolume(self, request, context):
+        volume, _ = self._rt.volumes.create(request.name, request.driver, dict(request.driver_opts),
+                                            dict(request.labels))
+        return runtime_pb2.CreateVolumeResponse(volume=volume_to_pb(volume, []))
+
+    def ListVolumes(self, request, context):
+        return runtime_pb2.ListVolumesResponse(
+            volumes=[volume_to_pb(v, users) for v, users in self._rt.volumes.list_volumes(list(request.filters))])
+
+    def InspectVolume(self, request, context):
+        volume, users = self._rt.volumes.inspect(request.name)
+        return runtime_pb2.InspectVolumeResponse(volume=volume_to_pb(volume, users),
+                                                 json=json.dumps(volume_json(volume)))
+
+    def RemoveVolume(self, request, context):
+        self._rt.volumes.remove(request.name, request.force)
+        return runtime_pb2.RemoveVolumeResponse()
+
+    def PruneVolumes(self, request, context):
+        deleted, freed = self._rt.volumes.prune(list(request.filters), request.all)
+        return runtime_pb2.PruneVolumesResponse(deleted=deleted, space_reclaimed=freed)
 
     def Info(self, request, context):
         info = self._rt.info()

@@ -478,7 +478,6 @@ def test_graceful_runtime_restart_keeps_running_and_created_containers(fresh_rt_
 # ---- fields barque does not apply --------------------------------------------------------------
 
 @pytest.mark.parametrize("field,value", [
-    ("HostConfig.volumes_from", ["other"]),
     ("HostConfig.restart_policy", {"name": "always"}),
     ("Config.on_build", ["RUN true"]),
     ("HostConfig.volume_driver", "local"),

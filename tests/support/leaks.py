@@ -35,6 +35,8 @@ def _firewall_rules() -> set[str]:
 def snapshot_host() -> dict[str, set]:
     return {
         "mounts": host.mounts_naming("barque", "bqtest"),
+        # a volume's data dir (a tmpfs or bind volume) under any state dir
+        "volume mounts": {p for p in host.mounts_naming("/volumes/") if p.endswith("/_data")},
         "cgroups": {str(d) for d in host.cgroup_dirs("barque", include_top=False)},
         "links": host.links("barque", "bq", "veth"),
         "netns": host.netns_names(),

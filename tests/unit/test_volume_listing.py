@@ -112,7 +112,7 @@ def test_volumes_api_in_use_remove_prune(tmp_path: Path):
     with pytest.raises(FailedPrecondition, match=f"remove data: volume is in use - \\[{'c' * 64}\\]"):
         volumes.remove("data", force=True)
     assert volumes.inspect("data")[1] == ["c" * 64]
-    assert [v.name for v, _ in volumes.list(["dangling=true"])] == []
+    assert [v.name for v, _ in volumes.list_volumes(["dangling=true"])] == []
     volumes.remove("absent", force=True)
     with pytest.raises(NotFound, match="get absent: no such volume"):
         volumes.remove("absent")
@@ -123,7 +123,7 @@ def test_volumes_api_in_use_remove_prune(tmp_path: Path):
     del containers.mounts["c" * 64]
     volumes.remove("data")
     assert events[-1][0] == ("destroy", "data")
-    assert volumes.list() == []
+    assert volumes.list_volumes() == []
 
 
 def test_release_removes_what_a_failed_create_made_and_anonymous_on_request(tmp_path: Path):
@@ -139,9 +139,9 @@ def test_release_removes_what_a_failed_create_made_and_anonymous_on_request(tmp_
     assert [m["Type"] for m in attached.records] == ["volume"] * 3
     assert volumes.users()["new1"] == ["c1"]                 # claimed while the create is in flight
     volumes.release("c1", [])                                # the create failed
-    assert [v.name for v, _ in volumes.list()] == ["kept"]
+    assert [v.name for v, _ in volumes.list_volumes()] == ["kept"]
     attached = volumes.setup("c2", plan, rootfs)
     volumes.commit("c2")
     containers.mounts["c2"] = attached.records
     volumes.release("c2", attached.records, remove_anonymous=True)
-    assert sorted(v.name for v, _ in volumes.list()) == ["kept", "new1"]
+    assert sorted(v.name for v, _ in volumes.list_volumes()) == ["kept", "new1"]

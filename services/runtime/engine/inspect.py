@@ -242,8 +242,21 @@ def _graph_driver(record: ContainerRecord, container_dir: Path) -> dict[str, Any
 
 
 def _mounts(record: ContainerRecord) -> list[dict[str, Any]]:
-    return [{"Type": m["Type"], "Source": m["Source"], "Destination": m["Destination"], "Mode": m["Mode"],
-             "RW": m["RW"], "Propagation": m.get("Propagation") or "rprivate"} for m in record.mounts]
+    """Docker's MountPoint of each of the record's mounts (``Name`` and
+    ``Driver`` omitted when empty, as Docker's omitempty); a bind's
+    propagation defaults to rprivate, a volume's and a tmpfs's stay empty."""
+    out = []
+    for m in record.mounts:
+        point: dict[str, Any] = {"Type": m["Type"]}
+        if m.get("Name"):
+            point["Name"] = m["Name"]
+        point.update({"Source": m["Source"], "Destination": m["Destination"]})
+        if m.get("Driver"):
+            point["Driver"] = m["Driver"]
+        point.update({"Mode": m["Mode"], "RW": m["RW"],
+                      "Propagation": m.get("Propagation") or ("rprivate" if m["Type"] == "bind" else "")})
+        out.append(point)
+    return out
 
 
 def _endpoint(live: Any, cfg: dict | None, short_id: str) -> dict[str, Any]:

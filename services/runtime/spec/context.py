@@ -48,9 +48,11 @@ class SpecContext:
     first 12 characters, which is also the default here). ``rootfs`` is read
     (its /etc/passwd and /etc/group, never leaving it) to resolve the user;
     ``root_path`` is what goes into ``root.path`` (default: ``rootfs``).
-    ``binds`` are HostConfig.Binds parsed, ``security`` HostConfig.SecurityOpt
-    parsed. ``etc_files`` maps a container path (``/etc/hosts``...) to the
-    host file bound there. ``network`` is ``none`` (a new, empty namespace),
+    ``binds`` are the bind mounts the engine made ready (host paths from
+    HostConfig.Binds and Mounts, volumes' data directories), ``tmpfs_mounts``
+    its tmpfs mounts (destination -> mount options), ``security``
+    HostConfig.SecurityOpt parsed. ``etc_files`` maps a container path
+    (``/etc/hosts``...) to the host file bound there. ``network`` is ``none`` (a new, empty namespace),
     ``host``, or the path of a network namespace to join.
     ``cgroups_path`` defaults to ``/barque/<id>``. ``facts`` describe the host.
     """
@@ -61,6 +63,7 @@ class SpecContext:
     hostname: str = ""
     root_path: str | None = None
     binds: Sequence[Bind] = ()
+    tmpfs_mounts: Mapping[str, Sequence[str]] = field(default_factory=dict)
     security: SecurityOpts = field(default_factory=SecurityOpts)
     etc_files: Mapping[str, str] = field(default_factory=dict)
     network: str = "none"

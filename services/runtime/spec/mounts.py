@@ -5,6 +5,7 @@ from __future__ import annotations
 from barque.runtime.v1.runtime_pb2 import ContainerConfig, HostConfig
 from client.errors import InvalidArgument
 
+from ..volumes.propagation import rootfs_propagation
 from .context import SpecContext
 from .options import applies
 from .paths import clean_abs
@@ -41,50 +42,67 @@ def with_root(spec: dict, config: ContainerConfig, host: HostConfig, ctx: SpecCo
 
 @applies("HostConfig.readonly_rootfs")
 def with_mounts(spec: dict, config: ContainerConfig, host: HostConfig, ctx: SpecContext) -> None:
-    """``mounts`` as Docker's ``WithMounts``: the defaults, minus those a bind
-    replaces (a bind on /dev replaces every /dev mount), then the binds and
-    the etc files sorted parents first. A bind wins over an etc file at the
-    same place (Docker: ``HasMountFor``); etc files are read-only on a
-    read-only rootfs."""
-    extra: list[tuple[str, str, bool, str]] = []   # (destination, source, writable, propagation)
+    """``mounts`` as Docker's ``WithMounts``: the defaults, minus those a
+    user mount replaces (one on /dev replaces every /dev mount), then the
+    binds (host paths and volumes), the tmpfs mounts and the etc files,
+    sorted parents first. A user mount wins over an etc file at the same
+    place (Docker: ``HasMountFor``); etc files are read-only on a read-only
+    rootfs. A shared bind makes the root's propagation ``shared``, a slave
+    one ``rslave`` (``linux.rootfsPropagation``)."""
+    extra: list[dict] = []
     seen: set[str] = set()
-    for bind in ctx.binds:
-        dest = clean_abs(bind.destination, "bind destination")
+
+    def claim(dest: str) -> None:
         if dest == "/":
             raise InvalidArgument("invalid bind destination: can't be '/'")
         if dest in seen:
             raise InvalidArgument(f"duplicate mount point: {dest}")
         seen.add(dest)
-        extra.append((dest, clean_abs(bind.source, "bind source"), not bind.read_only, bind.propagation))
+
+    for bind in ctx.binds:
+        dest = clean_abs(bind.destination, "bind destination")
+        claim(dest)
+        options = ["rbind"] + ([] if not bind.read_only else ["ro"]) + [bind.propagation or "rprivate"]
+        extra.append({"destination": dest, "type": "bind", "source": clean_abs(bind.source, "bind source"),
+                      "options": options})
+    for dest_raw, tmpfs_options in ctx.tmpfs_mounts.items():
+        dest = clean_abs(dest_raw, "tmpfs destination")
+        claim(dest)
+        extra.append({"destination": dest, "type": "tmpfs", "source": "tmpfs", "options": list(tmpfs_options)})
     for dest_raw, source in ctx.etc_files.items():
         dest = clean_abs(dest_raw, "etc file destination")
         if dest in seen:
             continue
         seen.add(dest)
-        extra.append((dest, clean_abs(source, "etc file source"), not host.readonly_rootfs, "rprivate"))
-    extra.sort(key=lambda m: m[0].count("/"))   # stable: parents before children
+        extra.append({"destination": dest, "type": "bind", "source": clean_abs(source, "etc file source"),
+                      "options": ["rbind"] + (["ro"] if host.readonly_rootfs else []) + ["rprivate"]})
+    extra.sort(key=lambda m: m["destination"].count("/"))   # stable: parents before children
 
     mounts = []
     for m in default_mounts():
         if m["destination"] in seen or ("/dev" in seen and m["destination"].startswith("/dev/")):
             continue
         mounts.append(m)
-    for dest, source, writable, propagation in extra:
-        options = ["rbind"] + ([] if writable else ["ro"]) + [propagation]
-        mounts.append({"destination": dest, "type": "bind", "source": source, "options": options})
-    spec["mounts"] = mounts
+    spec["mounts"] = mounts + extra
+    propagation = rootfs_propagation(b.propagation for b in ctx.binds)
+    if propagation:
+        spec["linux"]["rootfsPropagation"] = propagation
 
 
 @applies("HostConfig.readonly_rootfs")
 def with_readonly_rootfs(spec: dict, config: ContainerConfig, host: HostConfig, ctx: SpecContext) -> None:
     """``root.readonly`` from ``--read-only``, which also makes every non-bind
     mount read-only but /proc, /dev and its pts, shm and mqueue (Docker's
-    ``WithMounts``). Binds keep their own mode. Run after :func:`with_mounts`."""
+    ``WithMounts``). Binds and the user's tmpfs mounts keep their own mode.
+    Run after :func:`with_mounts`."""
     spec["root"]["readonly"] = host.readonly_rootfs
     if not host.readonly_rootfs:
         return
+    user = {clean_abs(d, "tmpfs destination") for d in ctx.tmpfs_mounts}
     for m in spec["mounts"]:
-        if m["type"] != "bind" and m["destination"] not in _RW_ON_READONLY_ROOT and "ro" not in m["options"]:
+        if m["type"] == "bind" or m["destination"] in _RW_ON_READONLY_ROOT or m["destination"] in user:
+            continue
+        if "ro" not in m["options"]:
             m["options"].append("ro")
 
 

@@ -105,7 +105,7 @@ class Volumes:
         volume = self.store.get(name)
         return volume, self.users().get(volume.name, [])
 
-    def list(self, filters: Iterable[str] = ()) -> list[tuple[Volume, list[str]]]:
+    def list_volumes(self, filters: Iterable[str] = ()) -> list[tuple[Volume, list[str]]]:
         users = self.users()
         return [(v, users.get(v.name, [])) for v in filter_volumes(self.store.all(), users, filters)]
 
