@@ -143,8 +143,10 @@ def _info(path: str, st: os.stat_result, kind: bytes, pax: dict[str, str]) -> ta
     info.mode = stat.S_IMODE(st.st_mode)
     info.uid, info.gid = st.st_uid, st.st_gid
     info.uname = info.gname = ""
-    info.mtime = st.st_mtime_ns / 1e9
-    info.pax_headers = pax
+    ns = st.st_mtime_ns
+    info.mtime = ns // 1_000_000_000
+    whole, frac = divmod(abs(ns), 1_000_000_000)
+    info.pax_headers = {**pax, "mtime": f"{'-' if ns < 0 else ''}{whole}.{frac:09d}"}  # to the nanosecond
     return info
 
 
