@@ -239,3 +239,45 @@ def test_shared_bind_propagation(eng, busybox, shared_dir, tmp_path):
         assert " /x/sub " in eng.ok("exec", cid, "cat", "/proc/mounts").stdout  # the host's mount reached it
     finally:
         eng.ok("rm", "-f", cid)
+
+
+def test_an_image_volume_over_a_file_is_refused_and_leaves_nothing(eng, hand_built_image):
+    layer = build_tar([file_entry("cfg", b"a file\n")])
+    image = hand_built_image("volumes-over-file", config={"Volumes": {"/cfg": {}}}, extra_layers=[layer])
+    eng.ok("pull", image.ref)
+    with pytest.raises(InvalidArgument, match="cannot mount volume over existing file, file exists .*/cfg"):
+        _create(eng, image.ref, binds=["made-for-it:/other"])
+    assert _names(eng) == []
+    assert eng.ok("ps", "-aq").lines == []
+
+
+def test_volume_events(eng, busybox):
+    import threading
+
+    from client.errors import BarqueError
+    from tests.support.runtime import wait_for
+
+    seen: list[tuple[str, str, dict]] = []
+    with eng.client("runtime") as rt:
+        stream = rt.Events(runtime_pb2.EventsRequest())
+
+        def read() -> None:
+            try:
+                for e in stream:
+                    if e.type == "volume":
+                        seen.append((e.action, e.id, dict(e.attributes)))
+            except BarqueError:  # the channel closes when the test is done
+                pass
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        eng.ok("run", "--rm", "-v", "evvol:/data:ro", busybox, "true")
+        rt.RemoveVolume(runtime_pb2.RemoveVolumeRequest(name="evvol"))
+        wait_for(lambda: any(a == "destroy" for a, _, _ in seen), timeout=30, what="the volume events")
+    reader.join(5)
+    assert [(a, n) for a, n, _ in seen] == [("create", "evvol"), ("mount", "evvol"), ("unmount", "evvol"),
+                                            ("destroy", "evvol")]
+    mount = seen[1][2]
+    assert (mount["driver"], mount["destination"], mount["read/write"], mount["propagation"]) == \
+        ("local", "/data", "false", "")
+    assert len(mount["container"]) == 64
