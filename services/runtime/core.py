@@ -38,6 +38,7 @@ from services.runtime.engine.filters import matches, parse_filters
 from services.runtime.engine.health import merge_healthcheck
 from services.runtime.engine.mounts import mount_overlay, unmount
 from services.runtime.engine.exitwatch import ExitWatcher
+from services.runtime.engine.restart import RESTARTING, RestartManager, comes_back, kill_cancels, validate_policy
 from services.runtime.engine.status import refresh, utc_now
 from services.runtime.engine.networking import ContainerNetworks, hostname_for
 from services.runtime.network.dnsprocess import DnsResponder
@@ -132,6 +133,7 @@ class RuntimeService:
         self._removed_exits: dict[str, ExitStatus] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        self.restarts = RestartManager(self._restart_due)
         self._recover()
 
     # ---- helpers -------------------------------------------------------------
@@ -144,7 +146,8 @@ class RuntimeService:
         return self.store.dir(record.id)
 
     def close(self) -> None:
-        """Stop the warm helpers; containers and their shims keep running."""
+        """Stop the warm helpers and pending restarts; containers and their shims keep running."""
+        self.restarts.close()
         if self.zygote is not None:
             self.zygote.stop()
         self.networks.helper.stop()
@@ -170,16 +173,26 @@ class RuntimeService:
     def _recover(self) -> None:
         """Rebuild state after a restart: watch every container still running;
         reconcile the networks (containers that stopped or went away
-        meanwhile lose their endpoints, rules and, if removed, leases)."""
+        meanwhile lose their endpoints, rules and, if removed, leases); a
+        "die" for each that exited meanwhile; restart those their policy
+        brings back (:func:`~services.runtime.engine.restart.comes_back`)."""
         records, running = self.store.all(), set()
         for record in records:
             with self.store.lock:
+                was = record.status
                 if refresh(record, self._dir(record) / "shim"):
                     running.add(record.id)
+                elif was == "running":
+                    self.events.emit("die", record.id, name=record.name, exitCode=str(record.exit_code))
+                if record.id not in running and (record.status == RESTARTING or comes_back(record)):
+                    # dockerd's restore starts these as a user would: the count and manual stop reset
+                    record.status, record.restart_count, record.manually_stopped = RESTARTING, 0, False
                 self.store.save(record)
         self.networks.reconcile(running)
         for record in records:
-            if record.id in running:
+            if record.status == RESTARTING:
+                self.restarts.arm(record.id, 0)
+            elif record.id in running:
                 self._watch(record)
             elif record.status == "exited" and record.host_config.auto_remove:
                 threading.Thread(target=self._auto_remove, args=(record.id,), daemon=True).start()
@@ -197,6 +210,7 @@ class RuntimeService:
         applies is refused by name (see :mod:`services.runtime.spec.options`)."""
         config, host = _copy(config), _copy(host)
         refuse_unapplied(config, host, networking or NetworkingConfig())
+        validate_policy(host)
         kind, peer, networks = self.netglue.plan(host, networking)
         security = parse_security_opts(host.security_opt)
         log_opts = parse_log_opts([f"{k}={v}" for k, v in host.log_config.config.items()])
@@ -278,11 +292,17 @@ class RuntimeService:
     # ---- start, wait, watch ---------------------------------------------------
 
     @applies("Config.open_stdin")
-    def start(self, ref: str, *, wait_attach: bool = False) -> ContainerRecord:
+    def start(self, ref: str, *, wait_attach: bool = False, by_policy: bool = False) -> ContainerRecord:
+        """A user's start, or (``by_policy``) the restart its policy asked for."""
         record = self.store.find(ref)
         with self._lock(record.id):
+            if (record.status == RESTARTING) != by_policy:
+                return record  # a user start of one waiting to restart is Docker's no-op; so is a cancelled restart
             if refresh(record, self._dir(record) / "shim"):
                 return record  # docker start of a running container is a no-op
+            if not by_policy:  # Docker's ResetRestartManager: a user start begins afresh
+                self.restarts.reset(record.id)
+                record.restart_count, record.manually_stopped = 0, False
             cdir = self._dir(record)
             shim_dir = cdir / "shim"
             if record.starts:
@@ -367,13 +387,17 @@ class RuntimeService:
             refresh(record, self._dir(record) / "shim")
             if record.status == "running":  # supervisor gone, process gone
                 record.status, record.finished_at = "exited", utc_now()
+            delay = self.restarts.exited(record)
             self.store.save(record)
         if record.oom_killed:
             self.events.emit("oom", container_id, name=record.name)
         self.events.emit("die", container_id, name=record.name, exitCode=str(record.exit_code))
         self.volumes.events("unmount", container_id, record.mounts)
-        log.info("container.exited", id=container_id, exit_code=record.exit_code, oom=record.oom_killed)
-        if record.host_config.auto_remove:
+        log.info("container.exited", id=container_id, exit_code=record.exit_code, oom=record.oom_killed,
+                 restart_in=delay)
+        if delay is not None:
+            self.restarts.arm(container_id, delay)
+        elif record.host_config.auto_remove and not self.restarts.kept(container_id):
             self._remember_exit(container_id, ExitStatus(record.exit_code, record.oom_killed, record.error))
             self._auto_remove(container_id)
         done.set()
@@ -434,13 +458,56 @@ class RuntimeService:
 
     # ---- signals, stop, delete ---------------------------------------------------
 
+    def _restart_due(self, container_id: str) -> None:
+        """The restart manager's timer: start it again, unless a stop or rm came first."""
+        try:
+            self.start(container_id, by_policy=True)
+        except NotFound:
+            return
+        except Exception:  # Docker: a failed restart leaves it stopped
+            with self._lock(container_id):
+                record = self.store.find(container_id)
+                if record.status == RESTARTING:
+                    record.status, record.finished_at = "exited", utc_now()
+                    self.store.save(record)
+            raise
+
+    def _manual_stop(self, record: ContainerRecord, cancel: bool = True) -> None:
+        """A user's stop, kill or rm -f (Docker's killWithSignal): it counts as
+        stopped by the user and, with ``cancel``, restarts nothing until a user
+        starts it again; one waiting to restart is stopped now."""
+        if cancel:
+            self.restarts.cancel(record.id)
+        with self._lock(record.id):
+            record.manually_stopped = True
+            if cancel and record.status == RESTARTING:
+                record.status = "exited"
+            self.store.save(record)
+
+    def restart(self, ref: str, timeout: int | None = None) -> ContainerRecord:
+        """Docker's restart: stop (its exit neither restarts nor auto-removes
+        it), then a user's start; a "restart" event. A stopped one just starts."""
+        record = self.store.find(ref)
+        self.restarts.keep(record.id, True)
+        try:
+            self.stop(record.id, timeout)
+        finally:
+            self.restarts.keep(record.id, False)
+        record = self.start(record.id)
+        self.events.emit("restart", record.id, name=record.name)
+        return record
+
     def kill(self, ref: str, sig: str = "SIGKILL") -> None:
         record = self.store.find(ref)
         signum = parse_signal(sig or "SIGKILL")
         with self.store.lock:
             running = refresh(record, self._dir(record) / "shim")
-        if not running:
+        if not running and record.status != RESTARTING:
             raise FailedPrecondition(f"Cannot kill container: {ref}: Container {record.id} is not running")
+        self._manual_stop(record, cancel=kill_cancels(record.config.stop_signal, signum))
+        with self.store.lock:
+            if not refresh(record, self._dir(record) / "shim"):
+                return  # it waited to restart: Docker signals nothing, emits nothing
         self._oci("kill", record.id, str(signum))
         self.events.emit("kill", record.id, name=record.name, signal=str(signum))
 
@@ -448,8 +515,13 @@ class RuntimeService:
         record = self.store.find(ref)
         with self.store.lock:
             running = refresh(record, self._dir(record) / "shim")
-        if not running:
+        if not running and record.status != RESTARTING:
             return
+        self._manual_stop(record)  # before the signal: its exit restarts nothing
+        with self.store.lock:
+            if not refresh(record, self._dir(record) / "shim"):  # it waited to restart: stopped now
+                self.events.emit("stop", record.id, name=record.name)
+                return
         grace = record.stop_timeout if timeout is None else timeout
         done = self._exited.get(record.id)
         self._oci("kill", record.id, str(record.stop_signal), check=False)
@@ -464,18 +536,22 @@ class RuntimeService:
         record = self.store.find(ref)
         with self.store.lock:
             running = refresh(record, self._dir(record) / "shim")
+        if (running or record.status == RESTARTING) and not force:
+            raise FailedPrecondition(
+                f"You cannot remove a {'running' if running else RESTARTING} container {record.id}. "
+                "Stop the container before attempting removal or force remove"
+            )
+        self._manual_stop(record)  # nothing restarts it from now on; waits for a restart under way
+        with self.store.lock:
+            running = refresh(record, self._dir(record) / "shim")
         if running:
-            if not force:
-                raise FailedPrecondition(
-                    f"You cannot remove a running container {record.id}. "
-                    "Stop the container before attempting removal or force remove"
-                )
             self._oci("kill", record.id, str(int(signal.SIGKILL)), check=False)
             done = self._exited.get(record.id)
             if done is not None and threading.current_thread().name != f"watch-{record.id[:12]}":
                 done.wait(30)
         with self._lock(record.id):
             self._teardown(record, remove_volumes)
+        self.restarts.reset(record.id)
         _phase(record.id, "teardown")
         self.events.emit("destroy", record.id, name=record.name)
         log.info("container.deleted", id=record.id)
@@ -587,7 +663,7 @@ class RuntimeService:
             with self.store.lock:
                 running = refresh(record, self._dir(record) / "shim")
             views.append(ContainerView(record, running, tuple(live.get(record.id, ())) if running else ()))
-        views = [v for v in views if all_ or v.running]
+        views = [v for v in views if all_ or v.running or v.record.status == RESTARTING]
         for key, values in parse_filters(filters or []).items():
             views = [v for v in views if any(matches(v, key, val) for val in values)]
         return sorted(views, key=lambda v: v.record.created, reverse=True)

@@ -70,6 +70,7 @@ def container_to_pb(view: ContainerView) -> runtime_pb2.Container:
     state = runtime_pb2.ContainerState(
         status=status, running=view.running, oom_killed=r.oom_killed, pid=r.pid if view.running else 0,
         exit_code=r.exit_code, error=r.error, started_at=r.started_at, finished_at=r.finished_at,
+        restarting=not view.running and r.status == "restarting",
     )
     if r.health:
         state.health.CopyFrom(_health_pb(r.health))
@@ -77,6 +78,7 @@ def container_to_pb(view: ContainerView) -> runtime_pb2.Container:
         id=r.id, name=r.name, created=r.created, image_id=r.image_id, args=r.args, config=r.config,
         host_config=r.host_config, state=state, log_path=r.log_path, env=r.env, working_dir=r.working_dir,
         hostname=r.hostname, user=r.user, ports=_ports_pb(view), networks=_networks_pb(view),
+        restart_count=r.restart_count,
         mounts=[runtime_pb2.MountPoint(type=m["Type"], source=m["Source"], destination=m["Destination"],
                                        rw=m["RW"], mode=m["Mode"], name=m.get("Name", ""),
                                        driver=m.get("Driver", ""), propagation=m.get("Propagation", ""))
@@ -169,6 +171,10 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServicer):
     def Stop(self, request, context):
         self._rt.stop(request.id, request.timeout if request.HasField("timeout") else None)
         return runtime_pb2.StopResponse()
+
+    def Restart(self, request, context):
+        self._rt.restart(request.id, request.timeout if request.HasField("timeout") else None)
+        return runtime_pb2.RestartResponse()
 
     def Delete(self, request, context):
         return runtime_pb2.DeleteResponse(id=self._rt.delete(request.id, request.force, request.remove_volumes))

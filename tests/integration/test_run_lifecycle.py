@@ -478,7 +478,7 @@ def test_graceful_runtime_restart_keeps_running_and_created_containers(fresh_rt_
 # ---- fields barque does not apply --------------------------------------------------------------
 
 @pytest.mark.parametrize("field,value", [
-    ("HostConfig.restart_policy", {"name": "always"}),
+    ("HostConfig.cpuset_cpus", "0"),
     ("Config.on_build", ["RUN true"]),
     ("HostConfig.volume_driver", "local"),
 ])

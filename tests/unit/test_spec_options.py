@@ -13,6 +13,7 @@ from barque.runtime.v1.runtime_pb2 import ContainerConfig, HostConfig
 from client.errors import InvalidArgument
 from services.runtime import spec as sb
 from services.runtime.spec.flags import Bind, SecurityOpts
+from services.runtime.spec.init import with_init
 
 MB = 1024 * 1024
 PASSWD = "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n"
@@ -68,6 +69,7 @@ CONCERNS = {
     sb.with_mounts: ["mounts"],
     sb.with_readonly_rootfs: ["root.readonly", "mounts"],
     sb.with_writable_sysfs: ["mounts"],
+    with_init: ["process.args", "mounts"],
 }
 
 

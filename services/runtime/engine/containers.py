@@ -69,6 +69,10 @@ class ContainerRecord:
     # the networks it is on, its primary first: name -> {"ip": static address, "aliases": [...]}
     # (its live endpoints are in the network state)
     networks: dict = field(default_factory=dict)
+    # restarts under its restart policy since a user last started it (RestartCount), and
+    # whether a user stopped or killed it since (Docker's HasBeenManuallyStopped)
+    restart_count: int = 0
+    manually_stopped: bool = False
     # the health check's state in Docker's shape (State.Health: Status, FailingStreak,
     # Log); empty when it has none or never ran (services.runtime.engine.health)
     health: dict = field(default_factory=dict)

@@ -175,9 +175,10 @@ def _docker_mount(m: Any) -> dict[str, Any]:
 def _state(record: ContainerRecord, running: bool) -> dict[str, Any]:
     state = {
         "Status": "running" if running else record.status,
-        "Running": running,
+        # Docker counts a container waiting to restart as running (State.SetRestarting)
+        "Running": running or record.status == "restarting",
         "Paused": False,
-        "Restarting": False,
+        "Restarting": not running and record.status == "restarting",
         "OOMKilled": record.oom_killed,
         "Dead": False,
         "Pid": record.pid if running else 0,
@@ -344,7 +345,7 @@ def container_json(record: ContainerRecord, running: bool, container_dir: Path,
         "HostsPath": str(etc / "hosts"),
         "LogPath": record.log_path,
         "Name": "/" + record.name,
-        "RestartCount": 0,
+        "RestartCount": record.restart_count,
         "Driver": "overlay",
         "Platform": "linux",
         "MountLabel": "",

@@ -37,7 +37,8 @@ def refresh(record: ContainerRecord, shim_dir: Path) -> bool:
         record.status, record.exit_code, record.finished_at = "exited", 255, utc_now()
         record.error = "supervisor exited without recording a status"
         return False
-    record.status = "exited"
+    if record.status != "restarting":  # a restart under its policy is pending (engine/restart.py)
+        record.status = "exited"
     record.pid = 0
     record.exit_code = int(status.exit_code or 0)
     record.oom_killed = status.oom_killed

@@ -8,6 +8,7 @@ from barque.runtime.v1.runtime_pb2 import ContainerConfig, HostConfig
 
 from ..oci.spec import validate_id
 from .context import SpecContext, SpecOpt
+from .init import with_init
 from .mounts import with_mounts, with_readonly_rootfs, with_root, with_writable_sysfs
 from .namespaces import with_cgroups_path, with_hostname, with_namespaces, with_sysctls
 from .process import (
@@ -61,7 +62,8 @@ def skeleton() -> dict:
 #: the options ``build_spec`` applies, in order. An option may read what an
 #: earlier one wrote: with_user fills HOME into with_env's environment,
 #: with_capabilities reads the uid, with_seccomp the bounding set, and the
-#: read-only and privileged mount options adjust with_mounts' list.
+#: read-only and privileged mount options adjust with_mounts' list; with_init
+#: wraps with_args' argv and adds its mount before with_mounts' binds.
 DEFAULT_OPTIONS: tuple[SpecOpt, ...] = (
     with_args,
     with_terminal,
@@ -87,6 +89,7 @@ DEFAULT_OPTIONS: tuple[SpecOpt, ...] = (
     with_mounts,
     with_readonly_rootfs,
     with_writable_sysfs,
+    with_init,
 )
 
 
