@@ -480,7 +480,7 @@ def test_graceful_runtime_restart_keeps_running_and_created_containers(fresh_rt_
 @pytest.mark.parametrize("field,value", [
     ("HostConfig.cpuset_cpus", "0"),
     ("Config.on_build", ["RUN true"]),
-    ("HostConfig.volume_driver", "local"),
+    ("HostConfig.links", ["other:alias"]),
 ])
 def test_create_refuses_an_unapplied_field_by_name(rt_engine, busybox, field, value):
     """A gRPC caller setting a field barque does not implement gets

@@ -158,3 +158,13 @@ def test_bind_sources_created_only_for_v_and_only_once_valid(tmp_path: Path):
     assert not missing.exists()
     plan = create_bind_sources(plan_mounts(binds=[f"{missing}:/x"]))
     assert missing.is_dir() and not plan[0].create_source
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"binds": ["a:/x"]}, "too short"),
+    ({"binds": ["../etc:/x"]}, "includes invalid characters"),
+    ({"mounts": [MountRequest("volume", "/x", source="a/b")]}, "includes invalid characters"),
+])
+def test_volume_names_checked_before_anything_is_made(kwargs, message):
+    with pytest.raises(InvalidArgument, match=message):
+        plan_mounts(**kwargs)

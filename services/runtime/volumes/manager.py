@@ -145,11 +145,16 @@ class Volumes:
 
     # ---- a container's mounts ----------------------------------------------------------
 
-    @applies("HostConfig.mounts", "HostConfig.tmpfs", "HostConfig.volumes_from", "Config.volumes")
+    @applies("HostConfig.mounts", "HostConfig.tmpfs", "HostConfig.volumes_from", "HostConfig.volume_driver",
+             "Config.volumes")
     def plan(self, config, host, image_config: Mapping, find: Callable) -> list[PlannedMount]:
         """The mounts a container of ``config`` and ``host`` gets; the image's
         VOLUMEs join ``config.volumes`` (inspect shows them there, as Docker's).
-        ``find`` looks a container up for ``--volumes-from``."""
+        ``find`` looks a container up for ``--volumes-from``. The only volume
+        driver is ``local``."""
+        if host.volume_driver not in ("", DRIVER):
+            raise NotFound(f'error looking up volume plugin {host.volume_driver}: plugin "{host.volume_driver}" '
+                           "not found")
         for path in sorted(image_config.get("Volumes") or {}):
             if path not in config.volumes:
                 config.volumes.append(path)

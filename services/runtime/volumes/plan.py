@@ -24,6 +24,8 @@ from services.common.log import get_logger
 from services.runtime.spec.flags import parse_volume_spec
 from services.runtime.spec.paths import clean_abs
 
+from .store import validate_name
+
 __all__ = ["MountRequest", "PlannedMount", "plan_mounts", "tmpfs_options", "parse_volumes_from",
            "create_bind_sources"]
 
@@ -158,6 +160,8 @@ def _from_request(m: MountRequest) -> PlannedMount:
             raise _mount_error(kind, "field BindOptions must not be specified")
         if m.read_only and not m.source:
             raise _mount_error(kind, "must not set ReadOnly mode when using anonymous volumes")
+        if m.source:
+            validate_name(m.source)
         return PlannedMount("volume", dest, name=m.source, rw=not m.read_only, mode="z", driver="local",
                             copy=not m.volume_no_copy, anonymous=not m.source, labels=dict(m.volume_labels))
     if kind == "tmpfs":
@@ -228,6 +232,8 @@ def plan_mounts(*, binds: Sequence[str] = (), mounts: Sequence[MountRequest] = (
                 "bind", spec.destination, source=spec.source, rw=not spec.read_only, mode=spec.mode,
                 propagation=spec.propagation or "rprivate", create_source=True)
         else:
+            if spec.source:
+                validate_name(spec.source)
             planned[spec.destination] = PlannedMount(
                 "volume", spec.destination, name=spec.source, rw=not spec.read_only, mode=spec.mode or "z",
                 driver="local", copy=spec.copy, anonymous=not spec.source)
