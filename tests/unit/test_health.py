@@ -84,7 +84,9 @@ def test_probe_args_exec_and_shell_forms():
 
 def test_policy_defaults_are_dockers():
     pol = hc.policy(HealthConfig(test=["CMD", "true"]))
-    assert pol == hc.HealthPolicy(interval=30.0, timeout=30.0, start_period=0.0, start_interval=5.0, retries=3)
+    assert pol == hc.HealthPolicy(interval=30.0, timeout=30.0, start_period=0.0, start_interval=30.0, retries=3)
+    pol = hc.policy(HealthConfig(test=["CMD", "true"], interval=2 * S))
+    assert pol.start_interval == 2.0  # no start interval: the interval paces the start period too
     pol = hc.policy(HealthConfig(interval=200 * MS, timeout=S, start_period=2 * S, start_interval=100 * MS,
                                  retries=1))
     assert pol == hc.HealthPolicy(interval=0.2, timeout=1.0, start_period=2.0, start_interval=0.1, retries=1)

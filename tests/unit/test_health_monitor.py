@@ -139,12 +139,13 @@ def test_a_hanging_probe_and_its_children_are_killed_at_the_timeout(env):
     assert 0.3 <= took < 5
     shell = probes.sessions[0].proc
     assert shell.wait(5) == -9
-    assert not [p for p in _all_pids() if _cmdline(p) == "sleep 60"]
+    _wait(lambda: not [p for p in _all_pids() if _cmdline(p) == "sleep 60"], timeout=5,
+          what="the probe's child to be killed")
 
 
 def test_the_monitor_ends_on_die_and_its_thread_with_the_last_one(env):
     store, events, monitor, probes, seen = env
-    record = _container(store, ["CMD-SHELL", "sleep 60"], interval=20 * MS, timeout=30_000 * MS)
+    record = _container(store, ["CMD-SHELL", "sleep 61"], interval=20 * MS, timeout=30_000 * MS)
     events.emit("start", record.id)
     _wait(lambda: probes.sessions and probes.sessions[0].proc.poll() is None, what="the probe to run")
     time.sleep(0.1)
@@ -232,3 +233,17 @@ def _cmdline(pid: int) -> str:
             return f.read().replace(b"\0", b" ").decode().strip()
     except OSError:
         return ""
+
+
+def test_a_late_die_of_the_run_before_does_not_end_a_running_containers_monitor(env):
+    """A restart can come before the old run's exit is reported: its "die"
+    then finds the container's new process alive and is ignored."""
+    store, events, monitor, probes, seen = env
+    record = _container(store, ["CMD", "true"], interval=20 * MS)
+    events.emit("start", record.id)
+    record.pid = os.getpid()  # its process runs
+    events.emit("die", record.id)
+    assert monitor.watching() == [record.id] and record.health["Status"] != "unhealthy"
+    record.pid = 0
+    events.emit("die", record.id)
+    assert monitor.watching() == [] and record.health["Status"] == "unhealthy"

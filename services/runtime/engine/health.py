@@ -50,7 +50,6 @@ SECOND = 1_000_000_000
 DEFAULT_INTERVAL = 30 * SECOND
 DEFAULT_TIMEOUT = 30 * SECOND
 DEFAULT_START_PERIOD = 0
-DEFAULT_START_INTERVAL = 5 * SECOND
 DEFAULT_RETRIES = 3
 #: Docker's containertypes.MinimumDuration
 MINIMUM_DURATION = 1_000_000
@@ -117,7 +116,11 @@ def probe_args(config: ContainerConfig) -> list[str] | None:
 
 @dataclass(frozen=True)
 class HealthPolicy:
-    """The effective schedule, Docker's defaults in place of zeros (seconds)."""
+    """The effective schedule, Docker's defaults in place of zeros (seconds).
+
+    Without a start interval, probes keep the interval during the start
+    period too, as Docker 20.10 (which has none); Docker 25's daemon would
+    fall back to 5 s there, which no 20.10 client asked for."""
 
     interval: float
     timeout: float
@@ -131,7 +134,7 @@ def policy(hc: HealthConfig) -> HealthPolicy:
         interval=(hc.interval or DEFAULT_INTERVAL) / SECOND,
         timeout=(hc.timeout or DEFAULT_TIMEOUT) / SECOND,
         start_period=(hc.start_period or DEFAULT_START_PERIOD) / SECOND,
-        start_interval=(hc.start_interval or DEFAULT_START_INTERVAL) / SECOND,
+        start_interval=(hc.start_interval or hc.interval or DEFAULT_INTERVAL) / SECOND,
         retries=hc.retries if hc.retries > 0 else DEFAULT_RETRIES,
     )
 

@@ -31,6 +31,7 @@ from services.common.log import get_logger
 from services.runtime.engine import health as hc
 from services.runtime.engine.containers import ContainerRecord, ContainerStore
 from services.runtime.engine.events import Event, EventLog
+from services.runtime.engine.status import alive
 
 __all__ = ["HealthMonitor", "ProbeSession", "kill_tree"]
 
@@ -108,6 +109,11 @@ class HealthMonitor:
                 return  # removed meanwhile
             self.begin(record)
         elif event.action == "die":
+            try:
+                if alive(self._store.find(event.id).pid):
+                    return  # a late exit of the run before: the container runs again already
+            except Exception:
+                pass
             self.end(event.id, stopped=True)
         elif event.action == "destroy":
             self.end(event.id, stopped=False)

@@ -1,0 +1,325 @@
+"""Health checks, engine side: probes the engine runs as execs in the container
+on its own schedule, on both exec paths (warm: barque-oci exec by a worker of
+the zygote; cold: ``BARQUE_RUNTIME_WARM=0``, a subprocess). Containers are made
+through the runtime's Create RPC with Config.healthcheck (the CLI's --health-*
+flags fill the same field), or from an image whose config has a Healthcheck.
+
+Checked as Docker reports it: inspect's State.Health (Status, FailingStreak,
+the last five Log entries with bounded Output), the List RPC's state.health,
+the ``health_status: ...`` events; a hanging probe killed at its timeout with
+its processes gone from the container while the engine serves on; the start
+period; the image's HEALTHCHECK merged and ``["NONE"]``; nothing of a probe
+left after ``rm -f``."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+
+import grpc
+import pytest
+from google.protobuf import json_format
+
+from barque.runtime.v1 import runtime_pb2
+from client.errors import BarqueError, InvalidArgument
+from tests.support.engine import Engine
+from tests.support.host import cgroup_pids, cmdline, descendants
+from tests.support.runtime import close_runtime_engine, start_runtime_engine, wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.root]
+
+MS = 1_000_000
+GO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z$")
+
+
+@pytest.fixture(scope="module", params=["warm", "cold"])
+def kind(request) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def eng(kind, test_images):
+    engine = start_runtime_engine(BARQUE_RUNTIME_WARM="1" if kind == "warm" else "0")
+    try:
+        engine.ok("pull", test_images["oci-gzip"].ref)
+        yield engine
+    finally:
+        close_runtime_engine(engine)
+
+
+@pytest.fixture(scope="module")
+def image(eng, test_images) -> str:
+    return test_images["oci-gzip"].ref
+
+
+@pytest.fixture(scope="module")
+def checked_image(eng, hand_built_image) -> str:
+    """busybox whose image config has a HEALTHCHECK (CMD-SHELL, 200 ms)."""
+    ref = hand_built_image("healthcheck", config={"Healthcheck": {
+        "Test": ["CMD-SHELL", "echo from-image"], "Interval": 200 * MS, "Retries": 2}}).ref
+    eng.ok("pull", ref)
+    return ref
+
+
+def _create(eng: Engine, image: str, name: str, healthcheck: dict | None, cmd=("sleep", "3600"),
+            start: bool = True) -> str:
+    config: dict = {"image": image, "cmd": list(cmd)}
+    if healthcheck is not None:
+        config["healthcheck"] = healthcheck
+    request = json_format.ParseDict({"name": name, "config": config, "host_config": {"network_mode": "none"}},
+                                    runtime_pb2.CreateRequest())
+    with eng.client("runtime") as rt:
+        cid = rt.Create(request, timeout=60).id
+        if start:
+            rt.Start(runtime_pb2.StartRequest(id=cid), timeout=60)
+    return cid
+
+
+def _inspect(eng: Engine, ref: str) -> dict:
+    with eng.client("runtime") as rt:
+        return json.loads(rt.Inspect(runtime_pb2.InspectRequest(id=ref), timeout=30).container_json)
+
+
+def _health(eng: Engine, ref: str) -> dict | None:
+    return _inspect(eng, ref)["State"].get("Health")
+
+
+def _status(eng: Engine, ref: str) -> str:
+    return (_health(eng, ref) or {}).get("Status", "")
+
+
+class Events:
+    """The engine's event stream, read in a thread while the test runs."""
+
+    def __init__(self, eng: Engine) -> None:
+        self.seen: list[tuple[str, str]] = []
+        self._client = eng.client("runtime")
+        rt = self._client.__enter__()
+        self._stream = rt.Events(runtime_pb2.EventsRequest())
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        try:
+            for e in self._stream:
+                self.seen.append((e.action, e.id))
+        except BarqueError:  # cancelled when the test is done
+            pass
+
+    def actions(self, cid: str) -> list[str]:
+        return [a for a, i in list(self.seen) if i == cid]
+
+    def close(self) -> None:
+        self._client.__exit__(None, None, None)
+        self._thread.join(5)
+
+
+@pytest.fixture
+def events(eng):
+    ev = Events(eng)
+    time.sleep(0.2)  # the stream is open before the test acts
+    yield ev
+    ev.close()
+
+
+def _probe_processes(cid: str, command: str) -> list[int]:
+    return [p for p in cgroup_pids(f"barque/{cid}") if cmdline(p).strip() == command]
+
+
+def test_a_passing_probe_makes_it_healthy(eng, image, events):
+    cid = _create(eng, image, "passing", {"test": ["CMD-SHELL", "echo ok; echo err >&2"],
+                                          "interval": 200 * MS})
+    try:
+        assert _status(eng, cid) == "starting"
+        wait_for(lambda: _status(eng, cid) == "healthy", timeout=20, what="healthy")
+        health = _health(eng, cid)
+        assert set(health) == {"Status", "FailingStreak", "Log"} and health["FailingStreak"] == 0
+        entry = health["Log"][0]
+        assert set(entry) == {"Start", "End", "ExitCode", "Output"}
+        assert entry["ExitCode"] == 0 and entry["Output"] == "ok\nerr\n"
+        assert GO_TIME.match(entry["Start"]) and GO_TIME.match(entry["End"])
+        wait_for(lambda: "health_status: healthy" in events.actions(cid), timeout=10, what="the event")
+        assert events.actions(cid).count("health_status: healthy") == 1
+        with eng.client("runtime") as rt:
+            listed = {c.id: c for c in rt.List(runtime_pb2.ListRequest(), timeout=30).containers}
+        state = listed[cid].state.health
+        assert state.status == "healthy" and state.log[0].output == "ok\nerr\n"
+        assert _inspect(eng, cid)["Config"]["Healthcheck"] == {"Test": ["CMD-SHELL", "echo ok; echo err >&2"],
+                                                                "Interval": 200 * MS}
+    finally:
+        eng.ok("rm", "-f", cid)
+
+
+def test_a_failing_probe_turns_unhealthy_with_a_bounded_log(eng, image, events):
+    script = "head -c 10000 /dev/zero | tr '\\0' x; exit 3"
+    cid = _create(eng, image, "failing", {"test": ["CMD", "sh", "-c", script], "interval": 200 * MS,
+                                          "retries": 2})
+    try:
+        wait_for(lambda: _status(eng, cid) == "unhealthy", timeout=20, what="unhealthy")
+        assert _health(eng, cid)["FailingStreak"] == 2
+        wait_for(lambda: _health(eng, cid)["FailingStreak"] >= 7, timeout=20, what="seven failures")
+        health = _health(eng, cid)
+        assert health["Status"] == "unhealthy" and len(health["Log"]) == 5
+        for entry in health["Log"]:
+            assert entry["ExitCode"] == 3
+            assert entry["Output"] == "x" * 4096 + "..."
+        assert events.actions(cid).count("health_status: unhealthy") == 1
+        assert "health_status: healthy" not in events.actions(cid)
+    finally:
+        eng.ok("rm", "-f", cid)
+
+
+def test_a_hanging_probe_is_killed_at_its_timeout_and_stalls_nothing(eng, image):
+    cid = _create(eng, image, "hanging", {"test": ["CMD-SHELL", "echo begun; sleep 300"], "interval": 200 * MS,
+                                          "timeout": 3000 * MS, "retries": 1})
+    try:
+        wait_for(lambda: _probe_processes(cid, "sleep 300"), timeout=20, what="the probe to hang")
+        hung_at, hung = time.monotonic(), set(_probe_processes(cid, "sleep 300"))
+        # the engine serves on meanwhile: lists, inspects, an exec, a run
+        for _ in range(3):
+            began = time.monotonic()
+            eng.ok("ps")
+            assert _health(eng, cid)["Status"] == "starting"
+            assert eng.ok("exec", cid, "echo", "meanwhile").stdout == "meanwhile\n"
+            assert time.monotonic() - began < 2.5
+        assert eng.ok("run", "--rm", "--network", "none", image, "echo", "ran", timeout=30).stdout == "ran\n"
+        wait_for(lambda: _health(eng, cid)["Log"], timeout=20, what="the timed-out result")
+        assert time.monotonic() - hung_at < 6
+        health = _health(eng, cid)
+        assert health["Status"] == "unhealthy" and health["FailingStreak"] == 1
+        assert health["Log"][0]["ExitCode"] == -1
+        assert health["Log"][0]["Output"] == "Health check exceeded timeout (3s): begun\n"
+        wait_for(lambda: not hung & cgroup_pids(f"barque/{cid}"), timeout=5, what="the hung probe to be killed")
+    finally:
+        eng.ok("rm", "-f", cid)
+
+
+def test_the_timed_out_probe_leaves_no_process_in_the_container(eng, image):
+    cid = _create(eng, image, "reaped", {"test": ["CMD-SHELL", "sleep 301 & sleep 300"], "interval": 5000 * MS,
+                                         "timeout": 500 * MS, "retries": 1})
+    try:
+        main = set(cgroup_pids(f"barque/{cid}"))
+        wait_for(lambda: _probe_processes(cid, "sleep 300"), timeout=20, what="the probe to run")
+        wait_for(lambda: _health(eng, cid)["Log"], timeout=20, what="the timed-out result")
+        assert _health(eng, cid)["Log"][0]["Output"] == "Health check exceeded timeout (500ms)"
+        wait_for(lambda: cgroup_pids(f"barque/{cid}") == main, timeout=5, what="the probe's processes to go")
+    finally:
+        eng.ok("rm", "-f", cid)
+
+
+def test_failures_in_the_start_period_do_not_count(eng, image):
+    cid = _create(eng, image, "grace", {"test": ["CMD", "false"], "interval": 200 * MS,
+                                        "start_period": 2500 * MS, "retries": 1})
+    try:
+        wait_for(lambda: len(_health(eng, cid)["Log"]) >= 2, timeout=20, what="two failures")
+        health = _health(eng, cid)
+        assert health["Status"] == "starting" and health["FailingStreak"] == 0
+        assert all(e["ExitCode"] == 1 for e in health["Log"])
+        wait_for(lambda: _status(eng, cid) == "unhealthy", timeout=20, what="unhealthy after the period")
+    finally:
+        eng.ok("rm", "-f", cid)
+
+
+def test_the_images_healthcheck_is_merged_and_none_disables_it(eng, checked_image):
+    inherited = eng.ok("run", "-d", "--network", "none", checked_image, "sleep", "3600").stdout.strip()
+    overridden = _create(eng, checked_image, "overridden", {"test": ["CMD-SHELL", "echo mine"]})
+    disabled = _create(eng, checked_image, "disabled", {"test": ["NONE"]})
+    try:
+        wait_for(lambda: _status(eng, inherited) == "healthy", timeout=20, what="the image's check")
+        assert _health(eng, inherited)["Log"][0]["Output"] == "from-image\n"
+        assert _inspect(eng, inherited)["Config"]["Healthcheck"] == {
+            "Test": ["CMD-SHELL", "echo from-image"], "Interval": 200 * MS, "Retries": 2}
+        wait_for(lambda: _status(eng, overridden) == "healthy", timeout=20, what="the container's own check")
+        assert _health(eng, overridden)["Log"][0]["Output"] == "mine\n"
+        assert _inspect(eng, overridden)["Config"]["Healthcheck"]["Interval"] == 200 * MS
+        time.sleep(0.6)
+        assert "Health" not in _inspect(eng, disabled)["State"]
+        assert _inspect(eng, disabled)["Config"]["Healthcheck"]["Test"] == ["NONE"]
+        with eng.client("runtime") as rt:
+            listed = {c.id: c for c in rt.List(runtime_pb2.ListRequest(), timeout=30).containers}
+        assert not listed[disabled].state.HasField("health")
+    finally:
+        eng.ok("rm", "-f", inherited, overridden, disabled)
+
+
+@pytest.mark.parametrize("healthcheck, message", [
+    ({"test": ["CMD", "true"], "interval": MS // 2}, "Interval in Healthcheck cannot be less than 1ms"),
+    ({"test": ["CMD", "true"], "retries": -1}, "Retries in Healthcheck cannot be negative"),
+])
+def test_bad_values_are_refused_and_nothing_is_created(eng, image, healthcheck, message):
+    with pytest.raises(InvalidArgument) as err:
+        _create(eng, image, "refused", healthcheck)
+    assert str(err.value) == message
+    assert eng.ok("ps", "-aq").lines == []
+
+
+def test_an_exited_container_keeps_its_log_and_reports_unhealthy(eng, image):
+    cid = _create(eng, image, "short", {"test": ["CMD", "true"], "interval": 200 * MS}, cmd=("sleep", "2"))
+    try:
+        wait_for(lambda: _status(eng, cid) == "healthy", timeout=20, what="healthy")
+        assert eng.ok("wait", cid).stdout == "0\n"
+        health = _health(eng, cid)
+        assert health["Status"] == "unhealthy" and health["Log"]  # Docker's state once stopped
+        eng.ok("start", cid)
+        assert _status(eng, cid) == "starting"
+        wait_for(lambda: _status(eng, cid) == "healthy", timeout=20, what="healthy again after a start")
+    finally:
+        eng.ok("rm", "-f", cid)
+
+
+def test_monitoring_resumes_after_the_runtime_restarts(eng, image):
+    cid = _create(eng, image, "resumed", {"test": ["CMD-SHELL", "echo alive"], "interval": 200 * MS})
+    try:
+        wait_for(lambda: _status(eng, cid) == "healthy", timeout=20, what="healthy")
+        eng.restart("runtime")
+        before = _health(eng, cid)
+        assert before["Log"], "the results survive the restart"
+        wait_for(lambda: _health(eng, cid)["Log"][-1] != before["Log"][-1], timeout=20, what="a new probe")
+        assert _status(eng, cid) == "healthy"
+    finally:
+        eng.ok("rm", "-f", cid)
+
+
+def test_rm_f_leaves_no_probe_behind(eng, image):
+    tree = descendants(eng.procs["runtime"].pid)
+    cid = _create(eng, image, "removed", {"test": ["CMD-SHELL", "sleep 302"], "interval": 200 * MS,
+                                          "timeout": 60_000 * MS})
+    wait_for(lambda: _probe_processes(cid, "sleep 302"), timeout=20, what="the probe to run")
+    probe = _probe_processes(cid, "sleep 302")
+    eng.ok("rm", "-f", cid)
+    wait_for(lambda: descendants(eng.procs["runtime"].pid) <= tree, timeout=15,
+             what="the probe's exec processes to end")
+    assert not any(cmdline(p).strip() == "sleep 302" for p in probe)
+    time.sleep(0.5)  # no monitor probes a removed container
+    assert descendants(eng.procs["runtime"].pid) <= tree
+
+
+def test_the_engine_answers_while_probes_run_in_many_containers(eng, image):
+    """Probes of several containers hang at once; a plain RPC is not slowed by them."""
+    ids = [_create(eng, image, f"busy{i}", {"test": ["CMD-SHELL", "sleep 303"], "interval": 100 * MS,
+                                             "timeout": 30_000 * MS}) for i in range(4)]
+    try:
+        wait_for(lambda: all(_probe_processes(c, "sleep 303") for c in ids), timeout=30, what="four hung probes")
+        with eng.client("runtime") as rt:
+            began = time.monotonic()
+            for _ in range(10):
+                rt.List(runtime_pb2.ListRequest(), timeout=5)
+            assert time.monotonic() - began < 3
+    finally:
+        eng.ok("rm", "-f", *ids)
+
+
+def test_grpc_status_of_a_refusal(eng, image):
+    """A raw gRPC caller gets INVALID_ARGUMENT (the taxonomy's code)."""
+    from barque.runtime.v1 import runtime_pb2_grpc
+
+    request = json_format.ParseDict({"config": {"image": image, "healthcheck": {"test": ["CMD", "true"],
+                                                                                 "timeout": 5}}},
+                                    runtime_pb2.CreateRequest())
+    with grpc.insecure_channel(eng.address("runtime")) as channel:
+        with pytest.raises(grpc.RpcError) as err:
+            runtime_pb2_grpc.RuntimeStub(channel).Create(request, timeout=30)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert err.value.details() == "Timeout in Healthcheck cannot be less than 1ms"
