@@ -237,6 +237,11 @@ def test_shared_bind_propagation(eng, busybox, shared_dir, tmp_path):
         sub.mkdir()
         subprocess.run(["mount", "-t", "tmpfs", "bqtest-sub", str(sub)], check=True)
         assert " /x/sub " in eng.ok("exec", cid, "cat", "/proc/mounts").stdout  # the host's mount reached it
+        root = [line for line in eng.ok("exec", cid, "cat", "/proc/self/mountinfo").lines if line.split()[4] == "/"]
+        assert "shared:" in root[-1].split(" - ")[0]                              # the root's propagation
+        plain = [line for line in eng.ok("run", "--rm", busybox, "cat", "/proc/self/mountinfo").lines
+                 if line.split()[4] == "/"]
+        assert "shared:" not in plain[-1].split(" - ")[0]                        # not without a shared bind
     finally:
         eng.ok("rm", "-f", cid)
 

@@ -390,7 +390,11 @@ def _mount_tmpfs(rootfs: str, dest: str, source: str, flags: int, data: str,
 def pivot_root(rootfs: str, propagation: str | None = None) -> None:
     """pivot_root(".", ".") then lazily detach the old root stacked on top;
     then the new ``/`` gets ``propagation`` (a rootfsPropagation), as runc
-    applies it: after the pivot, since pivot_root refuses a shared root."""
+    applies it: after the pivot, since pivot_root refuses a shared root.
+    Without one, a ``/`` that :func:`prepare_root` made shared (Docker's
+    ``shared`` rootfsPropagation) makes the new ``/`` shared too."""
+    if propagation is None and _mount_under("/")[1]:
+        propagation = "shared"
     old_root = os.open("/", os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
     new_root = os.open(rootfs, os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
     try:
