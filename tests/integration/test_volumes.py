@@ -286,3 +286,25 @@ def test_volume_events(eng, busybox):
     assert (mount["driver"], mount["destination"], mount["read/write"], mount["propagation"]) == \
         ("local", "/data", "false", "")
     assert len(mount["container"]) == 64
+
+
+def test_a_bind_volume_shows_its_device_and_removing_it_keeps_the_host_data(eng, busybox, tmp_path):
+    device = tmp_path / "bqtest-device"
+    device.mkdir()
+    (device / "before").write_text("host\n")
+    with eng.client("runtime") as rt:
+        rt.CreateVolume(runtime_pb2.CreateVolumeRequest(
+            name="hostdir", driver_opts={"type": "none", "o": "bind", "device": str(device)}))
+    out = eng.ok("run", "--rm", "-v", "hostdir:/d", busybox, "sh", "-c", "cat /d/before; echo new > /d/after")
+    assert out.stdout == "host\n"
+    assert (device / "after").read_text() == "new\n"
+    assert not _volume_mounts(eng)                              # unmounted once its container is gone
+    with eng.client("runtime") as rt:
+        rt.RemoveVolume(runtime_pb2.RemoveVolumeRequest(name="hostdir"))
+    assert sorted(os.listdir(device)) == ["after", "before"]
+    with eng.client("runtime") as rt:
+        rt.CreateVolume(runtime_pb2.CreateVolumeRequest(
+            name="gone", driver_opts={"type": "none", "o": "bind", "device": str(tmp_path / "missing")}))
+    res = eng.cli("run", "--rm", "-v", "gone:/d", busybox, "true")
+    assert res.returncode == 125 and "no such directory" in res.stderr
+    assert eng.ok("ps", "-aq").lines == [] and not _volume_mounts(eng)
