@@ -222,6 +222,23 @@ def test_backoff_doubles_and_stop_cancels_the_pending_restart(rt_engine, busybox
     rm_f(rt_engine, cid)
 
 
+def test_ten_seconds_up_bring_the_backoff_back_to_100ms(rt_engine, busybox, events):
+    """Five quick exits push the delay to 1.6 s; the sixth run lasts 10.5 s,
+    so the next delay is 100 ms again where it would have been 3.2 s."""
+    script = "n=$(cat /runs 2>/dev/null || echo 0); n=$((n+1)); echo $n > /runs; " \
+             "if [ $n -eq 6 ]; then sleep 10.5; fi; exit 1"
+    cid = create(rt_engine, busybox, ["sh", "-c", script], policy="always")
+    wait_for(lambda: len(events.of(cid, "start")) >= 7, timeout=60, what="the run after the long one")
+    evs = events.of(cid, "start", "die")
+    long_run = evs[11].at - evs[10].at
+    gap = evs[12].at - evs[11].at
+    assert [e.action for e in evs[10:13]] == ["start", "die", "start"]
+    assert long_run >= 10.4, long_run
+    assert 0.08 <= gap < 2.0, gap
+    call(rt_engine, "Stop", runtime_pb2.StopRequest(id=cid, timeout=0))
+    rm_f(rt_engine, cid)
+
+
 def test_rm_f_cancels_a_pending_restart(rt_engine, busybox, events):
     cid = create(rt_engine, busybox, ["sh", "-c", "exit 1"], policy="always")
     wait_for(lambda: len(events.of(cid, "die")) >= 4, timeout=30, what="three restarts")
