@@ -55,13 +55,15 @@ class Volume:
 
 
 def validate_name(name: str) -> None:
-    """Docker's local driver's check (``Root.validateName``) and messages."""
+    """Docker's local driver's check (``Root.validateName``) and messages,
+    as its volume store reports them (``create NAME: ...``)."""
     if len(name) == 1:
-        raise InvalidArgument("volume name is too short, names should be at least two alphanumeric characters")
+        raise InvalidArgument(f"create {name}: volume name is too short, names should be at least two "
+                              "alphanumeric characters")
     if not _NAME_RE.fullmatch(name):
         raise InvalidArgument(
-            f'"{name}" includes invalid characters for a local volume name, only "{_RESTRICTED}" are allowed. '
-            "If you intended to pass a host directory, use absolute path")
+            f'create {name}: "{name}" includes invalid characters for a local volume name, only '
+            f'"{_RESTRICTED}" are allowed. If you intended to pass a host directory, use absolute path')
 
 
 def new_volume_name() -> str:
