@@ -40,7 +40,7 @@ def run() -> None:
     execs = Execs(exec_host(runtime))
     # health probes are execs the engine runs on its own schedule (no RPC waits for one)
     health = HealthMonitor(runtime.store, runtime.events, lambda cid, args: execs.exec(cid, args, []))
-    health.resume(view.record for view in runtime.list())
+    health.resume(view.record for view in runtime.list() if view.running)  # not those awaiting a restart
 
     def register(server):
         servicer = RuntimeServicer(runtime, execs)
