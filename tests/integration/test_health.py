@@ -20,9 +20,9 @@ import time
 
 import grpc
 import pytest
+from barque.runtime.v1 import runtime_pb2
 from google.protobuf import json_format
 
-from barque.runtime.v1 import runtime_pb2
 from client.errors import BarqueError, InvalidArgument
 from tests.support.engine import Engine
 from tests.support.host import cgroup_pids, cmdline, descendants

@@ -4,8 +4,8 @@ against moby's daemon/health.go and container/health.go."""
 from __future__ import annotations
 
 import pytest
-
 from barque.runtime.v1.runtime_pb2 import ContainerConfig, HealthConfig
+
 from client.errors import InvalidArgument
 from services.runtime.engine import health as hc
 

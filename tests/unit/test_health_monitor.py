@@ -12,8 +12,9 @@ import threading
 import time
 
 import pytest
-
 from barque.runtime.v1.runtime_pb2 import ContainerConfig, HealthConfig, HostConfig
+
+from client.errors import FailedPrecondition
 from services.runtime.engine.containers import ContainerRecord, ContainerStore, new_id
 from services.runtime.engine.events import EventLog
 from services.runtime.engine.healthmonitor import HealthMonitor, kill_tree
@@ -198,7 +199,7 @@ def test_a_probe_that_cannot_start_fails_with_the_error(env):
     store, events, _, _, _ = env
 
     def refuse(container_id, args):
-        raise RuntimeError("container is not running")
+        raise FailedPrecondition("container is not running")
 
     monitor = HealthMonitor(store, events, refuse)
     try:

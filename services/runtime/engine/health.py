@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 
 from barque.runtime.v1.runtime_pb2 import ContainerConfig, HealthConfig
+
 from client.errors import InvalidArgument
 from services.runtime.spec.options import applies
 

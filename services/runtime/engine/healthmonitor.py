@@ -23,10 +23,12 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable, Iterable, Protocol
+from typing import Protocol
 
+from client.errors import BarqueError, NotFound
 from services.common.log import get_logger
 from services.runtime.engine import health as hc
 from services.runtime.engine.containers import ContainerRecord, ContainerStore
@@ -105,15 +107,15 @@ class HealthMonitor:
         if event.action == "start":
             try:
                 record = self._store.find(event.id)
-            except Exception:
+            except NotFound:
                 return  # removed meanwhile
             self.begin(record)
         elif event.action == "die":
             try:
                 if alive(self._store.find(event.id).pid):
                     return  # a late exit of the run before: the container runs again already
-            except Exception:
-                pass
+            except NotFound:
+                pass  # removed meanwhile: end() forgets it
             self.end(event.id, stopped=True)
         elif event.action == "destroy":
             self.end(event.id, stopped=False)
@@ -156,7 +158,7 @@ class HealthMonitor:
                 return
             try:
                 record = self._store.find(container_id)
-            except Exception:
+            except NotFound:
                 return
             record.health = hc.monitor_stopped(record.health)
             self._save(record)
@@ -225,7 +227,11 @@ class HealthMonitor:
         assert probe is not None
         try:
             session = self._start_probe(w.container_id, list(w.args))
-        except Exception as exc:  # the container stopped meanwhile, or the exec could not start
+        except (BarqueError, OSError) as exc:  # the container stopped meanwhile, or the exec could not start
+            self._finish(w, generation, hc.result(start_ns, time.time_ns(), -1, str(exc)))
+            return
+        except Exception as exc:  # a bug: logged, and a failed probe, so the schedule goes on
+            log.exception("health.probe_failed", id=w.container_id)
             self._finish(w, generation, hc.result(start_ns, time.time_ns(), -1, str(exc)))
             return
         try:
@@ -258,7 +264,7 @@ class HealthMonitor:
                     return
             try:
                 record = self._store.find(w.container_id)
-            except Exception:
+            except NotFound:
                 return
             record.health, changed = hc.record_result(record.health, entry, w.policy, w.started_at)
             self._save(record)
@@ -282,7 +288,7 @@ class HealthMonitor:
 
 def _epoch(rfc3339: str) -> float:
     try:
-        return datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp()
+        return datetime.fromisoformat(rfc3339).timestamp()
     except ValueError:
         return time.time()
 
