@@ -64,11 +64,12 @@ def checked_image(eng, hand_built_image) -> str:
 
 
 def _create(eng: Engine, image: str, name: str, healthcheck: dict | None, cmd=("sleep", "3600"),
-            start: bool = True) -> str:
+            start: bool = True, **host: object) -> str:
     config: dict = {"image": image, "cmd": list(cmd)}
     if healthcheck is not None:
         config["healthcheck"] = healthcheck
-    request = json_format.ParseDict({"name": name, "config": config, "host_config": {"network_mode": "none"}},
+    request = json_format.ParseDict({"name": name, "config": config,
+                                     "host_config": {"network_mode": "none", **host}},
                                     runtime_pb2.CreateRequest())
     with eng.client("runtime") as rt:
         cid = rt.Create(request, timeout=60).id
@@ -266,6 +267,24 @@ def test_an_exited_container_keeps_its_log_and_reports_unhealthy(eng, image):
         eng.ok("start", cid)
         assert _status(eng, cid) == "starting"
         wait_for(lambda: _status(eng, cid) == "healthy", timeout=20, what="healthy again after a start")
+    finally:
+        eng.ok("rm", "-f", cid)
+
+
+def test_a_restart_by_the_policy_starts_the_check_over(eng, image, events):
+    """Each run under ``--restart`` is checked from ``starting`` again; the
+    log goes on across the runs."""
+    cid = _create(eng, image, "policy", {"test": ["CMD", "true"], "interval": 200 * MS},
+                  cmd=("sh", "-c", "sleep 1.5; exit 3"), restart_policy={"name": "on-failure",
+                                                                       "maximum_retry_count": 1})
+    try:
+        wait_for(lambda: _inspect(eng, cid)["RestartCount"] == 1, timeout=20, what="the restart")
+        wait_for(lambda: events.actions(cid).count("health_status: healthy") == 2, timeout=20,
+                 what="healthy again in the second run")
+        actions = [a for a in events.actions(cid) if a in ("start", "die") or a.startswith("health_status")]
+        assert actions[:4] == ["start", "health_status: healthy", "die", "start"], actions
+        assert eng.ok("wait", cid).stdout == "3\n"
+        assert _status(eng, cid) == "unhealthy" and len(_health(eng, cid)["Log"]) >= 2
     finally:
         eng.ok("rm", "-f", cid)
 
