@@ -308,12 +308,20 @@ def test_rm_f_leaves_no_probe_behind(eng, image):
                                           "timeout": 60_000 * MS})
     wait_for(lambda: _probe_processes(cid, "sleep 302"), timeout=20, what="the probe to run")
     probe = _probe_processes(cid, "sleep 302")
+    stopped = _scheduler_stops(eng)
     eng.ok("rm", "-f", cid)
     wait_for(lambda: descendants(eng.procs["runtime"].pid) <= tree, timeout=15,
              what="the probe's exec processes to end")
     assert not any(cmdline(p).strip() == "sleep 302" for p in probe)
+    wait_for(lambda: _scheduler_stops(eng) == stopped + 1, timeout=10, what="the scheduler thread to end")
     time.sleep(0.5)  # no monitor probes a removed container
     assert descendants(eng.procs["runtime"].pid) <= tree
+
+
+def _scheduler_stops(eng: Engine) -> int:
+    """How many times the runtime's health scheduler thread ended (it runs
+    only while some container is monitored)."""
+    return sum('"health.scheduler_stopped"' in line for line in eng.log("runtime").read_text().splitlines())
 
 
 def test_the_engine_answers_while_probes_run_in_many_containers(eng, image):

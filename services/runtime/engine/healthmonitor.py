@@ -215,6 +215,7 @@ class HealthMonitor:
                             wake = min(wake, p.deadline)
                 self._cond.wait(max(0.0, wake - now))
             self._thread = None
+        log.info("health.scheduler_stopped")  # nothing is monitored
 
     def _current(self, w: _Watch, generation: int) -> bool:
         return self._watches.get(w.container_id) is w and w.generation == generation
