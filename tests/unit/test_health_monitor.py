@@ -131,6 +131,8 @@ def test_a_hanging_probe_and_its_children_are_killed_at_the_timeout(env):
                         timeout=300 * MS, retries=1)
     began = time.monotonic()
     events.emit("start", record.id)
+    _wait(lambda: probes.sessions and _children(probes.sessions[0].proc.pid), what="the probe's sleep")
+    sleeper = _children(probes.sessions[0].proc.pid)[0]
     _wait(lambda: record.health["Log"], what="the timed-out result")
     took = time.monotonic() - began
     entry = record.health["Log"][0]
@@ -138,10 +140,8 @@ def test_a_hanging_probe_and_its_children_are_killed_at_the_timeout(env):
     assert entry["Output"] == "Health check exceeded timeout (300ms): waiting\n"
     assert record.health["Status"] == "unhealthy"
     assert 0.3 <= took < 5
-    shell = probes.sessions[0].proc
-    assert shell.wait(5) == -9
-    _wait(lambda: not [p for p in _all_pids() if _cmdline(p) == "sleep 60"], timeout=5,
-          what="the probe's child to be killed")
+    assert probes.sessions[0].proc.wait(5) == -9
+    _wait(lambda: not _running(sleeper), timeout=5, what="the probe's child to be killed")
 
 
 def test_the_monitor_ends_on_die_and_its_thread_with_the_last_one(env):
@@ -224,18 +224,6 @@ def test_kill_tree_spares_a_process_that_is_not_the_one_it_started():
         proc.wait()
 
 
-def _all_pids() -> list[int]:
-    return [int(p) for p in os.listdir("/proc") if p.isdigit()]
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read().replace(b"\0", b" ").decode().strip()
-    except OSError:
-        return ""
-
-
 def test_a_late_die_of_the_run_before_does_not_end_a_running_containers_monitor(env):
     """A restart can come before the old run's exit is reported: its "die"
     then finds the container's new process alive and is ignored."""
@@ -248,3 +236,20 @@ def test_a_late_die_of_the_run_before_does_not_end_a_running_containers_monitor(
     record.pid = 0
     events.emit("die", record.id)
     assert monitor.watching() == [] and record.health["Status"] == "unhealthy"
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(c) for c in f.read().split()]
+    except OSError:
+        return []
+
+
+def _running(pid: int) -> bool:
+    """``pid`` exists and is no zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
