@@ -61,6 +61,11 @@ class Events:
     def of(self, cid: str, *actions: str) -> list[Ev]:
         return [e for e in list(self.seen) if e.id == cid and (not actions or e.action in actions)]
 
+    def wait(self, cid: str, action: str) -> list[Ev]:
+        """The events of ``cid`` once ``action`` arrived (the stream is ordered)."""
+        wait_for(lambda: self.of(cid, action), what=f"a {action} event")
+        return self.of(cid)
+
     def close(self) -> None:
         self._ctx.__exit__(None, None, None)
         self._thread.join(10)
@@ -155,7 +160,7 @@ def test_on_failure_leaves_a_success_alone(rt_engine, busybox, events):
 def test_always_and_unless_stopped_restart_until_stopped(rt_engine, busybox, events, policy):
     cid = create(rt_engine, busybox, ["sh", "-c", ONCE_THEN_SLEEP], policy=policy)
     wait_for(lambda: len(events.of(cid, "start")) == 2, what="the restart")
-    wait_for(lambda: state(rt_engine, cid)["Status"] == "running", what="the second run")
+    wait_for(lambda: state(rt_engine, cid)["Pid"] > 0, what="the second run")
     container, doc = inspect(rt_engine, cid)
     assert doc["RestartCount"] == 1 and container.restart_count == 1 and doc["State"]["Running"]
     assert doc["HostConfig"]["RestartPolicy"] == {"Name": policy, "MaximumRetryCount": 0}
@@ -216,7 +221,7 @@ def test_backoff_doubles_and_stop_cancels_the_pending_restart(rt_engine, busybox
     assert time.monotonic() - began < 2
     doc = inspect(rt_engine, cid)[1]
     assert doc["State"]["Status"] == "exited" and not doc["State"]["Restarting"] and not doc["State"]["Running"]
-    assert events.of(cid, "stop")
+    events.wait(cid, "stop")
     time.sleep(4)  # past the 3.2 s it waited for
     assert len(events.of(cid, "start")) == starts and state(rt_engine, cid)["Status"] == "exited"
     rm_f(rt_engine, cid)
@@ -244,10 +249,9 @@ def test_rm_f_cancels_a_pending_restart(rt_engine, busybox, events):
     wait_for(lambda: len(events.of(cid, "die")) >= 4, timeout=30, what="three restarts")
     wait_for(lambda: state(rt_engine, cid)["Status"] == "restarting", timeout=15, what="a wait to restart")
     rm_f(rt_engine, cid)
-    destroyed = events.of(cid, "destroy")
-    starts = len(events.of(cid, "start"))
-    time.sleep(3)
-    assert destroyed and len(events.of(cid, "start")) == starts
+    wait_for(lambda: events.of(cid, "destroy"), what="the destroy event")
+    time.sleep(3)  # past the wait it was in
+    assert events.of(cid)[-1].action == "destroy", "an event after the removal"
     assert pids_matching(cid) == []
     ids = [c.id for c in call(rt_engine, "List", runtime_pb2.ListRequest(all=True)).containers]
     assert cid not in ids
@@ -273,6 +277,7 @@ def test_restart_of_a_running_container(rt_engine, busybox, events):
     assert after["State"]["Running"] and after["State"]["Pid"] != before["Pid"]
     assert after["State"]["StartedAt"] > before["StartedAt"] and after["RestartCount"] == 0
     assert not alive(before["Pid"])
+    events.wait(cid, "restart")
     actions = [e.action for e in events.of(cid, "start", "die", "stop", "restart")]
     assert actions == ["start", "die", "stop", "start", "restart"]
     assert events.of(cid, "die")[0].attributes["exitCode"] == "7"
@@ -284,6 +289,7 @@ def test_restart_kills_after_its_timeout(rt_engine, busybox, events):
     began = time.monotonic()
     call(rt_engine, "Restart", runtime_pb2.RestartRequest(id=cid, timeout=1))
     assert 0.9 < time.monotonic() - began < 8
+    events.wait(cid, "restart")
     assert events.of(cid, "die")[0].attributes["exitCode"] == "137"
     assert state(rt_engine, cid)["Running"]
     rm_f(rt_engine, cid)
@@ -293,6 +299,7 @@ def test_restart_starts_a_stopped_container(rt_engine, busybox, events):
     cid = create(rt_engine, busybox, ["sh", "-c", "echo ran"], start=False)
     call(rt_engine, "Restart", runtime_pb2.RestartRequest(id=cid))
     wait_for(lambda: rt_engine.ok("logs", cid).stdout == "ran\n", what="its run")
+    events.wait(cid, "restart")
     assert [e.action for e in events.of(cid, "start", "restart")] == ["start", "restart"]
     rm_f(rt_engine, cid)
 
@@ -366,7 +373,7 @@ def test_policies_apply_to_exits_while_the_runtime_was_down(fresh_rt_engine, tes
 
     back = ("always", "unless", "failing", "stopped-always")
     for name in back:
-        wait_for(lambda: state(eng, name)["Status"] == "running", timeout=30, what=f"{name} back")
+        wait_for(lambda: state(eng, name)["Pid"] > 0, timeout=30, what=f"{name} back")
     for name, code in (("succeeding", 0), ("none", 4), ("stopped-unless", 137)):
         doc = inspect(eng, name)[1]
         assert doc["State"]["Status"] == "exited" and doc["State"]["ExitCode"] == code, (name, doc["State"])
@@ -397,3 +404,23 @@ def inspect_time(at: float) -> str:
     from datetime import datetime, timezone
 
     return datetime.fromtimestamp(at, timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def test_a_container_waiting_to_restart_when_the_runtime_was_killed_comes_back(fresh_rt_engine, test_images):
+    eng = fresh_rt_engine
+    image = test_images["oci-gzip"].ref
+    eng.ok("pull", image)
+    script = "n=$(cat /runs 2>/dev/null || echo 0); n=$((n+1)); echo $n > /runs; " \
+             "if [ $n -ge 6 ]; then exec sleep 60; fi; exit 1"
+    cid = create(eng, image, ["sh", "-c", script], name="waiting", policy="always")
+    # the fifth exit waits 1.6 s: the service dies meanwhile, the record says restarting
+    wait_for(lambda: inspect(eng, cid)[1]["RestartCount"] == 5, timeout=30, what="five restarts")
+    assert state(eng, cid)["Status"] == "restarting"
+    eng.stop_service("runtime", kill=True)
+    time.sleep(2.5)  # past the restart that was due
+    eng.start("runtime")
+    wait_for(lambda: state(eng, cid)["Running"] and state(eng, cid)["Pid"] > 0, timeout=30,
+             what="the restart after recovery")
+    doc = inspect(eng, cid)[1]
+    assert doc["RestartCount"] == 0 and doc["State"]["Running"]
+    assert eng.ok("exec", cid, "cat", "/runs").stdout == "6\n"
