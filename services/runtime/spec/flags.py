@@ -12,17 +12,15 @@ the json-file log driver's ``New`` and ``ValidateLogOpt``. The unit grammars
 
 from __future__ import annotations
 
-import os
 import posixpath
 import re
 from dataclasses import dataclass, field
 
 from client.errors import InvalidArgument
 from client.units import from_human_size
-from services.common.log import get_logger
 
 __all__ = [
-    "Bind", "VolumeSpec", "SecurityOpts", "parse_bind", "parse_volume_spec", "parse_security_opts",
+    "Bind", "VolumeSpec", "SecurityOpts", "parse_volume_spec", "parse_security_opts",
     "parse_log_opts", "parse_bool",
 ]
 
@@ -122,66 +120,6 @@ def _clean(path: str) -> str:
     # normpath keeps a leading "//" (POSIX leaves it implementation-defined);
     # Go's filepath.Clean does not.
     return "/" + cleaned.lstrip("/") if cleaned.startswith("//") else cleaned
-
-
-def parse_bind(spec: str, *, create_missing: bool = True) -> Bind:
-    """Parse ``-v SRC:DST[:MODE]`` for a host-path bind.
-
-    MODE is a comma list with at most one of ``ro``/``rw``, one SELinux
-    label flag (``z``/``Z``, accepted and ignored: no SELinux here), one
-    propagation (private, shared, slave and their recursive forms), and
-    ``nocopy`` (meaningless for binds, accepted as Docker does). Named and
-    anonymous volumes (a relative or missing source) are refused. A missing
-    host directory is created (mode 0755) as Docker does for ``-v``; the
-    result says so in ``created`` and the creation is logged.
-    """
-    if "\x00" in spec:
-        raise InvalidArgument(f"invalid volume specification: {spec!r}: NUL byte")
-    parts = spec.split(":")
-    if len(parts) not in (2, 3):
-        raise InvalidArgument(f"invalid volume specification: {spec!r}"
-                              + (": anonymous volumes are not supported" if len(parts) == 1 else ""))
-    source, destination = parts[0], parts[1]
-    mode = parts[2] if len(parts) == 3 else ""
-    if not source.startswith("/"):
-        raise InvalidArgument(f"invalid volume specification: {spec!r}: "
-                              f"source {source!r} is not an absolute host path (named volumes are not supported)")
-    if not destination.startswith("/"):
-        raise InvalidArgument(f"invalid volume specification: {spec!r}: "
-                              f"destination {destination!r} is not an absolute path")
-    destination = _clean(destination)
-    if destination == "/":
-        raise InvalidArgument(f"invalid volume specification: {spec!r}: destination can't be '/'")
-    source = _clean(source)
-
-    read_only = False
-    seen: dict[str, str] = {}
-    for opt in (mode.split(",") if mode else []):
-        for kind, allowed in (("rw", _RW_MODES), ("label", _LABEL_MODES),
-                              ("propagation", _PROPAGATION_MODES), ("copy", _COPY_MODES)):
-            if opt in allowed:
-                break
-        else:
-            raise InvalidArgument(f"invalid mode: {opt!r} in volume specification {spec!r}")
-        if kind in seen:
-            raise InvalidArgument(f"invalid mode: {mode!r} in volume specification {spec!r}: "
-                                  f"{seen[kind]!r} and {opt!r} conflict")
-        seen[kind] = opt
-        if kind == "rw":
-            read_only = opt == "ro"
-
-    created = False
-    if not os.path.lexists(source):
-        if not create_missing:
-            raise InvalidArgument(f"bind source path does not exist: {source!r}")
-        try:
-            os.makedirs(source, mode=0o755, exist_ok=True)
-        except OSError as exc:
-            raise InvalidArgument(f"create bind source {source!r}: {exc.strerror}") from exc
-        created = True
-        get_logger(__name__).info("bind_source_created", source=source, destination=destination)
-    return Bind(source=source, destination=destination, read_only=read_only, mode=mode,
-                propagation=seen.get("propagation", "rprivate"), created=created)
 
 
 _TRUE = {"1", "t", "T", "TRUE", "true", "True"}
