@@ -295,6 +295,7 @@ class RuntimeService:
     def start(self, ref: str, *, wait_attach: bool = False, by_policy: bool = False) -> ContainerRecord:
         """A user's start, or (``by_policy``) the restart its policy asked for."""
         record = self.store.find(ref)
+        self._settle_exit(record)
         with self._lock(record.id):
             if (record.status == RESTARTING) != by_policy:
                 return record  # a user start of one waiting to restart is Docker's no-op; so is a cancelled restart
@@ -336,6 +337,7 @@ class RuntimeService:
                     shimclient.spawn_shim(config)
             except BaseException:
                 self.netglue.disconnect(record)
+                done.set()  # no run to wait for
                 raise
             _phase(record.id, "shim_spawn")
             record.status, record.starts = "running", record.starts + 1
@@ -347,6 +349,7 @@ class RuntimeService:
             except BaseException:
                 with self._lock(record.id):  # create or start failed: nothing of the network stays
                     self.netglue.disconnect(record)
+                done.set()
                 raise
         else:  # its process starts once a client attached; Docker's event all the same
             self.events.emit("start", record.id, name=record.name)
@@ -366,14 +369,31 @@ class RuntimeService:
 
     def _watch(self, record: ContainerRecord) -> None:
         done = self._exited.setdefault(record.id, threading.Event())
-        self._exits.watch(self._dir(record) / "shim", record.pid, lambda: self._on_exit(record.id, done),
+        run = record.starts
+        self._exits.watch(self._dir(record) / "shim", record.pid, lambda: self._on_exit(record.id, done, run),
                           name=f"watch-{record.id[:12]}")
 
+    def _settle_exit(self, record: ContainerRecord, timeout: float = 30.0) -> None:
+        """Wait until the last run's exit is handled (its network given back,
+        its status saved) when its process is gone but the watcher has not
+        finished yet: a wait that returned on the supervisor's status can be
+        followed at once by a start, which must not race that handling."""
+        done = self._exited.get(record.id)
+        if done is None or done.is_set() or threading.current_thread().name == f"watch-{record.id[:12]}":
+            return
+        with self.store.lock:
+            running = refresh(record, self._dir(record) / "shim")
+        if not running:
+            done.wait(timeout)
+
     @applies("HostConfig.auto_remove")
-    def _on_exit(self, container_id: str, done: threading.Event) -> None:
+    def _on_exit(self, container_id: str, done: threading.Event, run: int) -> None:
         try:
             record = self.store.find(container_id)
         except Exception:
+            done.set()
+            return
+        if record.starts != run:  # a later run began meanwhile: this exit is not its
             done.set()
             return
         _phase(container_id, "exit_reported")
@@ -434,6 +454,8 @@ class RuntimeService:
             raise InvalidArgument(f"invalid condition {condition!r}")
         with self.store.lock:
             running = refresh(record, self._dir(record) / "shim")
+        if not running and condition in ("", "not-running"):
+            self._settle_exit(record)  # Docker's wait answers once the engine has handled the exit
         if running or condition in ("next-exit", "removed"):
             done = self._exited.get(record.id)
             if done is None:

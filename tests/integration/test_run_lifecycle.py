@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from barque.runtime.v1 import runtime_pb2
 
 from tests.support.engine import CLI, Engine
 from tests.support.host import alive, container_cgroups, pids_matching
@@ -122,6 +123,35 @@ def test_create_start_wait(rt_engine, busybox):
         assert rt_engine.ok("logs", "later").stdout == "started\nstarted\n"
     finally:
         rt_engine.ok("rm", "later")
+
+
+def test_a_start_right_after_wait_keeps_the_new_run(rt_engine, busybox):
+    """wait answers once the engine has handled the exit (Docker's), so a
+    start at once after it runs anew with its network, and the late
+    handling of the first run's exit can't take the second run's address or
+    mark it exited. Calls go through the client library, back to back, to
+    make the window as narrow as a script's."""
+    script = "if [ -e /second ]; then exec sleep 60; fi; touch /second"
+    request = runtime_pb2.CreateRequest(
+        config=runtime_pb2.ContainerConfig(image=busybox, cmd=["sh", "-c", script]),
+        host_config=runtime_pb2.HostConfig(network_mode="bridge"))
+    ids = []
+    with rt_engine.client("runtime") as rt:
+        try:
+            for _ in range(5):
+                cid = rt.Create(request, timeout=60).id
+                ids.append(cid)
+                rt.Start(runtime_pb2.StartRequest(id=cid), timeout=60)
+                assert rt.Wait(runtime_pb2.WaitRequest(id=cid), timeout=60).exited.exit_code == 0
+                rt.Start(runtime_pb2.StartRequest(id=cid), timeout=60)
+            time.sleep(0.5)  # a late exit handling of the first runs would land by now
+            for cid in ids:
+                doc = json.loads(rt.Inspect(runtime_pb2.InspectRequest(id=cid), timeout=30).container_json)
+                assert doc["State"]["Status"] == "running", doc["State"]
+                assert doc["NetworkSettings"]["IPAddress"], doc["NetworkSettings"]
+        finally:
+            for cid in ids:
+                rt.Delete(runtime_pb2.DeleteRequest(id=cid, force=True), timeout=60)
 
 
 def test_rm_refuses_a_running_container_without_force(rt_engine, busybox):
