@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -40,13 +39,11 @@ from services.runtime.engine.mounts import mount_overlay, unmount
 from services.runtime.engine.exitwatch import ExitWatcher
 from services.runtime.engine.restart import RESTARTING, RestartManager, comes_back, kill_cancels, validate_policy
 from services.runtime.engine.status import refresh, utc_now
+from services.runtime.engine.networkapi import NetworkAPI
 from services.runtime.engine.networking import ContainerNetworks, hostname_for
 from services.runtime.network.dnsprocess import DnsResponder
-from services.runtime.network.document import network_json
-from services.runtime.network.listing import filter_networks, labelled, predefined
 from services.runtime.network.helperclient import NetworkHelper
-from services.runtime.network.manager import NetworkRequest, Networks, NetworkSettings
-from services.runtime.network.state import Network
+from services.runtime.network.manager import Networks, NetworkSettings
 from services.runtime.network.modes import exposed_ports, network_kind, port_requests
 from services.runtime.oci.cgroups import hierarchy
 from services.runtime.shim import client as shimclient
@@ -126,6 +123,8 @@ class RuntimeService:
             netns_dir=(run_dir or root) / "netns"), NetworkHelper(str(root / "network" / "helper")),
             on_change=self.dns.update)
         self.netglue = ContainerNetworks(self.networks, self.store, self._dir, network)
+        self.network_api = NetworkAPI(self.networks, self.netglue, self.store, self.events, root, self._lock,
+                                      self._dir)
         self._exited: dict[str, threading.Event] = {}
         self._exits = ExitWatcher()
         #: the exit status of containers removed by --rm, for a Run or Wait
@@ -328,7 +327,7 @@ class RuntimeService:
                 self.netglue.join_peer(record, cdir)
             else:
                 self.netglue.connect(record, cdir)
-                self._network_events("connect", record, self.netglue.live(record.id))
+                self.network_api.endpoint_events("connect", record, self.netglue.live(record.id))
                 _phase(record.id, "network")
             try:
                 if self.zygote is not None:
@@ -400,7 +399,7 @@ class RuntimeService:
         try:
             endpoints = self.netglue.live(container_id)
             self.netglue.disconnect(record)  # Docker frees the published ports before wait returns
-            self._network_events("disconnect", record, endpoints)
+            self.network_api.endpoint_events("disconnect", record, endpoints)
         except Exception as exc:  # logged; rm and the next start retry it
             log.warning("container.network_disconnect_failed", id=container_id, error=str(exc))
         with self.store.lock:
@@ -598,69 +597,6 @@ class RuntimeService:
         self._exited.pop(record.id, None)
         with self._guard:
             self._locks.pop(record.id, None)
-
-    # ---- networks ----------------------------------------------------------------
-
-    def create_network(self, req: NetworkRequest) -> Network:
-        net = self.networks.create(req)
-        self.events.emit("create", net.id, event_type="network", name=net.name, type=net.driver)
-        log.info("network.created", id=net.id, name=net.name, subnet=net.subnet)
-        return net
-
-    def remove_network(self, ref: str) -> Network:
-        if ref in ("host", "none"):
-            raise FailedPrecondition(f"{ref} is a pre-defined network and cannot be removed")
-        net = self.networks.remove(ref)
-        self.events.emit("destroy", net.id, event_type="network", name=net.name, type=net.driver)
-        return net
-
-    def prune_networks(self, labels: list[str]) -> list[str]:
-        """Every user-defined network no running container is on (and, with
-        ``labels`` "k" or "k=v", only those labelled so); their names."""
-        removed = []
-        for net, count in self.networks.listing():
-            if net.builtin or count or not all(labelled(net, want) for want in labels):
-                continue
-            try:
-                removed.append(self.remove_network(net.id).name)
-            except (FailedPrecondition, NotFound):
-                continue  # used or gone meanwhile
-        return removed
-
-    def list_networks(self, filters: list[str]) -> list[tuple[Network, int]]:
-        nets = self.networks.listing() + [(predefined(self.root, name), 0) for name in ("host", "none")]
-        return sorted(filter_networks(nets, filters), key=lambda nc: nc[0].name)
-
-    def inspect_network(self, ref: str) -> tuple[Network, dict]:
-        net = predefined(self.root, ref) if ref in ("host", "none") else self.networks.find(ref)
-        names = {r.id: r.name for r in self.store.all()}
-        on = [(names.get(ep.container_id, ""), ep) for n, ep in self.networks.all_endpoints() if n.id == net.id]
-        return net, network_json(net, on)
-
-    def _network_events(self, action: str, record: ContainerRecord, endpoints) -> None:
-        for live in endpoints:
-            self.events.emit(action, live.network.id, event_type="network", container=record.id,
-                             name=live.network.name, type=live.network.driver)
-
-    def connect_network(self, net_ref: str, ctr_ref: str, ip: str = "", aliases: list[str] | None = None) -> None:
-        record = self.store.find(ctr_ref)
-        with self._lock(record.id):
-            with self.store.lock:
-                running = refresh(record, self._dir(record) / "shim")
-            net = self.netglue.attach(record, running, net_ref, ip, list(aliases or []))
-            self.store.save(record)
-        self.events.emit("connect", net.id, event_type="network", container=record.id, name=net.name,
-                         type=net.driver)
-
-    def disconnect_network(self, net_ref: str, ctr_ref: str, force: bool = False) -> None:
-        record = self.store.find(ctr_ref)
-        with self._lock(record.id):
-            with self.store.lock:
-                running = refresh(record, self._dir(record) / "shim")
-            net = self.netglue.detach(record, running, net_ref, force)
-            self.store.save(record)
-        self.events.emit("disconnect", net.id, event_type="network", container=record.id, name=net.name,
-                         type=net.driver)
 
     # ---- queries -----------------------------------------------------------------
 

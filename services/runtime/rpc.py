@@ -220,22 +220,22 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServicer):
         pool = spec.ipam[0] if spec.ipam else runtime_pb2.IPAMPool()
         if len(spec.ipam) > 1:
             raise InvalidArgument("one IPv4 address pool per network is supported")
-        net = self._rt.create_network(NetworkRequest(
+        net = self._rt.network_api.create(NetworkRequest(
             spec.name, spec.driver or "bridge", spec.internal, pool.subnet, pool.gateway, pool.ip_range,
             dict(spec.labels), dict(spec.options)))
         return runtime_pb2.CreateNetworkResponse(id=net.id)
 
     def ListNetworks(self, request, context):
         return runtime_pb2.ListNetworksResponse(
-            networks=[network_to_pb(net, count) for net, count in self._rt.list_networks(list(request.filters))])
+            networks=[network_to_pb(net, count) for net, count in self._rt.network_api.listing(list(request.filters))])
 
     def InspectNetwork(self, request, context):
-        net, doc = self._rt.inspect_network(request.ref)
+        net, doc = self._rt.network_api.inspect(request.ref)
         return runtime_pb2.InspectNetworkResponse(network=network_to_pb(net, len(doc["Containers"])),
                                                   json=json.dumps(doc))
 
     def RemoveNetwork(self, request, context):
-        self._rt.remove_network(request.ref)
+        self._rt.network_api.remove(request.ref)
         return runtime_pb2.RemoveNetworkResponse()
 
     def PruneNetworks(self, request, context):
@@ -245,15 +245,15 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServicer):
             if key != "label":
                 raise InvalidArgument(f"invalid filter '{key}'")
             labels.append(value)
-        return runtime_pb2.PruneNetworksResponse(deleted=self._rt.prune_networks(labels))
+        return runtime_pb2.PruneNetworksResponse(deleted=self._rt.network_api.prune(labels))
 
     def ConnectNetwork(self, request, context):
         ep = request.endpoint
-        self._rt.connect_network(request.network, request.container, ep.ipam_config.ipv4_address, list(ep.aliases))
+        self._rt.network_api.connect(request.network, request.container, ep.ipam_config.ipv4_address, list(ep.aliases))
         return runtime_pb2.ConnectNetworkResponse()
 
     def DisconnectNetwork(self, request, context):
-        self._rt.disconnect_network(request.network, request.container, request.force)
+        self._rt.network_api.disconnect(request.network, request.container, request.force)
         return runtime_pb2.DisconnectNetworkResponse()
 
     def CreateVolume(self, request, context):
