@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from client.errors import NotFound
-from services.runtime import core
+from services.runtime.engine import lifecycle
 from services.runtime.core import ExitStatus, RuntimeService
 
 
@@ -42,10 +42,10 @@ def test_an_unknown_container_is_still_not_found():
 
 def test_only_the_newest_removed_statuses_are_kept():
     svc = _service()
-    for n in range(core.REMEMBERED_EXITS + 5):
+    for n in range(lifecycle.REMEMBERED_EXITS + 5):
         svc._remember_exit(f"{n:064x}", ExitStatus(n % 256, False, ""))
-    assert len(svc._removed_exits) == core.REMEMBERED_EXITS
+    assert len(svc._removed_exits) == lifecycle.REMEMBERED_EXITS
     with pytest.raises(NotFound):
         svc.final_exit(f"{0:064x}")
-    newest = core.REMEMBERED_EXITS + 4
+    newest = lifecycle.REMEMBERED_EXITS + 4
     assert svc.final_exit(f"{newest:064x}").exit_code == newest % 256

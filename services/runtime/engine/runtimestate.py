@@ -1,0 +1,62 @@
+"""What the runtime's behaviour mixins (:mod:`.lifecycle`, :mod:`.queries`)
+rely on :class:`~services.runtime.core.RuntimeService` to hold: its state,
+declared here by type, and the few helpers core defines. Nothing here runs;
+``RuntimeService.__init__`` sets every attribute."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.runtime.engine.containers import ContainerRecord, ContainerStore
+from services.runtime.engine.events import EventLog
+from services.runtime.engine.exitwatch import ExitWatcher
+from services.runtime.engine.networkapi import NetworkAPI
+from services.runtime.engine.networking import ContainerNetworks
+from services.runtime.engine.restart import RestartManager
+from services.runtime.shim.client import Zygote
+from services.runtime.volumes.manager import Volumes
+
+__all__ = ["RuntimeState", "ExitStatus"]
+
+
+@dataclass(frozen=True)
+class ExitStatus:
+    exit_code: int
+    oom_killed: bool = False
+    error: str = ""
+
+
+class RuntimeState:
+    root: Path
+    store: ContainerStore
+    events: EventLog
+    restarts: RestartManager
+    netglue: ContainerNetworks
+    network_api: NetworkAPI
+    volumes: Volumes
+    zygote: Zygote | None           # the warm fork server, None on the cold path or with runc
+    oci: list[str]                  # the OCI runtime's command line
+    oci_root: Path
+    cgroup_v2: bool
+    cgroup_root: Path
+    _exited: dict[str, threading.Event]       # container id -> set once its last run's exit is handled
+    _exits: ExitWatcher
+    _removed_exits: dict[str, ExitStatus]     # --rm containers' statuses, kept after removal
+    _guard: threading.Lock
+
+    def _lock(self, container_id: str) -> threading.Lock:
+        raise NotImplementedError
+
+    def _dir(self, record: ContainerRecord) -> Path:
+        raise NotImplementedError
+
+    def _oci(self, *args: str, check: bool = True) -> tuple[int, str]:
+        raise NotImplementedError
+
+    def _oom_cgroup(self, container_id: str) -> str:
+        raise NotImplementedError
+
+    def delete(self, ref: str, force: bool = False, remove_volumes: bool = False) -> str:
+        raise NotImplementedError
