@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from client.errors import InvalidArgument
+from services.runtime.engine.runtimestate import ContainerView
 from services.runtime.spec.options import applies
-
-if TYPE_CHECKING:
-    from services.runtime.core import ContainerView
 
 __all__ = ["parse_filters", "matches"]
 
@@ -29,7 +26,7 @@ def parse_filters(filters: list[str]) -> dict[str, list[str]]:
 
 
 @applies("Config.labels")
-def matches(view: "ContainerView", key: str, value: str) -> bool:
+def matches(view: ContainerView, key: str, value: str) -> bool:
     """``label=KEY`` holds when the label exists, ``label=KEY=VALUE`` when it has that value."""
     r = view.record
     if key == "label":

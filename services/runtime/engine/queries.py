@@ -5,23 +5,14 @@ logs. A mixin of :class:`~services.runtime.core.RuntimeService`, as
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable, Iterator
 
-from services.runtime.engine.containers import ContainerRecord
 from services.runtime.engine.filters import matches, parse_filters
 from services.runtime.engine.restart import RESTARTING
-from services.runtime.engine.runtimestate import RuntimeState
+from services.runtime.engine.runtimestate import ContainerView, RuntimeState
 from services.runtime.engine.status import refresh
 
 __all__ = ["Queries", "ContainerView"]
-
-
-@dataclass(frozen=True)
-class ContainerView:
-    record: ContainerRecord
-    running: bool
-    endpoints: tuple = ()   # its live endpoints (LiveEndpoint) while it runs
 
 
 class Queries(RuntimeState):

@@ -18,7 +18,7 @@ from services.runtime.engine.restart import RestartManager
 from services.runtime.shim.client import Zygote
 from services.runtime.volumes.manager import Volumes
 
-__all__ = ["RuntimeState", "ExitStatus"]
+__all__ = ["RuntimeState", "ExitStatus", "ContainerView"]
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,13 @@ class ExitStatus:
     exit_code: int
     oom_killed: bool = False
     error: str = ""
+
+
+@dataclass(frozen=True)
+class ContainerView:
+    record: ContainerRecord
+    running: bool
+    endpoints: tuple = ()   # its live endpoints (LiveEndpoint) while it runs
 
 
 class RuntimeState:
