@@ -227,6 +227,27 @@ def test_backoff_doubles_and_stop_cancels_the_pending_restart(rt_engine, busybox
     rm_f(rt_engine, cid)
 
 
+def test_stop_at_any_moment_of_a_restart_loop_ends_it(rt_engine, busybox):
+    """A stop that lands while a policy restart is starting the process, or
+    while the exit of an instant run is being handled, still ends the loop:
+    it waits for that start or exit handling (Docker's container lock), then
+    sees the container running or waiting to restart and stops it. Before,
+    such a stop found it "exited" for a moment, did nothing, and the loop
+    went on."""
+    for delay in (0.05, 0.13, 0.21, 0.34, 0.55, 0.8):
+        cid = create(rt_engine, busybox, ["sh", "-c", "exit 1"], policy="always")
+        try:
+            time.sleep(delay)
+            call(rt_engine, "Stop", runtime_pb2.StopRequest(id=cid))
+            count = inspect(rt_engine, cid)[1]["RestartCount"]
+            time.sleep(1.0)  # the backoff is under a second this early: a restart would be done
+            container, doc = inspect(rt_engine, cid)
+            assert (doc["RestartCount"], doc["State"]["Status"], doc["State"]["Restarting"]) == \
+                (count, "exited", False), (delay, doc["State"])
+        finally:
+            rm_f(rt_engine, cid)
+
+
 def test_ten_seconds_up_bring_the_backoff_back_to_100ms(rt_engine, busybox, events):
     """Five quick exits push the delay to 1.6 s; the sixth run lasts 10.5 s,
     so the next delay is 100 ms again where it would have been 3.2 s."""

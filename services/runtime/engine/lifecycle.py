@@ -97,15 +97,14 @@ class Lifecycle(RuntimeState):
             record.status, record.starts = "running", record.starts + 1
             record.started_at, record.error, record.oom_killed = utc_now(), "", False
             self.store.save(record)
-        if not wait_attach:
-            try:
-                self._await_started(record)
-            except BaseException:
-                with self._lock(record.id):  # create or start failed: nothing of the network stays
-                    self.netglue.disconnect(record)
-                done.set()
-                raise
-        else:  # its process starts once a client attached; Docker's event all the same
+            if not wait_attach:  # still under the lock: a stop or kill meanwhile waits for a running process
+                try:
+                    self._await_started(record)
+                except BaseException:
+                    self.netglue.disconnect(record)  # create or start failed: nothing of the network stays
+                    done.set()
+                    raise
+        if wait_attach:  # its process starts once a client attached; Docker's event all the same
             self.events.emit("start", record.id, name=record.name)
         self.volumes.events("mount", record.id, record.mounts)
         self._watch(record)
@@ -141,6 +140,20 @@ class Lifecycle(RuntimeState):
             done.wait(timeout)
 
     @applies("HostConfig.auto_remove")
+    def _settled_state(self, record: ContainerRecord) -> bool:
+        """Whether it runs, once neither a start (a policy restart holds the
+        lock until its process runs) nor the handling of an exit is under
+        way: a stop or kill then sees it running, waiting to restart, or
+        stopped, as Docker's container lock shows it, never in between."""
+        for _ in range(3):  # a run that began and ended meanwhile: settle its exit too
+            self._settle_exit(record)
+            with self._lock(record.id), self.store.lock:
+                running = refresh(record, self._dir(record) / "shim")
+                done = self._exited.get(record.id)
+                if running or done is None or done.is_set():
+                    break
+        return running
+
     def _on_exit(self, container_id: str, done: threading.Event, run: int) -> None:
         try:
             record = self.store.find(container_id)
@@ -276,8 +289,7 @@ class Lifecycle(RuntimeState):
     def kill(self, ref: str, sig: str = "SIGKILL") -> None:
         record = self.store.find(ref)
         signum = parse_signal(sig or "SIGKILL")
-        with self.store.lock:
-            running = refresh(record, self._dir(record) / "shim")
+        running = self._settled_state(record)
         if not running and record.status != RESTARTING:
             raise FailedPrecondition(f"Cannot kill container: {ref}: Container {record.id} is not running")
         self._manual_stop(record, cancel=kill_cancels(record.config.stop_signal, signum))
@@ -289,8 +301,7 @@ class Lifecycle(RuntimeState):
 
     def stop(self, ref: str, timeout: int | None = None) -> None:
         record = self.store.find(ref)
-        with self.store.lock:
-            running = refresh(record, self._dir(record) / "shim")
+        running = self._settled_state(record)
         if not running and record.status != RESTARTING:
             return
         self._manual_stop(record)  # before the signal: its exit restarts nothing
