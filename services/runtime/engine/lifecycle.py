@@ -139,7 +139,6 @@ class Lifecycle(RuntimeState):
         if not running:
             done.wait(timeout)
 
-    @applies("HostConfig.auto_remove")
     def _settled_state(self, record: ContainerRecord) -> bool:
         """Whether it runs, once neither a start (a policy restart holds the
         lock until its process runs) nor the handling of an exit is under
@@ -154,6 +153,7 @@ class Lifecycle(RuntimeState):
                     break
         return running
 
+    @applies("HostConfig.auto_remove")
     def _on_exit(self, container_id: str, done: threading.Event, run: int) -> None:
         try:
             record = self.store.find(container_id)
