@@ -45,10 +45,11 @@ def test_create_ls_inspect_rm(clean):
     assert (res.stdout, res.stderr) == ("data\n", "")
     anonymous = engine.ok("volume", "create").stdout.strip()
     assert re.fullmatch(r"[0-9a-f]{64}", anonymous)
+    first, second = sorted([anonymous, "data"])  # docker-cli lists by name (natural order: the same here)
     assert engine.ok("volume", "ls").stdout == (
         "DRIVER    VOLUME NAME\n"
-        f"local     {anonymous}\n"
-        "local     data\n")
+        f"local     {first}\n"
+        f"local     {second}\n")
     assert engine.ok("volume", "ls", "-q", "--filter", "label=env=test").lines == ["data"]
     assert engine.ok("volume", "ls", "--format", "{{.Name}}:{{.Driver}}:{{.Scope}}:{{.Labels}}",
                      "-f", "name=dat").lines == ["data:local:local:env=test,tier="]
