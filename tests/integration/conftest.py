@@ -6,6 +6,12 @@ pytest finds these by name; a test module only asks for them as arguments.
 * ``rt_engine``: all three services, shared by a module. Teardown contract:
   every container is force-removed, the engine must then list none, no cgroup
   of a removed container may remain, and the services must have exited.
+* ``fresh_rt_engine``: the same, private to one test.
+* ``clean``: ``rt_engine``, with every container (and its anonymous volumes)
+  and every volume removed after each test.
+* ``exec_path`` / ``path_engine``: a module's tests run twice, against an
+  engine on the warm exec path (the zygote) and one on the cold path
+  (``BARQUE_RUNTIME_WARM=0``), with the busybox test image pulled.
 * ``busybox``: the busybox test image, pulled into ``rt_engine``.
 * ``hand_built_image``: images made of the busybox layers plus an image config
   a test chooses (Entrypoint, StopSignal...).
@@ -57,6 +63,45 @@ def rt_engine() -> Iterator[Engine]:
         yield eng
     finally:
         close_runtime_engine(eng)
+
+
+@pytest.fixture
+def fresh_rt_engine() -> Iterator[Engine]:
+    """A private engine with no images and no containers."""
+    eng = start_runtime_engine()
+    try:
+        yield eng
+    finally:
+        close_runtime_engine(eng)
+
+
+@pytest.fixture
+def clean(rt_engine: Engine) -> Iterator[Engine]:
+    """``rt_engine``; after each test no container and no volume."""
+    yield rt_engine
+    ids = rt_engine.ok("ps", "-aq").lines
+    if ids:
+        rt_engine.ok("rm", "-f", "-v", *ids)
+    names = rt_engine.ok("volume", "ls", "-q").lines
+    if names:
+        rt_engine.ok("volume", "rm", *names)
+    assert rt_engine.ok("volume", "ls", "-q").lines == []
+
+
+@pytest.fixture(scope="module", params=["warm", "cold"])
+def exec_path(request) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def path_engine(exec_path: str, test_images) -> Iterator[Engine]:
+    """An engine on ``exec_path``, the busybox test image pulled."""
+    engine = start_runtime_engine(BARQUE_RUNTIME_WARM="1" if exec_path == "warm" else "0")
+    try:
+        engine.ok("pull", test_images["oci-gzip"].ref)
+        yield engine
+    finally:
+        close_runtime_engine(engine)
 
 
 @pytest.fixture(scope="module")

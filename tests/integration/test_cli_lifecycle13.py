@@ -22,14 +22,6 @@ from tests.support.runtime import wait_for
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 
 
-@pytest.fixture
-def clean(rt_engine):
-    yield rt_engine
-    ids = rt_engine.ok("ps", "-aq").lines
-    if ids:
-        rt_engine.ok("rm", "-f", "-v", *ids)
-
-
 def _container(engine, ref: str) -> dict:
     return json.loads(engine.ok("inspect", "--type", "container", ref).stdout)[0]
 

@@ -18,19 +18,6 @@ import pytest
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 
 
-@pytest.fixture
-def clean(rt_engine):
-    """After each test: no container, no volume."""
-    yield rt_engine
-    ids = rt_engine.ok("ps", "-aq").lines
-    if ids:
-        rt_engine.ok("rm", "-f", "-v", *ids)
-    names = rt_engine.ok("volume", "ls", "-q").lines
-    if names:
-        rt_engine.ok("volume", "rm", *names)
-    assert rt_engine.ok("volume", "ls", "-q").lines == []
-
-
 def _volume(engine, name: str) -> dict:
     return json.loads(engine.ok("volume", "inspect", name).stdout)[0]
 

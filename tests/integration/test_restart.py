@@ -21,7 +21,7 @@ from barque.runtime.v1 import runtime_pb2
 from client.errors import BarqueError, FailedPrecondition, InvalidArgument
 from tests.support.engine import Engine
 from tests.support.host import alive, pids_matching
-from tests.support.runtime import close_runtime_engine, start_runtime_engine, wait_for
+from tests.support.runtime import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 
@@ -358,14 +358,6 @@ def test_bad_policies_are_refused(rt_engine, busybox, policy, retries, auto_remo
 
 
 # ---- after the runtime service was killed ----------------------------------------------------
-
-@pytest.fixture
-def fresh_rt_engine() -> Iterator[Engine]:
-    eng = start_runtime_engine()
-    try:
-        yield eng
-    finally:
-        close_runtime_engine(eng)
 
 
 def test_policies_apply_to_exits_while_the_runtime_was_down(fresh_rt_engine, test_images):

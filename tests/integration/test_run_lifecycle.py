@@ -18,24 +18,14 @@ from pathlib import Path
 import pytest
 from barque.runtime.v1 import runtime_pb2
 
-from tests.support.engine import CLI, Engine
+from tests.support.engine import CLI
 from tests.support.host import alive, container_cgroups, pids_matching
-from tests.support.runtime import close_runtime_engine, start_runtime_engine, wait_for
+from tests.support.runtime import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 
 CRI_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+(Z|[+-]\d\d:\d\d) (stdout|stderr) [FP] .*$")
 RFC3339_NANO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$")
-
-
-@pytest.fixture
-def fresh_rt_engine() -> Iterator[Engine]:
-    """A private engine with no images and no containers."""
-    eng = start_runtime_engine()
-    try:
-        yield eng
-    finally:
-        close_runtime_engine(eng)
 
 
 # ---- run, --rm, names, create/start/wait ---------------------------------------------------
