@@ -19,6 +19,12 @@ class PullStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PULL_STATUS_ALREADY_EXISTS: _ClassVar[PullStatus]
     PULL_STATUS_DONE: _ClassVar[PullStatus]
     PULL_STATUS_RESOLVED: _ClassVar[PullStatus]
+
+class ChangeKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CHANGE_KIND_MODIFIED: _ClassVar[ChangeKind]
+    CHANGE_KIND_ADDED: _ClassVar[ChangeKind]
+    CHANGE_KIND_DELETED: _ClassVar[ChangeKind]
 PULL_STATUS_UNSPECIFIED: PullStatus
 PULL_STATUS_RESOLVING: PullStatus
 PULL_STATUS_WAITING: PullStatus
@@ -28,9 +34,12 @@ PULL_STATUS_EXTRACTING: PullStatus
 PULL_STATUS_ALREADY_EXISTS: PullStatus
 PULL_STATUS_DONE: PullStatus
 PULL_STATUS_RESOLVED: PullStatus
+CHANGE_KIND_MODIFIED: ChangeKind
+CHANGE_KIND_ADDED: ChangeKind
+CHANGE_KIND_DELETED: ChangeKind
 
 class Image(_message.Message):
-    __slots__ = ("id", "repo_tags", "repo_digests", "target", "manifest", "config", "layers", "diff_ids", "created", "size", "config_json", "platform", "chain_id", "tag_digests")
+    __slots__ = ("id", "repo_tags", "repo_digests", "target", "manifest", "config", "layers", "diff_ids", "created", "size", "config_json", "platform", "chain_id", "tag_digests", "diff_sizes")
     class TagDigestsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -52,6 +61,7 @@ class Image(_message.Message):
     PLATFORM_FIELD_NUMBER: _ClassVar[int]
     CHAIN_ID_FIELD_NUMBER: _ClassVar[int]
     TAG_DIGESTS_FIELD_NUMBER: _ClassVar[int]
+    DIFF_SIZES_FIELD_NUMBER: _ClassVar[int]
     id: str
     repo_tags: _containers.RepeatedScalarFieldContainer[str]
     repo_digests: _containers.RepeatedScalarFieldContainer[str]
@@ -66,7 +76,8 @@ class Image(_message.Message):
     platform: _types_pb2.Platform
     chain_id: str
     tag_digests: _containers.ScalarMap[str, str]
-    def __init__(self, id: _Optional[str] = ..., repo_tags: _Optional[_Iterable[str]] = ..., repo_digests: _Optional[_Iterable[str]] = ..., target: _Optional[_Union[_types_pb2.Descriptor, _Mapping]] = ..., manifest: _Optional[_Union[_types_pb2.Descriptor, _Mapping]] = ..., config: _Optional[_Union[_types_pb2.Descriptor, _Mapping]] = ..., layers: _Optional[_Iterable[_Union[_types_pb2.Descriptor, _Mapping]]] = ..., diff_ids: _Optional[_Iterable[str]] = ..., created: _Optional[str] = ..., size: _Optional[int] = ..., config_json: _Optional[bytes] = ..., platform: _Optional[_Union[_types_pb2.Platform, _Mapping]] = ..., chain_id: _Optional[str] = ..., tag_digests: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    diff_sizes: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, id: _Optional[str] = ..., repo_tags: _Optional[_Iterable[str]] = ..., repo_digests: _Optional[_Iterable[str]] = ..., target: _Optional[_Union[_types_pb2.Descriptor, _Mapping]] = ..., manifest: _Optional[_Union[_types_pb2.Descriptor, _Mapping]] = ..., config: _Optional[_Union[_types_pb2.Descriptor, _Mapping]] = ..., layers: _Optional[_Iterable[_Union[_types_pb2.Descriptor, _Mapping]]] = ..., diff_ids: _Optional[_Iterable[str]] = ..., created: _Optional[str] = ..., size: _Optional[int] = ..., config_json: _Optional[bytes] = ..., platform: _Optional[_Union[_types_pb2.Platform, _Mapping]] = ..., chain_id: _Optional[str] = ..., tag_digests: _Optional[_Mapping[str, str]] = ..., diff_sizes: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class PullRequest(_message.Message):
     __slots__ = ("reference", "platform")
@@ -203,3 +214,84 @@ class InfoResponse(_message.Message):
     driver: str
     driver_status: _containers.RepeatedCompositeFieldContainer[DriverStatus]
     def __init__(self, build: _Optional[_Union[_types_pb2.BuildInfo, _Mapping]] = ..., images: _Optional[int] = ..., driver: _Optional[str] = ..., driver_status: _Optional[_Iterable[_Union[DriverStatus, _Mapping]]] = ...) -> None: ...
+
+class EventsRequest(_message.Message):
+    __slots__ = ("since_nanos", "until_nanos", "filters")
+    SINCE_NANOS_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_NANOS_FIELD_NUMBER: _ClassVar[int]
+    FILTERS_FIELD_NUMBER: _ClassVar[int]
+    since_nanos: int
+    until_nanos: int
+    filters: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, since_nanos: _Optional[int] = ..., until_nanos: _Optional[int] = ..., filters: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class EventsResponse(_message.Message):
+    __slots__ = ("type", "action", "id", "attributes", "time_nanos")
+    class AttributesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    TIME_NANOS_FIELD_NUMBER: _ClassVar[int]
+    type: str
+    action: str
+    id: str
+    attributes: _containers.ScalarMap[str, str]
+    time_nanos: int
+    def __init__(self, type: _Optional[str] = ..., action: _Optional[str] = ..., id: _Optional[str] = ..., attributes: _Optional[_Mapping[str, str]] = ..., time_nanos: _Optional[int] = ...) -> None: ...
+
+class ChangesRequest(_message.Message):
+    __slots__ = ("key",)
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    def __init__(self, key: _Optional[str] = ...) -> None: ...
+
+class Change(_message.Message):
+    __slots__ = ("path", "kind")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    kind: ChangeKind
+    def __init__(self, path: _Optional[str] = ..., kind: _Optional[_Union[ChangeKind, str]] = ...) -> None: ...
+
+class ChangesResponse(_message.Message):
+    __slots__ = ("changes",)
+    CHANGES_FIELD_NUMBER: _ClassVar[int]
+    changes: _containers.RepeatedCompositeFieldContainer[Change]
+    def __init__(self, changes: _Optional[_Iterable[_Union[Change, _Mapping]]] = ...) -> None: ...
+
+class CommitRequest(_message.Message):
+    __slots__ = ("key", "parent", "config_json", "reference", "author", "comment", "created_by", "container_id", "empty_layer")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_JSON_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    AUTHOR_FIELD_NUMBER: _ClassVar[int]
+    COMMENT_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BY_FIELD_NUMBER: _ClassVar[int]
+    CONTAINER_ID_FIELD_NUMBER: _ClassVar[int]
+    EMPTY_LAYER_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    parent: str
+    config_json: bytes
+    reference: str
+    author: str
+    comment: str
+    created_by: str
+    container_id: str
+    empty_layer: bool
+    def __init__(self, key: _Optional[str] = ..., parent: _Optional[str] = ..., config_json: _Optional[bytes] = ..., reference: _Optional[str] = ..., author: _Optional[str] = ..., comment: _Optional[str] = ..., created_by: _Optional[str] = ..., container_id: _Optional[str] = ..., empty_layer: _Optional[bool] = ...) -> None: ...
+
+class CommitResponse(_message.Message):
+    __slots__ = ("image", "layer")
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    LAYER_FIELD_NUMBER: _ClassVar[int]
+    image: Image
+    layer: _types_pb2.Descriptor
+    def __init__(self, image: _Optional[_Union[Image, _Mapping]] = ..., layer: _Optional[_Union[_types_pb2.Descriptor, _Mapping]] = ...) -> None: ...

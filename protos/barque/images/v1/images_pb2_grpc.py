@@ -75,6 +75,21 @@ class ImagesStub:
                 request_serializer=barque_dot_images_dot_v1_dot_images__pb2.InfoRequest.SerializeToString,
                 response_deserializer=barque_dot_images_dot_v1_dot_images__pb2.InfoResponse.FromString,
                 _registered_method=True)
+        self.Events = channel.unary_stream(
+                '/barque.images.v1.Images/Events',
+                request_serializer=barque_dot_images_dot_v1_dot_images__pb2.EventsRequest.SerializeToString,
+                response_deserializer=barque_dot_images_dot_v1_dot_images__pb2.EventsResponse.FromString,
+                _registered_method=True)
+        self.Changes = channel.unary_unary(
+                '/barque.images.v1.Images/Changes',
+                request_serializer=barque_dot_images_dot_v1_dot_images__pb2.ChangesRequest.SerializeToString,
+                response_deserializer=barque_dot_images_dot_v1_dot_images__pb2.ChangesResponse.FromString,
+                _registered_method=True)
+        self.Commit = channel.unary_unary(
+                '/barque.images.v1.Images/Commit',
+                request_serializer=barque_dot_images_dot_v1_dot_images__pb2.CommitRequest.SerializeToString,
+                response_deserializer=barque_dot_images_dot_v1_dot_images__pb2.CommitResponse.FromString,
+                _registered_method=True)
 
 
 class ImagesServicer:
@@ -140,6 +155,31 @@ class ImagesServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Events(self, request, context):
+        """Events streams the image-store's own events: image pull, tag, untag,
+        delete, commit (``docker events --filter type=image``).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Changes(self, request, context):
+        """Changes lists what an active snapshot changed against its parent
+        (``docker diff``).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Commit(self, request, context):
+        """Commit makes an active snapshot's changes a layer of a new image: an OCI
+        tar with whiteouts and opaque directories, gzip-compressed and kept by
+        digest, with a config and manifest (``docker commit``; build reuses it).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ImagesServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -182,6 +222,21 @@ def add_ImagesServicer_to_server(servicer, server):
                     servicer.Info,
                     request_deserializer=barque_dot_images_dot_v1_dot_images__pb2.InfoRequest.FromString,
                     response_serializer=barque_dot_images_dot_v1_dot_images__pb2.InfoResponse.SerializeToString,
+            ),
+            'Events': grpc.unary_stream_rpc_method_handler(
+                    servicer.Events,
+                    request_deserializer=barque_dot_images_dot_v1_dot_images__pb2.EventsRequest.FromString,
+                    response_serializer=barque_dot_images_dot_v1_dot_images__pb2.EventsResponse.SerializeToString,
+            ),
+            'Changes': grpc.unary_unary_rpc_method_handler(
+                    servicer.Changes,
+                    request_deserializer=barque_dot_images_dot_v1_dot_images__pb2.ChangesRequest.FromString,
+                    response_serializer=barque_dot_images_dot_v1_dot_images__pb2.ChangesResponse.SerializeToString,
+            ),
+            'Commit': grpc.unary_unary_rpc_method_handler(
+                    servicer.Commit,
+                    request_deserializer=barque_dot_images_dot_v1_dot_images__pb2.CommitRequest.FromString,
+                    response_serializer=barque_dot_images_dot_v1_dot_images__pb2.CommitResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -401,6 +456,87 @@ class Images:
             '/barque.images.v1.Images/Info',
             barque_dot_images_dot_v1_dot_images__pb2.InfoRequest.SerializeToString,
             barque_dot_images_dot_v1_dot_images__pb2.InfoResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Events(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/barque.images.v1.Images/Events',
+            barque_dot_images_dot_v1_dot_images__pb2.EventsRequest.SerializeToString,
+            barque_dot_images_dot_v1_dot_images__pb2.EventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Changes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/barque.images.v1.Images/Changes',
+            barque_dot_images_dot_v1_dot_images__pb2.ChangesRequest.SerializeToString,
+            barque_dot_images_dot_v1_dot_images__pb2.ChangesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Commit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/barque.images.v1.Images/Commit',
+            barque_dot_images_dot_v1_dot_images__pb2.CommitRequest.SerializeToString,
+            barque_dot_images_dot_v1_dot_images__pb2.CommitResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -469,7 +469,7 @@ class NetworkingConfig(_message.Message):
     def __init__(self, endpoints_config: _Optional[_Mapping[str, EndpointSettings]] = ...) -> None: ...
 
 class ContainerState(_message.Message):
-    __slots__ = ("status", "running", "oom_killed", "pid", "exit_code", "error", "started_at", "finished_at", "restarting", "health")
+    __slots__ = ("status", "running", "oom_killed", "pid", "exit_code", "error", "started_at", "finished_at", "restarting", "health", "paused")
     STATUS_FIELD_NUMBER: _ClassVar[int]
     RUNNING_FIELD_NUMBER: _ClassVar[int]
     OOM_KILLED_FIELD_NUMBER: _ClassVar[int]
@@ -480,6 +480,7 @@ class ContainerState(_message.Message):
     FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
     RESTARTING_FIELD_NUMBER: _ClassVar[int]
     HEALTH_FIELD_NUMBER: _ClassVar[int]
+    PAUSED_FIELD_NUMBER: _ClassVar[int]
     status: str
     running: bool
     oom_killed: bool
@@ -490,7 +491,8 @@ class ContainerState(_message.Message):
     finished_at: str
     restarting: bool
     health: HealthState
-    def __init__(self, status: _Optional[str] = ..., running: _Optional[bool] = ..., oom_killed: _Optional[bool] = ..., pid: _Optional[int] = ..., exit_code: _Optional[int] = ..., error: _Optional[str] = ..., started_at: _Optional[str] = ..., finished_at: _Optional[str] = ..., restarting: _Optional[bool] = ..., health: _Optional[_Union[HealthState, _Mapping]] = ...) -> None: ...
+    paused: bool
+    def __init__(self, status: _Optional[str] = ..., running: _Optional[bool] = ..., oom_killed: _Optional[bool] = ..., pid: _Optional[int] = ..., exit_code: _Optional[int] = ..., error: _Optional[str] = ..., started_at: _Optional[str] = ..., finished_at: _Optional[str] = ..., restarting: _Optional[bool] = ..., health: _Optional[_Union[HealthState, _Mapping]] = ..., paused: _Optional[bool] = ...) -> None: ...
 
 class HealthState(_message.Message):
     __slots__ = ("status", "failing_streak", "log")
@@ -535,7 +537,7 @@ class MountPoint(_message.Message):
     def __init__(self, type: _Optional[str] = ..., source: _Optional[str] = ..., destination: _Optional[str] = ..., rw: _Optional[bool] = ..., mode: _Optional[str] = ..., name: _Optional[str] = ..., driver: _Optional[str] = ..., propagation: _Optional[str] = ...) -> None: ...
 
 class Container(_message.Message):
-    __slots__ = ("id", "name", "created", "image_id", "args", "config", "host_config", "state", "mounts", "log_path", "rootfs", "env", "working_dir", "hostname", "user", "ports", "networks", "restart_count")
+    __slots__ = ("id", "name", "created", "image_id", "args", "config", "host_config", "state", "mounts", "log_path", "rootfs", "env", "working_dir", "hostname", "user", "ports", "networks", "restart_count", "size_rw", "size_root_fs")
     class NetworksEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -561,6 +563,8 @@ class Container(_message.Message):
     PORTS_FIELD_NUMBER: _ClassVar[int]
     NETWORKS_FIELD_NUMBER: _ClassVar[int]
     RESTART_COUNT_FIELD_NUMBER: _ClassVar[int]
+    SIZE_RW_FIELD_NUMBER: _ClassVar[int]
+    SIZE_ROOT_FS_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     created: str
@@ -579,7 +583,9 @@ class Container(_message.Message):
     ports: _containers.RepeatedCompositeFieldContainer[Port]
     networks: _containers.MessageMap[str, EndpointSettings]
     restart_count: int
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., created: _Optional[str] = ..., image_id: _Optional[str] = ..., args: _Optional[_Iterable[str]] = ..., config: _Optional[_Union[ContainerConfig, _Mapping]] = ..., host_config: _Optional[_Union[HostConfig, _Mapping]] = ..., state: _Optional[_Union[ContainerState, _Mapping]] = ..., mounts: _Optional[_Iterable[_Union[MountPoint, _Mapping]]] = ..., log_path: _Optional[str] = ..., rootfs: _Optional[_Iterable[_Union[_types_pb2.Mount, _Mapping]]] = ..., env: _Optional[_Iterable[str]] = ..., working_dir: _Optional[str] = ..., hostname: _Optional[str] = ..., user: _Optional[str] = ..., ports: _Optional[_Iterable[_Union[Port, _Mapping]]] = ..., networks: _Optional[_Mapping[str, EndpointSettings]] = ..., restart_count: _Optional[int] = ...) -> None: ...
+    size_rw: int
+    size_root_fs: int
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., created: _Optional[str] = ..., image_id: _Optional[str] = ..., args: _Optional[_Iterable[str]] = ..., config: _Optional[_Union[ContainerConfig, _Mapping]] = ..., host_config: _Optional[_Union[HostConfig, _Mapping]] = ..., state: _Optional[_Union[ContainerState, _Mapping]] = ..., mounts: _Optional[_Iterable[_Union[MountPoint, _Mapping]]] = ..., log_path: _Optional[str] = ..., rootfs: _Optional[_Iterable[_Union[_types_pb2.Mount, _Mapping]]] = ..., env: _Optional[_Iterable[str]] = ..., working_dir: _Optional[str] = ..., hostname: _Optional[str] = ..., user: _Optional[str] = ..., ports: _Optional[_Iterable[_Union[Port, _Mapping]]] = ..., networks: _Optional[_Mapping[str, EndpointSettings]] = ..., restart_count: _Optional[int] = ..., size_rw: _Optional[int] = ..., size_root_fs: _Optional[int] = ...) -> None: ...
 
 class Port(_message.Message):
     __slots__ = ("ip", "private_port", "public_port", "type")
@@ -772,12 +778,14 @@ class DeleteResponse(_message.Message):
     def __init__(self, id: _Optional[str] = ...) -> None: ...
 
 class ListRequest(_message.Message):
-    __slots__ = ("all", "filters")
+    __slots__ = ("all", "filters", "size")
     ALL_FIELD_NUMBER: _ClassVar[int]
     FILTERS_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
     all: bool
     filters: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, all: _Optional[bool] = ..., filters: _Optional[_Iterable[str]] = ...) -> None: ...
+    size: bool
+    def __init__(self, all: _Optional[bool] = ..., filters: _Optional[_Iterable[str]] = ..., size: _Optional[bool] = ...) -> None: ...
 
 class ListResponse(_message.Message):
     __slots__ = ("containers",)
@@ -870,12 +878,14 @@ class LogsResponse(_message.Message):
     def __init__(self, stream: _Optional[_Union[StreamKind, str]] = ..., data: _Optional[bytes] = ..., time_nanos: _Optional[int] = ...) -> None: ...
 
 class EventsRequest(_message.Message):
-    __slots__ = ("since_nanos", "filters")
+    __slots__ = ("since_nanos", "filters", "until_nanos")
     SINCE_NANOS_FIELD_NUMBER: _ClassVar[int]
     FILTERS_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_NANOS_FIELD_NUMBER: _ClassVar[int]
     since_nanos: int
     filters: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, since_nanos: _Optional[int] = ..., filters: _Optional[_Iterable[str]] = ...) -> None: ...
+    until_nanos: int
+    def __init__(self, since_nanos: _Optional[int] = ..., filters: _Optional[_Iterable[str]] = ..., until_nanos: _Optional[int] = ...) -> None: ...
 
 class EventsResponse(_message.Message):
     __slots__ = ("type", "action", "id", "attributes", "time_nanos")
@@ -1295,3 +1305,240 @@ class PruneVolumesResponse(_message.Message):
     deleted: _containers.RepeatedScalarFieldContainer[str]
     space_reclaimed: int
     def __init__(self, deleted: _Optional[_Iterable[str]] = ..., space_reclaimed: _Optional[int] = ...) -> None: ...
+
+class StatsRequest(_message.Message):
+    __slots__ = ("ids", "all", "stream")
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    ALL_FIELD_NUMBER: _ClassVar[int]
+    STREAM_FIELD_NUMBER: _ClassVar[int]
+    ids: _containers.RepeatedScalarFieldContainer[str]
+    all: bool
+    stream: bool
+    def __init__(self, ids: _Optional[_Iterable[str]] = ..., all: _Optional[bool] = ..., stream: _Optional[bool] = ...) -> None: ...
+
+class CpuStats(_message.Message):
+    __slots__ = ("total_usage", "usage_in_usermode", "usage_in_kernelmode", "system_cpu_usage", "online_cpus")
+    TOTAL_USAGE_FIELD_NUMBER: _ClassVar[int]
+    USAGE_IN_USERMODE_FIELD_NUMBER: _ClassVar[int]
+    USAGE_IN_KERNELMODE_FIELD_NUMBER: _ClassVar[int]
+    SYSTEM_CPU_USAGE_FIELD_NUMBER: _ClassVar[int]
+    ONLINE_CPUS_FIELD_NUMBER: _ClassVar[int]
+    total_usage: int
+    usage_in_usermode: int
+    usage_in_kernelmode: int
+    system_cpu_usage: int
+    online_cpus: int
+    def __init__(self, total_usage: _Optional[int] = ..., usage_in_usermode: _Optional[int] = ..., usage_in_kernelmode: _Optional[int] = ..., system_cpu_usage: _Optional[int] = ..., online_cpus: _Optional[int] = ...) -> None: ...
+
+class MemoryStats(_message.Message):
+    __slots__ = ("usage", "limit", "max_usage", "stats")
+    class StatsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    MAX_USAGE_FIELD_NUMBER: _ClassVar[int]
+    STATS_FIELD_NUMBER: _ClassVar[int]
+    usage: int
+    limit: int
+    max_usage: int
+    stats: _containers.ScalarMap[str, int]
+    def __init__(self, usage: _Optional[int] = ..., limit: _Optional[int] = ..., max_usage: _Optional[int] = ..., stats: _Optional[_Mapping[str, int]] = ...) -> None: ...
+
+class NetworkStats(_message.Message):
+    __slots__ = ("name", "rx_bytes", "rx_packets", "rx_errors", "rx_dropped", "tx_bytes", "tx_packets", "tx_errors", "tx_dropped")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    RX_BYTES_FIELD_NUMBER: _ClassVar[int]
+    RX_PACKETS_FIELD_NUMBER: _ClassVar[int]
+    RX_ERRORS_FIELD_NUMBER: _ClassVar[int]
+    RX_DROPPED_FIELD_NUMBER: _ClassVar[int]
+    TX_BYTES_FIELD_NUMBER: _ClassVar[int]
+    TX_PACKETS_FIELD_NUMBER: _ClassVar[int]
+    TX_ERRORS_FIELD_NUMBER: _ClassVar[int]
+    TX_DROPPED_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    rx_bytes: int
+    rx_packets: int
+    rx_errors: int
+    rx_dropped: int
+    tx_bytes: int
+    tx_packets: int
+    tx_errors: int
+    tx_dropped: int
+    def __init__(self, name: _Optional[str] = ..., rx_bytes: _Optional[int] = ..., rx_packets: _Optional[int] = ..., rx_errors: _Optional[int] = ..., rx_dropped: _Optional[int] = ..., tx_bytes: _Optional[int] = ..., tx_packets: _Optional[int] = ..., tx_errors: _Optional[int] = ..., tx_dropped: _Optional[int] = ...) -> None: ...
+
+class ContainerStats(_message.Message):
+    __slots__ = ("id", "name", "read_nanos", "preread_nanos", "cpu", "precpu", "memory", "networks", "block_read", "block_write", "pids", "pids_limit", "running")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    READ_NANOS_FIELD_NUMBER: _ClassVar[int]
+    PREREAD_NANOS_FIELD_NUMBER: _ClassVar[int]
+    CPU_FIELD_NUMBER: _ClassVar[int]
+    PRECPU_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_FIELD_NUMBER: _ClassVar[int]
+    NETWORKS_FIELD_NUMBER: _ClassVar[int]
+    BLOCK_READ_FIELD_NUMBER: _ClassVar[int]
+    BLOCK_WRITE_FIELD_NUMBER: _ClassVar[int]
+    PIDS_FIELD_NUMBER: _ClassVar[int]
+    PIDS_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    RUNNING_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    name: str
+    read_nanos: int
+    preread_nanos: int
+    cpu: CpuStats
+    precpu: CpuStats
+    memory: MemoryStats
+    networks: _containers.RepeatedCompositeFieldContainer[NetworkStats]
+    block_read: int
+    block_write: int
+    pids: int
+    pids_limit: int
+    running: bool
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., read_nanos: _Optional[int] = ..., preread_nanos: _Optional[int] = ..., cpu: _Optional[_Union[CpuStats, _Mapping]] = ..., precpu: _Optional[_Union[CpuStats, _Mapping]] = ..., memory: _Optional[_Union[MemoryStats, _Mapping]] = ..., networks: _Optional[_Iterable[_Union[NetworkStats, _Mapping]]] = ..., block_read: _Optional[int] = ..., block_write: _Optional[int] = ..., pids: _Optional[int] = ..., pids_limit: _Optional[int] = ..., running: _Optional[bool] = ...) -> None: ...
+
+class StatsResponse(_message.Message):
+    __slots__ = ("stats",)
+    STATS_FIELD_NUMBER: _ClassVar[int]
+    stats: _containers.RepeatedCompositeFieldContainer[ContainerStats]
+    def __init__(self, stats: _Optional[_Iterable[_Union[ContainerStats, _Mapping]]] = ...) -> None: ...
+
+class TopRequest(_message.Message):
+    __slots__ = ("id", "ps_args")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    PS_ARGS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    ps_args: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, id: _Optional[str] = ..., ps_args: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class TopProcess(_message.Message):
+    __slots__ = ("fields",)
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    fields: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, fields: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class TopResponse(_message.Message):
+    __slots__ = ("titles", "processes")
+    TITLES_FIELD_NUMBER: _ClassVar[int]
+    PROCESSES_FIELD_NUMBER: _ClassVar[int]
+    titles: _containers.RepeatedScalarFieldContainer[str]
+    processes: _containers.RepeatedCompositeFieldContainer[TopProcess]
+    def __init__(self, titles: _Optional[_Iterable[str]] = ..., processes: _Optional[_Iterable[_Union[TopProcess, _Mapping]]] = ...) -> None: ...
+
+class RenameRequest(_message.Message):
+    __slots__ = ("id", "name")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    name: str
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+
+class RenameResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class PauseRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class PauseResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class UnpauseRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class UnpauseResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class PathStat(_message.Message):
+    __slots__ = ("name", "size", "mode", "mtime", "link_target")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    MTIME_FIELD_NUMBER: _ClassVar[int]
+    LINK_TARGET_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    size: int
+    mode: int
+    mtime: str
+    link_target: str
+    def __init__(self, name: _Optional[str] = ..., size: _Optional[int] = ..., mode: _Optional[int] = ..., mtime: _Optional[str] = ..., link_target: _Optional[str] = ...) -> None: ...
+
+class StatPathRequest(_message.Message):
+    __slots__ = ("id", "path")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    path: str
+    def __init__(self, id: _Optional[str] = ..., path: _Optional[str] = ...) -> None: ...
+
+class StatPathResponse(_message.Message):
+    __slots__ = ("stat",)
+    STAT_FIELD_NUMBER: _ClassVar[int]
+    stat: PathStat
+    def __init__(self, stat: _Optional[_Union[PathStat, _Mapping]] = ...) -> None: ...
+
+class CopyFromRequest(_message.Message):
+    __slots__ = ("id", "path", "follow_link")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    FOLLOW_LINK_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    path: str
+    follow_link: bool
+    def __init__(self, id: _Optional[str] = ..., path: _Optional[str] = ..., follow_link: _Optional[bool] = ...) -> None: ...
+
+class CopyFromResponse(_message.Message):
+    __slots__ = ("stat", "data")
+    STAT_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    stat: PathStat
+    data: bytes
+    def __init__(self, stat: _Optional[_Union[PathStat, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class CopyToHeader(_message.Message):
+    __slots__ = ("id", "path", "copy_uid_gid", "no_overwrite_dir_non_dir")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    COPY_UID_GID_FIELD_NUMBER: _ClassVar[int]
+    NO_OVERWRITE_DIR_NON_DIR_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    path: str
+    copy_uid_gid: bool
+    no_overwrite_dir_non_dir: bool
+    def __init__(self, id: _Optional[str] = ..., path: _Optional[str] = ..., copy_uid_gid: _Optional[bool] = ..., no_overwrite_dir_non_dir: _Optional[bool] = ...) -> None: ...
+
+class CopyToRequest(_message.Message):
+    __slots__ = ("header", "data")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    header: CopyToHeader
+    data: bytes
+    def __init__(self, header: _Optional[_Union[CopyToHeader, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class CopyToResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ExportRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class ExportResponse(_message.Message):
+    __slots__ = ("data",)
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    def __init__(self, data: _Optional[bytes] = ...) -> None: ...

@@ -170,6 +170,51 @@ class RuntimeStub:
                 request_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.PruneVolumesRequest.SerializeToString,
                 response_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.PruneVolumesResponse.FromString,
                 _registered_method=True)
+        self.Stats = channel.unary_stream(
+                '/barque.runtime.v1.Runtime/Stats',
+                request_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.StatsRequest.SerializeToString,
+                response_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.StatsResponse.FromString,
+                _registered_method=True)
+        self.Top = channel.unary_unary(
+                '/barque.runtime.v1.Runtime/Top',
+                request_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.TopRequest.SerializeToString,
+                response_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.TopResponse.FromString,
+                _registered_method=True)
+        self.Rename = channel.unary_unary(
+                '/barque.runtime.v1.Runtime/Rename',
+                request_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.RenameRequest.SerializeToString,
+                response_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.RenameResponse.FromString,
+                _registered_method=True)
+        self.Pause = channel.unary_unary(
+                '/barque.runtime.v1.Runtime/Pause',
+                request_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.PauseRequest.SerializeToString,
+                response_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.PauseResponse.FromString,
+                _registered_method=True)
+        self.Unpause = channel.unary_unary(
+                '/barque.runtime.v1.Runtime/Unpause',
+                request_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.UnpauseRequest.SerializeToString,
+                response_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.UnpauseResponse.FromString,
+                _registered_method=True)
+        self.StatPath = channel.unary_unary(
+                '/barque.runtime.v1.Runtime/StatPath',
+                request_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.StatPathRequest.SerializeToString,
+                response_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.StatPathResponse.FromString,
+                _registered_method=True)
+        self.CopyFrom = channel.unary_stream(
+                '/barque.runtime.v1.Runtime/CopyFrom',
+                request_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.CopyFromRequest.SerializeToString,
+                response_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.CopyFromResponse.FromString,
+                _registered_method=True)
+        self.CopyTo = channel.stream_unary(
+                '/barque.runtime.v1.Runtime/CopyTo',
+                request_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.CopyToRequest.SerializeToString,
+                response_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.CopyToResponse.FromString,
+                _registered_method=True)
+        self.Export = channel.unary_stream(
+                '/barque.runtime.v1.Runtime/Export',
+                request_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.ExportRequest.SerializeToString,
+                response_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.ExportResponse.FromString,
+                _registered_method=True)
 
 
 class RuntimeServicer:
@@ -374,6 +419,75 @@ class RuntimeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Stats(self, request, context):
+        """Stats samples containers' resource usage from their cgroups and network
+        namespaces (``docker stats``): one response per interval holding a sample
+        of every container asked for, or a single response without ``stream``.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Top(self, request, context):
+        """Top lists the processes of a container's cgroup in ps's columns
+        (``docker top``, Engine API ``GET /containers/{id}/top``).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Rename(self, request, context):
+        """Rename gives a container a new name (``docker rename``).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Pause(self, request, context):
+        """Pause freezes every process of a running container (``docker pause``).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Unpause(self, request, context):
+        """Unpause thaws a paused container (``docker unpause``).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StatPath(self, request, context):
+        """StatPath describes one path inside a container's root filesystem
+        (Engine API ``HEAD /containers/{id}/archive``), running or stopped.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CopyFrom(self, request, context):
+        """CopyFrom streams a tar of one path inside a container's root
+        (``docker cp CONTAINER:SRC DEST``); the first message is the path's stat.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CopyTo(self, request_iterator, context):
+        """CopyTo extracts a tar stream into a directory inside a container's root
+        (``docker cp SRC CONTAINER:DEST``), never leaving the root.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Export(self, request, context):
+        """Export streams a tar of a container's whole filesystem (``docker export``).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RuntimeServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -511,6 +625,51 @@ def add_RuntimeServicer_to_server(servicer, server):
                     servicer.PruneVolumes,
                     request_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.PruneVolumesRequest.FromString,
                     response_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.PruneVolumesResponse.SerializeToString,
+            ),
+            'Stats': grpc.unary_stream_rpc_method_handler(
+                    servicer.Stats,
+                    request_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.StatsRequest.FromString,
+                    response_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.StatsResponse.SerializeToString,
+            ),
+            'Top': grpc.unary_unary_rpc_method_handler(
+                    servicer.Top,
+                    request_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.TopRequest.FromString,
+                    response_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.TopResponse.SerializeToString,
+            ),
+            'Rename': grpc.unary_unary_rpc_method_handler(
+                    servicer.Rename,
+                    request_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.RenameRequest.FromString,
+                    response_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.RenameResponse.SerializeToString,
+            ),
+            'Pause': grpc.unary_unary_rpc_method_handler(
+                    servicer.Pause,
+                    request_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.PauseRequest.FromString,
+                    response_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.PauseResponse.SerializeToString,
+            ),
+            'Unpause': grpc.unary_unary_rpc_method_handler(
+                    servicer.Unpause,
+                    request_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.UnpauseRequest.FromString,
+                    response_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.UnpauseResponse.SerializeToString,
+            ),
+            'StatPath': grpc.unary_unary_rpc_method_handler(
+                    servicer.StatPath,
+                    request_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.StatPathRequest.FromString,
+                    response_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.StatPathResponse.SerializeToString,
+            ),
+            'CopyFrom': grpc.unary_stream_rpc_method_handler(
+                    servicer.CopyFrom,
+                    request_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.CopyFromRequest.FromString,
+                    response_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.CopyFromResponse.SerializeToString,
+            ),
+            'CopyTo': grpc.stream_unary_rpc_method_handler(
+                    servicer.CopyTo,
+                    request_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.CopyToRequest.FromString,
+                    response_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.CopyToResponse.SerializeToString,
+            ),
+            'Export': grpc.unary_stream_rpc_method_handler(
+                    servicer.Export,
+                    request_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.ExportRequest.FromString,
+                    response_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.ExportResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1243,6 +1402,249 @@ class Runtime:
             '/barque.runtime.v1.Runtime/PruneVolumes',
             barque_dot_runtime_dot_v1_dot_runtime__pb2.PruneVolumesRequest.SerializeToString,
             barque_dot_runtime_dot_v1_dot_runtime__pb2.PruneVolumesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Stats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/barque.runtime.v1.Runtime/Stats',
+            barque_dot_runtime_dot_v1_dot_runtime__pb2.StatsRequest.SerializeToString,
+            barque_dot_runtime_dot_v1_dot_runtime__pb2.StatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Top(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/barque.runtime.v1.Runtime/Top',
+            barque_dot_runtime_dot_v1_dot_runtime__pb2.TopRequest.SerializeToString,
+            barque_dot_runtime_dot_v1_dot_runtime__pb2.TopResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Rename(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/barque.runtime.v1.Runtime/Rename',
+            barque_dot_runtime_dot_v1_dot_runtime__pb2.RenameRequest.SerializeToString,
+            barque_dot_runtime_dot_v1_dot_runtime__pb2.RenameResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Pause(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/barque.runtime.v1.Runtime/Pause',
+            barque_dot_runtime_dot_v1_dot_runtime__pb2.PauseRequest.SerializeToString,
+            barque_dot_runtime_dot_v1_dot_runtime__pb2.PauseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Unpause(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/barque.runtime.v1.Runtime/Unpause',
+            barque_dot_runtime_dot_v1_dot_runtime__pb2.UnpauseRequest.SerializeToString,
+            barque_dot_runtime_dot_v1_dot_runtime__pb2.UnpauseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StatPath(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/barque.runtime.v1.Runtime/StatPath',
+            barque_dot_runtime_dot_v1_dot_runtime__pb2.StatPathRequest.SerializeToString,
+            barque_dot_runtime_dot_v1_dot_runtime__pb2.StatPathResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CopyFrom(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/barque.runtime.v1.Runtime/CopyFrom',
+            barque_dot_runtime_dot_v1_dot_runtime__pb2.CopyFromRequest.SerializeToString,
+            barque_dot_runtime_dot_v1_dot_runtime__pb2.CopyFromResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CopyTo(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/barque.runtime.v1.Runtime/CopyTo',
+            barque_dot_runtime_dot_v1_dot_runtime__pb2.CopyToRequest.SerializeToString,
+            barque_dot_runtime_dot_v1_dot_runtime__pb2.CopyToResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Export(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/barque.runtime.v1.Runtime/Export',
+            barque_dot_runtime_dot_v1_dot_runtime__pb2.ExportRequest.SerializeToString,
+            barque_dot_runtime_dot_v1_dot_runtime__pb2.ExportResponse.FromString,
             options,
             channel_credentials,
             insecure,
