@@ -7,7 +7,7 @@ BINDIR ?= /usr/local/bin
 
 # Debian packages the engine, its main job and its tests use.
 APT_PACKAGES := docker-registry skopeo umoci busybox-static runc apache2-utils zstd curl iproute2 \
-	python3-venv ca-certificates systemd podman conmon iptables util-linux tini
+	python3-venv ca-certificates systemd podman conmon iptables util-linux tini procps
 
 .PHONY: help deps install venv protos check-protos up down status demo test test-unit lint bench-deps bench-pull bench-run bench-net
 

@@ -39,7 +39,7 @@ from services.runtime.engine.containers import (
     generate_name,
     new_id,
 )
-from services.runtime.engine.events import EventLog
+from services.common.events import EventLog
 from services.runtime.engine.lifecycle import ExitStatus, Lifecycle, phase
 from services.runtime.engine.queries import ContainerView, Queries
 from services.runtime.engine.health import merge_healthcheck

@@ -16,7 +16,7 @@ from barque.runtime.v1.runtime_pb2 import ContainerConfig, HealthConfig, HostCon
 
 from client.errors import FailedPrecondition
 from services.runtime.engine.containers import ContainerRecord, ContainerStore, new_id
-from services.runtime.engine.events import EventLog
+from services.common.events import EventLog
 from services.runtime.engine.healthmonitor import HealthMonitor, kill_tree
 from services.runtime.engine.status import utc_now
 

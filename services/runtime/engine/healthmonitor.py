@@ -32,7 +32,7 @@ from client.errors import BarqueError, NotFound
 from services.common.log import get_logger
 from services.runtime.engine import health as hc
 from services.runtime.engine.containers import ContainerRecord, ContainerStore
-from services.runtime.engine.events import Event, EventLog
+from services.common.events import Event, EventLog
 from services.runtime.engine.status import alive
 
 __all__ = ["HealthMonitor", "ProbeSession", "kill_tree"]

@@ -11,7 +11,7 @@ from typing import Callable, Iterable
 from client.errors import FailedPrecondition, NotFound
 from services.common.log import get_logger
 from services.runtime.engine.containers import ContainerRecord, ContainerStore
-from services.runtime.engine.events import EventLog
+from services.common.events import EventLog
 from services.runtime.engine.networking import ContainerNetworks
 from services.runtime.engine.status import refresh
 from services.runtime.network.document import network_json

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.runtime.engine.containers import ContainerRecord, ContainerStore
-from services.runtime.engine.events import EventLog
+from services.common.events import EventLog
 from services.runtime.engine.exitwatch import ExitWatcher
 from services.runtime.engine.networkapi import NetworkAPI
 from services.runtime.engine.networking import ContainerNetworks

@@ -1,6 +1,7 @@
-"""Lifecycle events: an in-memory ring that Events streams from, and the
-in-process subscribers that follow a container's life through them (the
-health monitor starts on "start" and stops on "die")."""
+"""Events of a service's own objects: a bounded in-memory ring that the
+service's Events RPC streams from, and in-process subscribers (the runtime's
+health monitor starts on a container's "start" and stops on its "die").
+Each service keeps its own log; ``barque events`` merges their streams."""
 
 from __future__ import annotations
 
