@@ -11,6 +11,7 @@ leaves its target undecided (``met`` is None).
 from __future__ import annotations
 
 from bench.runprofile import print_breakdown, print_importtime, print_profile
+from bench.everyday import print_everyday
 
 __all__ = ["targets", "print_report", "PS_LOADED_LIMIT_S", "PER_CONTAINER_LIMIT_KIB", "net_targets",
            "print_net_report", "VETH_SHARE", "NET_RUN_VS_PODMAN", "USER_NET_VS_DOCKER", "LOOKUP_VS_DOCKER"]
@@ -170,7 +171,7 @@ def _target_value(value: float, unit: str) -> str:
 
 
 def _print_targets(found: list[dict]) -> None:
-    print("\ntargets (issue 10)")
+    print("\ntargets (issues 10 and 14)")
     for t in found:
         verdict = {True: "met", False: "missed", None: "n/a"}[t["met"]]
         value = "not measured" if t["value"] is None else _target_value(t["value"], t["unit"])
@@ -203,6 +204,7 @@ def print_report(result: dict) -> None:
         _print_summary(f"ps with {loaded.get('containers', '?')} running containers per engine"
                        + (f" (rows listed: {listed})" if listed else ""), loaded)
     _print_memory(result.get("memory", {}))
+    print_everyday(result.get("everyday"), _print_summary)
     if "breakdown" in result:
         print_breakdown(result["breakdown"])
     if "cli_importtime" in result:

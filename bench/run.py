@@ -55,6 +55,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bench.barque import BarqueRuntime
+from bench.everyday import everyday, everyday_targets
 from bench.many import Probe, alternate, concurrent_start, exec_latency, fixed_cost, ps_loaded
 from bench.report import print_report, targets
 from bench.runprofile import (cli_floors, importtime_top, log_phases, median, paired_ratios, parse_smaps_rollup,
@@ -91,6 +92,8 @@ class Contender:
     exec: list[str] = field(default_factory=list)       # + id + command: run a process in a container
     cli: dict[str, list[str]] = field(default_factory=dict)   # FIXED_COMMANDS' command lines
     variants: dict[str, dict[str, str]] = field(default_factory=dict)  # label -> env: extra fixed-cost rows
+    base: list[str] = field(default_factory=list)       # the CLI before any command (bench/everyday.py)
+    run_flags: list[str] = field(default_factory=list)  # what `run` takes here before the image
 
 
 def memory_of(pids: list[int]) -> dict[str, int]:
@@ -205,7 +208,8 @@ def _contenders(engines: list[str], root: Path, ref: str, layout: Path, stack: E
                                      lambda bq=bq: [*bq.service_pids().values(), *bq.server_pids()],
                                      bq.shim_pids, bq.command("exec"),
                                      {k: bq.command(*v) for k, v in FIXED_COMMANDS.items()},
-                                     {"barque in-process": {"BARQUE_CLI_SERVER": "0"}}))
+                                     {"barque in-process": {"BARQUE_CLI_SERVER": "0"}}, bq.command(),
+                                     ["--network", "none"]))
             elif name == "docker":
                 d = Docker(root / "docker")
                 if d.available():
@@ -218,7 +222,8 @@ def _contenders(engines: list[str], root: Path, ref: str, layout: Path, stack: E
                                      d.command("run", "-d", *flags, ref, "sleep", "600"), d.command("rm", "-f"),
                                      d.daemon_pids,
                                      lambda d=d: pids_matching("containerd-shim", str(d.exec_root)),
-                                     d.command("exec"), {k: d.command(*v) for k, v in FIXED_COMMANDS.items()}))
+                                     d.command("exec"), {k: d.command(*v) for k, v in FIXED_COMMANDS.items()},
+                                     base=d.command(), run_flags=flags))
             elif name == "podman":
                 p = Podman(root / "podman")
                 if p.available():
@@ -236,7 +241,8 @@ def _contenders(engines: list[str], root: Path, ref: str, layout: Path, stack: E
                                      p.command("run", "-d", *flags, ref, "sleep", "600"),
                                      p.command("rm", "-f", "-t", "0"), lambda: [],
                                      lambda p=p: pids_matching("conmon", str(p.root)), p.command("exec"),
-                                     {k: p.command(*v) for k, v in FIXED_COMMANDS.items()}))
+                                     {k: p.command(*v) for k, v in FIXED_COMMANDS.items()},
+                                     base=p.command(), run_flags=flags))
             elif name == "runc":
                 r = RuncFloor(root / "runc", CGROUP_PARENTS["runc"])
                 if r.available():
@@ -334,7 +340,7 @@ def _attempt(measure) -> dict:
 
 
 def run_benchmark(runs: int, engines: list[str], containers: int, profile: bool, ps_containers: int = 100,
-                  concurrent_rounds: int = 5) -> dict:
+                  concurrent_rounds: int = 5, only_everyday: bool = False) -> dict:
     result: dict = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "host": {"cpus": os.cpu_count(), "kernel": platform.release(), "python": platform.python_version(),
@@ -363,6 +369,11 @@ def run_benchmark(runs: int, engines: list[str], containers: int, profile: bool,
         engines_only = [c for c in contenders if c.detached]
         keep = {registry.proc.pid, *(barque.service_pids().values() if barque else ())}
         _check_server(barque, "setup", fairness)
+        if only_everyday:
+            _everyday_stage(result, engines_only, ref, root, runs, barque, keep, loads)
+            result["host"]["loadavg_end"] = os.getloadavg()
+            result["targets"] = everyday_targets(result["everyday"])
+            return result
 
         _stage("fixed cost", "fixed cost of a CLI command: ps (no containers), version, images -q", loads)
         result["fixed_cost"] = _attempt(lambda: fixed_cost(_fixed_probes(contenders), runs))
@@ -414,6 +425,7 @@ def run_benchmark(runs: int, engines: list[str], containers: int, profile: bool,
                                                          ps_containers, runs=runs))
         reap_orphans(keep)
         _check_server(barque, "ps loaded", fairness)
+        _everyday_stage(result, engines_only, ref, root, runs, barque, keep, loads)
 
         if barque is not None:
             _stage("importtime", "-X importtime of the CLI", loads)
@@ -426,10 +438,19 @@ def run_benchmark(runs: int, engines: list[str], containers: int, profile: bool,
                 }
             _check_server(barque, "profile", fairness)
         result["host"]["loadavg_end"] = os.getloadavg()
-        result["targets"] = targets(result)
+        result["targets"] = targets(result) + everyday_targets(result["everyday"])
         reap_orphans(keep)
     reap_orphans(set())
     return result
+
+
+def _everyday_stage(result: dict, engines_only: list[Contender], ref: str, root: Path, runs: int,
+                    barque: BarqueRuntime | None, keep: set[int], loads: list) -> None:
+    """Issue 14's figures: stats, ps with 50, cp both ways, commit (bench/everyday.py)."""
+    result["everyday"] = everyday(engines_only, ref, root, runs, lambda key, title: _stage(key, title, loads),
+                                  _attempt)
+    reap_orphans(keep)
+    _check_server(barque, "everyday", result["fairness"])
 
 
 def _tree() -> dict:
@@ -463,6 +484,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="running containers per engine while ps is timed (default 100)")
     parser.add_argument("--concurrent-rounds", type=int, default=5, help="rounds of concurrent starts (default 5)")
     parser.add_argument("--no-profile", action="store_true", help="skip py-spy (-X importtime is always measured)")
+    parser.add_argument("--only-everyday", action="store_true",
+                        help="only the everyday commands of issue 14 (stats, ps with 50, cp, commit)")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     args = parser.parse_args(argv)
     engines = [e for e in args.engines.split(",") if e]
@@ -475,7 +498,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         result = run_benchmark(args.runs, engines, args.containers, not args.no_profile, args.ps_containers,
-                               args.concurrent_rounds)
+                               args.concurrent_rounds, args.only_everyday)
     except (ToolError, RuntimeError) as exc:
         print(f"bench-run failed: {exc}", file=sys.stderr)
         return 1

@@ -257,3 +257,17 @@ def test_remove_cgroups_removes_only_barque_subtree_children_first(tmp_path):
     assert (tmp_path / "memory" / "barque" / "other").is_dir()
     assert (tmp_path / "memory" / "bench-docker").is_dir()
     assert left == [str(busy.parent), str(busy.parent.parent)]
+
+
+def test_everyday_targets_judge_each_figure_against_both_peers():
+    from bench.everyday import everyday_targets
+
+    result = {"stats": {"paired_ratios": {"barque/docker": 0.4, "barque/podman": 1.2}},
+              "commit": {"paired_ratios": {"barque/docker": 1.0}}}
+    found = {t["target"]: t for t in everyday_targets(result)}
+    assert found["stats --no-stream <= docker"]["met"] is True
+    assert found["stats --no-stream <= podman"]["met"] is False
+    assert found["commit C IMAGE <= docker"]["met"] is True  # "no slower": equal meets it
+    assert found["commit C IMAGE <= podman"]["met"] is None  # not measured
+    assert found["cp FILE C:/tmp <= docker"]["value"] is None
+    assert len(found) == 10
