@@ -7,10 +7,12 @@ container and ``commit`` share.
   walk with ``O_NOFOLLOW``);
 - :mod:`.reader`: a streaming tar reader with bounded headers;
 - :mod:`.apply`: the whiteout-aware applier with per-layer limits;
+- :mod:`.writer`: a streaming tar writer of a tree beneath a root fd, with a
+  per-entry hook (``commit``'s whiteouts, ``cp`` and ``export``);
 - :mod:`.errors`: the layer error categories.
 
 Import the module you need: the package itself imports nothing, so a lean
 reader (the passwd lookup) does not pay for the applier's logging.
 """
 
-__all__ = ["apply", "beneath", "errors", "reader"]
+__all__ = ["apply", "beneath", "errors", "reader", "writer"]
