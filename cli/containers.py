@@ -1,4 +1,4 @@
-"""Container commands (create, start, ps, logs, stop, restart, kill, rm, wait, inspect)
+"""Container commands (create, start, ps, logs, stop, restart, kill, pause, unpause, rm, wait, inspect)
 and the remote adapter over the runtime's stub."""
 
 from __future__ import annotations
@@ -66,6 +66,12 @@ class RuntimeClient:
             req.timeout = timeout
         self._stub.Restart(req)
 
+    def pause(self, ref: str) -> None:
+        self._stub.Pause(runtime_pb2.PauseRequest(id=ref))
+
+    def unpause(self, ref: str) -> None:
+        self._stub.Unpause(runtime_pb2.UnpauseRequest(id=ref))
+
     def delete(self, ref: str, force: bool, remove_volumes: bool = False) -> str:
         return self._stub.Delete(runtime_pb2.DeleteRequest(id=ref, force=force, remove_volumes=remove_volumes)).id
 
@@ -95,6 +101,8 @@ def status_text(c: runtime_pb2.Container, now: float | None = None) -> str:
     if s.running:
         started = parse_time(s.started_at)
         up = "Up " + time_ago(started, now).removesuffix(" ago") if started else "Up"
+        if s.paused:
+            return f"{up} (Paused)"
         if s.HasField("health") and s.health.status:
             health = "health: starting" if s.health.status == "starting" else s.health.status
             return f"{up} ({health})"
@@ -127,6 +135,8 @@ def _state(c: runtime_pb2.Container) -> str:
     """moby's State.StateString."""
     if c.state.restarting:
         return "restarting"
+    if c.state.paused:
+        return "paused"
     return "running" if c.state.running else c.state.status
 
 
@@ -205,6 +215,14 @@ def cmd_stop(ctx, args) -> int:
 
 def cmd_kill(ctx, args) -> int:
     return _each(ctx, args.containers, lambda r: ctx.runtime().kill(r, args.signal))
+
+
+def cmd_pause(ctx, args) -> int:
+    return _each(ctx, args.containers, ctx.runtime().pause)
+
+
+def cmd_unpause(ctx, args) -> int:
+    return _each(ctx, args.containers, ctx.runtime().unpause)
 
 
 def cmd_restart(ctx, args) -> int:
@@ -388,6 +406,12 @@ def register(sub, container_group) -> None:
     for p in add_command([(sub, "kill"), (container_group, "kill")], cmd_kill,
                          help="Kill one or more running containers"):
         p.add_argument("-s", "--signal", default="KILL")
+        p.add_argument("containers", nargs="+")
+    for p in add_command([(sub, "pause"), (container_group, "pause")], cmd_pause,
+                         help="Pause all processes within one or more containers"):
+        p.add_argument("containers", nargs="+")
+    for p in add_command([(sub, "unpause"), (container_group, "unpause")], cmd_unpause,
+                         help="Unpause all processes within one or more containers"):
         p.add_argument("containers", nargs="+")
     for p in add_command([(sub, "rm"), (container_group, "rm")], cmd_rm,
                          help="Remove one or more containers"):

@@ -41,6 +41,7 @@ from services.runtime.engine.containers import (
 )
 from services.common.events import EventLog
 from services.runtime.engine.lifecycle import ExitStatus, Lifecycle, phase
+from services.runtime.engine.pausing import Pausing
 from services.runtime.engine.queries import ContainerView, Queries
 from services.runtime.engine.health import merge_healthcheck
 from services.runtime.engine.mounts import mount_overlay, unmount
@@ -83,7 +84,7 @@ class ImageSource(Protocol):
     def remove_snapshot(self, key: str) -> None: ...
 
 
-class RuntimeService(Lifecycle, Queries):
+class RuntimeService(Lifecycle, Queries, Pausing):
     def __init__(self, root: Path, images: ImageSource, *, oci_command: list[str] | None = None,
                  warm: bool = True, cgroups: CgroupConfig = CgroupConfig(),
                  network: NetworkConfig = NetworkConfig(), run_dir: Path | None = None) -> None:
@@ -171,7 +172,7 @@ class RuntimeService(Lifecycle, Queries):
                 was = record.status
                 if refresh(record, self._dir(record) / "shim"):
                     running.add(record.id)
-                elif was == "running":
+                elif was in ("running", "paused"):
                     self.events.emit("die", record.id, name=record.name, exitCode=str(record.exit_code))
                 if record.id not in running and (record.status == RESTARTING or comes_back(record)):
                     # dockerd's restore starts these as a user would: the count and manual stop reset
@@ -293,6 +294,7 @@ class RuntimeService(Lifecycle, Queries):
             running = refresh(record, self._dir(record) / "shim")
         if running:
             self._oci("kill", record.id, str(int(signal.SIGKILL)), check=False)
+            self._thaw_after_signal(record)
             done = self._exited.get(record.id)
             if done is not None and threading.current_thread().name != f"watch-{record.id[:12]}":
                 done.wait(30)

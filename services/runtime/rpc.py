@@ -13,6 +13,7 @@ from services.runtime.network.manager import NetworkRequest
 from services.runtime.network.state import Network
 from services.runtime.engine.client_input import ClientInput
 from services.runtime.engine.execs import STDERR, Execs
+from services.runtime.engine.pausing import state_name
 from services.runtime.shim import client as shimclient
 from services.runtime.volumes.listing import volume_json
 from services.runtime.volumes.store import Volume
@@ -66,9 +67,9 @@ def _health_pb(health: dict) -> runtime_pb2.HealthState:
 
 def container_to_pb(view: ContainerView) -> runtime_pb2.Container:
     r = view.record
-    status = "running" if view.running else r.status
+    status = state_name(r, view.running)
     state = runtime_pb2.ContainerState(
-        status=status, running=view.running, oom_killed=r.oom_killed, pid=r.pid if view.running else 0,
+        status=status, running=view.running, paused=status == "paused", oom_killed=r.oom_killed, pid=r.pid if view.running else 0,
         exit_code=r.exit_code, error=r.error, started_at=r.started_at, finished_at=r.finished_at,
         restarting=not view.running and r.status == "restarting",
     )
@@ -175,6 +176,14 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServicer):
     def Restart(self, request, context):
         self._rt.restart(request.id, request.timeout if request.HasField("timeout") else None)
         return runtime_pb2.RestartResponse()
+
+    def Pause(self, request, context):
+        self._rt.pause(request.id)
+        return runtime_pb2.PauseResponse()
+
+    def Unpause(self, request, context):
+        self._rt.unpause(request.id)
+        return runtime_pb2.UnpauseResponse()
 
     def Delete(self, request, context):
         return runtime_pb2.DeleteResponse(id=self._rt.delete(request.id, request.force, request.remove_volumes))

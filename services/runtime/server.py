@@ -7,6 +7,7 @@ import os
 from barque.runtime.v1 import runtime_pb2, runtime_pb2_grpc
 from client.channels import connect
 from client.config import load_config
+from client.errors import FailedPrecondition
 from services.common.server import listener, prepare_state_dir, serve
 from services.runtime.core import RuntimeService
 from services.runtime.engine.execs import ExecHost, Execs
@@ -22,6 +23,8 @@ def exec_host(runtime: RuntimeService) -> ExecHost:
 
     def find_container(ref: str) -> tuple[str, bool]:
         view = runtime.inspect(ref)
+        if view.running and view.record.status == "paused":
+            raise FailedPrecondition(f"Container {view.record.id} is paused, unpause the container before exec")
         return view.record.id, view.running
 
     return ExecHost(find_container=find_container, bundle_dir=runtime.store.dir,

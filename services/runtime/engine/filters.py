@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from client.errors import InvalidArgument
+from services.runtime.engine.pausing import state_name
 from services.runtime.engine.runtimestate import ContainerView
 from services.runtime.spec.options import applies
 
@@ -36,5 +37,4 @@ def matches(view: ContainerView, key: str, value: str) -> bool:
         return r.id.startswith(value)
     if key == "name":
         return re.search(value, r.name) is not None
-    status = "running" if view.running else r.status
-    return status == value
+    return state_name(r, view.running) == value

@@ -21,6 +21,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 from services.runtime.engine.containers import ContainerRecord
+from services.runtime.engine.pausing import PAUSED, state_name
 
 __all__ = ["container_json", "render_message", "docker_name", "ROOTFS_DIR", "ETC_DIR"]
 
@@ -174,10 +175,10 @@ def _docker_mount(m: Any) -> dict[str, Any]:
 
 def _state(record: ContainerRecord, running: bool) -> dict[str, Any]:
     state = {
-        "Status": "running" if running else record.status,
+        "Status": state_name(record, running),
         # Docker counts a container waiting to restart as running (State.SetRestarting)
         "Running": running or record.status == "restarting",
-        "Paused": False,
+        "Paused": running and record.status == PAUSED,
         "Restarting": not running and record.status == "restarting",
         "OOMKilled": record.oom_killed,
         "Dead": False,

@@ -54,6 +54,8 @@ class Lifecycle(RuntimeState):
             if (record.status == RESTARTING) != by_policy:
                 return record  # a user start of one waiting to restart is Docker's no-op; so is a cancelled restart
             if refresh(record, self._dir(record) / "shim"):
+                if record.status == "paused":
+                    raise FailedPrecondition("cannot start a paused container, try unpause instead")
                 return record  # docker start of a running container is a no-op
             if not by_policy:  # Docker's ResetRestartManager: a user start begins afresh
                 self.restarts.reset(record.id)
@@ -172,7 +174,7 @@ class Lifecycle(RuntimeState):
             log.warning("container.network_disconnect_failed", id=container_id, error=str(exc))
         with self.store.lock:
             refresh(record, self._dir(record) / "shim")
-            if record.status == "running":  # supervisor gone, process gone
+            if record.status in ("running", "paused"):  # supervisor gone, process gone
                 record.status, record.finished_at = "exited", utc_now()
             delay = self.restarts.exited(record)
             self.store.save(record)
@@ -297,6 +299,7 @@ class Lifecycle(RuntimeState):
             if not refresh(record, self._dir(record) / "shim"):
                 return  # it waited to restart: Docker signals nothing, emits nothing
         self._oci("kill", record.id, str(signum))
+        self._thaw_after_signal(record)
         self.events.emit("kill", record.id, name=record.name, signal=str(signum))
 
     def stop(self, ref: str, timeout: int | None = None) -> None:
@@ -312,6 +315,7 @@ class Lifecycle(RuntimeState):
         grace = record.stop_timeout if timeout is None else timeout
         done = self._exited.get(record.id)
         self._oci("kill", record.id, str(record.stop_signal), check=False)
+        self._thaw_after_signal(record)
         if done is None or not done.wait(max(0, grace)):
             self._oci("kill", record.id, str(int(signal.SIGKILL)), check=False)
             if done is not None:

@@ -67,3 +67,6 @@ class RuntimeState:
 
     def delete(self, ref: str, force: bool = False, remove_volumes: bool = False) -> str:
         raise NotImplementedError
+
+    def _thaw_after_signal(self, record: ContainerRecord) -> None:  # engine/pausing.py
+        raise NotImplementedError

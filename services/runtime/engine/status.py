@@ -27,9 +27,11 @@ def refresh(record: ContainerRecord, shim_dir: Path) -> bool:
     container."""
     status = read_status(shim_dir)
     if status is None:
-        return record.status == "running" and alive(record.pid)
+        return record.status in ("running", "paused") and alive(record.pid)
     if status.state in ("created", "running"):
-        record.status, record.pid = "running", status.pid or record.pid
+        # "paused" (engine/pausing.py) is a running container's state the supervisor does not know
+        record.status = "paused" if record.status == "paused" else "running"
+        record.pid = status.pid or record.pid
         record.started_at = status.started_at or record.started_at
         if alive(record.pid) or shimclient.shim_alive(str(shim_dir)):
             return True

@@ -1,0 +1,157 @@
+"""``barque pause`` / ``unpause`` and ``rename`` through the real CLI and a
+real engine: the freezer really stops a container's processes (a counting
+loop's output stops advancing), the state reaches ps and inspect as
+Docker's, every error is moby's text, a stop / kill / rm -f / restart of a
+paused container works and leaves no frozen cgroup, and a runtime restart
+still sees the container paused. Pause runs on the warm (zygote) and the
+cold (barque-oci as a subprocess) paths.
+
+Every container a test makes is removed after it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+
+from tests.support import host
+from tests.support.runtime import remove_all, wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.root]
+
+COUNTER = "i=0; while :; do i=$((i+1)); echo $i; sleep 0.05; done"
+
+
+def _container(engine, ref: str) -> dict:
+    return json.loads(engine.ok("inspect", "--type", "container", ref).stdout)[0]
+
+
+def _ps(engine, name: str, field: str) -> str:
+    return engine.ok("ps", "-a", "--filter", f"name=^{name}$", "--format", "{{." + field + "}}").stdout.strip()
+
+
+def _count(engine, name: str) -> int:
+    return len(engine.ok("logs", name).stdout.split())
+
+
+def _freezer_states(cid: str) -> list[str]:
+    """The freezer state of the container's cgroup, in each hierarchy that has one."""
+    out = []
+    for path in host.cgroup_paths(f"barque/{cid}"):
+        for name in ("freezer.state", "cgroup.freeze"):
+            if (path / name).exists():
+                out.append((path / name).read_text().strip())
+    return out
+
+
+def _frozen(cid: str) -> bool:
+    return any(s in ("FROZEN", "FREEZING", "1") for s in _freezer_states(cid))
+
+
+@pytest.fixture
+def engine(path_engine):
+    yield path_engine
+    remove_all(path_engine)
+
+
+@pytest.fixture
+def image(test_images) -> str:
+    return test_images["oci-gzip"].ref
+
+
+def test_pause_freezes_and_unpause_resumes(engine, image):
+    cid = engine.ok("run", "-d", "--name", "counter", image, "sh", "-c", COUNTER).stdout.strip()
+    wait_for(lambda: _count(engine, "counter") > 3, what="the loop to count")
+    assert engine.ok("pause", "counter").stdout == "counter\n"
+    assert _frozen(cid)
+    time.sleep(0.3)  # output written just before the freeze reaches the log
+    frozen_at = _count(engine, "counter")
+    time.sleep(1.0)
+    assert _count(engine, "counter") == frozen_at, "a paused container went on counting"
+    state = _container(engine, "counter")["State"]
+    assert (state["Status"], state["Running"], state["Paused"]) == ("paused", True, True)
+    assert re.fullmatch(r"Up .+ \(Paused\)", _ps(engine, "counter", "Status"))
+    assert _ps(engine, "counter", "State") == "paused"
+    assert engine.ok("ps", "--filter", "status=paused", "--format", "{{.Names}}").stdout == "counter\n"
+    assert engine.ok("ps", "--filter", "status=running", "--format", "{{.Names}}").stdout == ""
+
+    assert engine.ok("container", "unpause", "counter").stdout == "counter\n"
+    assert not _frozen(cid)
+    wait_for(lambda: _count(engine, "counter") > frozen_at + 3, what="the loop to count again")
+    state = _container(engine, "counter")["State"]
+    assert (state["Status"], state["Running"], state["Paused"]) == ("running", True, False)
+    assert not _ps(engine, "counter", "Status").endswith("(Paused)")
+
+
+def test_pause_and_unpause_errors_are_moby_s(engine, image):
+    engine.ok("create", "--name", "idle", image, "sleep", "600")
+    cid = _container(engine, "idle")["Id"]
+    res = engine.cli("pause", "idle")
+    assert res.returncode != 0 and res.stdout == ""
+    assert f"Container {cid} is not running" in res.stderr
+    res = engine.cli("unpause", "idle")
+    assert res.returncode != 0 and f"Container {cid} is not paused" in res.stderr
+
+    engine.ok("start", "idle")
+    res = engine.cli("unpause", "idle")
+    assert res.returncode != 0 and f"Container {cid} is not paused" in res.stderr
+    engine.ok("pause", "idle")
+    res = engine.cli("pause", "idle")
+    assert res.returncode != 0 and f"Container {cid} is already paused" in res.stderr
+    res = engine.cli("exec", "idle", "true")
+    assert res.returncode != 0
+    assert f"Container {cid} is paused, unpause the container before exec" in res.stderr
+    res = engine.cli("start", "idle")
+    assert res.returncode != 0 and "cannot start a paused container, try unpause instead" in res.stderr
+
+    # several at once: each name done is printed, each failure reported, a non-zero exit
+    res = engine.cli("unpause", "idle", "ghost")
+    assert (res.returncode != 0, res.stdout) == (True, "idle\n")
+    assert "No such container: ghost" in res.stderr
+    assert _container(engine, "idle")["State"]["Paused"] is False
+
+
+@pytest.mark.parametrize("how", ["stop", "kill", "kill-term", "restart", "rm"])
+def test_a_paused_container_can_be_stopped_killed_restarted_removed(engine, image, how):
+    cid = engine.ok("run", "-d", "--name", "frozen", image, "sleep", "600").stdout.strip()
+    engine.ok("pause", "frozen")
+    assert _frozen(cid)
+    if how == "stop":
+        engine.ok("stop", "-t", "1", "frozen")
+    elif how == "kill":
+        engine.ok("kill", "frozen")
+    elif how == "kill-term":
+        engine.ok("kill", "-s", "TERM", "frozen")  # sleep as pid 1 ignores TERM: it runs on, thawed
+    elif how == "restart":
+        engine.ok("restart", "-t", "1", "frozen")
+    else:
+        engine.ok("rm", "-f", "frozen")
+        assert engine.ok("ps", "-aq").lines == []
+        assert host.cgroup_paths(f"barque/{cid}") == []
+        return
+    state = _container(engine, "frozen")["State"]
+    assert state["Paused"] is False
+    assert not _frozen(cid)
+    if how in ("restart", "kill-term"):
+        assert state["Running"] is True and state["Status"] == "running"
+    else:
+        assert (state["Running"], state["Status"]) == (False, "exited")
+
+
+def test_a_runtime_restart_still_sees_it_paused(fresh_rt_engine, test_images):
+    engine = fresh_rt_engine
+    image = test_images["oci-gzip"].ref
+    engine.ok("pull", image)
+    cid = engine.ok("run", "-d", "--name", "napper", image, "sleep", "600").stdout.strip()
+    engine.ok("pause", "napper")
+    engine.restart("runtime")
+    state = _container(engine, "napper")["State"]
+    assert (state["Status"], state["Running"], state["Paused"]) == ("paused", True, True)
+    assert _frozen(cid)
+    info = engine.ok("info", "--format", "{{.ContainersPaused}} {{.ContainersRunning}}").stdout.split()
+    assert info == ["1", "0"]
+    engine.ok("unpause", "napper")
+    assert _container(engine, "napper")["State"]["Status"] == "running"
