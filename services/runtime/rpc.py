@@ -13,6 +13,8 @@ from services.runtime.network.manager import NetworkRequest
 from services.runtime.network.state import Network
 from services.runtime.engine.client_input import ClientInput
 from services.runtime.engine.execs import STDERR, Execs
+from services.runtime.engine.stats import ContainerSample, sample_rounds
+from services.runtime.engine.top import top
 from services.runtime.engine.pausing import state_name
 from services.runtime.shim import client as shimclient
 from services.runtime.volumes.listing import volume_json
@@ -101,6 +103,15 @@ def volume_to_pb(volume: Volume, users: list[str]) -> runtime_pb2.Volume:
     return runtime_pb2.Volume(name=volume.name, driver=volume.driver, mountpoint=volume.mountpoint,
                               created_at=volume.created_at, labels=volume.labels, options=volume.options,
                               scope="local", used_by=users, anonymous=volume.anonymous)
+
+
+def stats_to_pb(s: ContainerSample) -> runtime_pb2.ContainerStats:
+    """A sample as the proto: the dataclasses carry the proto's field names."""
+    scalars = {k: v for k, v in vars(s).items() if k not in ("cpu", "precpu", "memory", "networks")}
+    return runtime_pb2.ContainerStats(
+        cpu=runtime_pb2.CpuStats(**vars(s.cpu)), precpu=runtime_pb2.CpuStats(**vars(s.precpu)),
+        memory=runtime_pb2.MemoryStats(**vars(s.memory)),
+        networks=[runtime_pb2.NetworkStats(**vars(n)) for n in s.networks], **scalars)
 
 
 def exited_to_pb(status: ExitStatus) -> runtime_pb2.Exited:
@@ -221,6 +232,16 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServicer):
                 continue
             yield runtime_pb2.EventsResponse(type=ev.type, action=ev.action, id=ev.id,
                                              attributes=ev.attributes, time_nanos=ev.time_ns)
+
+    def Stats(self, request, context):
+        for samples in sample_rounds(self._rt, list(request.ids), request.all, request.stream,
+                                     cancelled=lambda: not context.is_active()):
+            yield runtime_pb2.StatsResponse(stats=[stats_to_pb(s) for s in samples])
+
+    def Top(self, request, context):
+        result = top(self._rt, request.id, list(request.ps_args))
+        return runtime_pb2.TopResponse(titles=result.titles,
+                                       processes=[runtime_pb2.TopProcess(fields=p) for p in result.processes])
 
     # ---- networks ----------------------------------------------------------------
 
