@@ -30,7 +30,11 @@ from client.reference import parse_reference
 from services.common.content import ContentStore, SizeMismatch
 from services.common.locks import KeyedLocks
 from services.common.log import get_logger
+from services.images.changes import Change, changes
+from services.images.commit import CommitSpec, commit_snapshot
 from services.images.compression import open_decompressed
+from services.images.events import new_log
+from services.images.initlayer import make_init_layer
 from services.images.manifests import parse_config, parse_manifest
 from services.images.metadata import ImageRecord, MetadataDB
 from services.images.snapshots import Mounts, Snapshotter, chain_ids
@@ -115,6 +119,7 @@ class ImageStore:
         self.snapshots = Snapshotter(root / "snapshots")
         self.db = MetadataDB(root / "metadata.json")
         self.source = source
+        self.events = new_log()  # pull, tag, untag, delete; commit (type container)
         self._blob_locks = KeyedLocks()
         self._pool = ThreadPoolExecutor(max_workers=DOWNLOAD_WORKERS * 2, thread_name_prefix="pull")
         self.content.clean_ingest()
@@ -181,6 +186,7 @@ class ImageStore:
             ),
             pulled_at=time.time(),
             extra_blobs=[res.target.digest] if res.target.digest != res.manifest.digest else [],
+            diff_sizes=[self.snapshots.diff_size(c) for c in chains],
         )
         repo_digest = f"{res.repository}@{res.target.digest}"
         with self.db.lock:
@@ -198,6 +204,8 @@ class ImageStore:
             previous_holder = previous_id and previous_id != record.id
         if previous_holder:
             self._collect_garbage()
+        pulled = parse_reference(res.name)
+        self.events.emit("pull", pulled.familiar(), event_type="image", name=pulled.familiar_name)
         log.info("image.pulled", image=res.name, id=record.id, layers=len(layers), downloaded=downloaded)
         yield PullEvent(
             "", "image", message=res.name, image=self._view(record),
@@ -365,7 +373,8 @@ class ImageStore:
             record = self.find(source)
             self.db.names[str(ref)] = record.id
             self.db.save()
-            return self._view(record)
+        self.events.emit("tag", record.id, event_type="image", name=ref.familiar())
+        return self.inspect(record.id)
 
     # ---- removal and garbage collection --------------------------------------
 
@@ -385,6 +394,7 @@ class ImageStore:
             if by_name and len(names) > 1:
                 del self.db.names[by_name]
                 self.db.save()
+                self.events.emit("untag", record.id, event_type="image", name=record.id)
                 return [by_name], []
             if holders and not force:
                 raise ImageInUse(
@@ -403,6 +413,9 @@ class ImageStore:
             del self.db.images[record.id]
             self.db.save()
         deleted += self._collect_garbage()
+        for _ in untagged:  # docker: an untag per reference, then the delete
+            self.events.emit("untag", record.id, event_type="image", name=record.id)
+        self.events.emit("delete", record.id, event_type="image", name=record.id)
         log.info("image.removed", id=record.id, untagged=untagged)
         return untagged, deleted
 
@@ -447,11 +460,26 @@ class ImageStore:
             record = self.find(image)
             if not record.chain_id:
                 raise FailedPrecondition(f"image {image!r} has no layers")
-            mounts = self.snapshots.prepare(key, record.chain_id)
+            mounts = self.snapshots.prepare(key, record.chain_id, init=make_init_layer)
             self.db.holders[key] = record.id
             self.db.save()
         log.info("snapshot.prepared", key=key, image=record.id)
         return mounts, record.id
+
+    def changes(self, key: str) -> list[Change]:
+        """``docker diff``: the active snapshot's changes against the layers under it."""
+        mounts = self.snapshots.mounts(key)
+        return changes(mounts.upperdir, mounts.lowerdirs)
+
+    def commit(self, spec: CommitSpec) -> tuple[ImageView, Descriptor | None]:
+        """``docker commit`` (see :mod:`services.images.commit`), with its events."""
+        view, layer = commit_snapshot(self, spec)
+        self.events.emit("commit", spec.container_id or spec.key, comment=spec.comment,
+                         imageID=view.record.id, imageRef=spec.reference)
+        if spec.reference:
+            self.events.emit("tag", view.record.id, event_type="image",
+                             name=parse_reference(spec.reference).familiar())
+        return view, layer
 
     def remove_snapshot(self, key: str) -> None:
         with self.db.lock:

@@ -32,6 +32,7 @@ class ImageRecord:
     repo_digests: list[str] = field(default_factory=list)
     pulled_at: float = 0.0
     extra_blobs: list[str] = field(default_factory=list)  # index digests kept for this image
+    diff_sizes: list[int] = field(default_factory=list)   # uncompressed file bytes per layer; 0 unknown
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -52,6 +53,7 @@ class ImageRecord:
             created=d["created"], size=int(d["size"]), platform=Platform(**d["platform"]),
             repo_digests=list(d.get("repo_digests") or []), pulled_at=float(d.get("pulled_at") or 0),
             extra_blobs=list(d.get("extra_blobs") or []),
+            diff_sizes=[int(x) for x in d.get("diff_sizes") or []],
         )
 
 

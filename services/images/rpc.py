@@ -7,11 +7,16 @@ import json
 from barque.images.v1 import images_pb2, images_pb2_grpc
 from barque.types.v1 import types_pb2
 from client.protoconv import descriptor_to_pb, platform_from_pb, platform_to_pb
+from services.images.commit import CommitSpec
 from services.images.core import ImageStore, ImageView, PullEvent
+from services.images.events import select
 from services.images.info import store_info
 from services.images.inspect import image_json
 
 __all__ = ["ImagesServicer", "image_to_pb"]
+
+_CHANGE_KIND = {"C": images_pb2.CHANGE_KIND_MODIFIED, "A": images_pb2.CHANGE_KIND_ADDED,
+                "D": images_pb2.CHANGE_KIND_DELETED}
 
 _STATUS = {
     "resolving": images_pb2.PULL_STATUS_RESOLVING,
@@ -43,6 +48,7 @@ def image_to_pb(view: ImageView) -> images_pb2.Image:
         platform=platform_to_pb(r.platform),
         chain_id=r.chain_id,
         tag_digests=view.name_digests,
+        diff_sizes=r.diff_sizes,
     )
 
 
@@ -92,3 +98,20 @@ class ImagesServicer(images_pb2_grpc.ImagesServicer):
         return images_pb2.InfoResponse(
             build=types_pb2.BuildInfo(**vars(info.build)), images=info.images, driver=info.driver,
             driver_status=[images_pb2.DriverStatus(key=k, value=v) for k, v in info.driver_status])
+
+    def Events(self, request, context):
+        for e in select(self._store.events, request.since_nanos, request.until_nanos, list(request.filters),
+                        context.is_active):
+            yield images_pb2.EventsResponse(type=e.type, action=e.action, id=e.id, attributes=e.attributes,
+                                            time_nanos=e.time_ns)
+
+    def Changes(self, request, context):
+        return images_pb2.ChangesResponse(changes=[
+            images_pb2.Change(path=c.path, kind=_CHANGE_KIND[c.kind.value]) for c in self._store.changes(request.key)])
+
+    def Commit(self, request, context):
+        view, layer = self._store.commit(CommitSpec(
+            key=request.key, parent=request.parent, config_json=request.config_json, reference=request.reference,
+            author=request.author, comment=request.comment, created_by=request.created_by,
+            container_id=request.container_id, empty_layer=request.empty_layer))
+        return images_pb2.CommitResponse(image=image_to_pb(view), layer=descriptor_to_pb(layer) if layer else None)

@@ -4,8 +4,10 @@ Layout under ``root``::
 
     snapshots/<chainhex>/fs       the layer applied alone, whiteouts in overlay form
     snapshots/<chainhex>/parent   parent chain id, empty for a base layer
+    snapshots/<chainhex>/size     bytes of file data the layer holds (``docker history``'s SIZE)
     active/<key>/{upper,work}     a container's writable layer and overlay workdir
     active/<key>/parent           the chain id the container's rootfs sits on
+    active/<key>/init             the container's init layer (mountpoint stubs), when prepared with one
     tmp/                          half-built snapshots; dropped by clean_tmp at start
 
 Contracts: a committed snapshot appears by one atomic rename, only after its
@@ -30,7 +32,7 @@ import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 from client.errors import (
     AlreadyExists,
@@ -161,6 +163,7 @@ class Snapshotter:
                 if stats.diff_id != diff_id:
                     raise DigestMismatch(f"layer {chain_id}: diff id {diff_id} expected, tar hashed to {stats.diff_id}")
                 (tmp / "parent").write_text(parent or "")
+                (tmp / "size").write_text(str(stats.bytes))
                 if self._durable:
                     _syncfs(tmp)
                 self._publish(chain_id, parent, tmp)
@@ -208,10 +211,23 @@ class Snapshotter:
 
     def _mounts(self, key: str, chain_id: str) -> Mounts:
         active = self._active / key
-        return Mounts(self.lowerdirs(chain_id), str(active / "upper"), str(active / "work"))
+        lowers = self.lowerdirs(chain_id)
+        if (active / "init").is_dir():
+            lowers.insert(0, str(active / "init"))
+        return Mounts(lowers, str(active / "upper"), str(active / "work"))
 
-    def prepare(self, key: str, chain_id: str) -> Mounts:
-        """Create the writable layer ``key`` on top of committed snapshot ``chain_id``."""
+    def image_lowerdirs(self, key: str) -> list[str]:
+        """The lower dirs of active snapshot ``key`` without its init layer:
+        what a commit's layer sits on."""
+        validate_key(key)
+        return self.lowerdirs(self._active_parent(key))
+
+    def prepare(self, key: str, chain_id: str, *,
+                init: Callable[[Path, list[str]], object] | None = None) -> Mounts:
+        """Create the writable layer ``key`` on top of committed snapshot ``chain_id``.
+
+        ``init(dir, lowerdirs)`` fills an init layer placed between the image
+        and the writable layer (see :mod:`services.images.initlayer`)."""
         validate_key(key)
         validate_digest(chain_id)
         with self._mutex:
@@ -227,6 +243,10 @@ class Snapshotter:
                 (tmp / "upper").chmod(0o755)  # the container's / takes the upper dir's mode
                 (tmp / "work").mkdir(mode=0o700)
                 (tmp / "parent").write_text(chain_id)
+                if init is not None:
+                    (tmp / "init").mkdir()
+                    (tmp / "init").chmod(0o755)
+                    init(tmp / "init", self.lowerdirs(chain_id))
                 try:
                     os.rename(tmp, dst)
                 except OSError as exc:
@@ -292,6 +312,13 @@ class Snapshotter:
             doomed = self._tmp / f"removed.{uuid.uuid4().hex}"
             os.rename(self._snap(chain_id), doomed)
         shutil.rmtree(doomed)
+
+    def diff_size(self, chain_id: str) -> int:
+        """File bytes the layer's tar held (its ``size`` record); 0 when unrecorded."""
+        try:
+            return int((self._snap(chain_id) / "size").read_text().strip() or 0)
+        except (FileNotFoundError, ValueError):
+            return 0
 
     def usage(self, chain_id: str) -> int:
         """Disk bytes (st_blocks * 512) of the layer's own fs, hardlinked inodes counted once."""
