@@ -1,5 +1,6 @@
-"""Container commands (create, start, ps, logs, stop, restart, kill, pause, unpause, rm, wait, inspect)
-and the remote adapter over the runtime's stub."""
+"""Container commands (create, start, ps, logs, stop, restart, kill, pause,
+unpause, rename, rm, wait, inspect) and the remote adapter over the
+runtime's stub."""
 
 from __future__ import annotations
 
@@ -65,6 +66,9 @@ class RuntimeClient:
         if timeout is not None:
             req.timeout = timeout
         self._stub.Restart(req)
+
+    def rename(self, ref: str, name: str) -> None:
+        self._stub.Rename(runtime_pb2.RenameRequest(id=ref, name=name))
 
     def pause(self, ref: str) -> None:
         self._stub.Pause(runtime_pb2.PauseRequest(id=ref))
@@ -223,6 +227,14 @@ def cmd_pause(ctx, args) -> int:
 
 def cmd_unpause(ctx, args) -> int:
     return _each(ctx, args.containers, ctx.runtime().unpause)
+
+
+def cmd_rename(ctx, args) -> int:
+    """``docker rename OLD NEW``: nothing printed on success."""
+    if not args.container.strip() or not args.new_name.strip():
+        raise InvalidArgument("Neither old nor new names may be empty")
+    ctx.runtime().rename(args.container, args.new_name)
+    return 0
 
 
 def cmd_restart(ctx, args) -> int:
@@ -413,6 +425,10 @@ def register(sub, container_group) -> None:
     for p in add_command([(sub, "unpause"), (container_group, "unpause")], cmd_unpause,
                          help="Unpause all processes within one or more containers"):
         p.add_argument("containers", nargs="+")
+    for p in add_command([(sub, "rename"), (container_group, "rename")], cmd_rename,
+                         help="Rename a container"):
+        p.add_argument("container")
+        p.add_argument("new_name")
     for p in add_command([(sub, "rm"), (container_group, "rm")], cmd_rm,
                          help="Remove one or more containers"):
         p.add_argument("-f", "--force", action="store_true")

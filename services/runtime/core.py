@@ -42,6 +42,7 @@ from services.runtime.engine.containers import (
 from services.common.events import EventLog
 from services.runtime.engine.lifecycle import ExitStatus, Lifecycle, phase
 from services.runtime.engine.pausing import Pausing
+from services.runtime.engine.rename import Renaming
 from services.runtime.engine.queries import ContainerView, Queries
 from services.runtime.engine.health import merge_healthcheck
 from services.runtime.engine.mounts import mount_overlay, unmount
@@ -84,7 +85,7 @@ class ImageSource(Protocol):
     def remove_snapshot(self, key: str) -> None: ...
 
 
-class RuntimeService(Lifecycle, Queries, Pausing):
+class RuntimeService(Lifecycle, Queries, Pausing, Renaming):
     def __init__(self, root: Path, images: ImageSource, *, oci_command: list[str] | None = None,
                  warm: bool = True, cgroups: CgroupConfig = CgroupConfig(),
                  network: NetworkConfig = NetworkConfig(), run_dir: Path | None = None) -> None:

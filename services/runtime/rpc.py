@@ -188,6 +188,10 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServicer):
         self._rt.restart(request.id, request.timeout if request.HasField("timeout") else None)
         return runtime_pb2.RestartResponse()
 
+    def Rename(self, request, context):
+        self._rt.rename(request.id, request.name)
+        return runtime_pb2.RenameResponse()
+
     def Pause(self, request, context):
         self._rt.pause(request.id)
         return runtime_pb2.PauseResponse()

@@ -155,3 +155,50 @@ def test_a_runtime_restart_still_sees_it_paused(fresh_rt_engine, test_images):
     assert info == ["1", "0"]
     engine.ok("unpause", "napper")
     assert _container(engine, "napper")["State"]["Status"] == "running"
+
+
+def _lookup(engine, image: str, network: str, name: str) -> str:
+    res = engine.cli("run", "--rm", "--network", network, image, "nslookup", name)
+    return res.stdout + res.stderr
+
+
+def test_rename_a_running_container_on_a_network(engine, image):
+    engine.ok("network", "create", "renamenet")
+    try:
+        cid = engine.ok("run", "-d", "--network", "renamenet", "--name", "before", image,
+                        "sleep", "600").stdout.strip()
+        ip = _container(engine, cid)["NetworkSettings"]["Networks"]["renamenet"]["IPAddress"]
+        res = engine.ok("rename", "before", "after")
+        assert (res.stdout, res.stderr) == ("", "")
+        doc = _container(engine, cid)
+        assert (doc["Name"], doc["State"]["Running"]) == ("/after", True)
+        assert _ps(engine, "after", "ID") == cid[:12] and _ps(engine, "before", "ID") == ""
+        assert f"Address: {ip}" in _lookup(engine, image, "renamenet", "after")
+        assert f"Address: {ip}" not in _lookup(engine, image, "renamenet", "before")
+        # the old name is free at once; a leading slash is accepted as Docker's
+        other = engine.ok("create", "--name", "before", image, "true").stdout.strip()
+        assert _container(engine, "before")["Id"] == other
+        engine.ok("container", "rename", other, "/third")
+        assert _container(engine, other)["Name"] == "/third"
+    finally:
+        remove_all(engine)
+        engine.ok("network", "rm", "renamenet")
+
+
+def test_rename_errors_are_docker_s(engine, image):
+    first = engine.ok("create", "--name", "one", image, "true").stdout.strip()
+    engine.ok("create", "--name", "two", image, "true")
+    res = engine.cli("rename", "two", "one")
+    assert res.returncode == 125
+    assert (f'Conflict. The container name "/one" is already in use by container "{first}". '
+            "You have to remove (or rename) that container to be able to reuse that name.") in res.stderr
+    res = engine.cli("rename", "two", "bad name!")
+    assert res.returncode == 125
+    assert "Invalid container name (bad name!), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed" in res.stderr
+    res = engine.cli("rename", "two", "two")
+    assert res.returncode == 125 and "Renaming a container with the same name as its current name" in res.stderr
+    res = engine.cli("rename", "two", " ")
+    assert res.returncode == 125 and "Neither old nor new names may be empty" in res.stderr
+    res = engine.cli("rename", "ghost", "three")
+    assert res.returncode == 125 and "No such container: ghost" in res.stderr
+    assert sorted(engine.ok("ps", "-a", "--format", "{{.Names}}").lines) == ["one", "two"]

@@ -155,20 +155,29 @@ class ContainerStore:
 
     def reserve(self, record: ContainerRecord) -> None:
         """Add a new record; its name must be free."""
-        if not _NAME_RE.fullmatch(record.name):
-            raise InvalidArgument(
-                f"Invalid container name ({record.name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
-            )
         with self.lock:
-            for other in self._records.values():
-                if other.name == record.name:
-                    raise AlreadyExists(
-                        f'Conflict. The container name "/{record.name}" is already in use by container '
-                        f'"{other.id}". You have to remove (or rename) that container to be able to reuse that name.'
-                    )
+            self._check_name(record.name)
             self._records[record.id] = record
             self.dir(record.id).mkdir(mode=0o700)
             self.save(record)
+
+    def rename(self, record: ContainerRecord, name: str) -> None:
+        """Give ``record`` the free, valid ``name`` (``docker rename``); its old name is free at once."""
+        with self.lock:
+            self._check_name(name)
+            record.name = name
+            self.save(record)
+
+    def _check_name(self, name: str) -> None:
+        """Docker's name rules and its conflict message (the caller holds the lock)."""
+        if not _NAME_RE.fullmatch(name):
+            raise InvalidArgument(f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+        for other in self._records.values():
+            if other.name == name:
+                raise AlreadyExists(
+                    f'Conflict. The container name "/{name}" is already in use by container '
+                    f'"{other.id}". You have to remove (or rename) that container to be able to reuse that name.'
+                )
 
     def save(self, record: ContainerRecord) -> None:
         with self.lock:

@@ -15,6 +15,8 @@ from services.runtime.engine.exitwatch import ExitWatcher
 from services.runtime.engine.networkapi import NetworkAPI
 from services.runtime.engine.networking import ContainerNetworks
 from services.runtime.engine.restart import RestartManager
+from services.runtime.network.dnsprocess import DnsResponder
+from services.runtime.network.manager import Networks
 from services.runtime.shim.client import Zygote
 from services.runtime.volumes.manager import Volumes
 
@@ -41,6 +43,8 @@ class RuntimeState:
     events: EventLog
     restarts: RestartManager
     netglue: ContainerNetworks
+    networks: Networks              # the network state (endpoints and the names DNS answers)
+    dns: DnsResponder
     network_api: NetworkAPI
     volumes: Volumes
     zygote: Zygote | None           # the warm fork server, None on the cold path or with runc
