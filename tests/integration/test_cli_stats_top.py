@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import queue
 import re
+import select
 import signal
 import statistics
 import subprocess
@@ -182,6 +184,26 @@ def test_the_stream_follows_containers_and_ends_on_ctrl_c(clean, busybox):
         assert "Traceback" not in reader.proc.stderr.read()
     finally:
         reader.close()
+
+
+def test_on_a_terminal_each_round_redraws_in_place(clean, busybox):
+    """Docker's cleanScreen before each round: clear the screen, home the cursor."""
+    clean.ok("run", "-d", "--name", "shown", busybox, "sleep", "1000")
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([*CLI, "stats", "--format", "{{.Name}}"], stdin=follower, stdout=follower,
+                            stderr=follower, env={**os.environ, **clean.env}, cwd=REPO)
+    os.close(follower)
+    seen = b""
+    try:
+        while seen.count(b"\033[2J\033[H") < 2:
+            ready, _, _ = select.select([leader], [], [], 20)
+            assert ready, seen
+            seen += os.read(leader, 4096)
+        assert b"\033[2J\033[Hshown\r\n\033[2J\033[H" in seen, seen
+    finally:
+        proc.kill()
+        proc.wait(10)
+        os.close(leader)
 
 
 def test_top_shows_the_container_processes_only(clean, busybox):
