@@ -83,7 +83,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from cli import containers, exec as exec_cmd, images, network, port, run, stats, system, volume
+    from cli import commit, containers, exec as exec_cmd, images, network, port, run, stats, system, volume
 
     parser = _Parser(prog="barque", description="A container engine over gRPC services")
     parser.add_argument("--config", help="config file (default /etc/barque/barque.toml)")
@@ -97,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     port.register(sub, container)
     exec_cmd.register(sub, container)
     stats.register(sub, container)
+    commit.register(sub, container, image)
     system.register(sub)
     network.register(sub)
     volume.register(sub)
