@@ -12,6 +12,7 @@ from services.runtime.engine.inspect import network_name, port_map
 from services.runtime.network.manager import NetworkRequest
 from services.runtime.network.state import Network
 from services.runtime.engine.client_input import ClientInput
+from services.runtime.engine.copy import ContainerFiles, PathInfo
 from services.runtime.engine.execs import STDERR, Execs
 from services.runtime.engine.stats import ContainerSample, sample_rounds
 from services.runtime.engine.top import top
@@ -352,3 +353,34 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServicer):
                 session.kill()
                 session.wait()
             session.close()
+
+    # ---- files: cp and export (engine/copy.py) -------------------------------------
+
+    def _files(self) -> ContainerFiles:
+        return ContainerFiles(self._rt.store, self._rt.events.emit)
+
+    def StatPath(self, request, context):
+        return runtime_pb2.StatPathResponse(stat=_path_stat_pb(self._files().stat_path(request.id, request.path)))
+
+    def CopyFrom(self, request, context):
+        for item in self._files().copy_from(request.id, request.path, request.follow_link):
+            yield (runtime_pb2.CopyFromResponse(data=item) if isinstance(item, bytes)
+                   else runtime_pb2.CopyFromResponse(stat=_path_stat_pb(item)))
+
+    def CopyTo(self, request_iterator, context):
+        first = next(request_iterator, None)
+        if first is None or first.WhichOneof("msg") != "header":
+            raise InvalidArgument("the first CopyTo message must carry the header")
+        h = first.header
+        self._files().copy_to(h.id, h.path, (m.data for m in request_iterator), copy_uid_gid=h.copy_uid_gid,
+                              no_overwrite_dir_non_dir=h.no_overwrite_dir_non_dir)
+        return runtime_pb2.CopyToResponse()
+
+    def Export(self, request, context):
+        for chunk in self._files().export(request.id):
+            yield runtime_pb2.ExportResponse(data=chunk)
+
+
+def _path_stat_pb(info: PathInfo) -> runtime_pb2.PathStat:
+    return runtime_pb2.PathStat(name=info.name, size=info.size, mode=info.mode, mtime=info.mtime,
+                                link_target=info.link_target)

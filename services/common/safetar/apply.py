@@ -166,20 +166,25 @@ class _Applier:
         if leaf.startswith(_WH):
             self._whiteout(entry, parent, leaf)
         else:
-            pfd = self._parent(entry, parent)
-            path = b"/".join(comps)
-            kind = entry.type
-            if kind == EntryType.REG:
-                self._file(entry, pfd, leaf, path)
-            elif kind == EntryType.DIR:
-                self._dir(entry, pfd, leaf, path)
-            elif kind == EntryType.SYM:
-                self._symlink(entry, pfd, leaf, path)
-            elif kind == EntryType.LNK:
-                self._hardlink(entry, pfd, leaf, path, comps)
-            else:
-                self._node(entry, pfd, leaf, path)
+            self._plain(entry, comps)
         self.files += 1
+
+    def _plain(self, entry: TarEntry, comps: list[bytes]) -> None:
+        """Create ``entry`` (not a whiteout) at ``comps`` below the root."""
+        *parent, leaf = comps
+        pfd = self._parent(entry, parent)
+        path = b"/".join(comps)
+        kind = entry.type
+        if kind == EntryType.REG:
+            self._file(entry, pfd, leaf, path)
+        elif kind == EntryType.DIR:
+            self._dir(entry, pfd, leaf, path)
+        elif kind == EntryType.SYM:
+            self._symlink(entry, pfd, leaf, path)
+        elif kind == EntryType.LNK:
+            self._hardlink(entry, pfd, leaf, path, comps)
+        else:
+            self._node(entry, pfd, leaf, path)
 
     def _file(self, entry: TarEntry, pfd: int, leaf: bytes, path: bytes) -> None:
         fd = self._replace(pfd, leaf, path, lambda: os.open(leaf, _FILE_FLAGS, 0o600, dir_fd=pfd))

@@ -26,6 +26,9 @@ overlay whiteouts into ``.wh.`` files and adds opaque markers): it gets each
 dropped directory's subtree is skipped), the entry (changed or not), or a
 list whose first item stands for the original and whose further items are
 synthetic entries written right after it (before a directory's children).
+A directory is walked when the entry written for it is still a directory
+with its ``st``: a hook sets ``st = None`` to write a directory but not its
+contents (a mount point ``export`` does not cross).
 File content is read from disk only when the source is a regular file and
 the entry is still a regular file; otherwise an entry's content is its
 ``data`` (default empty). Xattrs are read in full so a hook can see
@@ -430,7 +433,7 @@ class TarWriter:
         yield from self._write(main, fd if from_disk else -1)
         for extra in extras:
             yield from self._write(extra, -1)
-        return main.type == EntryType.DIR and source is not None and stat.S_ISDIR(source.st_mode)
+        return main.type == EntryType.DIR and main.st is not None and stat.S_ISDIR(main.st.st_mode)
 
     def _write(self, entry: WriteEntry, fd: int) -> Iterator[bytes]:
         if self._clamp is not None and entry.mtime_ns > self._clamp:
