@@ -40,6 +40,7 @@ from services.runtime.engine.containers import (
     new_id,
 )
 from services.common.events import EventLog
+from services.runtime.engine.eventattrs import ContainerAttributes
 from services.runtime.engine.lifecycle import ExitStatus, Lifecycle, phase
 from services.runtime.engine.pausing import Pausing
 from services.runtime.engine.rename import Renaming
@@ -105,7 +106,7 @@ class RuntimeService(Lifecycle, Queries, Pausing, Renaming):
         self.zygote = shimclient.Zygote(str(root / "zygote")) if warm and not oci_command else None
         if self.zygote is not None:
             self.zygote.ensure()
-        self.events = EventLog()
+        self.events = EventLog(enrich=ContainerAttributes(self.store.get))
         self.volumes = Volumes(root / "volumes", lambda: [(r.id, r.mounts) for r in self.store.all()],
                                self.events.emit)
         self.network_config = network

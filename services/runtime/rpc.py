@@ -7,6 +7,7 @@ import json
 from barque.runtime.v1 import runtime_pb2, runtime_pb2_grpc
 from barque.types.v1 import types_pb2
 from client.errors import InvalidArgument
+from services.common.eventfilter import EventFilter
 from services.runtime.core import ContainerView, ExitStatus, RuntimeService
 from services.runtime.engine.inspect import network_name, port_map
 from services.runtime.network.manager import NetworkRequest
@@ -225,18 +226,11 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServicer):
             )
 
     def Events(self, request, context):
-        wanted = {}
-        for f in request.filters:
-            key, _, value = f.partition("=")
-            wanted.setdefault(key, set()).add(value)
-        for ev in self._rt.events.stream(request.since_nanos, lambda: not context.is_active()):
-            if "container" in wanted and not any(ev.id.startswith(v) or ev.attributes.get("name") == v
-                                                 for v in wanted["container"]):
-                continue
-            if "event" in wanted and ev.action not in wanted["event"]:
-                continue
-            yield runtime_pb2.EventsResponse(type=ev.type, action=ev.action, id=ev.id,
-                                             attributes=ev.attributes, time_nanos=ev.time_ns)
+        wanted = EventFilter.parse(list(request.filters))
+        for ev in self._rt.events.stream(request.since_nanos, lambda: not context.is_active(), request.until_nanos):
+            if wanted.include(ev.type, ev.action, ev.id, ev.attributes):
+                yield runtime_pb2.EventsResponse(type=ev.type, action=ev.action, id=ev.id,
+                                                 attributes=ev.attributes, time_nanos=ev.time_ns)
 
     def Stats(self, request, context):
         for samples in sample_rounds(self._rt, list(request.ids), request.all, request.stream,

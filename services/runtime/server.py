@@ -10,6 +10,7 @@ from client.config import load_config
 from client.errors import FailedPrecondition
 from services.common.server import listener, prepare_state_dir, serve
 from services.runtime.core import RuntimeService
+from services.runtime.engine.execevents import EventedExecs
 from services.runtime.engine.execs import ExecHost, Execs
 from services.runtime.engine.healthmonitor import HealthMonitor
 from services.runtime.engine.remote import RemoteImages
@@ -46,7 +47,7 @@ def run() -> None:
     health.resume(view.record for view in runtime.list() if view.running)  # not those awaiting a restart
 
     def register(server):
-        servicer = RuntimeServicer(runtime, execs)
+        servicer = RuntimeServicer(runtime, EventedExecs(execs, runtime.events))  # a user's execs: events
         runtime_pb2_grpc.add_RuntimeServicer_to_server(servicer, server)
         return [runtime_pb2.DESCRIPTOR.services_by_name["Runtime"].full_name]
 

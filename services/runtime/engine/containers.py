@@ -187,6 +187,11 @@ class ContainerStore:
         with self.lock:
             self._records.pop(container_id, None)
 
+    def get(self, container_id: str) -> ContainerRecord | None:
+        """The record of a full id, or None; without the lock (one dict read),
+        so code holding any of the engine's locks may call it."""
+        return self._records.get(container_id)
+
     def find(self, ref: str) -> ContainerRecord:
         """By full id, unique id prefix, or name (with or without a leading slash)."""
         with self.lock:
