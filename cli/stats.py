@@ -9,9 +9,9 @@ line per container for stats) and exit 1, as the docker CLI exits for them.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from typing import Iterable, Iterator, NoReturn
+from collections.abc import Iterable, Iterator
+from typing import NoReturn
 
 from cli.commands import add_command
 

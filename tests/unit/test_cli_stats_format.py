@@ -147,8 +147,8 @@ def test_stats_errors_are_docker_s_lines_and_exit_1():
     fake = FakeRuntime(error=RpcError(grpc.StatusCode.NOT_FOUND,
                                       "No such container: ghost\nNo such container: phantom"))
     assert _run(["stats", "--no-stream", "ghost", "phantom"], fake) == (
-        1, "", "Error response from daemon: No such container: ghost\n"
-               "Error response from daemon: No such container: phantom\n")
+        1, "", ("Error response from daemon: No such container: ghost\n"
+                "Error response from daemon: No such container: phantom\n"))
 
 
 def test_top_command_prints_ps_columns_and_passes_its_options():

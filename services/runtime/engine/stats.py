@@ -14,7 +14,7 @@ import functools
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from client.errors import NotFound
 from services.runtime.engine.cgroupstats import (

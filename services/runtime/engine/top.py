@@ -95,7 +95,7 @@ def _fit(fields: list[str], width: int) -> list[str]:
 
 
 def _run_ps(args: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run(["ps", *args], capture_output=True, text=True, stdin=subprocess.DEVNULL,
+    return subprocess.run(["ps", *args], check=False, capture_output=True, text=True, stdin=subprocess.DEVNULL,
                           timeout=_PS_TIMEOUT, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
                                                     "LC_ALL": "C"})
 
