@@ -1,0 +1,105 @@
+"""docker diff's rules over plain directories (no whiteouts: those need root
+and live in tests/kernel/test_commit_layer.py): added and modified paths,
+parents reported C before their entries, a directory only copied up for a
+child not reported, walk order by byte name, no stat through a lower
+layer's symlink."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from services.images.changes import Change, ChangeKind, changes
+from services.images.events import matches, parse_filters
+from services.common.events import Event
+
+import pytest
+
+from client.errors import InvalidArgument
+
+
+def _tree(root: Path, files: dict[str, str]) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for rel, content in files.items():
+        path = root / rel
+        if rel.endswith("/"):
+            path.mkdir(parents=True, exist_ok=True)
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+    return root
+
+
+def _same_times(upper: Path, lower: Path, rel: str) -> None:
+    st = os.stat(lower / rel)
+    os.chmod(upper / rel, st.st_mode & 0o7777)
+    os.utime(upper / rel, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def _lines(result: list[Change]) -> list[str]:
+    return [str(c) for c in result]
+
+
+def test_added_modified_and_parents(tmp_path: Path) -> None:
+    lower = _tree(tmp_path / "lower", {"etc/passwd": "root", "usr/lib/x": "x", "var/": ""})
+    upper = _tree(tmp_path / "upper", {"etc/passwd": "root\nme", "usr/lib/new/deep/file": "n", "zz": "z"})
+    for rel in ("etc", "usr", "usr/lib"):
+        _same_times(upper, lower, rel)
+    assert _lines(changes(upper, [str(lower)])) == [
+        "C /etc/passwd",        # /etc unchanged itself and no add or delete below it: not listed
+        "C /usr",               # parents of an added path are listed before it
+        "C /usr/lib",
+        "A /usr/lib/new",
+        "A /usr/lib/new/deep",
+        "A /usr/lib/new/deep/file",
+        "A /zz",
+    ]
+
+
+def test_changed_directory_is_listed(tmp_path: Path) -> None:
+    lower = _tree(tmp_path / "lower", {"data/": ""})
+    upper = _tree(tmp_path / "upper", {"data/": ""})
+    os.chmod(upper / "data", 0o700)
+    os.chmod(lower / "data", 0o755)
+    assert changes(upper, [str(lower)]) == [Change("/data", ChangeKind.MODIFIED)]
+
+
+def test_lookup_goes_through_every_lower_top_first(tmp_path: Path) -> None:
+    base = _tree(tmp_path / "base", {"a/old": "1"})
+    top = _tree(tmp_path / "top", {"b/": ""})
+    upper = _tree(tmp_path / "upper", {"a/old": "2", "b/c": "3"})
+    for rel, lower in (("a", base), ("b", top)):
+        _same_times(upper, lower, rel)
+    assert _lines(changes(upper, [str(top), str(base)])) == ["C /a/old", "C /b", "A /b/c"]
+
+
+def test_walk_is_by_byte_name_per_directory(tmp_path: Path) -> None:
+    upper = _tree(tmp_path / "upper", {"a-b": "", "a/z": "", "B": "", "a.c": ""})
+    assert _lines(changes(upper, [])) == ["A /B", "A /a", "A /a/z", "A /a-b", "A /a.c"]
+
+
+def test_lower_symlink_parent_is_not_followed(tmp_path: Path) -> None:
+    outside = _tree(tmp_path / "outside", {"secret": "s"})
+    lower = tmp_path / "lower"
+    lower.mkdir()
+    os.symlink(outside, lower / "link")
+    upper = _tree(tmp_path / "upper", {"link/secret": "t"})
+    # the path under a lower symlink is not in that layer: added, never compared with the host file
+    assert _lines(changes(upper, [str(lower)])) == ["C /link", "A /link/secret"]
+
+
+def test_empty_upper_has_no_changes(tmp_path: Path) -> None:
+    lower = _tree(tmp_path / "lower", {"etc/passwd": "root"})
+    upper = _tree(tmp_path / "upper", {})
+    assert changes(upper, [str(lower)]) == []
+
+
+def test_event_filters() -> None:
+    tag = Event("tag", "sha256:" + "ab" * 32, {"name": "docker.io/library/busybox:latest"}, 1, "image")
+    assert matches(tag, parse_filters(["event=tag", "image=busybox"]))
+    assert matches(tag, parse_filters(["image=abab"]))
+    assert not matches(tag, parse_filters(["event=untag"]))
+    assert not matches(tag, parse_filters(["type=container"]))
+    assert matches(tag, parse_filters(["label=name"]))
+    with pytest.raises(InvalidArgument):
+        parse_filters(["bogus=1"])
