@@ -19,7 +19,7 @@ import re
 
 from client.errors import InvalidArgument
 
-__all__ = ["apply_changes", "ALLOWED", "parse_go_duration"]
+__all__ = ["ALLOWED", "apply_changes", "parse_go_duration"]
 
 ALLOWED = ("cmd", "entrypoint", "env", "expose", "healthcheck", "label", "onbuild",
            "stopsignal", "user", "volume", "workdir")
@@ -154,7 +154,7 @@ def _healthcheck(rest: str) -> dict:
             check[flags[name]] = parse_go_duration(value)
     kind, _, cmd = rest.partition(" ")
     if kind.upper() != "CMD" or not cmd.strip():
-        raise InvalidArgument("Unknown type \"%s\" in HEALTHCHECK (try CMD)" % kind.upper())
+        raise InvalidArgument(f'Unknown type "{kind.upper()}" in HEALTHCHECK (try CMD)')
     as_json = _json_list(cmd.strip())
     test = ["CMD", *as_json] if as_json is not None else ["CMD-SHELL", cmd.strip()]
     return {"Test": test, **check}

@@ -18,12 +18,19 @@ from dataclasses import dataclass
 
 from barque.images.v1 import images_pb2, images_pb2_grpc
 from cli.commands import add_command
-from cli.format import Template, human_size, parse_time, render_table, short_id, time_ago
+from cli.format import (
+    Template,
+    human_size,
+    parse_time,
+    render_table,
+    short_id,
+    time_ago,
+)
 from client.channels import RemoteStub, connect
 from client.config import Config
 from client.errors import BarqueError, InvalidArgument, NotFound
 
-__all__ = ["CommitImages", "register", "history_rows", "ellipsis", "HistoryRow"]
+__all__ = ["CommitImages", "HistoryRow", "ellipsis", "history_rows", "register"]
 
 _KIND = {images_pb2.CHANGE_KIND_MODIFIED: "C", images_pb2.CHANGE_KIND_ADDED: "A",
          images_pb2.CHANGE_KIND_DELETED: "D"}

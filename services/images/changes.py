@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-__all__ = ["Change", "ChangeKind", "changes", "is_whiteout", "is_opaque", "OPAQUE_XATTR"]
+__all__ = ["OPAQUE_XATTR", "Change", "ChangeKind", "changes", "is_opaque", "is_whiteout"]
 
 OPAQUE_XATTR = "trusted.overlay.opaque"
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from client.errors import InvalidArgument, NotFound, Unavailable
@@ -58,7 +59,7 @@ class CommitSpec:
 def rfc3339_nano(ns: int) -> str:
     """Go's time.RFC3339Nano in UTC: trailing zeros of the fraction dropped."""
     seconds, frac = divmod(ns, 1_000_000_000)
-    base = datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    base = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
     return base + (f".{frac:09d}".rstrip("0") if frac else "") + "Z"
 
 
@@ -117,7 +118,7 @@ def commit_snapshot(store: ImageStore, spec: CommitSpec) -> tuple[ImageView, Des
     began = time.monotonic()
     blob: LayerBlob | None = None
     if not spec.empty_layer:
-        blob = write_layer(mounts.upperdir, store.content)
+        blob = write_layer(Path(mounts.upperdir), store.content)
     new_blobs: list[str] = [blob.digest] if blob and blob.digest else []
     new_chain: str | None = None
     try:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from client.errors import InvalidArgument
 from services.common.events import Event, EventLog
 
-__all__ = ["KEEP", "new_log", "parse_filters", "matches", "select"]
+__all__ = ["KEEP", "matches", "new_log", "parse_filters", "select"]
 
 #: events kept for --since (docker keeps 256 per daemon; the runtime 1024)
 KEEP = 1024

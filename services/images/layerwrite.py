@@ -32,7 +32,7 @@ from services.images.changes import OPAQUE_XATTR
 WHITEOUT_PREFIX = b".wh."
 OPAQUE_MARKER = b".wh..wh..opq"
 
-__all__ = ["LayerBlob", "write_layer", "write_overlay_tar", "overlay_to_oci", "GZIP_LEVEL"]
+__all__ = ["GZIP_LEVEL", "LayerBlob", "overlay_to_oci", "write_layer", "write_overlay_tar"]
 
 #: gzip level of committed layers: isal's level 1 (or zlib's 1) keeps a
 #: 100 MiB commit near disk speed; docker's default level shrinks text ~10% more

@@ -7,8 +7,8 @@ docker's and leave nothing behind."""
 from __future__ import annotations
 
 import gzip
-import io
 import hashlib
+import io
 import json
 import os
 import subprocess

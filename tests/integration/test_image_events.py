@@ -8,8 +8,8 @@ import threading
 import time
 
 import pytest
-
 from barque.images.v1 import images_pb2
+
 from tests.support.runtime import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]

@@ -9,13 +9,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from services.images.changes import Change, ChangeKind, changes
-from services.images.events import matches, parse_filters
-from services.common.events import Event
-
 import pytest
 
 from client.errors import InvalidArgument
+from services.common.events import Event
+from services.images.changes import Change, ChangeKind, changes
+from services.images.events import matches, parse_filters
 
 
 def _tree(root: Path, files: dict[str, str]) -> Path:
