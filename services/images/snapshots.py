@@ -283,7 +283,9 @@ class Snapshotter:
     def active(self) -> dict[str, str]:
         """Active keys and the chain id each sits on."""
         out: dict[str, str] = {}
-        for entry in os.scandir(self._active):
+        with os.scandir(self._active) as it:  # closed even when a caller stops early
+            entries = list(it)
+        for entry in entries:
             if _KEY.fullmatch(entry.name) and entry.is_dir(follow_symlinks=False):
                 try:
                     out[entry.name] = self._active_parent(entry.name)
@@ -292,11 +294,8 @@ class Snapshotter:
         return out
 
     def committed(self) -> list[str]:
-        return sorted(
-            "sha256:" + e.name
-            for e in os.scandir(self._snapshots)
-            if _HEX.fullmatch(e.name) and e.is_dir(follow_symlinks=False)
-        )
+        with os.scandir(self._snapshots) as it:
+            return sorted("sha256:" + e.name for e in it if _HEX.fullmatch(e.name) and e.is_dir(follow_symlinks=False))
 
     def remove_committed(self, chain_id: str) -> None:
         validate_digest(chain_id)

@@ -1,0 +1,196 @@
+"""Commit's layer and diff's rules on real overlay forms (root: whiteout char
+devices, trusted.overlay.* xattrs): the OCI tar the writer hook makes, its
+digests, its round trip through the pull's unpack path; docker diff's D rules;
+the init layer's stubs; a failing commit leaves nothing behind."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import stat
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from client.imagespec import Descriptor, MediaType, Platform, sha256_digest
+from services.common.content import ContentStore
+from services.common.safetar.apply import apply_layer
+from services.images.changes import changes
+from services.images.commit import CommitSpec
+from services.images.core import ImageStore
+from services.images.initlayer import make_init_layer
+from services.images.layerwrite import write_layer
+from services.images.metadata import ImageRecord
+from tests.support.layers import base_layer
+
+pytestmark = [pytest.mark.root]
+
+
+def _whiteout(path: Path) -> None:
+    os.mknod(path, stat.S_IFCHR | 0o000, os.makedev(0, 0))
+
+
+def _opaque(path: Path) -> None:
+    os.setxattr(path, "trusted.overlay.opaque", b"y")
+
+
+def _upper(tmp_path: Path) -> Path:
+    """An overlay upper dir: a new file, a whiteout, an opaque dir, a hardlink pair."""
+    upper = tmp_path / "upper"
+    (upper / "data" / "opaque").mkdir(parents=True)
+    (upper / "data" / "new").write_text("new\n")
+    os.setxattr(upper / "data" / "new", "trusted.overlay.origin", b"\x00fake")
+    os.setxattr(upper / "data" / "new", "user.note", b"kept")
+    _whiteout(upper / "data" / "gone")
+    _opaque(upper / "data" / "opaque")
+    (upper / "data" / "opaque" / "fresh").write_text("fresh\n")
+    os.link(upper / "data" / "new", upper / "data" / "twin")
+    return upper
+
+
+def test_layer_tar_has_oci_whiteouts_and_verifies(tmp_path: Path) -> None:
+    store = ContentStore(tmp_path / "content")
+    blob = write_layer(_upper(tmp_path), store)
+    raw = store.path(blob.digest).read_bytes()
+    assert sha256_digest(raw) == blob.digest and len(raw) == blob.size
+    tar_bytes = gzip.decompress(raw)
+    assert sha256_digest(tar_bytes) == blob.diff_id and len(tar_bytes) == blob.tar_size
+    with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as tf:
+        members = tf.getmembers()
+        names = [m.name for m in members]
+        assert names == ["data", "data/.wh.gone", "data/new", "data/opaque", "data/opaque/.wh..wh..opq",
+                         "data/opaque/fresh", "data/twin"]
+        by = {m.name: m for m in members}
+        assert by["data/.wh.gone"].isreg() and by["data/.wh.gone"].size == 0
+        assert by["data/opaque/.wh..wh..opq"].isreg()
+        assert by["data/twin"].islnk() and by["data/twin"].linkname == "data/new"
+        for m in members:
+            assert not any(k.startswith("SCHILY.xattr.trusted.") for k in m.pax_headers), m.name
+        assert by["data/new"].pax_headers.get("SCHILY.xattr.user.note") == "kept"
+    assert blob.entries == 7 and blob.file_bytes == len("new\n") + len("fresh\n")
+    assert os.listdir(store.ingest_dir) == []
+
+    # the pull's unpack path reads it back into overlay form
+    out = tmp_path / "applied"
+    out.mkdir()
+    apply_layer(io.BytesIO(tar_bytes), out)
+    gone = os.lstat(out / "data" / "gone")
+    assert stat.S_ISCHR(gone.st_mode) and gone.st_rdev == 0
+    assert os.getxattr(out / "data" / "opaque", "trusted.overlay.opaque") == b"y"
+    assert os.listdir(out / "data" / "opaque") == ["fresh"]
+
+
+def test_empty_upper_makes_no_blob(tmp_path: Path) -> None:
+    store = ContentStore(tmp_path / "content")
+    (tmp_path / "upper").mkdir()
+    blob = write_layer(tmp_path / "upper", store)
+    assert blob.digest == "" and blob.entries == 0
+    assert list(store.list()) == [] and os.listdir(store.ingest_dir) == []
+
+
+def test_diff_delete_rules(tmp_path: Path) -> None:
+    lower = tmp_path / "lower"
+    (lower / "a" / "dir").mkdir(parents=True)
+    (lower / "a" / "dir" / "old").write_text("o")
+    (lower / "a" / "file").write_text("f")
+    upper = tmp_path / "upper"
+    (upper / "a").mkdir(parents=True)
+    (upper / "b").mkdir()
+    _whiteout(upper / "a" / "file")
+    (upper / "a" / "dir").mkdir()
+    _opaque(upper / "a" / "dir")              # rm -rf /a/dir && mkdir /a/dir
+    (upper / "a" / "dir" / "new").write_text("n")
+    (upper / "b" / "made").mkdir()
+    _opaque(upper / "b" / "made")             # opaque but never in a lower: just added
+    st = os.stat(lower / "a")
+    os.utime(upper / "a", ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert [str(c) for c in changes(upper, [str(lower)])] == [
+        "C /a", "D /a/dir", "A /a/dir/new", "D /a/file", "A /b", "A /b/made"]
+    # a lower that whited the directory out: recreating it is no delete
+    top = tmp_path / "top"
+    (top / "a").mkdir(parents=True)
+    _whiteout(top / "a" / "dir")
+    assert "D /a/dir" not in [str(c) for c in changes(upper, [str(top), str(lower)])]
+
+
+def test_init_layer_makes_only_missing_mountpoints(tmp_path: Path) -> None:
+    image = tmp_path / "image"
+    (image / "etc").mkdir(parents=True)
+    (image / "proc").mkdir()
+    (image / "etc" / "hostname").write_text("img\n")
+    os.chmod(image / "etc", 0o750)
+    os.chown(image / "etc", 0, 42)
+    os.utime(image / "etc", ns=(1_000_000_000, 1_000_000_000))
+    init = tmp_path / "init"
+    init.mkdir()
+    made = make_init_layer(init, [str(image)])
+    assert made == ["dev", "sys", "etc/hosts", "etc/resolv.conf"]
+    st = os.stat(init / "etc")
+    assert (stat.S_IMODE(st.st_mode), st.st_gid, st.st_mtime_ns) == (0o750, 42, 1_000_000_000)
+    assert (init / "etc" / "hosts").read_bytes() == b"" and not (init / "etc" / "hostname").exists()
+    full = tmp_path / "full"
+    full.mkdir()
+    assert make_init_layer(full, [str(init), str(image)]) == [] and os.listdir(full) == []
+
+
+def _store_with_image(tmp_path: Path) -> tuple[ImageStore, str]:
+    store = ImageStore(tmp_path / "store", source=None)  # type: ignore[arg-type]
+    tar = base_layer()
+    diff_id = sha256_digest(tar)
+    store.snapshots.unpack(diff_id, None, diff_id, io.BytesIO(tar))
+    gz = gzip.compress(tar)
+    with store.content.writer(sha256_digest(gz), len(gz)) as w:
+        w.write(gz)
+    layer = Descriptor(MediaType.OCI_LAYER_GZIP, sha256_digest(gz), len(gz))
+    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["sh"]},
+                         "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+                         "history": [{"created": "2000-01-01T00:00:00Z", "created_by": "base"}]}).encode()
+    with store.content.writer(sha256_digest(config), len(config)) as w:
+        w.write(config)
+    cdesc = Descriptor(MediaType.OCI_CONFIG, sha256_digest(config), len(config))
+    manifest = json.dumps({"schemaVersion": 2, "config": {"digest": cdesc.digest}}).encode()
+    with store.content.writer(sha256_digest(manifest), len(manifest)) as w:
+        w.write(manifest)
+    mdesc = Descriptor(MediaType.OCI_MANIFEST, sha256_digest(manifest), len(manifest))
+    record = ImageRecord(id=cdesc.digest, target=mdesc, manifest=mdesc, config=cdesc, layers=[layer],
+                         diff_ids=[diff_id], chain_id=diff_id, created="2000-01-01T00:00:00Z", size=1,
+                         platform=Platform())
+    with store.db.lock:
+        store.db.images[record.id] = record
+        store.db.names["docker.io/library/base:latest"] = record.id
+        store.db.save()
+    return store, record.id
+
+
+def test_failed_commit_leaves_nothing_and_a_good_one_runs(tmp_path: Path, monkeypatch) -> None:
+    store, image_id = _store_with_image(tmp_path)
+    mounts, _ = store.prepare_snapshot("ctr1", image_id)
+    Path(mounts.upperdir, "added").write_text("hello\n")
+    before = (sorted(store.content.list()), store.snapshots.committed(), sorted(store.db.images))
+
+    def broken(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store.snapshots, "unpack", broken)
+    with pytest.raises(OSError):
+        store.commit(CommitSpec(key="ctr1", parent=image_id, reference="new:1", container_id="ctr1"))
+    assert (sorted(store.content.list()), store.snapshots.committed(), sorted(store.db.images)) == before
+    assert "docker.io/library/new:1" not in store.db.names and os.listdir(store.content.ingest_dir) == []
+    monkeypatch.undo()
+
+    view, layer = store.commit(CommitSpec(key="ctr1", parent=image_id, reference="new:1", comment="c",
+                                          container_id="ctr1"))
+    assert layer is not None and view.names == ["docker.io/library/new:1"]
+    assert view.record.diff_sizes[-1] == len("hello\n") and len(view.record.diff_ids) == 2
+    assert store.snapshots.exists(view.record.chain_id)
+    # the new image is runnable at once: its snapshot holds the file
+    new_mounts, _ = store.prepare_snapshot("ctr2", view.record.id)
+    holders = [d for d in new_mounts.lowerdirs if Path(d, "added").exists()]
+    assert len(holders) == 1 and Path(holders[0], "added").read_text() == "hello\n"
+    assert [e.action for e in store.events.stream(1, lambda: True)] == ["commit", "tag"]
+    assert hashlib.sha256(json.dumps(json.loads(view.config_json), separators=(",", ":")).encode()).hexdigest() \
+        == view.record.id.removeprefix("sha256:")
