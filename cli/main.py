@@ -83,7 +83,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from cli import commit, containers, events, exec as exec_cmd, images, network, port, run, stats, system, volume
+    from cli import commit, containers, cp, events, exec as exec_cmd, images, network, port, run, stats, system, volume
 
     parser = _Parser(prog="barque", description="A container engine over gRPC services")
     parser.add_argument("--config", help="config file (default /etc/barque/barque.toml)")
@@ -98,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     exec_cmd.register(sub, container)
     stats.register(sub, container)
     commit.register(sub, container, image)
+    cp.register(sub, container)
     system.register(sub)
     events.register(sub)  # after system: it adds ``system events`` too
     network.register(sub)
