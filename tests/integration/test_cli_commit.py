@@ -136,3 +136,38 @@ def test_commit_errors_are_dockers_and_leave_nothing(eng):
     assert usage.returncode == 125 and "requires at least 1 and at most 2 arguments" in usage.stderr
     assert (_blobs(eng), _snapshots(eng), _image_ids(eng)) == before
     assert os.listdir(_store(eng) / "content" / "ingest") == []
+
+
+def _oci_layout(engine, image_id: str, dest: Path, tag: str) -> None:
+    """An OCI image layout of a kept image, straight from the store's blobs."""
+    blobs = _store(engine) / "content" / "blobs" / "sha256"
+    info = _inspect(engine, image_id)
+    manifest_digest = info["Descriptor"]["digest"]
+    manifest = json.loads((blobs / manifest_digest.removeprefix("sha256:")).read_bytes())
+    (dest / "blobs" / "sha256").mkdir(parents=True)
+    for digest in [manifest_digest, manifest["config"]["digest"], *(x["digest"] for x in manifest["layers"])]:
+        os.link(blobs / digest.removeprefix("sha256:"), dest / "blobs" / "sha256" / digest.removeprefix("sha256:"))
+    (dest / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+    (dest / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [{
+        "mediaType": manifest["mediaType"], "digest": manifest_digest, "size": info["Descriptor"]["size"],
+        "annotations": {"org.opencontainers.image.ref.name": tag}}]}))
+
+
+def test_skopeo_and_umoci_read_the_committed_image(eng, tmp_path):
+    cid = _finished(eng, CHANGES)
+    image_id = eng.ok("commit", cid, "committed:1").stdout.strip()
+    layout = tmp_path / "layout"
+    _oci_layout(eng, image_id, layout, "c1")
+    # skopeo verifies every blob's digest as it copies
+    subprocess.run(["skopeo", "copy", "--quiet", f"oci:{layout}:c1", f"dir:{tmp_path / 'copy'}"], check=True)
+    raw = json.loads(subprocess.run(["skopeo", "inspect", "--config", f"oci:{layout}:c1"], check=True,
+                                    capture_output=True, text=True).stdout)
+    assert raw["rootfs"]["diff_ids"] == _inspect(eng, image_id)["RootFS"]["Layers"]
+    assert raw["history"][-1]["created_by"] == "sh -c " + CHANGES
+    # umoci applies the layers, whiteouts and opaque directory included
+    bundle = tmp_path / "bundle"
+    subprocess.run(["umoci", "unpack", "--image", f"{layout}:c1", str(bundle)], check=True, capture_output=True)
+    rootfs = bundle / "rootfs"
+    assert (rootfs / "added").read_text() == "added\n"
+    assert not os.path.lexists(rootfs / "bin" / "rm") and os.path.lexists(rootfs / "bin" / "ls")
+    assert os.listdir(rootfs / "home") == ["new"]
