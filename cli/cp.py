@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from typing import NoReturn
 
 from barque.runtime.v1 import runtime_pb2, runtime_pb2_grpc
+
 from cli.commands import add_command
 from cli.cppaths import (
     CopyError,
@@ -35,7 +36,7 @@ from client.channels import RemoteStub, connect
 from client.config import Config
 from client.errors import BarqueError, NotFound
 
-__all__ = ["FilesClient", "register", "cmd_cp", "cmd_export"]
+__all__ = ["FilesClient", "cmd_cp", "cmd_export", "register"]
 
 CHUNK = 64 << 10
 #: docker's exit status for a failed cp or export (cobra's error path)

@@ -12,14 +12,14 @@ from dataclasses import dataclass
 __all__ = [
     "CopyError",
     "CopyInfo",
+    "archive_name",
+    "asserts_directory",
+    "link_target_path",
+    "prepare_archive_copy",
+    "preserve_trailing",
+    "resolve_local_path",
     "split_cp_arg",
     "split_path_dir_entry",
-    "asserts_directory",
-    "preserve_trailing",
-    "archive_name",
-    "prepare_archive_copy",
-    "resolve_local_path",
-    "link_target_path",
 ]
 
 

@@ -26,7 +26,7 @@ import tarfile
 from collections.abc import Iterator
 from typing import IO
 
-__all__ = ["archive_local", "extract_local", "LocalCopyError"]
+__all__ = ["LocalCopyError", "archive_local", "extract_local"]
 
 _CHUNK = 64 << 10
 _READ = 1 << 20

@@ -28,11 +28,17 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from client.errors import Internal, Unavailable
-from services.common.safetar.apply import DEFAULT_LIMITS, ApplyStats, LayerLimits, _Applier, _components
+from services.common.safetar.apply import (
+    DEFAULT_LIMITS,
+    ApplyStats,
+    LayerLimits,
+    _Applier,
+    _components,
+)
 from services.common.safetar.errors import MalformedLayer, UnsafeLayer
 from services.common.safetar.reader import EntryType, TarEntry, TarReader
 
-__all__ = ["ExtractOptions", "CopyConflict", "extract_tar"]
+__all__ = ["CopyConflict", "ExtractOptions", "extract_tar"]
 
 
 class CopyConflict(UnsafeLayer):

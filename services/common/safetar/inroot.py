@@ -28,7 +28,7 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["Resolved", "resolve_in_root", "MAX_SYMLINKS"]
+__all__ = ["MAX_SYMLINKS", "Resolved", "resolve_in_root"]
 
 MAX_SYMLINKS = 40
 _OPEN = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC

@@ -26,7 +26,7 @@ import posixpath
 import stat
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from client.errors import FailedPrecondition, Internal, InvalidArgument, NotFound
 from services.common.log import get_logger
@@ -36,7 +36,7 @@ from services.common.safetar.writer import TarWriter, WriteEntry, chunked
 from services.runtime.engine.containers import ContainerRecord, ContainerStore
 from services.runtime.engine.status import refresh
 
-__all__ = ["ContainerFiles", "PathInfo", "archive_name", "CHUNK"]
+__all__ = ["CHUNK", "ContainerFiles", "PathInfo", "archive_name"]
 
 #: bytes per streamed message
 CHUNK = 64 << 10
@@ -78,7 +78,7 @@ def _docker_base(path: str) -> str:
 
 
 def _rfc3339(ns: int) -> str:
-    dt = datetime.fromtimestamp(ns // 1_000_000_000, tz=timezone.utc)
+    dt = datetime.fromtimestamp(ns // 1_000_000_000, tz=UTC)
     return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{ns % 1_000_000_000:09d}Z"
 
 
