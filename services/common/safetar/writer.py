@@ -464,16 +464,16 @@ class TarWriter:
 
 
 def chunked(pieces: Iterable[bytes], size: int = 64 << 10) -> Iterator[bytes]:
-    """Regroup ``pieces`` into chunks of about ``size`` bytes (a gRPC stream's messages)."""
+    """Regroup ``pieces`` into chunks of ``size`` bytes, the last one shorter (a gRPC stream's messages)."""
     buf = bytearray()
     for piece in pieces:
-        if len(piece) >= size and not buf:
-            yield bytes(piece)
-            continue
         buf += piece
         if len(buf) >= size:
-            yield bytes(buf)
-            buf.clear()
+            whole = len(buf) - len(buf) % size
+            with memoryview(buf) as view:
+                for start in range(0, whole, size):
+                    yield bytes(view[start : start + size])
+            del buf[:whole]
     if buf:
         yield bytes(buf)
 
