@@ -54,20 +54,23 @@ def test_pull_tag_untag_delete_with_since_and_until(fresh_engine, test_images):
     assert [e.action for e in _events(fresh_engine, t_tagged, t_end, "event=delete")] == ["delete"]
     assert [e.attributes["name"] for e in _events(fresh_engine, t0, t_end, "image=evt:1")] == ["evt:1"]
     assert _events(fresh_engine, t_end, t_end + 1) == []
+    # docker's --until alone: every kept event up to it
+    assert [e.action for e in _events(fresh_engine, 0, t_tagged)][-2:] == ["pull", "tag"]
 
 
 def test_live_stream_ends_after_until(fresh_engine, test_images):
     img = test_images["oci-gzip"]
     fresh_engine.ok("pull", img.ref)
     got: list[images_pb2.EventsResponse] = []
-    until = time.time_ns() + 3_000_000_000
+    since = time.time_ns()
+    until = since + 3_000_000_000
 
     def follow() -> None:
-        got.extend(_events(fresh_engine, 0, until))
+        got.extend(_events(fresh_engine, since, until))
 
     reader = threading.Thread(target=follow, daemon=True)
     reader.start()
-    time.sleep(0.5)  # the stream is open (since=0: only events from now on)
+    time.sleep(0.5)  # the stream is open: the pull before ``since`` is not in it
     fresh_engine.ok("tag", img.ref, "live:1")
     wait_for(lambda: bool(got) or not reader.is_alive(), what="the live event", timeout=10)
     reader.join(15)

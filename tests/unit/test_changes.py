@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 
 from client.errors import InvalidArgument
-from services.common.events import Event
 from services.images.changes import Change, ChangeKind, changes
-from services.images.events import matches, parse_filters
+from services.images.events import new_log, select
 
 
 def _tree(root: Path, files: dict[str, str]) -> Path:
@@ -93,12 +92,21 @@ def test_empty_upper_has_no_changes(tmp_path: Path) -> None:
     assert changes(upper, [str(lower)]) == []
 
 
-def test_event_filters() -> None:
-    tag = Event("tag", "sha256:" + "ab" * 32, {"name": "docker.io/library/busybox:latest"}, 1, "image")
-    assert matches(tag, parse_filters(["event=tag", "image=busybox"]))
-    assert matches(tag, parse_filters(["image=abab"]))
-    assert not matches(tag, parse_filters(["event=untag"]))
-    assert not matches(tag, parse_filters(["type=container"]))
-    assert matches(tag, parse_filters(["label=name"]))
+def test_image_events_window_and_filters() -> None:
+    log = new_log()
+    image_id = "sha256:" + "ab" * 32
+    log.emit("pull", "busybox:latest", event_type="image", name="busybox")
+    log.emit("tag", image_id, event_type="image", name="busybox:mine")
+    log.emit("delete", image_id, event_type="image", name=image_id)
+    times = [e.time_ns for e in log.stream(1, lambda: True)]
+
+    def actions(since: int, until: int, *filters: str) -> list[str]:
+        return [e.action for e in select(log, since, until, list(filters), lambda: True)]
+
+    assert actions(times[0], times[2]) == ["pull", "tag", "delete"]
+    assert actions(times[1], times[1]) == ["tag"]
+    assert actions(times[0], times[2], "event=tag", "event=delete") == ["tag", "delete"]
+    assert actions(times[0], times[2], "image=busybox") == ["pull", "tag"]
+    assert actions(times[0], times[2], "type=container") == []
     with pytest.raises(InvalidArgument):
-        parse_filters(["bogus=1"])
+        list(select(log, 1, 2, ["bogus=1"], lambda: True))
