@@ -13,10 +13,12 @@ import json
 import os
 import subprocess
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
 
+from barque.runtime.v1 import runtime_pb2
 from tests.support.runtime import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
@@ -116,9 +118,14 @@ def test_change_cmd_and_env_take_effect(eng):
 def test_commit_running_container_pauses_and_resumes(eng):
     cid = eng.ok("run", "-d", "busybox-h3", "sh", "-c", "echo live > /live; sleep 300").stdout.strip()
     wait_for(lambda: eng.cli("exec", cid, "cat", "/live").stdout.strip() == "live", what="the file")
+    t0 = time.time_ns()
     image_id = eng.ok("commit", cid, "committed:live").stdout.strip()
     state = json.loads(eng.ok("inspect", cid).stdout)[0]["State"]
     assert state["Running"] and not state["Paused"], state
+    with eng.client("runtime") as runtime:
+        events = runtime.Events(runtime_pb2.EventsRequest(since_nanos=t0, until_nanos=time.time_ns(),
+                                                          filters=[f"container={cid}"]))
+        assert [e.action for e in events] == ["pause", "unpause"]
     assert eng.ok("run", "--rm", image_id, "cat", "/live").lines == ["live"]
 
 
