@@ -58,7 +58,7 @@ def is_opaque(path: bytes | str) -> bool:
     try:
         return os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y"
     except OSError as exc:
-        if exc.errno in (errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP):
+        if exc.errno in (errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOENT):
             return False
         raise
 
@@ -147,10 +147,16 @@ def changes(upper: Path | str, lowers: list[str]) -> list[Change]:
         out.append(Change(os.fsdecode(path), kind))
 
     def walk(rel: list[bytes]) -> None:
-        with os.scandir(os.path.join(root, *rel) if rel else root) as it:
-            entries = sorted(it, key=lambda e: e.name)
+        try:
+            with os.scandir(os.path.join(root, *rel) if rel else root) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except (FileNotFoundError, NotADirectoryError):
+            return  # a running container removed it since it was listed
         for entry in entries:
-            st = entry.stat(follow_symlinks=False)
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
             child = [*rel, entry.name]
             visit(child, st)
             if stat.S_ISDIR(st.st_mode):
