@@ -319,8 +319,11 @@ def cmd_ps(ctx, args) -> int:
 
 
 def parse_since(text: str, now: float | None = None) -> int:
-    """Docker's --since/--until: a Go duration back from now ("10s", "1h30m"),
-    RFC 3339, or Unix seconds ("0" is the epoch, as Docker reads it)."""
+    """Docker's --since/--until (timetypes.GetTimestamp) in nanoseconds: a Go
+    duration back from now ("10s", "1h30m"), RFC 3339 (local dates without a
+    zone read as UTC), or Unix seconds with an optional fraction ("0" is the
+    epoch, as Docker reads it). Times are exact to the nanosecond, so an
+    event's own time selects it."""
     if not text:
         return 0
     now = time.time() if now is None else now
@@ -331,12 +334,14 @@ def parse_since(text: str, now: float | None = None) -> int:
             pass  # not a duration: a time
     import re
 
-    if re.fullmatch(r"\d+(\.\d+)?", text):
-        return int(float(text) * 1e9)
-    ts = parse_time(text if ("Z" in text or "+" in text[10:]) else text + "Z")
+    unix = re.fullmatch(r"(\d+)(?:\.(\d{1,9}))?", text)
+    if unix:
+        return int(unix.group(1)) * 1_000_000_000 + int((unix.group(2) or "0").ljust(9, "0"))
+    rfc = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)?", text.strip())
+    ts = parse_time(rfc.group(1) + (rfc.group(3) or "Z")) if rfc else None
     if ts is None:
         raise InvalidArgument(f"invalid value for since/until: {text!r}")
-    return int(ts * 1e9)
+    return int(ts) * 1_000_000_000 + int((rfc.group(2) or "0").ljust(9, "0"))
 
 
 def format_ts(ns: int) -> str:

@@ -8,7 +8,7 @@ printed once it has waited :data:`HOLD` seconds, earliest first, so the two
 streams interleave by time; when both ended (``--until``) the rest is
 printed in order and the command exits. An image-store without Events
 (UNIMPLEMENTED) is skipped. Filters are applied here, once, with moby's
-semantics (:class:`~services.common.eventfilter.EventFilter`).
+semantics (:class:`~client.eventfilter.EventFilter`).
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ def cmd_events(ctx, args) -> int:
     from barque.runtime.v1 import runtime_pb2, runtime_pb2_grpc
     from cli.containers import parse_since
     from client.channels import connect
-    from services.common.eventfilter import EventFilter
+    from client.eventfilter import EventFilter
 
     wanted = EventFilter.parse(args.filter or [])
     now = time.time()

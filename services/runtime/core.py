@@ -296,6 +296,7 @@ class RuntimeService(Lifecycle, Queries, Pausing, Renaming):
             running = refresh(record, self._dir(record) / "shim")
         if running:
             self._oci("kill", record.id, str(int(signal.SIGKILL)), check=False)
+            self.events.emit("kill", record.id, name=record.name, signal=str(int(signal.SIGKILL)))  # as moby's rm -f
             self._thaw_after_signal(record)
             done = self._exited.get(record.id)
             if done is not None and threading.current_thread().name != f"watch-{record.id[:12]}":

@@ -7,7 +7,7 @@ import json
 from barque.runtime.v1 import runtime_pb2, runtime_pb2_grpc
 from barque.types.v1 import types_pb2
 from client.errors import InvalidArgument
-from services.common.eventfilter import EventFilter
+from client.eventfilter import EventFilter
 from services.runtime.core import ContainerView, ExitStatus, RuntimeService
 from services.runtime.engine.inspect import network_name, port_map
 from services.runtime.network.manager import NetworkRequest

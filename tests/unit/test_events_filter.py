@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from client.errors import InvalidArgument
-from services.common.eventfilter import EventFilter
+from client.eventfilter import EventFilter
 
 WEB = ("container", "start", "abcdef012345", {"name": "web", "image": "busybox:latest", "tier": "front"})
 DB = ("container", "die", "0123456789ab", {"name": "db", "image": "docker.io/library/redis:7", "exitCode": "0"})

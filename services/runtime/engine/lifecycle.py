@@ -314,10 +314,13 @@ class Lifecycle(RuntimeState):
                 return
         grace = record.stop_timeout if timeout is None else timeout
         done = self._exited.get(record.id)
+        # moby's containerStop: each signal is a "kill" event, then "die", then "stop"
         self._oci("kill", record.id, str(record.stop_signal), check=False)
+        self.events.emit("kill", record.id, name=record.name, signal=str(record.stop_signal))
         self._thaw_after_signal(record)
         if done is None or not done.wait(max(0, grace)):
             self._oci("kill", record.id, str(int(signal.SIGKILL)), check=False)
+            self.events.emit("kill", record.id, name=record.name, signal=str(int(signal.SIGKILL)))
             if done is not None:
                 done.wait(30)
         self.events.emit("stop", record.id, name=record.name)
