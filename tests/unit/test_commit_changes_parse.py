@@ -115,3 +115,19 @@ def test_format_history_table_quiet_and_template() -> None:
     assert plain.splitlines()[0] == f"sha256:{'a' * 64}|4260000|1970-01-01T00:16:40Z"
     head = format_history(rows, "table {{.ID}}\t{{.CreatedSince}}", quiet=False, trunc=True, human=True)
     assert head.splitlines()[0].split() == ["IMAGE", "CREATED"]
+
+
+@pytest.mark.parametrize("argv", [
+    ["commit", "-p=false", "c", "repo:tag"], ["container", "commit", "--pause", "c"], ["commit", "-p", "c"],
+    ["diff", "c"], ["container", "diff", "c"], ["history", "-H=false", "img"], ["image", "history", "-q", "img"],
+])
+def test_commands_register_under_both_names(argv: list[str]) -> None:
+    from cli.commit import _bool_and_operands
+    from cli.main import build_parser
+
+    args = build_parser().parse_args(argv)
+    assert args.func.__module__ == "cli.commit"
+    flag = getattr(args, "pause", None) or getattr(args, "human", None)
+    if flag is not None:  # -p/-H take only an attached value: a bare word after them is an operand
+        flag, operands = _bool_and_operands(flag, args.operands)
+        assert flag in ("true", "false") and operands[0] in ("c", "img")
