@@ -161,7 +161,7 @@ def commit_snapshot(store: ImageStore, spec: CommitSpec) -> tuple[ImageView, Des
                 id=config_digest, target=manifest_desc, manifest=manifest_desc, config=config_desc,
                 layers=layers, diff_ids=diff_ids, chain_id=chains[-1] if chains else "",
                 created=created, size=sum(store.snapshots.usage(c) for c in chains),
-                platform=parent.platform, pulled_at=time.time(), diff_sizes=diff_sizes,
+                platform=parent.platform, pulled_at=time.time(), diff_sizes=diff_sizes, committed=True,
             )
             old = store.db.images.get(record.id)
             if old is not None:

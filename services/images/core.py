@@ -423,7 +423,8 @@ class ImageStore:
         """Delete blobs and snapshots that no image and no container holds."""
         with self.db.lock:
             # images with no name left that nothing holds are dropped first
-            named = set(self.db.names.values()) | set(self.db.holders.values())
+            named = set(self.db.names.values()) | set(self.db.holders.values()) | {
+                i for i, r in self.db.images.items() if r.committed}  # docker keeps a commit's <none>
             for image_id in [i for i in self.db.images if i not in named]:
                 del self.db.images[image_id]
             self.db.save()

@@ -33,6 +33,7 @@ class ImageRecord:
     pulled_at: float = 0.0
     extra_blobs: list[str] = field(default_factory=list)  # index digests kept for this image
     diff_sizes: list[int] = field(default_factory=list)   # uncompressed file bytes per layer; 0 unknown
+    committed: bool = False  # made by commit: kept untagged until removed by id, as docker's
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -54,6 +55,7 @@ class ImageRecord:
             repo_digests=list(d.get("repo_digests") or []), pulled_at=float(d.get("pulled_at") or 0),
             extra_blobs=list(d.get("extra_blobs") or []),
             diff_sizes=[int(x) for x in d.get("diff_sizes") or []],
+            committed=bool(d.get("committed")),
         )
 
 

@@ -194,3 +194,16 @@ def test_failed_commit_leaves_nothing_and_a_good_one_runs(tmp_path: Path, monkey
     assert [e.action for e in store.events.stream(1, lambda: True)] == ["commit", "tag"]
     assert hashlib.sha256(json.dumps(json.loads(view.config_json), separators=(",", ":")).encode()).hexdigest() \
         == view.record.id.removeprefix("sha256:")
+
+
+def test_untagged_commit_survives_garbage_collection(tmp_path: Path) -> None:
+    store, image_id = _store_with_image(tmp_path)
+    mounts, _ = store.prepare_snapshot("ctr1", image_id)
+    Path(mounts.upperdir, "kept").write_text("k\n")
+    view, layer = store.commit(CommitSpec(key="ctr1", parent=image_id, container_id="ctr1"))
+    store.remove_snapshot("ctr1")
+    store._collect_garbage()  # what an rmi or a re-pull runs
+    assert view.names == [] and store.find(view.record.id.removeprefix("sha256:")[:12]).id == view.record.id
+    assert layer is not None and store.content.has(layer.digest)
+    untagged, deleted = store.remove(view.record.id)
+    assert untagged == [] and deleted[0] == view.record.id and not store.content.has(layer.digest)
