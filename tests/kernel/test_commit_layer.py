@@ -207,3 +207,16 @@ def test_untagged_commit_survives_garbage_collection(tmp_path: Path) -> None:
     assert layer is not None and store.content.has(layer.digest)
     untagged, deleted = store.remove(view.record.id)
     assert untagged == [] and deleted[0] == view.record.id and not store.content.has(layer.digest)
+
+
+def test_empty_layer_commit_adds_only_history(tmp_path: Path) -> None:
+    store, image_id = _store_with_image(tmp_path)
+    mounts, _ = store.prepare_snapshot("ctr1", image_id)
+    Path(mounts.upperdir, "ignored").write_text("not in any layer\n")
+    blobs = sorted(store.content.list())
+    view, layer = store.commit(CommitSpec(key="ctr1", parent=image_id, created_by="ENV A=1", empty_layer=True))
+    config = json.loads(view.config_json)
+    assert layer is None and view.record.diff_ids == store.find(image_id).diff_ids
+    assert view.record.chain_id == store.find(image_id).chain_id
+    assert config["history"][-1]["empty_layer"] is True and config["history"][-1]["created_by"] == "ENV A=1"
+    assert len(sorted(store.content.list())) == len(blobs) + 2  # config and manifest only
