@@ -1,7 +1,8 @@
 """``barque cp`` and ``barque export`` (docker/cli ``container/cp.go`` and
 ``container/export.go``), with their remote adapter over the runtime's stub.
 
-The local side of a copy is :mod:`cli.localtar`: a local source is
+The local side of a copy is :mod:`cli.localtar` (imported when a copy runs:
+tarfile stays off every other command's start): a local source is
 archived by an fd walk that never follows a symlink (unless ``-L`` names
 one), and a copy out is extracted beneath its destination directory by fds,
 so a symlink inside the copied tree or already in the destination never
@@ -14,7 +15,6 @@ from __future__ import annotations
 import os
 import stat
 import sys
-import tempfile
 from collections.abc import Iterator
 from typing import NoReturn
 
@@ -31,7 +31,6 @@ from cli.cppaths import (
     split_cp_arg,
     split_path_dir_entry,
 )
-from cli.localtar import LocalCopyError, archive_local, extract_local
 from client.channels import RemoteStub, connect
 from client.config import Config
 from client.errors import BarqueError, NotFound
@@ -172,6 +171,8 @@ def _copy_from_container(ctx, container: str, src: str, dst: str, follow: bool) 
         except BarqueError as exc:
             _remote_fail(exc, container, src)
         return
+    from cli.localtar import LocalCopyError, extract_local
+
     src_info = CopyInfo(src, exists=True, is_dir=stat.S_ISDIR(path_stat.mode))
     dst_info = _destination_info(dst)
     dst_dir, new_name = prepare_archive_copy(src_info, dst_info)
@@ -211,6 +212,8 @@ def _source_info(path: str, follow: bool) -> CopyInfo:
 
 def _local_archive(src: CopyInfo, name: str) -> Iterator[bytes]:
     """The tar of the local source, its top entry named ``name``, in chunks."""
+    from cli.localtar import archive_local
+
     directory, base = split_path_dir_entry(src.path)
     return archive_local(directory, None if base == "." else base, name)
 
@@ -308,6 +311,8 @@ def cmd_export(ctx, args) -> int:
 
 def _write_file(path: str, chunks: Iterator[bytes]) -> None:
     """docker's CopyToFile: a temp file beside ``path``, renamed over it once complete."""
+    import tempfile
+
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".docker_temp_", dir=directory)
     try:
