@@ -99,8 +99,18 @@ def test_files_and_dirs_both_ways(clean, busybox, tmp_path: Path) -> None:
     assert (res.returncode, res.stderr.strip()) == (1, "cannot copy directory")
     res = engine.cli("cp", str(src / "a.txt"), "nosuch:/tmp/x")
     assert (res.returncode, res.stderr.strip()) == (1, "Error: No such container:path: nosuch:/tmp")
+    res = engine.cli("cp", str(src / "a.txt"), f"{cid}:/nope/x")
+    assert (res.returncode, res.stderr.strip()) == (1, f"Error: No such container:path: {cid}:/nope")
     res = engine.cli("cp", f"{cid}:/etc/passwd", f"{cid}:/tmp/")
     assert (res.returncode, res.stderr.strip()) == (1, "copying between containers is not supported")
+    # a paused container copies both ways too
+    engine.ok("pause", cid)
+    try:
+        engine.ok("cp", str(src / "a.txt"), f"{cid}:/tmp/while-paused")
+        engine.ok("cp", f"{cid}:/tmp/while-paused", str(out / "while-paused"))
+    finally:
+        engine.ok("unpause", cid)
+    assert (out / "while-paused").read_text() == "alpha\n"
     res = engine.cli("cp", "a", "b")
     assert (res.returncode, res.stderr.strip()) == (1, "must specify at least one container source")
 
@@ -173,13 +183,17 @@ def test_stopped_container_and_volume_of_running_one(clean, busybox, tmp_path: P
 
 def test_read_only_rootfs_refuses_copy_in(clean, busybox, tmp_path: Path) -> None:
     engine = clean
-    cid = _run(engine, busybox, "--read-only", "-v", "/data")
+    vol = f"cpro{uuid.uuid4().hex[:8]}"
+    cid = _run(engine, busybox, "--read-only", "-v", "/data", "-v", f"{vol}:/ro:ro")
     payload = tmp_path / "p"
     payload.write_text("x")
     res = engine.cli("cp", str(payload), f"{cid}:/tmp/")
     assert (res.returncode, res.stderr.strip()) == (
         1, "Error response from daemon: container rootfs is marked read-only")
     engine.ok("cp", str(payload), f"{cid}:/data/")  # a volume of it stays writable
+    res = engine.cli("cp", str(payload), f"{cid}:/ro/")
+    assert (res.returncode, res.stderr.strip()) == (
+        1, "Error response from daemon: mounted volume is marked read-only")
     engine.ok("cp", f"{cid}:/etc/hostname", str(tmp_path / "h"))  # copy out works
 
 
