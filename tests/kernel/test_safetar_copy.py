@@ -162,3 +162,19 @@ def test_local_archive_and_extract_round_trip(tmp_path: Path) -> None:
     with pytest.raises(LocalCopyError, match="'..'"):
         extract_local(io.BytesIO(_tar(("../x", tarfile.REGTYPE, "x"))), str(dest))
     assert list(outside.iterdir()) == []
+
+
+def test_a_bound_file_is_reached_by_its_host_path(root: Path, tmp_path: Path) -> None:
+    """A stopped container's file bind: the handles a copy archives through name the host file."""
+    host_file = tmp_path / "host.conf"
+    host_file.write_text("from the host\n")
+    (root / "etc/app.conf").write_text("rootfs stub\n")
+    fd = _fd(root)
+    try:
+        with resolve_in_root(fd, "/etc2/app.conf", follow_last=False,
+                             binds={"/etc/app.conf": str(host_file)}) as where:
+            assert where.path == "/etc/app.conf" and where.leaf == "host.conf"
+            st = os.stat(where.leaf, dir_fd=where.parent_fd, follow_symlinks=False)
+            assert st.st_ino == where.st.st_ino == os.stat(host_file).st_ino
+    finally:
+        os.close(fd)

@@ -77,12 +77,14 @@ def resolve_in_root(root_fd: int, path: str, *, follow_last: bool,
     stack: list[tuple[int, str]] = [(os.dup(root_fd), "")]
     todo = deque(_parts(path))
     links = 0
+    bound = ""  # the host path the top of the stack was redirected to by ``binds``
     try:
         while todo:
             comp = todo.popleft()
             if comp == "..":
                 if len(stack) > 1:
                     os.close(stack.pop()[0])
+                bound = ""
                 continue
             cur = stack[-1][0]
             fd = os.open(comp, _OPEN, dir_fd=cur)
@@ -105,6 +107,7 @@ def resolve_in_root(root_fd: int, path: str, *, follow_last: bool,
                     fd = -1
                     fd = os.open(binds[canonical], os.O_PATH | os.O_CLOEXEC)
                     st = os.fstat(fd)
+                bound = binds[canonical] if binds and canonical in binds else ""
                 if not last and not stat.S_ISDIR(st.st_mode):
                     raise NotADirectoryError(errno.ENOTDIR, "not a directory", path)
                 stack.append((fd, comp))
@@ -116,6 +119,15 @@ def resolve_in_root(root_fd: int, path: str, *, follow_last: bool,
         fd, leaf = stack.pop()
         parent = stack.pop()[0] if stack else -1
         resolved = Resolved(fd=fd, parent_fd=parent, leaf=leaf, path=canonical, st=os.fstat(fd))
+        if bound and not stat.S_ISDIR(resolved.st.st_mode):
+            # a bound file: its handles name the host file, not what the rootfs holds under it
+            try:
+                host_dir = os.open(os.path.dirname(bound) or "/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            except BaseException:
+                resolved.close()
+                raise
+            os.close(resolved.parent_fd)
+            resolved.parent_fd, resolved.leaf = host_dir, os.path.basename(bound)
         if must_dir and not stat.S_ISDIR(resolved.st.st_mode):
             resolved.close()
             raise NotADirectoryError(errno.ENOTDIR, "not a directory", path)
