@@ -15,6 +15,7 @@ from barque.runtime.v1 import runtime_pb2, runtime_pb2_grpc
 from cli.commands import add_command
 from cli.format import (
     Template,
+    human_size,
     parse_time,
     print_documents,
     render_table,
@@ -28,7 +29,7 @@ from client.config import Config
 from client.errors import BarqueError, InvalidArgument, NotFound
 from client.units import parse_duration
 
-__all__ = ["RuntimeClient", "register", "status_text"]
+__all__ = ["RuntimeClient", "register", "status_text", "size_text"]
 
 
 class RuntimeClient:
@@ -79,8 +80,8 @@ class RuntimeClient:
     def delete(self, ref: str, force: bool, remove_volumes: bool = False) -> str:
         return self._stub.Delete(runtime_pb2.DeleteRequest(id=ref, force=force, remove_volumes=remove_volumes)).id
 
-    def list(self, all_: bool, filters: list[str]) -> list[runtime_pb2.Container]:
-        return list(self._stub.List(runtime_pb2.ListRequest(all=all_, filters=filters)).containers)
+    def list(self, all_: bool, filters: list[str], size: bool = False) -> list[runtime_pb2.Container]:
+        return list(self._stub.List(runtime_pb2.ListRequest(all=all_, filters=filters, size=size)).containers)
 
     def inspect(self, ref: str) -> runtime_pb2.Container:
         return self._stub.Inspect(runtime_pb2.InspectRequest(id=ref)).container
@@ -144,6 +145,13 @@ def _state(c: runtime_pb2.Container) -> str:
     return "running" if c.state.running else c.state.status
 
 
+def size_text(c: runtime_pb2.Container) -> str:
+    """docker-cli's ContainerContext.Size: "12B (virtual 4.86MB)", the
+    virtual part only when SizeRootFs is known."""
+    rw = human_size(c.size_rw)
+    return f"{rw} (virtual {human_size(c.size_root_fs)})" if c.size_root_fs > 0 else rw
+
+
 def ps_row(c: runtime_pb2.Container, trunc: bool = True) -> dict:
     return {
         "ID": short_id(c.id) if trunc else c.id,
@@ -158,7 +166,7 @@ def ps_row(c: runtime_pb2.Container, trunc: bool = True) -> dict:
         "Labels": ",".join(f"{k}={v}" for k, v in sorted(c.config.labels.items())),
         "Mounts": _mounts(c, trunc),
         "Networks": ",".join(sorted(c.networks)) or c.host_config.network_mode or "default",
-        "Size": "",
+        "Size": size_text(c),
     }
 
 
@@ -256,49 +264,13 @@ def cmd_wait(ctx, args) -> int:
     return failed
 
 
-#: ps filters applied here, over what the engine lists (moby's list.go checks)
-_LOCAL_FILTERS = ("health", "volume")
-#: container.IsValidHealthString, and "none" for no health check
-_HEALTH_VALUES = ("starting", "healthy", "unhealthy", "none")
-
-
-def local_filters(filters: list[str]) -> tuple[list[str], dict[str, list[str]]]:
-    """Split ``ps --filter`` values into the engine's and the ones this
-    client applies (health=, volume=); a bad health value is refused with
-    moby's message."""
-    engine: list[str] = []
-    local: dict[str, list[str]] = {}
-    for f in filters:
-        key, sep, value = f.partition("=")
-        if sep and key in _LOCAL_FILTERS:
-            if key == "health" and value not in _HEALTH_VALUES:
-                raise InvalidArgument(f"Unrecognised filter value for health: {value}")
-            local.setdefault(key, []).append(value)
-        else:
-            engine.append(f)
-    return engine, local
-
-
-def matches_local(c: runtime_pb2.Container, local: dict[str, list[str]]) -> bool:
-    """moby's includeContainerInList for health= (the status, "none" without
-    a check) and volume= (a mount's destination, volume name or, for a bind,
-    source); values of one key are alternatives."""
-    if "health" in local:
-        status = c.state.health.status if c.state.HasField("health") and c.state.health.status else "none"
-        if status not in local["health"]:
-            return False
-    if "volume" in local:
-        known = {m.destination for m in c.mounts} | {m.name or m.source for m in c.mounts}
-        if not known.intersection(local["volume"]):
-            return False
-    return True
-
-
 def cmd_ps(ctx, args) -> int:
-    engine_filters, local = local_filters(args.filter or [])
-    containers = ctx.runtime().list(args.all or bool(args.filter and any(
-        f.startswith("status=") for f in args.filter)), engine_filters)
-    containers = [c for c in containers if matches_local(c, local)]
+    """``docker ps``: the engine applies every --filter (moby's list.go); -n
+    lists stopped containers too, as moby's Limit; --size, or a --format
+    that uses .Size, asks the engine for the sizes."""
+    size = args.size or bool(args.format and ".Size" in args.format and not args.quiet)
+    rt, all_ = ctx.runtime(), args.all or args.last is not None
+    containers = rt.list(all_, args.filter or [], size=True) if size else rt.list(all_, args.filter or [])
     if args.last is not None:
         containers = containers[: args.last]
     rows = [ps_row(c, trunc=not args.no_trunc) for c in containers]
@@ -313,8 +285,13 @@ def cmd_ps(ctx, args) -> int:
             print(text)
         return 0
     headers = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
-    print(render_table(headers, [[r["ID"], r["Image"], r["Command"], r["RunningFor"], r["Status"],
-                                  r["Ports"], r["Names"]] for r in rows]))
+    table = [[r["ID"], r["Image"], r["Command"], r["RunningFor"], r["Status"], r["Ports"], r["Names"]]
+             for r in rows]
+    if size:
+        headers.append("SIZE")
+        for line, r in zip(table, rows):
+            line.append(r["Size"])
+    print(render_table(headers, table))
     return 0
 
 
@@ -449,6 +426,7 @@ def register(sub, container_group) -> None:
         p.add_argument("-f", "--filter", action="append")
         p.add_argument("-n", "--last", type=int)
         p.add_argument("--no-trunc", action="store_true")
+        p.add_argument("-s", "--size", action="store_true", help="Display total file sizes")
         p.add_argument("--format")
     for p in add_command([(sub, "logs"), (container_group, "logs")], cmd_logs,
                          help="Fetch the logs of a container"):

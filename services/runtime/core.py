@@ -44,6 +44,7 @@ from services.runtime.engine.eventattrs import ContainerAttributes
 from services.runtime.engine.lifecycle import ExitStatus, Lifecycle, phase
 from services.runtime.engine.pausing import Pausing
 from services.runtime.engine.rename import Renaming
+from services.runtime.engine.sizes import Sizes
 from services.runtime.engine.queries import ContainerView, Queries
 from services.runtime.engine.health import merge_healthcheck
 from services.runtime.engine.mounts import mount_overlay, unmount
@@ -85,8 +86,10 @@ class ImageSource(Protocol):
 
     def remove_snapshot(self, key: str) -> None: ...
 
+    def image_size(self, image_id: str) -> int: ...
 
-class RuntimeService(Lifecycle, Queries, Pausing, Renaming):
+
+class RuntimeService(Lifecycle, Queries, Pausing, Renaming, Sizes):
     def __init__(self, root: Path, images: ImageSource, *, oci_command: list[str] | None = None,
                  warm: bool = True, cgroups: CgroupConfig = CgroupConfig(),
                  network: NetworkConfig = NetworkConfig(), run_dir: Path | None = None) -> None:

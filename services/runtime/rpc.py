@@ -207,7 +207,10 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServicer):
 
     def List(self, request, context):
         views = self._rt.list(request.all, list(request.filters))
-        return runtime_pb2.ListResponse(containers=[container_to_pb(v) for v in views])
+        containers = [container_to_pb(v) for v in views]
+        for c, v in zip(containers, views) if request.size else ():
+            c.size_rw, c.size_root_fs = self._rt.sizes(v.record)
+        return runtime_pb2.ListResponse(containers=containers)
 
     def Inspect(self, request, context):
         view, document = self._rt.inspect_document(request.id)

@@ -15,7 +15,7 @@ import pytest
 
 from barque.images.v1 import images_pb2
 from barque.runtime.v1 import runtime_pb2 as pb
-from cli.containers import RuntimeClient, local_filters, matches_local, ps_row, status_text
+from cli.containers import RuntimeClient, ps_row, status_text
 from cli.images import ImagesClient
 from cli.main import command_parser
 from cli.network import NetworksClient
@@ -159,32 +159,6 @@ def test_mounts_column_names_volumes_else_sources_cut_to_15():
     assert ps_row(c, trunc=False)["Mounts"] == f"data,/home/user/project,{'e' * 64}"
 
 
-def test_health_and_volume_filters_are_applied_here_and_the_rest_sent():
-    engine, local = local_filters(["name=web", "health=healthy", "volume=data", "health=none", "volume=/p"])
-    assert engine == ["name=web"]
-    assert local == {"health": ["healthy", "none"], "volume": ["data", "/p"]}
-    with pytest.raises(InvalidArgument, match="^Unrecognised filter value for health: ok$"):
-        local_filters(["health=ok"])
-
-
-def test_health_filter_matches_the_status_or_none():
-    healthy, plain = _container(**UP, health="healthy"), _container(**UP)
-    assert matches_local(healthy, {"health": ["healthy"]}) and not matches_local(plain, {"health": ["healthy"]})
-    assert matches_local(plain, {"health": ["none"]}) and not matches_local(healthy, {"health": ["none"]})
-    assert matches_local(healthy, {"health": ["starting", "healthy"]})
-
-
-def test_volume_filter_matches_name_destination_or_bind_source():
-    c = _container(**UP)
-    c.mounts.extend([pb.MountPoint(type="volume", name="data", source="/var/lib/x/_data", destination="/d"),
-                     pb.MountPoint(type="bind", source="/srv", destination="/p")])
-    for value in ("data", "/d", "/srv", "/p"):
-        assert matches_local(c, {"volume": [value]})
-    for value in ("/var/lib/x/_data", "other"):
-        assert not matches_local(c, {"volume": [value]})
-    assert matches_local(c, {"volume": ["other", "data"]}) and matches_local(c, {})
-
-
 # ---- rm -v, restart, ps over a fake runtime ----------------------------------------------------------
 
 class FakeRuntime:
@@ -235,13 +209,14 @@ def test_restart_time_is_sent_only_when_given():
     assert fake.calls[1][1].HasField("timeout") and fake.calls[1][1].timeout == 0
 
 
-def test_ps_filters_health_here_and_sends_the_rest():
+def test_ps_sends_every_filter_to_the_engine():
+    # health= and volume= are the engine's now (services/runtime/engine/filters.py, tests/unit/test_ps_filters.py)
     healthy = _container(**UP, health="healthy")
-    plain = pb.Container(id="d" * 64, name="db", state=pb.ContainerState(**UP))
-    fake = FakeRuntime([healthy, plain])
+    fake = FakeRuntime([healthy])
     status, out, _ = run_cli(["ps", "-q", "--filter", "health=healthy", "-f", "name=w"], fake)
     assert (status, out) == (0, "c" * 12 + "\n")
-    assert list(fake.calls[0][1].filters) == ["name=w"]
+    assert list(fake.calls[0][1].filters) == ["health=healthy", "name=w"]
+    assert (fake.calls[0][1].all, fake.calls[0][1].size) == (False, False)
 
 
 # ---- inspect: container, image, network, volume in docker-cli's order ---------------------------------

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Callable, Iterator
 
-from services.runtime.engine.filters import matches, parse_filters
+from client.errors import InvalidArgument, NotFound
+from services.runtime.engine.filters import FilterContext, ListFilter
 from services.runtime.engine.restart import RESTARTING
 from services.runtime.engine.runtimestate import ContainerView, RuntimeState
 from services.runtime.engine.status import refresh
@@ -31,16 +32,29 @@ class Queries(RuntimeState):
         return view, container_json(view.record, view.running, self._dir(view.record), view.endpoints)
 
     def list(self, all_: bool = False, filters: list[str] | None = None) -> list[ContainerView]:
+        wanted = ListFilter.parse(filters or [], self._filter_context())  # its errors before any work
         views = []
         live = self.netglue.live_all()
         for record in self.store.all():
             with self.store.lock:
                 running = refresh(record, self._dir(record) / "shim")
             views.append(ContainerView(record, running, tuple(live.get(record.id, ())) if running else ()))
-        views = [v for v in views if all_ or v.running or v.record.status == RESTARTING]
-        for key, values in parse_filters(filters or []).items():
-            views = [v for v in views if any(matches(v, key, val) for val in values)]
+        all_ = all_ or wanted.lists_stopped
+        views = [v for v in views if (all_ or v.running or v.record.status == RESTARTING) and wanted.include(v)]
         return sorted(views, key=lambda v: v.record.created, reverse=True)
+
+    def _filter_context(self) -> FilterContext:
+        """What ps's filters look up: containers, image ids by reference (None
+        when the image-store knows none), network ids by name."""
+
+        def image_id(ref: str) -> str | None:
+            try:
+                return self.images.image_config(ref)[0]
+            except (NotFound, InvalidArgument):
+                return None
+
+        return FilterContext(find=self.store.find, image_id=image_id,
+                             network_ids=lambda: {net.name: net.id for net, _ in self.networks.listing()})
 
     def info(self):
         """Docker's ``info`` of this engine: the containers by state, plus the

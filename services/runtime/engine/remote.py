@@ -24,5 +24,9 @@ class RemoteImages:
         resp = self._stub.PrepareSnapshot(images_pb2.PrepareSnapshotRequest(key=key, image=image))
         return ImageInfo(resp.image_id, {}, list(resp.lowerdirs), resp.upperdir, resp.workdir)
 
+    def image_size(self, image_id: str) -> int:
+        """The image's unpacked size (Docker's Size), for ``ps --size``."""
+        return self._stub.Inspect(images_pb2.InspectRequest(reference=image_id)).image.size
+
     def remove_snapshot(self, key: str) -> None:
         self._stub.RemoveSnapshot(images_pb2.RemoveSnapshotRequest(key=key))

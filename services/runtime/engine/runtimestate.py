@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from services.runtime.engine.containers import ContainerRecord, ContainerStore
 from services.common.events import EventLog
@@ -40,6 +41,7 @@ class ContainerView:
 class RuntimeState:
     root: Path
     store: ContainerStore
+    images: Any                     # core.ImageSource: the image-store as the runtime needs it
     events: EventLog
     restarts: RestartManager
     netglue: ContainerNetworks
