@@ -272,3 +272,43 @@ def test_local_extraction_never_follows_a_planted_symlink(clean, busybox, tmp_pa
     res = engine.cli("cp", f"{cid}:/tmp/tree", str(dest))
     assert res.returncode == 1 and "cannot overwrite non-directory" in res.stderr, res.stderr
     assert list(outside.iterdir()) == []
+
+
+def test_tar_streams_through_the_warm_command_server(clean, busybox, tmp_path: Path) -> None:
+    """The installed ``barque`` hands stdin and stdout to a forked worker as
+    descriptors: binary tar streams pass through it unchanged both ways."""
+    import signal
+    import sys
+    import time
+
+    from cli.cmdserver import server_pid
+    from tests.support.host import alive
+    from tests.support.runtime import wait_for
+
+    engine = clean
+    cid = _run(engine, busybox)
+    sock = tmp_path / "cli" / "cli.sock"
+    env = {**os.environ, **engine.env, "BARQUE_CLI_SOCKET": str(sock)}
+    env.pop("BARQUE_CLI_SERVER", None)
+    launcher = [sys.executable, "-IS", str(REPO / "cli" / "launcher.py")]
+
+    def barque(*args: str, data: bytes | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run([*launcher, *args], input=data, capture_output=True, env=env, timeout=120)
+
+    try:
+        assert barque("ps").returncode == 0  # starts the server, runs in-process meanwhile
+        wait_for(lambda: bool(server_pid(sock)) and sock.exists(), what="the command server")
+        payload = os.urandom(300_000)
+        res = barque("cp", "-", f"{cid}:/tmp", data=_tar(_member("warm/file", data=payload)))
+        assert res.returncode == 0, res.stderr
+        res = barque("cp", f"{cid}:/tmp/warm/file", "-")
+        assert res.returncode == 0, res.stderr
+        with tarfile.open(fileobj=io.BytesIO(res.stdout)) as tf:
+            assert tf.extractfile("file").read() == payload  # type: ignore[union-attr]
+    finally:
+        pid = server_pid(sock)
+        if pid and alive(pid):
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 15
+            while alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
