@@ -17,6 +17,7 @@ import time
 import pytest
 
 from tests.support.engine import CLI, REPO
+from tests.support.runtime import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 
@@ -139,3 +140,28 @@ def test_a_future_until_streams_then_ends(clean, busybox):
             proc.wait()
     assert (proc.returncode, out, err) == (0, "live\n", "")
     assert time.time() >= until - 0.1
+
+
+#: docker kill -s spellings -> the number moby's SignalMap gives (Linux)
+SIGNALS = {"HUP": 1, "SIGUSR1": 10, "usr2": 12, "sigwinch": 28, "SIGRTMIN": 34, "RTMIN+3": 37,
+           "SIGRTMAX-2": 62, "RTMAX": 64, "40": 40, "IO": 29, "SIGPWR": 30, "CLD": 17}
+
+
+def test_kill_takes_every_signal_spelling_docker_does(clean, busybox):
+    engine = clean
+    traps = "; ".join(f"trap 'echo got-{n}' {n}" for n in sorted(set(SIGNALS.values())))
+    before = time.time_ns()
+    cid = engine.ok("run", "-d", "--name", "sigs", busybox, "sh", "-c",
+                    f"{traps}; echo ready; while :; do sleep 0.1; done").stdout.strip()
+    wait_for(lambda: "ready" in engine.ok("logs", "sigs").stdout, what="the traps to be set")
+    for name in SIGNALS:
+        assert engine.ok("kill", "-s", name, "sigs").stdout == "sigs\n"
+    expected = {f"got-{n}" for n in SIGNALS.values()}
+    wait_for(lambda: expected <= set(engine.ok("logs", "sigs").stdout.split()), what="every trap to run")
+    got = _messages(engine, "--since", _stamp(before), "--until", _stamp(time.time_ns()),
+                    "--filter", f"container={cid}", "--filter", "event=kill")
+    assert [m["Actor"]["Attributes"]["signal"] for m in got] == [str(n) for n in SIGNALS.values()]
+    for bad in ("FOO", "0", "65", "SIGRTMIN+16"):
+        res = engine.cli("kill", "-s", bad, "sigs")
+        assert res.returncode == 125 and "invalid signal" in res.stderr.lower(), bad
+    assert engine.ok("inspect", "--format", "{{.State.Running}}", "sigs").stdout == "true\n"
