@@ -316,7 +316,7 @@ def parse_since(text: str, now: float | None = None) -> int:
         return int(unix.group(1)) * 1_000_000_000 + int((unix.group(2) or "0").ljust(9, "0"))
     rfc = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)?", text.strip())
     ts = parse_time(rfc.group(1) + (rfc.group(3) or "Z")) if rfc else None
-    if ts is None:
+    if rfc is None or ts is None:
         raise InvalidArgument(f"invalid value for since/until: {text!r}")
     return int(ts) * 1_000_000_000 + int((rfc.group(2) or "0").ljust(9, "0"))
 
