@@ -4,7 +4,8 @@ loop's output stops advancing), the state reaches ps and inspect as
 Docker's, every error is moby's text, a stop / kill / rm -f / restart of a
 paused container works and leaves no frozen cgroup, and a runtime restart
 still sees the container paused. Pause runs on the warm (zygote) and the
-cold (barque-oci as a subprocess) paths.
+cold (barque-oci as a subprocess) paths, and in process with runc as the OCI
+runtime.
 
 Every container a test makes is removed after it.
 """
@@ -12,12 +13,17 @@ Every container a test makes is removed after it.
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import time
+from pathlib import Path
 
 import pytest
 
+from client.errors import FailedPrecondition
 from tests.support import host
+from tests.support.ocibundle import busybox_rootfs
 from tests.support.runtime import remove_all, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
@@ -214,3 +220,63 @@ def test_rename_errors_are_docker_s(warm, image):
     res = engine.cli("rename", "ghost", "three")
     assert res.returncode == 125 and "No such container: ghost" in res.stderr
     assert sorted(engine.ok("ps", "-a", "--format", "{{.Names}}").lines) == ["one", "two"]
+
+
+# ---- runc as the OCI runtime (RuntimeService's oci_command), in process ------------------------
+
+class _DirImages:
+    """An ImageSource of one image: a busybox root as its only layer."""
+
+    def __init__(self, root: Path) -> None:
+        self.root, self.lower = root, root / "lower"
+        busybox_rootfs(self.lower)
+
+    def image_config(self, ref: str):
+        return "sha256:" + "1" * 64, {"Cmd": ["sh"]}
+
+    def prepare(self, key: str, image: str):
+        from services.runtime.core import ImageInfo
+
+        snap = self.root / "snap" / key
+        (snap / "upper").mkdir(parents=True)
+        (snap / "work").mkdir()
+        return ImageInfo(image, {}, [str(self.lower)], str(snap / "upper"), str(snap / "work"))
+
+    def remove_snapshot(self, key: str) -> None:
+        shutil.rmtree(self.root / "snap" / key, ignore_errors=True)
+
+    def image_size(self, image_id: str) -> int:
+        return 0
+
+
+@pytest.mark.skipif(shutil.which("runc") is None, reason="runc is not installed")
+def test_pause_with_runc(tmp_path):
+    from client.config import NetworkConfig
+    from services.runtime.core import RuntimeService
+    from services.runtime.engine.containers import ContainerConfig, HostConfig
+
+    rt = RuntimeService(tmp_path / "state", _DirImages(tmp_path), oci_command=[shutil.which("runc")],
+                        network=NetworkConfig(bridge=f"bqr{os.getpid() % 100000}", bridge_subnet="172.31.251.0/24"),
+                        run_dir=tmp_path / "run")
+    try:
+        record = rt.create("r1", ContainerConfig(image="x", cmd=["sleep", "600"]), HostConfig(network_mode="none"))
+        rt.start(record.id)
+        rt.pause(record.id)
+        assert _frozen(record.id) and rt.inspect(record.id).record.status == "paused"
+        with pytest.raises(FailedPrecondition, match=f"Container {record.id} is already paused"):
+            rt.pause(record.id)
+        rt.unpause(record.id)
+        assert not _frozen(record.id) and rt.inspect(record.id).record.status == "running"
+        rt.pause(record.id)
+        rt.stop(record.id, 1)  # sleep as pid 1 ignores TERM: SIGKILL after the grace, thawed
+        view = rt.inspect(record.id)
+        assert (view.running, view.record.status, view.record.exit_code) == (False, "exited", 137)
+        assert not _frozen(record.id)
+        rt.start(record.id)
+        rt.pause(record.id)
+        rt.delete(record.id, force=True)
+        assert host.cgroup_paths(f"barque/{record.id}") == []
+    finally:
+        for r in rt.store.all():
+            rt.delete(r.id, force=True)
+        rt.close()
