@@ -36,7 +36,7 @@ def _sh(engine, cid: str, script: str) -> str:
 
 def _raw(engine, *args: str, data: bytes | None = None) -> subprocess.CompletedProcess:
     """The CLI with binary stdin/stdout (a tar stream)."""
-    return subprocess.run([*CLI, *args], input=data, capture_output=True, timeout=120,
+    return subprocess.run([*CLI, *args], input=data, capture_output=True, timeout=120, check=False,
                           env={**os.environ, **engine.env}, cwd=REPO)
 
 
@@ -293,7 +293,7 @@ def test_tar_streams_through_the_warm_command_server(clean, busybox, tmp_path: P
     launcher = [sys.executable, "-IS", str(REPO / "cli" / "launcher.py")]
 
     def barque(*args: str, data: bytes | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run([*launcher, *args], input=data, capture_output=True, env=env, timeout=120)
+        return subprocess.run([*launcher, *args], input=data, capture_output=True, env=env, timeout=120, check=False)
 
     try:
         assert barque("ps").returncode == 0  # starts the server, runs in-process meanwhile

@@ -41,7 +41,7 @@ def test_export_lists_files_and_round_trips(clean, busybox, tmp_path: Path) -> N
     assert names == sorted(names, key=lambda n: n.rstrip("/").split("/"))
     # stdout (redirected to a file) gives the same archive
     with open(tmp_path / "stdout.tar", "wb") as f:
-        res = subprocess.run([*CLI, "container", "export", cid], stdout=f, stderr=subprocess.PIPE, timeout=120,
+        res = subprocess.run([*CLI, "container", "export", cid], stdout=f, stderr=subprocess.PIPE, timeout=120, check=False,
                              env={**os.environ, **engine.env}, cwd=REPO)
     assert res.returncode == 0, res.stderr
     assert _listing(tmp_path / "stdout.tar") == names
@@ -72,7 +72,7 @@ def test_export_errors(clean, busybox, tmp_path: Path) -> None:
     cid = engine.ok("create", busybox).stdout.strip()
     controller, terminal = pty.openpty()
     try:
-        res = subprocess.run([*CLI, "export", cid], stdout=terminal, stderr=subprocess.PIPE, timeout=60,
+        res = subprocess.run([*CLI, "export", cid], stdout=terminal, stderr=subprocess.PIPE, timeout=60, check=False,
                              env={**os.environ, **engine.env}, cwd=REPO)
     finally:
         os.close(terminal)
