@@ -90,10 +90,12 @@ def test_a_lifecycle_in_order_and_since_until_cut_it(clean, busybox):
 def test_default_lines_filters_and_the_image_store_merged(clean, busybox):
     engine = clean
     before = time.time_ns()
-    cid = engine.ok("run", "-d", "--name", "tagger", "--label", "x=1", busybox, "true").stdout.strip()
+    cid = engine.ok("run", "-d", "--name", "tagger", "--label", "x=1", "-v", "evvol:/v", busybox,
+                    "true").stdout.strip()
     engine.ok("wait", "tagger")
     engine.ok("tag", busybox, "events-test:one")
     engine.ok("rm", "tagger")
+    engine.ok("volume", "rm", "evvol")
     engine.ok("rmi", "events-test:one")
     window = ["--since", _stamp(before), "--until", _stamp(time.time_ns())]
     lines = engine.ok("events", *window).stdout.splitlines()
@@ -104,7 +106,7 @@ def test_default_lines_filters_and_the_image_store_merged(clean, busybox):
     kinds = [(m.group(2), m.group(3)) for m in parsed]
     assert ("container", "create") in kinds and ("image", "tag") in kinds and ("image", "untag") in kinds
     assert kinds.index(("container", "die")) < kinds.index(("image", "tag")) < kinds.index(("container", "destroy"))
-    create = next(m for m in parsed if m.group(3) == "create")
+    create = next(m for m in parsed if (m.group(2), m.group(3)) == ("container", "create"))
     assert create.group(4) == cid and create.group(5) == f"image={busybox}, name=tagger, x=1"
 
     def actions(*filters: str) -> list[str]:
@@ -118,6 +120,7 @@ def test_default_lines_filters_and_the_image_store_merged(clean, busybox):
     assert actions("label=x=2") == []
     assert actions("image=events-test:one") == ["image tag"]  # moby's untag names the image by its id
     assert set(actions("type=network")) == {"network connect", "network disconnect"}
+    assert actions("volume=evvol") == ["volume create", "volume mount", "volume unmount", "volume destroy"]
     res = engine.cli("events", "--filter", "colour=red")
     assert res.returncode == 125 and "invalid filter 'colour'" in res.stderr
 
