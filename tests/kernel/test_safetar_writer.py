@@ -200,3 +200,19 @@ def test_large_ids_and_deep_tree(tmp_path: Path) -> None:
     entries = {e.name: e for e in reader}
     assert (entries[b"big"].uid, entries[b"big"].gid) == (3_000_000, 3_000_001)
     assert len(entries) == 1201
+
+
+def test_depth_cap_refuses_a_tree_deeper_than_asked(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    deep = src
+    for _ in range(6):
+        deep = deep / "d"
+    deep.mkdir(parents=True)
+    fd = os.open(src, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        writer = TarWriter(max_depth=4)
+        with pytest.raises(OSError, match="deeper than 4 levels"):
+            b"".join(writer.tree(fd))
+        assert b"".join(TarWriter(max_depth=7).tree(fd))
+    finally:
+        os.close(fd)

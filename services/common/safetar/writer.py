@@ -49,6 +49,7 @@ from typing import BinaryIO
 from services.common.safetar.reader import EntryType
 
 __all__ = [
+    "MAX_DEPTH",
     "Hook",
     "TarWriter",
     "WriteEntry",
@@ -62,6 +63,8 @@ __all__ = [
 
 _BLOCK = 512
 _READ = 1 << 20
+#: directories open at once while walking (one fd each): a hostile tree cannot exhaust the fds
+MAX_DEPTH = 4096
 _OPEN_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _ACL_XATTRS = ("system.posix_acl_access", "system.posix_acl_default")
@@ -263,12 +266,14 @@ class TarWriter:
 
     ``tree``/``entry`` yield the pieces of what they add; ``end`` is the
     trailer. ``mtime_clamp_ns`` caps every mtime (``SOURCE_DATE_EPOCH``).
-    OSErrors of the walk propagate with the failing name in ``filename``.
+    OSErrors of the walk propagate with the failing name in ``filename``; a
+    tree deeper than ``max_depth`` directories fails with ``ELOOP``.
     """
 
     def __init__(self, *, hook: Hook | None = None, mtime_clamp_ns: int | None = None,
-                 keep_xattr: Callable[[str], bool] = default_keep_xattr) -> None:
+                 keep_xattr: Callable[[str], bool] = default_keep_xattr, max_depth: int = MAX_DEPTH) -> None:
         self._hook = hook
+        self._max_depth = max_depth
         self._clamp = mtime_clamp_ns
         self._keep = keep_xattr
         self._links: dict[tuple[int, int], bytes] = {}
@@ -341,6 +346,9 @@ class TarWriter:
                 except BaseException:
                     os.close(sub)
                     raise
+                if descend and len(stack) >= self._max_depth:
+                    os.close(sub)
+                    raise OSError(errno.ELOOP, f"directory tree deeper than {self._max_depth} levels", name)
                 if descend:
                     stack.append((sub, name, iter(self._names(sub))))
                 else:
