@@ -147,7 +147,7 @@ def test_a_future_until_streams_then_ends(clean, busybox):
 
 #: docker kill -s spellings -> the number moby's SignalMap gives (Linux)
 SIGNALS = {"HUP": 1, "SIGUSR1": 10, "usr2": 12, "sigwinch": 28, "SIGRTMIN": 34, "RTMIN+3": 37,
-           "SIGRTMAX-2": 62, "RTMAX": 64, "40": 40, "IO": 29, "SIGPWR": 30, "CLD": 17}
+           "SIGRTMAX-2": 62, "RTMAX": 64, "40": 40, "poll": 29, "SIGPWR": 30, "IOT": 6}
 
 
 def test_kill_takes_every_signal_spelling_docker_does(clean, busybox):
