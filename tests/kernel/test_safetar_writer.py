@@ -195,7 +195,13 @@ def test_large_ids_and_deep_tree(tmp_path: Path) -> None:
     for _ in range(1200):  # deeper than Python's recursion limit
         deep = deep / "d"
         os.mkdir(deep)
-    raw = _archive(src)
+    try:
+        raw = _archive(src)
+    finally:
+        # shutil.rmtree (pytest's tmp cleanup) recurses per level: take the chain down here
+        while deep != src:
+            os.rmdir(deep)
+            deep = deep.parent
     reader = TarReader(io.BytesIO(raw), max_bytes=1 << 30, max_entries=10_000)
     entries = {e.name: e for e in reader}
     assert (entries[b"big"].uid, entries[b"big"].gid) == (3_000_000, 3_000_001)
