@@ -8,8 +8,8 @@ import stat
 from pathlib import Path
 
 import grpc
-
 from barque.runtime.v1 import runtime_pb2
+
 from cli.cp import FilesClient
 from tests.support.clirun import RpcError, run_command
 
