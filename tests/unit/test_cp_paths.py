@@ -102,3 +102,18 @@ def test_rebase_both_sides(name: bytes, old: bytes, new: bytes, expected: bytes)
     assert _rebase(name, old, new) == expected
     local = local_rebase(name.decode(), old.decode(), new.decode())
     assert local.rstrip("/") == expected.decode().rstrip("/")
+
+
+def test_local_source_links_resolved_as_moby(tmp_path) -> None:
+    from cli.cp import _source_info
+
+    (tmp_path / "real" / "dir").mkdir(parents=True)
+    (tmp_path / "ln").symlink_to(tmp_path / "real" / "dir")
+    followed = _source_info(f"{tmp_path}/ln", True)
+    assert (followed.path, followed.is_dir, followed.rebase_name) == (f"{tmp_path}/real/dir", True, "ln")
+    kept = _source_info(f"{tmp_path}/ln", False)
+    assert (kept.path, kept.is_dir, kept.rebase_name) == (f"{tmp_path}/ln", False, "")
+    slash = _source_info(f"{tmp_path}/ln/", False)
+    assert (slash.path, slash.is_dir, slash.rebase_name) == (f"{tmp_path}/real/dir/", True, "ln")
+    dot = _source_info(f"{tmp_path}/ln/.", False)
+    assert (dot.path, dot.is_dir) == (f"{tmp_path}/real/dir/.", True)
