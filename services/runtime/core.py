@@ -289,6 +289,10 @@ class RuntimeService(Lifecycle, Queries, Pausing, Renaming, Sizes):
         record = self.store.find(ref)
         with self.store.lock:
             running = refresh(record, self._dir(record) / "shim")
+        if running and record.status == "paused" and not force:
+            raise FailedPrecondition(
+                f"You cannot remove a paused container {record.id}. "
+                "Unpause and then stop the container before attempting removal or force remove")
         if (running or record.status == RESTARTING) and not force:
             raise FailedPrecondition(
                 f"You cannot remove a {'running' if running else RESTARTING} container {record.id}. "

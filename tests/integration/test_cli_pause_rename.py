@@ -121,6 +121,9 @@ def test_pause_and_unpause_errors_are_moby_s(engine, image):
     assert f"Container {cid} is paused, unpause the container before exec" in res.stderr
     res = engine.cli("start", "idle")
     assert res.returncode != 0 and "cannot start a paused container, try unpause instead" in res.stderr
+    res = engine.cli("rm", "idle")
+    assert res.returncode != 0 and (f"You cannot remove a paused container {cid}. Unpause and then stop the "
+                                    "container before attempting removal or force remove") in res.stderr
 
     # several at once: each name done is printed, each failure reported, a non-zero exit
     res = engine.cli("unpause", "idle", "ghost")
