@@ -51,3 +51,41 @@ def test_merge_holds_each_event_then_gives_the_earliest_first():
     heapq.heappush(heap, (_ev("c", t=NS + 3, seq=2), 20.0))
     assert merge_ready(heap, 20.0) == []
     assert [e.action for e in merge_ready(heap, 20.0, flush=True)] == ["c"]
+
+
+def test_a_stream_the_service_lacks_is_skipped_and_other_errors_reach_the_command():
+    import itertools
+    import queue
+
+    import grpc
+
+    from cli.events import _END, _read
+    from client.errors import BarqueError
+
+    class Err(grpc.RpcError):
+        def __init__(self, code):
+            self._code = code
+
+        def code(self):
+            return self._code
+
+        def details(self):
+            return "boom"
+
+    def failing(code):
+        def open_stream():
+            yield SimpleEvent()
+            raise Err(code)
+        return open_stream
+
+    class SimpleEvent:
+        time_nanos, type, action, id, attributes = NS, "image", "tag", "sha256:1", {"name": "x"}
+
+    for code, expect_error in [(grpc.StatusCode.UNIMPLEMENTED, False), (grpc.StatusCode.CANCELLED, False),
+                               (grpc.StatusCode.INTERNAL, True)]:
+        q: queue.Queue = queue.Queue()
+        _read("images", failing(code), itertools.count(), q)
+        items = [q.get_nowait() for _ in range(q.qsize())]
+        assert isinstance(items[0], EventLine) and items[0].action == "tag"
+        assert items[-1] is _END
+        assert any(isinstance(i, BarqueError) for i in items) == expect_error, code
