@@ -24,7 +24,8 @@ def fleet(clean, busybox):
     engine.ok("network", "create", "psnet")
     try:
         engine.ok("run", "-d", "--name", "f-web", "--label", "tier=front", "--label", "env=prod",
-                  "--network", "psnet", "-v", "psvol:/data", busybox, "sleep", "600")
+                  "--network", "psnet", "-v", "psvol:/data", "-p", "127.0.0.1::80", "--expose", "9000-9001/udp",
+                  busybox, "sleep", "600")
         engine.ok("run", "-d", "--name", "f-exit3", "--label", "tier=back", busybox, "sh", "-c", "exit 3")
         assert engine.ok("wait", "f-exit3").stdout == "3\n"
         engine.ok("create", "--name", "f-new", "-v", "/scratch", busybox, "true")
@@ -70,6 +71,9 @@ def test_each_filter(fleet, busybox):
     assert _names(engine, "since=f-web", "before=f-new", all_=False) == ["f-exit3"]
     assert _names(engine, "status=exited", all_=False) == ["f-exit3"]
     assert _names(engine, f"id={web_id[:8]}") == ["f-web"]
+    assert _names(engine, "publish=80") == _names(engine, "publish=70-90/tcp") == ["f-web"]
+    assert _names(engine, "expose=9001/udp") == _names(engine, "expose=80") == ["f-web"]
+    assert _names(engine, "expose=9001") == []
     assert _names(engine, "name=^f-(web|new)$") == ["f-new", "f-web"]
 
     for bad, message in [("colour=red", "invalid filter 'colour'"),

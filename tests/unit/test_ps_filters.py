@@ -116,6 +116,23 @@ def test_before_and_since_by_creation():
         ListFilter.parse(["before=ghost"], _context())
 
 
+def test_publish_and_expose_by_container_port_or_range():
+    web, db = WEB.record, DB.record
+    web.host_config.port_bindings["80/tcp"].bindings.add(host_port="8080")
+    web.config.exposed_ports[:] = ["80/tcp", "443/tcp"]
+    db.config.exposed_ports[:] = ["53/udp"]
+    try:
+        assert _names("publish=80") == ["web"]
+        assert _names("publish=443") == []  # exposed, not published
+        assert _names("expose=443") == ["web"]
+        assert _names("expose=50-60/udp") == ["db"]
+        assert _names("expose=53") == []  # tcp unless told
+        assert _names("expose=53/udp", "expose=80") == ["web", "db"]
+    finally:
+        del web.host_config.port_bindings["80/tcp"]
+        del web.config.exposed_ports[:], db.config.exposed_ports[:]
+
+
 def test_id_and_name_are_searched_as_moby_s_regular_expressions():
     assert _names("name=^d") == ["db"]
     assert _names("name=a") == ["nap"]
@@ -128,7 +145,9 @@ def test_errors_are_moby_s():
                          ("status=up", "Unrecognised filter value for status: up"),
                          ("health=ok", "Unrecognised filter value for health: ok"),
                          ("exited=x", 'strconv.Atoi: parsing "x": invalid syntax'),
-                         ("name", r"bad format of filter \(expected name=value\)")]:
+                         ("name", r"bad format of filter \(expected name=value\)"),
+                         ("publish=80:80", "filter for 'publish' should not contain ':': 80:80"),
+                         ("expose=x", "error while looking up for expose x")]:
         with pytest.raises(InvalidArgument, match=message):
             parse_filters([bad])
 

@@ -13,7 +13,10 @@ hold (MatchKVList).
 - ``network=``: a network's name, or a prefix of its id;
 - ``health=``: starting, healthy, unhealthy, or none for no check;
 - ``before=C`` / ``since=C``: created before / after container C (both list
-  stopped containers too).
+  stopped containers too);
+- ``publish=PORT[/PROTO]`` / ``expose=...`` (a port or a range ``8000-8010``,
+  tcp unless told): a container port given to ``-p`` (HostConfig.PortBindings)
+  / one it exposes (Config.ExposedPorts, published ones included).
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ from services.runtime.spec.options import applies
 
 __all__ = ["parse_filters", "matches", "ListFilter", "FilterContext", "KEYS", "STATES", "HEALTH"]
 
-KEYS = ("ancestor", "before", "exited", "health", "id", "label", "name", "network", "since", "status", "volume")
+KEYS = ("ancestor", "before", "exited", "expose", "health", "id", "label", "name", "network", "publish", "since",
+        "status", "volume")
 #: moby's container.IsValidStateString
 STATES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
 #: container.IsValidHealthString, and "none" for no check
@@ -54,7 +58,30 @@ def parse_filters(filters: list[str]) -> dict[str, list[str]]:
             raise InvalidArgument(f"Unrecognised filter value for health: {value}")
         if key == "exited" and not re.fullmatch(r"-?\d+", value):
             raise InvalidArgument(f'strconv.Atoi: parsing "{value}": invalid syntax')
+        if key in ("publish", "expose"):
+            out.setdefault(key, []).extend(_ports(key, value))
+            continue
         out.setdefault(key, []).append(value)
+    return out
+
+
+def _ports(key: str, value: str) -> list[str]:
+    """moby's portOp: ``80``, ``80/udp`` or ``8000-8010[/tcp]`` as "80/tcp" keys."""
+    if ":" in value:
+        raise InvalidArgument(f"filter for '{key}' should not contain ':': {value}")
+    port, _, proto = value.partition("/")
+    m = re.fullmatch(r"(\d+)(?:-(\d+))?", port)
+    start, end = (int(m.group(1)), int(m.group(2) or m.group(1))) if m else (0, -1)
+    if not m or not 0 < start <= end < 65536:
+        raise InvalidArgument(f"error while looking up for {key} {value}: invalid port range")
+    return [f"{n}/{(proto or 'tcp').lower()}" for n in range(start, end + 1)]
+
+
+def _port_keys(keys) -> set[str]:
+    out = set()
+    for key in keys:
+        port, _, proto = key.partition("/")
+        out.add(f"{port}/{(proto or 'tcp').lower()}")
     return out
 
 
@@ -104,6 +131,10 @@ def matches(view: ContainerView, key: str, value: str) -> bool:
         return _health(r) == value
     if key == "volume":
         return value in {m["Destination"] for m in r.mounts} | {m.get("Name") or m["Source"] for m in r.mounts}
+    if key == "publish":
+        return value in _port_keys(r.host_config.port_bindings)
+    if key == "expose":
+        return value in _port_keys(r.config.exposed_ports)
     raise InvalidArgument(f"invalid filter '{key}'")
 
 
