@@ -158,6 +158,14 @@ def _copy_from_container(ctx, container: str, src: str, dst: str, follow: bool) 
     if dst != "-":
         dst = resolve_local_path(dst)
         _validate_output_path(dst)
+    elif follow:
+        # docker's client asks for the link's target itself, so a stream's entries bear its name
+        try:
+            st = _files(ctx).stat_path(container, src)
+            if stat.S_ISLNK(st.mode):
+                src, follow = link_target_path(src, st.link_target), False
+        except BarqueError:
+            pass  # the copy below reports it
     try:
         path_stat, chunks = _files(ctx).copy_from(container, src, follow)
     except BarqueError as exc:

@@ -127,6 +127,9 @@ def test_symlinks_follow_link_and_ownership(clean, busybox, tmp_path: Path) -> N
     assert (out / "followed").read_text() == _sh(engine, cid, "cat /etc/passwd")
     engine.ok("cp", "--follow-link", f"{cid}:/tmp/pl", str(tmp_path))
     assert not (tmp_path / "pl").is_symlink() and (tmp_path / "pl").read_text().startswith("root:")
+    res = _raw(engine, "cp", "-L", f"{cid}:/tmp/pl", "-")  # a stream names the target, as docker's
+    with tarfile.open(fileobj=io.BytesIO(res.stdout)) as tf:
+        assert tf.getnames() == ["passwd"]
     # copy in through a symlinked destination dir: lands in its target, inside the container
     _sh(engine, cid, "mkdir -p /srv/real && ln -s /srv/real /srv/link")
     owned = tmp_path / "owned"
