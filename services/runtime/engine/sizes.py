@@ -10,8 +10,8 @@ per image id (an image never changes).
 
 from __future__ import annotations
 
+import functools
 import os
-import threading
 
 from client.errors import NotFound
 from services.common.log import get_logger
@@ -50,27 +50,22 @@ def tree_size(root: str) -> int:
     return total
 
 
-class Sizes(RuntimeState):
-    _image_sizes: dict[str, int]
-    _image_sizes_lock = threading.Lock()
+@functools.lru_cache(maxsize=256)
+def _image_size(images, image_id: str) -> int:
+    """An image's size by id, asked once: an image never changes (a
+    NotFound is raised, not kept)."""
+    return images.image_size(image_id)
 
+
+class Sizes(RuntimeState):
     def sizes(self, record: ContainerRecord) -> tuple[int, int]:
         """(SizeRw, SizeRootFs) of ``record``; an image the store no longer
         knows counts 0 (logged), as its layers are not the container's."""
         upper = record.rootfs.get("upperdir", "")
         rw = tree_size(upper) if upper else 0
-        return rw, rw + self._image_size(record.image_id)
-
-    def _image_size(self, image_id: str) -> int:
-        with self._image_sizes_lock:
-            cache = self.__dict__.setdefault("_image_sizes", {})
-            if image_id in cache:
-                return cache[image_id]
         try:
-            size = self.images.image_size(image_id)
+            image = _image_size(self.images, record.image_id)
         except NotFound:
-            log.warning("container.size_image_unknown", image=image_id)
-            return 0
-        with self._image_sizes_lock:
-            cache[image_id] = size
-        return size
+            log.warning("container.size_image_unknown", id=record.id, image=record.image_id)
+            image = 0
+        return rw, rw + image
