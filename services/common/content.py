@@ -42,8 +42,8 @@ class Writer:
     :meth:`abort` discards it. ``ContentStore.writer()`` does both for a block.
     """
 
-    def __init__(self, store: "ContentStore", digest: str, expected_size: int | None) -> None:
-        hex_ = digest_hex(digest)
+    def __init__(self, store: "ContentStore", digest: str | None, expected_size: int | None) -> None:
+        hex_ = digest_hex(digest) if digest is not None else "unknown"
         if expected_size is not None and expected_size < 0:
             raise InvalidArgument(f"blob {digest}: negative expected size {expected_size}")
         self._store = store
@@ -91,9 +91,9 @@ class Writer:
             if expected is not None and self.written != expected:
                 raise SizeMismatch(f"{what} {self._digest}: expected {expected} bytes, got {self.written}")
             actual = self.digest
-            if actual != self._digest:
+            if self._digest is not None and actual != self._digest:
                 raise DigestMismatch(f"{what} {self._digest}: got {actual}")
-            target = self._store.path(self._digest)
+            target = self._store.path(actual)
             if target.exists():
                 self.path.unlink()
             else:
@@ -158,8 +158,10 @@ class ContentStore:
         except FileNotFoundError as exc:
             raise NotFound(f"blob {digest}") from exc
 
-    def begin(self, digest: str, expected_size: int | None = None) -> Writer:
-        """A writer the caller commits or aborts itself."""
+    def begin(self, digest: str | None, expected_size: int | None = None) -> Writer:
+        """A writer the caller commits or aborts itself; with ``digest`` None the
+        blob is content made here (a committed layer), kept under whatever
+        digest its bytes hash to."""
         return Writer(self, digest, expected_size)
 
     @contextmanager

@@ -4,9 +4,9 @@ writes the gzip (the blob digest) into the content store's ingest directory.
 
 Contract of :func:`write_layer`: nothing is held whole in memory; the blob
 appears under ``blobs/sha256/<digest>`` only after its bytes were fsynced
-and renamed there (the directory fsynced), as
-:class:`services.common.content.Writer` does for blobs of known digest; on
-any error the ingest file is removed and no blob is left. The tar itself is
+and renamed there (the directory fsynced), by the content store's own
+:class:`services.common.content.Writer`, which keeps it under the digest its
+bytes hash to; on any error the ingest file is removed and no blob is left. The tar itself is
 written by the shared fd-relative writer (:mod:`services.common.safetar.writer`),
 whose per-entry hook turns overlay's forms into the OCI layer's: a whiteout
 (char device 0:0) becomes an empty regular ``.wh.<name>``, an opaque
@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import uuid
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.common.atomic import fsync_dir
-from services.common.content import ContentStore
+from services.common.content import ContentStore, Writer
 from services.common.safetar.reader import EntryType
 from services.common.safetar.writer import TarWriter, WriteEntry, WriteStats, chunked
 from services.images.changes import OPAQUE_XATTR
@@ -57,54 +55,10 @@ class LayerBlob:
     entries: int        # tar entries (0: the container changed nothing)
 
 
-class _Ingest:
-    """A blob of not-yet-known digest: written and hashed to an ingest file,
-    then published under the digest it hashed to."""
-
-    def __init__(self, store: ContentStore) -> None:
-        self._store = store
-        self.path = store.ingest_dir / f"commit.{uuid.uuid4().hex}"
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
-        self._hash = hashlib.sha256()
-        self.size = 0
-
-    def write(self, data: bytes) -> None:
-        if not data:
-            return
-        self._hash.update(data)
-        view = memoryview(data)
-        while view:
-            n = os.write(self._fd, view)
-            view = view[n:]
-        self.size += len(data)
-
-    def publish(self) -> str:
-        os.fsync(self._fd)
-        digest = "sha256:" + self._hash.hexdigest()
-        target = self._store.path(digest)
-        if target.exists():
-            self.path.unlink()
-        else:
-            os.fchmod(self._fd, 0o444)
-            os.rename(self.path, target)
-            fsync_dir(target.parent)
-        self._close()
-        return digest
-
-    def abort(self) -> None:
-        self._close()
-        self.path.unlink(missing_ok=True)
-
-    def _close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-
-
 class _TarSink:
     """What the tar writer writes to: hashes and counts the tar, gzips it into the ingest."""
 
-    def __init__(self, out: _Ingest) -> None:
+    def __init__(self, out: Writer) -> None:
         self._out = out
         self._gz = _compressor()
         self._hash = hashlib.sha256()
@@ -157,7 +111,7 @@ def write_overlay_tar(upper: Path, out: _TarSink) -> WriteStats:
 
 def write_layer(upper: Path, store: ContentStore) -> LayerBlob:
     """Tar the overlay upper dir ``upper`` as an OCI layer into ``store``."""
-    ingest = _Ingest(store)
+    ingest = store.begin(None)
     try:
         sink = _TarSink(ingest)
         stats = write_overlay_tar(upper, sink)
@@ -166,8 +120,9 @@ def write_layer(upper: Path, store: ContentStore) -> LayerBlob:
         if not entries:  # nothing changed: no layer (docker's empty layer), no blob
             ingest.abort()
             return LayerBlob(diff_id, "", 0, sink.size, 0, 0)
-        digest = ingest.publish()
+        digest = ingest.digest
+        ingest.commit(what="layer")
     except BaseException:
         ingest.abort()
         raise
-    return LayerBlob(diff_id, digest, ingest.size, sink.size, file_bytes, entries)
+    return LayerBlob(diff_id, digest, ingest.written, sink.size, file_bytes, entries)
