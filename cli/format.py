@@ -11,6 +11,7 @@ from typing import Any, Iterable
 
 __all__ = [
     "human_size",
+    "bytes_size",
     "time_ago",
     "parse_time",
     "render_table",
@@ -24,17 +25,25 @@ def short_id(digest_or_id: str) -> str:
     return digest_or_id.removeprefix("sha256:")[:12]
 
 
+def _scaled(size: float, base: float, units: list[str], precision: int) -> str:
+    i = 0
+    size = float(size)
+    while size >= base and i < len(units) - 1:
+        size /= base
+        i += 1
+    return f"{size:.{precision}g}{units[i]}"
+
+
 def human_size(size: float, precision: int = 3) -> str:
     """go-units HumanSizeWithPrecision: decimal units, ``precision``
     significant digits; 3 ("4.26MB") is what docker-cli's image and
     container tables use, 4 is HumanSize's ("1.234kB")."""
-    units = ["B", "kB", "MB", "GB", "TB", "PB"]
-    i = 0
-    size = float(size)
-    while size >= 1000 and i < len(units) - 1:
-        size /= 1000.0
-        i += 1
-    return f"{size:.{precision}g}{units[i]}"
+    return _scaled(size, 1000.0, ["B", "kB", "MB", "GB", "TB", "PB"], precision)
+
+
+def bytes_size(size: float) -> str:
+    """go-units BytesSize: binary units, four significant digits ("40MiB", "15.62GiB")."""
+    return _scaled(size, 1024.0, ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"], 4)
 
 
 def parse_time(text: str) -> float | None:

@@ -16,8 +16,8 @@ from typing import NoReturn
 from cli.commands import add_command
 
 __all__ = [
-    "StatsClient", "register", "bytes_size", "cpu_percent", "mem_usage_no_cache",
-    "stats_entry", "render_stats", "render_top", "tabwrite", "DEFAULT_FORMAT",
+    "StatsClient", "register", "cpu_percent", "mem_usage_no_cache",
+    "stats_entry", "render_stats", "render_top", "DEFAULT_FORMAT",
 ]
 
 DEFAULT_FORMAT = "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}"
@@ -51,17 +51,6 @@ class StatsClient:
 
 # ---- docker/cli's figures -------------------------------------------------------
 
-def bytes_size(size: float) -> str:
-    """go-units BytesSize: binary units, four significant digits ("40MiB", "1.944GiB")."""
-    units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"]
-    i = 0
-    size = float(size)
-    while size >= 1024 and i < len(units) - 1:
-        size /= 1024.0
-        i += 1
-    return f"{size:.4g}{units[i]}"
-
-
 def cpu_percent(cs) -> float:
     """calculateCPUPercentUnix: the container's share of the host's CPU time
     between the two readings, times the online CPUs (100% is one CPU)."""
@@ -86,7 +75,7 @@ def mem_usage_no_cache(memory) -> int:
 def stats_entry(cs, container: str, trunc: bool = True) -> dict[str, str]:
     """A sample as docker/cli's statsContext shows it, by --format field
     (keys sorted, as ``{{json .}}`` prints Go's map)."""
-    from cli.format import human_size
+    from cli.format import bytes_size, human_size
 
     mem = mem_usage_no_cache(cs.memory)
     limit = cs.memory.limit
@@ -105,22 +94,11 @@ def stats_entry(cs, container: str, trunc: bool = True) -> dict[str, str]:
     }
 
 
-def tabwrite(rows: Iterable[list[str]], minwidth: int, padding: int = 3) -> str:
-    """Go's text/tabwriter with ' ' padding: every cell but a line's last is
-    padded to its column's widest plus ``padding``, and to ``minwidth``."""
-    rows = [list(r) for r in rows]
-    widths: dict[int, int] = {}
-    for r in rows:
-        for i, cell in enumerate(r[:-1]):
-            widths[i] = max(widths.get(i, 0), len(cell) + padding, minwidth)
-    return "\n".join("".join(c.ljust(widths[i]) for i, c in enumerate(r[:-1])) + (r[-1] if r else "")
-                     for r in rows)
-
-
 def render_stats(entries: list[dict[str, str]], fmt: str) -> str:
     """One round as docker/cli's formatter writes it: a table (header, rows
     through tabwriter(10, 1, 3)) or each row through the template."""
     from cli.format import Template
+    from cli.nouns import tabwrite
 
     if fmt in ("", "table"):
         fmt = DEFAULT_FORMAT
@@ -131,12 +109,14 @@ def render_stats(entries: list[dict[str, str]], fmt: str) -> str:
     if not tpl.table:
         return "".join(line + "\n" for line in lines)
     table = [tpl.render(HEADERS), *lines]
-    return tabwrite([line.split("\t") for line in table], 10) + "\n"
+    return tabwrite("\n".join(table), 10) + "\n"
 
 
 def render_top(titles: list[str], processes: list[list[str]]) -> str:
     """docker/cli's top: ps's columns through tabwriter(20, 1, 3)."""
-    return tabwrite([titles, *processes], 20) + "\n"
+    from cli.nouns import tabwrite
+
+    return tabwrite("\n".join("\t".join(row) for row in [titles, *processes]), 20) + "\n"
 
 
 # ---- commands ------------------------------------------------------------------

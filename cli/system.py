@@ -14,14 +14,14 @@ import sys
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from cli.format import Template
+from cli.format import Template, bytes_size
 from client.config import Config
 from client.errors import BarqueError
 from client.version import BuildInfo, build_info
 
 __all__ = [
     "register", "SystemClient", "ServerInfo", "version_document", "render_version",
-    "info_document", "render_info", "bytes_size", "tabwrite", "ansic",
+    "info_document", "render_info", "tabwrite", "ansic",
 ]
 
 #: barque has no contexts: every command talks to the configured services
@@ -229,16 +229,6 @@ def _println_named(out: list[str], doc: dict, *labels: str) -> None:
     of Docker's ``info`` lines are."""
     for label in labels:
         _println_nonempty(out, f" {label}:", doc[label.replace(" ", "")])
-
-
-def bytes_size(size: float) -> str:
-    """go-units ``BytesSize``: binary units, 4 significant digits ("15.62GiB")."""
-    units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"]
-    i = 0
-    while size >= 1024 and i < len(units) - 1:
-        size /= 1024.0
-        i += 1
-    return "%.4g%s" % (size, units[i])
 
 
 def render_info(doc: dict, server: bool) -> tuple[str, list[str]]:

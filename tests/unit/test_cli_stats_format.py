@@ -12,15 +12,15 @@ import grpc
 import pytest
 
 from barque.runtime.v1 import runtime_pb2 as pb
+from cli.format import bytes_size
+from cli.nouns import tabwrite
 from cli.stats import (
     StatsClient,
-    bytes_size,
     cpu_percent,
     mem_usage_no_cache,
     render_stats,
     render_top,
     stats_entry,
-    tabwrite,
 )
 from tests.support.clirun import RpcError, run_command
 
@@ -101,7 +101,7 @@ def test_templates_custom_tables_and_json():
 
 
 def test_tabwriter_minimum_width_and_trailing_cell():
-    assert tabwrite([["a", "bb", "c"], ["dddddddddddd", "e", "f"]], 10) == (
+    assert tabwrite("a\tbb\tc\ndddddddddddd\te\tf", 10) == (
         "a              bb        c\ndddddddddddd   e         f")
     assert render_top(["PID", "COMMAND"], [["1", "sh"], ["23", "sleep"]]) == (
         "PID                 COMMAND\n1                   sh\n23                  sleep\n")

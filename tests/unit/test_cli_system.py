@@ -13,7 +13,7 @@ from barque.registry.v1 import registry_pb2
 from barque.runtime.v1 import runtime_pb2
 from barque.types.v1 import types_pb2
 from cli import system
-from cli.format import Template
+from cli.format import Template, bytes_size
 from cli.main import build_parser
 from client.config import Config
 from client.errors import Unavailable
@@ -228,7 +228,7 @@ def test_info_document_has_dockers_field_names():
     (3 << 40, "3TiB"),
 ])
 def test_bytes_size_is_go_units(size, text):
-    assert system.bytes_size(size) == text
+    assert bytes_size(size) == text
 
 
 # ---- the commands, services unreachable ------------------------------------------
