@@ -18,7 +18,7 @@ import pytest
 
 from cli.cmdserver import server_pid
 from tests.support.engine import REPO, Engine
-from tests.support.host import alive, children
+from tests.support.host import alive, children, interruptible
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 
@@ -147,7 +147,8 @@ def test_sigint_is_relayed_as_in_process(launcher, busybox):
     statuses = []
     for server in (True, False):
         env = launcher.env if server else {**launcher.env, "BARQUE_CLI_SERVER": "0"}
-        proc = subprocess.Popen([*LAUNCHER, "run", "--name", f"sigint-{int(server)}", busybox, "sleep", "60"],
+        proc = subprocess.Popen(interruptible([*LAUNCHER, "run", "--name", f"sigint-{int(server)}", busybox,
+                                                  "sleep", "60"]),
                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             deadline = time.monotonic() + 30

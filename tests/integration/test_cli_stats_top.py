@@ -24,7 +24,7 @@ import pytest
 from barque.runtime.v1 import runtime_pb2
 from services.runtime.oci import cgroups
 from tests.support.engine import CLI, REPO
-from tests.support.host import container_cgroups
+from tests.support.host import container_cgroups, interruptible
 from tests.support.runtime import close_runtime_engine, start_runtime_engine, wait_for
 
 pytestmark = [pytest.mark.root]
@@ -137,7 +137,7 @@ class _Reader:
     """A streaming ``barque stats`` whose stdout lines arrive on a queue."""
 
     def __init__(self, engine, *args: str) -> None:
-        self.proc = subprocess.Popen([*CLI, "stats", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        self.proc = subprocess.Popen(interruptible([*CLI, "stats", *args]), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, env={**os.environ, **engine.env}, cwd=REPO)
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []

@@ -15,11 +15,13 @@ import ctypes
 import os
 import re
 import struct
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
+    "interruptible",
     "CGROUP_ROOT",
     "Mount",
     "unescape",
@@ -282,3 +284,12 @@ def watch_opens(path: Path) -> Iterator[list[int]]:
             offset += 16 + length
     finally:
         os.close(ino)
+
+
+def interruptible(argv: list[str]) -> list[str]:
+    """``argv`` run with SIGINT at its default: a test that sends Ctrl-C to a
+    command must not depend on how the suite was started, and a shell starts a
+    background job (``.ci/run &`` without job control) with SIGINT ignored,
+    which every child inherits and Python then leaves ignored."""
+    return [sys.executable, "-c", "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+            "os.execvp(sys.argv[1], sys.argv[1:])", *argv]
