@@ -192,3 +192,22 @@ def test_cgroup_pids_are_collected_recursively(tmp_path):
     (tmp_path / "empty" / "cgroup.procs").write_text("")
     assert cgroup_pids(str(tmp_path)) == {10, 11, 12}
     assert cgroup_pids(str(tmp_path / "gone")) == set()
+
+
+def test_the_first_rounds_precpu_is_the_containers_start():
+    """No earlier reading: CPU % is averaged since the start, the host's CPU
+    time then reckoned as wall time times the online CPUs."""
+    from services.runtime.engine.stats import ContainerSample, _at_start
+
+    class Host:
+        system, cpus = 1_000_000_000_000, 2
+
+    read = 1_700_000_010 * 10**9
+    sample = ContainerSample(id="c", name="c", read_nanos=read)
+    pre, preread = _at_start("2023-11-14T22:13:20Z", sample, Host())  # 10 s before the read
+    assert preread == 1_700_000_000 * 10**9
+    assert pre.total_usage == 0 and pre.online_cpus == 2
+    assert pre.system_cpu_usage == Host.system - 10 * 10**9 * 2
+    # a start that cannot be read, or lies ahead, counts as the read itself
+    assert _at_start("garbage", sample, Host())[1] == read
+    assert _at_start("2099-01-01T00:00:00Z", sample, Host())[1] == read

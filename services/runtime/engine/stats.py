@@ -29,18 +29,13 @@ from services.runtime.engine.cgroupstats import (
     read_v2,
     system_cpu_usage,
 )
+from services.runtime.engine.logs import InvalidLogOption, parse_timestamp
 from services.runtime.engine.runtimestate import ContainerView, RuntimeState
 
-__all__ = ["ContainerSample", "sample_rounds", "container_cgroup_dirs", "INTERVAL", "FIRST_WINDOW"]
+__all__ = ["ContainerSample", "sample_rounds", "container_cgroup_dirs", "INTERVAL"]
 
 #: one round per second while streaming, as Docker's collector samples
 INTERVAL = 1.0
-#: the first round's CPU % is measured over this window: a baseline is read
-#: this long before the first sample, so ``--no-stream`` answers in about a
-#: quarter second with a real figure (docker's takes ~1-2 s: it waits for its
-#: collector's second tick); long enough that a 10 ms scheduler slice is only
-#: a few percent of it
-FIRST_WINDOW = 0.25
 #: cancellation is checked this often while waiting for the next round
 _POLL = 0.05
 _V1_SUBSYSTEMS = ("cpuacct", "memory", "blkio", "pids")
@@ -147,18 +142,17 @@ def check_named(rt, ids: list[str]) -> None:
 def sample_rounds(rt, ids: list[str], all_: bool, stream: bool,
                   cancelled: Callable[[], bool]) -> Iterator[list[ContainerSample]]:
     """Rounds of samples: one, or one per :data:`INTERVAL` until ``cancelled``
-    (or, with ids, until every named container is gone). The first round's
-    ``precpu`` is a reading :data:`FIRST_WINDOW` before it; later rounds'
-    the previous round's, and a container new to the stream has none (zero),
-    as Docker's first sample."""
+    (or, with ids, until every named container is gone). A round's
+    ``precpu`` is the container's reading in the previous round; where there
+    is none (the first round, so every ``--no-stream``, and a container new to
+    the stream) it is the container's start: no CPU used, the host's CPU time
+    then reckoned as the wall time since times the online CPUs. So the first
+    figure is the CPU % averaged since the start, as podman's first sample,
+    answered at once, where docker's ``--no-stream`` waits 1-2 s for its
+    collector's next tick; the stream's later rounds each measure one second,
+    as Docker's do."""
     check_named(rt, ids)
     previous: dict[str, ContainerSample] = {}
-    host = _Host()
-    for view in _views(rt, ids, all_):
-        if view.running:
-            previous[view.record.id] = _sample(rt, view, host)
-    if not _pause(FIRST_WINDOW, cancelled):
-        return
     while True:
         began = time.monotonic()
         host = _Host()
@@ -171,11 +165,24 @@ def sample_rounds(rt, ids: list[str], all_: bool, stream: bool,
             before = previous.get(view.record.id)
             if before is not None and sample.running:
                 sample.precpu, sample.preread_nanos = before.cpu, before.read_nanos
+            elif sample.running:
+                sample.precpu, sample.preread_nanos = _at_start(view.record.started_at, sample, host)
             samples.append(sample)
         previous = {s.id: s for s in samples if s.running}
         yield samples
         if not stream or not _pause(INTERVAL - (time.monotonic() - began), cancelled):
             return
+
+
+def _at_start(started_at: str, sample: ContainerSample, host: _Host) -> tuple[CpuCounters, int]:
+    """The container's CPU counters at its start, as the host's counter would
+    have read then (a start in the future or unreadable counts as now)."""
+    try:
+        started = min(parse_timestamp(started_at), sample.read_nanos)
+    except InvalidLogOption:  # the parser's error for an unreadable time
+        started = sample.read_nanos
+    elapsed = sample.read_nanos - started
+    return CpuCounters(system_cpu_usage=max(host.system - elapsed * host.cpus, 0), online_cpus=host.cpus), started
 
 
 def _pause(seconds: float, cancelled: Callable[[], bool]) -> bool:
