@@ -5,8 +5,9 @@ into the content store as it is walked (:mod:`services.images.layerwrite`);
 the new config is the parent's with the request's ``config`` object, the new
 diff id appended and a history entry added, as moby's ``NewChildImage``
 writes it; then the manifest, a committed snapshot of the new chain (the
-layer applied from its stored blob by the unpack path pulls use, so ``run``
-of the image works at once) and the image record, tagged when asked.
+layer applied by the pull's apply path from the very tar bytes the blob
+gzips, in the same pass, so ``run`` of the image works at once) and the
+image record, tagged when asked.
 
 An unchanged container or ``empty_layer`` gives no layer, only a history
 entry marked ``empty_layer``. A commit that fails leaves no blob, snapshot
@@ -26,10 +27,9 @@ from client.errors import InvalidArgument, NotFound, Unavailable
 from client.imagespec import Descriptor, MediaType, sha256_digest
 from client.reference import parse_reference
 from services.common.log import get_logger
-from services.images.compression import open_decompressed
 from services.images.layerwrite import LayerBlob, write_layer
 from services.images.metadata import ImageRecord
-from services.images.snapshots import chain_ids
+from services.images.snapshots import Staged, chain_ids
 
 if TYPE_CHECKING:
     from services.images.core import ImageStore, ImageView
@@ -118,7 +118,10 @@ def commit_snapshot(store: ImageStore, spec: CommitSpec) -> tuple[ImageView, Des
     began = time.monotonic()
     blob: LayerBlob | None = None
     if not spec.empty_layer:
-        blob = write_layer(Path(mounts.upperdir), store.content)
+        # the new snapshot is applied from the same tar bytes as they are gzipped,
+        # not from the stored blob afterwards; published below, under the lock
+        blob = write_layer(Path(mounts.upperdir), store.content, stage=store.snapshots.stage)
+    staged: Staged | None = blob.staged if blob else None
     new_blobs: list[str] = [blob.digest] if blob and blob.digest else []
     new_chain: str | None = None
     try:
@@ -149,13 +152,11 @@ def commit_snapshot(store: ImageStore, spec: CommitSpec) -> tuple[ImageView, Des
             diff_sizes = _parent_sizes(store, parent)
             if layer is not None and blob is not None:
                 parent_chain = parent.chain_id or None
-                new_chain = chains[-1]
-                if store.snapshots.exists(new_chain):
-                    new_chain = None  # the same change committed before: shared, not ours to undo
-                else:
-                    with store.content.open(layer.digest) as raw, \
-                            open_decompressed(raw, layer.media_type) as tar_stream:
-                        store.snapshots.unpack(chains[-1], parent_chain, blob.diff_id, tar_stream)
+                if staged is None:  # write_layer's contract: a layer with a stage has its staged tree
+                    raise RuntimeError("commit: the layer's snapshot was not staged")
+                # False: the same change committed before: shared, not ours to undo
+                ours = store.snapshots.publish_staged(staged, chains[-1], parent_chain, blob.diff_id)
+                new_chain = chains[-1] if ours else None
                 diff_sizes.append(blob.file_bytes)
             record = ImageRecord(
                 id=config_digest, target=manifest_desc, manifest=manifest_desc, config=config_desc,
@@ -174,6 +175,9 @@ def commit_snapshot(store: ImageStore, spec: CommitSpec) -> tuple[ImageView, Des
     except BaseException:
         _undo(store, new_blobs, new_chain)
         raise
+    finally:
+        if staged is not None:
+            staged.discard()  # unpublished (an error before publish_staged): dropped
     log.info("image.committed", id=record.id, key=spec.key, reference=str(ref or ""),
              layer=layer.digest if layer else "", seconds=round(time.monotonic() - began, 3))
     return view, layer

@@ -1,6 +1,9 @@
 """A container's writable layer as an image layer blob, streamed: the tar goes
 through one pass that hashes it (the diff id), gzips it, and hashes and
-writes the gzip (the blob digest) into the content store's ingest directory.
+writes the gzip (the blob digest) into the content store's ingest directory;
+the gzip (and, for a commit, the new snapshot applied from the same tar
+bytes, whose reader's hash is the diff id) run in worker threads beside the
+tar's reading, so the layer is read once and the stages overlap.
 
 Contract of :func:`write_layer`: nothing is held whole in memory; the blob
 appears under ``blobs/sha256/<digest>`` only after its bytes were fsynced
@@ -18,19 +21,28 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
+import threading
 import zlib
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO, Generic, TypeVar, cast
 
 from services.common.content import ContentStore, Writer
 from services.common.safetar.reader import EntryType
-from services.common.safetar.writer import TarWriter, WriteEntry, WriteStats, chunked
+from services.common.safetar.writer import TarWriter, WriteEntry
 from services.images.changes import OPAQUE_XATTR
+from services.images.snapshots import Staged
 
 WHITEOUT_PREFIX = b".wh."
 OPAQUE_MARKER = b".wh..wh..opq"
 
-__all__ = ["GZIP_LEVEL", "LayerBlob", "overlay_to_oci", "write_layer", "write_overlay_tar"]
+__all__ = ["GZIP_LEVEL", "LayerBlob", "overlay_to_oci", "write_layer"]
+
+_T = TypeVar("_T")
+_DEPTH = 8            # chunks in flight per worker: a few MiB, never the layer
+_GATHER = 256 << 10   # headers and padding gathered to this before a hand-off
 
 #: gzip level of committed layers: isal's level 1 (or zlib's 1) keeps a
 #: 100 MiB commit near disk speed; docker's default level shrinks text ~10% more
@@ -53,30 +65,75 @@ class LayerBlob:
     tar_size: int       # tar bytes
     file_bytes: int     # regular-file data in the tar (``history``'s SIZE)
     entries: int        # tar entries (0: the container changed nothing)
+    staged: Staged | None = field(default=None, compare=False)  # what write_layer's stage made
 
 
-class _TarSink:
-    """What the tar writer writes to: hashes and counts the tar, gzips it into the ingest."""
+class _Worker(Generic[_T]):
+    """One thread consuming a bounded queue of chunks (``work(chunks)``), so its
+    C-level work (isal's deflate, sha256, os.write all drop the GIL) overlaps
+    the tar's reading. The worker's error is raised in the producer at its next
+    :meth:`put`; a worker that failed keeps draining, so the producer never
+    blocks on a full queue; :meth:`close` ends the stream and returns the result."""
 
-    def __init__(self, out: Writer) -> None:
-        self._out = out
-        self._gz = _compressor()
-        self._hash = hashlib.sha256()
-        self.size = 0
+    _END = None
 
-    def write(self, data) -> int:
-        data = bytes(data)
-        self._hash.update(data)
-        self.size += len(data)
-        self._out.write(self._gz.compress(data))
-        return len(data)
+    def __init__(self, name: str, work: Callable[[Iterator[bytes]], _T]) -> None:
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=_DEPTH)
+        self._error: BaseException | None = None
+        self._result: _T | None = None
+        self._ended = False
+        self._thread = threading.Thread(target=self._run, args=(work,), name=name, daemon=True)
+        self._thread.start()
 
-    def flush(self) -> None:
-        pass
+    def _chunks(self) -> Iterator[bytes]:
+        while (chunk := self._queue.get()) is not self._END:
+            yield chunk
+        self._ended = True
 
-    def finish(self) -> str:
-        self._out.write(self._gz.flush())
-        return "sha256:" + self._hash.hexdigest()
+    def _run(self, work: Callable[[Iterator[bytes]], _T]) -> None:
+        try:
+            self._result = work(self._chunks())
+        except BaseException as exc:  # handed to the producer, never lost in the thread
+            self._error = exc
+        while not self._ended:  # drain what the producer still sends, up to its end mark
+            self._ended = self._queue.get() is self._END
+
+    def put(self, chunk: bytes) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(chunk)
+
+    def close(self) -> _T:
+        """End the stream, wait for the worker; its result, or its error raised."""
+        self._queue.put(self._END)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._result  # type: ignore[return-value]
+
+    def abort(self) -> _T | None:
+        """End the stream after a failure elsewhere and wait; the worker's own
+        error is dropped, its result (if it made one of the cut stream) returned."""
+        if self._thread.is_alive():
+            self._queue.put(self._END)
+            self._thread.join()
+        return self._result
+
+
+class _ChunkStream:
+    """The file a staged snapshot's tar reader reads: the chunks a worker gets, in order, then EOF."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._rest = b""
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._rest or next(self._chunks, b"")
+        if 0 <= n < len(data):
+            self._rest = data[n:]
+            return data[:n]
+        self._rest = b""
+        return data
 
 
 def overlay_to_oci(entry: WriteEntry) -> WriteEntry | list[WriteEntry]:
@@ -94,35 +151,99 @@ def overlay_to_oci(entry: WriteEntry) -> WriteEntry | list[WriteEntry]:
     return entry
 
 
-def write_overlay_tar(upper: Path, out: _TarSink) -> WriteStats:
-    """The layer tar of overlay upper dir ``upper`` (no entry for the root itself);
-    nothing at all, not even the trailer, when it is empty."""
-    writer = TarWriter(hook=overlay_to_oci)  # default keep_xattr drops trusted.*
+def _pieces(upper: Path, writer: TarWriter) -> Iterator[bytes]:
+    """The layer tar of overlay upper dir ``upper`` (no entry for the root itself),
+    in chunks of at least 256 KiB but the last: file data passes as the 1 MiB
+    reads it is, uncopied; headers and padding are gathered. Nothing at all,
+    not even the trailer, when the upper dir is empty."""
+    buf = bytearray()
     fd = os.open(upper, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
-        for piece in chunked(writer.tree(fd, b""), 1 << 20):
-            out.write(piece)
+        for piece in writer.tree(fd, b""):
+            if len(piece) >= _GATHER and not buf:
+                yield piece
+                continue
+            buf += piece
+            if len(buf) >= _GATHER:
+                yield bytes(buf)
+                buf.clear()
     finally:
         os.close(fd)
     if writer.stats.entries:
-        out.write(writer.end())
-    return writer.stats
+        buf += writer.end()
+    if buf:
+        yield bytes(buf)
 
 
-def write_layer(upper: Path, store: ContentStore) -> LayerBlob:
-    """Tar the overlay upper dir ``upper`` as an OCI layer into ``store``."""
+def _gzip_into(out: Writer) -> Callable[[Iterator[bytes]], None]:
+    def work(chunks: Iterator[bytes]) -> None:
+        gz = _compressor()
+        for chunk in chunks:
+            out.write(gz.compress(chunk))
+        out.write(gz.flush())
+    return work
+
+
+def write_layer(upper: Path, store: ContentStore,
+                stage: Callable[[BinaryIO], Staged] | None = None) -> LayerBlob:
+    """Tar the overlay upper dir ``upper`` as an OCI layer into ``store``.
+
+    ``stage(tar_stream)``, when given, runs in its own thread on the very tar
+    bytes being gzipped, read to EOF (e.g. a snapshot applied unpublished),
+    and must return an object with the ``diff_id`` it hashed the stream to
+    (and its ``stats.stream_bytes``, checked against the tar's length):
+    that hash is the layer's diff id, so the tar is hashed once. What
+    ``stage`` returned is the blob's ``staged`` (None without a stage or with
+    no layer), the caller's to publish or ``discard()``. If this raises, the
+    caller owns nothing: a failed ``stage`` is raised here, and a staged
+    result made before another part failed is discarded here.
+    """
     ingest = store.begin(None)
+    gzip: _Worker[None] | None = None
+    staged: Staged | None = None
+    snap: _Worker[Staged] | None = None
     try:
-        sink = _TarSink(ingest)
-        stats = write_overlay_tar(upper, sink)
-        entries, file_bytes = stats.entries, stats.bytes
-        diff_id = sink.finish()
-        if not entries:  # nothing changed: no layer (docker's empty layer), no blob
+        gzip = _Worker("layer-gzip", _gzip_into(ingest))
+        if stage is not None:
+            snap = _Worker("layer-stage", lambda chunks: stage(cast(BinaryIO, _ChunkStream(chunks))))
+        tar_hash = hashlib.sha256() if snap is None else None
+        tar_size = 0
+        writer = TarWriter(hook=overlay_to_oci)  # default keep_xattr drops trusted.*
+        for chunk in _pieces(upper, writer):
+            tar_size += len(chunk)
+            if tar_hash is not None:
+                tar_hash.update(chunk)
+            gzip.put(chunk)
+            if snap is not None:
+                snap.put(chunk)
+        gzip.close()
+        if snap is not None:
+            staged = snap.close()
+            diff_id = staged.diff_id
+            if staged.stats.stream_bytes != tar_size:
+                raise RuntimeError(f"layer stage read {staged.stats.stream_bytes} of {tar_size} tar bytes")
+        else:
+            diff_id = "sha256:" + tar_hash.hexdigest()  # type: ignore[union-attr]
+        stats = writer.stats
+        if not stats.entries:  # nothing changed: no layer (docker's empty layer), no blob
             ingest.abort()
-            return LayerBlob(diff_id, "", 0, sink.size, 0, 0)
+            _discard(staged)
+            return LayerBlob(diff_id, "", 0, tar_size, 0, 0)
         digest = ingest.digest
         ingest.commit(what="layer")
     except BaseException:
+        if gzip is not None:
+            gzip.abort()
+        if snap is not None:
+            made = snap.abort()  # a stage of the cut stream may still have succeeded
+            if made is not staged:
+                _discard(made)
         ingest.abort()
+        _discard(staged)
         raise
-    return LayerBlob(diff_id, digest, ingest.written, sink.size, file_bytes, entries)
+    return LayerBlob(diff_id, digest, ingest.written, tar_size, stats.bytes, stats.entries, staged)
+
+
+def _discard(staged: Staged | None) -> None:
+    if staged is not None:
+        staged.discard()

@@ -48,7 +48,7 @@ from services.common.locks import KeyedLocks
 from services.common.log import get_logger
 from services.common.safetar.apply import DEFAULT_LIMITS, ApplyStats, LayerLimits, apply_layer
 
-__all__ = ["Mounts", "Snapshotter", "chain_ids", "validate_key"]
+__all__ = ["Mounts", "Snapshotter", "Staged", "chain_ids", "validate_key"]
 
 _KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 _HEX = re.compile(r"[a-f0-9]{64}")
@@ -71,6 +71,21 @@ class Mounts:
             f"upperdir={self.upperdir}",
             f"workdir={self.workdir}",
         ]
+
+
+@dataclass(frozen=True)
+class Staged:
+    """A layer applied under the snapshotter's ``tmp/``, not yet a snapshot (:meth:`Snapshotter.stage`)."""
+
+    path: Path
+    stats: ApplyStats
+
+    @property
+    def diff_id(self) -> str:
+        return self.stats.diff_id
+
+    def discard(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
 
 
 def chain_ids(diff_ids: list[str]) -> list[str]:
@@ -173,7 +188,51 @@ class Snapshotter:
         _log.info("snapshot_unpacked", chain_id=chain_id, files=stats.files, bytes=stats.bytes)
         return stats
 
-    def _publish(self, chain_id: str, parent: str | None, tmp: Path) -> None:
+    def stage(self, tar_stream: BinaryIO) -> Staged:
+        """Apply the decompressed layer ``tar_stream`` (read to EOF) into a new
+        directory under ``tmp/``, published by nothing yet: the caller learns
+        the diff id it hashed to, then :meth:`publish_staged` or
+        ``discard()``s it. On an error nothing is left behind."""
+        tmp = self._tmp / f"staged.{uuid.uuid4().hex}"
+        tmp.mkdir()
+        try:
+            fs = tmp / "fs"
+            fs.mkdir()
+            fs.chmod(0o755)
+            stats = apply_layer(tar_stream, fs, limits=self._limits)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return Staged(tmp, stats)
+
+    def publish_staged(self, staged: Staged, chain_id: str, parent: str | None, diff_id: str) -> bool:
+        """Publish ``staged`` as snapshot ``chain_id`` on ``parent`` by one rename,
+        after checking its tar hashed to ``diff_id`` (DigestMismatch) and that
+        ``chain_id`` is ``parent`` + ``diff_id``. False, the staged tree
+        dropped, when the snapshot exists already (not this caller's then);
+        ``staged`` is consumed either way, and dropped on an error too."""
+        try:
+            validate_digest(diff_id)
+            expected = chain_ids([parent, diff_id])[1] if parent is not None else diff_id
+            if validate_digest(chain_id) != expected:
+                raise InvalidArgument(f"chain id {chain_id} does not match parent {parent} + diff id {diff_id}")
+            if staged.stats.diff_id != diff_id:
+                raise DigestMismatch(f"layer {chain_id}: diff id {diff_id} expected, tar hashed to {staged.stats.diff_id}")
+            with self._unpacking.hold(chain_id):
+                if self.exists(chain_id):
+                    return False
+                (staged.path / "parent").write_text(parent or "")
+                (staged.path / "size").write_text(str(staged.stats.bytes))
+                if self._durable:
+                    _syncfs(staged.path)
+                published = self._publish(chain_id, parent, staged.path)
+        finally:
+            staged.discard()  # a no-op once renamed into place
+        if published:
+            _log.info("snapshot_unpacked", chain_id=chain_id, files=staged.stats.files, bytes=staged.stats.bytes)
+        return published
+
+    def _publish(self, chain_id: str, parent: str | None, tmp: Path) -> bool:
         with self._mutex:
             if parent is not None and not self.exists(parent):
                 raise FailedPrecondition(f"parent snapshot {parent} of {chain_id} was removed during unpack")
@@ -184,8 +243,9 @@ class Snapshotter:
                     raise
                 # another process published the same content first: keep theirs
                 shutil.rmtree(tmp, ignore_errors=True)
-                return
+                return False
             fsync_dir(self._snapshots)
+            return True
 
     def _parent_of(self, chain_id: str) -> str | None:
         try:

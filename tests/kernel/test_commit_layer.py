@@ -12,10 +12,12 @@ import json
 import os
 import stat
 import tarfile
+import threading
 from pathlib import Path
 
 import pytest
 
+from client.errors import DigestMismatch
 from client.imagespec import Descriptor, MediaType, Platform, sha256_digest
 from services.common.content import ContentStore
 from services.common.safetar.apply import apply_layer
@@ -90,6 +92,10 @@ def test_empty_upper_makes_no_blob(tmp_path: Path) -> None:
     blob = write_layer(tmp_path / "upper", store)
     assert blob.digest == "" and blob.entries == 0
     assert list(store.list()) == [] and os.listdir(store.ingest_dir) == []
+    images = ImageStore(tmp_path / "store", source=None)  # type: ignore[arg-type]
+    staged = write_layer(tmp_path / "upper", images.content, stage=images.snapshots.stage)
+    assert staged.digest == "" and staged.staged is None and staged.diff_id == sha256_digest(b"")
+    assert os.listdir(tmp_path / "store" / "snapshots" / "tmp") == [] and list(images.content.list()) == []
 
 
 def test_diff_delete_rules(tmp_path: Path) -> None:
@@ -175,11 +181,12 @@ def test_failed_commit_leaves_nothing_and_a_good_one_runs(tmp_path: Path, monkey
     def broken(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(store.snapshots, "unpack", broken)
+    monkeypatch.setattr(store.snapshots, "publish_staged", broken)
     with pytest.raises(OSError):
         store.commit(CommitSpec(key="ctr1", parent=image_id, reference="new:1", container_id="ctr1"))
     assert (sorted(store.content.list()), store.snapshots.committed(), sorted(store.db.images)) == before
     assert "docker.io/library/new:1" not in store.db.names and os.listdir(store.content.ingest_dir) == []
+    assert os.listdir(tmp_path / "store" / "snapshots" / "tmp") == []  # the staged layer dropped
     monkeypatch.undo()
 
     view, layer = store.commit(CommitSpec(key="ctr1", parent=image_id, reference="new:1", comment="c",
@@ -220,3 +227,73 @@ def test_empty_layer_commit_adds_only_history(tmp_path: Path) -> None:
     assert view.record.chain_id == store.find(image_id).chain_id
     assert config["history"][-1]["empty_layer"] is True and config["history"][-1]["created_by"] == "ENV A=1"
     assert len(sorted(store.content.list())) == len(blobs) + 2  # config and manifest only
+
+
+def test_layer_staged_in_the_same_pass_matches_the_blob(tmp_path: Path) -> None:
+    """The snapshot applied beside the gzip holds what the blob holds, and its
+    reader's hash is the blob's diff id."""
+    store = ImageStore(tmp_path / "store", source=None)  # type: ignore[arg-type]
+    upper = _upper(tmp_path)
+    (upper / "big").write_bytes(os.urandom(3 << 20) + b"tail")  # several hand-offs, an odd size
+    blob = write_layer(upper, store.content, stage=store.snapshots.stage)
+    staged = blob.staged
+    try:
+        tar_bytes = gzip.decompress(store.content.path(blob.digest).read_bytes())
+        assert sha256_digest(tar_bytes) == blob.diff_id == staged.diff_id and len(tar_bytes) == blob.tar_size
+        fs = staged.path / "fs"
+        assert (fs / "big").read_bytes() == (upper / "big").read_bytes()
+        assert stat.S_ISCHR(os.lstat(fs / "data" / "gone").st_mode)
+        assert os.getxattr(fs / "data" / "opaque", "trusted.overlay.opaque") == b"y"
+        assert store.snapshots.publish_staged(staged, blob.diff_id, None, blob.diff_id) is True
+        assert (Path(store.snapshots.lowerdirs(blob.diff_id)[0]) / "big").stat().st_size == (3 << 20) + 4
+        # the same layer again: not published twice, the second staged tree dropped
+        again = write_layer(upper, store.content, stage=store.snapshots.stage)
+        assert again.diff_id == blob.diff_id
+        assert store.snapshots.publish_staged(again.staged, blob.diff_id, None, blob.diff_id) is False
+        assert not again.staged.path.exists()
+    finally:
+        staged.discard()
+    assert os.listdir(tmp_path / "store" / "snapshots" / "tmp") == []
+
+
+def test_staged_layer_with_another_diff_id_is_refused(tmp_path: Path) -> None:
+    store = ImageStore(tmp_path / "store", source=None)  # type: ignore[arg-type]
+    (tmp_path / "upper").mkdir()
+    (tmp_path / "upper" / "f").write_text("x")
+    blob = write_layer(tmp_path / "upper", store.content, stage=store.snapshots.stage)
+    wrong = sha256_digest(b"not this layer")
+    with pytest.raises(DigestMismatch):
+        store.snapshots.publish_staged(blob.staged, wrong, None, wrong)
+    assert store.snapshots.committed() == [] and not blob.staged.path.exists()
+
+
+@pytest.mark.parametrize("broken", ["stage", "gzip", "publish"])
+def test_failure_in_any_part_of_the_pass_leaves_nothing(tmp_path: Path, monkeypatch, broken: str) -> None:
+    """A failing stage, a failing gzip/ingest, or a failing publish: no blob,
+    no ingest file, no staged tree, no snapshot; the error is the one raised."""
+    store = ImageStore(tmp_path / "store", source=None)  # type: ignore[arg-type]
+    (tmp_path / "upper").mkdir()
+    (tmp_path / "upper" / "big").write_bytes(os.urandom(16 << 20))  # more than the hand-off queues hold
+    real_stage = store.snapshots.stage
+
+    def stage(stream):
+        if broken == "stage":
+            stream.read(1 << 20)  # fail mid-stream, the producer still sending
+            raise OSError(28, "No space left on device")
+        return real_stage(stream)
+
+    if broken == "gzip":
+        from services.common import content
+        def bad_commit(self, *a, **k):
+            raise OSError(5, "Input/output error")
+        monkeypatch.setattr(content.Writer, "commit", bad_commit)
+    with pytest.raises(OSError) as err:
+        blob = write_layer(tmp_path / "upper", store.content, stage=stage)
+        if broken == "publish":
+            monkeypatch.setattr(store.snapshots, "_publish", lambda *a: (_ for _ in ()).throw(OSError(30, "ro")))
+            store.snapshots.publish_staged(blob.staged, blob.diff_id, None, blob.diff_id)
+    assert err.value.errno == {"stage": 28, "gzip": 5, "publish": 30}[broken]
+    # a publish failing leaves the published blob to commit's undo (the test above)
+    assert len(list(store.content.list())) == (broken == "publish") and os.listdir(store.content.ingest_dir) == []
+    assert os.listdir(tmp_path / "store" / "snapshots" / "tmp") == [] and store.snapshots.committed() == []
+    assert threading.active_count() == 1  # the pass's worker threads ended
