@@ -37,7 +37,8 @@ from client.errors import BarqueError, NotFound
 
 __all__ = ["FilesClient", "cmd_cp", "cmd_export", "register"]
 
-CHUNK = 64 << 10
+#: bytes per CopyTo message from stdin (the runtime streams 1 MiB messages too)
+CHUNK = 1 << 20
 #: docker's exit status for a failed cp or export (cobra's error path)
 FAILED = 1
 
@@ -187,6 +188,8 @@ def _copy_from_container(ctx, container: str, src: str, dst: str, follow: bool) 
     rename = (archive_name(src), new_name) if new_name else None
     try:
         extract_local(_ChunkReader(chunks), dst_dir, rename)  # type: ignore[arg-type]
+        for _ in chunks:
+            pass  # the end marker's rest: the call ends as the runtime sent it, an error raised here
     except BarqueError as exc:
         _remote_fail(exc, container, src)
     except LocalCopyError as exc:

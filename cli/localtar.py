@@ -28,7 +28,9 @@ from typing import IO
 
 __all__ = ["LocalCopyError", "archive_local", "extract_local"]
 
-_CHUNK = 64 << 10
+#: most bytes per chunk of a local archive (one CopyTo message); a file's reads
+#: of :data:`_READ` bytes pass through uncopied, small pieces are joined
+_CHUNK = 1 << 20
 _READ = 1 << 20
 _DIR_PATH = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -70,24 +72,36 @@ def _header(info: tarfile.TarInfo) -> bytes:
 
 def archive_local(directory: str, leaf: str | None, name: str) -> Iterator[bytes]:
     """The tar of ``directory/leaf`` (``directory`` itself when ``leaf`` is None),
-    its top entry named ``name``, in chunks of about 64 KiB."""
+    its top entry named ``name``, in chunks of at most :data:`_CHUNK` bytes."""
     links: dict[tuple[int, int], str] = {}
-    buf = bytearray()
     dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         if leaf is None:
             pieces = _walk_dir(os.dup(dfd), name, links)
         else:
             pieces = _member(dfd, leaf, name, links)
-        for piece in pieces:
-            buf += piece
-            if len(buf) >= _CHUNK:
-                yield bytes(buf)
-                buf.clear()
-        buf += bytes(2 * tarfile.BLOCKSIZE)
-        yield bytes(buf)
+        yield from _regroup(pieces)
+        yield bytes(2 * tarfile.BLOCKSIZE)
     finally:
         os.close(dfd)
+
+
+def _regroup(pieces: Iterator[bytes]) -> Iterator[bytes]:
+    """Chunks of at most :data:`_CHUNK` bytes (no piece is longer): small
+    pieces joined, a file's reads passed on as they are, never copied."""
+    held: list[bytes] = []
+    count = 0
+    for piece in pieces:
+        if count + len(piece) > _CHUNK and held:
+            yield b"".join(held)
+            held, count = [], 0
+        held.append(piece)
+        count += len(piece)
+        if count >= _CHUNK:
+            yield b"".join(held)
+            held, count = [], 0
+    if held:
+        yield b"".join(held)
 
 
 def _member(dfd: int, leaf: str, name: str, links: dict[tuple[int, int], str]) -> Iterator[bytes]:
@@ -209,12 +223,59 @@ def _clear(pfd: int, leaf: str, path: str, new_is_dir: bool) -> bool:
     return False
 
 
+class _Forward:
+    """A forward-only file over ``source``'s reads, as tarfile's stream mode
+    wants one (``seek`` only skips ahead), whose data :meth:`take` hands out as
+    views of the chunk read, never copied (tarfile's own stream joins and
+    slices every read)."""
+
+    def __init__(self, source: IO[bytes]) -> None:
+        self._source = source
+        self._view = memoryview(b"")
+        self._pos = 0
+
+    def take(self, n: int) -> memoryview:
+        """Up to ``n`` bytes (``n`` > 0) of the current read; empty at the end."""
+        if not self._view:
+            chunk = self._source.read(_READ)
+            if not chunk:
+                return self._view
+            self._view = memoryview(chunk)
+        piece = self._view[:n]
+        self._view = self._view[len(piece):]
+        self._pos += len(piece)
+        return piece
+
+    def read(self, n: int = -1) -> bytes:
+        parts = []
+        while n < 0 or n:
+            piece = self.take(_READ if n < 0 else n)
+            if not piece:
+                break
+            parts.append(piece)
+            n -= len(piece) if n > 0 else 0
+        return b"".join(parts)
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, pos: int, whence: int = os.SEEK_SET) -> int:
+        if whence == os.SEEK_CUR:
+            pos += self._pos
+        elif whence != os.SEEK_SET or pos < self._pos:
+            raise tarfile.StreamError("seeking backwards is not allowed")
+        while self._pos < pos and self.take(pos - self._pos):
+            pass
+        return self._pos
+
+
 def extract_local(source: IO[bytes], dest: str, rename: tuple[str, str] | None = None) -> None:
     """Extract the tar ``source`` beneath the directory ``dest`` (see the module's contract)."""
     root = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     dir_times: list[tuple[list[str], int]] = []
+    stream = _Forward(source)
     try:
-        with tarfile.open(fileobj=source, mode="r|") as archive:
+        with tarfile.TarFile(fileobj=stream, mode="r") as archive:  # type: ignore[arg-type]
             for member in archive:
                 name = _rebase(member.name, *rename) if rename else member.name
                 parts = _components(name)
@@ -223,7 +284,7 @@ def extract_local(source: IO[bytes], dest: str, rename: tuple[str, str] | None =
                 *parent, leaf = parts
                 pfd = _open_parent(root, parent, True, name)
                 try:
-                    _extract_one(archive, member, root, pfd, leaf, name, rename)
+                    _extract_one(stream, member, root, pfd, leaf, name, rename)
                 finally:
                     os.close(pfd)
                 if member.isdir():
@@ -240,7 +301,20 @@ def extract_local(source: IO[bytes], dest: str, rename: tuple[str, str] | None =
         os.close(root)
 
 
-def _extract_one(archive: tarfile.TarFile, member: tarfile.TarInfo, root: int, pfd: int, leaf: str,
+def _write_data(stream: _Forward, member: tarfile.TarInfo, fd: int) -> None:
+    """The member's data, straight from the stream's reads to ``fd``."""
+    stream.seek(member.offset_data)
+    left = member.size
+    while left:
+        piece = stream.take(min(left, _READ))
+        if not piece:
+            raise tarfile.ReadError("unexpected end of data")
+        left -= len(piece)
+        while piece:
+            piece = piece[os.write(fd, piece):]
+
+
+def _extract_one(stream: _Forward, member: tarfile.TarInfo, root: int, pfd: int, leaf: str,
                  name: str, rename: tuple[str, str] | None) -> None:
     mode = member.mode & 0o7777
     if member.isdir():
@@ -256,10 +330,7 @@ def _extract_one(archive: tarfile.TarFile, member: tarfile.TarInfo, root: int, p
     if member.isreg():
         fd = os.open(leaf, _NEW_FILE, 0o600, dir_fd=pfd)
         try:
-            data = archive.extractfile(member)
-            assert data is not None
-            while chunk := data.read(_READ):
-                os.write(fd, chunk)
+            _write_data(stream, member, fd)
             os.chmod(fd, mode)
             os.utime(fd, (member.mtime, member.mtime))
         finally:

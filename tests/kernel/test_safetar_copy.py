@@ -178,3 +178,43 @@ def test_a_bound_file_is_reached_by_its_host_path(root: Path, tmp_path: Path) ->
             assert st.st_ino == where.st.st_ino == os.stat(host_file).st_ino
     finally:
         os.close(fd)
+
+
+class _Dribble(io.RawIOBase):
+    """Reads of ``sizes`` bytes in turn, whatever is asked (a gRPC stream's messages)."""
+
+    def __init__(self, raw: bytes, sizes: list[int]) -> None:
+        self._raw, self._sizes, self._i = raw, sizes, 0
+
+    def read(self, _n: int = -1) -> bytes:
+        size = self._sizes[self._i % len(self._sizes)]
+        self._i += 1
+        out, self._raw = self._raw[:size], self._raw[size:]
+        return out
+
+
+@pytest.mark.parametrize("sizes", [[1], [511, 513, 7], [1 << 20], [3 << 20]])
+def test_local_extract_of_any_read_sizes(tmp_path: Path, sizes: list[int]) -> None:
+    """Data goes from the stream's reads straight to the files, whatever the reads' sizes."""
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    big = os.urandom((2 << 20) + 777)
+    (src / "d/big").write_bytes(big)
+    (src / "d/empty").write_bytes(b"")
+    (src / "d" / ("n" * 150)).write_bytes(b"long name\n")  # a PAX path record
+    raw = b"".join(archive_local(str(src), None, "copy"))
+    dest = tmp_path / f"dest{len(sizes)}"
+    dest.mkdir()
+    extract_local(_Dribble(raw, sizes if sizes != [1] else [1] * 64 + [1 << 16]), str(dest))
+    assert (dest / "copy/d/big").read_bytes() == big
+    assert (dest / "copy/d/empty").read_bytes() == b""
+    assert (dest / "copy/d" / ("n" * 150)).read_text() == "long name\n"
+
+
+def test_local_extract_of_a_truncated_archive_fails(tmp_path: Path) -> None:
+    (tmp_path / "f").write_bytes(os.urandom(5000))
+    raw = b"".join(archive_local(str(tmp_path), "f", "f"))
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    with pytest.raises(LocalCopyError, match="unexpected end of data"):
+        extract_local(io.BytesIO(raw[:3000]), str(dest))

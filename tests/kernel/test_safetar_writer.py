@@ -222,3 +222,29 @@ def test_depth_cap_refuses_a_tree_deeper_than_asked(tmp_path: Path) -> None:
         assert b"".join(TarWriter(max_depth=7).tree(fd))
     finally:
         os.close(fd)
+
+
+def test_chunked_joins_small_pieces_and_passes_big_ones_uncopied() -> None:
+    big = os.urandom(1000)
+    pieces = [b"h" * 10, b"i" * 20, big, b"p" * 5, os.urandom(2500), b"", b"e" * 7]
+    out = list(chunked(pieces, 1000))
+    assert b"".join(out) == b"".join(pieces)
+    assert all(0 < len(c) <= 1000 for c in out)
+    assert out[0] == b"h" * 10 + b"i" * 20  # small pieces joined, flushed before the big one
+    assert out[1] is big  # a piece of a whole chunk goes on as it is, not copied
+    assert [len(c) for c in out[2:]] == [5, 1000, 1000, 500 + 7]
+
+
+def test_a_big_file_streams_in_chunks_of_at_most_the_size(tmp_path: Path) -> None:
+    data = os.urandom((3 << 20) + 123)
+    (tmp_path / "big").write_bytes(data)
+    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        writer = TarWriter()
+        out = list(chunked([*writer.tree(fd, b"big", leaf=b"big"), writer.end()], 1 << 20))
+    finally:
+        os.close(fd)
+    assert all(0 < len(c) <= 1 << 20 for c in out) and len(out) <= 6
+    with tarfile.open(fileobj=io.BytesIO(b"".join(out))) as tf:
+        member = tf.extractfile("big")
+        assert member is not None and member.read() == data

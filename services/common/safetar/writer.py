@@ -472,18 +472,36 @@ class TarWriter:
 
 
 def chunked(pieces: Iterable[bytes], size: int = 64 << 10) -> Iterator[bytes]:
-    """Regroup ``pieces`` into chunks of ``size`` bytes, the last one shorter (a gRPC stream's messages)."""
-    buf = bytearray()
+    """Regroup ``pieces`` into chunks of at most ``size`` bytes (a gRPC stream's messages).
+
+    Small pieces (headers, padding, small files) are joined up to ``size``; a
+    piece that fits in a chunk of its own is passed on as is, never copied (a
+    big file's reads of :data:`_READ` bytes each), and a longer one is cut.
+    Every chunk is non-empty; their concatenation is the pieces'.
+    """
+    held: list[bytes] = []
+    count = 0
     for piece in pieces:
-        buf += piece
-        if len(buf) >= size:
-            whole = len(buf) - len(buf) % size
-            with memoryview(buf) as view:
-                for start in range(0, whole, size):
-                    yield bytes(view[start : start + size])
-            del buf[:whole]
-    if buf:
-        yield bytes(buf)
+        n = len(piece)
+        if count + n <= size:
+            if n:
+                held.append(piece)
+                count += n
+            continue
+        if held:
+            yield b"".join(held)  # one small copy; a single held piece is yielded itself
+            held, count = [], 0
+        if n <= size:
+            held, count = [piece], n
+            continue
+        with memoryview(piece) as view:
+            whole = n - n % size
+            for start in range(0, whole, size):
+                yield bytes(view[start : start + size])
+            if whole < n:
+                held, count = [bytes(view[whole:])], n - whole
+    if held:
+        yield b"".join(held)
 
 
 def write_tree(root_fd: int, out: BinaryIO, *, name: bytes = b"", hook: Hook | None = None,
