@@ -72,6 +72,8 @@ def test_commit_round_trip_and_layer_verifies(eng):
     run = eng.ok("run", "--rm", "committed:1", "sh", "-c",
                  "cat /added; ls /home; test -e /bin/rm && echo rm-present || echo rm-gone")
     assert run.lines == ["added", "new", "rm-gone"]
+    # the snapshot made in the blob's pass was published whole: no staged tree is left
+    assert os.listdir(_store(eng) / "snapshots" / "tmp") == []
 
     info = _inspect(eng, "committed:1")
     assert info["Id"] == image_id and info["RepoTags"] == ["committed:1"]
@@ -143,6 +145,7 @@ def test_commit_errors_are_dockers_and_leave_nothing(eng):
     assert usage.returncode == 125 and "requires at least 1 and at most 2 arguments" in usage.stderr
     assert (_blobs(eng), _snapshots(eng), _image_ids(eng)) == before
     assert os.listdir(_store(eng) / "content" / "ingest") == []
+    assert os.listdir(_store(eng) / "snapshots" / "tmp") == []
 
 
 def _oci_layout(engine, image_id: str, dest: Path, tag: str) -> None:
