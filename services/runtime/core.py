@@ -36,7 +36,6 @@ from services.runtime.engine.containers import (
     ContainerRecord,
     ContainerStore,
     HostConfig,
-    generate_name,
     new_id,
 )
 from services.common.events import EventLog
@@ -222,10 +221,6 @@ class RuntimeService(Lifecycle, Queries, Pausing, Renaming, Sizes):
         cid = new_id()
         phase(cid, "create.begin", began)
         phase(cid, "image_lookup")
-        if not name:
-            name = generate_name()
-            while any(r.name == name for r in self.store.all()):
-                name = generate_name() + str(len(self.store.all()))
         config.exposed_ports[:] = exposed_ports(config.exposed_ports, image_config, host.port_bindings)
         port_requests(host.port_bindings, host.publish_all_ports, list(config.exposed_ports))  # checked now
         hostname = hostname_for(kind, peer, config.hostname, cid)
@@ -280,8 +275,8 @@ class RuntimeService(Lifecycle, Queries, Pausing, Renaming, Sizes):
         except BaseException:
             self._teardown(record)
             raise
-        self.events.emit("create", cid, name=name, image=config.image)
-        log.info("container.created", id=cid, name=name, image=config.image)
+        self.events.emit("create", cid, name=record.name, image=config.image)
+        log.info("container.created", id=cid, name=record.name, image=config.image)
         return record
 
     def delete(self, ref: str, force: bool = False, remove_volumes: bool = False) -> str:

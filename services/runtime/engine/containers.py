@@ -154,8 +154,18 @@ class ContainerStore:
             return list(self._records.values())
 
     def reserve(self, record: ContainerRecord) -> None:
-        """Add a new record; its name must be free."""
+        """Add a new record; its name must be free. A record without a name
+        gets a generated one that is free, chosen under the store's lock, so
+        concurrent creates never draw the same (moby retries its generator
+        the same way, with a digit added after the first clash)."""
         with self.lock:
+            if not record.name:
+                taken = {r.name for r in self._records.values()}
+                name, attempt = generate_name(), 0
+                while name in taken:  # moby adds a digit; more after each clash, so it ends
+                    attempt += 1
+                    name = generate_name() + str(secrets.randbelow(10 ** min(attempt, 9)))
+                record.name = name
             self._check_name(record.name)
             self._records[record.id] = record
             self.dir(record.id).mkdir(mode=0o700)
