@@ -69,8 +69,9 @@ class Flag:
 @dataclass(frozen=True)
 class Heredoc:
     """A ``<<NAME`` body. ``expand`` is False when the name was quoted;
-    ``content`` ends with a newline per line, tabs already stripped for
-    ``<<-``."""
+    ``content`` ends with a newline per line; for ``<<-`` leading tabs are
+    already stripped (BuildKit's ChompHeredocContent, which it applies when
+    it builds the instruction)."""
 
     name: str
     content: str
@@ -402,7 +403,7 @@ def parse(text: str) -> Dockerfile:
     idx = 0
     # Directives: only ``# key=value`` lines before anything else.
     while idx < len(lines):
-        m = _DIRECTIVE.fullmatch(_bare(lines[idx]))
+        m = _DIRECTIVE.fullmatch(_bare(lines[idx]).lstrip())
         if not m or m.group(1).lower() not in _KNOWN_DIRECTIVES:
             break
         key = m.group(1).lower()
@@ -449,7 +450,9 @@ def parse(text: str) -> Dockerfile:
             continue
         try:
             inst = _instruction(line, escape, start, idx)
-            if inst.cmd in HEREDOC_INSTRUCTIONS:
+            # ONBUILD's trigger may carry heredocs; the exec form never does.
+            target = inst.trigger if inst.trigger is not None else inst
+            if target.cmd in HEREDOC_INSTRUCTIONS and not target.json and "<<" in line:
                 for name, expand, chomp, fd in _heredoc_markers(line, escape):
                     body: List[str] = []
                     while True:
@@ -460,11 +463,13 @@ def parse(text: str) -> Dockerfile:
                         if (raw.lstrip("\t") if chomp else raw) == name:
                             break
                         body.append((raw.lstrip("\t") if chomp else raw) + "\n")
-                    inst.heredocs.append(Heredoc(name, "".join(body), expand, chomp, fd))
-                inst.end_line = idx
+                    target.heredocs.append(Heredoc(name, "".join(body), expand, chomp, fd))
+                inst.end_line = target.end_line = idx
         except (_Error, ExpansionError) as exc:
             raise DockerfileSyntaxError(f"dockerfile line {start}: {exc}") from exc
         out.append(inst)
+    if not out:
+        raise DockerfileSyntaxError(f"dockerfile line {len(lines)}: file with no instructions")
     return Dockerfile(out, directives, escape)
 
 

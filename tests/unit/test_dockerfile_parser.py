@@ -331,6 +331,29 @@ def test_heredoc_body_not_parsed_as_instructions():
     assert df.instructions[0].heredocs[0].content == "# not a comment\nbogus line\n"
 
 
+def test_onbuild_heredoc():
+    inst = one("ONBUILD RUN <<EOF\necho hi\nEOF\n")
+    assert inst.trigger.heredocs == [Heredoc("EOF", "echo hi\n", True, False, None)]
+    assert (inst.start_line, inst.end_line) == (1, 3)
+
+
+def test_exec_form_has_no_heredoc():
+    df = parse('RUN ["cat", "<<EOF"]\nRUN x\n')
+    assert df.instructions[0].heredocs == []
+    assert [i.cmd for i in df.instructions] == ["run", "run"]
+    with pytest.raises(DockerfileSyntaxError, match="line 2: unknown instruction: EOF"):
+        parse('RUN ["cat", "<<EOF"]\nEOF\n')
+
+
+def test_file_with_no_instructions():
+    with pytest.raises(DockerfileSyntaxError, match="file with no instructions"):
+        parse("# only a comment\n\n")
+
+
+def test_indented_directive():
+    assert parse("  # escape=`\nFROM x\n").escape == "`"
+
+
 def test_unterminated_heredoc():
     with pytest.raises(DockerfileSyntaxError, match="line 2: unterminated heredoc 'EOF'"):
         parse("FROM x\nRUN <<EOF\nabc\n")
