@@ -215,21 +215,27 @@ class _Scan:
                 return "$"
             return self.env.get(name, "")
         self.next()  # the brace
+        if self.peek() is None:
+            raise ExpansionError("syntax error: missing '}'")
+        if self.peek() in ("{", "}", ":"):
+            raise ExpansionError("syntax error: bad substitution")
         name = self.name()
-        if not name:
-            raise ExpansionError("bad substitution: ${ without a variable name")
         ch = self.next()
         if ch is None:
             raise ExpansionError("syntax error: missing '}'")
         if ch == "}":
             return self.env.get(name, "")
+        modifier = ch
         colon = ch == ":"
         if colon:
             ch = self.next()
-        if ch is None:
-            raise ExpansionError("syntax error: missing '}'")
+            if ch is None:
+                raise ExpansionError("syntax error: missing '}'")
+            modifier += ch
         if ch not in ("-", "+", "?"):
-            raise ExpansionError(f"unsupported modifier ({ch}) in substitution")
+            # moby also has the pattern forms ${VAR#pat}, ${VAR%pat} and
+            # ${VAR/pat/repl}; barque does not, and says so rather than guess.
+            raise ExpansionError(f"unsupported modifier ({modifier}) in substitution")
         word = self.word_until_brace()
         value = self.env.get(name)
         # With the colon an empty value counts as unset, as in POSIX sh.
@@ -238,9 +244,11 @@ class _Scan:
             return value if is_set and value is not None else word
         if ch == "+":
             return word if is_set else ""
-        if not is_set:
+        if value is None:
             raise ExpansionError(f"{name}: {word or 'is not allowed to be unset'}")
-        return value or ""
+        if not is_set:
+            raise ExpansionError(f"{name}: {word or 'is not allowed to be empty'}")
+        return value
 
 
 def process_word(word: str, env: Mapping[str, str], escape: str = "\\") -> str:
