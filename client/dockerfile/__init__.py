@@ -1,8 +1,9 @@
-"""Pure groundwork for ``barque build``: Dockerfile parsing and expansion.
+"""Pure groundwork for ``barque build``: the Dockerfile and its context.
 
 ``parser`` turns Dockerfile text into instructions with their line ranges;
-``shellwords`` expands build variables as moby's shell lexer does. Nothing
-is imported here so that each module is loaded only by those who need it.
+``shellwords`` expands build variables as moby's shell lexer does;
+``ignore`` reads and matches ``.dockerignore``. Nothing is imported here so
+that each module is loaded only by those who need it.
 """
 
-__all__ = ["parser", "shellwords"]
+__all__ = ["ignore", "parser", "shellwords"]
