@@ -39,7 +39,7 @@ CHANGE_KIND_ADDED: ChangeKind
 CHANGE_KIND_DELETED: ChangeKind
 
 class Image(_message.Message):
-    __slots__ = ("id", "repo_tags", "repo_digests", "target", "manifest", "config", "layers", "diff_ids", "created", "size", "config_json", "platform", "chain_id", "tag_digests", "diff_sizes")
+    __slots__ = ("id", "repo_tags", "repo_digests", "target", "manifest", "config", "layers", "diff_ids", "created", "size", "config_json", "platform", "chain_id", "tag_digests", "diff_sizes", "parent", "cache_key")
     class TagDigestsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -62,6 +62,8 @@ class Image(_message.Message):
     CHAIN_ID_FIELD_NUMBER: _ClassVar[int]
     TAG_DIGESTS_FIELD_NUMBER: _ClassVar[int]
     DIFF_SIZES_FIELD_NUMBER: _ClassVar[int]
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    CACHE_KEY_FIELD_NUMBER: _ClassVar[int]
     id: str
     repo_tags: _containers.RepeatedScalarFieldContainer[str]
     repo_digests: _containers.RepeatedScalarFieldContainer[str]
@@ -77,7 +79,9 @@ class Image(_message.Message):
     chain_id: str
     tag_digests: _containers.ScalarMap[str, str]
     diff_sizes: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, id: _Optional[str] = ..., repo_tags: _Optional[_Iterable[str]] = ..., repo_digests: _Optional[_Iterable[str]] = ..., target: _Optional[_Union[_types_pb2.Descriptor, _Mapping]] = ..., manifest: _Optional[_Union[_types_pb2.Descriptor, _Mapping]] = ..., config: _Optional[_Union[_types_pb2.Descriptor, _Mapping]] = ..., layers: _Optional[_Iterable[_Union[_types_pb2.Descriptor, _Mapping]]] = ..., diff_ids: _Optional[_Iterable[str]] = ..., created: _Optional[str] = ..., size: _Optional[int] = ..., config_json: _Optional[bytes] = ..., platform: _Optional[_Union[_types_pb2.Platform, _Mapping]] = ..., chain_id: _Optional[str] = ..., tag_digests: _Optional[_Mapping[str, str]] = ..., diff_sizes: _Optional[_Iterable[int]] = ...) -> None: ...
+    parent: str
+    cache_key: str
+    def __init__(self, id: _Optional[str] = ..., repo_tags: _Optional[_Iterable[str]] = ..., repo_digests: _Optional[_Iterable[str]] = ..., target: _Optional[_Union[_types_pb2.Descriptor, _Mapping]] = ..., manifest: _Optional[_Union[_types_pb2.Descriptor, _Mapping]] = ..., config: _Optional[_Union[_types_pb2.Descriptor, _Mapping]] = ..., layers: _Optional[_Iterable[_Union[_types_pb2.Descriptor, _Mapping]]] = ..., diff_ids: _Optional[_Iterable[str]] = ..., created: _Optional[str] = ..., size: _Optional[int] = ..., config_json: _Optional[bytes] = ..., platform: _Optional[_Union[_types_pb2.Platform, _Mapping]] = ..., chain_id: _Optional[str] = ..., tag_digests: _Optional[_Mapping[str, str]] = ..., diff_sizes: _Optional[_Iterable[int]] = ..., parent: _Optional[str] = ..., cache_key: _Optional[str] = ...) -> None: ...
 
 class PullRequest(_message.Message):
     __slots__ = ("reference", "platform")
@@ -267,7 +271,7 @@ class ChangesResponse(_message.Message):
     def __init__(self, changes: _Optional[_Iterable[_Union[Change, _Mapping]]] = ...) -> None: ...
 
 class CommitRequest(_message.Message):
-    __slots__ = ("key", "parent", "config_json", "reference", "author", "comment", "created_by", "container_id", "empty_layer")
+    __slots__ = ("key", "parent", "config_json", "reference", "author", "comment", "created_by", "container_id", "empty_layer", "created_nanos", "clamp_mtime", "cache_key")
     KEY_FIELD_NUMBER: _ClassVar[int]
     PARENT_FIELD_NUMBER: _ClassVar[int]
     CONFIG_JSON_FIELD_NUMBER: _ClassVar[int]
@@ -277,6 +281,9 @@ class CommitRequest(_message.Message):
     CREATED_BY_FIELD_NUMBER: _ClassVar[int]
     CONTAINER_ID_FIELD_NUMBER: _ClassVar[int]
     EMPTY_LAYER_FIELD_NUMBER: _ClassVar[int]
+    CREATED_NANOS_FIELD_NUMBER: _ClassVar[int]
+    CLAMP_MTIME_FIELD_NUMBER: _ClassVar[int]
+    CACHE_KEY_FIELD_NUMBER: _ClassVar[int]
     key: str
     parent: str
     config_json: bytes
@@ -286,7 +293,40 @@ class CommitRequest(_message.Message):
     created_by: str
     container_id: str
     empty_layer: bool
-    def __init__(self, key: _Optional[str] = ..., parent: _Optional[str] = ..., config_json: _Optional[bytes] = ..., reference: _Optional[str] = ..., author: _Optional[str] = ..., comment: _Optional[str] = ..., created_by: _Optional[str] = ..., container_id: _Optional[str] = ..., empty_layer: _Optional[bool] = ...) -> None: ...
+    created_nanos: int
+    clamp_mtime: int
+    cache_key: str
+    def __init__(self, key: _Optional[str] = ..., parent: _Optional[str] = ..., config_json: _Optional[bytes] = ..., reference: _Optional[str] = ..., author: _Optional[str] = ..., comment: _Optional[str] = ..., created_by: _Optional[str] = ..., container_id: _Optional[str] = ..., empty_layer: _Optional[bool] = ..., created_nanos: _Optional[int] = ..., clamp_mtime: _Optional[int] = ..., cache_key: _Optional[str] = ...) -> None: ...
+
+class LookupBuildCacheRequest(_message.Message):
+    __slots__ = ("key",)
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    def __init__(self, key: _Optional[str] = ...) -> None: ...
+
+class LookupBuildCacheResponse(_message.Message):
+    __slots__ = ("found", "image")
+    FOUND_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    found: bool
+    image: Image
+    def __init__(self, found: _Optional[bool] = ..., image: _Optional[_Union[Image, _Mapping]] = ...) -> None: ...
+
+class PruneBuildCacheRequest(_message.Message):
+    __slots__ = ("filters",)
+    FILTERS_FIELD_NUMBER: _ClassVar[int]
+    filters: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, filters: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class PruneBuildCacheResponse(_message.Message):
+    __slots__ = ("entries", "deleted", "reclaimed_bytes")
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    DELETED_FIELD_NUMBER: _ClassVar[int]
+    RECLAIMED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    entries: int
+    deleted: _containers.RepeatedScalarFieldContainer[str]
+    reclaimed_bytes: int
+    def __init__(self, entries: _Optional[int] = ..., deleted: _Optional[_Iterable[str]] = ..., reclaimed_bytes: _Optional[int] = ...) -> None: ...
 
 class CommitResponse(_message.Message):
     __slots__ = ("image", "layer")

@@ -90,6 +90,16 @@ class ImagesStub:
                 request_serializer=barque_dot_images_dot_v1_dot_images__pb2.CommitRequest.SerializeToString,
                 response_deserializer=barque_dot_images_dot_v1_dot_images__pb2.CommitResponse.FromString,
                 _registered_method=True)
+        self.LookupBuildCache = channel.unary_unary(
+                '/barque.images.v1.Images/LookupBuildCache',
+                request_serializer=barque_dot_images_dot_v1_dot_images__pb2.LookupBuildCacheRequest.SerializeToString,
+                response_deserializer=barque_dot_images_dot_v1_dot_images__pb2.LookupBuildCacheResponse.FromString,
+                _registered_method=True)
+        self.PruneBuildCache = channel.unary_unary(
+                '/barque.images.v1.Images/PruneBuildCache',
+                request_serializer=barque_dot_images_dot_v1_dot_images__pb2.PruneBuildCacheRequest.SerializeToString,
+                response_deserializer=barque_dot_images_dot_v1_dot_images__pb2.PruneBuildCacheResponse.FromString,
+                _registered_method=True)
 
 
 class ImagesServicer:
@@ -180,6 +190,22 @@ class ImagesServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def LookupBuildCache(self, request, context):
+        """LookupBuildCache finds the image a build step made before under the
+        same cache key (``Using cache``).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PruneBuildCache(self, request, context):
+        """PruneBuildCache empties the build cache and removes the images only it
+        kept (``docker builder prune``).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ImagesServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -237,6 +263,16 @@ def add_ImagesServicer_to_server(servicer, server):
                     servicer.Commit,
                     request_deserializer=barque_dot_images_dot_v1_dot_images__pb2.CommitRequest.FromString,
                     response_serializer=barque_dot_images_dot_v1_dot_images__pb2.CommitResponse.SerializeToString,
+            ),
+            'LookupBuildCache': grpc.unary_unary_rpc_method_handler(
+                    servicer.LookupBuildCache,
+                    request_deserializer=barque_dot_images_dot_v1_dot_images__pb2.LookupBuildCacheRequest.FromString,
+                    response_serializer=barque_dot_images_dot_v1_dot_images__pb2.LookupBuildCacheResponse.SerializeToString,
+            ),
+            'PruneBuildCache': grpc.unary_unary_rpc_method_handler(
+                    servicer.PruneBuildCache,
+                    request_deserializer=barque_dot_images_dot_v1_dot_images__pb2.PruneBuildCacheRequest.FromString,
+                    response_serializer=barque_dot_images_dot_v1_dot_images__pb2.PruneBuildCacheResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -537,6 +573,60 @@ class Images:
             '/barque.images.v1.Images/Commit',
             barque_dot_images_dot_v1_dot_images__pb2.CommitRequest.SerializeToString,
             barque_dot_images_dot_v1_dot_images__pb2.CommitResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LookupBuildCache(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/barque.images.v1.Images/LookupBuildCache',
+            barque_dot_images_dot_v1_dot_images__pb2.LookupBuildCacheRequest.SerializeToString,
+            barque_dot_images_dot_v1_dot_images__pb2.LookupBuildCacheResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PruneBuildCache(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/barque.images.v1.Images/PruneBuildCache',
+            barque_dot_images_dot_v1_dot_images__pb2.PruneBuildCacheRequest.SerializeToString,
+            barque_dot_images_dot_v1_dot_images__pb2.PruneBuildCacheResponse.FromString,
             options,
             channel_credentials,
             insecure,

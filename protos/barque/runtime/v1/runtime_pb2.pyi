@@ -1508,16 +1508,22 @@ class CopyFromResponse(_message.Message):
     def __init__(self, stat: _Optional[_Union[PathStat, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class CopyToHeader(_message.Message):
-    __slots__ = ("id", "path", "copy_uid_gid", "no_overwrite_dir_non_dir")
+    __slots__ = ("id", "path", "copy_uid_gid", "no_overwrite_dir_non_dir", "make_parents", "parents_uid", "parents_gid")
     ID_FIELD_NUMBER: _ClassVar[int]
     PATH_FIELD_NUMBER: _ClassVar[int]
     COPY_UID_GID_FIELD_NUMBER: _ClassVar[int]
     NO_OVERWRITE_DIR_NON_DIR_FIELD_NUMBER: _ClassVar[int]
+    MAKE_PARENTS_FIELD_NUMBER: _ClassVar[int]
+    PARENTS_UID_FIELD_NUMBER: _ClassVar[int]
+    PARENTS_GID_FIELD_NUMBER: _ClassVar[int]
     id: str
     path: str
     copy_uid_gid: bool
     no_overwrite_dir_non_dir: bool
-    def __init__(self, id: _Optional[str] = ..., path: _Optional[str] = ..., copy_uid_gid: _Optional[bool] = ..., no_overwrite_dir_non_dir: _Optional[bool] = ...) -> None: ...
+    make_parents: bool
+    parents_uid: int
+    parents_gid: int
+    def __init__(self, id: _Optional[str] = ..., path: _Optional[str] = ..., copy_uid_gid: _Optional[bool] = ..., no_overwrite_dir_non_dir: _Optional[bool] = ..., make_parents: _Optional[bool] = ..., parents_uid: _Optional[int] = ..., parents_gid: _Optional[int] = ...) -> None: ...
 
 class CopyToRequest(_message.Message):
     __slots__ = ("header", "data")
