@@ -30,6 +30,7 @@ from client.reference import parse_reference
 from services.common.content import ContentStore, SizeMismatch
 from services.common.locks import KeyedLocks
 from services.common.log import get_logger
+from services.images import buildcache
 from services.images.changes import Change, changes
 from services.images.commit import CommitSpec, commit_snapshot
 from services.images.compression import open_decompressed
@@ -89,12 +90,16 @@ class RegistrySource(Protocol):
 
 @dataclass(frozen=True)
 class ImageView:
-    """An image record plus the names pointing at it and its raw config."""
+    """An image record plus the names pointing at it and its raw config;
+    ``parent`` is the record's parent while that image is kept (else ""),
+    ``cache_key`` its build cache key while the cache holds it (else "")."""
 
     record: ImageRecord
     names: list[str]
     config_json: bytes
     name_digests: dict[str, str]
+    parent: str = ""
+    cache_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -327,7 +332,9 @@ class ImageStore:
             config_json = b"{}"
         names = self.db.names_of(record.id)
         digests = {n: self.db.name_digests[n] for n in names if n in self.db.name_digests}
-        return ImageView(record, names, config_json, digests)
+        parent = record.parent if record.parent in self.db.images else ""
+        cache_key = record.cache_key if self.db.build_cache.get(record.cache_key) == record.id else ""
+        return ImageView(record, names, config_json, digests, parent, cache_key)
 
     def images(self) -> list[ImageView]:
         with self.db.lock:
@@ -420,11 +427,18 @@ class ImageStore:
         return untagged, deleted
 
     def _collect_garbage(self) -> list[str]:
-        """Delete blobs and snapshots that no image and no container holds."""
+        return self.collect_garbage()[0]
+
+    def collect_garbage(self) -> tuple[list[str], int]:
+        """Delete blobs and snapshots that no image and no container holds;
+        returns the snapshots deleted and the bytes freed (blob sizes plus
+        snapshot disk usage)."""
         with self.db.lock:
-            # images with no name left that nothing holds are dropped first
-            named = set(self.db.names.values()) | set(self.db.holders.values()) | {
-                i for i, r in self.db.images.items() if r.committed}  # docker keeps a commit's <none>
+            # images with no name left that nothing holds are dropped first; the
+            # build cache holds its images, and docker keeps a commit's <none>
+            named = (set(self.db.names.values()) | set(self.db.holders.values())
+                     | set(self.db.build_cache.values())
+                     | {i for i, r in self.db.images.items() if r.committed})
             for image_id in [i for i in self.db.images if i not in named]:
                 del self.db.images[image_id]
             self.db.save()
@@ -436,8 +450,13 @@ class ImageStore:
                 keep_chains.update(chain_ids(r.diff_ids))
             keep_chains.update(self.snapshots.active().values())
             deleted: list[str] = []
+            freed = 0
             for digest in list(self.content.list()):
                 if digest not in keep_blobs:
+                    try:
+                        freed += self.content.size(digest)
+                    except NotFound:
+                        pass
                     self.content.delete(digest)
             # remove top-most first: a parent goes only once its children are gone
             pending = [c for c in self.snapshots.committed() if c not in keep_chains]
@@ -446,21 +465,22 @@ class ImageStore:
                 progress = False
                 for chain in list(pending):
                     try:
+                        usage = self.snapshots.usage(chain)
                         self.snapshots.remove_committed(chain)
                     except FailedPrecondition:
                         continue
                     pending.remove(chain)
                     deleted.append(chain)
+                    freed += usage
                     progress = True
-            return deleted
+            return deleted, freed
 
     # ---- snapshots for the runtime -------------------------------------------
 
     def prepare_snapshot(self, key: str, image: str) -> tuple[Mounts, str]:
         with self.db.lock:
             record = self.find(image)
-            if not record.chain_id:
-                raise FailedPrecondition(f"image {image!r} has no layers")
+            # a zero-layer image (a commit on scratch) gives a rootfs of its upper dir alone
             mounts = self.snapshots.prepare(key, record.chain_id, init=make_init_layer)
             self.db.holders[key] = record.id
             self.db.save()
@@ -475,12 +495,21 @@ class ImageStore:
     def commit(self, spec: CommitSpec) -> tuple[ImageView, Descriptor | None]:
         """``docker commit`` (see :mod:`services.images.commit`), with its events."""
         view, layer = commit_snapshot(self, spec)
-        self.events.emit("commit", spec.container_id or spec.key, comment=spec.comment,
-                         imageID=view.record.id, imageRef=spec.reference)
+        if spec.container_id or spec.key:  # a build's metadata step has no container
+            self.events.emit("commit", spec.container_id or spec.key, comment=spec.comment,
+                             imageID=view.record.id, imageRef=spec.reference)
         if spec.reference:
             self.events.emit("tag", view.record.id, event_type="image",
                              name=parse_reference(spec.reference).familiar())
         return view, layer
+
+    def lookup_build_cache(self, key: str) -> ImageView | None:
+        """The image a build step made under ``key`` (:mod:`services.images.buildcache`)."""
+        return buildcache.lookup(self, key)
+
+    def prune_build_cache(self, filters: list[str]) -> buildcache.PruneResult:
+        """``docker builder prune`` (:mod:`services.images.buildcache`)."""
+        return buildcache.prune(self, filters)
 
     def remove_snapshot(self, key: str) -> None:
         with self.db.lock:

@@ -42,7 +42,8 @@ def image_json(view: ImageView) -> dict[str, Any]:
         "Id": r.id,
         "RepoTags": [parse_reference(t).familiar() for t in view.names],
         "RepoDigests": [_repo_digest(d) for d in r.repo_digests],
-        "Parent": "",
+        # the image it was committed on while that is kept, as moby writes it (always)
+        "Parent": view.parent,
         # the comment of the last history entry, as Docker's containerd image store shows it
         "Comment": last.get("comment", ""),
         "Created": r.created,

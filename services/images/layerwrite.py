@@ -200,8 +200,15 @@ def _gzip_into(out: Writer) -> Callable[[Iterator[bytes]], None]:
 
 
 def write_layer(upper: Path, store: ContentStore,
-                stage: Callable[[BinaryIO], Staged] | None = None) -> LayerBlob:
+                stage: Callable[[BinaryIO], Staged] | None = None,
+                clamp_mtime: int | None = None) -> LayerBlob:
     """Tar the overlay upper dir ``upper`` as an OCI layer into ``store``.
+
+    Entries are in sorted order (the writer's walk), so equal trees give equal
+    tars; ``clamp_mtime`` (seconds since the epoch), when given, caps every
+    entry's mtime (headers and PAX records alike), as BuildKit does with
+    ``SOURCE_DATE_EPOCH``: the same content then gives the same layer digest
+    whenever it is committed.
 
     ``stage(tar_stream)``, when given, runs in its own thread on the very tar
     bytes being gzipped, read to EOF (e.g. a snapshot applied unpublished),
@@ -223,7 +230,9 @@ def write_layer(upper: Path, store: ContentStore,
             snap = _Worker("layer-stage", lambda chunks: stage(cast(BinaryIO, _ChunkStream(chunks))))
         tar_hash = hashlib.sha256() if snap is None else None
         tar_size = 0
-        writer = TarWriter(hook=overlay_to_oci)  # default keep_xattr drops trusted.*
+        clamp_ns = clamp_mtime * 1_000_000_000 if clamp_mtime is not None else None
+        # default keep_xattr drops trusted.*
+        writer = TarWriter(hook=overlay_to_oci, mtime_clamp_ns=clamp_ns)
         for chunk in _pieces(upper, writer):
             tar_size += len(chunk)
             if tar_hash is not None:

@@ -1,4 +1,5 @@
-"""Image records on disk: names, images and the snapshots containers hold.
+"""Image records on disk: names, images, the snapshots containers hold and
+the build cache's index (cache key -> image id).
 
 One JSON document written atomically (temp file, fsync, rename) under a lock:
 a crash leaves either the old or the new state, never a torn one.
@@ -34,6 +35,8 @@ class ImageRecord:
     extra_blobs: list[str] = field(default_factory=list)  # index digests kept for this image
     diff_sizes: list[int] = field(default_factory=list)   # uncompressed file bytes per layer; 0 unknown
     committed: bool = False  # made by commit: kept untagged until removed by id, as docker's
+    parent: str = ""         # image id it was committed on ("" for a pull or a commit on scratch)
+    cache_key: str = ""      # build cache key it was committed under ("" for none)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -56,12 +59,14 @@ class ImageRecord:
             extra_blobs=list(d.get("extra_blobs") or []),
             diff_sizes=[int(x) for x in d.get("diff_sizes") or []],
             committed=bool(d.get("committed")),
+            parent=str(d.get("parent") or ""), cache_key=str(d.get("cache_key") or ""),
         )
 
 
 class MetadataDB:
     """names: normalised reference -> image id; name_digests: reference -> digest it was pulled at;
-    images: id -> record; holders: snapshot key -> image id."""
+    images: id -> record; holders: snapshot key -> image id; build_cache: cache key -> image id
+    (images held by it are never collected)."""
 
     def __init__(self, path: Path) -> None:
         self._path = path
@@ -70,6 +75,7 @@ class MetadataDB:
         self.name_digests: dict[str, str] = {}
         self.images: dict[str, ImageRecord] = {}
         self.holders: dict[str, str] = {}
+        self.build_cache: dict[str, str] = {}
         self._load()
 
     def _load(self) -> None:
@@ -81,6 +87,7 @@ class MetadataDB:
         self.name_digests = dict(data.get("name_digests") or {})
         self.images = {k: ImageRecord.from_json(v) for k, v in (data.get("images") or {}).items()}
         self.holders = dict(data.get("holders") or {})
+        self.build_cache = dict(data.get("build_cache") or {})
 
     def save(self) -> None:
         """Persist the current state; call with ``lock`` held."""
@@ -89,6 +96,7 @@ class MetadataDB:
             "name_digests": {k: v for k, v in self.name_digests.items() if k in self.names},
             "images": {k: v.to_json() for k, v in self.images.items()},
             "holders": self.holders,
+            "build_cache": self.build_cache,
         }
         write_atomic(self._path, json.dumps(data, indent=1, sort_keys=True).encode())
 

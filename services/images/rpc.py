@@ -49,6 +49,8 @@ def image_to_pb(view: ImageView) -> images_pb2.Image:
         chain_id=r.chain_id,
         tag_digests=view.name_digests,
         diff_sizes=r.diff_sizes,
+        parent=view.parent,
+        cache_key=view.cache_key,
     )
 
 
@@ -113,5 +115,18 @@ class ImagesServicer(images_pb2_grpc.ImagesServicer):
         view, layer = self._store.commit(CommitSpec(
             key=request.key, parent=request.parent, config_json=request.config_json, reference=request.reference,
             author=request.author, comment=request.comment, created_by=request.created_by,
-            container_id=request.container_id, empty_layer=request.empty_layer))
+            container_id=request.container_id, empty_layer=request.empty_layer, created_nanos=request.created_nanos,
+            clamp_mtime=request.clamp_mtime if request.HasField("clamp_mtime") else None,
+            cache_key=request.cache_key))
         return images_pb2.CommitResponse(image=image_to_pb(view), layer=descriptor_to_pb(layer) if layer else None)
+
+    def LookupBuildCache(self, request, context):
+        view = self._store.lookup_build_cache(request.key)
+        if view is None:
+            return images_pb2.LookupBuildCacheResponse(found=False)
+        return images_pb2.LookupBuildCacheResponse(found=True, image=image_to_pb(view))
+
+    def PruneBuildCache(self, request, context):
+        result = self._store.prune_build_cache(list(request.filters))
+        return images_pb2.PruneBuildCacheResponse(entries=result.entries, deleted=result.deleted,
+                                                  reclaimed_bytes=result.reclaimed_bytes)

@@ -6,7 +6,10 @@ Layout under ``root``::
     snapshots/<chainhex>/parent   parent chain id, empty for a base layer
     snapshots/<chainhex>/size     bytes of file data the layer holds (``docker history``'s SIZE)
     active/<key>/{upper,work}     a container's writable layer and overlay workdir
-    active/<key>/parent           the chain id the container's rootfs sits on
+    active/<key>/parent           the chain id the container's rootfs sits on; empty for none
+                                  (a zero-layer image: ``FROM scratch``)
+    empty/                        an empty directory, the overlay lower of an active
+                                  snapshot on no layer with no init layer
     active/<key>/init             the container's init layer (mountpoint stubs), when prepared with one
     tmp/                          half-built snapshots; dropped by clean_tmp at start
 
@@ -138,8 +141,10 @@ class Snapshotter:
         self._snapshots = self._root / "snapshots"
         self._tmp = self._root / "tmp"
         self._active = self._root / "active"
-        for d in (self._snapshots, self._tmp, self._active):
+        self._empty = self._root / "empty"
+        for d in (self._snapshots, self._tmp, self._active, self._empty):
             d.mkdir(parents=True, exist_ok=True)
+        self._empty.chmod(0o555)  # overlay needs a lower dir; nothing is ever written here
         self._limits = limits
         self._durable = durable
         self._mutex = threading.RLock()
@@ -270,28 +275,35 @@ class Snapshotter:
         return dirs
 
     def _mounts(self, key: str, chain_id: str) -> Mounts:
+        """``chain_id`` empty: no image layer; the init layer, or else the
+        empty directory, is the overlay's one lower dir."""
         active = self._active / key
-        lowers = self.lowerdirs(chain_id)
+        lowers = self.lowerdirs(chain_id) if chain_id else []
         if (active / "init").is_dir():
             lowers.insert(0, str(active / "init"))
+        if not lowers:
+            lowers = [str(self._empty)]
         return Mounts(lowers, str(active / "upper"), str(active / "work"))
 
     def image_lowerdirs(self, key: str) -> list[str]:
         """The lower dirs of active snapshot ``key`` without its init layer:
-        what a commit's layer sits on."""
+        what a commit's layer sits on (none on a zero-layer image)."""
         validate_key(key)
-        return self.lowerdirs(self._active_parent(key))
+        parent = self._active_parent(key)
+        return self.lowerdirs(parent) if parent else []
 
     def prepare(self, key: str, chain_id: str, *,
                 init: Callable[[Path, list[str]], object] | None = None) -> Mounts:
-        """Create the writable layer ``key`` on top of committed snapshot ``chain_id``.
+        """Create the writable layer ``key`` on top of committed snapshot ``chain_id``
+        (``""``: on no layer at all, a zero-layer image's container).
 
         ``init(dir, lowerdirs)`` fills an init layer placed between the image
         and the writable layer (see :mod:`services.images.initlayer`)."""
         validate_key(key)
-        validate_digest(chain_id)
+        if chain_id:
+            validate_digest(chain_id)
         with self._mutex:
-            if not self.exists(chain_id):
+            if chain_id and not self.exists(chain_id):
                 raise NotFound(f"snapshot {chain_id}")
             dst = self._active / key
             if dst.exists():
@@ -306,7 +318,7 @@ class Snapshotter:
                 if init is not None:
                     (tmp / "init").mkdir()
                     (tmp / "init").chmod(0o755)
-                    init(tmp / "init", self.lowerdirs(chain_id))
+                    init(tmp / "init", self.lowerdirs(chain_id) if chain_id else [])
                 try:
                     os.rename(tmp, dst)
                 except OSError as exc:
@@ -320,10 +332,12 @@ class Snapshotter:
             return self._mounts(key, chain_id)
 
     def _active_parent(self, key: str) -> str:
+        """The chain id active snapshot ``key`` sits on, ``""`` for none."""
         try:
-            return validate_digest((self._active / key / "parent").read_text().strip())
+            text = (self._active / key / "parent").read_text().strip()
         except FileNotFoundError as exc:
             raise NotFound(f"active snapshot {key!r}") from exc
+        return validate_digest(text) if text else ""
 
     def mounts(self, key: str) -> Mounts:
         validate_key(key)
@@ -341,7 +355,7 @@ class Snapshotter:
         shutil.rmtree(doomed)
 
     def active(self) -> dict[str, str]:
-        """Active keys and the chain id each sits on."""
+        """Active keys and the chain id each sits on (``""``: none)."""
         out: dict[str, str] = {}
         with os.scandir(self._active) as it:  # closed even when a caller stops early
             entries = list(it)
