@@ -418,6 +418,8 @@ class ImageStore:
             untagged = names + [d for d in record.repo_digests]
             deleted = [record.id]
             del self.db.images[record.id]
+            for key in [k for k, i in self.db.build_cache.items() if i == record.id]:
+                del self.db.build_cache[key]  # removed by hand: the cache lets it go too
             self.db.save()
         deleted += self._collect_garbage()
         for _ in untagged:  # docker: an untag per reference, then the delete

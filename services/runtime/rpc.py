@@ -370,7 +370,8 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServicer):
             raise InvalidArgument("the first CopyTo message must carry the header")
         h = first.header
         self._files().copy_to(h.id, h.path, (m.data for m in request_iterator), copy_uid_gid=h.copy_uid_gid,
-                              no_overwrite_dir_non_dir=h.no_overwrite_dir_non_dir)
+                              no_overwrite_dir_non_dir=h.no_overwrite_dir_non_dir,
+                              make_parents=(h.parents_uid, h.parents_gid) if h.make_parents else None)
         return runtime_pb2.CopyToResponse()
 
     def Export(self, request, context):

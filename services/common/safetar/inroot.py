@@ -17,6 +17,11 @@ Mount points inside the root are crossed (a running container's volumes are
 seen through ``/proc/<pid>/root``). ``binds`` maps canonical in-root paths
 to host paths for a stopped container, whose volumes are not mounted: the
 walk continues in the host path as the container would see its mount.
+
+``mkdir(dir_fd, name)``, when given, is called for a component that does not
+exist (``name`` in the directory ``dir_fd``, an ``O_PATH`` fd of the walk) and
+the walk goes on into what it made: ``mkdir -p`` resolved exactly as the
+lookup is, a dangling symlink's target made inside the root, never outside.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import errno
 import os
 import stat
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 __all__ = ["MAX_SYMLINKS", "Resolved", "resolve_in_root"]
@@ -65,7 +70,8 @@ def _parts(path: str) -> list[str]:
 
 
 def resolve_in_root(root_fd: int, path: str, *, follow_last: bool,
-                    binds: Mapping[str, str] | None = None) -> Resolved:
+                    binds: Mapping[str, str] | None = None,
+                    mkdir: Callable[[int, str], None] | None = None) -> Resolved:
     """Resolve ``path`` (absolute or relative, both from the root) inside ``root_fd``.
 
     ``follow_last`` follows a final symlink; a path ending in ``/`` or ``/.``
@@ -87,7 +93,13 @@ def resolve_in_root(root_fd: int, path: str, *, follow_last: bool,
                 bound = ""
                 continue
             cur = stack[-1][0]
-            fd = os.open(comp, _OPEN, dir_fd=cur)
+            try:
+                fd = os.open(comp, _OPEN, dir_fd=cur)
+            except FileNotFoundError:
+                if mkdir is None:
+                    raise
+                mkdir(cur, comp)
+                fd = os.open(comp, _OPEN, dir_fd=cur)
             try:
                 st = os.fstat(fd)
                 last = not todo

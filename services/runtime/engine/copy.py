@@ -120,6 +120,22 @@ def _pseudo_devs(pid: int) -> frozenset[int]:
     return frozenset(devs)
 
 
+def _mkdir_owned(uid: int, gid: int) -> Callable[[int, str], None]:
+    """resolve_in_root's ``mkdir``: a 0755 directory owned uid:gid (umask aside)."""
+    def mkdir(dir_fd: int, name: str) -> None:
+        try:
+            os.mkdir(name, 0o700, dir_fd=dir_fd)
+        except FileExistsError:
+            return  # made meanwhile (or a dangling symlink's own name): the walk reopens it
+        fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        try:
+            os.fchown(fd, uid, gid)
+            os.fchmod(fd, 0o755)
+        finally:
+            os.close(fd)
+    return mkdir
+
+
 class _Chunks:
     """A read()-able view of a stream of byte chunks, for the tar reader."""
 
@@ -168,9 +184,10 @@ class ContainerFiles:
             if m.get("Type") in ("bind", "volume") and m.get("Source")}
         return _Root(record, fd, False, binds=binds)
 
-    def _resolve(self, root: _Root, ref: str, path: str, *, follow_last: bool) -> Resolved:
+    def _resolve(self, root: _Root, ref: str, path: str, *, follow_last: bool,
+                 mkdir: Callable[[int, str], None] | None = None) -> Resolved:
         try:
-            return resolve_in_root(root.fd, path, follow_last=follow_last, binds=root.binds)
+            return resolve_in_root(root.fd, path, follow_last=follow_last, binds=root.binds, mkdir=mkdir)
         except (FileNotFoundError, NotADirectoryError) as exc:
             raise NotFound(f"Could not find the file {path} in container {ref}") from exc
         except OSError as exc:
@@ -253,19 +270,32 @@ class ContainerFiles:
     # ---- copy in ------------------------------------------------------------------------
 
     def copy_to(self, ref: str, path: str, chunks: Iterable[bytes], *, copy_uid_gid: bool,
-                no_overwrite_dir_non_dir: bool) -> None:
+                no_overwrite_dir_non_dir: bool, make_parents: tuple[int, int] | None = None) -> None:
         """Extract the tar in ``chunks`` into the directory ``path`` (a final
-        symlink followed inside the root), as moby's ContainerExtractToDir."""
-        with self._root(ref) as root, self._resolve(root, ref, path, follow_last=True) as where:
-            if not stat.S_ISDIR(where.st.st_mode):
-                raise InvalidArgument("extraction point is not a directory")
-            self._check_writable(root.record, where.path)
-            options = ExtractOptions(owner=None if copy_uid_gid else (0, 0),
-                                     no_overwrite_dir_non_dir=no_overwrite_dir_non_dir)
-            stats = extract_tar(_Chunks(chunks), where.fd, options)  # type: ignore[arg-type]
-            self._emit("extract-to-dir", root.record.id, name=root.record.name)
-            log.info("container.copy_to", id=root.record.id, path=where.path, entries=stats.files,
-                     bytes=stats.bytes)
+        symlink followed inside the root), as moby's ContainerExtractToDir.
+
+        ``make_parents=(uid, gid)``: ``path`` and its missing parents are made
+        first (0755, owned uid:gid), each resolved inside the root as the
+        extraction resolves it; existing directories are left as they are."""
+        with self._root(ref) as root:
+            if make_parents:  # refused before anything is made
+                self._check_writable(root.record, posixpath.normpath("/" + path.lstrip("/")))
+            mkdir = _mkdir_owned(*make_parents) if make_parents else None
+            with self._resolve(root, ref, path, follow_last=True, mkdir=mkdir) as where:
+                self._extract(root, where, chunks, copy_uid_gid=copy_uid_gid,
+                              no_overwrite_dir_non_dir=no_overwrite_dir_non_dir)
+
+    def _extract(self, root: _Root, where: Resolved, chunks: Iterable[bytes], *, copy_uid_gid: bool,
+                 no_overwrite_dir_non_dir: bool) -> None:
+        if not stat.S_ISDIR(where.st.st_mode):
+            raise InvalidArgument("extraction point is not a directory")
+        self._check_writable(root.record, where.path)
+        options = ExtractOptions(owner=None if copy_uid_gid else (0, 0),
+                                 no_overwrite_dir_non_dir=no_overwrite_dir_non_dir)
+        stats = extract_tar(_Chunks(chunks), where.fd, options)  # type: ignore[arg-type]
+        self._emit("extract-to-dir", root.record.id, name=root.record.name)
+        log.info("container.copy_to", id=root.record.id, path=where.path, entries=stats.files,
+                 bytes=stats.bytes)
 
     @staticmethod
     def _check_writable(record: ContainerRecord, path: str) -> None:
