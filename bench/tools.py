@@ -14,12 +14,11 @@ import json
 import os
 import resource
 import shutil
-import signal
 import subprocess
-import time
 from pathlib import Path
 
 from tests.support import host
+from tests.support.dockerd import DOCKERD, EmptyDirs, PrivateDockerd, ToolError, run, umount_under
 from tests.support.host import mounts_under, pids_matching
 
 __all__ = ["ToolError", "Skopeo", "Docker", "Podman", "RuncFloor", "mounts_under", "umount_under", "run",
@@ -27,71 +26,6 @@ __all__ = ["ToolError", "Skopeo", "Docker", "Podman", "RuncFloor", "mounts_under
            "SYSTEM_DOCKER_SOCKET", "dockerd_pids"]
 
 DOCKER_SOCKET = "/run/barque-bench-docker.sock"
-
-
-class ToolError(RuntimeError):
-    """A benchmarked tool failed or could not be set up."""
-
-
-def run(cmd: list[str], *, what: str, timeout: float = 600, env: dict[str, str] | None = None) -> str:
-    """Run ``cmd``; raise ToolError naming ``what`` and the tool's stderr when it fails."""
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=timeout,
-                              env={**os.environ, **(env or {})})
-    except subprocess.TimeoutExpired as exc:
-        raise ToolError(f"{what}: timed out after {timeout}s: {' '.join(cmd)}") from exc
-    if proc.returncode != 0:
-        raise ToolError(f"{what} failed ({proc.returncode}): {' '.join(cmd)}\n{(proc.stderr or proc.stdout)[-2000:]}")
-    return proc.stdout
-
-
-def umount_under(root: Path) -> list[str]:
-    """Unmount everything below ``root``, latest mount first (lazily if busy);
-    returns what was unmounted."""
-    done = []
-    for point in reversed(mounts_under(root)):
-        proc = subprocess.run(["umount", point], capture_output=True)
-        if proc.returncode != 0:
-            subprocess.run(["umount", "-l", point], capture_output=True)
-        done.append(point)
-    return done
-
-
-def _stop_pid(pid: int, timeout: float) -> None:
-    """SIGTERM one process we started, SIGKILL after ``timeout``."""
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not host.alive(pid):  # gone, or a zombie its parent has yet to reap
-            return
-        time.sleep(0.05)
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-
-
-class _EmptyDirs:
-    """Host directories a daemon creates outside its roots (``/run/docker/plugins``):
-    the ones absent before :meth:`note` are removed at :meth:`remove` if still empty."""
-
-    def __init__(self, *paths: str) -> None:
-        self.paths = paths
-        self.absent: list[str] = []
-
-    def note(self) -> None:
-        self.absent = [p for p in self.paths if not os.path.exists(p)]
-
-    def remove(self) -> None:
-        for path in sorted(self.absent, key=len, reverse=True):  # children before parents
-            try:
-                os.rmdir(path)
-            except OSError:
-                pass  # not empty or gone: someone else uses it now
-        self.absent = []
 
 
 class Skopeo:
@@ -124,94 +58,11 @@ class Skopeo:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-class Docker:
-    """A private dockerd (overlay2, no bridge, no iptables) on its own socket and data root."""
-
-    name = "docker"
+class Docker(PrivateDockerd):
+    """bench's private dockerd (tests/support/dockerd.py) on bench's fixed socket."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
-        self.data_root = root / "data"
-        self.exec_root = root / "exec"
-        self.pidfile = root / "dockerd.pid"
-        self.log = root / "dockerd.log"
-        self.proc: subprocess.Popen | None = None
-        self.host_dirs = _EmptyDirs("/run/docker", "/run/docker/plugins")
-        self.client = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else (shutil.which("docker") or "docker")
-
-    @staticmethod
-    def available() -> str | None:
-        if not shutil.which("dockerd"):
-            return "dockerd is not installed (apt-get install -y docker.io)"
-        return None
-
-    def command(self, *args: str) -> list[str]:
-        """The client command line for ``args`` against this run's private daemon."""
-        return [self.client, "-H", f"unix://{DOCKER_SOCKET}", *args]
-
-    def daemon_pids(self) -> list[int]:
-        """dockerd and what it spawned directly (its own containerd)."""
-        if self.proc is None or self.proc.poll() is not None:
-            return []
-        return [self.proc.pid, *host.children(self.proc.pid)]
-
-    def _docker(self, *args: str, what: str, timeout: float = 600) -> str:
-        return run(self.command(*args), what=what, timeout=timeout)
-
-    def _answers(self) -> bool:
-        proc = subprocess.run([self.client, "-H", f"unix://{DOCKER_SOCKET}", "version", "--format",
-                               "{{.Server.Version}}"], capture_output=True, stdin=subprocess.DEVNULL, timeout=10)
-        return proc.returncode == 0
-
-    def setup(self) -> None:
-        if os.path.exists(DOCKER_SOCKET):
-            if self._answers():
-                raise ToolError(f"a docker daemon not started by this run already serves {DOCKER_SOCKET}")
-            os.unlink(DOCKER_SOCKET)
-        for d in (self.data_root, self.exec_root):
-            d.mkdir(parents=True, exist_ok=True)
-        self.host_dirs.note()
-        config = self.root / "daemon.json"
-        config.write_text("{}\n")
-        cmd = ["dockerd", "--data-root", str(self.data_root), "--exec-root", str(self.exec_root),
-               "--host", f"unix://{DOCKER_SOCKET}", "--pidfile", str(self.pidfile), "--config-file", str(config),
-               "--storage-driver", "overlay2", "--bridge=none", "--iptables=false", "--ip6tables=false",
-               "--log-level", "warn"]
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.monotonic() + 60
-        while not self._answers():
-            if self.proc.poll() is not None:
-                raise ToolError(f"dockerd exited with {self.proc.returncode}: {self.log.read_text()[-2000:]}")
-            if time.monotonic() > deadline:
-                raise ToolError(f"dockerd not answering on {DOCKER_SOCKET} after 60s: {self.log.read_text()[-2000:]}")
-            time.sleep(0.2)
-
-    def reset(self) -> None:
-        images = self._docker("images", "-aq", what="docker images").split()
-        if images:
-            self._docker("rmi", "-f", *sorted(set(images)), what="docker rmi")
-        self._docker("image", "prune", "-af", what="docker image prune")
-
-    def pull(self, ref: str) -> None:
-        self._docker("pull", ref, what="docker pull")
-
-    def version(self) -> str:
-        return "docker " + self._docker("version", "--format", "{{.Server.Version}}", what="docker version").strip()
-
-    def close(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            kids = host.children(self.proc.pid)
-            _stop_pid(self.proc.pid, timeout=30)
-            self.proc.wait(10)
-            for kid in kids:  # dockerd's own containerd stops with it; this is the fallback
-                _stop_pid(kid, timeout=10)
-        umount_under(self.root)
-        if self.proc is not None and os.path.exists(DOCKER_SOCKET):
-            os.unlink(DOCKER_SOCKET)  # ours: setup() refused to start over a live socket
-        self.proc = None
-        self.host_dirs.remove()
-        shutil.rmtree(self.root, ignore_errors=True)
+        super().__init__(root, socket=DOCKER_SOCKET)
 
 
 SYSTEM_DOCKER_SOCKET = "/var/run/docker.sock"
@@ -253,11 +104,7 @@ class BridgedDocker(Docker):
 
     def __init__(self, root: Path) -> None:
         super().__init__(root)
-        self.socket = DOCKER_SOCKET
         self.reused = False
-
-    def command(self, *args: str) -> list[str]:
-        return [self.client, "-H", f"unix://{self.socket}", *args]
 
     def _answers_on(self, socket_path: str) -> bool:
         if not os.path.exists(socket_path):
@@ -284,23 +131,13 @@ class BridgedDocker(Docker):
             if self._answers():
                 raise ToolError(f"a docker daemon not started by this run already serves {DOCKER_SOCKET}")
             os.unlink(DOCKER_SOCKET)
-        for d in (self.data_root, self.exec_root):
+        for d in (self.data_root, self.exec_root, self.root / "client"):
             d.mkdir(parents=True, exist_ok=True)
         self.host_dirs.note()
-        config = self.root / "daemon.json"
-        config.write_text("{}\n")
-        cmd = ["dockerd", "--data-root", str(self.data_root), "--exec-root", str(self.exec_root),
-               "--host", f"unix://{DOCKER_SOCKET}", "--pidfile", str(self.pidfile), "--config-file", str(config),
-               "--storage-driver", "overlay2", "--log-level", "warn"]
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.monotonic() + 60
-        while not self._answers():
-            if self.proc.poll() is not None:
-                raise ToolError(f"dockerd exited with {self.proc.returncode}: {self.log.read_text()[-2000:]}")
-            if time.monotonic() > deadline:
-                raise ToolError(f"dockerd not answering on {DOCKER_SOCKET} after 60s: {self.log.read_text()[-2000:]}")
-            time.sleep(0.2)
+        self._start([DOCKERD, "--data-root", str(self.data_root), "--exec-root", str(self.exec_root),
+                     "--host", f"unix://{DOCKER_SOCKET}", "--pidfile", str(self.pidfile),
+                     "--config-file", str(self.write_config()),
+                     "--storage-driver", "overlay2", "--log-level", "warn"])
 
     def close(self) -> None:
         if self.reused:
@@ -320,7 +157,7 @@ class Podman:
         self.flags = ["--root", str(root / "storage"), "--runroot", str(root / "run"), "--tmpdir", str(root / "libpod"),
                       "--storage-driver", "overlay", "--cgroup-manager=cgroupfs", "--runtime=runc",
                       "--events-backend", "file"]
-        self.host_dirs = _EmptyDirs("/run/containers", "/run/containers/networks")
+        self.host_dirs = EmptyDirs("/run/containers", "/run/containers/networks")
 
     @staticmethod
     def available() -> str | None:
