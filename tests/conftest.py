@@ -17,6 +17,8 @@ import pytest
 
 from client.imagespec import MediaType
 from tests.support import layers
+from tests.support.baseimages import push_debian_gcc
+from tests.support.dockerd import PrivateDockerd
 from tests.support.images import (
     PushedImage,
     busybox_layout,
@@ -38,6 +40,9 @@ __all__ = [
     "images_workdir",
     "busybox_oci_layout",
     "test_images",
+    "debian_gcc_image",
+    "base_images",
+    "private_docker",
 ]
 
 AUTH_USER = "barque"
@@ -147,6 +152,45 @@ def test_images(registry: Registry, auth_registry: Registry, busybox_oci_layout:
 
     images["auth"] = skopeo_push(src, auth_registry, "test/busybox:auth", format="oci")
     return images
+
+
+@pytest.fixture(scope="session")
+def debian_gcc_image(registry: Registry) -> PushedImage:
+    """``<registry>/library/debian:bookworm-gcc``: debootstrap minbase with gcc and
+    libc6-dev, one layer, Debian's config (tests/support/baseimages.py). Built once
+    per machine and cached (.ci/run starts the build early in the background; this
+    waits for it or builds it), then pushed to the session registry."""
+    if os.geteuid() != 0:
+        pytest.skip("the Debian base image is built with debootstrap, which needs root")
+    if shutil.which("debootstrap") is None:
+        pytest.skip("debootstrap is not installed (apt-get install -y debootstrap)")
+    return push_debian_gcc(registry)
+
+
+@pytest.fixture(scope="session")
+def base_images(test_images: dict[str, PushedImage], debian_gcc_image: PushedImage) -> dict[str, PushedImage]:
+    """The build tests' bases by name: ``busybox`` (the session's busybox,
+    Docker v2s2) and ``debian-gcc`` (:func:`debian_gcc_image`)."""
+    return {"busybox": test_images["docker-gzip"], "debian-gcc": debian_gcc_image}
+
+
+@pytest.fixture(scope="session")
+def private_docker() -> Iterator[PrivateDockerd]:
+    """Debian's dockerd 20.10 of this session alone (tests/support/dockerd.py): its
+    socket, data root and exec root under a temp dir, no bridge, no iptables;
+    stopped by PID and removed at the end. ``.cli(*args)``, ``.build(...)``."""
+    if os.geteuid() != 0:
+        pytest.skip("dockerd needs root")
+    missing = PrivateDockerd.available()
+    if missing:
+        pytest.skip(missing)
+    docker = PrivateDockerd(Path(tempfile.mkdtemp(prefix="bqtest-dockerd-")))
+    try:
+        docker.setup()
+        yield docker
+    finally:
+        docker.close()
+    assert not docker.root.exists(), f"private dockerd dir {docker.root} left behind"
 
 
 def pytest_collection_modifyitems(config, items):
