@@ -6,8 +6,10 @@ PROTOS := $(shell find protos -name '*.proto' | sort)
 BINDIR ?= /usr/local/bin
 
 # Debian packages the engine, its main job and its tests use.
+# docker.io and debootstrap: the build tests compare with docker 20.10's legacy
+# builder and build their Debian base image (tests/support/baseimages.py)
 APT_PACKAGES := docker-registry skopeo umoci busybox-static runc apache2-utils zstd curl iproute2 \
-	python3-venv ca-certificates systemd podman conmon iptables util-linux tini procps
+	python3-venv ca-certificates systemd podman conmon iptables util-linux tini procps docker.io debootstrap
 
 .PHONY: help deps install venv protos check-protos up down status demo test test-unit lint bench-deps bench-pull bench-run bench-net
 
