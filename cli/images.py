@@ -28,7 +28,7 @@ from client.imagespec import Platform
 from client.protoconv import platform_to_pb
 from client.reference import parse_reference, registry_host
 
-__all__ = ["ImagesClient", "register", "pull_with_progress"]
+__all__ = ["ImagesClient", "register", "pull_with_progress", "visible_images"]
 
 
 
@@ -146,8 +146,17 @@ def _rows(images: list[images_pb2.Image], show_all_digests: bool):
             }
 
 
+def visible_images(images: list[images_pb2.Image], show_all: bool) -> list[images_pb2.Image]:
+    """moby's image list: an image with no name that is the parent of another
+    kept image (a build's intermediate step) is shown only with ``-a``."""
+    if show_all:
+        return images
+    parents = {i.parent for i in images if i.parent}
+    return [i for i in images if i.repo_tags or i.repo_digests or i.id not in parents]
+
+
 def cmd_images(ctx, args) -> int:
-    images = ctx.images().list()
+    images = visible_images(ctx.images().list(), args.all)
     if args.reference:
         wanted = parse_reference(args.reference)
         images = [i for i in images if any(

@@ -54,6 +54,11 @@ class Context:
 
         return self._client("volumes", VolumesClient)
 
+    def build_cache(self):
+        from cli.builder import BuildCacheClient
+
+        return self._client("build_cache", BuildCacheClient)
+
     def error(self, exc: BaseException) -> None:
         print(describe_error(exc, self.config), file=sys.stderr)
 
@@ -83,7 +88,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from cli import build, commit, containers, cp, events, exec as exec_cmd, images, network, port, run, stats, system, volume
+    from cli import build, builder, commit, containers, cp, events, exec as exec_cmd, images, network, port, run, stats, system, volume
 
     parser = _Parser(prog="barque", description="A container engine over gRPC services")
     parser.add_argument("--config", help="config file (default /etc/barque/barque.toml)")
@@ -104,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     events.register(sub)  # after system: it adds ``system events`` too
     network.register(sub)
     volume.register(sub)
+    builder.register(sub)
     return parser
 
 
