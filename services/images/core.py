@@ -35,6 +35,7 @@ from services.images.changes import Change, changes
 from services.images.commit import CommitSpec, commit_snapshot
 from services.images.compression import open_decompressed
 from services.images.events import new_log
+from services.images.gc import collect_garbage
 from services.images.initlayer import make_init_layer
 from services.images.manifests import parse_config, parse_manifest
 from services.images.metadata import ImageRecord, MetadataDB
@@ -432,50 +433,9 @@ class ImageStore:
         return self.collect_garbage()[0]
 
     def collect_garbage(self) -> tuple[list[str], int]:
-        """Delete blobs and snapshots that no image and no container holds;
-        returns the snapshots deleted and the bytes freed (blob sizes plus
-        snapshot disk usage)."""
-        with self.db.lock:
-            # images with no name left that nothing holds are dropped first; the
-            # build cache holds its images, and docker keeps a commit's <none>
-            named = (set(self.db.names.values()) | set(self.db.holders.values())
-                     | set(self.db.build_cache.values())
-                     | {i for i, r in self.db.images.items() if r.committed})
-            for image_id in [i for i in self.db.images if i not in named]:
-                del self.db.images[image_id]
-            self.db.save()
-            keep_blobs: set[str] = set()
-            keep_chains: set[str] = set()
-            for r in self.db.images.values():
-                keep_blobs.update([r.manifest.digest, r.config.digest, r.target.digest, *r.extra_blobs])
-                keep_blobs.update(layer.digest for layer in r.layers)
-                keep_chains.update(chain_ids(r.diff_ids))
-            keep_chains.update(self.snapshots.active().values())
-            deleted: list[str] = []
-            freed = 0
-            for digest in list(self.content.list()):
-                if digest not in keep_blobs:
-                    try:
-                        freed += self.content.size(digest)
-                    except NotFound:
-                        pass
-                    self.content.delete(digest)
-            # remove top-most first: a parent goes only once its children are gone
-            pending = [c for c in self.snapshots.committed() if c not in keep_chains]
-            progress = True
-            while pending and progress:
-                progress = False
-                for chain in list(pending):
-                    try:
-                        usage = self.snapshots.usage(chain)
-                        self.snapshots.remove_committed(chain)
-                    except FailedPrecondition:
-                        continue
-                    pending.remove(chain)
-                    deleted.append(chain)
-                    freed += usage
-                    progress = True
-            return deleted, freed
+        """:func:`services.images.gc.collect_garbage` of this store: the
+        snapshots deleted and the bytes freed."""
+        return collect_garbage(self.db, self.content, self.snapshots)
 
     # ---- snapshots for the runtime -------------------------------------------
 
