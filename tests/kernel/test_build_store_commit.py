@@ -198,7 +198,7 @@ def test_build_cache_lookup_replace_gc_and_prune(store: ImageStore, tmp_path: Pa
     assert layer1.digest not in blobs and layer2.digest not in blobs and layer3.digest in blobs
     assert _chains(store) == {third.record.chain_id} and chains_before > _chains(store)
     assert store.inspect("kept:1").parent == ""  # its parent went with the cache
-    assert store.prune_build_cache([]) .entries == 0
+    assert store.prune_build_cache([]).entries == 0
     with pytest.raises(InvalidArgument, match="not supported"):
         store.prune_build_cache(["until=24h"])
 
