@@ -18,57 +18,12 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-import threading
-from concurrent.futures import Future
 from typing import Dict, List, Optional
 
 from cli.commands import add_command
 from client.errors import BarqueError, InvalidArgument
 
-__all__ = ["register", "cmd_build", "OrderedOutput"]
-
-
-class OrderedOutput:
-    """Stage outputs printed in stage order: the head stage streams."""
-
-    def __init__(self, out, order: List[int]) -> None:
-        self._out = out
-        self._order = list(order)
-        self._pos = 0
-        self._held: Dict[int, List[str]] = {i: [] for i in order}
-        self._done: set = set()
-        self._lock = threading.Lock()
-
-    def _head(self) -> Optional[int]:
-        return self._order[self._pos] if self._pos < len(self._order) else None
-
-    def writer(self, stage: int):
-        def write(text: str) -> None:
-            with self._lock:
-                if self._head() == stage:
-                    self._out.write(text)
-                    self._out.flush()
-                else:
-                    self._held[stage].append(text)
-        return write
-
-    def finish(self, stage: int) -> None:
-        with self._lock:
-            self._done.add(stage)
-            while self._head() is not None and self._head() in self._done:
-                self._pos += 1
-                nxt = self._head()
-                if nxt is not None:
-                    self._out.write("".join(self._held[nxt]))
-                    self._held[nxt] = []
-            self._out.flush()
-
-    def flush_all(self) -> None:
-        with self._lock:
-            for ix in self._order[self._pos:]:
-                self._out.write("".join(self._held[ix]))
-                self._held[ix] = []
-            self._out.flush()
+__all__ = ["register", "cmd_build"]
 
 
 def _build_args(values: List[str]) -> Dict[str, Optional[str]]:
@@ -103,32 +58,33 @@ def cmd_build(ctx, args) -> int:
     if args.platform and args.platform not in ("linux/amd64", "linux", "amd64") and not args.platform.startswith("linux/amd64"):
         print(f'barque: build for platform "{args.platform}" is not supported on this host (linux/amd64 only)',
               file=sys.stderr)
-        return 1
+        sys.exit(1)
     try:
         epoch = _source_date_epoch()
     except InvalidArgument as exc:
         print(f"barque: {exc}", file=sys.stderr)
-        return 125
+        sys.exit(125)
     with tempfile.TemporaryDirectory(prefix="barque-build-") as tmp:
         build = Build(ctx, args, tmp, epoch, _build_args(args.build_arg), _labels(args.label))
         try:
             image_id = build.run()
         except BarqueError as exc:
+            from client.dockerfile.dispatch import BuildError
+
             build.output_done()
-            code = getattr(exc, "code", 1) or 1
-            text = str(exc)
-            print(text if getattr(exc, "code", None) is not None else ctx_error_text(exc), file=sys.stderr)
-            return code
+            # a build's own errors are printed as the legacy builder words them;
+            # a RUN's failure exits with the command's status, as docker's CLI does
+            if isinstance(exc, BuildError):
+                print(str(exc), file=sys.stderr)
+            else:
+                ctx.error(exc)
+            sys.exit(getattr(exc, "code", 1) if isinstance(getattr(exc, "code", None), int) else 1)
         except KeyboardInterrupt:
             build.output_done()
             raise
-    return 0 if image_id else 1
-
-
-def ctx_error_text(exc: BaseException) -> str:
-    from cli.main import describe_error
-
-    return describe_error(exc)
+    if not image_id:
+        sys.exit(1)
+    return 0
 
 
 def register(sub, image_group, builder_group=None) -> None:

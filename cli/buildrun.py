@@ -340,7 +340,8 @@ class StepRunner:
                 [src], rename=leaf, uid=own[0], gid=own[1], chmod=chmod), parents)
 
     def _copy_from_stage(self, cid: str, plan: CopyPlan, path: str, owner, chmod, into_dir: bool) -> None:
-        image = self.stage_image(plan.from_) if self.stage_image else plan.from_
+        source = plan.from_ or ""
+        image = self.stage_image(source) if self.stage_image else source
         src_cid = self.svc.runtime.create(runtime_pb2.CreateRequest(
             config=runtime_pb2.ContainerConfig(image=image, cmd=["#(nop) copy source"],
                                                entrypoint=runtime_pb2.StrSlice(values=[])),

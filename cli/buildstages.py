@@ -9,13 +9,55 @@ from concurrent.futures import Future
 from typing import Dict, List, Optional
 
 from barque.images.v1 import images_pb2
-from cli.build import OrderedOutput
 from cli.buildrun import BuildServices, StepRunner, image_config
 from client.dockerfile.dispatch import BuildError, Plan, Stage, begin_stage, parse_trigger, plan_build, step_for
 from client.dockerfile.parser import Instruction, parse
 from client.errors import NotFound
 
-__all__ = ["Build"]
+__all__ = ["Build", "OrderedOutput"]
+
+
+class OrderedOutput:
+    """Stage outputs printed in stage order: the head stage streams."""
+
+    def __init__(self, out, order: List[int]) -> None:
+        self._out = out
+        self._order = list(order)
+        self._pos = 0
+        self._held: Dict[int, List[str]] = {i: [] for i in order}
+        self._done: set = set()
+        self._lock = threading.Lock()
+
+    def _head(self) -> Optional[int]:
+        return self._order[self._pos] if self._pos < len(self._order) else None
+
+    def writer(self, stage: int):
+        def write(text: str) -> None:
+            with self._lock:
+                if self._head() == stage:
+                    self._out.write(text)
+                    self._out.flush()
+                else:
+                    self._held[stage].append(text)
+        return write
+
+    def finish(self, stage: int) -> None:
+        with self._lock:
+            self._done.add(stage)
+            while self._head() is not None and self._head() in self._done:
+                self._pos += 1
+                nxt = self._head()
+                if nxt is not None:
+                    self._out.write("".join(self._held[nxt]))
+                    self._held[nxt] = []
+            self._out.flush()
+
+    def flush_all(self) -> None:
+        with self._lock:
+            for ix in self._order[self._pos:]:
+                self._out.write("".join(self._held[ix]))
+                self._held[ix] = []
+            self._out.flush()
 
 
 class _Sink:

@@ -334,9 +334,9 @@ def step_for(state: StageState, inst: Instruction) -> Step:
     if cmd == "arg":
         parts = []
         for key, default in arg_definitions(inst):
-            value = word(default) if default is not None else None
-            state.args.add_arg(key, value)
-            parts.append(key if value is None else f"{key}={value}")
+            arg_value: Optional[str] = word(default) if default is not None else None
+            state.args.add_arg(key, arg_value)
+            parts.append(key if arg_value is None else f"{key}={arg_value}")
         return _meta(state, inst, state.comment("ARG " + " ".join(parts)))
     if cmd == "cmd":
         argv = _cmdline(state, inst)
@@ -354,22 +354,23 @@ def step_for(state: StageState, inst: Instruction) -> Step:
     if cmd == "expose":
         ports = [p for raw in inst.args for p in lexer.process_words(raw, env)]
         exposed = dict(cfg.get("ExposedPorts") or {})
-        for port in ports:
-            for spec in _port_specs(port):
-                exposed[spec] = {}
+        added = sorted({spec for port in ports for spec in _port_specs(port)})
+        for spec in added:
+            exposed[spec] = {}
         cfg["ExposedPorts"] = exposed
-        return _meta(state, inst, state.comment("EXPOSE " + " ".join(ports)))
+        # docker 20.10 writes the parsed port set, sorted (moby 25+ writes them as given)
+        return _meta(state, inst, state.comment("EXPOSE " + " ".join(added)))
     if cmd == "user":
         cfg["User"] = word(inst.args[0])
         return _meta(state, inst, state.comment("USER " + cfg["User"]))
     if cmd == "volume":
         vols = [word(v) for v in inst.args]
-        current = dict(cfg.get("Volumes") or {})
+        volumes = dict(cfg.get("Volumes") or {})
         for v in vols:
             if v == "":
                 raise BuildError("VOLUME specified can not be an empty string")
-            current[v] = {}
-        cfg["Volumes"] = current
+            volumes[v] = {}
+        cfg["Volumes"] = volumes
         return _meta(state, inst, state.comment("VOLUME " + go_v_list(vols)))
     if cmd == "stopsignal":
         sig = word(inst.args[0])
@@ -399,8 +400,8 @@ def step_for(state: StageState, inst: Instruction) -> Step:
         requested = word(inst.args[0])
         if not requested:
             raise BuildError("cannot normalize nothing")
-        current = cfg.get("WorkingDir") or ""
-        path = _clean(requested) if requested.startswith("/") else _clean("/" + current + "/" + requested)
+        previous = cfg.get("WorkingDir") or ""
+        path = _clean(requested) if requested.startswith("/") else _clean("/" + previous + "/" + requested)
         cfg["WorkingDir"] = path
         step = Step("workdir", inst.original, state.comment_string("WORKDIR " + path), copy.deepcopy(cfg),
                     state.maintainer, workdir=path)
@@ -417,8 +418,8 @@ def _meta(state: StageState, inst: Instruction, created_by: str) -> Step:
 
 
 def _run(state: StageState, inst: Instruction) -> Step:
-    for flag in inst.flags:
-        raise BuildError(f"the --{flag.name} option requires BuildKit. Refer to "
+    for used in inst.flags:
+        raise BuildError(f"the --{used.name} option requires BuildKit. Refer to "
                          "https://docs.docker.com/go/buildkit/ to learn how to build images with BuildKit enabled")
     if inst.heredocs and not inst.json:
         argv = state.shell() + [_heredoc_script(inst)]
@@ -545,7 +546,7 @@ def _healthcheck(inst: Instruction) -> dict:
             raise BuildError("--retries cannot be negative")
         if retries:
             health["Retries"] = retries
-    for flag in inst.flags:
-        if flag.name not in ("interval", "timeout", "start-period", "retries", "start-interval"):
-            raise BuildError(f"dockerfile line {inst.start_line}: unknown flag: {flag.name}")
+    for given in inst.flags:
+        if given.name not in ("interval", "timeout", "start-period", "retries", "start-interval"):
+            raise BuildError(f"dockerfile line {inst.start_line}: unknown flag: {given.name}")
     return health

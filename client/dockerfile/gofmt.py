@@ -12,7 +12,7 @@ from typing import Optional, Sequence
 
 from client.ports import go_quote
 
-__all__ = ["go_q_list", "go_v_list", "go_duration", "go_healthcheck"]
+__all__ = ["go_q_list", "go_q_rune", "go_v_list", "go_duration", "go_healthcheck"]
 
 _UNITS = (("h", 3600 * 10**9), ("m", 60 * 10**9))
 
@@ -53,12 +53,22 @@ def _fraction(value: int, size: int) -> str:
     return f"{whole}." + f"{rest:0{digits}d}".rstrip("0")
 
 
+def go_q_rune(n: int) -> str:
+    """``%q`` of an int: Go quotes it as a rune literal (``'\\x03'``, ``'A'``)."""
+    ch = chr(n)
+    if ch == "'":
+        return "'\\''"
+    quoted = go_quote(ch)[1:-1]
+    return "'" + (quoted if quoted != '\\"' else '"') + "'"
+
+
 def go_healthcheck(health: dict) -> str:
-    """``%+v`` of docker 20.10's ``*container.HealthConfig``."""
+    """``%q`` of docker 20.10's ``*container.HealthConfig`` (dispatchHealthcheck
+    formats it so): ``&{["CMD-SHELL" "true"] "5s" "0s" "0s" '\\x00'}``."""
     return (
-        "&{Test:" + go_v_list(health.get("Test"))
-        + " Interval:" + go_duration(int(health.get("Interval") or 0))
-        + " Timeout:" + go_duration(int(health.get("Timeout") or 0))
-        + " StartPeriod:" + go_duration(int(health.get("StartPeriod") or 0))
-        + f" Retries:{int(health.get('Retries') or 0)}}}"
+        "&{" + go_q_list(health.get("Test"))
+        + " " + go_quote(go_duration(int(health.get("Interval") or 0)))
+        + " " + go_quote(go_duration(int(health.get("Timeout") or 0)))
+        + " " + go_quote(go_duration(int(health.get("StartPeriod") or 0)))
+        + " " + go_q_rune(int(health.get("Retries") or 0)) + "}"
     )

@@ -31,12 +31,11 @@ def test_metadata_created_by_as_legacy_builder_writes_it():
         '/bin/sh -c #(nop)  CMD ["sh" "-c" "x"]',
         '/bin/sh -c #(nop)  CMD ["/bin/sh" "-c" "echo hi"]',
         '/bin/sh -c #(nop)  ENTRYPOINT ["/bin/true"]',
-        "/bin/sh -c #(nop)  EXPOSE 80 53/udp",
+        "/bin/sh -c #(nop)  EXPOSE 53/udp 80/tcp",
         "/bin/sh -c #(nop)  VOLUME [/data /x]",
         "/bin/sh -c #(nop)  USER 1000:1000",
         "/bin/sh -c #(nop)  STOPSIGNAL SIGINT",
-        "/bin/sh -c #(nop)  HEALTHCHECK &{Test:[CMD-SHELL wget -q localhost] Interval:30s Timeout:0s "
-        "StartPeriod:0s Retries:3}",
+        "/bin/sh -c #(nop)  HEALTHCHECK &{[\"CMD-SHELL\" \"wget -q localhost\"] \"30s\" \"0s\" \"0s\" '\\x03'}",
         "/bin/bash -c #(nop)  SHELL [/bin/bash -c]",
         "/bin/bash -c #(nop)  ONBUILD RUN echo child",
     ]
