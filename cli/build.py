@@ -69,12 +69,13 @@ def cmd_build(ctx, args) -> int:
         try:
             image_id = build.run()
         except BarqueError as exc:
+            from cli.buildscope import BuildContextError
             from client.dockerfile.dispatch import BuildError
 
             build.output_done()
             # a build's own errors are printed as the legacy builder words them;
             # a RUN's failure exits with the command's status, as docker's CLI does
-            if isinstance(exc, BuildError):
+            if isinstance(exc, (BuildError, BuildContextError)):
                 print(str(exc), file=sys.stderr)
             else:
                 ctx.error(exc)

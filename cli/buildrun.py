@@ -100,6 +100,7 @@ class StepRunner:
         self.stage_image = stage_image  # COPY --from=<stage name or index> -> image id, waiting for the stage
         self.tmpdir = tmpdir
         self._lock = threading.Lock()
+        self._scratch_id: Optional[str] = None
 
     # ---- the cache and the commit -------------------------------------------
 
@@ -150,10 +151,19 @@ class StepRunner:
             return self._copy(parent, step, step.copy)
         raise BuildError(f"unknown step kind {step.kind}")
 
+    def _scratch(self) -> str:
+        """A zero-layer image for containers of steps on ``FROM scratch``; the
+        step's commit still names parent "" (scratch), so it is not in the history."""
+        with self._lock:
+            if self._scratch_id is None:
+                self._scratch_id = self.svc.commit(images_pb2.CommitRequest(
+                    parent="", empty_layer=True, cache_key="barque-build-scratch-base")).id
+            return self._scratch_id
+
     def _container_config(self, parent: str, step: Step, cmd: List[str]) -> runtime_pb2.ContainerConfig:
         cfg = step.config
         return runtime_pb2.ContainerConfig(
-            image=parent or "scratch", cmd=cmd, env=step.env or list(cfg.get("Env") or []),
+            image=parent or self._scratch(), cmd=cmd, env=step.env or list(cfg.get("Env") or []),
             working_dir=cfg.get("WorkingDir") or "", user=cfg.get("User") or "",
             entrypoint=runtime_pb2.StrSlice(values=[]),
             healthcheck=runtime_pb2.HealthConfig(test=["NONE"]))
@@ -235,6 +245,8 @@ class StepRunner:
     # ---- COPY and ADD -------------------------------------------------------
 
     def _copy(self, parent: str, step: Step, plan: CopyPlan) -> StepResult:
+        if plan.from_:
+            return self._copy_from(parent, step, plan)
         sources = self._sources(plan)
         digest = self._digest(plan, sources)
         created_by = step.created_by.replace("{src}", digest)
@@ -247,33 +259,29 @@ class StepRunner:
                                               lambda cid: self._do_copy(cid, plan, sources)), False)
 
     def _sources(self, plan: CopyPlan) -> list:
+        """The step's sources (heredocs, downloads, context paths) as the context's Source."""
+        from pathlib import Path
+
+        from cli.buildfetch import fetch_url, is_url
+        from cli.buildtar import Source
+
         if plan.from_:
-            return [("from", s) for s in plan.sources]
-        out: list = []
-        ctx = self.context
-        for doc in plan.heredocs:
-            out.append(("inline", ctx.inline_source(doc.name, doc.content.encode())))
-        urls = [s for s in plan.sources if plan.add and s.startswith(("http://", "https://"))]
+            return []
+        out = [Source.inline(doc.name, doc.content.encode()) for doc in plan.heredocs]
+        urls = [s for s in plan.sources if plan.add and is_url(s)]
         local = [s for s in plan.sources if s not in urls]
         if plan.checksum and (local or len(urls) != 1):
             raise BuildError("checksum can't be specified for non-HTTP(S) sources")
         for url in urls:
-            fetched = ctx.fetch_url(url, plan.checksum, self.tmpdir)
-            out.append(("url", fetched))
+            out.append(fetch_url(url, plan.checksum, Path(self.tmpdir or "/tmp")).source())
         if local:
-            if ctx is None:
-                raise BuildError("COPY failed: no build context")
-            out.extend(("ctx", s) for s in ctx.sources(local, "ADD" if plan.add else "COPY"))
+            out.extend(self.context.sources(local, "ADD" if plan.add else "COPY"))
         if not out:
             raise BuildError(f"{'ADD' if plan.add else 'COPY'} failed: no source files were specified")
         return out
 
     def _digest(self, plan: CopyPlan, sources: list) -> str:
-        if plan.from_:
-            image = self.stage_image(plan.from_) if self.stage_image else plan.from_
-            h = hashlib.sha256(json.dumps([image, plan.sources]).encode()).hexdigest()
-            return f"{'dir' if len(plan.sources) == 1 else 'multi'}:{h}"
-        return self.context.digest_of([s for _, s in sources])
+        return str(self.context.digest(sources))
 
     def _owner(self, cid: str, plan: CopyPlan) -> Optional[Tuple[int, int]]:
         if not plan.chown:
@@ -301,45 +309,42 @@ class StepRunner:
             st = self.svc.files.stat_path(cid, path)
         except (NotFound, BarqueError):
             return False
-        return bool(st.mode & 0o040000) or (st.mode >> 31) & 1 == 1
+        return _is_dir(st.mode)
 
     def _do_copy(self, cid: str, plan: CopyPlan, sources: list) -> None:
+        """moby's performCopyForInfo per source: a directory's contents into
+        the destination, ADD's local archives extracted there, a file into the
+        destination directory (a trailing slash or an existing directory) or
+        as the destination path itself."""
+        from cli.buildcontext import archive_stream
+
         owner = self._owner(cid, plan)
+        own = owner or (0, 0)
         chmod = int(plan.chmod, 8) if plan.chmod else None
         dest = plan.dest_path
-        parents = owner or (0, 0)
-        ends_slash = dest.endswith("/")
-        dest_dir_exists = self._is_dir(cid, dest.rstrip("/") or "/")
-        for kind, src in sources:
-            if kind == "from":
-                self._copy_from_stage(cid, plan, src, owner, chmod, ends_slash or dest_dir_exists)
+        dest_dir = dest.rstrip("/") or "/"
+        into_dir = dest.endswith("/") or self._is_dir(cid, dest_dir)
+        for src in sources:
+            if src.is_dir:
+                self._copy_to(cid, dest_dir, self.context.tar_stream(
+                    [src], rename=None, uid=own[0], gid=own[1], chmod=chmod), own)
                 continue
-            if kind == "ctx" and plan.add and self.context.is_archive(src):
-                self._copy_to(cid, dest.rstrip("/") or "/", self.context.archive_stream(src), parents)
-                continue
-            is_dir = kind == "ctx" and src.is_dir
-            own = owner or (0, 0)
-            if is_dir:
-                self._copy_to(cid, dest.rstrip("/") or "/", self.context.tar_stream(
-                    [src], rename=None, uid=own[0], gid=own[1], chmod=chmod), parents)
-                continue
-            if kind == "url":
-                name = src.filename
-                into_dir = ends_slash or dest_dir_exists
-                target_dir, leaf = (dest.rstrip("/") or "/", name) if into_dir else posixpath.split(dest)
-                stream = self.context.file_stream(src.path, leaf, uid=own[0], gid=own[1],
-                                                  mode=chmod if chmod is not None else 0o600, mtime=src.mtime)
-                self._copy_to(cid, target_dir or "/", stream, parents)
-                continue
-            into_dir = ends_slash or dest_dir_exists
+            if plan.add and src.kind == "context":
+                archive = archive_stream(self.context, src)
+                if archive is not None:
+                    self._copy_to(cid, dest_dir, archive, own)
+                    continue
             if into_dir:
-                target_dir, leaf = dest.rstrip("/") or "/", None
+                target, leaf = dest_dir, None
             else:
-                target_dir, leaf = posixpath.split(dest)
-            self._copy_to(cid, target_dir or "/", self.context.tar_stream(
-                [src], rename=leaf, uid=own[0], gid=own[1], chmod=chmod), parents)
+                target, leaf = posixpath.split(dest)
+            self._copy_to(cid, target or "/", self.context.tar_stream(
+                [src], rename=leaf, uid=own[0], gid=own[1], chmod=chmod), own)
 
-    def _copy_from_stage(self, cid: str, plan: CopyPlan, path: str, owner, chmod, into_dir: bool) -> None:
+    def _copy_from(self, parent: str, step: Step, plan: CopyPlan) -> StepResult:
+        """COPY --from: the sources read from a container of the stage's (or
+        image's) image; the history hash names that image and the paths, which
+        fixes the content as the image id is its config's digest."""
         source = plan.from_ or ""
         image = self.stage_image(source) if self.stage_image else source
         src_cid = self.svc.runtime.create(runtime_pb2.CreateRequest(
@@ -347,23 +352,46 @@ class StepRunner:
                                                entrypoint=runtime_pb2.StrSlice(values=[])),
             host_config=runtime_pb2.HostConfig(network_mode="none")))
         try:
-            st, chunks = self.svc.files.copy_from(src_cid, path, True)
-            is_dir = bool(st.mode & 0o040000) or (st.mode >> 31) & 1 == 1
-            dest = plan.dest_path
-            if is_dir:
-                target, stream = dest.rstrip("/") or "/", retar(chunks, contents=True, rename=None,
-                                                                 owner=owner, chmod=chmod)
-            elif into_dir:
-                target, stream = dest.rstrip("/") or "/", retar(chunks, contents=False, rename=None,
-                                                                 owner=owner, chmod=chmod)
-            else:
-                target_dir, leaf = posixpath.split(dest)
-                target, stream = target_dir or "/", retar(chunks, contents=False, rename=leaf,
-                                                           owner=owner, chmod=chmod)
-            self._copy_to(cid, target, stream, owner or (0, 0))
+            kinds = []
+            for path in plan.sources:
+                try:
+                    kinds.append("dir" if _is_dir(self.svc.files.stat_path(src_cid, path).mode) else "file")
+                except NotFound:
+                    raise BuildError(f"COPY failed: stat {path}: file does not exist") from None
+            h = hashlib.sha256(json.dumps([image, plan.sources, kinds]).encode()).hexdigest()
+            created_by = step.created_by.replace("{src}", f"{kinds[0] if len(kinds) == 1 else 'multi'}:{h}")
+            key = cache_key(parent, step, created_by, json.dumps([plan.chmod, plan.link, plan.dest_path]))
+            hit = self._cached(key)
+            if hit is not None:
+                return StepResult(hit, True)
+            return StepResult(self._in_container(parent, step, created_by, key,
+                                                  lambda cid: self._do_copy_from(cid, plan, src_cid)), False)
         finally:
             try:
                 self.svc.runtime.delete(src_cid, force=True)
             except NotFound:
                 pass
 
+    def _do_copy_from(self, cid: str, plan: CopyPlan, src_cid: str) -> None:
+        owner = self._owner(cid, plan)
+        chmod = int(plan.chmod, 8) if plan.chmod else None
+        dest = plan.dest_path
+        dest_dir = dest.rstrip("/") or "/"
+        into_dir = dest.endswith("/") or self._is_dir(cid, dest_dir)
+        for path in plan.sources:
+            st, chunks = self.svc.files.copy_from(src_cid, path, True)
+            # moby keeps the source's owners when no --chown is given
+            if _is_dir(st.mode):
+                target, stream = dest_dir, retar(chunks, contents=True, rename=None, owner=owner, chmod=chmod)
+            elif into_dir:
+                target, stream = dest_dir, retar(chunks, contents=False, rename=None, owner=owner, chmod=chmod)
+            else:
+                target_dir, leaf = posixpath.split(dest)
+                target, stream = target_dir or "/", retar(chunks, contents=False, rename=leaf,
+                                                           owner=owner, chmod=chmod)
+            self._copy_to(cid, target, stream, owner or (0, 0))
+
+
+def _is_dir(mode: int) -> bool:
+    """A PathStat mode (Go's FileMode: ModeDir is bit 31) names a directory."""
+    return bool((mode >> 31) & 1) or (mode & 0o170000) == 0o040000

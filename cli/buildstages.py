@@ -100,10 +100,16 @@ class Build:
     # ---- the whole build ----------------------------------------------------
 
     def run(self) -> str:
-        from cli.buildcontext import open_context
+        from pathlib import Path
+
+        from cli.buildcontext import BuildContext
         from cli.format import human_size
 
-        context = open_context(self.args.context, self.args.file, self.tmpdir)
+        if self.args.context == "-":
+            context = BuildContext.from_stdin(sys.stdin.buffer, Path(self.tmpdir), self.args.file)
+        else:
+            context = BuildContext.from_dir(self.args.context, self.args.file, stdin=sys.stdin.buffer)
+        self.context = context
         self.say(f"Sending build context to Docker daemon  {human_size(context.tar_size(), 4)}\n")
         dockerfile = parse(context.dockerfile_text)
         plan = plan_build(dockerfile, self.build_args, self.args.target or None)
