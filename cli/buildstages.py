@@ -6,13 +6,16 @@ from __future__ import annotations
 import sys
 import threading
 from concurrent.futures import Future
-from typing import Dict, List, Optional
+from typing import TYPE_CHECKING, Dict, List, Optional
 
 from barque.images.v1 import images_pb2
 from cli.buildrun import BuildServices, StepRunner, image_config
 from client.dockerfile.dispatch import BuildError, Plan, Stage, begin_stage, parse_trigger, plan_build, step_for
 from client.dockerfile.parser import Instruction, parse
 from client.errors import NotFound
+
+if TYPE_CHECKING:
+    from cli.buildview import CompactView
 
 __all__ = ["Build", "OrderedOutput"]
 
@@ -87,15 +90,28 @@ class Build:
         self.futures: Dict[int, Future] = {}
         self.plan: Optional[Plan] = None
         self.failed = threading.Event()
+        self.view: Optional["CompactView"] = None
+        progress = getattr(args, "progress", "auto")
+        if not args.quiet and (progress == "tty" or (progress == "auto" and self.out.isatty())):
+            import shutil
+
+            from cli.buildview import CompactView
+
+            self.view = CompactView(self.out.write, shutil.get_terminal_size().columns, flush=self.out.flush)
 
     def say(self, text: str) -> None:
-        if not self.args.quiet:
-            self.out.write(text)
-            self.out.flush()
+        if self.args.quiet:
+            return
+        (self.view or self.out).write(text)
+        self.out.flush()
 
     def output_done(self) -> None:
+        """The build stopped early: what was held is printed (the failed step whole)."""
         if self.output is not None:
             self.output.flush_all()
+        if self.view is not None:
+            self.view.fail()
+            self.out.flush()
 
     # ---- the whole build ----------------------------------------------------
 
@@ -128,7 +144,7 @@ class Build:
             starts[ix] = number
             number += 1 + len(plan.stages[ix].instructions)
         quiet_out = _Sink(lambda text: None)
-        self.output = OrderedOutput(quiet_out if self.args.quiet else self.out, plan.needed)
+        self.output = OrderedOutput(quiet_out if self.args.quiet else (self.view or self.out), plan.needed)
         self.services = BuildServices(self.ctx)
         network = "bridge" if self.args.network in ("default", "") else self.args.network
         created = self.epoch * 10**9 if self.epoch is not None else 0
@@ -152,6 +168,8 @@ class Build:
         image: images_pb2.Image = self.futures[plan.target].result()
         if image is None or not image.id:
             raise BuildError("No image was generated. Is your Dockerfile empty?")
+        if self.view is not None:
+            self.view.close()
         unused = plan.args.unused()
         if unused:
             self.say(f"[Warning] One or more build-args [{' '.join(unused)}] were not consumed\n")
