@@ -18,7 +18,7 @@ from typing import Callable, List, Optional
 __all__ = ["CompactView"]
 
 _STEP = re.compile(r"Step (\d+)/(\d+) : (.*)")
-_ID = re.compile(r" ---> ([0-9a-f]{12})?$")
+_ID = re.compile(r" ---> ([0-9a-f]{12})?")
 _QUIET = (" ---> Running in ", "Removing intermediate container ", " ---> Using cache")
 
 
