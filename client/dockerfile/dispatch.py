@@ -33,7 +33,7 @@ from client.errors import InvalidArgument
 
 __all__ = [
     "BuildError", "CopyPlan", "DEFAULT_PATH", "DEFAULT_SHELL", "Plan", "Stage", "StageState", "Step",
-    "begin_stage", "normalize_dest", "plan_build", "step_for", "parse_trigger",
+    "begin_stage", "go_duration_ns", "normalize_dest", "plan_build", "step_for", "parse_trigger",
 ]
 
 DEFAULT_SHELL = ["/bin/sh", "-c"]
@@ -272,8 +272,9 @@ def _clean(path: str) -> str:
     return "/" + "/".join(parts)
 
 
-def _duration(flag: str, text: Optional[str]) -> int:
-    if text is None or text == "":
+def go_duration_ns(text: str) -> int:
+    """Go's time.ParseDuration, in nanoseconds: "30s", "1m30s", "500ms"."""
+    if text in ("", "0"):
         return 0
     pos, total = 0, 0.0
     while pos < len(text):
@@ -282,10 +283,11 @@ def _duration(flag: str, text: Optional[str]) -> int:
             raise BuildError(f'time: invalid duration "{text}"')
         total += float(m.group(1)) * _UNIT_NS[m.group(2)]
         pos = m.end()
-    ns = int(total)
-    if ns < 0:
-        raise BuildError(f"{flag} cannot be negative")
-    return ns
+    return int(total)
+
+
+def _duration(flag: str, text: Optional[str]) -> int:
+    return go_duration_ns(text or "")
 
 
 def _cmdline(state: StageState, inst: Instruction) -> List[str]:

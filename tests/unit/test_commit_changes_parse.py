@@ -33,13 +33,13 @@ def test_env_forms_quotes_and_expansion() -> None:
 def test_label_expose_volume_user_stopsignal_workdir_onbuild() -> None:
     out = apply_changes(BASE, [
         'LABEL b=2 "c d"=3', "EXPOSE 80 53/UDP", 'VOLUME ["/data", "/logs"]', "VOLUME /more",
-        "USER app", "STOPSIGNAL SIGINT", "WORKDIR sub", "WORKDIR ../other", "ONBUILD run make",
+        "USER app", "STOPSIGNAL SIGINT", "WORKDIR sub", "WORKDIR ../other", "ONBUILD run make",  # docker 20.10 keeps the trigger as written
     ])
     assert out["Labels"] == {"a": "1", "b": "2", "c d": "3"}
     assert out["ExposedPorts"] == {"80/tcp": {}, "53/udp": {}}
     assert out["Volumes"] == {"/data": {}, "/logs": {}, "/more": {}}
     assert (out["User"], out["StopSignal"], out["WorkingDir"]) == ("app", "SIGINT", "/srv/other")
-    assert out["OnBuild"] == ["RUN make"]
+    assert out["OnBuild"] == ["run make"]  # as written: docker 20.10 checked side by side
 
 
 def test_healthcheck_forms() -> None:
@@ -131,3 +131,12 @@ def test_commands_register_under_both_names(argv: list[str]) -> None:
     if flag is not None:  # -p/-H take only an attached value: a bare word after them is an operand
         flag, operands = _bool_and_operands(flag, args.operands)
         assert flag in ("true", "false") and operands[0] in ("c", "img")
+
+
+def test_entrypoint_clears_the_cmd_as_docker_20_10_commit_does() -> None:
+    """Checked side by side: ``docker commit -c 'ENTRYPOINT ["ep"]'`` of a
+    container with a Cmd gives Cmd null (moby's dispatchEntrypoint, cmdSet false)."""
+    out = apply_changes({"Cmd": ["mycmd"]}, ['ENTRYPOINT ["ep"]'])
+    assert out["Entrypoint"] == ["ep"] and out["Cmd"] is None
+    out = apply_changes({"Cmd": ["mycmd"]}, ['CMD ["c"]', 'ENTRYPOINT ["ep"]'])
+    assert out["Cmd"] == ["c"]
