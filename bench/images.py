@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import BinaryIO, Callable
 
 from client.imagespec import MediaType
+from tests.support.baseimages import HashingWriter
 from tests.support.images import RegistryClient
 from tests.support.registry import Registry
 
@@ -65,25 +66,6 @@ class BenchImage:
         return sum(layer["files"] for layer in self.info["layers"])
 
 
-class _HashingWriter(io.RawIOBase):
-    """Counts and hashes what passes through to ``sink``."""
-
-    def __init__(self, sink: BinaryIO) -> None:
-        super().__init__()
-        self.sink = sink
-        self.sha = hashlib.sha256()
-        self.size = 0
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data) -> int:  # type: ignore[override]
-        self.sha.update(data)
-        self.size += len(data)
-        self.sink.write(data)
-        return len(data)
-
-
 def _ensure_rootfs(cache: Path) -> Path:
     """The debootstrap tree, built once (needs root and the Debian mirror)."""
     rootfs = cache / "rootfs"
@@ -108,9 +90,9 @@ def _write_layer(blobs: Path, name: str, fill: Callable[[tarfile.TarFile], None]
     """Stream a tar through gzip into the blob dir; returns the layer's descriptor facts."""
     tmp = blobs / f".ingest-{name}"
     with open(tmp, "wb") as raw:
-        compressed = _HashingWriter(raw)
+        compressed = HashingWriter(raw)
         with gzip.GzipFile(fileobj=compressed, mode="wb", compresslevel=GZIP_LEVEL, mtime=0) as gz:
-            plain = _HashingWriter(gz)  # type: ignore[arg-type]
+            plain = HashingWriter(gz)  # type: ignore[arg-type]
             with tarfile.open(fileobj=plain, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
                 fill(tar)
                 files = sum(1 for _ in tar.getmembers())

@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from client.dockerfile.ignore import IgnoreMatcher, clean_path, read_dockerignore
+from client.dockerfile.ignore import IgnoreMatcher, clean_path, go_class, read_dockerignore
 from client.errors import InvalidArgument
 
 __all__ = [
@@ -287,38 +287,6 @@ def contains_wildcards(path: str) -> bool:
     return False
 
 
-def _class(pattern: str, i: int) -> tuple[str, int]:
-    """The ``[...]`` at ``i`` as a Python class (Go's syntax); ValueError when bad."""
-    i += 1
-    negate = i < len(pattern) and pattern[i] == "^"
-    i += negate
-    members: list[str] = []
-
-    def end() -> str:
-        nonlocal i
-        if i >= len(pattern) or pattern[i] in "-]":
-            raise ValueError("bad range")
-        if pattern[i] == "\\":
-            i += 1
-            if i >= len(pattern):
-                raise ValueError("bad escape")
-        i += 1
-        return pattern[i - 1]
-
-    while True:
-        if i < len(pattern) and pattern[i] == "]" and members:
-            return "[" + "^" * negate + "".join(members) + "]", i + 1
-        lo = end()
-        if i < len(pattern) and pattern[i] == "-":
-            i += 1
-            hi = end()
-            if lo > hi:
-                raise ValueError("bad range")
-            members.append(re.escape(lo) + "-" + re.escape(hi))
-        else:
-            members.append(re.escape(lo))
-
-
 def _translate(pattern: str) -> str:
     out: list[str] = []
     i = 0
@@ -329,7 +297,7 @@ def _translate(pattern: str) -> str:
         elif ch == "?":
             out.append("[^/]")
         elif ch == "[":
-            text, i = _class(pattern, i)
+            text, i = go_class(pattern, i)
             out.append(text)
             continue
         elif ch == "\\":

@@ -42,6 +42,7 @@ __all__ = [
     "IgnorePattern",
     "IgnoreMatcher",
     "clean_path",
+    "go_class",
     "read_dockerignore",
 ]
 
@@ -132,7 +133,7 @@ def _read_lines(text: str) -> list[tuple[int, str]]:
 _EXACT, _PREFIX, _SUFFIX, _REGEXP = "exact", "prefix", "suffix", "regexp"
 
 
-def _parse_class(pattern: str, start: int) -> tuple[str, int]:
+def go_class(pattern: str, start: int) -> tuple[str, int]:
     """Translate the ``[...]`` class opening at ``start`` to a Python class.
 
     Returns the regexp text and the index after the closing ``]``.  Syntax
@@ -213,7 +214,7 @@ def _compile(pattern: str) -> tuple[str, re.Pattern[str] | None]:
             i += 1
             kind = _REGEXP
         elif ch == "[":
-            text, i = _parse_class(pattern, i - 1)
+            text, i = go_class(pattern, i - 1)
             out.append(text)
             kind = _REGEXP
         elif ch == "]":

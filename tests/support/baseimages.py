@@ -44,7 +44,7 @@ from client.imagespec import MediaType
 from tests.support.images import PushedImage, RegistryClient, describe
 from tests.support.registry import Registry
 
-__all__ = ["CACHE_DIR", "DEBIAN_GCC", "DEBIAN_PATH", "CachedImage", "Recipe", "prepare", "push_cached",
+__all__ = ["CACHE_DIR", "DEBIAN_GCC", "DEBIAN_PATH", "CachedImage", "HashingWriter", "Recipe", "prepare", "push_cached",
            "push_debian_gcc"]
 
 CACHE_DIR = Path("/var/cache/barque-test")
@@ -85,7 +85,7 @@ class CachedImage:
         return self.root / "blobs" / "sha256" / digest.split(":", 1)[1]
 
 
-class _HashingWriter(io.RawIOBase):
+class HashingWriter(io.RawIOBase):
     """Counts and hashes what passes through to ``sink``."""
 
     def __init__(self, sink: BinaryIO) -> None:
@@ -188,9 +188,9 @@ def _build(recipe: Recipe, cache: Path, target: Path, log) -> None:
     start = time.monotonic()
     ingest = blobs / ".ingest"
     with open(ingest, "wb") as raw:
-        compressed = _HashingWriter(raw)
+        compressed = HashingWriter(raw)
         with gzip.GzipFile(fileobj=compressed, mode="wb", compresslevel=GZIP_LEVEL, mtime=0) as gz:
-            plain = _HashingWriter(gz)  # type: ignore[arg-type]
+            plain = HashingWriter(gz)  # type: ignore[arg-type]
             with tarfile.open(fileobj=plain, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
                 _fill(tar, rootfs)
         raw.flush()
