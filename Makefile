@@ -11,7 +11,7 @@ BINDIR ?= /usr/local/bin
 APT_PACKAGES := docker-registry skopeo umoci busybox-static runc apache2-utils zstd curl iproute2 \
 	python3-venv ca-certificates systemd podman conmon iptables util-linux tini procps docker.io debootstrap
 
-.PHONY: help deps install venv protos check-protos up down status demo test test-unit lint bench-deps bench-pull bench-run bench-net
+.PHONY: help deps install venv protos check-protos up down status demo test test-unit lint bench-deps bench-pull bench-run bench-net bench-build
 
 help:
 	@echo "make install       venv + generated code + barque on PATH ($(BINDIR))"
@@ -23,6 +23,7 @@ help:
 	@echo "make bench-pull    cold pull benchmark against skopeo/docker/podman"
 	@echo "make bench-run     container start latency and memory against docker/podman"
 	@echo "make bench-net     bridge throughput (iperf3) and network start-up cost against docker/podman"
+	@echo "make bench-build   barque build (cold, cached, one changed file) against docker legacy/BuildKit/podman"
 
 deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
@@ -101,3 +102,6 @@ bench-run: install bench-deps
 
 bench-net: install bench-deps
 	$(PY) -m bench.net
+
+bench-build: install bench-deps
+	$(PY) -m bench.build
