@@ -47,8 +47,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bench.build_engines import CGROUP_PARENTS, ENGINES, cache_hits, make_builder
+from bench.build_steps import breakdown
 from bench.many import alternate, summary
-from bench.run import _remove_root, _tree
+from bench.run import _check_server, _remove_root, _tree
 from bench.tools import ToolError, become_subreaper, reap_orphans, remove_cgroups
 from tests.support import host
 from tests.support.baseimages import push_debian_gcc
@@ -252,6 +253,17 @@ def print_report(result: dict) -> None:
         print("\nfairness:")
         for note in result["fairness"]:
             print(f"  {note}")
+    for dockerfile, per in result.get("breakdown", {}).items():
+        print(f"\nbreakdown of {dockerfile} (one extra build each, seconds per step):")
+        for name, cases in per.items():
+            for case, got in cases.items():
+                steps = "; ".join(f"{step[:28]} {sec:.2f}" for step, sec in got.get("steps", []) if sec >= 0.02)
+                print(f"  {name:16s} {case:8s} {got.get('total_s', 0):.2f}s: {steps or got.get('error', '')[:120]}")
+    restarted = result.get("command_server", {}).get("restarted_during")
+    if restarted:
+        print(f"\nbarque's command server restarted (a source file changed) during: {', '.join(restarted)}")
+    if result["tree"]["uncommitted"]:
+        print(f"\nuncommitted changes measured: {', '.join(result['tree']['uncommitted'])}")
     if result["skipped"]:
         print("\nskipped: " + "; ".join(f"{k}: {v}" for k, v in result["skipped"].items()))
     print(f"\nload average: start {result['host']['loadavg_start'][0]:.2f}, end {result['host']['loadavg_end'][0]:.2f}")
@@ -343,6 +355,7 @@ def run_benchmark(runs: int, engines: list[str], dockerfiles: list[str]) -> dict
             result["engines"][b.name] = {"version": b.version(),
                                          "command": " ".join(b.build_command(Path("CONTEXT"), "TAG"))}
         keep = {registry.proc.pid}  # type: ignore[attr-defined]
+        barque = next((b for b in builders if b.name == "barque"), None)
         for dockerfile in dockerfiles:
             contexts = {b.name: write_context(root / "contexts" / b.name / dockerfile, context_files(dockerfile, refs))
                         for b in builders}
@@ -360,6 +373,12 @@ def run_benchmark(runs: int, engines: list[str], dockerfiles: list[str]) -> dict
                 except (ToolError, RuntimeError) as exc:
                     print(f"  failed: {exc}", flush=True)
                     result["cases"][key] = {"error": str(exc), "failed_calls": failed}
+                # was every barque build of the case served by the same warm command server?
+                _check_server(barque, key, result)
+            print(f"{dockerfile} breakdown: one more cold and changed build per engine, per step", flush=True)
+            result.setdefault("breakdown", {})[dockerfile] = breakdown(builders, dockerfile, contexts, versions,
+                                                                       changed_file)
+            _check_server(barque, f"{dockerfile} breakdown", result)
         result["host"]["loadavg_end"] = os.getloadavg()
     reap_orphans(set())
     result["fairness"] = fairness_notes(result["cases"])

@@ -10,6 +10,7 @@ import pytest
 
 from bench.build import (CASES, DOCKERFILES, TEN_CHANGED, NewCgroups, case_summary, changed_file, context_files,
                          fairness_notes, parse_args, print_report, targets)
+from bench.build_steps import step_seconds
 from bench.build_engines import ENGINES, cache_hits, remove_all_but
 from bench.tools import ToolError
 from client.dockerfile.parser import parse
@@ -172,7 +173,9 @@ def test_report_prints_every_case_and_is_json(capsys):
     cases["multi-stage changed"] = {"error": "podman build failed", "failed_calls": []}
     result = {"runs": 2, "engines": {n: {"version": f"{n} 1"} for n in engines}, "cases": cases,
               "targets": targets(cases), "fairness": fairness_notes(cases), "skipped": {},
-              "host": {"loadavg_start": [0.5, 0, 0], "loadavg_end": [1.0, 0, 0]}}
+              "host": {"loadavg_start": [0.5, 0, 0], "loadavg_end": [1.0, 0, 0]},
+              "tree": {"commit": "abc", "uncommitted": [" M cli/build.py"]},
+              "command_server": {"pid": 1, "restarted_during": ["ten-step cold"]}}
     json.dumps(result)
     print_report(result)
     out = capsys.readouterr().out
@@ -181,6 +184,8 @@ def test_report_prints_every_case_and_is_json(capsys):
     assert "failed: podman build failed" in out
     assert "barque/docker-buildkit" in out and "1.10x" in out
     assert "barque's cached rebuild of the ten-step Dockerfile: 0.550s" in out
+    assert "restarted (a source file changed) during: ten-step cold" in out
+    assert "uncommitted changes measured:  M cli/build.py" in out
 
 
 def test_new_cgroups_removes_only_what_was_absent(tmp_path):
@@ -194,3 +199,20 @@ def test_new_cgroups_removes_only_what_was_absent(tmp_path):
     assert cgroups.remove() == [str(tmp_path / "pids" / "docker" / "buildkit")]
     assert not (tmp_path / "memory" / "docker" / "buildkit").exists()
     assert (tmp_path / "memory" / "docker").is_dir()
+
+
+def test_step_seconds_of_legacy_output():
+    lines = [(0.1, "Sending build context to Docker daemon  3kB"), (0.2, "Step 1/3 : FROM busybox"),
+             (0.25, " ---> 1a2b"), (0.3, "Step 2/3 : RUN true"), (0.9, " ---> Running in abc"),
+             (1.0, "Step 3/3 : CMD x"), (1.1, "Successfully built 1a2b")]
+    assert step_seconds(lines, 1.3) == [("launch", 0.2), ("FROM busybox", 0.1), ("RUN true", 0.7), ("CMD x", 0.3)]
+    assert step_seconds([(0.5, "STEP 1/2: FROM busybox"), (0.7, "STEP 2/2: RUN true")], 1.0) == [
+        ("launch", 0.5), ("FROM busybox", 0.2), ("RUN true", 0.3)]
+
+
+def test_step_seconds_of_buildkit_plain_progress():
+    lines = [(0.1, "#1 [internal] load build definition from Dockerfile"), (0.1, "#1 DONE 0.0s"),
+             (0.2, "#5 [1/3] FROM 127.0.0.1:5000/bench/busybox:latest"), (0.2, "#5 CACHED"),
+             (0.3, "#6 [2/3] RUN true"), (0.6, "#6 DONE 0.3s"), (0.7, "#7 exporting to image"), (0.8, "#7 DONE 0.1s")]
+    assert step_seconds(lines, 1.0) == [("FROM 127.0.0.1:5000/bench/busybox:latest", 0.0), ("RUN true", 0.3),
+                                        ("other", 0.7)]
