@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import bz2
 import errno
-import functools
 import gzip
 import lzma
 import os
@@ -26,11 +25,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from cli.buildscope import BuildContextError, ContextView, Entry
+from cli.localtar import regroup
 
 __all__ = ["CHUNK", "Source", "archive_stream", "compression_of", "source_stream"]
 
 #: most bytes per chunk of a stream (one CopyTo message)
-CHUNK = 1 << 20
+CHUNK = 1 << 20  # as cli.localtar's regroup joins them
 _FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 
 
@@ -62,26 +62,9 @@ class Source:
         return "url" if self.file is not None else "context"
 
 
-@functools.cache
-def _zeros() -> bytes:
-    return bytes(CHUNK)
-
-
-def _chunks(pieces: Iterator[bytes]) -> Iterator[bytes]:
-    """Small pieces joined up to :data:`CHUNK`; a piece that long passes as it is."""
-    held: list[bytes] = []
-    count = 0
-    for piece in pieces:
-        if count + len(piece) > CHUNK and held:
-            yield b"".join(held)
-            held, count = [], 0
-        held.append(piece)
-        count += len(piece)
-        if count >= CHUNK:
-            yield held[0] if len(held) == 1 else b"".join(held)
-            held, count = [], 0
-    if held:
-        yield b"".join(held)
+#: one chunk of zeros for a hole, shared (bytes are immutable): a sparse file's
+#: holes cost no allocation per chunk, so memory stays flat however large
+_ZEROS = bytes(CHUNK)
 
 
 def _pad(size: int) -> Iterator[bytes]:
@@ -103,7 +86,7 @@ def file_data(fd: int, size: int, what: str) -> Iterator[bytes]:
                 seekable = exc.errno == errno.ENXIO
             while pos < min(data, size):
                 n = min(CHUNK, min(data, size) - pos)
-                yield _zeros() if n == CHUNK else bytes(n)
+                yield _ZEROS if n == CHUNK else bytes(n)
                 pos += n
             if pos >= size:
                 break
@@ -246,7 +229,7 @@ def source_stream(view: ContextView | None, sources: list[Source], *, rename: st
             yield from streamer.source(src, rename)
         yield bytes(2 * tarfile.BLOCKSIZE)
 
-    return _chunks(pieces())
+    return regroup(pieces())
 
 
 # ---- ADD of a local archive --------------------------------------------------------------------
@@ -318,7 +301,7 @@ def archive_stream(view: ContextView, source: Source) -> Iterator[bytes] | None:
     if len(first) < tarfile.BLOCKSIZE or not is_tar_header(first):
         raw.close()
         return None
-    return _chunks(_rest(raw, stream, first, source.name))
+    return regroup(_rest(raw, stream, first, source.name))
 
 
 def _rest(raw: IO[bytes], stream: IO[bytes], first: bytes, what: str) -> Iterator[bytes]:

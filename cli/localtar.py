@@ -26,7 +26,7 @@ import tarfile
 from collections.abc import Iterator
 from typing import IO
 
-__all__ = ["LocalCopyError", "archive_local", "extract_local"]
+__all__ = ["LocalCopyError", "archive_local", "extract_local", "regroup"]
 
 #: most bytes per chunk of a local archive (one CopyTo message); a file's reads
 #: of :data:`_READ` bytes pass through uncopied, small pieces are joined
@@ -80,13 +80,13 @@ def archive_local(directory: str, leaf: str | None, name: str) -> Iterator[bytes
             pieces = _walk_dir(os.dup(dfd), name, links)
         else:
             pieces = _member(dfd, leaf, name, links)
-        yield from _regroup(pieces)
+        yield from regroup(pieces)
         yield bytes(2 * tarfile.BLOCKSIZE)
     finally:
         os.close(dfd)
 
 
-def _regroup(pieces: Iterator[bytes]) -> Iterator[bytes]:
+def regroup(pieces: Iterator[bytes]) -> Iterator[bytes]:
     """Chunks of at most :data:`_CHUNK` bytes (no piece is longer): small
     pieces joined, a file's reads passed on as they are, never copied."""
     held: list[bytes] = []
@@ -98,7 +98,7 @@ def _regroup(pieces: Iterator[bytes]) -> Iterator[bytes]:
         held.append(piece)
         count += len(piece)
         if count >= _CHUNK:
-            yield b"".join(held)
+            yield held[0] if len(held) == 1 else b"".join(held)
             held, count = [], 0
     if held:
         yield b"".join(held)
