@@ -17,7 +17,7 @@ from bench.tools import ToolError
 
 __all__ = ["step_seconds", "stamped_build", "breakdown"]
 
-_LEGACY_STEP = re.compile(r"^(?:STEP|Step) \d+/\d+ ?: ?(.*)$")
+_LEGACY_STEP = re.compile(r"^(?:\[\d+/\d+\] )?(?:STEP|Step) \d+/\d+ ?: ?(.*)$")
 _BUILDKIT_STEP = re.compile(r"^#(\d+) \[(?:[^\]]* )?\d+/\d+\] (.*)$")
 _BUILDKIT_END = re.compile(r"^#(\d+) (?:DONE (\d+(?:\.\d+)?)s|CACHED)$")
 

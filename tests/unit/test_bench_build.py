@@ -208,6 +208,9 @@ def test_step_seconds_of_legacy_output():
     assert step_seconds(lines, 1.3) == [("launch", 0.2), ("FROM busybox", 0.1), ("RUN true", 0.7), ("CMD x", 0.3)]
     assert step_seconds([(0.5, "STEP 1/2: FROM busybox"), (0.7, "STEP 2/2: RUN true")], 1.0) == [
         ("launch", 0.5), ("FROM busybox", 0.2), ("RUN true", 0.3)]
+    # podman's multi-stage output names the stage first
+    assert step_seconds([(0.1, "[1/2] STEP 1/2: FROM debian AS build"), (0.4, "[2/2] STEP 1/1: FROM busybox")],
+                        0.5) == [("launch", 0.1), ("FROM debian AS build", 0.3), ("FROM busybox", 0.1)]
 
 
 def test_step_seconds_of_buildkit_plain_progress():
