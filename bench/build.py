@@ -53,6 +53,7 @@ from bench.run import _check_server, _remove_root, _tree
 from bench.tools import ToolError, become_subreaper, reap_orphans, remove_cgroups
 from tests.support import host
 from tests.support.baseimages import push_debian_gcc
+from tests.support.buildcorpus import MULTI_STAGE  # the peers' multi-stage build
 from tests.support.images import busybox_layout, skopeo_push
 from tests.support.registry import start_registry
 
@@ -65,17 +66,6 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 HELLO_C = """\
 #include <stdio.h>
 int main(void) {{ printf("hello from C{suffix}\\n"); return 0; }}
-"""
-
-#: tests/peers/test_build_vs_docker.py's multi-stage build: a static C program compiled with Debian's gcc
-MULTI_STAGE = """\
-FROM {debian} AS build
-WORKDIR /src
-COPY hello.c .
-RUN gcc -static -O2 -o /hello hello.c
-FROM {busybox}
-COPY --from=build /hello /usr/local/bin/hello
-CMD ["/usr/local/bin/hello"]
 """
 
 #: ten instructions after FROM on busybox: metadata, a directory of fifty files, cheap RUNs

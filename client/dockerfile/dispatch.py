@@ -356,12 +356,11 @@ def step_for(state: StageState, inst: Instruction) -> Step:
     if cmd == "expose":
         ports = [p for raw in inst.args for p in lexer.process_words(raw, env)]
         exposed = dict(cfg.get("ExposedPorts") or {})
-        added = sorted({spec for port in ports for spec in _port_specs(port)})
-        for spec in added:
+        for spec in {spec for port in ports for spec in _port_specs(port)}:
             exposed[spec] = {}
         cfg["ExposedPorts"] = exposed
-        # docker 20.10 writes the parsed port set, sorted (moby 25+ writes them as given)
-        return _meta(state, inst, state.comment("EXPOSE " + " ".join(added)))
+        # docker 20.10 writes the ports as given, sorted as strings ("443/tcp 53/udp 80")
+        return _meta(state, inst, state.comment("EXPOSE " + " ".join(sorted(ports))))
     if cmd == "user":
         cfg["User"] = word(inst.args[0])
         return _meta(state, inst, state.comment("USER " + cfg["User"]))
@@ -390,7 +389,13 @@ def step_for(state: StageState, inst: Instruction) -> Step:
         notes = []
         if old.get("Test") and old["Test"][0] != "NONE":
             notes.append(f"Note: overriding previous HEALTHCHECK: {go_v_list(old['Test'])}")
-        cfg["Healthcheck"] = health
+        # moby's commit merges the parent's check into a new one's zero fields
+        # (daemon/commit.go merge); the history shows the instruction's own
+        merged = dict(health)
+        for key in ("Interval", "Timeout", "StartPeriod", "Retries"):
+            if not merged.get(key) and old.get(key):
+                merged[key] = old[key]
+        cfg["Healthcheck"] = merged
         step = _meta(state, inst, state.comment("HEALTHCHECK " + go_healthcheck(health)))
         step.notes = notes
         return step
@@ -488,7 +493,8 @@ def _copy(state: StageState, inst: Instruction, word) -> Step:
     if len(sources) + len(heredocs) > 1 and not dest.endswith("/"):
         raise BuildError(f"When using {inst.cmd.upper()} with more than one source file, "
                          "the destination must be a directory and end with a /")
-    chown = f"--chown={plan.chown} " if plan.chown else ""
+    # docker 20.10 writes "--chown=1:2file:<hash>", with no space (moby 23+ adds one)
+    chown = f"--chown={plan.chown}" if plan.chown else ""
     created_by = state.comment_string(f"{inst.cmd.upper()} {chown}{{src}} in {dest} ")
     return Step("copy", inst.original, created_by, copy.deepcopy(state.config), state.maintainer, copy=plan)
 

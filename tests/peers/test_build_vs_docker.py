@@ -26,27 +26,13 @@ from tests.peers.test_docker_peer_pull_facts import (
     EVERY_INSTRUCTION_CONFIG,
     EVERY_INSTRUCTION_HISTORY,
 )
+from tests.support.buildcorpus import HELLO_C, MULTI_STAGE
 from tests.support.dockerd import PrivateDockerd
 from tests.support.engine import Engine
 from tests.support.imagefacts import barque_image_config, config_facts, diff_facts, file_tree, history_facts
 from tests.support.runtime import close_runtime_engine, start_runtime_engine
 
 pytestmark = [pytest.mark.root, pytest.mark.integration]
-
-HELLO_C = """\
-#include <stdio.h>
-int main(void) { printf("hello from C\\n"); return 0; }
-"""
-
-MULTI_STAGE = """\
-FROM {debian} AS build
-WORKDIR /src
-COPY hello.c .
-RUN gcc -static -O2 -o /hello hello.c
-FROM {busybox}
-COPY --from=build /hello /usr/local/bin/hello
-CMD ["/usr/local/bin/hello"]
-"""
 
 IGNORE_DOCKERFILE = """\
 FROM {busybox}

@@ -61,7 +61,7 @@ RUNTIME_FILES = frozenset({".dockerenv", "etc/hostname", "etc/hosts", "etc/resol
 #: mount points: the directories and everything under them
 RUNTIME_TREES = ("dev", "proc", "sys")
 
-_CONTENT_HASH = re.compile(r"\b(file|dir|multi):[0-9a-f]{64}\b")
+_CONTENT_HASH = re.compile(r"(file|dir|multi):[0-9a-f]{64}\b")  # 20.10 glues it to --chown=
 
 
 def _healthcheck(value: Any) -> dict | None:

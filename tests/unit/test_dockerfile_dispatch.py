@@ -31,7 +31,7 @@ def test_metadata_created_by_as_legacy_builder_writes_it():
         '/bin/sh -c #(nop)  CMD ["sh" "-c" "x"]',
         '/bin/sh -c #(nop)  CMD ["/bin/sh" "-c" "echo hi"]',
         '/bin/sh -c #(nop)  ENTRYPOINT ["/bin/true"]',
-        "/bin/sh -c #(nop)  EXPOSE 53/udp 80/tcp",
+        "/bin/sh -c #(nop)  EXPOSE 53/udp 80",
         "/bin/sh -c #(nop)  VOLUME [/data /x]",
         "/bin/sh -c #(nop)  USER 1000:1000",
         "/bin/sh -c #(nop)  STOPSIGNAL SIGINT",
@@ -94,7 +94,7 @@ def test_copy_plan_and_created_by():
     _, _, steps = _steps("FROM b\nWORKDIR /app\nCOPY --chown=1:2 a b ./\nCOPY x y\n")
     plan = steps[1].copy
     assert plan is not None and plan.sources == ["a", "b"] and plan.dest_path == "/app/" and plan.chown == "1:2"
-    assert steps[1].created_by == "/bin/sh -c #(nop) COPY --chown=1:2 {src} in ./ "
+    assert steps[1].created_by == "/bin/sh -c #(nop) COPY --chown=1:2{src} in ./ "
     assert steps[2].copy is not None and steps[2].copy.dest_path == "/app/y"
     with pytest.raises(BuildError, match="must be a directory and end with a /"):
         _steps("FROM b\nCOPY a b /dst\n")
@@ -140,3 +140,11 @@ def test_helpers():
     assert normalize_dest("/app", "x/") == "/app/x/" and normalize_dest("", ".") == "/"
     assert [go_duration(n) for n in (0, 30 * 10**9, 90 * 10**9, 1500 * 10**6, 3600 * 10**9, 5 * 10**6)] == [
         "0s", "30s", "1m30s", "1.5s", "1h0m0s", "5ms"]
+
+
+def test_a_new_healthcheck_keeps_the_parents_timings_in_the_config_not_the_history():
+    """moby's commit merges a zero field from the parent's check (docker 20.10 checked)."""
+    _, state, steps = _steps("FROM b\nHEALTHCHECK --interval=1m30s --retries=4 CMD [\"true\"]\n"
+                             "HEALTHCHECK NONE\n")
+    assert state.config["Healthcheck"] == {"Test": ["NONE"], "Interval": 90 * 10**9, "Retries": 4}
+    assert steps[1].created_by.endswith('HEALTHCHECK &{["NONE"] "0s" "0s" "0s" \'\\x00\'}')
