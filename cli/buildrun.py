@@ -21,6 +21,7 @@ import hashlib
 import json
 import posixpath
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Iterator, List, Optional, Tuple
 
@@ -101,6 +102,8 @@ class StepRunner:
         self.tmpdir = tmpdir
         self._lock = threading.Lock()
         self._scratch_id: Optional[str] = None
+        self._reaper: Optional[ThreadPoolExecutor] = None
+        self._pending: List[Future] = []
 
     # ---- the cache and the commit -------------------------------------------
 
@@ -203,15 +206,34 @@ class StepRunner:
             image = self._commit(parent, step, step.created_by, key, container=cid)
         finally:
             if cid:
-                self._remove(cid)
+                self._remove_later(cid)
+                self.write(f"Removing intermediate container {cid[:12]}\n")
         return image
 
-    def _remove(self, cid: str) -> None:
+    def _delete(self, cid: str) -> None:
         try:
             self.svc.runtime.delete(cid, force=True)
         except NotFound:
             pass
-        self.write(f"Removing intermediate container {cid[:12]}\n")
+
+    def _remove_later(self, cid: str) -> None:
+        """A step's container is removed while the next step runs (the commit
+        is done: nothing reads it any more); :meth:`drain` waits for them."""
+        with self._lock:
+            if self._reaper is None:
+                self._reaper = ThreadPoolExecutor(2, thread_name_prefix="build-rm")
+            self._pending.append(self._reaper.submit(self._delete, cid))
+
+    def drain(self) -> None:
+        """Wait until every step container is removed; the first failure is raised."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+            reaper, self._reaper = self._reaper, None
+        errors = [exc for exc in (f.exception() for f in pending) if exc is not None]
+        if reaper is not None:
+            reaper.shutdown(wait=True)
+        if errors:
+            raise errors[0]
 
     def _in_container(self, parent: str, step: Step, created_by: str, key: str,
                       work: Callable[[str], None]) -> images_pb2.Image:
@@ -223,10 +245,7 @@ class StepRunner:
             work(cid)
             return self._commit(parent, step, created_by, key, container=cid)
         finally:
-            try:
-                self.svc.runtime.delete(cid, force=True)
-            except NotFound:
-                pass
+            self._remove_later(cid)
 
     def _copy_to(self, cid: str, path: str, chunks: Iterator[bytes], owner: Tuple[int, int]) -> None:
         def requests() -> Iterator[runtime_pb2.CopyToRequest]:
@@ -367,10 +386,7 @@ class StepRunner:
             return StepResult(self._in_container(parent, step, created_by, key,
                                                   lambda cid: self._do_copy_from(cid, plan, src_cid)), False)
         finally:
-            try:
-                self.svc.runtime.delete(src_cid, force=True)
-            except NotFound:
-                pass
+            self._remove_later(src_cid)
 
     def _do_copy_from(self, cid: str, plan: CopyPlan, src_cid: str) -> None:
         owner = self._owner(cid, plan)

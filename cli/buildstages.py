@@ -197,9 +197,15 @@ class Build:
     def _stage_thread(self, stage: Stage, runner: StepRunner, number: int, total: int, escape: str) -> None:
         future = self.futures[stage.index]
         try:
-            future.set_result(self._stage(stage, runner, number, total, escape))
+            image = self._stage(stage, runner, number, total, escape)
+            runner.drain()
+            future.set_result(image)
         except BaseException as exc:  # handed to the main thread, which raises it
             self.failed.set()
+            try:
+                runner.drain()
+            except BaseException:  # noqa: BLE001 - the step's own error is the one to report
+                pass
             future.set_exception(exc)
         finally:
             assert self.output is not None

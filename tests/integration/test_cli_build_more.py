@@ -134,6 +134,13 @@ def test_heredocs_in_run_and_copy(eng, tmp_path):
     assert _sh(eng, "heredocs", "cat /docs/A /docs/B") == "expanded world\nliteral $WHO\n"
 
 
+def test_copy_from_an_image_that_is_no_stage(eng, tmp_path):
+    ctx = _ctx(tmp_path, "FROM busybox AS unrelated\nFROM scratch\nCOPY --from=busybox /bin/busybox /busybox\n")
+    eng.ok("build", "-t", "fromimage", str(ctx))
+    # busybox-static runs alone on scratch: the copied binary is whole and executable
+    assert eng.ok("run", "--rm", "fromimage", "/busybox", "echo", "from an image").stdout == "from an image\n"
+
+
 def test_onbuild_triggers_run_in_the_child(eng, tmp_path):
     parent = _ctx(tmp_path / "p", "FROM busybox\nONBUILD RUN echo triggered > /from-parent\n")
     eng.ok("build", "-t", "parent:1", str(parent))
