@@ -25,6 +25,24 @@ class ChangeKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CHANGE_KIND_MODIFIED: _ClassVar[ChangeKind]
     CHANGE_KIND_ADDED: _ClassVar[ChangeKind]
     CHANGE_KIND_DELETED: _ClassVar[ChangeKind]
+
+class PushStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PUSH_STATUS_UNSPECIFIED: _ClassVar[PushStatus]
+    PUSH_STATUS_PREPARING: _ClassVar[PushStatus]
+    PUSH_STATUS_WAITING: _ClassVar[PushStatus]
+    PUSH_STATUS_PUSHING: _ClassVar[PushStatus]
+    PUSH_STATUS_PUSHED: _ClassVar[PushStatus]
+    PUSH_STATUS_EXISTS: _ClassVar[PushStatus]
+    PUSH_STATUS_MOUNTED: _ClassVar[PushStatus]
+    PUSH_STATUS_TAG_DONE: _ClassVar[PushStatus]
+    PUSH_STATUS_INFO: _ClassVar[PushStatus]
+
+class SaveFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SAVE_FORMAT_UNSPECIFIED: _ClassVar[SaveFormat]
+    SAVE_FORMAT_DOCKER: _ClassVar[SaveFormat]
+    SAVE_FORMAT_OCI: _ClassVar[SaveFormat]
 PULL_STATUS_UNSPECIFIED: PullStatus
 PULL_STATUS_RESOLVING: PullStatus
 PULL_STATUS_WAITING: PullStatus
@@ -37,6 +55,18 @@ PULL_STATUS_RESOLVED: PullStatus
 CHANGE_KIND_MODIFIED: ChangeKind
 CHANGE_KIND_ADDED: ChangeKind
 CHANGE_KIND_DELETED: ChangeKind
+PUSH_STATUS_UNSPECIFIED: PushStatus
+PUSH_STATUS_PREPARING: PushStatus
+PUSH_STATUS_WAITING: PushStatus
+PUSH_STATUS_PUSHING: PushStatus
+PUSH_STATUS_PUSHED: PushStatus
+PUSH_STATUS_EXISTS: PushStatus
+PUSH_STATUS_MOUNTED: PushStatus
+PUSH_STATUS_TAG_DONE: PushStatus
+PUSH_STATUS_INFO: PushStatus
+SAVE_FORMAT_UNSPECIFIED: SaveFormat
+SAVE_FORMAT_DOCKER: SaveFormat
+SAVE_FORMAT_OCI: SaveFormat
 
 class Image(_message.Message):
     __slots__ = ("id", "repo_tags", "repo_digests", "target", "manifest", "config", "layers", "diff_ids", "created", "size", "config_json", "platform", "chain_id", "tag_digests", "diff_sizes", "parent", "cache_key")
@@ -335,3 +365,89 @@ class CommitResponse(_message.Message):
     image: Image
     layer: _types_pb2.Descriptor
     def __init__(self, image: _Optional[_Union[Image, _Mapping]] = ..., layer: _Optional[_Union[_types_pb2.Descriptor, _Mapping]] = ...) -> None: ...
+
+class PushRequest(_message.Message):
+    __slots__ = ("reference", "all_tags", "platform")
+    REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    ALL_TAGS_FIELD_NUMBER: _ClassVar[int]
+    PLATFORM_FIELD_NUMBER: _ClassVar[int]
+    reference: str
+    all_tags: bool
+    platform: _types_pb2.Platform
+    def __init__(self, reference: _Optional[str] = ..., all_tags: _Optional[bool] = ..., platform: _Optional[_Union[_types_pb2.Platform, _Mapping]] = ...) -> None: ...
+
+class PushResponse(_message.Message):
+    __slots__ = ("id", "status", "current", "total", "message", "tag", "digest", "size")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    TAG_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    status: PushStatus
+    current: int
+    total: int
+    message: str
+    tag: str
+    digest: str
+    size: int
+    def __init__(self, id: _Optional[str] = ..., status: _Optional[_Union[PushStatus, str]] = ..., current: _Optional[int] = ..., total: _Optional[int] = ..., message: _Optional[str] = ..., tag: _Optional[str] = ..., digest: _Optional[str] = ..., size: _Optional[int] = ...) -> None: ...
+
+class SaveRequest(_message.Message):
+    __slots__ = ("references", "format")
+    REFERENCES_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    references: _containers.RepeatedScalarFieldContainer[str]
+    format: SaveFormat
+    def __init__(self, references: _Optional[_Iterable[str]] = ..., format: _Optional[_Union[SaveFormat, str]] = ...) -> None: ...
+
+class SaveResponse(_message.Message):
+    __slots__ = ("data",)
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    def __init__(self, data: _Optional[bytes] = ...) -> None: ...
+
+class LoadRequest(_message.Message):
+    __slots__ = ("data",)
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    def __init__(self, data: _Optional[bytes] = ...) -> None: ...
+
+class LoadResponse(_message.Message):
+    __slots__ = ("message", "image")
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    message: str
+    image: Image
+    def __init__(self, message: _Optional[str] = ..., image: _Optional[_Union[Image, _Mapping]] = ...) -> None: ...
+
+class ImportHeader(_message.Message):
+    __slots__ = ("reference", "config_json", "message", "platform", "source")
+    REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_JSON_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    PLATFORM_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    reference: str
+    config_json: bytes
+    message: str
+    platform: _types_pb2.Platform
+    source: str
+    def __init__(self, reference: _Optional[str] = ..., config_json: _Optional[bytes] = ..., message: _Optional[str] = ..., platform: _Optional[_Union[_types_pb2.Platform, _Mapping]] = ..., source: _Optional[str] = ...) -> None: ...
+
+class ImportRequest(_message.Message):
+    __slots__ = ("header", "data")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    header: ImportHeader
+    data: bytes
+    def __init__(self, header: _Optional[_Union[ImportHeader, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class ImportResponse(_message.Message):
+    __slots__ = ("image",)
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    image: Image
+    def __init__(self, image: _Optional[_Union[Image, _Mapping]] = ...) -> None: ...

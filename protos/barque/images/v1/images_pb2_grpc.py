@@ -100,6 +100,26 @@ class ImagesStub:
                 request_serializer=barque_dot_images_dot_v1_dot_images__pb2.PruneBuildCacheRequest.SerializeToString,
                 response_deserializer=barque_dot_images_dot_v1_dot_images__pb2.PruneBuildCacheResponse.FromString,
                 _registered_method=True)
+        self.Push = channel.unary_stream(
+                '/barque.images.v1.Images/Push',
+                request_serializer=barque_dot_images_dot_v1_dot_images__pb2.PushRequest.SerializeToString,
+                response_deserializer=barque_dot_images_dot_v1_dot_images__pb2.PushResponse.FromString,
+                _registered_method=True)
+        self.Save = channel.unary_stream(
+                '/barque.images.v1.Images/Save',
+                request_serializer=barque_dot_images_dot_v1_dot_images__pb2.SaveRequest.SerializeToString,
+                response_deserializer=barque_dot_images_dot_v1_dot_images__pb2.SaveResponse.FromString,
+                _registered_method=True)
+        self.Load = channel.stream_stream(
+                '/barque.images.v1.Images/Load',
+                request_serializer=barque_dot_images_dot_v1_dot_images__pb2.LoadRequest.SerializeToString,
+                response_deserializer=barque_dot_images_dot_v1_dot_images__pb2.LoadResponse.FromString,
+                _registered_method=True)
+        self.Import = channel.stream_unary(
+                '/barque.images.v1.Images/Import',
+                request_serializer=barque_dot_images_dot_v1_dot_images__pb2.ImportRequest.SerializeToString,
+                response_deserializer=barque_dot_images_dot_v1_dot_images__pb2.ImportResponse.FromString,
+                _registered_method=True)
 
 
 class ImagesServicer:
@@ -206,6 +226,43 @@ class ImagesServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Push(self, request, context):
+        """Push sends an image to its registry through the registry-proxy: each
+        layer and the config checked with a HEAD and uploaded only when missing
+        (from the blobs kept by digest: a layer is compressed once, never again),
+        mounted across repositories when the store knows another repository of
+        the same registry holding it, then the manifest in the image's own format
+        (``docker push``). Streams progress per layer.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Save(self, request, context):
+        """Save streams a tar of images: ``docker save``'s format (manifest.json,
+        repositories, the blobs) or an OCI image layout (``docker save``).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Load(self, request_iterator, context):
+        """Load reads such a tar (docker's format or an OCI layout), verifies every
+        digest and keeps the images (``docker load``). A hostile or inconsistent
+        archive is refused and leaves nothing behind.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Import(self, request_iterator, context):
+        """Import makes a one-layer image from a filesystem tar (``docker import``),
+        the round trip of the runtime's Export.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ImagesServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -273,6 +330,26 @@ def add_ImagesServicer_to_server(servicer, server):
                     servicer.PruneBuildCache,
                     request_deserializer=barque_dot_images_dot_v1_dot_images__pb2.PruneBuildCacheRequest.FromString,
                     response_serializer=barque_dot_images_dot_v1_dot_images__pb2.PruneBuildCacheResponse.SerializeToString,
+            ),
+            'Push': grpc.unary_stream_rpc_method_handler(
+                    servicer.Push,
+                    request_deserializer=barque_dot_images_dot_v1_dot_images__pb2.PushRequest.FromString,
+                    response_serializer=barque_dot_images_dot_v1_dot_images__pb2.PushResponse.SerializeToString,
+            ),
+            'Save': grpc.unary_stream_rpc_method_handler(
+                    servicer.Save,
+                    request_deserializer=barque_dot_images_dot_v1_dot_images__pb2.SaveRequest.FromString,
+                    response_serializer=barque_dot_images_dot_v1_dot_images__pb2.SaveResponse.SerializeToString,
+            ),
+            'Load': grpc.stream_stream_rpc_method_handler(
+                    servicer.Load,
+                    request_deserializer=barque_dot_images_dot_v1_dot_images__pb2.LoadRequest.FromString,
+                    response_serializer=barque_dot_images_dot_v1_dot_images__pb2.LoadResponse.SerializeToString,
+            ),
+            'Import': grpc.stream_unary_rpc_method_handler(
+                    servicer.Import,
+                    request_deserializer=barque_dot_images_dot_v1_dot_images__pb2.ImportRequest.FromString,
+                    response_serializer=barque_dot_images_dot_v1_dot_images__pb2.ImportResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -627,6 +704,114 @@ class Images:
             '/barque.images.v1.Images/PruneBuildCache',
             barque_dot_images_dot_v1_dot_images__pb2.PruneBuildCacheRequest.SerializeToString,
             barque_dot_images_dot_v1_dot_images__pb2.PruneBuildCacheResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Push(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/barque.images.v1.Images/Push',
+            barque_dot_images_dot_v1_dot_images__pb2.PushRequest.SerializeToString,
+            barque_dot_images_dot_v1_dot_images__pb2.PushResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Save(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/barque.images.v1.Images/Save',
+            barque_dot_images_dot_v1_dot_images__pb2.SaveRequest.SerializeToString,
+            barque_dot_images_dot_v1_dot_images__pb2.SaveResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Load(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/barque.images.v1.Images/Load',
+            barque_dot_images_dot_v1_dot_images__pb2.LoadRequest.SerializeToString,
+            barque_dot_images_dot_v1_dot_images__pb2.LoadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Import(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/barque.images.v1.Images/Import',
+            barque_dot_images_dot_v1_dot_images__pb2.ImportRequest.SerializeToString,
+            barque_dot_images_dot_v1_dot_images__pb2.ImportResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,11 +1,23 @@
 from barque.types.v1 import types_pb2 as _types_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class PushBlobOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PUSH_BLOB_OUTCOME_UNSPECIFIED: _ClassVar[PushBlobOutcome]
+    PUSH_BLOB_OUTCOME_UPLOADED: _ClassVar[PushBlobOutcome]
+    PUSH_BLOB_OUTCOME_EXISTS: _ClassVar[PushBlobOutcome]
+    PUSH_BLOB_OUTCOME_MOUNTED: _ClassVar[PushBlobOutcome]
+PUSH_BLOB_OUTCOME_UNSPECIFIED: PushBlobOutcome
+PUSH_BLOB_OUTCOME_UPLOADED: PushBlobOutcome
+PUSH_BLOB_OUTCOME_EXISTS: PushBlobOutcome
+PUSH_BLOB_OUTCOME_MOUNTED: PushBlobOutcome
 
 class ResolveRequest(_message.Message):
     __slots__ = ("reference", "platform")
@@ -124,3 +136,77 @@ class InfoResponse(_message.Message):
     index_configs: _containers.RepeatedCompositeFieldContainer[IndexInfo]
     mirrors: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, build: _Optional[_Union[_types_pb2.BuildInfo, _Mapping]] = ..., index_server_address: _Optional[str] = ..., insecure_registry_cidrs: _Optional[_Iterable[str]] = ..., index_configs: _Optional[_Iterable[_Union[IndexInfo, _Mapping]]] = ..., mirrors: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class BlobExistsRequest(_message.Message):
+    __slots__ = ("repository", "digest", "for_push")
+    REPOSITORY_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    FOR_PUSH_FIELD_NUMBER: _ClassVar[int]
+    repository: str
+    digest: str
+    for_push: bool
+    def __init__(self, repository: _Optional[str] = ..., digest: _Optional[str] = ..., for_push: _Optional[bool] = ...) -> None: ...
+
+class BlobExistsResponse(_message.Message):
+    __slots__ = ("exists", "size")
+    EXISTS_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    exists: bool
+    size: int
+    def __init__(self, exists: _Optional[bool] = ..., size: _Optional[int] = ...) -> None: ...
+
+class PushBlobHeader(_message.Message):
+    __slots__ = ("repository", "digest", "size", "mount_from", "cached", "chunk_size")
+    REPOSITORY_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    MOUNT_FROM_FIELD_NUMBER: _ClassVar[int]
+    CACHED_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_SIZE_FIELD_NUMBER: _ClassVar[int]
+    repository: str
+    digest: str
+    size: int
+    mount_from: _containers.RepeatedScalarFieldContainer[str]
+    cached: bool
+    chunk_size: int
+    def __init__(self, repository: _Optional[str] = ..., digest: _Optional[str] = ..., size: _Optional[int] = ..., mount_from: _Optional[_Iterable[str]] = ..., cached: _Optional[bool] = ..., chunk_size: _Optional[int] = ...) -> None: ...
+
+class PushBlobRequest(_message.Message):
+    __slots__ = ("header", "data")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    header: PushBlobHeader
+    data: bytes
+    def __init__(self, header: _Optional[_Union[PushBlobHeader, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class PushBlobResponse(_message.Message):
+    __slots__ = ("uploaded", "total", "outcome", "mounted_from", "resumed")
+    UPLOADED_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    MOUNTED_FROM_FIELD_NUMBER: _ClassVar[int]
+    RESUMED_FIELD_NUMBER: _ClassVar[int]
+    uploaded: int
+    total: int
+    outcome: PushBlobOutcome
+    mounted_from: str
+    resumed: int
+    def __init__(self, uploaded: _Optional[int] = ..., total: _Optional[int] = ..., outcome: _Optional[_Union[PushBlobOutcome, str]] = ..., mounted_from: _Optional[str] = ..., resumed: _Optional[int] = ...) -> None: ...
+
+class PutManifestRequest(_message.Message):
+    __slots__ = ("repository", "tag", "media_type", "content")
+    REPOSITORY_FIELD_NUMBER: _ClassVar[int]
+    TAG_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_TYPE_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    repository: str
+    tag: str
+    media_type: str
+    content: bytes
+    def __init__(self, repository: _Optional[str] = ..., tag: _Optional[str] = ..., media_type: _Optional[str] = ..., content: _Optional[bytes] = ...) -> None: ...
+
+class PutManifestResponse(_message.Message):
+    __slots__ = ("digest",)
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    digest: str
+    def __init__(self, digest: _Optional[str] = ...) -> None: ...

@@ -65,6 +65,21 @@ class RegistryProxyStub:
                 request_serializer=barque_dot_registry_dot_v1_dot_registry__pb2.InfoRequest.SerializeToString,
                 response_deserializer=barque_dot_registry_dot_v1_dot_registry__pb2.InfoResponse.FromString,
                 _registered_method=True)
+        self.BlobExists = channel.unary_unary(
+                '/barque.registry.v1.RegistryProxy/BlobExists',
+                request_serializer=barque_dot_registry_dot_v1_dot_registry__pb2.BlobExistsRequest.SerializeToString,
+                response_deserializer=barque_dot_registry_dot_v1_dot_registry__pb2.BlobExistsResponse.FromString,
+                _registered_method=True)
+        self.PushBlob = channel.stream_stream(
+                '/barque.registry.v1.RegistryProxy/PushBlob',
+                request_serializer=barque_dot_registry_dot_v1_dot_registry__pb2.PushBlobRequest.SerializeToString,
+                response_deserializer=barque_dot_registry_dot_v1_dot_registry__pb2.PushBlobResponse.FromString,
+                _registered_method=True)
+        self.PutManifest = channel.unary_unary(
+                '/barque.registry.v1.RegistryProxy/PutManifest',
+                request_serializer=barque_dot_registry_dot_v1_dot_registry__pb2.PutManifestRequest.SerializeToString,
+                response_deserializer=barque_dot_registry_dot_v1_dot_registry__pb2.PutManifestResponse.FromString,
+                _registered_method=True)
 
 
 class RegistryProxyServicer:
@@ -116,6 +131,33 @@ class RegistryProxyServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def BlobExists(self, request, context):
+        """BlobExists asks the registry whether a repository holds a blob (a HEAD).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PushBlob(self, request_iterator, context):
+        """PushBlob uploads a blob to a repository. The caller streams the header,
+        then the bytes; the proxy keeps them in its cache by digest (verified:
+        DATA_LOSS and nothing kept when they do not hash to the digest), then
+        uploads from there: a cross-repository mount first when mount_from names
+        repositories, else POST then PATCH chunks (or one PUT) and the closing
+        PUT, resuming from the registry's reported offset after a 5xx or a
+        dropped connection. It answers progress, then the outcome.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PutManifest(self, request, context):
+        """PutManifest stores a manifest or an index under a tag or its digest.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RegistryProxyServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -148,6 +190,21 @@ def add_RegistryProxyServicer_to_server(servicer, server):
                     servicer.Info,
                     request_deserializer=barque_dot_registry_dot_v1_dot_registry__pb2.InfoRequest.FromString,
                     response_serializer=barque_dot_registry_dot_v1_dot_registry__pb2.InfoResponse.SerializeToString,
+            ),
+            'BlobExists': grpc.unary_unary_rpc_method_handler(
+                    servicer.BlobExists,
+                    request_deserializer=barque_dot_registry_dot_v1_dot_registry__pb2.BlobExistsRequest.FromString,
+                    response_serializer=barque_dot_registry_dot_v1_dot_registry__pb2.BlobExistsResponse.SerializeToString,
+            ),
+            'PushBlob': grpc.stream_stream_rpc_method_handler(
+                    servicer.PushBlob,
+                    request_deserializer=barque_dot_registry_dot_v1_dot_registry__pb2.PushBlobRequest.FromString,
+                    response_serializer=barque_dot_registry_dot_v1_dot_registry__pb2.PushBlobResponse.SerializeToString,
+            ),
+            'PutManifest': grpc.unary_unary_rpc_method_handler(
+                    servicer.PutManifest,
+                    request_deserializer=barque_dot_registry_dot_v1_dot_registry__pb2.PutManifestRequest.FromString,
+                    response_serializer=barque_dot_registry_dot_v1_dot_registry__pb2.PutManifestResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -313,6 +370,87 @@ class RegistryProxy:
             '/barque.registry.v1.RegistryProxy/Info',
             barque_dot_registry_dot_v1_dot_registry__pb2.InfoRequest.SerializeToString,
             barque_dot_registry_dot_v1_dot_registry__pb2.InfoResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BlobExists(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/barque.registry.v1.RegistryProxy/BlobExists',
+            barque_dot_registry_dot_v1_dot_registry__pb2.BlobExistsRequest.SerializeToString,
+            barque_dot_registry_dot_v1_dot_registry__pb2.BlobExistsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PushBlob(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/barque.registry.v1.RegistryProxy/PushBlob',
+            barque_dot_registry_dot_v1_dot_registry__pb2.PushBlobRequest.SerializeToString,
+            barque_dot_registry_dot_v1_dot_registry__pb2.PushBlobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PutManifest(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/barque.registry.v1.RegistryProxy/PutManifest',
+            barque_dot_registry_dot_v1_dot_registry__pb2.PutManifestRequest.SerializeToString,
+            barque_dot_registry_dot_v1_dot_registry__pb2.PutManifestResponse.FromString,
             options,
             channel_credentials,
             insecure,
