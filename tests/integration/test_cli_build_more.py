@@ -202,3 +202,18 @@ def test_network_none_and_refusals(eng, tmp_path):
     res = eng.cli("build", str(mount))
     assert res.returncode == 1 and "--mount" in res.stderr
     assert eng.ok("ps", "-aq").lines == []
+
+
+def test_compact_progress_view(eng, tmp_path):
+    """``--progress=tty`` (what a terminal gets with auto): a line per step, CACHED on a rebuild."""
+    ctx = _ctx(tmp_path, "FROM busybox\nENV A=1\nRUN echo from-run\n")
+    first = eng.ok("build", "--progress", "tty", "-t", "compact", str(ctx)).stdout
+    # (the harness reads text: its universal newlines turn the view's "\r" into "\n")
+    assert "\x1b[K[1/3] FROM busybox" in first and "[3/3] RUN echo from-run | from-run" in first
+    assert "Step 1/3" not in first and "Running in" not in first
+    again = eng.ok("build", "--progress", "tty", str(ctx)).stdout
+    finals = [line.split("\x1b[K")[-1] for line in again.splitlines()]
+    assert [line.split()[-1] for line in finals if line.startswith("[") and line.split()[-1] == "CACHED"] == [
+        "CACHED", "CACHED"]
+    plain = eng.ok("build", "--progress", "plain", str(ctx)).stdout
+    assert "Step 2/3 : ENV A=1" in plain and " ---> Using cache" in plain
