@@ -88,13 +88,14 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from cli import build, builder, commit, containers, cp, events, exec as exec_cmd, images, network, port, run, stats, system, volume
+    from cli import build, builder, commit, containers, cp, events, exec as exec_cmd, images, network, port, push, run, stats, system, volume
 
     parser = _Parser(prog="barque", description="A container engine over gRPC services")
     parser.add_argument("--config", help="config file (default /etc/barque/barque.toml)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     image = sub.add_parser("image", help="Manage images").add_subparsers(dest="image_command", metavar="COMMAND")
     images.register(sub, image)
+    push.register(sub, image)
     build.register(sub, image)
     container = sub.add_parser("container", help="Manage containers").add_subparsers(
         dest="container_command", metavar="COMMAND")

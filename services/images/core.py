@@ -39,6 +39,7 @@ from services.images.gc import collect_garbage
 from services.images.initlayer import make_init_layer
 from services.images.manifests import parse_config, parse_manifest
 from services.images.metadata import ImageRecord, MetadataDB
+from services.images.push import PushEvent, RegistryTarget, push_image
 from services.images.snapshots import Mounts, Snapshotter, chain_ids
 from services.images.spool import Spool, SpoolReader
 
@@ -323,6 +324,16 @@ class ImageStore:
         except BaseException as exc:
             spool.fail(exc)
             raise
+
+    # ---- push ---------------------------------------------------------------
+
+    def push(self, reference: str, all_tags: bool = False) -> Iterator[PushEvent]:
+        """``docker push`` (:mod:`services.images.push`) through the source, which must also
+        be a :class:`RegistryTarget` (the registry-proxy is both)."""
+        yield from push_image(self, cast(RegistryTarget, self.source), reference, all_tags)
+        ref = parse_reference(reference)
+        shown = ref.familiar() if not all_tags else ref.familiar_name
+        self.events.emit("push", shown, event_type="image", name=shown)
 
     # ---- queries ------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""The image-store's view of the registry-proxy: a RegistrySource over gRPC."""
+"""The image-store's view of the registry-proxy over gRPC: the RegistrySource
+pulls read from and the RegistryTarget pushes write to."""
 
 from __future__ import annotations
 
@@ -9,8 +10,15 @@ from client.channels import RemoteStub
 from client.imagespec import Descriptor, Platform
 from client.protoconv import descriptor_from_pb, platform_to_pb
 from services.images.core import Resolution
+from services.images.push import BlobUpload
 
 __all__ = ["RemoteRegistry"]
+
+_OUTCOME = {
+    registry_pb2.PUSH_BLOB_OUTCOME_UPLOADED: "uploaded",
+    registry_pb2.PUSH_BLOB_OUTCOME_EXISTS: "exists",
+    registry_pb2.PUSH_BLOB_OUTCOME_MOUNTED: "mounted",
+}
 
 
 class RemoteRegistry:
@@ -42,3 +50,24 @@ class RemoteRegistry:
             close = getattr(stream, "close", None)
             if close is not None:
                 close()  # cancels the call when the consumer stops early
+
+    def blob_exists(self, repository: str, digest: str) -> bool:
+        return self._stub.BlobExists(
+            registry_pb2.BlobExistsRequest(repository=repository, digest=digest, for_push=True)).exists
+
+    def push_blob(self, repository: str, desc: Descriptor, chunks: Iterator[bytes] | None,
+                  mount_from: list[str]) -> Iterator[BlobUpload]:
+        header = registry_pb2.PushBlobHeader(repository=repository, digest=desc.digest, size=desc.size,
+                                             mount_from=mount_from, cached=chunks is None)
+
+        def requests() -> Iterator[registry_pb2.PushBlobRequest]:
+            yield registry_pb2.PushBlobRequest(header=header)
+            for chunk in chunks or ():
+                yield registry_pb2.PushBlobRequest(data=chunk)
+
+        for resp in self._stub.PushBlob(requests()):
+            yield BlobUpload(resp.uploaded, resp.total, _OUTCOME.get(resp.outcome, ""), resp.mounted_from)
+
+    def put_manifest(self, repository: str, tag: str, media_type: str, content: bytes) -> str:
+        return self._stub.PutManifest(registry_pb2.PutManifestRequest(
+            repository=repository, tag=tag, media_type=media_type, content=content)).digest

@@ -12,6 +12,7 @@ from services.images.core import ImageStore, ImageView, PullEvent
 from services.images.events import select
 from services.images.info import store_info
 from services.images.inspect import image_json
+from services.images.push import PushEvent
 
 __all__ = ["ImagesServicer", "image_to_pb"]
 
@@ -29,6 +30,22 @@ _STATUS = {
     "done": images_pb2.PULL_STATUS_DONE,
     "image": images_pb2.PULL_STATUS_DONE,
 }
+
+_PUSH_STATUS = {
+    "info": images_pb2.PUSH_STATUS_INFO,
+    "preparing": images_pb2.PUSH_STATUS_PREPARING,
+    "waiting": images_pb2.PUSH_STATUS_WAITING,
+    "pushing": images_pb2.PUSH_STATUS_PUSHING,
+    "pushed": images_pb2.PUSH_STATUS_PUSHED,
+    "exists": images_pb2.PUSH_STATUS_EXISTS,
+    "mounted": images_pb2.PUSH_STATUS_MOUNTED,
+    "tag_done": images_pb2.PUSH_STATUS_TAG_DONE,
+}
+
+
+def _push_to_pb(ev: PushEvent) -> images_pb2.PushResponse:
+    return images_pb2.PushResponse(id=ev.id, status=_PUSH_STATUS[ev.status], current=ev.current, total=ev.total,
+                                   message=ev.message, tag=ev.tag, digest=ev.digest, size=ev.size)
 
 
 def image_to_pb(view: ImageView) -> images_pb2.Image:
@@ -69,6 +86,10 @@ class ImagesServicer(images_pb2_grpc.ImagesServicer):
         platform = platform_from_pb(request.platform) if request.HasField("platform") else None
         for event in self._store.pull(request.reference, platform):
             yield _event_to_pb(event)
+
+    def Push(self, request, context):
+        for event in self._store.push(request.reference, request.all_tags):
+            yield _push_to_pb(event)
 
     def List(self, request, context):
         return images_pb2.ListResponse(images=[image_to_pb(v) for v in self._store.images()])
