@@ -14,7 +14,8 @@ written by the shared fd-relative writer (:mod:`services.common.safetar.writer`)
 whose per-entry hook turns overlay's forms into the OCI layer's: a whiteout
 (char device 0:0) becomes an empty regular ``.wh.<name>``, an opaque
 directory gets a ``.wh..wh..opq`` entry, and ``trusted.overlay.*`` xattrs are
-dropped.
+dropped. :func:`write_tar` is the same pass for a tar that comes as chunks
+(an import's): gzipped into one blob while the stage applies it.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import os
 import queue
 import threading
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Generic, TypeVar, cast
@@ -38,7 +39,7 @@ from services.images.snapshots import Staged
 WHITEOUT_PREFIX = b".wh."
 OPAQUE_MARKER = b".wh..wh..opq"
 
-__all__ = ["GZIP_LEVEL", "LayerBlob", "overlay_to_oci", "write_layer"]
+__all__ = ["GZIP_LEVEL", "LayerBlob", "overlay_to_oci", "write_layer", "write_tar"]
 
 _T = TypeVar("_T")
 _DEPTH = 8            # chunks in flight per worker: a few MiB, never the layer
@@ -199,6 +200,46 @@ def _gzip_into(out: Writer) -> Callable[[Iterator[bytes]], None]:
     return work
 
 
+def _stream(chunks: Iterable[bytes], ingest: Writer,
+            stage: Callable[[BinaryIO], Staged] | None) -> tuple[str, int, Staged | None]:
+    """Gzip the tar ``chunks`` into ``ingest`` and hand them to ``stage`` (each
+    in its own worker); returns the diff id (the stage's, else hashed here),
+    the tar's length and what ``stage`` made. On an error the workers are
+    stopped and a staged result discarded; ``ingest`` stays the caller's."""
+    gzip: _Worker[None] | None = None
+    snap: _Worker[Staged] | None = None
+    staged: Staged | None = None
+    try:
+        gzip = _Worker("layer-gzip", _gzip_into(ingest))
+        if stage is not None:
+            snap = _Worker("layer-stage", lambda chunks: stage(cast(BinaryIO, _ChunkStream(chunks))))
+        tar_hash = hashlib.sha256() if snap is None else None
+        tar_size = 0
+        for chunk in chunks:
+            tar_size += len(chunk)
+            if tar_hash is not None:
+                tar_hash.update(chunk)
+            gzip.put(chunk)
+            if snap is not None:
+                snap.put(chunk)
+        gzip.close()
+        if snap is not None:
+            staged = snap.close()
+            if staged.stats.stream_bytes != tar_size:
+                raise RuntimeError(f"layer stage read {staged.stats.stream_bytes} of {tar_size} tar bytes")
+            return staged.diff_id, tar_size, staged
+        return "sha256:" + tar_hash.hexdigest(), tar_size, None  # type: ignore[union-attr]
+    except BaseException:
+        if gzip is not None:
+            gzip.abort()
+        if snap is not None:
+            made = snap.abort()  # a stage of the cut stream may still have succeeded
+            if made is not staged:
+                _discard(made)
+        _discard(staged)
+        raise
+
+
 def write_layer(upper: Path, store: ContentStore,
                 stage: Callable[[BinaryIO], Staged] | None = None,
                 clamp_mtime: int | None = None) -> LayerBlob:
@@ -221,33 +262,12 @@ def write_layer(upper: Path, store: ContentStore,
     result made before another part failed is discarded here.
     """
     ingest = store.begin(None)
-    gzip: _Worker[None] | None = None
     staged: Staged | None = None
-    snap: _Worker[Staged] | None = None
     try:
-        gzip = _Worker("layer-gzip", _gzip_into(ingest))
-        if stage is not None:
-            snap = _Worker("layer-stage", lambda chunks: stage(cast(BinaryIO, _ChunkStream(chunks))))
-        tar_hash = hashlib.sha256() if snap is None else None
-        tar_size = 0
         clamp_ns = clamp_mtime * 1_000_000_000 if clamp_mtime is not None else None
         # default keep_xattr drops trusted.*
         writer = TarWriter(hook=overlay_to_oci, mtime_clamp_ns=clamp_ns)
-        for chunk in _pieces(upper, writer):
-            tar_size += len(chunk)
-            if tar_hash is not None:
-                tar_hash.update(chunk)
-            gzip.put(chunk)
-            if snap is not None:
-                snap.put(chunk)
-        gzip.close()
-        if snap is not None:
-            staged = snap.close()
-            diff_id = staged.diff_id
-            if staged.stats.stream_bytes != tar_size:
-                raise RuntimeError(f"layer stage read {staged.stats.stream_bytes} of {tar_size} tar bytes")
-        else:
-            diff_id = "sha256:" + tar_hash.hexdigest()  # type: ignore[union-attr]
+        diff_id, tar_size, staged = _stream(_pieces(upper, writer), ingest, stage)
         stats = writer.stats
         if not stats.entries:  # nothing changed: no layer (docker's empty layer), no blob
             ingest.abort()
@@ -256,16 +276,32 @@ def write_layer(upper: Path, store: ContentStore,
         digest = ingest.digest
         ingest.commit(what="layer")
     except BaseException:
-        if gzip is not None:
-            gzip.abort()
-        if snap is not None:
-            made = snap.abort()  # a stage of the cut stream may still have succeeded
-            if made is not staged:
-                _discard(made)
         ingest.abort()
         _discard(staged)
         raise
     return LayerBlob(diff_id, digest, ingest.written, tar_size, stats.bytes, stats.entries, staged)
+
+
+def write_tar(chunks: Iterable[bytes], store: ContentStore,
+              stage: Callable[[BinaryIO], Staged]) -> LayerBlob:
+    """A layer tar given as ``chunks`` (uncompressed, e.g. an import's or a
+    load's), gzipped into ``store`` as one blob in the same pass as
+    ``stage`` applies it (the diff id is the stage's hash of every byte):
+    the blob is kept even for an empty tar. The contract on errors and on
+    the returned ``staged`` is :func:`write_layer`'s."""
+    ingest = store.begin(None)
+    staged: Staged | None = None
+    try:
+        diff_id, tar_size, staged = _stream(chunks, ingest, stage)
+        if staged is None:  # a stage always returns its tree
+            raise RuntimeError("layer stage returned nothing")
+        digest = ingest.digest
+        ingest.commit(what="layer")
+    except BaseException:
+        ingest.abort()
+        _discard(staged)
+        raise
+    return LayerBlob(diff_id, digest, ingest.written, tar_size, staged.stats.bytes, staged.stats.files, staged)
 
 
 def _discard(staged: Staged | None) -> None:
