@@ -43,7 +43,8 @@ from services.images.snapshots import Staged, chain_ids
 if TYPE_CHECKING:
     from services.images.core import ImageStore, ImageView
 
-__all__ = ["CommitSpec", "commit_snapshot", "rfc3339_nano", "scratch_config"]
+__all__ = ["CommitSpec", "commit_snapshot", "descriptor_json", "put_blob", "rfc3339_nano", "scratch_config",
+           "undo_created"]
 
 log = get_logger()
 
@@ -129,7 +130,8 @@ def _check(spec: CommitSpec) -> None:
         raise InvalidArgument(f"commit: cache key longer than {_MAX_CACHE_KEY} characters")
 
 
-def _put(store: ImageStore, data: bytes, created: list[str]) -> str:
+def put_blob(store: ImageStore, data: bytes, created: list[str]) -> str:
+    """Keep a small blob (config, manifest); its digest is appended to ``created`` when new."""
     digest = sha256_digest(data)
     if not store.content.has(digest):
         with store.content.writer(digest, len(data)) as w:
@@ -169,17 +171,17 @@ def commit_snapshot(store: ImageStore, spec: CommitSpec) -> tuple[ImageView, Des
         with store.db.lock:  # from here on garbage collection cannot take what is being built
             if layer is not None and not store.content.has(layer.digest):
                 raise Unavailable(f"layer {layer.digest} was collected during the commit; retry")
-            config_digest = _put(store, config_bytes, new_blobs)
+            config_digest = put_blob(store, config_bytes, new_blobs)
             config_desc = Descriptor(config_type, config_digest, len(config_bytes))
             layers = (list(parent.layers) if parent else []) + ([layer] if layer else [])
             manifest = {
                 "schemaVersion": 2,
                 "mediaType": manifest_type,
-                "config": _desc_json(config_desc),
-                "layers": [_desc_json(x) for x in layers],
+                "config": descriptor_json(config_desc),
+                "layers": [descriptor_json(x) for x in layers],
             }
             manifest_bytes = json.dumps(manifest, separators=(",", ":")).encode()
-            manifest_desc = Descriptor(manifest_type, _put(store, manifest_bytes, new_blobs), len(manifest_bytes))
+            manifest_desc = Descriptor(manifest_type, put_blob(store, manifest_bytes, new_blobs), len(manifest_bytes))
             diff_ids = list(config["rootfs"]["diff_ids"])
             chains = chain_ids(diff_ids)
             diff_sizes = _parent_sizes(store, parent) if parent else []
@@ -213,7 +215,7 @@ def commit_snapshot(store: ImageStore, spec: CommitSpec) -> tuple[ImageView, Des
             store.db.save()
             view = store.inspect(record.id)
     except BaseException:
-        _undo(store, new_blobs, new_chain)
+        undo_created(store, new_blobs, new_chain)
         raise
     finally:
         if staged is not None:
@@ -234,7 +236,7 @@ def _parent_sizes(store: ImageStore, parent: ImageRecord) -> list[int]:
     return [store.snapshots.diff_size(c) for c in chain_ids(parent.diff_ids)]
 
 
-def _undo(store: ImageStore, blobs: list[str], chain: str | None) -> None:
+def undo_created(store: ImageStore, blobs: list[str], chain: str | None) -> None:
     """Drop what a failed commit made, unless an image took it meanwhile."""
     with store.db.lock:
         used: set[str] = set()
@@ -253,5 +255,6 @@ def _undo(store: ImageStore, blobs: list[str], chain: str | None) -> None:
                 log.exception("commit.undo_failed", chain=chain)
 
 
-def _desc_json(d: Descriptor) -> dict:
+def descriptor_json(d: Descriptor) -> dict:
+    """A descriptor as a manifest writes it."""
     return {"mediaType": d.media_type, "digest": d.digest, "size": d.size}
