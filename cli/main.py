@@ -88,7 +88,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from cli import build, builder, commit, containers, cp, events, exec as exec_cmd, images, network, port, push, run, stats, system, volume
+    from cli import (build, builder, commit, containers, cp, events, exec as exec_cmd, images, importcmd, network, port,
+                     push, run, stats, system, volume)
 
     parser = _Parser(prog="barque", description="A container engine over gRPC services")
     parser.add_argument("--config", help="config file (default /etc/barque/barque.toml)")
@@ -97,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     images.register(sub, image)
     push.register(sub, image)
     build.register(sub, image)
+    importcmd.register(sub, image)
     container = sub.add_parser("container", help="Manage containers").add_subparsers(
         dest="container_command", metavar="COMMAND")
     run.register(sub, container)

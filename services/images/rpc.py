@@ -6,10 +6,12 @@ import json
 
 from barque.images.v1 import images_pb2, images_pb2_grpc
 from barque.types.v1 import types_pb2
+from client.errors import InvalidArgument
 from client.protoconv import descriptor_to_pb, platform_from_pb, platform_to_pb
 from services.images.commit import CommitSpec
 from services.images.core import ImageStore, ImageView, PullEvent
 from services.images.events import select
+from services.images.importer import ImportSpec, import_image
 from services.images.info import store_info
 from services.images.inspect import image_json
 from services.images.push import PushEvent
@@ -151,3 +153,14 @@ class ImagesServicer(images_pb2_grpc.ImagesServicer):
         result = self._store.prune_build_cache(list(request.filters))
         return images_pb2.PruneBuildCacheResponse(entries=result.entries, deleted=result.deleted,
                                                   reclaimed_bytes=result.reclaimed_bytes)
+
+    def Import(self, request_iterator, context):
+        first = next(request_iterator, None)
+        if first is None or first.WhichOneof("msg") != "header":
+            raise InvalidArgument("the first Import message must carry the header")
+        h = first.header
+        view = import_image(self._store, ImportSpec(
+            reference=h.reference, config_json=h.config_json, message=h.message,
+            platform=platform_from_pb(h.platform) if h.HasField("platform") else None, source=h.source or "-"),
+            (m.data for m in request_iterator))
+        return images_pb2.ImportResponse(image=image_to_pb(view))
