@@ -52,6 +52,7 @@ from services.registry.manifest import (
     refuse_schema1,
     select_platform,
 )
+from services.registry.push import BlobPusher
 from services.registry.transport import BACKOFF, Transport, discard
 
 __all__ = ["Resolved", "RegistryProxy"]
@@ -133,6 +134,8 @@ class RegistryProxy:
         self.credentials = CredentialStore(self.state_dir / "auth.json")
         self.transport = Transport(config, self.credentials, user_agent=user_agent)
         self.backoff = BACKOFF
+        #: the push side (BlobExists, PushBlob, PutManifest), on the same cache and transport
+        self.pusher = BlobPusher(self.cache, self.transport)
 
     def close(self) -> None:
         """Close pooled connections (for orderly shutdown and tests)."""

@@ -17,6 +17,11 @@ status the caller accepted, or a categorised error.
 - Retries: 4 attempts with 0.2/0.4/0.8 s backoff on 5xx, 429 and transport
   errors (not TLS errors); never on other 4xx. A mirror gets one attempt, as
   the upstream behind it is the fallback.
+- Pushes (:meth:`Transport.upstream`) go to the upstream only, never to a
+  mirror, may carry a body, and may target an absolute upload URL (a
+  ``Location``); a caller that resumes uploads itself asks for one attempt.
+- A scope of several words (``"repository:a:push,pull repository:b:pull"``,
+  a cross-repository mount) asks the token realm for each (``scope=`` repeated).
 """
 
 from __future__ import annotations
@@ -82,6 +87,10 @@ def _origin(url: str) -> str:
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
+
+
+def _is_absolute(target: str) -> bool:
+    return target.startswith(("http://", "https://"))
 
 
 def is_loopback(host: str) -> bool:
@@ -212,6 +221,33 @@ class Transport:
         assert last is not None
         raise last
 
+    def upstream(self, registry: str, method: str, target: str, *, scope: str | None = None,
+                 headers: dict[str, str] | None = None, body: bytes | None = None,
+                 ok: Sequence[int] = (200,), what: str = "",
+                 retry: bool = True) -> urllib3.BaseHTTPResponse:
+        """Like :meth:`request`, on the upstream alone (pushes never go to a mirror).
+
+        ``target`` is a path under the registry or an absolute URL the
+        registry handed out (an upload's ``Location``); credentials go only to
+        the registry's own origin. With ``retry`` False a transport error or a
+        5xx is raised at once (Unavailable), for callers that resume by
+        themselves what a failed request may have half done.
+        """
+        endpoint = endpoints_for(registry, self.config)[-1]
+        what = what or f"{method} {registry}{target}"
+        log.info("registry.request", registry=registry, endpoint=endpoint.base_url,
+                 mirror=False, method=method, path=urlsplit(target).path)
+        creds = self.credentials.get(endpoint.cred_host)
+        resp = self._retrying(lambda: self._send_authorized(endpoint, method, target, scope,
+                                                            headers or {}, creds, what, body),
+                              what, endpoint.base_url, retry=retry)
+        if resp.status in ok:
+            return resp
+        try:
+            raise _status_error(resp, what, urlsplit(endpoint.base_url).netloc)
+        finally:
+            discard(resp)
+
     def check_login(self, registry: str, creds: Credentials) -> None:
         """GET /v2/ on the upstream with ``creds`` through the full auth flow.
 
@@ -274,13 +310,16 @@ class Transport:
         raise last
 
     def _send(self, method: str, url: str, headers: dict[str, str],
-              auth_origin: str) -> urllib3.BaseHTTPResponse:
-        """One request, redirects followed; Authorization only to ``auth_origin``."""
+              auth_origin: str, body: bytes | None = None) -> urllib3.BaseHTTPResponse:
+        """One request, redirects followed; Authorization only to ``auth_origin``.
+
+        A 307/308 keeps the method and ``body``; a 303 turns into a bodiless GET.
+        """
         hdrs = {"User-Agent": self.user_agent, **headers}
         if _origin(url) != auth_origin:
             hdrs.pop("Authorization", None)
         for _ in range(MAX_REDIRECTS + 1):
-            resp = self.pool.request(method, url, headers=hdrs, preload_content=False,
+            resp = self.pool.request(method, url, headers=hdrs, body=body, preload_content=False,
                                      redirect=False, retries=False)
             location = resp.headers.get("Location")
             if resp.status not in _REDIRECTS or not location:
@@ -291,20 +330,20 @@ class Transport:
                 # dropped for good: a later hop back to the origin gets none either
                 hdrs.pop("Authorization", None)
             if resp.status == 303:
-                method = "GET"
+                method, body = "GET", None
             log.debug("registry.redirect", src=url, dst=nxt, status=resp.status)
             url = nxt
         raise Unavailable(f"too many redirects from {url}")
 
     def _send_authorized(self, endpoint: Endpoint, method: str, path: str, scope: str | None,
                          headers: dict[str, str], creds: Credentials | None,
-                         what: str) -> urllib3.BaseHTTPResponse:
-        url = endpoint.base_url + path
+                         what: str, body: bytes | None = None) -> urllib3.BaseHTTPResponse:
+        url = path if _is_absolute(path) else endpoint.base_url + path
         hdrs = dict(headers)
         auth = self._known_authorization(endpoint, scope, creds, what)
         if auth:
             hdrs["Authorization"] = auth
-        resp = self._send(method, url, hdrs, endpoint.origin)
+        resp = self._send(method, url, hdrs, endpoint.origin, body)
         if resp.status != 401:
             return resp
         challenges = parse_www_authenticate(resp.headers.getlist("WWW-Authenticate"))
@@ -319,7 +358,7 @@ class Transport:
                                   f"({', '.join(c.scheme for c in challenges)}) and no credentials "
                                   f"are stored for {endpoint.cred_host}")
         hdrs["Authorization"] = auth
-        return self._send(method, url, hdrs, endpoint.origin)
+        return self._send(method, url, hdrs, endpoint.origin, body)
 
     def _known_authorization(self, endpoint: Endpoint, scope: str | None,
                              creds: Credentials | None, what: str) -> str | None:
@@ -358,9 +397,8 @@ class Transport:
     def _bearer(self, endpoint: Endpoint, challenge: Challenge, scope: str,
                 creds: Credentials | None, what: str) -> str:
         """Fetch a token from the challenge's realm and cache it per (origin, scope)."""
-        query = {"service": challenge.params.get("service", "")} if "service" in challenge.params else {}
-        if scope:
-            query["scope"] = scope
+        query = [("service", challenge.params["service"])] if "service" in challenge.params else []
+        query += [("scope", word) for word in scope.split()]
         realm = challenge.params["realm"]
         url = realm + ("&" if "?" in realm else "?") + urlencode(query) if query else realm
         realm_parts = urlsplit(url)
