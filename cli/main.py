@@ -89,7 +89,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from cli import (build, builder, commit, containers, cp, events, exec as exec_cmd, images, importcmd, network, port,
-                     push, run, stats, system, volume)
+                     push, run, saveload, stats, system, volume)
 
     parser = _Parser(prog="barque", description="A container engine over gRPC services")
     parser.add_argument("--config", help="config file (default /etc/barque/barque.toml)")
@@ -99,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     push.register(sub, image)
     build.register(sub, image)
     importcmd.register(sub, image)
+    saveload.register(sub, image)
     container = sub.add_parser("container", help="Manage containers").add_subparsers(
         dest="container_command", metavar="COMMAND")
     run.register(sub, container)

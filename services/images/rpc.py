@@ -14,7 +14,9 @@ from services.images.events import select
 from services.images.importer import ImportSpec, import_image
 from services.images.info import store_info
 from services.images.inspect import image_json
+from services.images.load import load_archive
 from services.images.push import PushEvent
+from services.images.save import FORMAT_DOCKER, FORMAT_OCI, save_archive
 
 __all__ = ["ImagesServicer", "image_to_pb"]
 
@@ -164,3 +166,13 @@ class ImagesServicer(images_pb2_grpc.ImagesServicer):
             platform=platform_from_pb(h.platform) if h.HasField("platform") else None, source=h.source or "-"),
             (m.data for m in request_iterator))
         return images_pb2.ImportResponse(image=image_to_pb(view))
+
+    def Save(self, request, context):
+        fmt = FORMAT_OCI if request.format == images_pb2.SAVE_FORMAT_OCI else FORMAT_DOCKER
+        for chunk in save_archive(self._store, list(request.references), fmt):
+            yield images_pb2.SaveResponse(data=chunk)
+
+    def Load(self, request_iterator, context):
+        for event in load_archive(self._store, (m.data for m in request_iterator)):
+            yield images_pb2.LoadResponse(message=event.message,
+                                          image=image_to_pb(event.image) if event.image else None)
