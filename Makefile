@@ -11,7 +11,7 @@ BINDIR ?= /usr/local/bin
 APT_PACKAGES := docker-registry skopeo umoci busybox-static runc apache2-utils zstd curl iproute2 \
 	python3-venv ca-certificates systemd podman conmon iptables util-linux tini procps docker.io debootstrap
 
-.PHONY: help deps install venv protos check-protos up down status demo test test-unit lint bench-deps bench-pull bench-run bench-net bench-build
+.PHONY: help deps install venv protos check-protos up down status demo test test-unit lint bench-deps bench-pull bench-run bench-net bench-build bench-push
 
 help:
 	@echo "make install       venv + generated code + barque on PATH ($(BINDIR))"
@@ -24,6 +24,7 @@ help:
 	@echo "make bench-run     container start latency and memory against docker/podman"
 	@echo "make bench-net     bridge throughput (iperf3) and network start-up cost against docker/podman"
 	@echo "make bench-build   barque build (cold, cached, one changed file) against docker legacy/BuildKit/podman"
+	@echo "make bench-push    push of a 150 MB 4-layer image (cold and warm) against docker push and skopeo copy"
 
 deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
@@ -105,3 +106,6 @@ bench-net: install bench-deps
 
 bench-build: install bench-deps
 	$(PY) -m bench.build
+
+bench-push: install bench-deps
+	$(PY) -m bench.push
