@@ -179,7 +179,7 @@ class BlobPusher:
     def receive(self, upload: BlobUpload, chunks: Iterable[bytes]) -> None:
         """Put the streamed blob in the cache, verified (DigestMismatch, nothing kept)."""
         self.check(upload)
-        what = f"blob {upload.digest} for {upload.repository}"
+        what = f"push to {upload.repository}: blob"  # the writer adds the digest
         ingest = self.cache.ingest(upload.digest, upload.size)
         try:
             for chunk in chunks:

@@ -58,14 +58,15 @@ class Forwarder(FaultServer):
             return
         self.reply(h, self.forward(h, read_body(h)))
 
-    def forward(self, h: _Handler, body: bytes, headers: dict[str, str] | None = None) -> Upstream:
-        """Send the request (with ``body`` and header overrides) to the registry."""
+    def forward(self, h: _Handler, body: bytes, headers: dict[str, str] | None = None,
+                path: str | None = None) -> Upstream:
+        """Send the request (with ``body``, header overrides, another path) to the registry."""
         hdrs = {k: v for k, v in h.headers.items() if k.lower() not in _HOP}
         hdrs.update(headers or {})
         hdrs["Content-Length"] = str(len(body))
         conn = http.client.HTTPConnection(self.upstream, timeout=30)
         try:
-            conn.request(h.command, h.path, body=body, headers=hdrs)
+            conn.request(h.command, path or h.path, body=body, headers=hdrs)
             resp = conn.getresponse()
             data = resp.read()
             return resp.status, resp.getheaders(), data
