@@ -24,7 +24,7 @@ import os
 import subprocess
 import tarfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -191,8 +191,10 @@ def test_import_from_loopback_url(clean: Engine, exported: Path, http_dir: tuple
 def test_import_compressed_inputs(engine: Engine, tmp_path: Path, kind: str) -> None:
     plain = _tar(tmp_path / "fs.tar", [("hello.txt", b"hi\n"), ("dir/x", b"xx")])
     data = plain.read_bytes()
-    packed = {"gzip": gzip.compress, "bzip2": bz2.compress, "xz": lzma.compress,
-              "zstd": zstandard.ZstdCompressor().compress}[kind](data)
+    packers: dict[str, Callable[[bytes], bytes]] = {
+        "gzip": gzip.compress, "bzip2": bz2.compress, "xz": lzma.compress,
+        "zstd": zstandard.ZstdCompressor().compress}
+    packed = packers[kind](data)
     path = tmp_path / f"fs.{kind}"
     path.write_bytes(packed)
     image_id = engine.ok("import", str(path), f"imp/packed:{kind}").stdout.strip()
