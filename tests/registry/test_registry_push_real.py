@@ -269,3 +269,10 @@ def test_bearer_token_asks_push_scope_and_mount_scope(proxy, registry):
         assert all(i["query"]["service"] == ["fault.test"] for i in issued)
     finally:
         front.stop()
+
+
+def test_empty_blob(proxy, front, registry):
+    name = repo(front.host)
+    assert push(proxy, name, b"")[-1].outcome is PushOutcome.UPLOADED
+    assert registry_blob(registry.host, name, sha256_digest(b"")) == b""
+    assert push(proxy, name, b"")[-1].outcome is PushOutcome.EXISTS
