@@ -219,8 +219,9 @@ def _push_tag(store: ImageStore, target: RegistryTarget, repository: str, tag: s
         yield PushEvent(lid, "preparing")
     for lid in ids[UPLOAD_WORKERS:]:
         yield PushEvent(lid, "waiting")
+    # the config goes beside the layers, silently (docker prints no line for it)
     worker = threading.Thread(target=contextvars.copy_context().run,
-                              args=(_upload_all, pusher, layers, ids), name="push", daemon=True)
+                              args=(_upload_all, pusher, layers, ids, record.config), name="push", daemon=True)
     worker.start()
     while (item := events.get()) is not None:
         if isinstance(item, BaseException):
@@ -228,7 +229,6 @@ def _push_tag(store: ImageStore, target: RegistryTarget, repository: str, tag: s
             raise item
         yield item
     worker.join()
-    pusher.blob(record.config, None)
     children = _index_children(store, record)
     if children is not None:
         index, manifests = children
@@ -250,11 +250,13 @@ def _push_tag(store: ImageStore, target: RegistryTarget, repository: str, tag: s
                     tag=tag, digest=digest, size=len(content))
 
 
-def _upload_all(pusher: _Pusher, layers: list[tuple[Descriptor, str]], ids: list[str]) -> None:
+def _upload_all(pusher: _Pusher, layers: list[tuple[Descriptor, str]], ids: list[str], config: Descriptor) -> None:
     try:
-        with ThreadPoolExecutor(max_workers=UPLOAD_WORKERS, thread_name_prefix="push") as pool:
-            futures = [pool.submit(contextvars.copy_context().run, pusher.layer, lid, desc)
-                       for lid, (desc, _) in zip(ids, layers)]
+        with ThreadPoolExecutor(max_workers=UPLOAD_WORKERS + 1, thread_name_prefix="push") as pool:
+            # the config first, on the extra worker, so that UPLOAD_WORKERS layers go at once
+            futures = [pool.submit(contextvars.copy_context().run, pusher.blob, config, None)]
+            futures += [pool.submit(contextvars.copy_context().run, pusher.layer, lid, desc)
+                        for lid, (desc, _) in zip(ids, layers)]
             try:
                 for fut in futures:
                     fut.result()
@@ -272,8 +274,11 @@ def _record_repo_digest(store: ImageStore, image_id: str, name: str, repo_digest
         record = store.db.images.get(image_id)
         if record is None:
             return
-        if repo_digest not in record.repo_digests:
+        changed = repo_digest not in record.repo_digests
+        if changed:
             record.repo_digests.append(repo_digest)
-        if store.db.names.get(name) == image_id:
+        if store.db.names.get(name) == image_id and store.db.name_digests.get(name) != digest:
             store.db.name_digests[name] = digest
-        store.db.save()
+            changed = True
+        if changed:  # a push of what the registry already had under the tag writes nothing
+            store.db.save()
