@@ -155,6 +155,46 @@ def test_oci_layout_read_by_skopeo_and_skopeo_archive_loaded(clean, busybox, tmp
     engine.ok("rmi", "saveload/skopeo:1")
 
 
+def test_docker25_combined_layout_loads(clean, busybox, tmp_path: Path) -> None:
+    """docker 25's archive: manifest.json naming ``blobs/sha256/<hex>`` (plain layer
+    tars, the config) beside an OCI index; rebuilt here from barque's docker-format save."""
+    engine = clean
+    engine.ok("save", "-o", str(tmp_path / "v1.tar"), busybox)
+    files = _members(tmp_path / "v1.tar")
+    [entry] = json.loads(files["manifest.json"])
+    blobs = {f"blobs/sha256/{hashlib.sha256(files[x]).hexdigest()}": files[x]
+             for x in [entry["Config"], *entry["Layers"]]}
+    config_path, *layer_paths = blobs
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                           "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                      "digest": "sha256:" + config_path.rsplit("/", 1)[1],
+                                      "size": len(blobs[config_path])},
+                           "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                                       "digest": "sha256:" + p.rsplit("/", 1)[1], "size": len(blobs[p])}
+                                      for p in layer_paths]}).encode()
+    manifest_digest = hashlib.sha256(manifest).hexdigest()
+    index = {"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:" + manifest_digest,
+        "size": len(manifest), "annotations": {"io.containerd.image.name": "docker.io/saveload/d25:1",
+                                               "org.opencontainers.image.ref.name": "1"}}]}
+    archive = tmp_path / "d25.tar"
+    archive.write_bytes(_tar({**blobs, f"blobs/sha256/{manifest_digest}": manifest,
+                              "oci-layout": b'{"imageLayoutVersion":"1.0.0"}', "index.json": json.dumps(index).encode(),
+                              "manifest.json": json.dumps([{"Config": config_path, "RepoTags": ["saveload/d25:1"],
+                                                            "Layers": layer_paths}]).encode()}))
+    assert engine.ok("load", "-i", str(archive)).lines == ["Loaded image: saveload/d25:1"]
+    assert engine.ok("image", "inspect", "-f", "{{.Id}}", "saveload/d25:1").stdout == \
+        engine.ok("image", "inspect", "-f", "{{.Id}}", busybox).stdout
+    assert engine.ok("run", "--rm", "saveload/d25:1", "echo", "combined").stdout == "combined\n"
+    engine.ok("rmi", "saveload/d25:1")
+    # the OCI index alone (no manifest.json) loads the same image
+    del_manifest = _tar({**blobs, f"blobs/sha256/{manifest_digest}": manifest,
+                         "oci-layout": b'{"imageLayoutVersion":"1.0.0"}', "index.json": json.dumps(index).encode()})
+    archive.write_bytes(del_manifest)
+    assert engine.ok("load", "-i", str(archive)).lines == ["Loaded image: saveload/d25:1"]
+    engine.ok("rmi", "saveload/d25:1")
+
+
 def _image_archive(layers: list[bytes], tag: str = "saveload/hostile:1", *, config_extra: dict | None = None,
                    extra: dict[str, bytes] | None = None, links=None, layer_names: list[str] | None = None) -> bytes:
     diff_ids = ["sha256:" + hashlib.sha256(x).hexdigest() for x in layers]

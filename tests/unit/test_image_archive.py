@@ -101,3 +101,27 @@ def test_hostile_archives_refused_and_nothing_left(tmp_path: Path, case: str) ->
     with pytest.raises(error, match=text):
         _spool(data, tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_member_over_the_cap_refused_before_its_data(tmp_path: Path, monkeypatch) -> None:
+    import services.images.archive as archive
+
+    monkeypatch.setattr(archive, "MAX_MEMBER", 1 << 20)
+    info = tarfile.TarInfo("l0/layer.tar")
+    info.size = (1 << 20) + 1
+    header_only = info.tobuf(format=tarfile.PAX_FORMAT)  # no data follows: refused on the header
+    with pytest.raises(BadArchive, match="over the 1048576-byte cap"):
+        _spool(header_only, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_compressed_bomb_refused_at_the_archive_cap(tmp_path: Path, monkeypatch) -> None:
+    import services.images.archive as archive
+
+    monkeypatch.setattr(archive, "MAX_ARCHIVE", 4 << 20)
+    a, da = _file("zeros", bytes(8 << 20))
+    bomb = gzip.compress(_tar(a, data=da))
+    assert len(bomb) < 64 << 10
+    with pytest.raises(BadArchive, match="size cap"):
+        _spool(bomb, tmp_path)
+    assert list(tmp_path.iterdir()) == []
