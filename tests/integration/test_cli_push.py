@@ -135,3 +135,15 @@ def test_push_with_login(rt_engine, auth_registry, built):
     digest = lines[-1].split()[2]
     body, _ = RegistryClient(auth_registry).get_manifest("push/private", "v1")
     assert "sha256:" + hashlib.sha256(body).hexdigest() == digest
+
+
+def test_image_pulled_through_an_index_pushes_its_platform_manifest(rt_engine, registry, test_images):
+    """The store keeps one platform of test/multi: that manifest is pushed, byte for byte."""
+    multi = test_images["multi-platform"]
+    rt_engine.ok("pull", multi.ref)
+    target = f"{registry.host}/push/from-index:v1"
+    rt_engine.ok("tag", multi.ref, target)
+    digest = rt_engine.ok("push", target).lines[-1].split()[2]
+    assert digest == multi.platforms["linux/amd64"].manifest_digest
+    body, media_type = RegistryClient(registry).get_manifest("push/from-index", "v1")
+    assert media_type == multi.platforms["linux/amd64"].media_type
