@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from typing import Iterator
+from typing import BinaryIO, Iterator
 
 from barque.images.v1 import images_pb2, images_pb2_grpc
 from cli.commands import add_command
@@ -101,6 +101,7 @@ def _read_chunks(stream) -> Iterator[bytes]:
 
 
 def cmd_load(ctx, args) -> int:
+    source: BinaryIO
     if args.input:
         try:
             source = open(args.input, "rb")

@@ -36,7 +36,7 @@ import uuid
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO, cast
 
 from client.errors import DigestMismatch, InvalidArgument, NotFound, Unavailable
 from client.imagespec import INDEX_TYPES, Descriptor, MediaType, Platform, sha256_digest
@@ -90,7 +90,7 @@ class _Plan:
 def load_archive(store: ImageStore, chunks: Iterator[bytes]) -> list[LoadEvent]:
     """Load the archive whose bytes ``chunks`` yields; the lines docker prints."""
     began = time.monotonic()
-    spooled = spool_archive(ChunkReader(chunks), store.content.ingest_dir / f"load.{uuid.uuid4().hex}")
+    spooled = spool_archive(cast(BinaryIO, ChunkReader(chunks)), store.content.ingest_dir / f"load.{uuid.uuid4().hex}")
     loader = _Loader(store, spooled)
     try:
         plans = _plans(spooled)
