@@ -47,7 +47,7 @@ from bench.images import ensure_image, push_bench_image
 from bench.tools import Docker, ToolError, run, umount_under
 from tests.support.registry import Registry, start_registry
 
-__all__ = ["main", "run_benchmark", "paired_ratios"]
+__all__ = ["main", "run_benchmark", "paired_ratios", "push_check"]
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 TOOLS = ("barque", "docker", "skopeo")
@@ -62,7 +62,7 @@ class Pusher(Protocol):
 
     def tag(self, source_ref: str, target_ref: str) -> None: ...
 
-    def push(self, source_ref: str, target_ref: str) -> None: ...
+    def push(self, source_ref: str, target_ref: str) -> str: ...
 
     def version(self) -> str: ...
 
@@ -87,8 +87,8 @@ class BarquePusher:
         self.barque.reset()
         self._cli("pull", "-q", source_ref)
 
-    def push(self, source_ref: str, target_ref: str) -> None:
-        self._cli("push", target_ref)
+    def push(self, source_ref: str, target_ref: str) -> str:
+        return self._cli("push", target_ref)
 
     def tag(self, source_ref: str, target_ref: str) -> None:
         self._cli("tag", source_ref, target_ref)
@@ -117,8 +117,8 @@ class DockerPusher:
     def tag(self, source_ref: str, target_ref: str) -> None:
         self.docker.cli("tag", source_ref, target_ref)
 
-    def push(self, source_ref: str, target_ref: str) -> None:
-        self.docker.cli("push", target_ref)
+    def push(self, source_ref: str, target_ref: str) -> str:
+        return self.docker.cli("push", target_ref)
 
     def version(self) -> str:
         return self.docker.version()
@@ -146,8 +146,8 @@ class SkopeoPusher:
     def tag(self, source_ref: str, target_ref: str) -> None:
         """Nothing to tag: the destination is named on the command line."""
 
-    def push(self, source_ref: str, target_ref: str) -> None:
-        run(["skopeo", "copy", "--quiet", "--dest-tls-verify=false", f"oci:{self.layout}:{TAG}",
+    def push(self, source_ref: str, target_ref: str) -> str:
+        return run(["skopeo", "copy", "--quiet", "--dest-tls-verify=false", f"oci:{self.layout}:{TAG}",
              f"docker://{target_ref}"], what="skopeo copy")
 
     def version(self) -> str:
@@ -164,6 +164,17 @@ def _median(values: list[float]) -> float | None:
 def paired_ratios(ours: list[float], theirs: list[float]) -> list[float]:
     """Our time over theirs, iteration by iteration (both lists in iteration order)."""
     return [round(a / b, 3) for a, b in zip(ours, theirs) if b > 0]
+
+
+def push_check(name: str, kind: str, output: str, layers: int) -> str:
+    """"" when a push did what its kind says, else why not: a cold push by barque
+    or docker prints ``Pushed`` for every layer (nothing mounted, nothing there),
+    a warm one ``Layer already exists`` for every layer. skopeo --quiet prints nothing."""
+    if name == "skopeo":
+        return ""
+    want = "Pushed" if kind == "cold" else "Layer already exists"
+    finals = [line.partition(": ")[2] for line in output.splitlines() if line.partition(": ")[2] == want]
+    return "" if len(finals) == layers else f"{name} {kind} push: {len(finals)} of {layers} layers {want!r}"
 
 
 def _make(name: str, root: Path) -> BarquePusher | DockerPusher | SkopeoPusher:
@@ -184,7 +195,7 @@ def run_benchmark(runs: int, tools: list[str]) -> dict:
         "host": {"cpus": os.cpu_count(), "kernel": platform.release(), "python": platform.python_version()},
         "image": {"recipe": image.info["recipe"], "compressed_bytes": image.compressed_size,
                   "layers": [{k: layer[k] for k in ("name", "size")} for layer in image.info["layers"]]},
-        "runs": runs, "tools": {}, "skipped": {},
+        "runs": runs, "tools": {}, "skipped": {}, "fairness": [],
     }
     with ExitStack() as stack:
         root = Path(tempfile.mkdtemp(prefix="barque-bench-push-"))
@@ -212,10 +223,12 @@ def run_benchmark(runs: int, tools: list[str]) -> dict:
                     target_ref = f"{target.host}/{TARGET_REPO}:{TAG}"
                     pusher.tag(source_ref, target_ref)
                     times = []
-                    for _ in ("cold", "warm"):
+                    for kind in ("cold", "warm"):
                         start = time.monotonic()
-                        pusher.push(source_ref, target_ref)
+                        output = pusher.push(source_ref, target_ref)
                         times.append(round(time.monotonic() - start, 3))
+                        if problem := push_check(pusher.name, kind, output, len(image.info["layers"])):
+                            result["fairness"].append(f"run {i + 1}: {problem}")
                 finally:
                     target.stop()
                     shutil.rmtree(workdir, ignore_errors=True)
@@ -260,6 +273,10 @@ def _print_report(result: dict) -> None:
             print(f"{key} push: barque {verdict} the target (no slower than docker)")
     for name, why in result["skipped"].items():
         print(f"skipped {name}: {why}")
+    for note in result["fairness"]:
+        print(f"fairness: {note}")
+    if not result["fairness"]:
+        print("every cold push uploaded every layer and every warm push none (barque's and docker's output)")
 
 
 def main(argv: list[str] | None = None) -> int:
