@@ -122,6 +122,34 @@ def test_stdout_and_stdin(clean, busybox, tmp_path: Path) -> None:
     engine.ok("rmi", "saveload/piped:1")
 
 
+def test_by_id_untagged_and_a_moved_tag(clean, busybox, tmp_path: Path) -> None:
+    """Saved by id: no RepoTags, loaded as docker's "Loaded image ID:" and kept
+    untagged; a load moving a tag says docker's renaming line."""
+    engine = clean
+    cid = engine.ok("run", "-d", busybox, "sh", "-c", "echo x > /x && exec sleep 600").stdout.strip()
+    engine.ok("exec", cid, "test", "-s", "/x")
+    image_id = engine.ok("commit", cid).stdout.strip()
+    engine.ok("rm", "-f", cid)
+    archive = tmp_path / "byid.tar"
+    engine.ok("save", "-o", str(archive), image_id[7:19])
+    assert json.loads(_members(archive)["manifest.json"])[0]["RepoTags"] is None
+    engine.ok("rmi", image_id)
+    assert engine.ok("load", "-i", str(archive)).lines == [f"Loaded image ID: {image_id}"]
+    assert engine.ok("image", "inspect", "-f", "{{.RepoTags}}", image_id).stdout.strip() == "[]"  # kept, no name
+    # a tag on busybox moved by a load of the commit tagged the same
+    engine.ok("tag", busybox, "saveload/moved:1")
+    engine.ok("tag", image_id, "saveload/moved:1")
+    engine.ok("save", "-o", str(archive), "saveload/moved:1")
+    engine.ok("tag", busybox, "saveload/moved:1")
+    base_id = engine.ok("image", "inspect", "-f", "{{.Id}}", busybox).stdout.strip()
+    assert engine.ok("load", "-i", str(archive)).lines == [
+        f"The image saveload/moved:1 already exists, renaming the old one with ID {base_id} to empty string",
+        "Loaded image: saveload/moved:1"]
+    assert engine.ok("image", "inspect", "-f", "{{.Id}}", "saveload/moved:1").stdout.strip() == image_id
+    engine.ok("rmi", "saveload/moved:1")  # its last name: the image goes too
+    assert engine.cli("image", "inspect", image_id).returncode != 0
+
+
 def test_oci_layout_read_by_skopeo_and_skopeo_archive_loaded(clean, busybox, tmp_path: Path) -> None:
     engine = clean
     engine.ok("tag", busybox, "saveload/oci:1")
