@@ -26,7 +26,7 @@ import contextvars
 import json
 import queue
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterator, Protocol
 
@@ -254,7 +254,8 @@ def _upload_all(pusher: _Pusher, layers: list[tuple[Descriptor, str]], ids: list
     try:
         with ThreadPoolExecutor(max_workers=UPLOAD_WORKERS + 1, thread_name_prefix="push") as pool:
             # the config first, on the extra worker, so that UPLOAD_WORKERS layers go at once
-            futures = [pool.submit(contextvars.copy_context().run, pusher.blob, config, None)]
+            futures: list[Future[object]] = [
+                pool.submit(contextvars.copy_context().run, pusher.blob, config, None)]
             futures += [pool.submit(contextvars.copy_context().run, pusher.layer, lid, desc)
                         for lid, (desc, _) in zip(ids, layers)]
             try:
