@@ -86,7 +86,11 @@ def _bar(current: int, total: int, width: int = 50) -> str:
 
 
 def cmd_push(ctx, args) -> int:
-    ref = parse_reference(args.reference)
+    try:
+        ref = parse_reference(args.reference)
+    except BarqueError as exc:  # docker-cli's own check: its message, exit 1
+        print(str(exc), file=sys.stderr)
+        sys.exit(1)
     name_only = ref.digest is None and ":" not in args.reference.rsplit("/", 1)[-1]
     if args.all_tags and not name_only:
         print("tag can't be used with --all-tags/-a", file=sys.stderr)

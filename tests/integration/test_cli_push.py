@@ -119,6 +119,14 @@ def test_push_refusals(rt_engine, registry, built):
     assert missing.stderr == f"An image does not exist locally with the tag: {registry.host}/push/none\n"
     both = rt_engine.cli("push", "-a", f"{registry.host}/push/none:v1")
     assert both.returncode == 1 and both.stderr == "tag can't be used with --all-tags/-a\n"
+    bad = rt_engine.cli("push", "Bad_Name!")
+    assert bad.returncode == 1 and bad.stderr.startswith("invalid reference format") and bad.stdout == ""
+    unreachable = "127.0.0.1:1/push/nowhere:v1"  # nothing listens on port 1
+    rt_engine.ok("tag", built, unreachable)
+    gone = rt_engine.cli("push", unreachable)
+    assert gone.returncode == 1 and "cannot reach http://127.0.0.1:1" in gone.stderr
+    assert len(gone.stderr.strip().splitlines()) == 1
+    rt_engine.ok("rmi", unreachable)
 
 
 def test_push_with_login(rt_engine, auth_registry, built):
