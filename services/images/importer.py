@@ -233,9 +233,9 @@ def import_image(store: ImageStore, spec: ImportSpec, chunks: Iterable[bytes]) -
     finally:
         if staged is not None:
             staged.discard()  # unpublished (an error before publish_staged): dropped
-    store.events.emit("import", record.id, event_type="image", name=record.id)
-    if ref is not None:
+    if ref is not None:  # moby's ImportImage: the tag, then the import
         store.events.emit("tag", record.id, event_type="image", name=ref.familiar())
+    store.events.emit("import", record.id, event_type="image", name=record.id)
     log.info("image.imported", id=record.id, reference=str(ref or ""), source=spec.source, layer=layer.digest,
              tar_bytes=blob.tar_size, seconds=round(time.monotonic() - began, 3))
     return view

@@ -24,11 +24,13 @@ import os
 import subprocess
 import tarfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import zstandard
+from barque.images.v1 import images_pb2
 
 from tests.support.engine import CLI, REPO, Engine
 
@@ -129,8 +131,6 @@ def test_import_round_trip_of_export(clean: Engine, exported: Path) -> None:
     assert doc["Config"]["Cmd"] is None and doc["Config"]["Env"] is None
     assert doc["Os"] == "linux" and doc["Architecture"]
     with engine.client("images") as images:
-        from barque.images.v1 import images_pb2
-
         image = images.Inspect(images_pb2.InspectRequest(reference="imp/round:one")).image
     config = json.loads(image.config_json)
     assert config["history"] == [{"created": config["created"], "comment": "Imported from -"}]
@@ -206,8 +206,14 @@ def test_import_compressed_inputs(engine: Engine, tmp_path: Path, kind: str) -> 
 
 def test_import_untagged_is_kept(engine: Engine, tmp_path: Path) -> None:
     plain = _tar(tmp_path / "fs.tar", [("only.txt", b"kept\n")])
+    since = time.time_ns()
     image_id = engine.ok("import", str(plain)).stdout.strip()
     other = engine.ok("import", str(_tar(tmp_path / "o.tar", [("o", b"o")])), "imp/other:x").stdout.strip()
+    with engine.client("images") as images:
+        events = list(images.Events(images_pb2.EventsRequest(since_nanos=since, until_nanos=time.time_ns())))
+    assert [(e.type, e.action, e.id, e.attributes["name"]) for e in events] == [
+        ("image", "import", image_id, image_id), ("image", "tag", other, "imp/other:x"),
+        ("image", "import", other, other)]  # as moby's ImportImage logs them
     engine.ok("rmi", "imp/other:x")  # collects what nothing holds: not the untagged import
     ids = engine.ok("images", "-q").stdout.split()
     assert image_id[7:19] in ids and other[7:19] not in ids
