@@ -130,11 +130,12 @@ def _short(name: str) -> str:
 
 class _Pusher:
     def __init__(self, store: ImageStore, target: RegistryTarget, repository: str,
-                 events: queue.Queue) -> None:
+                 events: queue.Queue, origins: list[str]) -> None:
         self.store = store
         self.target = target
         self.repository = repository
         self.events = events
+        self.origins = origins  # the image's repo digests
 
     def chunks(self, digest: str) -> Iterator[bytes]:
         with open(self.store.content.path(digest), "rb") as f:
@@ -143,15 +144,32 @@ class _Pusher:
 
     def blob(self, desc: Descriptor, report: Callable[[BlobUpload], None] | None) -> BlobUpload:
         """Send one blob unless the repository has it; returns the outcome."""
-        if not self.store.content.has(desc.digest):
-            raise FailedPrecondition(f"blob {desc.digest} of the image is not kept: pull the image again")
         if self.target.blob_exists(self.repository, desc.digest):
             return BlobUpload(desc.size, desc.size, "exists")
         mount_from = _mount_sources(self.store, self.repository, desc.digest)
         try:
             return self._upload(desc, None, mount_from, report)
         except NotFound:
+            if not self.store.content.has(desc.digest):
+                self._fetch(desc)
             return self._upload(desc, self.chunks(desc.digest), mount_from, report)
+
+    def _fetch(self, desc: Descriptor) -> None:
+        """Bring a blob the store never downloaded into the content store, from a
+        repository the image was pulled from: a pull skips the download of a layer
+        whose snapshot another image had made from a blob of another digest."""
+        origins = [d.partition("@")[0] for d in self.origins]
+        for repository in origins:
+            try:
+                with self.store.content.writer(desc.digest, desc.size) as w:
+                    for chunk in self.store.source.fetch_blob(repository, desc.digest, 0, size=desc.size):
+                        w.write(chunk)
+                log.info("push.blob_fetched", digest=desc.digest, repository=repository, size=desc.size)
+                return
+            except NotFound:
+                continue
+        raise FailedPrecondition(f"blob {desc.digest} of the image is not kept and no repository it was "
+                                 f"pulled from has it: pull the image again")
 
     def _upload(self, desc, chunks, mount_from, report) -> BlobUpload:
         last = BlobUpload(0, desc.size)
@@ -212,7 +230,7 @@ def push_image(store: ImageStore, target: RegistryTarget, reference: str,
 def _push_tag(store: ImageStore, target: RegistryTarget, repository: str, tag: str,
               record: ImageRecord) -> Iterator[PushEvent]:
     events: queue.Queue[PushEvent | BaseException | None] = queue.Queue()
-    pusher = _Pusher(store, target, repository, events)
+    pusher = _Pusher(store, target, repository, events, list(record.repo_digests))
     layers = list(zip(record.layers, record.diff_ids))[::-1]  # docker lists the top layer first
     ids = [d[7:19] for _, d in layers]
     for lid in ids:

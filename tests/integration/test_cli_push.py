@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import pty
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import AUTH_PASSWORD, AUTH_USER
+from tests.support.engine import REPO
 from tests.support.images import RegistryClient
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
@@ -155,3 +159,42 @@ def test_image_pulled_through_an_index_pushes_its_platform_manifest(rt_engine, r
     assert digest == multi.platforms["linux/amd64"].manifest_digest
     body, media_type = RegistryClient(registry).get_manifest("push/from-index", "v1")
     assert media_type == multi.platforms["linux/amd64"].media_type
+
+
+def _on_a_terminal(engine, *args: str) -> tuple[int, str]:
+    """The CLI with a pty as its stdout and stderr: (status, what the terminal got)."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "cli", *args], stdin=subprocess.DEVNULL, stdout=slave,
+                            stderr=slave, env={**os.environ, **engine.env}, cwd=REPO)
+    os.close(slave)
+    out = b""
+    try:
+        while chunk := os.read(master, 65536):
+            out += chunk
+    except OSError:  # EIO: the last holder of the pty's other end has gone
+        pass
+    finally:
+        os.close(master)
+    return proc.wait(60), out.decode()
+
+
+def test_push_on_a_terminal_redraws_layer_lines(rt_engine, auth_registry, test_images):
+    """test/big (a 40 MiB layer) to the htpasswd registry, where nothing can be mounted
+    from: bars redrawn in place, then Pushed."""
+    big = test_images["big"]
+    rt_engine.ok("pull", big.ref)
+    target = f"{auth_registry.host}/push/tty-{os.getpid()}:v1"
+    rt_engine.ok("tag", big.ref, target)
+    rt_engine.ok("login", "-u", AUTH_USER, "--password-stdin", auth_registry.host, input=AUTH_PASSWORD)
+    try:
+        status, text = _on_a_terminal(rt_engine, "push", target)
+    finally:
+        rt_engine.ok("logout", auth_registry.host)
+    assert status == 0, text
+    top = json.loads(rt_engine.ok("image", "inspect", target).stdout)[0]["RootFS"]["Layers"][-1][7:19]
+    assert text.startswith(f"The push refers to repository [{auth_registry.host}/push/tty-")
+    # the top layer is the first line: redrawn from one line per layer below it
+    up = len(big.layer_digests)
+    assert f"\x1b[{up}A\r\x1b[2K{top}: Pushing [" in text
+    assert f"\x1b[{up}A\r\x1b[2K{top}: Pushed\x1b[{up}B\r" in text
+    assert text.rstrip("\r\n").splitlines()[-1].startswith("v1: digest: sha256:")

@@ -151,3 +151,30 @@ def test_all_tags_pushes_each_tag_in_order(tmp_path):
     assert [e.tag for e in events if e.status == "tag_done"] == ["a", "b", "latest"]
     with pytest.raises(Exception, match="tag can't be used with --all-tags"):
         list(push_image(store, target, f"{REG}/app:a", all_tags=True))
+
+
+class FakeSource:
+    def __init__(self, blobs: dict[str, bytes], holder: str) -> None:
+        self.blobs, self.holder, self.asked = blobs, holder, []
+
+    def fetch_blob(self, repository, digest, offset=0, size=None):
+        self.asked.append(repository)
+        if repository != self.holder or digest not in self.blobs:
+            raise NotFound(f"blob {digest} in {repository}")
+        yield self.blobs[digest]
+
+
+def test_a_layer_never_downloaded_is_fetched_from_where_the_image_came_from(tmp_path):
+    """A pull skips the blob of a layer whose snapshot exists: push fetches it first."""
+    store, record, _ = _store(tmp_path, repo_digests=(f"{REG}/gone@sha256:{'a' * 64}",
+                                                      f"{REG}/origin@sha256:{'b' * 64}"))
+    layer = record.layers[0]
+    data = store.content.read_bytes(layer.digest)
+    store.content.delete(layer.digest)
+    store.source = FakeSource({layer.digest: data}, f"{REG}/origin")
+    target = FakeTarget()
+    events = list(push_image(store, target, f"{REG}/app"))
+    assert events[-1].status == "tag_done"
+    assert target.bytes_sent[layer.digest] == data
+    assert store.content.has(layer.digest)  # kept for the next push
+    assert store.source.asked == [f"{REG}/gone", f"{REG}/origin"]
