@@ -55,7 +55,8 @@ def _store_state(engine: Engine) -> tuple:
     """What a refused import must leave as it was: blobs, snapshots, records, names, and no
     half-written ingest file or staged tree."""
     root = engine.state("images")
-    meta = json.loads((root / "metadata.json").read_text())
+    meta_path = root / "metadata.json"  # written at the store's first change
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     return (sorted(os.listdir(root / "content" / "blobs" / "sha256")),
             sorted(os.listdir(root / "snapshots" / "snapshots")),
             sorted(meta.get("images") or {}), sorted(meta.get("names") or {}),
@@ -260,3 +261,31 @@ def test_import_refusals_leave_the_store_unchanged(clean: Engine, busybox: str, 
     assert res.returncode == 1 and "repository name" in res.stderr and "lowercase" in res.stderr
     assert engine.cli("import").returncode == 125
     assert _store_state(engine) == before
+
+
+def test_import_cut_off_midway_leaves_nothing(engine: Engine, tmp_path: Path) -> None:
+    """The CLI killed while its tar streams: the store aborts the import, nothing of it is kept."""
+    before = _store_state(engine)
+    proc = subprocess.Popen([*CLI, "import", "-", "imp/cut:off"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env={**os.environ, **engine.env}, cwd=REPO)
+    try:
+        assert proc.stdin is not None
+        header = tarfile.TarInfo("big")
+        header.size = 64 << 20
+        proc.stdin.write(header.tobuf(tarfile.PAX_FORMAT))
+        for _ in range(8):  # 8 MiB of the promised 64
+            proc.stdin.write(b"x" * (1 << 20))
+        proc.stdin.flush()
+        root = engine.state("images")
+        deadline = time.monotonic() + 30
+        while not os.listdir(root / "content" / "ingest") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert os.listdir(root / "content" / "ingest"), "the import never began"
+    finally:
+        proc.kill()  # the CLI we started, by its pid
+        proc.communicate(timeout=30)
+    deadline = time.monotonic() + 30
+    while _store_state(engine) != before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _store_state(engine) == before
+    assert engine.cli("image", "inspect", "imp/cut:off").returncode != 0
