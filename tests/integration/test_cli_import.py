@@ -289,3 +289,13 @@ def test_import_cut_off_midway_leaves_nothing(engine: Engine, tmp_path: Path) ->
         time.sleep(0.1)
     assert _store_state(engine) == before
     assert engine.cli("image", "inspect", "imp/cut:off").returncode != 0
+
+
+def test_import_platform(engine: Engine, tmp_path: Path) -> None:
+    plain = _tar(tmp_path / "fs.tar", [("arm.txt", b"arm\n")])
+    engine.ok("import", "--platform", "linux/arm64/v8", str(plain), "imp/platform:arm")
+    doc = _inspect(engine, "imp/platform:arm")
+    assert (doc["Os"], doc["Architecture"], doc["Variant"]) == ("linux", "arm64", "v8")
+    res = engine.cli("import", "--platform", "windows/amd64", str(plain), "imp/platform:win")
+    assert res.returncode == 1 and "operating system 'windows' is not supported" in res.stderr
+    engine.ok("rmi", "imp/platform:arm")
