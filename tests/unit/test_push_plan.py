@@ -178,3 +178,26 @@ def test_a_layer_never_downloaded_is_fetched_from_where_the_image_came_from(tmp_
     assert target.bytes_sent[layer.digest] == data
     assert store.content.has(layer.digest)  # kept for the next push
     assert store.source.asked == [f"{REG}/gone", f"{REG}/origin"]
+
+
+def test_an_index_whose_every_manifest_is_kept_is_pushed_whole(tmp_path):
+    store, record, manifest = _store(tmp_path)
+    index = json.dumps({"schemaVersion": 2, "mediaType": MediaType.OCI_INDEX, "manifests": [
+        {"mediaType": MediaType.DOCKER_MANIFEST, "digest": record.manifest.digest, "size": record.manifest.size,
+         "platform": {"os": "linux", "architecture": "amd64"}}]}).encode()
+    index_desc = _put(store.content, index)
+    record.target = Descriptor(MediaType.OCI_INDEX, index_desc.digest, len(index))
+    target = FakeTarget()
+    events = list(push_image(store, target, f"{REG}/app"))
+    assert [(m[1], m[2], m[3]) for m in target.manifests] == [
+        ("", MediaType.DOCKER_MANIFEST, manifest), ("latest", MediaType.OCI_INDEX, index)]
+    assert events[-1].digest == sha256_digest(index)
+    # one manifest of the index missing: the platform manifest alone, as docker 20.10
+    store.content.delete(record.manifest.digest)
+    other = json.dumps({"schemaVersion": 2, "mediaType": MediaType.OCI_INDEX, "manifests": [
+        {"mediaType": MediaType.DOCKER_MANIFEST, "digest": "sha256:" + "c" * 64, "size": 10}]}).encode()
+    record.target = Descriptor(MediaType.OCI_INDEX, _put(store.content, other).digest, len(other))
+    _put(store.content, manifest)
+    target = FakeTarget()
+    list(push_image(store, target, f"{REG}/app"))
+    assert [(m[1], m[2]) for m in target.manifests] == [("latest", MediaType.DOCKER_MANIFEST)]
