@@ -261,6 +261,17 @@ def test_import_refusals_leave_the_store_unchanged(clean: Engine, busybox: str, 
     assert res.returncode == 1 and "repository name" in res.stderr and "lowercase" in res.stderr
     assert engine.cli("import").returncode == 125
     assert _store_state(engine) == before
+    # an absolute name is contained, as docker's import does: it lands under the image's root
+    absolute = _tar(tmp_path / "abs.tar", [("/etc/barque-import-absolute", b"inside\n")])
+    engine.ok("import", str(absolute), "imp/hostile:absolute")
+    assert not Path("/etc/barque-import-absolute").exists()
+    tree = subprocess.run(["tar", "-tf", str(absolute)], capture_output=True, text=True, check=True).stdout
+    assert tree.strip() == "/etc/barque-import-absolute"
+    with engine.client("images") as images:
+        image = images.Inspect(images_pb2.InspectRequest(reference="imp/hostile:absolute")).image
+    fs = engine.state("images") / "snapshots" / "snapshots" / image.chain_id.removeprefix("sha256:") / "fs"
+    assert (fs / "etc" / "barque-import-absolute").read_text() == "inside\n"
+    engine.ok("rmi", "imp/hostile:absolute")
 
 
 def test_import_cut_off_midway_leaves_nothing(engine: Engine, tmp_path: Path) -> None:
