@@ -75,7 +75,7 @@ demo: install up
 	deploy/demo.sh
 
 test: install check-protos
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=25 tests
 
 test-unit:
 	$(PY) -m pytest -q tests/unit

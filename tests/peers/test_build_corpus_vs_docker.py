@@ -11,7 +11,6 @@ comparison is then its own test.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -21,20 +20,10 @@ from tests.support.buildcorpus import CORPUS, Case
 from tests.support.dockerd import PrivateDockerd
 from tests.support.engine import Engine
 from tests.support.imagefacts import barque_image_config, config_facts, diff_facts, file_tree, history_facts
-from tests.support.runtime import close_runtime_engine, start_runtime_engine
 
 pytestmark = [pytest.mark.root, pytest.mark.integration]
 
 PARALLEL = 3
-
-
-@pytest.fixture(scope="module")
-def barque() -> Iterator[Engine]:
-    engine = start_runtime_engine()
-    try:
-        yield engine
-    finally:
-        close_runtime_engine(engine)
 
 
 def _context(root: Path, case: Case, bases: dict[str, str]) -> Path:

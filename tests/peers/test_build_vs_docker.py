@@ -16,7 +16,6 @@ busybox stage, and ``.dockerignore`` rules.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,7 +29,6 @@ from tests.support.buildcorpus import HELLO_C, MULTI_STAGE
 from tests.support.dockerd import PrivateDockerd
 from tests.support.engine import Engine
 from tests.support.imagefacts import barque_image_config, config_facts, diff_facts, file_tree, history_facts
-from tests.support.runtime import close_runtime_engine, start_runtime_engine
 
 pytestmark = [pytest.mark.root, pytest.mark.integration]
 
@@ -44,15 +42,6 @@ IGNORE_FILES = {
     "a.txt": "a", "b.log": "b", "keep.log": "k", "sub/c.log": "c", "sub/d.txt": "d", "secret/s": "s",
     "build/x/tmp/t": "t", "build/x/keep": "k",
 }
-
-
-@pytest.fixture(scope="module")
-def barque() -> Iterator[Engine]:
-    engine = start_runtime_engine()
-    try:
-        yield engine
-    finally:
-        close_runtime_engine(engine)
 
 
 def _context(root: Path, dockerfile: str, files: dict[str, str]) -> Path:

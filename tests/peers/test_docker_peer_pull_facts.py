@@ -36,7 +36,6 @@ route to use it); ``PrivateDockerd.build`` passes ``--network none`` anyway.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -46,7 +45,6 @@ from tests.support.engine import Engine
 from tests.support.host import mounts_under
 from tests.support.imagefacts import config_facts, diff_facts, file_tree, history_facts
 from tests.support.images import PushedImage
-from tests.support.runtime import close_runtime_engine, start_runtime_engine
 
 pytestmark = [pytest.mark.root, pytest.mark.integration]
 
@@ -121,15 +119,6 @@ EVERY_INSTRUCTION_CONFIG = {
     "Architecture": "amd64",
     "Os": "linux",
 }
-
-
-@pytest.fixture(scope="module")
-def barque() -> Iterator[Engine]:
-    engine = start_runtime_engine()
-    try:
-        yield engine
-    finally:
-        close_runtime_engine(engine)
 
 
 def _barque_cli(engine: Engine):

@@ -27,22 +27,12 @@ import pytest
 from tests.support.dockerd import PrivateDockerd
 from tests.support.engine import Engine
 from tests.support.imagefacts import barque_image_config, config_facts, diff_facts, file_tree, history_facts
-from tests.support.runtime import close_runtime_engine, start_runtime_engine
 
 pytestmark = [pytest.mark.root, pytest.mark.integration]
 
 CHANGES = ['CMD ["cat", "/thefile"]', "ENV A=b C=d", "LABEL k=v other=\"two words\"", "EXPOSE 80 53/udp",
            "WORKDIR /data", "USER 1000:1000", "VOLUME /v",
            "HEALTHCHECK --interval=5s CMD true", "ONBUILD RUN echo hi"]
-
-
-@pytest.fixture(scope="module")
-def barque() -> Iterator[Engine]:
-    engine = start_runtime_engine()
-    try:
-        yield engine
-    finally:
-        close_runtime_engine(engine)
 
 
 @pytest.fixture(scope="module")

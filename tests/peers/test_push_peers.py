@@ -16,20 +16,10 @@ import pytest
 
 from tests.support.dockerd import EmptyDirs, PrivateDockerd, umount_under
 from tests.support.engine import Engine
-from tests.support.runtime import close_runtime_engine, start_runtime_engine
 
 pytestmark = [pytest.mark.root, pytest.mark.integration]
 
 MESSAGE = "pushed-by-barque"
-
-
-@pytest.fixture(scope="module")
-def barque() -> Iterator[Engine]:
-    engine = start_runtime_engine()
-    try:
-        yield engine
-    finally:
-        close_runtime_engine(engine)
 
 
 class Podman:
