@@ -68,6 +68,9 @@ class RemoteRegistry:
         for resp in self._stub.PushBlob(requests()):
             yield BlobUpload(resp.uploaded, resp.total, _OUTCOME.get(resp.outcome, ""), resp.mounted_from)
 
+    def tag_digest(self, repository: str, tag: str) -> str:
+        return self._stub.TagDigest(registry_pb2.TagDigestRequest(repository=repository, tag=tag)).digest
+
     def put_manifest(self, repository: str, tag: str, media_type: str, content: bytes) -> str:
         return self._stub.PutManifest(registry_pb2.PutManifestRequest(
             repository=repository, tag=tag, media_type=media_type, content=content)).digest

@@ -51,7 +51,7 @@ from client.imagespec import sha256_digest, validate_digest
 from client.reference import Reference, parse_name
 from services.common.log import get_logger
 from services.registry.cache import BlobCache
-from services.registry.manifest import MAX_MANIFEST_SIZE
+from services.registry.manifest import ACCEPT, MAX_MANIFEST_SIZE
 from services.registry.transport import Transport, discard, endpoints_for
 
 __all__ = [
@@ -392,6 +392,25 @@ class BlobPusher:
         self._put(ref, location, digest, scope, what, b"")
 
     # -- manifests ------------------------------------------------------------
+
+    def tag_digest(self, repository: str, tag: str) -> str:
+        """The digest ``tag`` points at on the registry itself (a HEAD of the
+        manifest, push access), "" when there is no such tag."""
+        ref = parse_name(repository)
+        if not _TAG.fullmatch(tag):
+            raise InvalidArgument(f"manifest {ref.name}:{tag}: invalid tag {tag!r}")
+        resp = self.transport.upstream(
+            ref.domain, "HEAD", f"/v2/{ref.path}/manifests/{tag}", scope=_push_scope(ref),
+            headers={"Accept": ACCEPT}, ok=(200, 404), what=f"manifest {ref.name}:{tag}")
+        try:
+            digest = resp.headers.get("Docker-Content-Digest", "") if resp.status == 200 else ""
+        finally:
+            discard(resp)
+        try:
+            validate_digest(digest)
+        except InvalidArgument:
+            return ""
+        return digest
 
     def put_manifest(self, repository: str, tag: str, media_type: str, content: bytes) -> str:
         """PUT a manifest or index under ``tag`` (or its digest); its verified digest."""

@@ -75,6 +75,10 @@ class RegistryServicer(registry_pb2_grpc.RegistryProxyServicer):
             insecure_registry_cidrs=info.insecure_registry_cidrs, mirrors=info.mirrors,
             index_configs=[registry_pb2.IndexInfo(**vars(i)) for i in info.index_configs])
 
+    def TagDigest(self, request, context):
+        return registry_pb2.TagDigestResponse(
+            digest=self._proxy.pusher.tag_digest(request.repository, request.tag))
+
     def BlobExists(self, request, context):
         exists, size = self._proxy.pusher.blob_exists(request.repository, request.digest,
                                                       request.for_push)

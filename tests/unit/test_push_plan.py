@@ -30,6 +30,7 @@ class FakeTarget:
         self.calls: list[tuple] = []
         self.bytes_sent: dict[str, bytes] = {}
         self.manifests: list[tuple[str, str, str, bytes]] = []
+        self.tags: dict[tuple[str, str], str] = {}
         self.lock = threading.Lock()
 
     def blob_exists(self, repository: str, digest: str) -> bool:
@@ -54,7 +55,14 @@ class FakeTarget:
 
     def put_manifest(self, repository: str, tag: str, media_type: str, content: bytes) -> str:
         self.manifests.append((repository, tag, media_type, content))
+        if tag:
+            self.tags[(repository, tag)] = sha256_digest(content)
         return sha256_digest(content)
+
+    def tag_digest(self, repository: str, tag: str) -> str:
+        with self.lock:
+            self.calls.append(("tag", repository, tag))
+        return self.tags.get((repository, tag), "")
 
 
 def _put(content: ContentStore, data: bytes) -> Descriptor:
@@ -201,3 +209,24 @@ def test_an_index_whose_every_manifest_is_kept_is_pushed_whole(tmp_path):
     target = FakeTarget()
     list(push_image(store, target, f"{REG}/app"))
     assert [(m[1], m[2]) for m in target.manifests] == [("latest", MediaType.DOCKER_MANIFEST)]
+
+
+def test_a_tag_already_naming_the_manifest_costs_one_check(tmp_path):
+    """A second push asks where the tag points (one HEAD of the manifest) and,
+    finding this manifest, sends nothing: every layer "Layer already exists"."""
+    store, record, manifest = _store(tmp_path)
+    target = FakeTarget()
+    list(push_image(store, target, f"{REG}/app"))
+    target.calls.clear()
+    events = list(push_image(store, target, f"{REG}/app"))
+    assert target.calls == [("tag", f"{REG}/app", "latest")]
+    assert len(target.manifests) == 1
+    ids = [d[7:19] for d in reversed(record.diff_ids)]
+    assert [(e.id, e.status) for e in events if e.status == "exists"] == [(i, "exists") for i in ids]
+    assert events[-1].status == "tag_done" and events[-1].digest == sha256_digest(manifest)
+    # a tag pointing elsewhere is a full push again
+    target.tags[(f"{REG}/app", "latest")] = "sha256:" + "0" * 64
+    target.calls.clear()
+    list(push_image(store, target, f"{REG}/app"))
+    assert ("tag", f"{REG}/app", "latest") in target.calls and any(c[0] == "head" for c in target.calls)
+    assert len(target.manifests) == 2

@@ -210,3 +210,17 @@ class PutManifestResponse(_message.Message):
     DIGEST_FIELD_NUMBER: _ClassVar[int]
     digest: str
     def __init__(self, digest: _Optional[str] = ...) -> None: ...
+
+class TagDigestRequest(_message.Message):
+    __slots__ = ("repository", "tag")
+    REPOSITORY_FIELD_NUMBER: _ClassVar[int]
+    TAG_FIELD_NUMBER: _ClassVar[int]
+    repository: str
+    tag: str
+    def __init__(self, repository: _Optional[str] = ..., tag: _Optional[str] = ...) -> None: ...
+
+class TagDigestResponse(_message.Message):
+    __slots__ = ("digest",)
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    digest: str
+    def __init__(self, digest: _Optional[str] = ...) -> None: ...

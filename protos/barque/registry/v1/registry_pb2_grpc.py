@@ -80,6 +80,11 @@ class RegistryProxyStub:
                 request_serializer=barque_dot_registry_dot_v1_dot_registry__pb2.PutManifestRequest.SerializeToString,
                 response_deserializer=barque_dot_registry_dot_v1_dot_registry__pb2.PutManifestResponse.FromString,
                 _registered_method=True)
+        self.TagDigest = channel.unary_unary(
+                '/barque.registry.v1.RegistryProxy/TagDigest',
+                request_serializer=barque_dot_registry_dot_v1_dot_registry__pb2.TagDigestRequest.SerializeToString,
+                response_deserializer=barque_dot_registry_dot_v1_dot_registry__pb2.TagDigestResponse.FromString,
+                _registered_method=True)
 
 
 class RegistryProxyServicer:
@@ -158,6 +163,15 @@ class RegistryProxyServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def TagDigest(self, request, context):
+        """TagDigest asks the registry itself (never a mirror, with push access)
+        which manifest a tag points at: a push whose manifest is already there
+        under the tag has nothing to send.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RegistryProxyServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -205,6 +219,11 @@ def add_RegistryProxyServicer_to_server(servicer, server):
                     servicer.PutManifest,
                     request_deserializer=barque_dot_registry_dot_v1_dot_registry__pb2.PutManifestRequest.FromString,
                     response_serializer=barque_dot_registry_dot_v1_dot_registry__pb2.PutManifestResponse.SerializeToString,
+            ),
+            'TagDigest': grpc.unary_unary_rpc_method_handler(
+                    servicer.TagDigest,
+                    request_deserializer=barque_dot_registry_dot_v1_dot_registry__pb2.TagDigestRequest.FromString,
+                    response_serializer=barque_dot_registry_dot_v1_dot_registry__pb2.TagDigestResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -451,6 +470,33 @@ class RegistryProxy:
             '/barque.registry.v1.RegistryProxy/PutManifest',
             barque_dot_registry_dot_v1_dot_registry__pb2.PutManifestRequest.SerializeToString,
             barque_dot_registry_dot_v1_dot_registry__pb2.PutManifestResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TagDigest(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/barque.registry.v1.RegistryProxy/TagDigest',
+            barque_dot_registry_dot_v1_dot_registry__pb2.TagDigestRequest.SerializeToString,
+            barque_dot_registry_dot_v1_dot_registry__pb2.TagDigestResponse.FromString,
             options,
             channel_credentials,
             insecure,
