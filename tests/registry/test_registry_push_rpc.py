@@ -1,4 +1,4 @@
-"""BlobExists, PushBlob and PutManifest over gRPC: the registry-proxy as a
+"""BlobExists, PushBlob, PutManifest and TagDigest over gRPC: the registry-proxy as a
 process (``Engine``), called through the client library's stub, pushing to the
 real ``docker-registry``; status codes as the image-store will see them."""
 
@@ -77,9 +77,12 @@ def test_push_blob_exists_and_manifest_over_grpc(engine, registry):
                        "size": len(config)},
             "layers": [{"mediaType": MediaType.DOCKER_LAYER_GZIP, "digest": digest, "size": len(layer)}],
         }).encode()
+        assert stub.TagDigest(pb.TagDigestRequest(repository=name, tag="v2")).digest == ""
         put = stub.PutManifest(pb.PutManifestRequest(repository=name, tag="v2",
                                                      media_type=MediaType.DOCKER_MANIFEST, content=manifest))
         assert put.digest == sha256_digest(manifest)
+        # TagDigest: where the tag points now, from the registry itself
+        assert stub.TagDigest(pb.TagDigestRequest(repository=name, tag="v2")).digest == put.digest
     resp = urllib3.request("GET", f"http://{registry.host}/v2/{name.split('/', 1)[1]}/manifests/v2",
                            headers={"Accept": MediaType.DOCKER_MANIFEST})
     assert (resp.status, resp.headers["Content-Type"], resp.data) == (200, MediaType.DOCKER_MANIFEST, manifest)
