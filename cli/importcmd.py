@@ -71,7 +71,7 @@ def _fail(message: str) -> None:
     sys.exit(1)
 
 
-def _open_source(source: str, tmpdir: Path) -> BinaryIO:
+def _open_source(source: str, tmpdir: Path | None) -> BinaryIO:
     """The tar to send: stdin, a downloaded URL, or a file."""
     from cli.buildfetch import fetch_url, is_url
 
@@ -80,7 +80,7 @@ def _open_source(source: str, tmpdir: Path) -> BinaryIO:
     if is_url(source):
         print(f"Downloading from {source}", flush=True)
         try:
-            fetched = fetch_url(source, None, tmpdir)
+            fetched = fetch_url(source, None, tmpdir or Path(tempfile.gettempdir()))
         except InvalidArgument as exc:  # fetch_url words its errors for ADD
             _fail(f"Error response from daemon: {str(exc).removeprefix('ADD failed: ')}")
         return open(fetched.path, "rb")
@@ -109,7 +109,9 @@ def cmd_import(ctx, args) -> int:
         reference=reference, config_json=config_json, message=args.message or "",
         platform=platform_to_pb(platform) if platform else None,
         source=args.source if is_url(args.source) else "-")  # a file is sent as stdin is: "Imported from -"
-    tmpdir = Path(tempfile.mkdtemp(prefix="barque-import-"))
+    # a temp dir only for a download: a file or stdin streams from where it is,
+    # so even a killed CLI leaves nothing of its own behind
+    tmpdir = Path(tempfile.mkdtemp(prefix="barque-import-")) if is_url(args.source) else None
     try:
         with _open_source(args.source, tmpdir) as stream:
             image = ImportImages(ctx.config).import_tar(header, stream)
@@ -117,7 +119,8 @@ def cmd_import(ctx, args) -> int:
         ctx.error(exc)
         sys.exit(1)
     finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
+        if tmpdir is not None:
+            shutil.rmtree(tmpdir, ignore_errors=True)
     print(image.id)
     return 0
 

@@ -277,8 +277,11 @@ def test_import_refusals_leave_the_store_unchanged(clean: Engine, busybox: str, 
 def test_import_cut_off_midway_leaves_nothing(engine: Engine, tmp_path: Path) -> None:
     """The CLI killed while its tar streams: the store aborts the import, nothing of it is kept."""
     before = _store_state(engine)
+    cli_tmp = tmp_path / "cli-tmp"  # the CLI's TMPDIR: a killed CLI must have left nothing there either
+    cli_tmp.mkdir()
     proc = subprocess.Popen([*CLI, "import", "-", "imp/cut:off"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env={**os.environ, **engine.env}, cwd=REPO)
+                            stderr=subprocess.PIPE, env={**os.environ, **engine.env, "TMPDIR": str(cli_tmp)},
+                            cwd=REPO)
     try:
         assert proc.stdin is not None
         header = tarfile.TarInfo("big")
@@ -295,6 +298,7 @@ def test_import_cut_off_midway_leaves_nothing(engine: Engine, tmp_path: Path) ->
     finally:
         proc.kill()  # the CLI we started, by its pid
         proc.communicate(timeout=30)
+    assert os.listdir(cli_tmp) == []
     deadline = time.monotonic() + 30
     while _store_state(engine) != before and time.monotonic() < deadline:
         time.sleep(0.1)
