@@ -8,7 +8,7 @@ from typing import TextIO
 
 from cli.format import human_size, short_id
 
-__all__ = ["PullPrinter"]
+__all__ = ["PullPrinter", "progress_bar"]
 
 _LABEL = {
     "waiting": "Waiting",
@@ -35,7 +35,7 @@ class PullPrinter:
             label = "Pulling fs layer"
         text = f"{lid}: {label}"
         if self.tty and status == "downloading" and total:
-            text += " " + _bar(current, total)
+            text += " " + progress_bar(current, total)
         if lid not in self.lines:
             self.order.append(lid)
             self.lines[lid] = text
@@ -56,7 +56,8 @@ class PullPrinter:
         self.out.flush()
 
 
-def _bar(current: int, total: int, width: int = 50) -> str:
+def progress_bar(current: int, total: int, width: int = 50) -> str:
+    """docker's JSONProgress: ``[====>    ]  1.2MB/3.4MB`` (pull's and push's bars)."""
     filled = min(width, int(width * current / total)) if total else 0
     arrow = ">" if filled < width else ""
     bar = "=" * max(0, filled - (1 if arrow else 0)) + arrow

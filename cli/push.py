@@ -16,7 +16,7 @@ from typing import Iterator, TextIO
 
 from barque.images.v1 import images_pb2, images_pb2_grpc
 from cli.commands import add_command
-from cli.format import human_size
+from cli.progress import progress_bar
 from client.channels import RemoteStub, connect
 from client.config import Config
 from client.errors import BarqueError
@@ -61,7 +61,7 @@ class PushPrinter:
         if ev.status == images_pb2.PUSH_STATUS_PUSHING:
             if not self.tty:
                 return  # docker: no progress bars off a terminal
-            text += " " + _bar(ev.current, ev.total)
+            text += " " + progress_bar(ev.current, ev.total)
         if ev.id not in self.order:
             self.order.append(ev.id)
             self.out.write(text + "\n")
@@ -75,14 +75,6 @@ class PushPrinter:
     def line(self, text: str) -> None:
         self.out.write(text + "\n")
         self.out.flush()
-
-
-def _bar(current: int, total: int, width: int = 50) -> str:
-    """docker's JSONProgress: ``[====>    ]  1.2MB/3.4MB``."""
-    filled = min(width, int(width * current / total)) if total else 0
-    arrow = ">" if filled < width else ""
-    bar = "=" * max(0, filled - (1 if arrow else 0)) + arrow
-    return f"[{bar.ljust(width)}]  {human_size(current)}/{human_size(total)}"
 
 
 def cmd_push(ctx, args) -> int:

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.buildcorpus import tar_bytes
+
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 
 
@@ -44,16 +46,6 @@ def _sh(engine, ref: str, script: str) -> str:
     return engine.ok("run", "--rm", ref, "sh", "-c", script).stdout
 
 
-def _targz(members: dict[str, bytes], uid: int = 0) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size, info.mode, info.uid, info.gid, info.mtime = len(data), 0o640, uid, uid, 1_600_000_000
-            tf.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
 @pytest.fixture
 def web(tmp_path):
     """A loopback HTTP server over tmp_path/www (never an outside address)."""
@@ -72,7 +64,7 @@ def web(tmp_path):
 
 
 def test_add_extracts_a_local_archive_and_copy_does_not(eng, tmp_path):
-    archive = _targz({"pkg/bin/tool": b"#!/bin/sh\necho tool\n", "pkg/README": b"readme\n"}, uid=1234)
+    archive = tar_bytes({"pkg/bin/tool": b"#!/bin/sh\necho tool\n", "pkg/README": b"readme\n"}, uid=1234)
     ctx = _ctx(tmp_path, "FROM busybox\nADD pkg.tar.gz /opt/\nCOPY pkg.tar.gz /copied/\n",
                {"pkg.tar.gz": archive})
     eng.ok("build", "-t", "addtar", str(ctx))
