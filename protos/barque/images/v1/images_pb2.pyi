@@ -451,3 +451,79 @@ class ImportResponse(_message.Message):
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     image: Image
     def __init__(self, image: _Optional[_Union[Image, _Mapping]] = ...) -> None: ...
+
+class DiskUsageRequest(_message.Message):
+    __slots__ = ("types",)
+    TYPES_FIELD_NUMBER: _ClassVar[int]
+    types: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, types: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ImageUsage(_message.Message):
+    __slots__ = ("image", "shared_size", "unique_size", "containers")
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    SHARED_SIZE_FIELD_NUMBER: _ClassVar[int]
+    UNIQUE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    CONTAINERS_FIELD_NUMBER: _ClassVar[int]
+    image: Image
+    shared_size: int
+    unique_size: int
+    containers: int
+    def __init__(self, image: _Optional[_Union[Image, _Mapping]] = ..., shared_size: _Optional[int] = ..., unique_size: _Optional[int] = ..., containers: _Optional[int] = ...) -> None: ...
+
+class BuildCacheUsage(_message.Message):
+    __slots__ = ("id", "cache_type", "size", "created", "last_used", "usage_count", "in_use", "shared", "description")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    CACHE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    LAST_USED_FIELD_NUMBER: _ClassVar[int]
+    USAGE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    IN_USE_FIELD_NUMBER: _ClassVar[int]
+    SHARED_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    cache_type: str
+    size: int
+    created: str
+    last_used: str
+    usage_count: int
+    in_use: bool
+    shared: bool
+    description: str
+    def __init__(self, id: _Optional[str] = ..., cache_type: _Optional[str] = ..., size: _Optional[int] = ..., created: _Optional[str] = ..., last_used: _Optional[str] = ..., usage_count: _Optional[int] = ..., in_use: _Optional[bool] = ..., shared: _Optional[bool] = ..., description: _Optional[str] = ...) -> None: ...
+
+class DiskUsageResponse(_message.Message):
+    __slots__ = ("images", "layers_size", "build_cache", "content_size")
+    IMAGES_FIELD_NUMBER: _ClassVar[int]
+    LAYERS_SIZE_FIELD_NUMBER: _ClassVar[int]
+    BUILD_CACHE_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_SIZE_FIELD_NUMBER: _ClassVar[int]
+    images: _containers.RepeatedCompositeFieldContainer[ImageUsage]
+    layers_size: int
+    build_cache: _containers.RepeatedCompositeFieldContainer[BuildCacheUsage]
+    content_size: int
+    def __init__(self, images: _Optional[_Iterable[_Union[ImageUsage, _Mapping]]] = ..., layers_size: _Optional[int] = ..., build_cache: _Optional[_Iterable[_Union[BuildCacheUsage, _Mapping]]] = ..., content_size: _Optional[int] = ...) -> None: ...
+
+class PruneImagesRequest(_message.Message):
+    __slots__ = ("all", "filters")
+    ALL_FIELD_NUMBER: _ClassVar[int]
+    FILTERS_FIELD_NUMBER: _ClassVar[int]
+    all: bool
+    filters: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, all: _Optional[bool] = ..., filters: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class PruneImagesResponse(_message.Message):
+    __slots__ = ("deleted", "space_reclaimed")
+    DELETED_FIELD_NUMBER: _ClassVar[int]
+    SPACE_RECLAIMED_FIELD_NUMBER: _ClassVar[int]
+    deleted: _containers.RepeatedCompositeFieldContainer[ImageDeleteEntry]
+    space_reclaimed: int
+    def __init__(self, deleted: _Optional[_Iterable[_Union[ImageDeleteEntry, _Mapping]]] = ..., space_reclaimed: _Optional[int] = ...) -> None: ...
+
+class ImageDeleteEntry(_message.Message):
+    __slots__ = ("untagged", "deleted")
+    UNTAGGED_FIELD_NUMBER: _ClassVar[int]
+    DELETED_FIELD_NUMBER: _ClassVar[int]
+    untagged: str
+    deleted: str
+    def __init__(self, untagged: _Optional[str] = ..., deleted: _Optional[str] = ...) -> None: ...

@@ -120,6 +120,16 @@ class ImagesStub:
                 request_serializer=barque_dot_images_dot_v1_dot_images__pb2.ImportRequest.SerializeToString,
                 response_deserializer=barque_dot_images_dot_v1_dot_images__pb2.ImportResponse.FromString,
                 _registered_method=True)
+        self.DiskUsage = channel.unary_unary(
+                '/barque.images.v1.Images/DiskUsage',
+                request_serializer=barque_dot_images_dot_v1_dot_images__pb2.DiskUsageRequest.SerializeToString,
+                response_deserializer=barque_dot_images_dot_v1_dot_images__pb2.DiskUsageResponse.FromString,
+                _registered_method=True)
+        self.PruneImages = channel.unary_unary(
+                '/barque.images.v1.Images/PruneImages',
+                request_serializer=barque_dot_images_dot_v1_dot_images__pb2.PruneImagesRequest.SerializeToString,
+                response_deserializer=barque_dot_images_dot_v1_dot_images__pb2.PruneImagesResponse.FromString,
+                _registered_method=True)
 
 
 class ImagesServicer:
@@ -263,6 +273,25 @@ class ImagesServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DiskUsage(self, request, context):
+        """DiskUsage reports what the store keeps: every image with its size and the
+        part it shares with other images, the build cache, and the content total
+        (``docker system df``).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PruneImages(self, request, context):
+        """PruneImages removes dangling images, or with ``all`` every image that no
+        container's snapshot holds, and reclaims content and snapshots nothing
+        refers to any more (``docker image prune``). Content a pull, load, import
+        or build in progress holds is never removed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ImagesServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -350,6 +379,16 @@ def add_ImagesServicer_to_server(servicer, server):
                     servicer.Import,
                     request_deserializer=barque_dot_images_dot_v1_dot_images__pb2.ImportRequest.FromString,
                     response_serializer=barque_dot_images_dot_v1_dot_images__pb2.ImportResponse.SerializeToString,
+            ),
+            'DiskUsage': grpc.unary_unary_rpc_method_handler(
+                    servicer.DiskUsage,
+                    request_deserializer=barque_dot_images_dot_v1_dot_images__pb2.DiskUsageRequest.FromString,
+                    response_serializer=barque_dot_images_dot_v1_dot_images__pb2.DiskUsageResponse.SerializeToString,
+            ),
+            'PruneImages': grpc.unary_unary_rpc_method_handler(
+                    servicer.PruneImages,
+                    request_deserializer=barque_dot_images_dot_v1_dot_images__pb2.PruneImagesRequest.FromString,
+                    response_serializer=barque_dot_images_dot_v1_dot_images__pb2.PruneImagesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -812,6 +851,60 @@ class Images:
             '/barque.images.v1.Images/Import',
             barque_dot_images_dot_v1_dot_images__pb2.ImportRequest.SerializeToString,
             barque_dot_images_dot_v1_dot_images__pb2.ImportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DiskUsage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/barque.images.v1.Images/DiskUsage',
+            barque_dot_images_dot_v1_dot_images__pb2.DiskUsageRequest.SerializeToString,
+            barque_dot_images_dot_v1_dot_images__pb2.DiskUsageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PruneImages(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/barque.images.v1.Images/PruneImages',
+            barque_dot_images_dot_v1_dot_images__pb2.PruneImagesRequest.SerializeToString,
+            barque_dot_images_dot_v1_dot_images__pb2.PruneImagesResponse.FromString,
             options,
             channel_credentials,
             insecure,

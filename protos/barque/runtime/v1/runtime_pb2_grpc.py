@@ -215,6 +215,16 @@ class RuntimeStub:
                 request_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.ExportRequest.SerializeToString,
                 response_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.ExportResponse.FromString,
                 _registered_method=True)
+        self.PruneContainers = channel.unary_unary(
+                '/barque.runtime.v1.Runtime/PruneContainers',
+                request_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.PruneContainersRequest.SerializeToString,
+                response_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.PruneContainersResponse.FromString,
+                _registered_method=True)
+        self.DiskUsage = channel.unary_unary(
+                '/barque.runtime.v1.Runtime/DiskUsage',
+                request_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.DiskUsageRequest.SerializeToString,
+                response_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.DiskUsageResponse.FromString,
+                _registered_method=True)
 
 
 class RuntimeServicer:
@@ -488,6 +498,21 @@ class RuntimeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PruneContainers(self, request, context):
+        """PruneContainers removes every stopped container (``docker container prune``).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DiskUsage(self, request, context):
+        """DiskUsage reports containers and volumes with their sizes (the runtime's
+        side of ``docker system df``).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RuntimeServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -670,6 +695,16 @@ def add_RuntimeServicer_to_server(servicer, server):
                     servicer.Export,
                     request_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.ExportRequest.FromString,
                     response_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.ExportResponse.SerializeToString,
+            ),
+            'PruneContainers': grpc.unary_unary_rpc_method_handler(
+                    servicer.PruneContainers,
+                    request_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.PruneContainersRequest.FromString,
+                    response_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.PruneContainersResponse.SerializeToString,
+            ),
+            'DiskUsage': grpc.unary_unary_rpc_method_handler(
+                    servicer.DiskUsage,
+                    request_deserializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.DiskUsageRequest.FromString,
+                    response_serializer=barque_dot_runtime_dot_v1_dot_runtime__pb2.DiskUsageResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1645,6 +1680,60 @@ class Runtime:
             '/barque.runtime.v1.Runtime/Export',
             barque_dot_runtime_dot_v1_dot_runtime__pb2.ExportRequest.SerializeToString,
             barque_dot_runtime_dot_v1_dot_runtime__pb2.ExportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PruneContainers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/barque.runtime.v1.Runtime/PruneContainers',
+            barque_dot_runtime_dot_v1_dot_runtime__pb2.PruneContainersRequest.SerializeToString,
+            barque_dot_runtime_dot_v1_dot_runtime__pb2.PruneContainersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DiskUsage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/barque.runtime.v1.Runtime/DiskUsage',
+            barque_dot_runtime_dot_v1_dot_runtime__pb2.DiskUsageRequest.SerializeToString,
+            barque_dot_runtime_dot_v1_dot_runtime__pb2.DiskUsageResponse.FromString,
             options,
             channel_credentials,
             insecure,
