@@ -37,6 +37,7 @@ from services.images.compression import open_decompressed
 from services.images.events import new_log
 from services.images.gc import collect_garbage
 from services.images.initlayer import make_init_layer
+from services.images.leases import Leases, leased, protect
 from services.images.manifests import parse_config, parse_manifest
 from services.images.metadata import ImageRecord, MetadataDB
 from services.images.push import PushEvent, RegistryTarget, push_image
@@ -127,6 +128,7 @@ class ImageStore:
         self.db = MetadataDB(root / "metadata.json")
         self.source = source
         self.events = new_log()  # pull, tag, untag, delete; commit (type container)
+        self.leases = Leases()  # operations in progress: what they hold is never collected
         self._blob_locks = KeyedLocks()
         self._pool = ThreadPoolExecutor(max_workers=DOWNLOAD_WORKERS * 2, thread_name_prefix="pull")
         self.content.clean_ingest()
@@ -137,16 +139,19 @@ class ImageStore:
 
     # ---- pull ---------------------------------------------------------------
 
+    @leased("pull")
     def pull(self, reference: str, platform: Platform | None = None) -> Iterator[PullEvent]:
         """Pull ``reference``, yielding progress; the last event carries the image."""
         ref = parse_reference(reference)
         yield PullEvent("", "resolving", message=str(ref))
         res = self.source.resolve(reference, platform)
         yield PullEvent("", "resolved", message=f"Digest: {res.target.digest}")
+        protect(res.target.digest, res.manifest.digest)
         manifest_bytes = self._fetch_small(res.repository, res.manifest, manifest=True)
         if res.target.digest != res.manifest.digest:
             self._fetch_small(res.repository, res.target, manifest=True)
         config_desc, layers = parse_manifest(manifest_bytes, res.manifest.digest)
+        protect(config_desc.digest, *(layer.digest for layer in layers))
         config_bytes = self._fetch_small(res.repository, config_desc, manifest=False)
         config = parse_config(config_bytes, config_desc.digest)
         diff_ids = config["rootfs"]["diff_ids"]
@@ -155,6 +160,7 @@ class ImageStore:
                 f"image {res.name}: config lists {len(diff_ids)} diff ids for {len(layers)} layers"
             )
         chains = chain_ids(diff_ids)
+        protect(*chains)
         previous_id = self.db.names.get(res.name)
         events: queue.Queue[PullEvent | BaseException | None] = queue.Queue()
         worker = threading.Thread(
@@ -327,6 +333,7 @@ class ImageStore:
 
     # ---- push ---------------------------------------------------------------
 
+    @leased("push")
     def push(self, reference: str, all_tags: bool = False) -> Iterator[PushEvent]:
         """``docker push`` (:mod:`services.images.push`) through the source, which must also
         be a :class:`RegistryTarget` (the registry-proxy is both)."""
@@ -446,7 +453,7 @@ class ImageStore:
     def collect_garbage(self) -> tuple[list[str], int]:
         """:func:`services.images.gc.collect_garbage` of this store: the
         snapshots deleted and the bytes freed."""
-        return collect_garbage(self.db, self.content, self.snapshots)
+        return collect_garbage(self.db, self.content, self.snapshots, self.leases)
 
     # ---- snapshots for the runtime -------------------------------------------
 
@@ -465,6 +472,7 @@ class ImageStore:
         mounts = self.snapshots.mounts(key)
         return changes(mounts.upperdir, mounts.lowerdirs)
 
+    @leased("commit")
     def commit(self, spec: CommitSpec) -> tuple[ImageView, Descriptor | None]:
         """``docker commit`` (see :mod:`services.images.commit`), with its events."""
         view, layer = commit_snapshot(self, spec)

@@ -41,6 +41,7 @@ from services.common.safetar.errors import MalformedLayer, UnsafeLayer
 from services.images.commit import descriptor_json, put_blob, rfc3339_nano, undo_created
 from services.images.compression import CorruptLayerData, open_decompressed
 from services.images.layerwrite import LayerBlob, write_tar
+from services.images.leases import leased
 from services.images.metadata import ImageRecord
 
 if TYPE_CHECKING:
@@ -186,6 +187,7 @@ def _write(store: ImageStore, chunks: Iterable[bytes]) -> LayerBlob:
         raise InvalidArgument(f"error processing tar file: {exc}") from exc
 
 
+@leased("import")
 def import_image(store: ImageStore, spec: ImportSpec, chunks: Iterable[bytes]) -> ImageView:
     """Make the image of the tar ``chunks``; tagged ``spec.reference`` when given."""
     _check(spec)

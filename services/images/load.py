@@ -47,6 +47,7 @@ from services.images.archive import BadArchive, ChunkReader, Spooled, spool_arch
 from services.images.compression import open_decompressed
 from services.images.commit import descriptor_json
 from services.images.layerwrite import GZIP_LEVEL, write_tar
+from services.images.leases import leased
 from services.images.manifests import parse_config, parse_manifest
 from services.images.metadata import ImageRecord
 from services.images.snapshots import chain_ids
@@ -87,6 +88,7 @@ class _Plan:
     oci: bool
 
 
+@leased("load")
 def load_archive(store: ImageStore, chunks: Iterator[bytes]) -> list[LoadEvent]:
     """Load the archive whose bytes ``chunks`` yields; the lines docker prints."""
     began = time.monotonic()

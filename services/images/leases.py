@@ -1,0 +1,152 @@
+"""Leases: what an operation in progress holds, so that garbage collection
+(a prune, an ``rmi``, a re-pull's clean-up) never takes it.
+
+An operation of the image-store (pull, load, import, commit, push) runs
+under a lease: :func:`leased` wraps it (a plain function or a generator,
+whose first argument is the :class:`~services.images.core.ImageStore` or
+anything with a ``leases`` attribute). While a lease is held, the garbage
+collector keeps
+
+- every blob and committed snapshot made since the oldest held lease began
+  (by the file's or the layer directory's modification time), so nothing
+  an operation writes is taken before its record names it; and
+- every digest the operation named with :meth:`Lease.protect` (blobs,
+  snapshot chain ids, image ids), so what it reuses from an image being
+  removed at the same time stays too.
+
+The lease in effect is found through a context variable, so the worker
+threads a pull starts with ``contextvars.copy_context()`` see it too
+(containerd's leases, ``core/leases``, without the persistence: a lease dies
+with the process, and a restarted store starts with none).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import inspect
+import itertools
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, TypeVar
+
+from services.common.log import get_logger
+
+__all__ = ["Lease", "Leases", "leased", "current", "protect", "MTIME_SLACK_NS"]
+
+log = get_logger()
+
+#: a file's modification time may lag the clock read at the lease's start
+#: by the filesystem's timestamp granularity; keep what is this much older too
+MTIME_SLACK_NS = 2_000_000_000
+
+_current: contextvars.ContextVar["Lease | None"] = contextvars.ContextVar("barque_images_lease", default=None)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class Lease:
+    """One operation's hold on the store."""
+
+    id: int
+    what: str
+    started_ns: int
+    _digests: set[str] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def protect(self, *digests: str) -> None:
+        """Keep these blobs, snapshot chain ids or image ids while the lease is held."""
+        with self._lock:
+            self._digests.update(d for d in digests if d)
+
+    def digests(self) -> set[str]:
+        with self._lock:
+            return set(self._digests)
+
+
+class Leases:
+    """The leases held in one image-store."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held: dict[int, Lease] = {}
+        self._ids = itertools.count(1)
+
+    @contextmanager
+    def hold(self, what: str) -> Iterator[Lease]:
+        """A lease for the ``with`` block; nested holds share the outer one."""
+        outer = _current.get()
+        if outer is not None and outer.id in self._held:
+            yield outer
+            return
+        with self._lock:
+            lease = Lease(next(self._ids), what, time.time_ns())
+            self._held[lease.id] = lease
+        token = _current.set(lease)
+        try:
+            yield lease
+        finally:
+            try:
+                _current.reset(token)
+            except ValueError:  # a generator resumed in another context at its end
+                _current.set(None)
+            with self._lock:
+                self._held.pop(lease.id, None)
+
+    def protected(self) -> set[str]:
+        """Every digest a held lease protects."""
+        with self._lock:
+            held = list(self._held.values())
+        out: set[str] = set()
+        for lease in held:
+            out |= lease.digests()
+        return out
+
+    def oldest_ns(self) -> int | None:
+        """Start of the oldest held lease (minus :data:`MTIME_SLACK_NS`), or None when none is held."""
+        with self._lock:
+            starts = [lease.started_ns for lease in self._held.values()]
+        return min(starts) - MTIME_SLACK_NS if starts else None
+
+    def held(self) -> list[str]:
+        """What each held lease is for ("pull docker.io/library/busybox:latest")."""
+        with self._lock:
+            return [lease.what for lease in self._held.values()]
+
+
+def current() -> Lease | None:
+    """The lease the calling operation runs under, if any."""
+    return _current.get()
+
+
+def protect(*digests: str) -> None:
+    """:meth:`Lease.protect` on the current lease; nothing outside one."""
+    lease = _current.get()
+    if lease is not None:
+        lease.protect(*digests)
+
+
+def leased(what: str) -> Callable[[F], F]:
+    """Run the decorated operation under a lease of ``args[0].leases``; a
+    generator holds it until it is exhausted or closed."""
+
+    def wrap(func: F) -> F:
+        if inspect.isgeneratorfunction(func):
+            @functools.wraps(func)
+            def gen(*args: Any, **kwargs: Any) -> Any:
+                with args[0].leases.hold(what):
+                    yield from func(*args, **kwargs)
+
+            return gen  # type: ignore[return-value]
+
+        @functools.wraps(func)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with args[0].leases.hold(what):
+                return func(*args, **kwargs)
+
+        return call  # type: ignore[return-value]
+
+    return wrap
