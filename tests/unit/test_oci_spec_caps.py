@@ -42,7 +42,8 @@ def _mutated(path: str, value):
     ("process.env", ["NOEQUALS"], "KEY=value"),
     ("process.user", {"uid": -1, "gid": 0}, "uid"),
     ("process.rlimits", [{"type": "RLIMIT_NOFILE", "soft": 10, "hard": 5}], "soft limit"),
-    ("linux.namespaces", [{"type": "user"}, {"type": "mount"}], "user namespaces"),
+    ("linux.namespaces", [{"type": "user"}, {"type": "mount"}], "no uid and gid mappings"),
+    ("linux.uidMappings", [{"containerID": 0, "hostID": 1000, "size": 1}], "isn't enabled"),
     ("linux.namespaces", [{"type": "mount"}, {"type": "mount"}], "twice"),
     ("linux.namespaces", [{"type": "time2"}], "unknown namespace"),
     ("linux.namespaces", [{"type": "mount"}], "hostname"),
@@ -53,6 +54,33 @@ def _mutated(path: str, value):
 def test_invalid_specs_are_rejected(path, value, message):
     with pytest.raises(spec.SpecError, match=message):
         spec.validate_spec(_mutated(path, value))
+
+
+@pytest.mark.parametrize("entry", [
+    {"containerID": 0, "hostID": 100000, "size": 0},
+    {"containerID": -1, "hostID": 100000, "size": 1},
+    {"containerID": 0, "hostID": 2**32 - 1, "size": 1},
+    {"containerID": 0, "hostID": True, "size": 1},
+    {"containerID": 0, "hostID": 100000},
+])
+def test_bad_id_mappings_are_rejected(entry):
+    s = spec.default_spec()
+    s["linux"]["namespaces"].append({"type": "user"})
+    s["linux"]["uidMappings"] = [entry]
+    s["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    with pytest.raises(spec.SpecError, match="uidMappings entry"):
+        spec.validate_spec(s)
+
+
+def test_user_namespace_with_maps_or_a_path_is_accepted():
+    s = spec.default_spec()
+    s["linux"]["namespaces"].append({"type": "user"})
+    s["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    s["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    spec.validate_spec(s)
+    joined = spec.default_spec()
+    joined["linux"]["namespaces"].append({"type": "user", "path": "/proc/1/ns/user"})
+    spec.validate_spec(joined)
 
 
 def test_load_bundle_resolves_rootfs(tmp_path):

@@ -15,7 +15,7 @@ import time
 from services.common.atomic import write_atomic
 from client.errors import FailedPrecondition, Internal
 
-from . import cgroups, console, init, process, spec as specmod, syscalls
+from . import cgroups, console, init, process, spec as specmod, syscalls, userns
 from .state import (STATUS_CREATED, STATUS_PAUSED, STATUS_RUNNING, STATUS_STOPPED,
                     ContainerNotFound, ContainerState, StateStore)
 
@@ -33,8 +33,9 @@ class InitFailed(FailedPrecondition):
         self.exit_code = exit_code
 
 
-def _read_child_reports(reader: int) -> tuple[int, dict]:
-    """Read {"pid"} and {"ready"}, or an {"error"}, from the sync pipe.
+def _read_child_reports(reader: int, on_usermap=None) -> tuple[int, dict]:
+    """Read {"pid"} and {"ready"}, or an {"error"}, from the sync pipe;
+    a {"usermap": pid} request is answered by ``on_usermap(pid)``.
 
     The two come from different processes (the intermediate reports the pid
     after its fork returns, the container process reports ready when set up)
@@ -47,6 +48,10 @@ def _read_child_reports(reader: int) -> tuple[int, dict]:
             msg = json.loads(line)
             if "error" in msg:
                 raise InitFailed(msg["error"], int(msg.get("code", 1)))
+            if "usermap" in msg:
+                if on_usermap is None:
+                    raise InitFailed("unexpected request to map a user namespace")
+                on_usermap(int(msg["usermap"]))
             if "pid" in msg:
                 pid = int(msg["pid"])
             if msg.get("ready"):
@@ -70,7 +75,7 @@ def _spawn(target, *args) -> tuple[int, int]:
     return child, reader
 
 
-def _start_process(target, console_sock, *args) -> int:
+def _start_process(target, console_sock, *args, on_usermap=None) -> int:
     """Fork ``target(*args, sync_fd)``, whose args pass on ``console_sock``
     (closed here once the child holds it), and return the pid of the
     container process it reports ready. The forked child exits after
@@ -79,10 +84,33 @@ def _start_process(target, console_sock, *args) -> int:
     if console_sock is not None:
         console_sock.close()
     try:
-        pid, _ = _read_child_reports(reader)
+        pid, _ = _read_child_reports(reader, on_usermap)
     finally:
         _reap(child)
     return pid
+
+
+class _UsermapAnswer:
+    """The ``create`` side of a new user namespace: a pipe whose read end the
+    intermediate waits on, and the writing of the maps it asks for."""
+
+    def __init__(self, spec: dict):
+        self.spec = spec
+        self.reader, self.writer = os.pipe2(os.O_CLOEXEC)
+
+    def __call__(self, pid: int) -> None:
+        try:
+            userns.write_maps(pid, self.spec)
+        except BaseException:
+            os.write(self.writer, b"0")
+            raise
+        os.write(self.writer, b"1")
+
+    def close(self) -> None:
+        for fd in (self.reader, self.writer):
+            if fd >= 0:
+                os.close(fd)
+        self.reader = self.writer = -1
 
 
 def _write_pid_file(pid_file: str | None, pid: int) -> None:
@@ -125,15 +153,19 @@ def create(store: StateStore, container_id: str, bundle: str, pid_file: str | No
     manager = None
     init_pid = 0
     sock = None
+    usermap = _UsermapAnswer(spec) if userns.wants_new(spec) else None
     try:
+        if userns.joins(spec):
+            # as runc: the exec fifo belongs to the container's root
+            os.chown(store.fifo(container_id), *userns.host_root(spec))
         manager = cgroups.new_manager(linux.get("cgroupsPath"), container_id)
         manager.create()
         manager.apply(linux.get("resources"))
         if console_socket:
             sock = console.connect_socket(console_socket)
         cfg = init.InitConfig(spec, bundle, store.fifo(container_id), manager, sock,
-                              preserve_fds)
-        init_pid = _start_process(init.intermediate_main, sock, cfg)
+                              preserve_fds, usermap.reader if usermap else -1)
+        init_pid = _start_process(init.intermediate_main, sock, cfg, on_usermap=usermap)
         state = ContainerState(
             id=container_id, bundle=bundle, rootfs=spec["root"]["path"], pid=init_pid,
             pid_start=syscalls.process_start_time(init_pid) or 0,
@@ -158,6 +190,9 @@ def create(store: StateStore, container_id: str, bundle: str, pid_file: str | No
                 pass
         store.remove(container_id)
         raise
+    finally:
+        if usermap is not None:
+            usermap.close()
 
 
 def _wait_gone(pid: int, start: int, timeout: float = 5.0) -> None:

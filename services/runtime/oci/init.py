@@ -23,7 +23,7 @@ from typing import NoReturn
 
 from client.errors import BarqueError, FailedPrecondition, InvalidArgument
 
-from . import console, devnodes, process, rootfs, syscalls
+from . import console, devnodes, process, rootfs, syscalls, userns
 from .cgroups import CgroupV1, CgroupV2
 
 __all__ = ["NS_FLAGS", "NS_PROC_NAMES", "InitConfig", "intermediate_main", "exec_main",
@@ -33,9 +33,10 @@ NS_FLAGS = {
     "pid": syscalls.CLONE_NEWPID, "network": syscalls.CLONE_NEWNET,
     "mount": syscalls.CLONE_NEWNS, "ipc": syscalls.CLONE_NEWIPC,
     "uts": syscalls.CLONE_NEWUTS, "cgroup": syscalls.CLONE_NEWCGROUP,
+    "user": syscalls.CLONE_NEWUSER,
 }
-#: spec namespace type -> /proc/<pid>/ns/<name>; setns order puts mnt last
-NS_PROC_NAMES = {"cgroup": "cgroup", "ipc": "ipc", "uts": "uts", "network": "net",
+#: spec namespace type -> /proc/<pid>/ns/<name>; setns order puts user first, mnt last
+NS_PROC_NAMES = {"user": "user", "cgroup": "cgroup", "ipc": "ipc", "uts": "uts", "network": "net",
                  "pid": "pid", "mount": "mnt"}
 
 
@@ -48,6 +49,9 @@ class InitConfig:
     console_socket: socket.socket | None
     #: fds 3..3+preserve_fds-1 stay open into the process (runc's --preserve-fds)
     preserve_fds: int = 0
+    #: read end of the pipe on which ``create`` answers a request to map a
+    #: new user namespace (-1: the spec has none)
+    map_ack: int = -1
 
 
 def send(fd: int, message: dict) -> None:
@@ -106,23 +110,44 @@ def _namespaces(spec: dict) -> tuple[int, list[tuple[str, str]]]:
     return flags, joins
 
 
+def _join_order(join: tuple[str, str]) -> int:
+    """setns order: the user namespace first (it owns what follows), mount last."""
+    return {"user": 0, "mount": 2}.get(join[0], 1)
+
+
 def intermediate_main(cfg: InitConfig, sync: int) -> NoReturn:
     try:
+        # opened while still the host's root: the state dir is closed to the
+        # container's (remapped) root, which reopens it through /proc/self/fd
+        fifo = os.open(cfg.fifo_path, os.O_PATH | os.O_CLOEXEC)
         if cfg.cgroup is not None:
             cfg.cgroup.join(0)
         flags, joins = _namespaces(cfg.spec)
         if not flags & syscalls.CLONE_NEWNS and not any(t == "mount" for t, _ in joins):
             raise InvalidArgument("a mount namespace is required")
-        for kind, path in sorted(joins, key=lambda j: j[0] == "mount"):
+        in_userns = userns.joins(cfg.spec)
+        if in_userns:
+            # raising a hard limit takes CAP_SYS_RESOURCE on the host: set now, inherited
+            process.apply_rlimits(cfg.spec["process"].get("rlimits"))
+        for kind, path in sorted(joins, key=_join_order):
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
             try:
                 syscalls.setns(fd, NS_FLAGS[kind])
             finally:
                 os.close(fd)
+            if kind == "user":
+                userns.become_root()
+        if flags & syscalls.CLONE_NEWUSER:
+            linux = cfg.spec.setdefault("linux", {})
+            if not flags & syscalls.CLONE_NEWNET and linux.get("sysctl"):
+                # a network namespace the host owns: its sysctls are set while we are the host's root
+                linux["sysctl"] = userns.apply_host_sysctls(linux["sysctl"])
+            userns.unshare_user(lambda message: send(sync, message), cfg.map_ack)
+            flags &= ~syscalls.CLONE_NEWUSER
         syscalls.unshare(flags)
         pid = os.fork()
         if pid == 0:
-            _init_main(cfg, sync, flags)
+            _init_main(cfg, sync, flags, fifo, in_userns)
         send(sync, {"pid": pid})
     except BaseException as exc:  # report anything, then die: this is a forked child
         _fail(sync, exc)
@@ -149,13 +174,12 @@ def _setup_terminal(cfg: InitConfig, root: str) -> int:
     return slave
 
 
-def _init_main(cfg: InitConfig, sync: int, new_ns: int) -> NoReturn:
+def _init_main(cfg: InitConfig, sync: int, new_ns: int, fifo: int, in_userns: bool) -> NoReturn:
     spec, proc = cfg.spec, cfg.spec["process"]
     linux = spec.get("linux") or {}
     try:
         syscalls.prctl(syscalls.PR_SET_DUMPABLE, 0)
         os.umask(0)
-        fifo = os.open(cfg.fifo_path, os.O_PATH | os.O_CLOEXEC)
         if new_ns & syscalls.CLONE_NEWNET:
             syscalls.set_loopback_up()
         if new_ns & syscalls.CLONE_NEWUTS:
@@ -166,8 +190,8 @@ def _init_main(cfg: InitConfig, sync: int, new_ns: int) -> NoReturn:
         root = spec["root"]["path"]
         rootfs.prepare_root(root, linux.get("rootfsPropagation"))
         rootfs.mount_all(spec, root, cfg.bundle, cfg.cgroup,
-                         cgroupns=bool(new_ns & syscalls.CLONE_NEWCGROUP))
-        devnodes.create_devices(spec, root)
+                         cgroupns=bool(new_ns & syscalls.CLONE_NEWCGROUP), userns=in_userns)
+        devnodes.create_devices(spec, root, bind=in_userns)
         slave = _setup_terminal(cfg, root) if proc.get("terminal") else None
         rootfs.pivot_root(root)
         rootfs.apply_sysctl(linux.get("sysctl"))
@@ -240,6 +264,9 @@ def exec_main(spec: dict, proc: dict, init_pid: int, init_start: int, namespaces
     """
     try:
         syscalls.prctl(syscalls.PR_SET_DUMPABLE, 0)
+        if "user" in namespaces:
+            # raising a hard limit takes CAP_SYS_RESOURCE on the host: set before joining
+            process.apply_rlimits(proc.get("rlimits"))
         pidfd = _open_init(init_pid, init_start)
         try:
             if cgroup is not None:

@@ -269,9 +269,17 @@ def _mount_cgroup(rootfs: str, m: dict, flags: int, cgroup: CgroupV1 | CgroupV2 
     return tmpfs
 
 
+def _sysfs_in_userns(rootfs: str, dest: str, flags: int) -> int:
+    """The host's /sys bound (with its submounts) where a user namespace may
+    not mount sysfs: its network namespace belongs to the host (runc's
+    fallback). The mount's flags go on the copy."""
+    return _bind(rootfs, dest, "/sys", sc.MS_REC | (flags & ~(sc.MS_BIND | sc.MS_REMOUNT)))
+
+
 def mount_all(spec: dict, rootfs: str, bundle: str,
-              cgroup: CgroupV1 | CgroupV2 | None, cgroupns: bool) -> None:
-    """Perform ``spec["mounts"]`` in order under ``rootfs``."""
+              cgroup: CgroupV1 | CgroupV2 | None, cgroupns: bool, userns: bool = False) -> None:
+    """Perform ``spec["mounts"]`` in order under ``rootfs``; in a user
+    namespace (``userns``) a sysfs it may not mount is the host's, bound."""
     for m in spec.get("mounts") or []:
         dest, fstype = m["destination"], m.get("type") or ""
         options = list(m.get("options") or ())
@@ -295,8 +303,13 @@ def mount_all(spec: dict, rootfs: str, bundle: str,
             elif fstype == "tmpfs":
                 mnt = _mount_tmpfs(rootfs, dest, m.get("source") or fstype, flags, data, copyup)
             else:
-                mnt = _new_mount(rootfs, dest, fstype, m.get("source") or fstype, flags, data,
-                                 refuse_symlink=fstype in ("proc", "sysfs"))
+                try:
+                    mnt = _new_mount(rootfs, dest, fstype, m.get("source") or fstype, flags, data,
+                                     refuse_symlink=fstype in ("proc", "sysfs"))
+                except PermissionError:
+                    if not (userns and fstype == "sysfs"):
+                        raise
+                    mnt = _sysfs_in_userns(rootfs, dest, flags)
             if mnt is not None:
                 try:
                     # on the mount just made, through its fd: never by path

@@ -146,8 +146,7 @@ def validate_spec(spec: dict) -> None:
         _require(kind in NAMESPACE_TYPES, f"unknown namespace type {kind!r}")
         _require(kind not in seen, f"namespace {kind!r} listed twice")
         seen.add(kind)
-    if "user" in seen:
-        raise SpecError("user namespaces are not supported by barque-oci")
+    _validate_id_mappings(linux, "user" in seen)
     if "hostname" in spec and spec["hostname"]:
         _require("uts" in seen, "hostname set without a new uts namespace")
     for key in ("maskedPaths", "readonlyPaths"):
@@ -160,6 +159,36 @@ def validate_spec(spec: dict) -> None:
     for dev in linux.get("devices") or []:
         _require(dev.get("type") in ("c", "b", "u", "p"), f"device {dev!r} has a bad type")
         _require(str(dev.get("path", "")).startswith("/dev/"), f"device {dev!r} not under /dev")
+
+
+#: the kernel's limit on the lines of a uid_map or gid_map
+_MAX_MAP_LINES = 340
+
+
+def _validate_id_mappings(linux: dict, userns: bool) -> None:
+    """linux.uidMappings/gidMappings: runc 1.1's rule (mappings only with a
+    user namespace), then each entry's ids and size in the kernel's range."""
+    uid_maps, gid_maps = linux.get("uidMappings"), linux.get("gidMappings")
+    if not userns:
+        _require(not uid_maps and not gid_maps,
+                 "user namespace mappings specified, but user namespace isn't enabled in the config")
+        return
+    _require(os.path.exists("/proc/self/ns/user"), "user namespaces aren't enabled in the kernel")
+    for key, maps in (("uidMappings", uid_maps), ("gidMappings", gid_maps)):
+        _require(maps is None or isinstance(maps, list), f"linux.{key} must be a list")
+        _require(len(maps or ()) <= _MAX_MAP_LINES,
+                 f"linux.{key} has {len(maps or ())} entries: the kernel takes at most {_MAX_MAP_LINES}")
+        for entry in maps or ():
+            _require(isinstance(entry, dict), f"linux.{key} entry {entry!r} must be an object")
+            values = [entry.get(k) for k in ("containerID", "hostID", "size")]
+            _require(all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**32 - 1
+                         for v in values) and values[2] > 0,
+                     f"linux.{key} entry {entry!r}: containerID, hostID and size must be "
+                     "integers below 4294967295, size above 0")
+    joined = any(ns.get("type") == "user" and ns.get("path") for ns in linux.get("namespaces") or ())
+    if not joined:
+        _require(bool(uid_maps) and bool(gid_maps),
+                 "user namespace enabled, but no uid and gid mappings found")
 
 
 def validate_process(process: dict) -> None:
