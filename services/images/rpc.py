@@ -10,11 +10,13 @@ from client.errors import InvalidArgument
 from client.protoconv import descriptor_to_pb, platform_from_pb, platform_to_pb
 from services.images.commit import CommitSpec
 from services.images.core import ImageStore, ImageView, PullEvent
+from services.images.diskusage import disk_usage
 from services.images.events import select
 from services.images.importer import ImportSpec, import_image
 from services.images.info import store_info
 from services.images.inspect import image_json
 from services.images.load import load_archive
+from services.images.prune import prune_images
 from services.images.push import PushEvent
 from services.images.save import FORMAT_DOCKER, FORMAT_OCI, save_archive
 
@@ -176,3 +178,22 @@ class ImagesServicer(images_pb2_grpc.ImagesServicer):
         for event in load_archive(self._store, (m.data for m in request_iterator)):
             yield images_pb2.LoadResponse(message=event.message,
                                           image=image_to_pb(event.image) if event.image else None)
+
+    def DiskUsage(self, request, context):
+        du = disk_usage(self._store)
+        images = [images_pb2.ImageUsage(image=image_to_pb(u.view), shared_size=u.shared_size,
+                                        unique_size=u.unique_size, containers=u.containers) for u in du.images]
+        for pb, u in zip(images, du.images):
+            pb.image.size = u.size  # measured now, as shared and unique are
+        return images_pb2.DiskUsageResponse(
+            images=images,
+            layers_size=du.layers_size, content_size=du.content_size,
+            build_cache=[images_pb2.BuildCacheUsage(
+                id=c.id, cache_type="regular", size=c.size, created=c.created, last_used=c.last_used, usage_count=1,
+                in_use=c.in_use, shared=c.shared, description=c.description) for c in du.build_cache])
+
+    def PruneImages(self, request, context):
+        report = prune_images(self._store, request.all, list(request.filters))
+        return images_pb2.PruneImagesResponse(
+            deleted=[images_pb2.ImageDeleteEntry(**{kind: value}) for kind, value in report.deleted],
+            space_reclaimed=report.reclaimed)

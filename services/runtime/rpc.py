@@ -14,10 +14,12 @@ from services.runtime.network.manager import NetworkRequest
 from services.runtime.network.state import Network
 from services.runtime.engine.client_input import ClientInput
 from services.runtime.engine.copy import ContainerFiles, PathInfo
+from services.runtime.engine.diskusage import disk_usage
 from services.runtime.engine.execs import STDERR, Execs
 from services.runtime.engine.stats import ContainerSample, sample_rounds
 from services.runtime.engine.top import top
 from services.runtime.engine.pausing import state_name
+from services.runtime.engine.prune import prune_containers
 from services.runtime.shim import client as shimclient
 from services.runtime.volumes.listing import volume_json
 from services.runtime.volumes.store import Volume
@@ -309,6 +311,21 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServicer):
     def PruneVolumes(self, request, context):
         deleted, freed = self._rt.volumes.prune(list(request.filters), request.all)
         return runtime_pb2.PruneVolumesResponse(deleted=deleted, space_reclaimed=freed)
+
+    def PruneContainers(self, request, context):
+        pruned = prune_containers(self._rt, list(request.filters))
+        return runtime_pb2.PruneContainersResponse(deleted=pruned.deleted, space_reclaimed=pruned.reclaimed)
+
+    def DiskUsage(self, request, context):
+        du = disk_usage(self._rt)
+        containers = []
+        for u in du.containers:
+            pb = container_to_pb(u.view)
+            pb.size_rw, pb.size_root_fs = u.size_rw, u.size_root_fs
+            containers.append(runtime_pb2.ContainerUsage(container=pb, size_rw=u.size_rw, size_root_fs=u.size_root_fs,
+                                                         local_volumes=u.local_volumes))
+        return runtime_pb2.DiskUsageResponse(containers=containers, volumes=[
+            runtime_pb2.VolumeUsage(name=v.name, links=v.links, size=v.size) for v in du.volumes])
 
     def Info(self, request, context):
         info = self._rt.info()
