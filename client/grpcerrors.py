@@ -6,7 +6,7 @@ import grpc
 
 from client import errors
 
-__all__ = ["to_status", "from_grpc"]
+__all__ = ["to_status", "from_grpc", "one_line"]
 
 _BY_CODE: dict[grpc.StatusCode, type[errors.BarqueError]] = {
     getattr(grpc.StatusCode, cls.code_name): cls for cls in errors.CATEGORIES
@@ -17,11 +17,25 @@ _BY_CODE[grpc.StatusCode.RESOURCE_EXHAUSTED] = errors.Unavailable
 _BY_CODE[grpc.StatusCode.CANCELLED] = errors.Unavailable
 
 
+def one_line(message: str) -> str:
+    """``message`` as one line: control characters a request carried into it
+    (a new line, an escape sequence, NUL) written as Python escapes, so a
+    status's details never span lines nor drive the reader's terminal."""
+    if message.isprintable():
+        return message
+    return "".join(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in message)
+
+
 def to_status(exc: BaseException) -> tuple[grpc.StatusCode, str]:
-    """gRPC code and message for an exception raised by domain code."""
+    """gRPC code and message for an exception raised by domain code: one
+    line, never empty. ``NotImplementedError`` (what a generated servicer's
+    RPC without an implementation raises) is UNIMPLEMENTED."""
     if isinstance(exc, errors.BarqueError):
-        return getattr(grpc.StatusCode, exc.code_name, grpc.StatusCode.UNKNOWN), str(exc)
-    return grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}: {exc}"
+        code = getattr(grpc.StatusCode, exc.code_name, grpc.StatusCode.UNKNOWN)
+        return code, one_line(str(exc)) or code.name.lower().replace("_", " ")
+    if isinstance(exc, NotImplementedError):
+        return grpc.StatusCode.UNIMPLEMENTED, one_line(str(exc)) or "method not implemented"
+    return grpc.StatusCode.INTERNAL, one_line(f"internal error: {type(exc).__name__}: {exc}")
 
 
 def from_grpc(err: grpc.RpcError, service: str = "") -> errors.BarqueError:
