@@ -13,6 +13,10 @@ state directories::
     address = "unix:///run/barque/images.sock"     # BARQUE_IMAGES_ADDRESS
     [runtime]
     address = "unix:///run/barque/runtime.sock"    # BARQUE_RUNTIME_ADDRESS
+    userns_remap = ""              # BARQUE_USERNS_REMAP: "" (off), default, USER[:GROUP]
+                                   #   or HOSTUID:HOSTGID:SIZE (dockerd's --userns-remap)
+    userns_layers = "auto"         # BARQUE_USERNS_LAYERS: auto (idmapped mounts where the
+                                   #   kernel has them) or copy (a chowned copy per range)
 
     [registries."docker.io"]
     mirrors = ["https://mirror.example"]
@@ -57,7 +61,8 @@ from pathlib import Path
 
 from client.errors import InvalidArgument
 
-__all__ = ["Config", "CgroupConfig", "RegistryHostConfig", "TlsConfig", "load_config", "SERVICES"]
+__all__ = ["Config", "CgroupConfig", "RegistryHostConfig", "TlsConfig", "UsernsConfig", "load_config",
+           "SERVICES"]
 
 SERVICES = ("registry", "images", "runtime")
 DEFAULT_CONFIG = "/etc/barque/barque.toml"
@@ -99,6 +104,23 @@ class NetworkConfig:
 
 
 @dataclass(frozen=True)
+class UsernsConfig:
+    """The runtime's user-namespace remapping (dockerd's ``--userns-remap``).
+
+    ``remap`` "" keeps containers in the host's user namespace; ``default``
+    maps them to the ``barque`` entries of /etc/subuid and /etc/subgid (made
+    when missing, as dockerd makes ``dockremap``'s); ``USER[:GROUP]`` (names
+    or ids) to that user's and group's entries; ``HOSTUID:HOSTGID:SIZE`` to
+    that range without the files. ``layers`` ``auto`` shows image layers to
+    the remapped root through idmapped mounts where the kernel has them,
+    ``copy`` always through a chowned copy of each layer per range.
+    """
+
+    remap: str = ""
+    layers: str = "auto"
+
+
+@dataclass(frozen=True)
 class TlsConfig:
     """PEM file paths for mutual TLS on tcp addresses (empty: not configured).
 
@@ -133,6 +155,7 @@ class Config:
     cgroups: CgroupConfig = CgroupConfig()
     tls: TlsConfig = TlsConfig()
     network: NetworkConfig = NetworkConfig()
+    userns: UsernsConfig = UsernsConfig()
 
     def address(self, service: str) -> str:
         """gRPC target of ``service`` (``unix:///…`` or ``host:port``)."""
@@ -185,7 +208,23 @@ def load_config(path: str | None = None, environ: dict[str, str] | None = None) 
     if not v2_root.startswith("/"):
         raise InvalidArgument(f"cgroup v2_root {v2_root!r} must be an absolute path")
     return Config(state_dir, run_dir, addresses, registries, path, CgroupConfig(version, v2_root),
-                  _tls_config(data.get("tls"), env, path), _network_config(data.get("network"), env, path))
+                  _tls_config(data.get("tls"), env, path), _network_config(data.get("network"), env, path),
+                  _userns_config(data.get("runtime"), env))
+
+
+def _userns_config(section: object, env: Mapping[str, str]) -> UsernsConfig:
+    """``[runtime] userns_remap`` and ``userns_layers`` with their ``BARQUE_USERNS_*`` overrides."""
+    section = section if isinstance(section, dict) else {}
+    remap = str(env.get("BARQUE_USERNS_REMAP", section.get("userns_remap") or "")).strip()
+    parts = remap.split(":")
+    if remap and (len(parts) > 3 or not all(parts)):
+        raise InvalidArgument(f"userns-remap {remap!r}: expected default, USER[:GROUP] or HOSTUID:HOSTGID:SIZE")
+    if len(parts) == 3 and not all(p.isdigit() for p in parts):
+        raise InvalidArgument(f"userns-remap {remap!r}: HOSTUID:HOSTGID:SIZE takes three numbers")
+    layers = str(env.get("BARQUE_USERNS_LAYERS") or section.get("userns_layers") or "auto")
+    if layers not in ("auto", "copy"):
+        raise InvalidArgument(f"userns_layers {layers!r}: expected auto or copy")
+    return UsernsConfig(remap, layers)
 
 
 def _network_config(section: object, env: Mapping[str, str], path: str) -> NetworkConfig:
