@@ -30,19 +30,21 @@ from services.common.log import REQUEST_ID_KEY, get_logger
 
 __all__ = [
     "serve", "Listener", "listener", "server_credentials", "prepare_state_dir", "STATE_DIR_MODE",
-    "ErrorMappingInterceptor", "request_id", "prepare_unix_socket", "sd_notify",
+    "ErrorMappingInterceptor", "request_id", "prepare_unix_socket", "sd_notify", "REMAP_TRAVERSE_MODE",
 ]
 
 #: Mode of the state root and of every service's directory under it, set at
 #: every start. They hold image content (setuid-root files included) and the
-#: containers' upper dirs, so no other host user may traverse them. 0700
-#: rather than Docker's 0710: barque has no user-namespace mode, and everything
+#: containers' upper dirs, so no other host user may traverse them. Everything
 #: that reaches into the state (the services, shims, barque-oci, and overlayfs,
 #: which checks the lower and upper dirs with the credentials of the root that
-#: mounted it) runs as root. A user-namespace mode, whose remapped root must
-#: walk down to a rootfs, would make exactly those directories 0710 with the
-#: remapped root's group, as Docker does.
+#: mounted it) runs as root; only a user-namespace remap's root, which must
+#: walk down to a rootfs, is let through (:data:`REMAP_TRAVERSE_MODE`).
 STATE_DIR_MODE = 0o700
+#: Mode of the state root and the runtime's directory under a user-namespace
+#: remap (``[runtime] userns_remap``): the runtime gives them the remapped
+#: root's group, which may then only traverse them, as Docker's 0710.
+REMAP_TRAVERSE_MODE = 0o710
 
 #: request id of the RPC being served; outgoing calls forward it
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
@@ -127,6 +129,8 @@ def prepare_state_dir(config: Config, service: str) -> Path:
     is refused: chmod would not make it private.
     """
     euid = os.geteuid()
+    # under a remap the runtime opens these two to its remapped root's group: kept as it left them
+    traversed = (config.state_dir, config.state("runtime")) if config.userns.remap else ()
     for directory in (config.state_dir, config.state(service)):
         directory.mkdir(mode=STATE_DIR_MODE, parents=True, exist_ok=True)
         st = os.stat(directory)
@@ -135,6 +139,8 @@ def prepare_state_dir(config: Config, service: str) -> Path:
         if _shared(st):
             raise FailedPrecondition(f"state dir {str(directory)!r} is shared with other users "
                                      f"(mode {stat.S_IMODE(st.st_mode):o}): name a directory of barque's own")
+        if directory in traversed and stat.S_IMODE(st.st_mode) == REMAP_TRAVERSE_MODE:
+            continue
         if stat.S_IMODE(st.st_mode) != STATE_DIR_MODE:
             os.chmod(directory, STATE_DIR_MODE)
             log.info("state_dir.mode_fixed", path=str(directory),
