@@ -88,8 +88,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from cli import (build, builder, commit, containers, cp, events, exec as exec_cmd, images, importcmd, network, port,
-                     push, run, saveload, stats, system, volume)
+    from cli import (build, builder, commit, containers, cp, df, events, exec as exec_cmd, images, importcmd, network,
+                     port, prune, push, run, saveload, stats, system, volume)
 
     parser = _Parser(prog="barque", description="A container engine over gRPC services")
     parser.add_argument("--config", help="config file (default /etc/barque/barque.toml)")
@@ -114,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     network.register(sub)
     volume.register(sub)
     builder.register(sub)
+    df.register(sub)  # after system: ``system df`` and ``system prune`` join its group
+    prune.register(sub, image, container)
     return parser
 
 
