@@ -11,7 +11,7 @@ BINDIR ?= /usr/local/bin
 APT_PACKAGES := docker-registry skopeo umoci busybox-static runc apache2-utils zstd curl iproute2 \
 	python3-venv ca-certificates systemd podman conmon iptables util-linux tini procps docker.io debootstrap
 
-.PHONY: help deps install venv protos check-protos up down status demo test test-unit lint bench-deps bench-pull bench-run bench-net bench-build bench-push
+.PHONY: help deps install venv protos check-protos up down status demo test test-unit lint bench-deps bench-pull bench-run bench-net bench-build bench-push soak
 
 help:
 	@echo "make install       venv + generated code + barque on PATH ($(BINDIR))"
@@ -25,6 +25,8 @@ help:
 	@echo "make bench-net     bridge throughput (iperf3) and network start-up cost against docker/podman"
 	@echo "make bench-build   barque build (cold, cached, one changed file) against docker legacy/BuildKit/podman"
 	@echo "make bench-push    push of a 150 MB 4-layer image (cold and warm) against docker push and skopeo copy"
+	@echo "make soak          container lifecycles from SOAK_CLIENTS clients for SOAK_SECONDS (300) with pulls, builds,"
+	@echo "                   prunes; asserts no leak and flat RSS, ops/s and peak containers beside docker/podman"
 
 deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
@@ -109,3 +111,10 @@ bench-build: install bench-deps
 
 bench-push: install bench-deps
 	$(PY) -m bench.push
+
+# issue 17's soak: SOAK_SECONDS per engine (barque, then docker and podman)
+SOAK_SECONDS ?= 300
+SOAK_CLIENTS ?= 4
+
+soak: install bench-deps
+	$(PY) -m bench.soak --seconds $(SOAK_SECONDS) --clients $(SOAK_CLIENTS)
