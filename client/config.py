@@ -11,6 +11,10 @@ state directories::
     address = "unix:///run/barque/registry.sock"   # BARQUE_REGISTRY_ADDRESS
     [images]
     address = "unix:///run/barque/images.sock"     # BARQUE_IMAGES_ADDRESS
+    max_layer_bytes = "64g"        # BARQUE_MAX_LAYER_BYTES: a layer's uncompressed tar bytes
+    max_layer_entries = 1000000    # BARQUE_MAX_LAYER_ENTRIES: a layer's tar entries
+    max_image_bytes = "256g"       # BARQUE_MAX_IMAGE_BYTES: the same summed over one image's layers
+    max_image_entries = 4000000    # BARQUE_MAX_IMAGE_ENTRIES
     [runtime]
     address = "unix:///run/barque/runtime.sock"    # BARQUE_RUNTIME_ADDRESS
     userns_remap = ""              # BARQUE_USERNS_REMAP: "" (off), default, USER[:GROUP]
@@ -61,8 +65,8 @@ from pathlib import Path
 
 from client.errors import InvalidArgument
 
-__all__ = ["Config", "CgroupConfig", "RegistryHostConfig", "TlsConfig", "UsernsConfig", "load_config",
-           "SERVICES"]
+__all__ = ["Config", "CgroupConfig", "ImageLimitsConfig", "RegistryHostConfig", "TlsConfig", "UsernsConfig",
+           "load_config", "SERVICES"]
 
 SERVICES = ("registry", "images", "runtime")
 DEFAULT_CONFIG = "/etc/barque/barque.toml"
@@ -146,6 +150,17 @@ class TlsConfig:
 
 
 @dataclass(frozen=True)
+class ImageLimitsConfig:
+    """Decompression-bomb caps of the image-store (pull, load, import): a
+    layer's uncompressed bytes and entries, and the same over one image."""
+
+    max_layer_bytes: int = 64 << 30
+    max_layer_entries: int = 1_000_000
+    max_image_bytes: int = 256 << 30
+    max_image_entries: int = 4_000_000
+
+
+@dataclass(frozen=True)
 class Config:
     state_dir: Path = Path("/var/lib/barque")
     run_dir: Path = Path("/run/barque")
@@ -156,6 +171,7 @@ class Config:
     tls: TlsConfig = TlsConfig()
     network: NetworkConfig = NetworkConfig()
     userns: UsernsConfig = UsernsConfig()
+    image_limits: ImageLimitsConfig = ImageLimitsConfig()
 
     def address(self, service: str) -> str:
         """gRPC target of ``service`` (``unix:///…`` or ``host:port``)."""
@@ -209,7 +225,32 @@ def load_config(path: str | None = None, environ: dict[str, str] | None = None) 
         raise InvalidArgument(f"cgroup v2_root {v2_root!r} must be an absolute path")
     return Config(state_dir, run_dir, addresses, registries, path, CgroupConfig(version, v2_root),
                   _tls_config(data.get("tls"), env, path), _network_config(data.get("network"), env, path),
-                  _userns_config(data.get("runtime"), env))
+                  _userns_config(data.get("runtime"), env), _image_limits(data.get("images"), env, path))
+
+
+def _image_limits(section: object, env: Mapping[str, str], path: str) -> ImageLimitsConfig:
+    """``[images]``'s caps with their ``BARQUE_MAX_*`` overrides: sizes as bytes or
+    ``"512m"``/``"64g"`` (powers of 1024), entries as counts; each at least 1."""
+    from client.units import ram_in_bytes
+
+    section = section or {}
+    if not isinstance(section, dict):
+        raise InvalidArgument(f"config file {path!r}: [images] must be a table")
+    values = {}
+    for key, default in vars(ImageLimitsConfig()).items():
+        raw = env.get(f"BARQUE_{key.upper()}") or section.get(key)
+        if raw is None or raw == "":
+            values[key] = default
+            continue
+        what = "size" if key.endswith("_bytes") else "count"
+        try:
+            value = ram_in_bytes(str(raw)) if what == "size" else int(str(raw))
+        except (ValueError, InvalidArgument) as exc:
+            raise InvalidArgument(f"images {key} {raw!r}: expected a positive {what}") from exc
+        if value < 1 or isinstance(raw, bool):
+            raise InvalidArgument(f"images {key} {raw!r}: expected a positive {what}")
+        values[key] = value
+    return ImageLimitsConfig(**values)
 
 
 def _userns_config(section: object, env: Mapping[str, str]) -> UsernsConfig:
