@@ -6,7 +6,7 @@ import grpc
 
 from client import errors
 
-__all__ = ["to_status", "from_grpc", "one_line"]
+__all__ = ["to_status", "from_grpc", "one_line", "MAX_DETAILS"]
 
 _BY_CODE: dict[grpc.StatusCode, type[errors.BarqueError]] = {
     getattr(grpc.StatusCode, cls.code_name): cls for cls in errors.CATEGORIES
@@ -17,13 +17,23 @@ _BY_CODE[grpc.StatusCode.RESOURCE_EXHAUSTED] = errors.Unavailable
 _BY_CODE[grpc.StatusCode.CANCELLED] = errors.Unavailable
 
 
+#: bytes of a status's details at most: they travel in a trailer, whose
+#: values gRPC limits (16 KiB, and percent-encoding triples a non-ASCII byte);
+#: a longer one, a huge name a request carried into it, would lose the
+#: message and the code to the client's RESOURCE_EXHAUSTED
+MAX_DETAILS = 2048
+
+
 def one_line(message: str) -> str:
-    """``message`` as one line: control characters a request carried into it
-    (a new line, an escape sequence, NUL) written as Python escapes, so a
-    status's details never span lines nor drive the reader's terminal."""
-    if message.isprintable():
-        return message
-    return "".join(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in message)
+    """``message`` as one bounded line: control characters a request carried
+    into it (a new line, an escape sequence, NUL) written as Python escapes,
+    so a status's details never span lines nor drive the reader's terminal;
+    past :data:`MAX_DETAILS` bytes it is cut, with "..." at the end."""
+    if not message.isprintable():
+        message = "".join(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in message)
+    if len(message.encode()) > MAX_DETAILS:
+        message = message.encode()[:MAX_DETAILS - 3].decode(errors="ignore") + "..."
+    return message
 
 
 def to_status(exc: BaseException) -> tuple[grpc.StatusCode, str]:

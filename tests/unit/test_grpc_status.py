@@ -8,7 +8,7 @@ from __future__ import annotations
 import grpc
 
 from client.errors import InvalidArgument, NotFound
-from client.grpcerrors import one_line, to_status
+from client.grpcerrors import MAX_DETAILS, one_line, to_status
 
 
 def test_control_characters_of_a_request_are_escaped_in_the_details():
@@ -40,3 +40,14 @@ def test_anything_else_is_internal_on_one_line():
     code, details = to_status(KeyError("a\nb"))
     assert code == grpc.StatusCode.INTERNAL
     assert "\n" not in details and details.startswith("internal error: KeyError: ")
+
+
+def test_a_huge_message_is_cut_to_fit_a_trailer():
+    # a 1 MiB container name echoed whole overflowed gRPC's 16 KiB trailer
+    # limit: the client got RESOURCE_EXHAUSTED and no message at all
+    code, details = to_status(NotFound("No such container: " + "a" * (1 << 20)))
+    assert code == grpc.StatusCode.NOT_FOUND
+    assert details.startswith("No such container: aaa") and details.endswith("...")
+    assert len(details.encode()) <= MAX_DETAILS
+    wide = one_line("é" * MAX_DETAILS)
+    assert len(wide.encode()) <= MAX_DETAILS and wide.endswith("...")
