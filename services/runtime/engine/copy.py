@@ -186,6 +186,8 @@ class ContainerFiles:
 
     def _resolve(self, root: _Root, ref: str, path: str, *, follow_last: bool,
                  mkdir: Callable[[int, str], None] | None = None) -> Resolved:
+        if "\0" in path:  # no file name holds one: refused before os.open's ValueError
+            raise InvalidArgument(f"invalid path {path!r} in container {ref}: it contains a NUL byte")
         try:
             return resolve_in_root(root.fd, path, follow_last=follow_last, binds=root.binds, mkdir=mkdir)
         except (FileNotFoundError, NotADirectoryError) as exc:
