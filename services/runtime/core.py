@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import Protocol
 
 from barque.runtime.v1.runtime_pb2 import NetworkingConfig
-from client.config import CgroupConfig, NetworkConfig
+from client.config import CgroupConfig, NetworkConfig, UsernsConfig
 from client.errors import FailedPrecondition, Internal, InvalidArgument, NotFound
 from client.units import parse_signal
+from services.common.idmap import IdMapping
 from services.common.log import get_logger
 from services.runtime.engine.containers import (
     ContainerConfig,
@@ -61,6 +62,7 @@ from services.runtime.shim import client as shimclient
 from services.runtime.spec import HostFacts, SpecContext, build_spec, process_args
 from services.runtime.spec.flags import parse_log_opts, parse_security_opts
 from services.runtime.spec.options import applies, refuse_unapplied
+from services.runtime.userns import RemapLayers, open_to_remapped_root
 from services.runtime.volumes.manager import Volumes
 
 __all__ = ["RuntimeService", "ImageSource", "ImageInfo", "ExitStatus", "ContainerView"]
@@ -91,17 +93,27 @@ class ImageSource(Protocol):
 class RuntimeService(Lifecycle, Queries, Pausing, Renaming, Sizes):
     def __init__(self, root: Path, images: ImageSource, *, oci_command: list[str] | None = None,
                  warm: bool = True, cgroups: CgroupConfig = CgroupConfig(),
-                 network: NetworkConfig = NetworkConfig(), run_dir: Path | None = None) -> None:
+                 network: NetworkConfig = NetworkConfig(), run_dir: Path | None = None,
+                 idmap: IdMapping | None = None, userns: UsernsConfig = UsernsConfig()) -> None:
         """``oci_command`` runs another OCI runtime (runc) instead of barque-oci;
         ``warm`` (barque-oci only) forks shims and barque-oci commands from a
         warm helper process instead of starting an interpreter for each.
-        ``cgroups`` picks the hierarchy; barque-oci reads the same config."""
+        ``cgroups`` picks the hierarchy; barque-oci reads the same config.
+        ``idmap`` is the ``--userns-remap`` range (None: no remapping), its
+        layers shown as ``userns.layers`` says (:mod:`services.runtime.userns`)."""
         version, cgroup2_root = hierarchy(cgroups)
         self.cgroup_v2 = version == 2
         self.cgroup_root = Path(cgroup2_root) if self.cgroup_v2 else Path("/sys/fs/cgroup")
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
         self.store = ContainerStore(root / "containers")
+        self.idmap = idmap
+        self.remap: RemapLayers | None = None
+        if idmap is not None:
+            self.remap = RemapLayers(root, idmap, userns.layers)
+            # the remapped root walks down to its rootfs: the state root, ours, and containers/
+            open_to_remapped_root([root.parent, root, root / "containers"], idmap)
+            self.remap.prune()  # copies of layers whose image went while we were down
         self.images = images
         self.oci_root = root / "oci"
         self.oci = oci_command or _default_oci()
@@ -142,6 +154,8 @@ class RuntimeService(Lifecycle, Queries, Pausing, Renaming, Sizes):
     def close(self) -> None:
         """Stop the warm helpers and pending restarts; containers and their shims keep running."""
         self.restarts.close()
+        if self.remap is not None:
+            self.remap.close()
         if self.zygote is not None:
             self.zygote.stop()
         self.networks.helper.stop()
@@ -239,7 +253,11 @@ class RuntimeService(Lifecycle, Queries, Pausing, Renaming, Sizes):
             info = self.images.prepare(cid, image_id)
             phase(cid, "snapshot_prepare")
             rootfs = cdir / "rootfs"
-            mount_overlay(rootfs, info.lowerdirs, info.upperdir, info.workdir)
+            if self.remap is not None and host.userns_mode != "host":
+                open_to_remapped_root([cdir], self.remap.idmap)
+                self.remap.mount(rootfs, info.lowerdirs, info.upperdir, info.workdir, cdir / "layers")
+            else:
+                mount_overlay(rootfs, info.lowerdirs, info.upperdir, info.workdir)
             phase(cid, "overlay_mount")
             record.rootfs = {"lowerdirs": info.lowerdirs, "upperdir": info.upperdir, "workdir": info.workdir}
             attached = self.volumes.setup(cid, mount_plan, rootfs)
@@ -252,7 +270,7 @@ class RuntimeService(Lifecycle, Queries, Pausing, Renaming, Sizes):
                 id=cid, rootfs=rootfs, root_path="rootfs", image_config=image_config, hostname=hostname,
                 binds=attached.binds, tmpfs_mounts=attached.tmpfs, security=security, etc_files=etc,
                 network=self.netglue.spec_network(cid, kind, peer),
-                cgroups_path=f"/barque/{cid}", facts=HostFacts(cgroup_v2=self.cgroup_v2),
+                cgroups_path=f"/barque/{cid}", facts=HostFacts(cgroup_v2=self.cgroup_v2), idmap=self.idmap,
             )
             spec = build_spec(config, host, context)
             (cdir / "config.json").write_text(json.dumps(spec, indent=1))
@@ -326,6 +344,8 @@ class RuntimeService(Lifecycle, Queries, Pausing, Renaming, Sizes):
         self.networks.disconnect(record.id)
         self.volumes.release(record.id, record.mounts, remove_anonymous=remove_volumes)
         shutil.rmtree(cdir, ignore_errors=True)
+        if self.remap is not None:
+            self.remap.prune()  # copies of layers whose image went meanwhile
         self.store.forget(record.id)
         self._exited.pop(record.id, None)
         with self._guard:

@@ -58,6 +58,7 @@ CONCERNS = {
     sb.process.with_oom_score_adj: ["process.oomScoreAdj"],
     sb.with_hostname: ["hostname"],
     sb.with_namespaces: ["linux.namespaces"],
+    sb.with_userns: ["linux.namespaces", "linux.uidMappings", "linux.gidMappings"],
     sb.with_sysctls: ["linux.sysctl"],
     sb.with_masked_paths: ["linux.maskedPaths"],
     sb.with_readonly_paths: ["linux.readonlyPaths"],

@@ -22,7 +22,7 @@ __all__ = [
     "OPEN_TREE_CLONE", "MOVE_MOUNT_F_EMPTY_PATH", "MOVE_MOUNT_T_EMPTY_PATH",
     "MOUNT_ATTR_RDONLY", "MOUNT_ATTR_NOSUID", "MOUNT_ATTR_NODEV", "MOUNT_ATTR_NOEXEC",
     "MOUNT_ATTR__ATIME", "MOUNT_ATTR_RELATIME", "MOUNT_ATTR_NOATIME",
-    "MOUNT_ATTR_STRICTATIME", "MOUNT_ATTR_NODIRATIME", "MOUNT_ATTR_NOSYMFOLLOW",
+    "MOUNT_ATTR_STRICTATIME", "MOUNT_ATTR_NODIRATIME", "MOUNT_ATTR_NOSYMFOLLOW", "MOUNT_ATTR_IDMAP",
     "open_tree", "move_mount", "move_mount_fd", "mount_setattr", "fsopen", "fsconfig_flag",
     "fsconfig_string", "fsconfig_create", "fsmount", "attr_from_ms", "new_mount",
 ]
@@ -47,6 +47,7 @@ MOUNT_ATTR_RELATIME = 0x0
 MOUNT_ATTR_NOATIME = 0x10
 MOUNT_ATTR_STRICTATIME = 0x20
 MOUNT_ATTR_NODIRATIME = 0x80
+MOUNT_ATTR_IDMAP = 0x100000
 MOUNT_ATTR_NOSYMFOLLOW = 0x200000
 
 _FSOPEN_CLOEXEC = 0x1
@@ -112,10 +113,12 @@ def move_mount_fd(mount_fd: int, target_fd: int) -> None:
 
 
 def mount_setattr(fd: int, attr_set: int = 0, attr_clr: int = 0, propagation: int = 0,
-                  recursive: bool = False) -> None:
+                  recursive: bool = False, userns_fd: int = 0) -> None:
     """Change the attributes (and propagation, an MS_SHARED-style value) of the
-    mount ``fd`` is the root of; bits in neither set nor clr are kept."""
-    attr = _MountAttr(attr_set, attr_clr, propagation, 0)
+    mount ``fd`` is the root of; bits in neither set nor clr are kept. With
+    MOUNT_ATTR_IDMAP, ``userns_fd`` names the user namespace whose maps the
+    (still detached) mount applies."""
+    attr = _MountAttr(attr_set, attr_clr, propagation, userns_fd)
     flags = AT_EMPTY_PATH | (AT_RECURSIVE if recursive else 0)
     _call(_SYS_MOUNT_SETATTR, f"mount_setattr fd {fd} (set 0x{attr_set:x}, clr 0x{attr_clr:x}, "
           f"propagation 0x{propagation:x})", ctypes.c_int(fd), b"", ctypes.c_uint(flags),

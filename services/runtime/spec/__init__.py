@@ -27,7 +27,15 @@ from __future__ import annotations
 from .builder import DEFAULT_OPTIONS, build_spec, skeleton
 from .context import HostFacts, SpecContext, SpecOpt
 from .mounts import SHM_SIZE, default_mounts, with_mounts, with_readonly_rootfs, with_root, with_writable_sysfs
-from .namespaces import NETNS_SYSCTLS, with_cgroups_path, with_hostname, with_namespaces, with_sysctls
+from .namespaces import (
+    NETNS_SYSCTLS,
+    remapped,
+    with_cgroups_path,
+    with_hostname,
+    with_namespaces,
+    with_sysctls,
+    with_userns,
+)
 from .process import (
     DEFAULT_PATH_ENV,
     NOFILE_LIMIT,
@@ -76,10 +84,10 @@ __all__ = [
     "with_devices", "with_memory", "with_cpu", "with_pids", "with_hostname", "with_namespaces",
     "with_sysctls", "with_masked_paths", "with_readonly_paths", "with_cgroups_path", "with_rlimits",
     "with_seccomp", "with_no_new_privileges", "with_root", "with_mounts", "with_readonly_rootfs",
-    "with_writable_sysfs",
+    "with_writable_sysfs", "with_userns",
     # Docker's rules, usable alone
     "process_args", "base_env", "with_home", "merged_env", "stop_signal", "effective_caps",
-    "all_capabilities", "memory_resources", "cpu_resources", "host_nofile_limit", "default_mounts",
+    "all_capabilities", "memory_resources", "cpu_resources", "host_nofile_limit", "default_mounts", "remapped",
     # Docker's defaults
     "DEFAULT_CAPS", "DEFAULT_PATH_ENV", "MASKED_PATHS", "READONLY_PATHS", "DEFAULT_DEVICE_RULES",
     "NETNS_SYSCTLS", "NOFILE_LIMIT", "SHM_SIZE", "CPU_PERIOD", "MIN_MEMORY",

@@ -10,7 +10,7 @@ from ..oci.spec import validate_id
 from .context import SpecContext, SpecOpt
 from .init import with_init
 from .mounts import with_mounts, with_readonly_rootfs, with_root, with_writable_sysfs
-from .namespaces import with_cgroups_path, with_hostname, with_namespaces, with_sysctls
+from .namespaces import with_cgroups_path, with_hostname, with_namespaces, with_sysctls, with_userns
 from .process import (
     with_args,
     with_env,
@@ -77,6 +77,7 @@ DEFAULT_OPTIONS: tuple[SpecOpt, ...] = (
     with_pids,
     with_hostname,
     with_namespaces,
+    with_userns,
     with_sysctls,
     with_masked_paths,
     with_readonly_paths,

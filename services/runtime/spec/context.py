@@ -16,6 +16,8 @@ from pathlib import Path
 
 from barque.runtime.v1.runtime_pb2 import ContainerConfig, HostConfig
 
+from services.common.idmap import IdMapping
+
 from .flags import Bind, SecurityOpts
 
 __all__ = ["HostFacts", "SpecContext", "SpecOpt"]
@@ -55,6 +57,7 @@ class SpecContext:
     (``/etc/hosts``...) to the host file bound there. ``network`` is ``none`` (a new, empty namespace),
     ``host``, or the path of a network namespace to join.
     ``cgroups_path`` defaults to ``/barque/<id>``. ``facts`` describe the host.
+    ``idmap`` is the engine's user-namespace remap (None: it has none).
     """
 
     id: str
@@ -69,6 +72,7 @@ class SpecContext:
     network: str = "none"
     cgroups_path: str = ""
     facts: HostFacts = field(default_factory=HostFacts)
+    idmap: IdMapping | None = None
 
     @property
     def uts_hostname(self) -> str:

@@ -9,8 +9,10 @@ from barque.runtime.v1.runtime_pb2 import ContainerConfig, HostConfig
 from client.errors import InvalidArgument
 
 from .context import SpecContext
+from .options import applies
 
-__all__ = ["NETNS_SYSCTLS", "with_hostname", "with_namespaces", "with_sysctls", "with_cgroups_path"]
+__all__ = ["NETNS_SYSCTLS", "with_hostname", "with_namespaces", "with_sysctls", "with_cgroups_path",
+           "with_userns", "remapped"]
 
 #: sysctls Docker sets in a container's own network namespace (``WithCommonOptions``)
 NETNS_SYSCTLS = {
@@ -57,3 +59,29 @@ def with_sysctls(spec: dict, config: ContainerConfig, host: HostConfig, ctx: Spe
 def with_cgroups_path(spec: dict, config: ContainerConfig, host: HostConfig, ctx: SpecContext) -> None:
     """``linux.cgroupsPath``: the context's, else ``/barque/<id>``."""
     spec["linux"]["cgroupsPath"] = ctx.cgroups_path or f"/barque/{ctx.id}"
+
+
+def remapped(host: HostConfig, ctx: SpecContext) -> bool:
+    """The container runs in a user namespace of the engine's remap."""
+    return ctx.idmap is not None and host.userns_mode != "host"
+
+
+@applies("HostConfig.userns_mode")
+def with_userns(spec: dict, config: ContainerConfig, host: HostConfig, ctx: SpecContext) -> None:
+    """A new user namespace with the engine's uid and gid maps (dockerd's
+    ``--userns-remap``), unless ``--userns=host``; what moby refuses with a
+    remap (``verifyPlatformContainerSettings``) is refused with its words."""
+    if host.userns_mode not in ("", "host"):
+        raise InvalidArgument(f"invalid USER mode: {host.userns_mode}")
+    if not remapped(host, ctx):
+        return
+    if host.privileged:
+        raise InvalidArgument("privileged mode is incompatible with user namespaces.  You must run the "
+                              "container in the host namespace when running privileged mode")
+    if ctx.network == "host":
+        raise InvalidArgument("cannot share the host's network namespace when user namespaces are enabled")
+    if host.pid_mode == "host":
+        raise InvalidArgument("cannot share the host PID namespace when user namespaces are enabled")
+    assert ctx.idmap is not None
+    spec["linux"]["namespaces"].insert(0, {"type": "user"})
+    spec["linux"]["uidMappings"], spec["linux"]["gidMappings"] = ctx.idmap.spec()
