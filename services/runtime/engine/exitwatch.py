@@ -9,6 +9,9 @@ would cost memory for every container's whole life.
 
 A container whose supervisor is gone already (killed, or it exited before
 it was watched) is followed by its status file and its process instead.
+A supervisor gone without a final status (SIGKILLed) leaves a container
+nobody reaps and whose stdio nobody holds: ``on_lost`` is called first,
+to kill it and record its status.
 """
 
 from __future__ import annotations
@@ -32,10 +35,14 @@ class ExitWatcher:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
-    def watch(self, shim_dir: Path, pid_hint: int, on_exit: Callable[[], None], name: str) -> None:
+    def watch(self, shim_dir: Path, pid_hint: int, on_exit: Callable[[], None], name: str,
+              on_lost: Callable[[], None] | None = None) -> None:
         """Call ``on_exit`` in a thread named ``name`` once the container of
-        ``shim_dir`` exited and its final status is recorded."""
+        ``shim_dir`` exited and its final status is recorded; ``on_lost``
+        before it when the supervisor died without recording one."""
         def exited() -> None:
+            if on_lost is not None and shimclient.supervisor_lost(str(shim_dir)):
+                on_lost()
             follow_process(shim_dir, pid_hint)  # at once when the supervisor recorded the status
             on_exit()
 

@@ -126,7 +126,17 @@ class Lifecycle(RuntimeState):
         done = self._exited.setdefault(record.id, threading.Event())
         run = record.starts
         self._exits.watch(self._dir(record) / "shim", record.pid, lambda: self._on_exit(record.id, done, run),
-                          name=f"watch-{record.id[:12]}")
+                          name=f"watch-{record.id[:12]}", on_lost=lambda: self._shim_lost(record.id))
+
+    def _shim_lost(self, container_id: str) -> None:
+        """Its shim died (SIGKILL) and the container runs on with nobody
+        reaping it or holding its stdio: kill every process of its cgroup
+        and remove the cgroup (``delete --force``), then record the exit the
+        shim could not, :data:`~services.runtime.shim.client.SHIM_DIED`."""
+        code, error = shimclient.SHIM_DIED
+        log.warning("container.shim_died", id=container_id, exit_code=code)
+        self._oci("delete", "--force", container_id, check=False)
+        shimclient.record_lost(str(self.store.dir(container_id) / "shim"), utc_now())
 
     def _settle_exit(self, record: ContainerRecord, timeout: float = 30.0) -> None:
         """Wait until the last run's exit is handled (its network given back,

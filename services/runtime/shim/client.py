@@ -31,7 +31,7 @@ from services.runtime.shim.protocol import (
     KIND_EXIT, KIND_RESIZE, KIND_STDERR, KIND_STDIN, KIND_STDIN_EOF, KIND_STDOUT, encode_frame,
 )
 from services.runtime.shim.ocirun import INPROC_OCI
-from services.runtime.shim.statedir import CRASH_LOG, PID_FILE, SOCKET_FILE, STATUS_FILE
+from services.runtime.shim.statedir import CRASH_LOG, PID_FILE, SOCKET_FILE, STATUS_FILE, write_state_file
 from services.runtime.shim.served import ServedProcess
 from services.runtime.shim.unixsock import SUN_PATH_MAX, recv_line
 
@@ -39,7 +39,7 @@ __all__ = [
     "ShimConfig", "ShimStatus", "ShimStartFailed", "ShimUnavailable", "StatusNotFound",
     "AttachConnection", "SHIM_MAIN", "KIND_STDOUT", "KIND_STDERR", "KIND_EXIT",
     "shim_command", "spawn_shim", "read_status", "wait_status", "shim_pid", "shim_alive", "shim_pidfd",
-    "attach", "shim_args", "Zygote", "ZYGOTE_MAIN", "INPROC_OCI",
+    "attach", "shim_args", "Zygote", "ZYGOTE_MAIN", "INPROC_OCI", "SHIM_DIED", "supervisor_lost", "record_lost",
 ]
 
 #: the file the runtime service runs with ``python -I -S`` (no site-packages, no runpy)
@@ -254,6 +254,34 @@ def shim_alive(state_dir: str) -> bool:
     if marker in cmdline:
         return True
     return ZYGOTE_MAIN.encode() in cmdline and cwd == state_dir
+
+
+#: the exit code and State.Error of a container whose shim died: the runtime
+#: killed it, as containerd's cleanupAfterDeadShim reports 128 + SIGKILL
+SHIM_DIED = (137, "shim died: container killed")
+
+
+def supervisor_lost(state_dir: str) -> bool:
+    """The shim of ``state_dir`` is gone without recording a final status
+    (killed): nobody reaps the container or holds its stdio any more."""
+    try:
+        status = read_status(state_dir)
+    except (StatusNotFound, ShimUnavailable):
+        status = None
+    return (status is None or status.state != "exited") and not shim_alive(state_dir)
+
+
+def record_lost(state_dir: str, finished_at: str) -> None:
+    """Write the final status a dead shim could not: exited with
+    :data:`SHIM_DIED`, once the runtime killed what it ran."""
+    try:
+        last = read_status(state_dir)
+    except (StatusNotFound, ShimUnavailable):
+        last = ShimStatus(state="created")
+    code, error = SHIM_DIED
+    doc = {"state": "exited", "pid": last.pid, "exit_code": code, "signal": "SIGKILL", "oom_killed": False,
+           "started_at": last.started_at, "finished_at": finished_at, "error": error}
+    write_state_file(os.path.join(state_dir, STATUS_FILE), json.dumps(doc))
 
 
 def shim_pidfd(state_dir: str) -> int | None:
