@@ -12,8 +12,9 @@
 
 docker's and podman's containers run with ``--network none``: their bridges
 would be host devices and firewall rules outside barque's naming, which this
-host's tests may not make. Every engine's containers go under
-``/barque/soak-<engine>`` (barque's own are ``barque/<id>``).
+host's tests may not make. docker's and podman's containers go under
+``/barque/soak-<engine>`` (podman's builds under ``/barque/soak-podman-build``;
+barque's own are ``barque/<id>``).
 
 An engine offers what bench/soak_loop.py calls: ``name``, ``env``,
 ``cli(*args)`` (a full command line), ``create_flags(seq)``, ``pull_flags``,
@@ -202,7 +203,10 @@ class PodmanSoak:
 
     @property
     def build_flags(self) -> list[str]:
-        return ["--network", "none", "--cgroup-parent", f"/barque/{self.cgroup}", *self.limits]
+        # a build's RUN container takes the cgroup parent itself as its cgroup
+        # (buildah); on cgroup v1 its device rules cannot be set on a group that
+        # has children, the containers', so builds get a parent of their own
+        return ["--network", "none", "--cgroup-parent", f"/barque/{self.cgroup}-build", *self.limits]
 
     def prunes(self) -> list[tuple[str, list[str]]]:
         return [("volume prune", ["volume", "prune", "-f"]), ("image prune", ["image", "prune", "-f"])]
@@ -222,3 +226,4 @@ class PodmanSoak:
         finally:
             self.podman.close()
             remove_cgroups(self.cgroup)
+            remove_cgroups(f"{self.cgroup}-build")

@@ -82,7 +82,7 @@ class _Run:
             return None
         error = ""
         if proc.returncode != 0:
-            error = f"{' '.join(args)}: {(proc.stderr or proc.stdout).strip()[-400:]}"
+            error = f"{' '.join(args)}: {(proc.stderr or proc.stdout).strip()[-1500:]}"
         elif check is not None:
             error = check(proc.stdout)
         self._record(Op(client, kind, start, time.monotonic() - start, proc.returncode, error))
