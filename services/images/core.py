@@ -14,7 +14,7 @@ import queue
 import re
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,12 +37,15 @@ from services.images.compression import open_decompressed
 from services.images.events import new_log
 from services.images.gc import collect_garbage
 from services.images.initlayer import make_init_layer
-from services.images.leases import Leases, leased, protect
+from services.images.budget import DEFAULT_BUDGET, ImageBudget, Meter
+from services.images.budget import use as use_meter
+from services.images.leases import Leases, current, leased, protect
 from services.images.manifests import parse_config, parse_manifest
 from services.images.metadata import ImageRecord, MetadataDB
 from services.images.push import PushEvent, RegistryTarget, push_image
 from services.images.snapshots import Mounts, Snapshotter, chain_ids
 from services.images.spool import Spool, SpoolReader
+from services.images.undo import Undo
 
 __all__ = [
     "ImageStore",
@@ -120,9 +123,10 @@ _HEX_RE = re.compile(r"(sha256:)?[a-f0-9]{4,64}")
 
 
 class ImageStore:
-    def __init__(self, root: Path, source: RegistrySource) -> None:
+    def __init__(self, root: Path, source: RegistrySource, budget: ImageBudget = DEFAULT_BUDGET) -> None:
         root.mkdir(parents=True, exist_ok=True)
         self.root = root
+        self.budget = budget  # bomb caps per layer and per image (pull, load, import)
         self.content = ContentStore(root / "content")
         self.snapshots = Snapshotter(root / "snapshots")
         self.db = MetadataDB(root / "metadata.json")
@@ -141,17 +145,28 @@ class ImageStore:
 
     @leased("pull")
     def pull(self, reference: str, platform: Platform | None = None) -> Iterator[PullEvent]:
-        """Pull ``reference``, yielding progress; the last event carries the image."""
+        """Pull ``reference``, yielding progress; the last event carries the image.
+        A failed pull drops every blob and snapshot it made (:mod:`services.images.undo`)."""
+        undo = Undo(self, f"pull {reference}", lease=current())
+        try:
+            yield from self._pull(reference, platform, undo)
+        except Exception:
+            undo.run()
+            raise
+
+    def _pull(self, reference: str, platform: Platform | None, undo: Undo) -> Iterator[PullEvent]:
         ref = parse_reference(reference)
         yield PullEvent("", "resolving", message=str(ref))
         res = self.source.resolve(reference, platform)
         yield PullEvent("", "resolved", message=f"Digest: {res.target.digest}")
         protect(res.target.digest, res.manifest.digest)
+        undo.note_blobs(res.target.digest, res.manifest.digest)
         manifest_bytes = self._fetch_small(res.repository, res.manifest, manifest=True)
         if res.target.digest != res.manifest.digest:
             self._fetch_small(res.repository, res.target, manifest=True)
         config_desc, layers = parse_manifest(manifest_bytes, res.manifest.digest)
         protect(config_desc.digest, *(layer.digest for layer in layers))
+        undo.note_blobs(config_desc.digest, *(layer.digest for layer in layers))
         config_bytes = self._fetch_small(res.repository, config_desc, manifest=False)
         config = parse_config(config_bytes, config_desc.digest)
         diff_ids = config["rootfs"]["diff_ids"]
@@ -161,11 +176,13 @@ class ImageStore:
             )
         chains = chain_ids(diff_ids)
         protect(*chains)
+        undo.note_chains(*chains)
+        meter = Meter(self.budget, f"image {res.name}")
         previous_id = self.db.names.get(res.name)
         events: queue.Queue[PullEvent | BaseException | None] = queue.Queue()
         worker = threading.Thread(
             target=contextvars.copy_context().run,
-            args=(self._pull_layers, res.repository, layers, diff_ids, chains, events),
+            args=(self._pull_layers, res.repository, layers, diff_ids, chains, events, meter),
             name="pull-apply",
             daemon=True,
         )
@@ -262,11 +279,15 @@ class ImageStore:
             raise
         writer.commit(what="image config")
 
-    def _pull_layers(self, repository, layers, diff_ids, chains, events) -> None:
+    def _pull_layers(self, repository, layers, diff_ids, chains, events, meter: Meter) -> None:
         """Download layers concurrently and unpack them in order, each while it
-        downloads (see :mod:`services.images.spool`); report through ``events``."""
+        downloads (see :mod:`services.images.spool`), under the image's budget;
+        report through ``events``. On an error the downloads stop before it is
+        reported, so nothing is written after the pull's undo."""
         downloads: list[Future | None] = []
         spools: list[Spool | None] = []
+        stop = threading.Event()
+        use_meter(meter)
         try:
             for layer, chain in zip(layers, chains):
                 if self.snapshots.exists(chain):
@@ -279,7 +300,7 @@ class ImageStore:
                 spools.append(new_spool)
                 downloads.append(
                     self._pool.submit(
-                        contextvars.copy_context().run, self._download, repository, layer, events, new_spool
+                        contextvars.copy_context().run, self._download, repository, layer, events, new_spool, stop
                     )
                 )
             parent: str | None = None
@@ -296,12 +317,15 @@ class ImageStore:
                 parent = chain
             events.put(None)
         except BaseException as exc:  # handed to the consuming RPC thread
+            stop.set()
             for fut in downloads:
                 if fut is not None:
                     fut.cancel()
+            wait([f for f in downloads if f is not None])
             events.put(exc)
 
-    def _download(self, repository: str, layer: Descriptor, events, spool: Spool) -> None:
+    def _download(self, repository: str, layer: Descriptor, events, spool: Spool,
+                  stop: threading.Event) -> None:
         try:
             with self._blob_locks.hold(layer.digest):
                 if self.content.has(layer.digest):
@@ -317,6 +341,8 @@ class ImageStore:
                     with _closing(self.source.fetch_blob(repository, layer.digest, 0,
                                                          size=layer.size)) as chunks:
                         for chunk in chunks:
+                            if stop.is_set():
+                                raise FailedPrecondition(f"layer {layer.digest}: the pull failed")
                             w.write(chunk)  # refuses bytes past layer.size
                             done += len(chunk)
                             spool.advance(len(chunk))

@@ -38,6 +38,7 @@ from client.reference import parse_reference
 from client.version import go_arch
 from services.common.log import get_logger
 from services.common.safetar.errors import MalformedLayer, UnsafeLayer
+from services.images.budget import metered
 from services.images.commit import descriptor_json, put_blob, rfc3339_nano, undo_created
 from services.images.compression import CorruptLayerData, open_decompressed
 from services.images.layerwrite import LayerBlob, write_tar
@@ -193,7 +194,8 @@ def import_image(store: ImageStore, spec: ImportSpec, chunks: Iterable[bytes]) -
     _check(spec)
     ref = parse_reference(spec.reference) if spec.reference else None
     began = time.monotonic()
-    blob = _write(store, chunks)
+    with metered(store.budget, "the imported image"):
+        blob = _write(store, chunks)
     staged = blob.staged
     new_blobs = [blob.digest]
     new_chain: str | None = None

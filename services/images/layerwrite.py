@@ -20,6 +20,7 @@ dropped. :func:`write_tar` is the same pass for a tar that comes as chunks
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import os
 import queue
@@ -83,7 +84,9 @@ class _Worker(Generic[_T]):
         self._error: BaseException | None = None
         self._result: _T | None = None
         self._ended = False
-        self._thread = threading.Thread(target=self._run, args=(work,), name=name, daemon=True)
+        # the caller's context: the image budget's meter (services.images.budget) and the lease
+        self._thread = threading.Thread(target=contextvars.copy_context().run, args=(self._run, work), name=name,
+                                        daemon=True)
         self._thread.start()
 
     def _chunks(self) -> Iterator[bytes]:

@@ -96,10 +96,10 @@ class Leases:
             with self._lock:
                 self._held.pop(lease.id, None)
 
-    def protected(self) -> set[str]:
-        """Every digest a held lease protects."""
+    def protected(self, excluding: Lease | None = None) -> set[str]:
+        """Every digest a held lease (other than ``excluding``) protects."""
         with self._lock:
-            held = list(self._held.values())
+            held = [lease for lease in self._held.values() if lease is not excluding]
         out: set[str] = set()
         for lease in held:
             out |= lease.digests()

@@ -44,6 +44,7 @@ from client.reference import parse_reference
 from client.version import go_arch
 from services.common.log import get_logger
 from services.images.archive import BadArchive, ChunkReader, Spooled, spool_archive
+from services.images.budget import metered
 from services.images.compression import open_decompressed
 from services.images.commit import descriptor_json
 from services.images.layerwrite import GZIP_LEVEL, write_tar
@@ -261,7 +262,8 @@ class _Loader:
     def load(self, plans: list[_Plan]) -> list[LoadEvent]:
         made: list[tuple[_Plan, list[Descriptor], Descriptor, Descriptor]] = []
         for plan in plans:
-            layers = self._layers(plan)
+            with metered(self.store.budget, f"image {', '.join(plan.names) or plan.config_id}"):
+                layers = self._layers(plan)
             config_desc = Descriptor(plan.config_type, self._put(plan.config), len(plan.config))
             kept = plan.manifest is not None and all(
                 a.digest == self.sp.digest(m) for a, m in zip(layers, plan.members))

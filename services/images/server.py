@@ -6,6 +6,7 @@ from barque.images.v1 import images_pb2, images_pb2_grpc
 from client.channels import connect
 from client.config import load_config
 from services.common.server import listener, prepare_state_dir, serve
+from services.images.budget import ImageBudget
 from services.images.core import ImageStore
 from services.images.remote import RemoteRegistry
 from services.images.rpc import ImagesServicer
@@ -16,7 +17,10 @@ __all__ = ["run"]
 def run() -> None:
     config = load_config()
     listen = listener(config, "images")
-    store = ImageStore(prepare_state_dir(config, "images"), RemoteRegistry(connect(config, "registry")))
+    caps = config.image_limits
+    budget = ImageBudget(layer_bytes=caps.max_layer_bytes, layer_entries=caps.max_layer_entries,
+                         image_bytes=caps.max_image_bytes, image_entries=caps.max_image_entries)
+    store = ImageStore(prepare_state_dir(config, "images"), RemoteRegistry(connect(config, "registry")), budget)
 
     def register(server):
         images_pb2_grpc.add_ImagesServicer_to_server(ImagesServicer(store), server)

@@ -50,6 +50,7 @@ from services.common.atomic import fsync_dir
 from services.common.locks import KeyedLocks
 from services.common.log import get_logger
 from services.common.safetar.apply import DEFAULT_LIMITS, ApplyStats, LayerLimits, apply_layer
+from services.images.budget import apply_metered
 
 __all__ = ["Mounts", "Snapshotter", "Staged", "chain_ids", "validate_key"]
 
@@ -179,7 +180,7 @@ class Snapshotter:
                 fs = tmp / "fs"
                 fs.mkdir()
                 fs.chmod(0o755)
-                stats = apply_layer(tar_stream, fs, limits=self._limits)
+                stats = apply_metered(lambda limits: apply_layer(tar_stream, fs, limits=limits), self._limits)
                 if stats.diff_id != diff_id:
                     raise DigestMismatch(f"layer {chain_id}: diff id {diff_id} expected, tar hashed to {stats.diff_id}")
                 (tmp / "parent").write_text(parent or "")
@@ -204,7 +205,7 @@ class Snapshotter:
             fs = tmp / "fs"
             fs.mkdir()
             fs.chmod(0o755)
-            stats = apply_layer(tar_stream, fs, limits=self._limits)
+            stats = apply_metered(lambda limits: apply_layer(tar_stream, fs, limits=limits), self._limits)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
