@@ -79,6 +79,7 @@ def _add_create_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cap-add", action="append", default=[])
     p.add_argument("--cap-drop", action="append", default=[])
     p.add_argument("--privileged", action="store_true")
+    p.add_argument("--userns", default="", help="User namespace to use")
     p.add_argument("--security-opt", action="append", default=[])
     p.add_argument("--log-driver", default="json-file")
     p.add_argument("--log-opt", action="append", default=[])
@@ -212,6 +213,9 @@ def create_request(args) -> runtime_pb2.CreateRequest:
             runtime_pb2.PortBinding(host_ip=ip, host_port=hport) for ip, hport in host_sides)
     if args.pids_limit:
         host.pids_limit = args.pids_limit
+    if args.userns not in ("", "host"):  # docker-cli's check (container.UsernsMode.Valid)
+        raise InvalidArgument("--userns: invalid USER mode")
+    host.userns_mode = args.userns
     _storage_flags(args, config, host)
     _lifecycle_flags(args, config, host)
     networking = _networking_config(args)

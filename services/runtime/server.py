@@ -8,6 +8,7 @@ from barque.runtime.v1 import runtime_pb2, runtime_pb2_grpc
 from client.channels import connect
 from client.config import load_config
 from client.errors import FailedPrecondition
+from services.common.idmap import resolve as resolve_remap
 from services.common.server import listener, prepare_state_dir, serve
 from services.runtime.core import RuntimeService
 from services.runtime.engine.execevents import EventedExecs
@@ -39,6 +40,7 @@ def run() -> None:
         prepare_state_dir(config, "runtime"), RemoteImages(connect(config, "images")),
         warm=os.environ.get("BARQUE_RUNTIME_WARM", "1") != "0", cgroups=config.cgroups,
         network=config.network, run_dir=config.run_dir,
+        idmap=resolve_remap(config.userns.remap), userns=config.userns,
     )
 
     execs = Execs(exec_host(runtime))

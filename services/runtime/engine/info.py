@@ -117,7 +117,7 @@ class EngineInfo:
 
 
 def engine_info(*, root: Path, oci: list[str], counts: ContainerCounts, cgroup_v2: bool,
-                cgroup_root: Path) -> EngineInfo:
+                cgroup_root: Path, userns: bool = False) -> EngineInfo:
     """The engine whose runtime state is ``root`` (``<state_dir>/runtime``),
     running containers with the ``oci`` command, in the v1 hierarchies under
     ``cgroup_root`` or the cgroup2 mount there."""
@@ -133,7 +133,7 @@ def engine_info(*, root: Path, oci: list[str], counts: ContainerCounts, cgroup_v
         logging_driver=LOG_DRIVERS[0], log_drivers=LOG_DRIVERS, network_drivers=NETWORK_DRIVERS,
         cgroup_driver="cgroupfs", cgroup_version=version, **vars(support),
         runtimes=(runtime,), default_runtime=runtime.name,
-        security_options=security_options(cgroup_v2),
+        security_options=security_options(cgroup_v2, userns),
         kernel_version=uname.release, operating_system=pretty, os_version=version_id,
         os_type=sys.platform, architecture=uname.machine, ncpu=len(os.sched_getaffinity(0)),
         mem_total=mem_total(), name=uname.nodename, root_dir=str(root.parent),
@@ -236,14 +236,16 @@ def warnings(support: CgroupSupport, cgroup_version: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def security_options(cgroup_v2: bool) -> tuple[str, ...]:
-    """Confinement every container gets by default, in Docker's form: the
-    builtin seccomp profile when the kernel has seccomp, and a cgroup
-    namespace on v2. No user namespaces (barque has no remapping) and
-    no-new-privileges only when asked for, so neither is listed."""
+def security_options(cgroup_v2: bool, userns: bool = False) -> tuple[str, ...]:
+    """Confinement every container gets by default, in Docker's form and
+    order: the builtin seccomp profile when the kernel has seccomp, user
+    namespaces under a ``--userns-remap``, and a cgroup namespace on v2.
+    no-new-privileges only when asked for, so not listed."""
     out = []
     if _kernel_has_seccomp():
         out.append("name=seccomp,profile=builtin")
+    if userns:
+        out.append("name=userns")
     if cgroup_v2:
         out.append("name=cgroupns")
     return tuple(out)

@@ -67,7 +67,7 @@ class Queries(RuntimeState):
         running = sum(v.running and v.record.status != "paused" for v in views)
         counts = ContainerCounts(running, paused, len(views) - running - paused)
         return engine_info(root=self.root, oci=self.oci, counts=counts, cgroup_v2=self.cgroup_v2,
-                           cgroup_root=self.cgroup_root)
+                           cgroup_root=self.cgroup_root, userns=self.idmap is not None)
 
     def logs(self, ref: str, *, follow: bool, since_ns: int, until_ns: int, tail: int,
              stdout: bool, stderr: bool, cancelled: Callable[[], bool]) -> Iterator:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from services.common.idmap import IdMapping
 from services.runtime.engine.containers import ContainerRecord, ContainerStore
 from services.common.events import EventLog
 from services.runtime.engine.exitwatch import ExitWatcher
@@ -54,6 +55,7 @@ class RuntimeState:
     oci_root: Path
     cgroup_v2: bool
     cgroup_root: Path
+    idmap: IdMapping | None         # the --userns-remap range, None without one
     _exited: dict[str, threading.Event]       # container id -> set once its last run's exit is handled
     _exits: ExitWatcher
     _removed_exits: dict[str, ExitStatus]     # --rm containers' statuses, kept after removal

@@ -127,8 +127,7 @@ def intermediate_main(cfg: InitConfig, sync: int) -> NoReturn:
             raise InvalidArgument("a mount namespace is required")
         in_userns = userns.joins(cfg.spec)
         if in_userns:
-            # raising a hard limit takes CAP_SYS_RESOURCE on the host: set now, inherited
-            process.apply_rlimits(cfg.spec["process"].get("rlimits"))
+            process.before_userns(cfg.spec["process"])  # inherited by the init
         for kind, path in sorted(joins, key=_join_order):
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
             try:
@@ -265,8 +264,7 @@ def exec_main(spec: dict, proc: dict, init_pid: int, init_start: int, namespaces
     try:
         syscalls.prctl(syscalls.PR_SET_DUMPABLE, 0)
         if "user" in namespaces:
-            # raising a hard limit takes CAP_SYS_RESOURCE on the host: set before joining
-            process.apply_rlimits(proc.get("rlimits"))
+            process.before_userns(proc)  # inherited by the exec'd process
         pidfd = _open_init(init_pid, init_start)
         try:
             if cgroup is not None:

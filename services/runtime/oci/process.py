@@ -18,7 +18,7 @@ from . import caps, seccomp, syscalls
 
 __all__ = [
     "ExecFailed", "apply_rlimits", "finalize", "lookup_executable", "exec_process",
-    "process_env",
+    "process_env", "apply_oom_score_adj", "before_userns",
 ]
 
 
@@ -42,6 +42,24 @@ def apply_rlimits(rlimits: list[dict] | None) -> None:
         except (OSError, ValueError) as exc:
             raise FailedPrecondition(
                 f"set {name} to soft {rl['soft']} hard {rl['hard']}: {exc}") from exc
+
+
+def apply_oom_score_adj(process: dict) -> None:
+    """Write ``oomScoreAdj`` (if any) to /proc/self/oom_score_adj."""
+    if "oomScoreAdj" in process:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(str(int(process["oomScoreAdj"])))
+
+
+def before_userns(process: dict) -> None:
+    """What a process entering a user namespace sets while still the host's
+    root, as runc does from outside: its rlimits (raising a hard limit takes
+    the host's CAP_SYS_RESOURCE) and its OOM score (the file is the host
+    root's); ``oomScoreAdj`` is then dropped from ``process`` (this forked
+    child's copy), which the namespace's root could not write again."""
+    apply_rlimits(process.get("rlimits"))
+    apply_oom_score_adj(process)
+    process.pop("oomScoreAdj", None)
 
 
 def process_env(process: dict) -> dict[str, str]:
@@ -81,9 +99,7 @@ def finalize(process: dict, seccomp_config: dict | None) -> list | None:
     CAP_SYS_ADMIN.
     """
     apply_rlimits(process.get("rlimits"))
-    if "oomScoreAdj" in process:
-        with open("/proc/self/oom_score_adj", "w") as f:
-            f.write(str(int(process["oomScoreAdj"])))
+    apply_oom_score_adj(process)
     sets = caps.CapabilitySets.from_spec(process.get("capabilities"))
     no_new_privs = bool(process.get("noNewPrivileges"))
     program = seccomp.build_filter(seccomp_config) if seccomp_config else None
