@@ -44,18 +44,31 @@ NETWORK = "fuzz-net"
 VOLUME = "fuzz-vol"
 
 
-def seed_layer() -> bytes:
-    """A one-file layer: no shell, no binary, so no fuzzed container ever runs anything."""
+SLEEPER_C = b"#include <unistd.h>\nint main(void) { for (;;) pause(); }\n"
+
+
+def sleeper(workdir: Path) -> bytes:
+    """A static program that ignores its arguments and sleeps until a signal ends it."""
+    src, out = workdir / "sleeper.c", workdir / "sleeper"
+    src.write_bytes(SLEEPER_C)
+    subprocess.run(["gcc", "-static", "-Os", "-s", "-o", str(out), str(src)], check=True, capture_output=True)
+    return out.read_bytes()
+
+
+def seed_layer(program: bytes) -> bytes:
+    """The seed image's one layer: ``/sleeper`` and a text file, nothing else (no
+    shell, no other binary), so whatever command a fuzzed request names, a
+    container either sleeps or fails to start."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        data = b"seeded by the fuzz tier\n"
-        info = tarfile.TarInfo("fuzz.txt")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
         d = tarfile.TarInfo("etc")
         d.type = tarfile.DIRTYPE
         d.mode = 0o755
         tar.addfile(d)
+        for name, data, mode in (("fuzz.txt", b"seeded by the fuzz tier\n", 0o644), ("sleeper", program, 0o755)):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), mode
+            tar.addfile(info, io.BytesIO(data))
     return buf.getvalue()
 
 
@@ -63,6 +76,7 @@ def seed_layer() -> bytes:
 class FuzzEngine:
     engine: Engine
     safe: Path
+    layer: bytes = b""
     channels: dict[str, grpc.Channel] = field(default_factory=dict)
     known: dict[str, list[str]] = field(default_factory=dict)
 
@@ -85,22 +99,19 @@ class FuzzEngine:
         return self.engine.procs[service].poll() is None
 
     def reseed(self) -> None:
-        """The seeded image, container, network and volume exist (a fuzzed
-        Remove may have taken them); ``known`` names them."""
+        """The seeded image, container (running ``/sleeper``), network and
+        volume exist (a fuzzed Remove, Kill or Stop may have taken them);
+        ``known`` names them."""
         images, runtime = self.images(), self.runtime()
         try:
             image = images.Inspect(images_pb2.InspectRequest(reference=IMAGE), timeout=30)
         except grpc.RpcError:
             header = images_pb2.ImportHeader(reference=IMAGE, message="fuzz seed")
+            header.config_json = b'{"Cmd": ["/sleeper"]}'
             images.Import(iter([images_pb2.ImportRequest(header=header),
-                                images_pb2.ImportRequest(data=seed_layer())]), timeout=60)
+                                images_pb2.ImportRequest(data=self.layer)]), timeout=60)
             image = images.Inspect(images_pb2.InspectRequest(reference=IMAGE), timeout=30)
-        try:
-            cid = runtime.Inspect(runtime_pb2.InspectRequest(id=CONTAINER), timeout=30).container.id
-        except grpc.RpcError:
-            create = runtime_pb2.CreateRequest(
-                name=CONTAINER, config=runtime_pb2.ContainerConfig(image=IMAGE, cmd=["/nothing"]))
-            cid = runtime.Create(create, timeout=60).id
+        cid = self._seed_container(runtime)
         try:
             runtime.InspectNetwork(runtime_pb2.InspectNetworkRequest(ref=NETWORK), timeout=30)
         except grpc.RpcError:
@@ -124,13 +135,36 @@ class FuzzEngine:
             "repository": ["fuzz/seed", "library/busybox"],
             "volumes_from": [CONTAINER], "links": [f"{CONTAINER}:alias"],
             "path": ["/", "/fuzz.txt", "/etc", "/etc/"], "working_dir": ["/etc"],
-            "cmd": ["/nothing"], "signal": ["SIGTERM", "KILL", "9", "SIGRTMIN+3"],
+            "cmd": ["/sleeper"], "args": ["/sleeper"], "values": ["/sleeper"], "signal": ["SIGTERM", "KILL", "9", "SIGRTMIN+3"],
             "condition": ["not-running", "next-exit", "removed"],
             "type": ["bind", "volume", "tmpfs", "none"],
             "filters": ["name=fuzz", "label=a=b", "dangling=true", "until=1h", "reference=fuzz/*", "status=created",
                         "before=fuzz-seed", "type=custom", "driver=local"],
             "types": ["images", "containers", "volumes", "build-cache"],
         }
+
+    def _seed_container(self, runtime: runtime_pb2_grpc.RuntimeStub) -> str:
+        """The seed container's id, running. A container a fuzzed Rename named
+        so, or one whose start now fails, is replaced by a fresh one."""
+        try:
+            seed = runtime.Inspect(runtime_pb2.InspectRequest(id=CONTAINER), timeout=30).container
+            if seed.state.paused:
+                runtime.Unpause(runtime_pb2.UnpauseRequest(id=seed.id), timeout=60)
+            elif not seed.state.running:
+                runtime.Start(runtime_pb2.StartRequest(id=seed.id), timeout=60)
+            return seed.id
+        except grpc.RpcError:
+            pass
+        try:
+            runtime.Delete(runtime_pb2.DeleteRequest(id=CONTAINER, force=True), timeout=60)
+        except grpc.RpcError as err:
+            if err.code() != grpc.StatusCode.NOT_FOUND:
+                raise
+        create = runtime_pb2.CreateRequest(
+            name=CONTAINER, config=runtime_pb2.ContainerConfig(image=IMAGE, cmd=["/sleeper"]))
+        cid = runtime.Create(create, timeout=60).id
+        runtime.Start(runtime_pb2.StartRequest(id=cid), timeout=60)
+        return cid
 
     def cleanup(self, seeds: bool = False) -> None:
         """Every container, network and volume a fuzzed call made goes; the
@@ -176,7 +210,7 @@ def fuzz() -> Iterator[FuzzEngine]:
     engine = Engine.create(services=())
     engine.services = RUNTIME_SERVICES
     safe = Path(tempfile.mkdtemp(prefix="barque-fuzz-host-"))
-    fz = FuzzEngine(engine, safe)
+    fz = FuzzEngine(engine, safe, layer=seed_layer(sleeper(engine.root)))
     try:
         _start_registry_offline(engine)
         engine.start("images")

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from barque.images.v1 import images_pb2
 from barque.runtime.v1 import runtime_pb2
-from tests.fuzz.conftest import CONTAINER
+from tests.fuzz.conftest import CONTAINER, IMAGE, NETWORK
 from tests.fuzz.harness import RPCS, Rpc, call, check, examples_for, serving
 from tests.support.protofuzz import MAX_REQUEST_BYTES, message_strategy, walk_strings
 
@@ -41,9 +41,38 @@ REGRESSIONS: dict[str, list[list]] = {
     "runtime.CopyTo": [[runtime_pb2.CopyToRequest(header=runtime_pb2.CopyToHeader(id=CONTAINER, path="a\0"))]],
     # details of a 1 MiB id overflowed the trailer: RESOURCE_EXHAUSTED, no message
     "runtime.Inspect": [[runtime_pb2.InspectRequest(id="x" * (1 << 20))]],
+    # INTERNAL "ps: error: garbage option", and "Couldn't find PID field" for ps args without a PID column
+    "runtime.Top": [[runtime_pb2.TopRequest(id=CONTAINER, ps_args=[" "])],
+                    [runtime_pb2.TopRequest(id=CONTAINER, ps_args=["-o", "comm"])]],
     # a filter '\n' split the details over two lines
     "images.PruneBuildCache": [[images_pb2.PruneBuildCacheRequest(filters=["\n"])]],
 }
+
+
+def _bases() -> dict[str, list]:
+    """A well-formed request per RPC whose requests need several fields right
+    to get anywhere: fuzzed ones are also merged onto it, so the fields
+    behind the first check are reached too."""
+    create = runtime_pb2.CreateRequest(config=runtime_pb2.ContainerConfig(image=IMAGE, cmd=["/sleeper"]))
+    return {
+        "runtime.Create": [create],
+        "runtime.Run": [runtime_pb2.RunRequest(spec=runtime_pb2.RunSpec(create=create))],
+        "runtime.Exec": [runtime_pb2.ExecRequest(spec=runtime_pb2.ExecSpec(id=CONTAINER, args=["/sleeper"]))],
+        "runtime.Attach": [runtime_pb2.AttachRequest(open=runtime_pb2.AttachOpen(id=CONTAINER, stdout=True))],
+        "runtime.CopyTo": [runtime_pb2.CopyToRequest(header=runtime_pb2.CopyToHeader(id=CONTAINER, path="/etc"))],
+        "runtime.CreateNetwork": [runtime_pb2.CreateNetworkRequest(spec=runtime_pb2.NetworkSpec(name="fuzz-n"))],
+        "runtime.ConnectNetwork": [runtime_pb2.ConnectNetworkRequest(network=NETWORK, container=CONTAINER)],
+        "images.Import": [images_pb2.ImportRequest(header=images_pb2.ImportHeader(reference="fuzz/imported:1"))],
+        "images.Tag": [images_pb2.TagRequest(source=IMAGE, target="fuzz/tagged:1")],
+    }
+
+
+def _merged(base: list, reqs: list) -> list:
+    """``reqs`` with the first merged onto ``base``'s first (its set fields win)."""
+    first = type(base[0])()
+    first.CopyFrom(base[0])
+    first.MergeFrom(reqs[0])
+    return [first, *reqs[1:]]
 
 
 def _log_offsets(fuzz) -> dict[str, int]:
@@ -74,6 +103,9 @@ def test_rpc_answers_every_fuzzed_request(rpc: Rpc, fuzz) -> None:
         requests = st.tuples(lead, st.lists(one, max_size=2)).map(lambda t: [t[0], *t[1]])
     else:
         requests = one.map(lambda m: [m])
+    base = _bases().get(rpc.name)
+    if base is not None:
+        requests = st.one_of(requests, requests.map(lambda reqs: _merged(base, reqs)))
 
     @settings(max_examples=examples_for(rpc), deadline=None, derandomize=True, database=None,
               suppress_health_check=list(HealthCheck))

@@ -102,7 +102,9 @@ def _run_ps(args: list[str]) -> subprocess.CompletedProcess:
 
 def top(rt: RuntimeState, ref: str, ps_args: list[str]) -> TopResult:
     """The container's processes in ps's columns; errors as moby's: not
-    running (or restarting) is a conflict, ps failing is its stderr's first line."""
+    running (or restarting) is a conflict, ps failing is its stderr's first
+    line. What ``ps_args`` make ps refuse or print (no PID column) is the
+    caller's error, InvalidArgument, where moby answers a 500."""
     joined = " ".join(ps_args) or "-ef"  # docker/cli joins the args; moby splits on spaces
     validate_ps_args(joined)
     view = rt.inspect(ref)  # type: ignore[attr-defined]
@@ -121,8 +123,14 @@ def top(rt: RuntimeState, ref: str, ps_args: list[str]) -> TopResult:
         done = _run_ps(args)
         if done.returncode != 0:
             first = (done.stderr.split("\n", 1)[0] or f"exit status {done.returncode}").strip()
-            raise Internal(f"ps: {first}")
-    result = parse_ps_output(done.stdout, pids)
+            # the arguments are the caller's: ps refusing them is their error (moby: a 500)
+            raise InvalidArgument(f"ps: {first}")
+    try:
+        result = parse_ps_output(done.stdout, pids)
+    except Internal as exc:
+        if not ps_args:  # our own -ef: ps's output is not what it should be
+            raise
+        raise InvalidArgument(f"{exc} (ps arguments {joined!r})") from exc
     rt.events.emit("top", record.id, name=record.name)
     return result
 
