@@ -1,0 +1,87 @@
+"""``system df`` and the prunes of barque beside docker 20.10's, on the same
+images from the session registry and the same containers (a running one on
+busybox, a stopped one on the hand-built layers image).
+
+Compared modulo ids, sizes and times: the prompts and the empty totals byte
+for byte; df's summary (TYPE, TOTAL and ACTIVE per row) and ``-v``'s
+section titles and column headers; ``container prune``'s lines with the
+ids and the size masked; and ``image prune -a``'s ``untagged:`` and
+``deleted:`` lines exactly (image ids are config digests and the layers'
+are chain ids, so both engines name the same things).
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+pytestmark = [pytest.mark.root, pytest.mark.integration]
+
+SIZE = re.compile(r"\d+(\.\d+)?(B|kB|MB|GB)")
+HEX = re.compile(r"\b[0-9a-f]{64}\b|\b[0-9a-f]{12}\b")
+
+
+def _mask(text: str) -> str:
+    return SIZE.sub("<size>", HEX.sub("<id>", text))
+
+
+def _docker(docker, *args: str, input: str | None = None):
+    import subprocess
+
+    return subprocess.run(docker.command(*args), input=input, capture_output=True, text=True, timeout=300,
+                          env={**__import__("os").environ, **docker.env})
+
+
+def _summary(lines: list[str]) -> list[list[str]]:
+    """Each row's TYPE, TOTAL and ACTIVE (TYPE may be two words)."""
+    out = []
+    for line in lines:
+        cells = re.split(r"\s{2,}", line.strip())
+        out.append(cells[:3])
+    return out
+
+
+def test_df_and_prunes_match_docker(barque, private_docker, test_images) -> None:
+    docker = private_docker
+    busybox, layers = test_images["oci-gzip"].ref, test_images["layers"].ref
+    for ref in (busybox, layers):
+        barque.ok("pull", ref)
+        docker.pull(ref)
+    barque_running = barque.ok("run", "-d", "--network", "none", busybox, "sleep", "300").stdout.strip()
+    docker_running = docker.cli("run", "-d", "--network", "none", busybox, "sleep", "300").strip()
+    barque.ok("create", "--network", "none", layers, "/nothing")
+    docker.cli("create", "--network", "none", layers, "/nothing")
+    try:
+        ours, theirs = barque.ok("system", "df").lines, docker.cli("system", "df").splitlines()
+        assert _summary(ours) == _summary(theirs), (ours, theirs)
+        ours, theirs = barque.ok("system", "df", "-v").stdout, docker.cli("system", "df", "-v")
+        titles = [line for line in theirs.splitlines() if line.endswith(":") or line.startswith("Build cache")]
+        assert [line for line in ours.splitlines() if line.endswith(":") or line.startswith("Build cache")] \
+            == titles, ours
+        headers = [re.split(r"\s{2,}", line.strip()) for line in theirs.splitlines()
+                   if line.startswith(("REPOSITORY", "CONTAINER ID", "VOLUME NAME", "CACHE ID"))]
+        assert [re.split(r"\s{2,}", line.strip()) for line in ours.splitlines()
+                if line.startswith(("REPOSITORY", "CONTAINER ID", "VOLUME NAME", "CACHE ID"))] == headers
+
+        for args in (("image", "prune", "-a"), ("image", "prune"), ("container", "prune"), ("system", "prune"),
+                     ("system", "prune", "-a", "--volumes", "--filter", "label=x")):
+            ours_r, theirs_r = barque.cli(*args, input="n\n"), _docker(docker, *args, input="n\n")
+            assert (ours_r.stdout, ours_r.returncode) == (theirs_r.stdout, theirs_r.returncode), args
+
+        # both images are in use: nothing goes
+        assert barque.ok("image", "prune", "-a", "-f").stdout == docker.cli("image", "prune", "-a", "-f")
+        ours, theirs = barque.ok("container", "prune", "-f").stdout, docker.cli("container", "prune", "-f")
+        assert _mask(ours) == _mask(theirs), (ours, theirs)
+        ours, theirs = barque.ok("image", "prune", "-a", "-f").stdout, docker.cli("image", "prune", "-a", "-f")
+        assert ours.splitlines()[0] == theirs.splitlines()[0] == "Deleted Images:"
+        assert sorted(ours.splitlines()[1:-2]) == sorted(theirs.splitlines()[1:-2]), (ours, theirs)
+        assert _mask(ours.splitlines()[-1]) == _mask(theirs.splitlines()[-1])
+    finally:
+        barque.ok("rm", "-f", barque_running)
+        docker.cli("rm", "-f", docker_running)
+    ours, theirs = barque.ok("system", "prune", "-a", "-f").stdout, docker.cli("system", "prune", "-a", "-f")
+    assert [line for line in ours.splitlines() if line.endswith(":")] == \
+        [line for line in theirs.splitlines() if line.endswith(":")], (ours, theirs)
+    assert sorted(line for line in ours.splitlines() if line.startswith(("untagged", "deleted"))) == \
+        sorted(line for line in theirs.splitlines() if line.startswith(("untagged", "deleted")))
