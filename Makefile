@@ -7,17 +7,20 @@ BINDIR ?= /usr/local/bin
 
 # Debian packages the engine, its main job and its tests use.
 # docker.io and debootstrap: the build tests compare with docker 20.10's legacy
-# builder and build their Debian base image (tests/support/baseimages.py)
+# builder and build their Debian base image (tests/support/baseimages.py);
+# gcc and libc6-dev: the fuzz tier's seed image holds a static sleeper built by it
 APT_PACKAGES := docker-registry skopeo umoci busybox-static runc apache2-utils zstd curl iproute2 \
-	python3-venv ca-certificates systemd podman conmon iptables util-linux tini procps docker.io debootstrap
+	python3-venv ca-certificates systemd podman conmon iptables util-linux tini procps docker.io debootstrap \
+	gcc libc6-dev
 
-.PHONY: help deps install venv protos check-protos up down status demo test test-unit lint bench-deps bench-pull bench-run bench-net bench-build bench-push soak
+.PHONY: help deps install venv protos check-protos up down status demo test test-unit lint bench-deps bench-pull bench-run bench-net bench-build bench-push soak fuzz
 
 help:
 	@echo "make install       venv + generated code + barque on PATH ($(BINDIR))"
 	@echo "make up / down     start / stop every service in the background (unix sockets, /var/lib/barque)"
 	@echo "make demo          the main job: local registry seeded with busybox, pull it, list it"
-	@echo "make test          every test tier (tests/unit, tools, kernel, integration)"
+	@echo "make test          every test tier (tests/unit, tools, kernel, integration, registry, peers, fuzz)"
+	@echo "make fuzz          the RPC fuzzer's long session: FUZZ_EXAMPLES (2000) fuzzed requests per RPC"
 	@echo "make test-unit     the fast inner loop: tests/unit only, pure logic, runs as any user"
 	@echo "make check-protos  fail when generated code is stale"
 	@echo "make bench-pull    cold pull benchmark against skopeo/docker/podman"
@@ -81,6 +84,12 @@ test: install check-protos
 
 test-unit:
 	$(PY) -m pytest -q tests/unit
+
+# the RPC fuzzer (tests/fuzz) for the record: `make test` runs it with 20
+# examples per RPC (a quarter for the expensive ones), this with FUZZ_EXAMPLES
+FUZZ_EXAMPLES ?= 2000
+fuzz: install
+	BARQUE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q --durations=10 tests/fuzz
 
 lint:
 	$(PY) -m mypy services cli
