@@ -8,66 +8,81 @@ directory beside the root, the host's ``/``, ``/etc``, ``/etc/passwd`` and
 ``/tmp`` must be unchanged whatever the outcome. The document cases run
 through the pull's readers (``manifest_media_type``, ``parse_manifest``).
 
-Mapping (source -> corpus case -> outcome as a layer / as a copy). containerd
-follows symlinks inside the root while extracting; barque never writes
-through a symlink at all, so most of containerd's "contained" cases are
-refused here, before anything leaves the root:
+Mapping (source -> corpus case -> outcome as a layer, through ``cp`` and
+through ``ADD``; the CVE and barque rows' details are each case's ``source``
+in the corpus). containerd follows symlinks inside the root while
+extracting; barque never writes through a symlink at all, so most of
+containerd's "contained" cases are refused here, before anything leaves the
+root. "TestBreakouts/X" is containerd's ``pkg/archive/tar_test.go``
+``TestBreakouts`` case X, one corpus case each, with containerd's name:
 
-==========================================================  ======================================  ==========================
-containerd ``TestBreakouts`` / ``TestApplyTar`` / CVE         corpus case                             layer / copy
-==========================================================  ======================================  ==========================
-SymlinkAbsolute                                             SymlinkAbsolute                         refused / refused
-SymlinkUpAndOut                                             SymlinkUpAndOut                         refused / refused
-SymlinkMultipleAbsolute                                     SymlinkMultipleAbsolute                 refused / refused
-SymlinkMultipleRelative                                     SymlinkMultipleRelative                 refused / refused
-SymlinkEmptyFile                                            SymlinkEmptyFile                        refused / refused
-HardlinkRelative                                            HardlinkRelative                        refused / refused
-HardlinkDownAndOut                                          HardlinkDownAndOut                      refused / refused
-HardlinkAbsolute                                            HardlinkAbsolute                        refused / refused
-HardlinkRelativeLong                                        HardlinkRelativeLong                    refused / refused
-HardlinkRelativeUpAndOut                                    HardlinkRelativeUpAndOut                refused / refused
-HardlinkDirectRelative                                      HardlinkDirectRelative                  refused / refused
-HardlinkDirectAbsolute                                      HardlinkDirectAbsolute                  contained / contained
-SymlinkParentDirectory                                      SymlinkParentDirectory                  refused / refused
-SymlinkEmptyFilename                                        SymlinkEmptyFilename                    contained / contained
-SymlinkParentRelative                                       SymlinkParentRelative                   refused / refused
-SymlinkSlashEnded                                           SymlinkSlashEnded                       contained / contained
-SymlinkOverrideDirectory                                    SymlinkOverrideDirectory                refused / refused
-SymlinkOverrideDirectoryRelative                            SymlinkOverrideDirectoryRelative        refused / refused
-DirectoryOverrideSymlink                                    DirectoryOverrideSymlink                refused / refused
-DirectoryOverrideSymlinkAndHardlink                         DirectoryOverrideSymlinkAndHardlink     contained / refused
-WhiteoutRootParent                                          WhiteoutRootParent                      refused / contained
-WhiteoutParent                                              WhiteoutParent                          refused / contained
-WhiteoutRoot                                                WhiteoutRoot                            refused / contained
-WhiteoutCurrentDirectory                                    WhiteoutCurrentDirectory                refused / contained
-WhiteoutSymlink                                             WhiteoutSymlink                         contained / contained
-WhiteoutSymlinkPath                                         WhiteoutSymlinkPath                     contained / refused
-WhiteoutDirectoryName                                       WhiteoutDirectoryName                   contained / contained
-WhiteoutDeadSymlinkParent                                   WhiteoutDeadSymlinkParent               contained / refused
-WhiteoutRelativePath                                        WhiteoutRelativePath                    refused / refused
-SymlinkOverridePath                                         SymlinkOverridePath                     refused / refused
-HardlinkSymlinkBeforeCreateTarget                           HardlinkSymlinkBeforeCreateTarget       contained / contained
-HardlinkSymlinkRelative                                     HardlinkSymlinkRelative                 contained / contained
-HardlinkSymlinkAbsolute                                     HardlinkSymlinkAbsolute                 contained / contained
-HardlinkSymlinkChmod                                        HardlinkSymlinkChmod                    contained / contained
-TestApplyTar/DirectoryCreation                              DirectoryCreation                       contained / contained
-CVE-2021-32760 (chmod through a hardlinked symlink)         Cve202132760HardlinkToSymlinkChmod      contained / contained
-CVE-2021-32760 (a file entry over a host symlink)           Cve202132760FileOverHostSymlink         contained / contained
-barque T1-T8 (security-reliability.md §1.2)                 DotDotName, DotDotDeep, AbsoluteName,   see the corpus
-                                                            SymlinkToHostThenWrite,
-                                                            SymlinkAcrossLayers,
-                                                            DotDotSymlinkThenWrite,
-                                                            HardlinkToHostFile,
-                                                            DirThroughSymlinkParent,
-                                                            WhiteoutThroughSymlinkParent,
-                                                            OpaqueThroughSymlinkParent,
-                                                            TrustedOverlayXattr
-CVE-2024-3727 (digests as paths: ``..``, short, long,       Layer*/Config* Digest{DotDot,Short,     refused: invalid digest
-uppercase, unknown algorithm, ``/``)                        Long,Uppercase,UnknownAlgorithm,Slash}
-CVE-2021-41190 (manifests beside layers)                    AmbiguousManifestAndIndex               refused: ambiguous
-CVE-2021-41190 (mediaType says manifest, body an index)     MediaTypeManifestBodyIndex              refused: does not match
-CVE-2021-41190 (Content-Type manifest, body an index)       ContentTypeManifestBodyIndex            refused: is an index
-==========================================================  ======================================  ==========================
+=================================================  ===================================  ===========================================
+source                                             corpus case                          layer / cp / ADD
+=================================================  ===================================  ===========================================
+TestBreakouts/SymlinkAbsolute                      SymlinkAbsolute                      refused / refused / refused
+TestBreakouts/SymlinkUpAndOut                      SymlinkUpAndOut                      refused / refused / refused
+TestBreakouts/SymlinkMultipleAbsolute              SymlinkMultipleAbsolute              refused / refused / refused
+TestBreakouts/SymlinkMultipleRelative              SymlinkMultipleRelative              refused / refused / refused
+TestBreakouts/SymlinkEmptyFile                     SymlinkEmptyFile                     refused / refused / refused
+TestBreakouts/HardlinkRelative                     HardlinkRelative                     refused / refused / refused
+TestBreakouts/HardlinkDownAndOut                   HardlinkDownAndOut                   refused / refused / refused
+TestBreakouts/HardlinkAbsolute                     HardlinkAbsolute                     refused / refused / refused
+TestBreakouts/HardlinkRelativeLong                 HardlinkRelativeLong                 refused / refused / refused
+TestBreakouts/HardlinkRelativeUpAndOut             HardlinkRelativeUpAndOut             refused / refused / refused
+TestBreakouts/HardlinkDirectRelative               HardlinkDirectRelative               refused / refused / refused
+TestBreakouts/HardlinkDirectAbsolute               HardlinkDirectAbsolute               contained / contained / contained
+TestBreakouts/SymlinkParentDirectory               SymlinkParentDirectory               refused / refused / refused
+TestBreakouts/SymlinkEmptyFilename                 SymlinkEmptyFilename                 contained / contained / contained
+TestBreakouts/SymlinkParentRelative                SymlinkParentRelative                refused / refused / refused
+TestBreakouts/SymlinkSlashEnded                    SymlinkSlashEnded                    contained / contained / contained
+TestBreakouts/SymlinkOverrideDirectory             SymlinkOverrideDirectory             refused / refused / refused
+TestBreakouts/SymlinkOverrideDirectoryRelative     SymlinkOverrideDirectoryRelative     refused / refused / refused
+TestBreakouts/DirectoryOverrideSymlink             DirectoryOverrideSymlink             refused / refused / contained
+TestBreakouts/DirectoryOverrideSymlinkAndHardlink  DirectoryOverrideSymlinkAndHardlink  contained / refused / contained
+TestBreakouts/WhiteoutRootParent                   WhiteoutRootParent                   refused / contained / contained
+TestBreakouts/WhiteoutParent                       WhiteoutParent                       refused / contained / contained
+TestBreakouts/WhiteoutRoot                         WhiteoutRoot                         refused / contained / contained
+TestBreakouts/WhiteoutCurrentDirectory             WhiteoutCurrentDirectory             refused / contained / contained
+TestBreakouts/WhiteoutSymlink                      WhiteoutSymlink                      contained / contained / contained
+TestBreakouts/WhiteoutSymlinkPath                  WhiteoutSymlinkPath                  contained / refused / refused
+TestBreakouts/WhiteoutDirectoryName                WhiteoutDirectoryName                contained / contained / contained
+TestBreakouts/WhiteoutDeadSymlinkParent            WhiteoutDeadSymlinkParent            contained / refused / refused
+TestBreakouts/WhiteoutRelativePath                 WhiteoutRelativePath                 refused / refused / refused
+TestBreakouts/SymlinkOverridePath                  SymlinkOverridePath                  refused / refused / refused
+TestBreakouts/HardlinkSymlinkBeforeCreateTarget    HardlinkSymlinkBeforeCreateTarget    contained / contained / contained
+TestBreakouts/HardlinkSymlinkRelative              HardlinkSymlinkRelative              contained / contained / contained
+TestBreakouts/HardlinkSymlinkAbsolute              HardlinkSymlinkAbsolute              contained / contained / contained
+TestBreakouts/HardlinkSymlinkChmod                 HardlinkSymlinkChmod                 contained / contained / contained
+TestApplyTar/DirectoryCreation                     DirectoryCreation                    contained / contained / contained
+CVE-2021-32760                                     Cve202132760HardlinkToSymlinkChmod   contained / contained / contained
+CVE-2021-32760                                     Cve202132760FileOverHostSymlink      contained / contained / contained
+barque T1                                          DotDotName                           refused / refused / refused
+barque T1                                          DotDotDeep                           refused / refused / refused
+barque T2                                          AbsoluteName                         contained / contained / contained
+barque T3                                          SymlinkToHostThenWrite               refused / refused / refused
+barque T3                                          SymlinkAcrossLayers                  contained / refused / refused
+barque T3/T4                                       DotDotSymlinkThenWrite               refused / refused / refused
+barque T5                                          HardlinkToHostFile                   refused / refused / refused
+barque T3                                          DirThroughSymlinkParent              refused / refused / refused
+barque T7                                          WhiteoutThroughSymlinkParent         refused / refused / refused
+barque T7                                          OpaqueThroughSymlinkParent           refused / refused / refused
+barque T8                                          TrustedOverlayXattr                  refused / refused / refused
+CVE-2024-3727                                      LayerDigestDotDot                    refused: invalid digest
+CVE-2024-3727                                      ConfigDigestDotDot                   refused: invalid digest
+CVE-2024-3727                                      LayerDigestShort                     refused: invalid digest
+CVE-2024-3727                                      ConfigDigestShort                    refused: invalid digest
+CVE-2024-3727                                      LayerDigestLong                      refused: invalid digest
+CVE-2024-3727                                      ConfigDigestLong                     refused: invalid digest
+CVE-2024-3727                                      LayerDigestUppercase                 refused: invalid digest
+CVE-2024-3727                                      ConfigDigestUppercase                refused: invalid digest
+CVE-2024-3727                                      LayerDigestUnknownAlgorithm          refused: invalid digest
+CVE-2024-3727                                      ConfigDigestUnknownAlgorithm         refused: invalid digest
+CVE-2024-3727                                      LayerDigestSlash                     refused: invalid digest
+CVE-2024-3727                                      ConfigDigestSlash                    refused: invalid digest
+CVE-2021-41190                                     AmbiguousManifestAndIndex            refused: ambiguous
+CVE-2021-41190                                     MediaTypeManifestBodyIndex           refused: does not match the document
+CVE-2021-41190                                     ContentTypeManifestBodyIndex         refused: is an index, not an image manifest
+=================================================  ===================================  ===========================================
 
 "Refused" is the whole tar refused with one error naming the entry; the
 caller keeps nothing (tests/integration/test_breakout_paths.py checks that
@@ -155,8 +170,9 @@ def test_as_layer(tmp_path: Path, sentinel: Sentinel, resolver: str, name: str) 
 
 
 @pytest.mark.root
+@pytest.mark.parametrize("how", ["cp", "add"])
 @pytest.mark.parametrize("name", _NAMES)
-def test_as_copy(tmp_path: Path, sentinel: Sentinel, resolver: str, name: str) -> None:
+def test_as_copy(tmp_path: Path, sentinel: Sentinel, resolver: str, name: str, how: str) -> None:
     case = _case(sentinel, name)
     root = tmp_path / "root"
     root.mkdir()
@@ -164,8 +180,10 @@ def test_as_copy(tmp_path: Path, sentinel: Sentinel, resolver: str, name: str) -
     try:
         for lower in case.lowers:
             extract_tar(io.BytesIO(lower), fd, ExtractOptions(owner=None))
-        cp = ExtractOptions(owner=(0, 0), no_overwrite_dir_non_dir=True)
-        outcome = case.copy_outcome
+        # the runtime's CopyTo headers: cp's (cli/cp.py) and ADD's (cli/buildrun.py)
+        cp = (ExtractOptions(owner=(0, 0), no_overwrite_dir_non_dir=True) if how == "cp"
+              else ExtractOptions(owner=None, no_overwrite_dir_non_dir=False))
+        outcome = case.copy_outcome if how == "cp" else case.add
         if not outcome.contained:
             with pytest.raises(UnsafeLayer, match=outcome.refused) as err:
                 extract_tar(io.BytesIO(case.layer), fd, cp)

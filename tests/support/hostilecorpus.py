@@ -14,10 +14,12 @@ A case has two outcomes, because a tar goes into a root in two ways:
   by :func:`services.common.safetar.apply.apply_layer` into its own empty
   snapshot directory, ``.wh.`` names are whiteouts, the lowers are other
   snapshots below it in the overlay; the checks read the merged view;
-* ``copy``: as ``cp`` and ``ADD`` extract it (:func:`extract_tar`), into a
-  directory that already holds the lowers, ``.wh.`` names plain files,
-  owner the container's root, a directory never replaced by a non-directory
-  or the reverse.
+* ``copy``: as ``cp`` extracts it (:func:`extract_tar`), into a directory
+  that already holds the lowers, ``.wh.`` names plain files, owner the
+  container's root, a directory never replaced by a non-directory or the
+  reverse (``no_overwrite_dir_non_dir``); ``add`` as ``ADD`` of a local tar
+  does: the same, the tar's owners kept, and a directory may replace a
+  non-directory and back (:attr:`Case.add`, the copy outcome unless stated).
 
 Either outcome is ``refused`` (a regular expression the one-line error
 matches) or contained, with checks of where things landed inside the root.
@@ -83,6 +85,12 @@ class Case:
     layer_outcome: Outcome
     copy_outcome: Outcome
     lowers: tuple[bytes, ...] = ()
+    add_outcome: Outcome | None = None  # None: the copy outcome
+
+    @property
+    def add(self) -> Outcome:
+        """As ``ADD`` extracts it: ``cp``'s way, but a directory may replace a non-directory and back."""
+        return self.add_outcome or self.copy_outcome
 
     @property
     def refused_everywhere(self) -> bool:
@@ -168,20 +176,22 @@ def _containerd(host: str) -> list[Case]:
             _ok(("same", "localetc/localpasswd", "etc/passwd")), _ok(("same", "localetc/localpasswd", "etc/passwd"))),
         Case("SymlinkOverrideDirectory", tb + "SymlinkOverrideDirectory", build_tar([
             symlink_entry("localetc", "/etc"), hardlink_entry("/localetc/localpasswd", "/etc/passwd")]),
-            through, _refused("cannot overwrite directory"), lowers=(lower_etc,)),
+            through, _refused("cannot overwrite directory"), lowers=(lower_etc,), add_outcome=through),
         Case("SymlinkOverrideDirectoryRelative", tb + "SymlinkOverrideDirectoryRelative", build_tar([
             symlink_entry("localetc", "../../etc"), hardlink_entry("/localetc/localpasswd", "/etc/passwd")]),
-            through, _refused("cannot overwrite directory"), lowers=(lower_etc,)),
+            through, _refused("cannot overwrite directory"), lowers=(lower_etc,), add_outcome=through),
         # a hardlink to a lower layer's file is no entry of this layer (overlay cannot link across layers)
         Case("DirectoryOverrideSymlink", tb + "DirectoryOverrideSymlink", build_tar([
             dir_entry("/localetc/"), hardlink_entry("/localetc/localpasswd", "/etc/passwd")]),
-            link_through, _refused("cannot overwrite non-directory"), lowers=(lower_etc_link,)),
+            link_through, _refused("cannot overwrite non-directory"), lowers=(lower_etc_link,),
+            add_outcome=_ok(("same", "localetc/localpasswd", "etc/passwd"), ("dir", "localetc"))),
         # the lower's own hardlink through its symlink is refused by our applier, so the lower lacks it
         Case("DirectoryOverrideSymlinkAndHardlink", tb + "DirectoryOverrideSymlinkAndHardlink", build_tar([
             dir_entry("/localetc/"), file_entry("/localetc/localpasswd", b"different")]),
             _ok(("file", "localetc/localpasswd", b"different"), ("file", "etc/passwd", b"inside"),
                 ("differ", "localetc/localpasswd", "etc/passwd")),
-            _refused("cannot overwrite non-directory"), lowers=(lower_etc_link,)),
+            _refused("cannot overwrite non-directory"), lowers=(lower_etc_link,),
+            add_outcome=_ok(("file", "localetc/localpasswd", b"different"), ("file", "etc/passwd", b"inside"))),
         Case("WhiteoutRootParent", tb + "WhiteoutRootParent", build_tar([file_entry(".wh...", b"")]),
             _refused(INVALID_WHITEOUT), _ok(("file", ".wh...", b""), ("file", "etc/passwd", b"inside")),
             lowers=(lower_etc,)),
@@ -217,7 +227,7 @@ def _containerd(host: str) -> list[Case]:
             dir_entry("foo"), dir_entry("foo/tmp"), file_entry("foo/tmp/" + tname, bytes([0, 1, 2])),
             symlink_entry("foo", "/"), file_entry("foo/tmp/" + tname, bytes([3, 4, 5])),
             dir_entry("foo"), dir_entry("foo/tmp"), file_entry("foo/tmp/" + tname, bytes([6, 7, 8]))]),
-            through, _refused("cannot overwrite directory")),
+            through, _refused("cannot overwrite directory"), add_outcome=through),
         Case("HardlinkSymlinkBeforeCreateTarget", tb + "HardlinkSymlinkBeforeCreateTarget", build_tar([
             dir_entry("etc", 0o770), symlink_entry("localpasswd", "/etc/passwd"),
             hardlink_entry("localpasswd-dup", "localpasswd"), file_entry("/etc/passwd", b"after")]),
