@@ -19,8 +19,10 @@ barque's own are ``barque/<id>``).
 An engine offers what bench/soak_loop.py calls: ``name``, ``env``,
 ``cli(*args)`` (a full command line), ``create_flags(seq)``, ``pull_flags``,
 ``build_flags``, ``prunes()`` (the prune commands, each ``(kind, args)``),
-``container_prune`` (the command line that prunes only the soak's labelled
-containers, or None), ``service_pids()`` and ``close()``.
+``container_prune`` (``container prune -f``, to which a client adds a filter
+on its own label so it prunes only the container it made for it; None where
+the engine has no ``container prune --filter``), ``service_pids()`` and
+``close()``.
 """
 
 from __future__ import annotations
@@ -76,7 +78,7 @@ class BarqueSoak(BarqueRuntime):
             kinds.append(("image prune", ["image", "prune", "-f"]))
         text = _help_works([self.cli], self.env, "container", "prune")
         if text is not None and "--filter" in text:
-            self.container_prune = ["container", "prune", "-f", "--filter", f"label={PRUNE_LABEL}"]
+            self.container_prune = ["container", "prune", "-f"]
         self.prune_kinds = kinds
 
     def cli_argv(self, *args: str) -> list[str]:
@@ -111,7 +113,7 @@ class DockerSoak:
 
     def __init__(self, root: Path) -> None:
         self.daemon = Docker(root)
-        self.container_prune = ["container", "prune", "-f", "--filter", f"label={PRUNE_LABEL}"]
+        self.container_prune = ["container", "prune", "-f"]
 
     @staticmethod
     def available() -> str | None:
@@ -175,7 +177,7 @@ class PodmanSoak:
         self.podman = Podman(root)
         limit = hard_nofile()
         self.limits = ["--ulimit", f"nofile={limit}:{limit}", "--ulimit", f"nproc={limit}:{limit}"]
-        self.container_prune = ["container", "prune", "-f", "--filter", f"label={PRUNE_LABEL}"]
+        self.container_prune = ["container", "prune", "-f"]
 
     @staticmethod
     def available() -> str | None:

@@ -159,7 +159,8 @@ def _prune(run: _Run, client: int, k: int) -> None:
             run.held.add()
             with run.lock:
                 run.created.add(cid)
-            if run.call(client, "container prune", container_prune) is not None:
+            mine = ["--filter", f"label={PRUNE_LABEL}=c{client}"]  # never another client's, between create and rm
+            if run.call(client, "container prune", [*container_prune, *mine]) is not None:
                 run.held.remove()
             else:
                 _remove(run, client, cid)
