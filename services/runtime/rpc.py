@@ -8,6 +8,7 @@ from barque.runtime.v1 import runtime_pb2, runtime_pb2_grpc
 from barque.types.v1 import types_pb2
 from client.errors import InvalidArgument
 from client.eventfilter import EventFilter
+from services.common.prunefilter import PruneFilter
 from services.runtime.core import ContainerView, ExitStatus, RuntimeService
 from services.runtime.engine.inspect import network_name, port_map
 from services.runtime.network.manager import NetworkRequest
@@ -273,13 +274,8 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServicer):
         return runtime_pb2.RemoveNetworkResponse()
 
     def PruneNetworks(self, request, context):
-        labels = []
-        for f in request.filters:
-            key, _, value = f.partition("=")
-            if key != "label":
-                raise InvalidArgument(f"invalid filter '{key}'")
-            labels.append(value)
-        return runtime_pb2.PruneNetworksResponse(deleted=self._rt.network_api.prune(labels))
+        return runtime_pb2.PruneNetworksResponse(
+            deleted=self._rt.network_api.prune(PruneFilter.parse(list(request.filters))))
 
     def ConnectNetwork(self, request, context):
         ep = request.endpoint

@@ -171,17 +171,20 @@ def test_system_prune(fresh_rt_engine, test_images) -> None:
     eng.ok("pull", layers)
     cid = eng.ok("create", busybox, "true").stdout.strip()
     eng.ok("network", "create", "prunenet")
+    eng.ok("network", "create", "--label", "keep=1", "keptnet")
+    assert eng.ok("network", "prune", "-f", "--filter", "until=1h").stdout == ""  # both are new
     eng.ok("volume", "create", "prunevol")
     warning = ("WARNING! This will remove:\n  - all stopped containers\n"
                "  - all networks not used by at least one container\n"
                "  - all volumes not used by at least one container\n"
                "  - all images without at least one container associated to them\n"
-               "  - all build cache\n\nAre you sure you want to continue? [y/N] ")
-    declined = eng.cli("system", "prune", "-a", "--volumes", input="n\n")
+               "  - all build cache\n\n  Items to be pruned will be filtered with:\n  - label!=keep\n\n"
+               "Are you sure you want to continue? [y/N] ")
+    declined = eng.cli("system", "prune", "-a", "--volumes", "--filter", "label!=keep", input="n\n")
     assert declined.returncode == 0 and declined.stdout == warning
     assert eng.ok("ps", "-aq").lines and "prunevol" in eng.ok("volume", "ls", "-q").lines
 
-    out = eng.ok("system", "prune", "-a", "--volumes", input="y\n").stdout
+    out = eng.ok("system", "prune", "-a", "--volumes", "--filter", "label!=keep", input="y\n").stdout
     assert out.startswith(warning)
     body = out[len(warning):]
     sections = [s.split("\n", 1)[0] for s in body.split("\n\n") if s]
@@ -191,6 +194,8 @@ def test_system_prune(fresh_rt_engine, test_images) -> None:
     assert body.splitlines()[-1] != "Total reclaimed space: 0B" and _reclaimed(body)
     assert eng.ok("ps", "-aq").lines == [] and _ids(eng) == set() and _snapshots(eng) == set()
     assert "prunenet" not in eng.ok("network", "ls").stdout
+    assert eng.ok("network", "prune", "-f", "--filter", "label!=keep").stdout == ""
+    assert eng.ok("network", "prune", "-f", "--filter", "label=keep=1").stdout == "Deleted Networks:\nkeptnet\n\n"
     filtered = eng.cli("system", "prune", "-f", "--volumes", "--filter", "until=1h")
     assert filtered.returncode == 1 and filtered.stderr.strip() == \
         'ERROR: The "until" filter is not supported with "--volumes"'

@@ -10,12 +10,13 @@ from typing import Callable, Iterable
 
 from client.errors import FailedPrecondition, NotFound
 from services.common.log import get_logger
+from services.common.prunefilter import PruneFilter, parse_created
 from services.runtime.engine.containers import ContainerRecord, ContainerStore
 from services.common.events import EventLog
 from services.runtime.engine.networking import ContainerNetworks
 from services.runtime.engine.status import refresh
 from services.runtime.network.document import network_json
-from services.runtime.network.listing import filter_networks, labelled, predefined
+from services.runtime.network.listing import filter_networks, predefined
 from services.runtime.network.manager import NetworkRequest, Networks
 from services.runtime.network.state import Network
 
@@ -51,12 +52,12 @@ class NetworkAPI:
         self.events.emit("destroy", net.id, event_type="network", name=net.name, type=net.driver)
         return net
 
-    def prune(self, labels: list[str]) -> list[str]:
-        """Every user-defined network no running container is on (and, with
-        ``labels`` "k" or "k=v", only those labelled so); their names."""
+    def prune(self, wanted: PruneFilter) -> list[str]:
+        """Every user-defined network no running container is on, that
+        ``wanted`` lets through (``until=``, ``label=``, ``label!=``); their names."""
         removed = []
         for net, count in self.networks.listing():
-            if net.builtin or count or not all(labelled(net, want) for want in labels):
+            if net.builtin or count or not wanted.include(parse_created(net.created), net.labels):
                 continue
             try:
                 removed.append(self.remove(net.id).name)
