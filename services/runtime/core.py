@@ -123,6 +123,8 @@ class RuntimeService(Lifecycle, Queries, Pausing, Renaming, Sizes):
         self.events = EventLog(enrich=ContainerAttributes(self.store.get))
         self.volumes = Volumes(root / "volumes", lambda: [(r.id, r.mounts) for r in self.store.all()],
                                self.events.emit)
+        if idmap is not None:
+            self.volumes.store.data_owner = idmap.root
         self.network_config = network
         self.dns = DnsResponder(str(root / "network" / "dns"), network.resolv_conf)
         self.networks = Networks(root / "network", NetworkSettings(

@@ -153,6 +153,32 @@ def test_info_lists_userns_and_state_dirs_are_0710(remap_engine):
     assert images.st_mode & 0o777 == 0o700
 
 
+def test_exec_joins_the_user_namespace(remap_engine, image):
+    cid = _ok(remap_engine.cli("run", "-d", image, "sleep", "60")).strip()
+    try:
+        assert _ok(remap_engine.cli("exec", cid, "sh", "-c", "id -u; cat /proc/self/uid_map")).split() == \
+            ["0", "0", str(HOST_ID), "65536"]
+        assert _ok(remap_engine.cli("exec", "-u", "1000", cid, "id", "-u")).strip() == "1000"
+        pid = int(_ok(remap_engine.cli("inspect", "-f", "{{.State.Pid}}", cid)))
+        assert Path(f"/proc/{pid}/status").read_text().split("Uid:")[1].split()[0] == str(HOST_ID)
+    finally:
+        remap_engine.ok("rm", "-f", cid)
+
+
+def test_named_volume_in_a_remapped_container(remap_engine, image):
+    out = _ok(remap_engine.cli("run", "--rm", "-v", "userns-vol:/data", image, "sh", "-c",
+                               "touch /data/f && stat -c '%u %g' /data /data/f"))
+    data = Path(_ok(remap_engine.cli("volume", "inspect", "-f", "{{.Mountpoint}}", "userns-vol")).strip())
+    try:
+        # the source is reached though the volumes dir stays closed to the remapped root;
+        # the data dir is its root's (dockerd's volumes are the remapped root's)
+        assert out.split() == ["0", "0", "0", "0"]
+        assert os.stat(data / "f").st_uid == HOST_ID
+        assert os.stat(remap_engine.state("runtime") / "volumes").st_mode & 0o777 == 0o700
+    finally:
+        remap_engine.ok("volume", "rm", "userns-vol")
+
+
 # ---- isolation with remapping on --------------------------------------------------------
 
 def test_isolation_holds_with_remapping(remap_engine, image):

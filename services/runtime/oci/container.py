@@ -10,6 +10,7 @@ import json
 import os
 import select
 import signal
+import socket
 import time
 
 from services.common.atomic import write_atomic
@@ -33,9 +34,10 @@ class InitFailed(FailedPrecondition):
         self.exit_code = exit_code
 
 
-def _read_child_reports(reader: int, on_usermap=None) -> tuple[int, dict]:
-    """Read {"pid"} and {"ready"}, or an {"error"}, from the sync pipe;
-    a {"usermap": pid} request is answered by ``on_usermap(pid)``.
+def _read_child_reports(reader: int, on_request=None) -> tuple[int, dict]:
+    """Read {"pid"} and {"ready"}, or an {"error"}, from the sync pipe; a
+    {"usermap": pid} or {"mountsources": pid} request is answered by
+    ``on_request(message)``.
 
     The two come from different processes (the intermediate reports the pid
     after its fork returns, the container process reports ready when set up)
@@ -48,10 +50,10 @@ def _read_child_reports(reader: int, on_usermap=None) -> tuple[int, dict]:
             msg = json.loads(line)
             if "error" in msg:
                 raise InitFailed(msg["error"], int(msg.get("code", 1)))
-            if "usermap" in msg:
-                if on_usermap is None:
-                    raise InitFailed("unexpected request to map a user namespace")
-                on_usermap(int(msg["usermap"]))
+            if "usermap" in msg or "mountsources" in msg:
+                if on_request is None:
+                    raise InitFailed(f"unexpected request {sorted(msg)} from the container's process")
+                on_request(msg)
             if "pid" in msg:
                 pid = int(msg["pid"])
             if msg.get("ready"):
@@ -75,7 +77,7 @@ def _spawn(target, *args) -> tuple[int, int]:
     return child, reader
 
 
-def _start_process(target, console_sock, *args, on_usermap=None) -> int:
+def _start_process(target, console_sock, *args, on_request=None) -> int:
     """Fork ``target(*args, sync_fd)``, whose args pass on ``console_sock``
     (closed here once the child holds it), and return the pid of the
     container process it reports ready. The forked child exits after
@@ -84,33 +86,46 @@ def _start_process(target, console_sock, *args, on_usermap=None) -> int:
     if console_sock is not None:
         console_sock.close()
     try:
-        pid, _ = _read_child_reports(reader, on_usermap)
+        pid, _ = _read_child_reports(reader, on_request)
     finally:
         _reap(child)
     return pid
 
 
-class _UsermapAnswer:
-    """The ``create`` side of a new user namespace: a pipe whose read end the
-    intermediate waits on, and the writing of the maps it asks for."""
+class _UsernsHelper:
+    """The ``create`` side of a container in a user namespace: a socket pair
+    whose other end the intermediate holds, on which this process answers
+    its requests, b"1" for done (b"0" for failed, then the error is raised
+    here): write the maps of the new namespace, and send the fds of the bind
+    mount sources opened in its mount namespace."""
 
-    def __init__(self, spec: dict):
-        self.spec = spec
-        self.reader, self.writer = os.pipe2(os.O_CLOEXEC)
+    def __init__(self, spec: dict, bundle: str):
+        self.spec, self.bundle = spec, bundle
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.ours, self.theirs = ours.detach(), theirs.detach()
 
-    def __call__(self, pid: int) -> None:
+    def __call__(self, request: dict) -> None:
         try:
-            userns.write_maps(pid, self.spec)
+            if "usermap" in request:
+                userns.write_maps(int(request["usermap"]), self.spec)
+                os.write(self.ours, b"1")
+                return
+            sources = userns.bind_sources(self.spec, self.bundle)
+            fds = userns.open_sources(int(request["mountsources"]), sources)
         except BaseException:
-            os.write(self.writer, b"0")
+            os.write(self.ours, b"0")
             raise
-        os.write(self.writer, b"1")
+        try:
+            userns.send_sources(self.ours, fds)
+        finally:
+            for fd in fds:
+                os.close(fd)
 
     def close(self) -> None:
-        for fd in (self.reader, self.writer):
+        for fd in (self.ours, self.theirs):
             if fd >= 0:
                 os.close(fd)
-        self.reader = self.writer = -1
+        self.ours = self.theirs = -1
 
 
 def _write_pid_file(pid_file: str | None, pid: int) -> None:
@@ -153,7 +168,7 @@ def create(store: StateStore, container_id: str, bundle: str, pid_file: str | No
     manager = None
     init_pid = 0
     sock = None
-    usermap = _UsermapAnswer(spec) if userns.wants_new(spec) else None
+    helper = _UsernsHelper(spec, bundle) if userns.joins(spec) else None
     try:
         if userns.joins(spec):
             # as runc: the exec fifo belongs to the container's root
@@ -164,8 +179,8 @@ def create(store: StateStore, container_id: str, bundle: str, pid_file: str | No
         if console_socket:
             sock = console.connect_socket(console_socket)
         cfg = init.InitConfig(spec, bundle, store.fifo(container_id), manager, sock,
-                              preserve_fds, usermap.reader if usermap else -1)
-        init_pid = _start_process(init.intermediate_main, sock, cfg, on_usermap=usermap)
+                              preserve_fds, helper.theirs if helper else -1)
+        init_pid = _start_process(init.intermediate_main, sock, cfg, on_request=helper)
         state = ContainerState(
             id=container_id, bundle=bundle, rootfs=spec["root"]["path"], pid=init_pid,
             pid_start=syscalls.process_start_time(init_pid) or 0,
@@ -191,8 +206,8 @@ def create(store: StateStore, container_id: str, bundle: str, pid_file: str | No
         store.remove(container_id)
         raise
     finally:
-        if usermap is not None:
-            usermap.close()
+        if helper is not None:
+            helper.close()
 
 
 def _wait_gone(pid: int, start: int, timeout: float = 5.0) -> None:

@@ -49,9 +49,11 @@ class InitConfig:
     console_socket: socket.socket | None
     #: fds 3..3+preserve_fds-1 stay open into the process (runc's --preserve-fds)
     preserve_fds: int = 0
-    #: read end of the pipe on which ``create`` answers a request to map a
-    #: new user namespace (-1: the spec has none)
-    map_ack: int = -1
+    #: this end of the socket on which ``create`` answers the requests of a
+    #: container in a user namespace (-1: the spec has none)
+    userns_sock: int = -1
+    #: index in ``mounts`` -> O_PATH fd of its source, opened by ``create``
+    source_fds: dict[int, int] | None = None
 
 
 def send(fd: int, message: dict) -> None:
@@ -141,9 +143,15 @@ def intermediate_main(cfg: InitConfig, sync: int) -> NoReturn:
             if not flags & syscalls.CLONE_NEWNET and linux.get("sysctl"):
                 # a network namespace the host owns: its sysctls are set while we are the host's root
                 linux["sysctl"] = userns.apply_host_sysctls(linux["sysctl"])
-            userns.unshare_user(lambda message: send(sync, message), cfg.map_ack)
+            userns.unshare_user(lambda message: send(sync, message), cfg.userns_sock)
             flags &= ~syscalls.CLONE_NEWUSER
         syscalls.unshare(flags)
+        sources = userns.bind_sources(cfg.spec, cfg.bundle) if in_userns else []
+        if sources and flags & syscalls.CLONE_NEWNS:
+            # the remapped root may not reach them: create opens them in our mount namespace
+            fds = userns.receive_sources(lambda message: send(sync, message), cfg.userns_sock,
+                                         len(sources))
+            cfg.source_fds = {index: fd for (index, _), fd in zip(sources, fds)}
         pid = os.fork()
         if pid == 0:
             _init_main(cfg, sync, flags, fifo, in_userns)
@@ -189,7 +197,8 @@ def _init_main(cfg: InitConfig, sync: int, new_ns: int, fifo: int, in_userns: bo
         root = spec["root"]["path"]
         rootfs.prepare_root(root, linux.get("rootfsPropagation"))
         rootfs.mount_all(spec, root, cfg.bundle, cfg.cgroup,
-                         cgroupns=bool(new_ns & syscalls.CLONE_NEWCGROUP), userns=in_userns)
+                         cgroupns=bool(new_ns & syscalls.CLONE_NEWCGROUP), userns=in_userns,
+                         source_fds=cfg.source_fds)
         devnodes.create_devices(spec, root, bind=in_userns)
         slave = _setup_terminal(cfg, root) if proc.get("terminal") else None
         rootfs.pivot_root(root)

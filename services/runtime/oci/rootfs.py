@@ -169,13 +169,18 @@ def _attach(mount_fd: int, target_fd: int, flags: int = 0) -> int:
     return mount_fd
 
 
-def _bind(rootfs: str, dest: str, source: str, flags: int, create: str | None = "dir") -> int:
-    """Bind host path ``source`` on ``dest`` (recursively with MS_REC), the
-    other per-mount ``flags`` set before it is attached. Returns the mount fd."""
+def _bind(rootfs: str, dest: str, source: str, flags: int, create: str | None = "dir",
+          source_fd: int | None = None) -> int:
+    """Bind host path ``source`` (or what ``source_fd`` names) on ``dest``
+    (recursively with MS_REC), the other per-mount ``flags`` set before it
+    is attached. Returns the mount fd."""
     target = open_in_root(rootfs, dest, create=create)
     try:
-        clone = ma.open_tree(ma.AT_FDCWD, source, ma.OPEN_TREE_CLONE
-                             | (ma.AT_RECURSIVE if flags & sc.MS_REC else 0))
+        recursive = ma.AT_RECURSIVE if flags & sc.MS_REC else 0
+        if source_fd is not None:
+            clone = ma.open_tree(source_fd, "", ma.OPEN_TREE_CLONE | ma.AT_EMPTY_PATH | recursive)
+        else:
+            clone = ma.open_tree(ma.AT_FDCWD, source, ma.OPEN_TREE_CLONE | recursive)
         return _attach(clone, target, flags & ~(sc.MS_BIND | sc.MS_REC | sc.MS_REMOUNT))
     finally:
         os.close(target)
@@ -277,10 +282,12 @@ def _sysfs_in_userns(rootfs: str, dest: str, flags: int) -> int:
 
 
 def mount_all(spec: dict, rootfs: str, bundle: str,
-              cgroup: CgroupV1 | CgroupV2 | None, cgroupns: bool, userns: bool = False) -> None:
+              cgroup: CgroupV1 | CgroupV2 | None, cgroupns: bool, userns: bool = False,
+              source_fds: dict[int, int] | None = None) -> None:
     """Perform ``spec["mounts"]`` in order under ``rootfs``; in a user
-    namespace (``userns``) a sysfs it may not mount is the host's, bound."""
-    for m in spec.get("mounts") or []:
+    namespace (``userns``) a sysfs it may not mount is the host's, bound,
+    and a bind's source may come as an fd (``source_fds``, by index)."""
+    for index, m in enumerate(spec.get("mounts") or []):
         dest, fstype = m["destination"], m.get("type") or ""
         options = list(m.get("options") or ())
         # runc's tmpcopyup extension, for tmpfs only (elsewhere it stays refused)
@@ -295,8 +302,11 @@ def mount_all(spec: dict, rootfs: str, bundle: str,
             elif flags & sc.MS_BIND:
                 source = m.get("source") or ""
                 source = source if os.path.isabs(source) else os.path.join(bundle, source)
-                kind = "dir" if os.path.isdir(source) else "file"
-                mnt = _bind(rootfs, dest, source, flags, create=kind)
+                source_fd = (source_fds or {}).get(index)
+                is_dir = stat.S_ISDIR(os.fstat(source_fd).st_mode) if source_fd is not None \
+                    else os.path.isdir(source)
+                mnt = _bind(rootfs, dest, source, flags, create="dir" if is_dir else "file",
+                            source_fd=source_fd)
             elif flags & sc.MS_REMOUNT:
                 _mount_at(rootfs, dest, m.get("source") or fstype, fstype, flags, data)
                 mnt = None

@@ -90,6 +90,9 @@ class VolumeStore:
         self.root = root
         root.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.lock = threading.RLock()
+        #: (uid, gid) a new volume's data dir is given: a --userns-remap's
+        #: root, as dockerd's volumes are its remapped root's (None: root's)
+        self.data_owner: tuple[int, int] | None = None
 
     def _dir(self, name: str) -> Path:
         validate_name(name)
@@ -156,6 +159,8 @@ class VolumeStore:
             try:
                 vdir.mkdir(mode=0o700)
                 (vdir / DATA).mkdir(mode=0o755)
+                if self.data_owner is not None:
+                    os.chown(vdir / DATA, *self.data_owner)
                 meta = {"name": name, "created_at": _now(), "labels": dict(labels or {}),
                         "options": dict(options or {}), "anonymous": anonymous}
                 write_atomic(vdir / META, json.dumps(meta, indent=1).encode())
