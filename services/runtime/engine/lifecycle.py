@@ -20,6 +20,7 @@ from client.errors import FailedPrecondition, InvalidArgument, NotFound
 from client.units import from_human_size, parse_signal
 from services.common.log import get_logger
 from services.runtime.engine.containers import ContainerRecord
+from services.runtime.engine.mounts import is_mounted, mount_overlay
 from services.runtime.engine.restart import RESTARTING, kill_cancels
 from services.runtime.engine.runtimestate import ExitStatus, RuntimeState
 from services.runtime.engine.status import refresh, utc_now
@@ -65,6 +66,7 @@ class Lifecycle(RuntimeState):
             if record.starts:
                 self._oci("delete", "--force", record.id, check=False)
                 shutil.rmtree(shim_dir, ignore_errors=True)
+            self._mount_rootfs(record)
             shim_dir.mkdir(mode=0o700, exist_ok=True)
             done = threading.Event()
             self._exited[record.id] = done
@@ -111,6 +113,20 @@ class Lifecycle(RuntimeState):
         self.volumes.events("mount", record.id, record.mounts)
         self._watch(record)
         return record
+
+    def _mount_rootfs(self, record: ContainerRecord) -> None:
+        """Its rootfs, mounted at create, is gone after a host reboot: mount
+        it again over the same layers and writable dirs (what it wrote stays)."""
+        rootfs = self._dir(record) / "rootfs"
+        if not record.rootfs or is_mounted(rootfs):
+            return
+        lower, upper, work = record.rootfs["lowerdirs"], record.rootfs["upperdir"], record.rootfs["workdir"]
+        remap = getattr(self, "remap", None)  # core's userns.RemapLayers, None without --userns-remap
+        if remap is not None and record.host_config.userns_mode != "host":
+            remap.mount(rootfs, lower, upper, work, self._dir(record) / "layers")
+        else:
+            mount_overlay(rootfs, lower, upper, work)
+        log.info("container.rootfs_mounted_again", id=record.id)
 
     def _await_started(self, record: ContainerRecord, timeout: float = 30.0) -> None:
         status = shimclient.wait_status(str(self._dir(record) / "shim"), ("running", "exited"), timeout=timeout)

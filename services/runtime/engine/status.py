@@ -29,16 +29,19 @@ def refresh(record: ContainerRecord, shim_dir: Path) -> bool:
     if status is None:
         return record.status in ("running", "paused") and alive(record.pid)
     if status.state in ("created", "running"):
-        # "paused" (engine/pausing.py) is a running container's state the supervisor does not know
-        record.status = "paused" if record.status == "paused" else "running"
-        record.pid = status.pid or record.pid
-        record.started_at = status.started_at or record.started_at
-        if alive(record.pid) or shimclient.shim_alive(str(shim_dir)):
+        pid = status.pid or record.pid
+        if alive(pid) or shimclient.shim_alive(str(shim_dir)):
+            # "paused" (engine/pausing.py) is a running container's state the supervisor does not know
+            record.status = "paused" if record.status == "paused" else "running"
+            record.pid = pid
+            record.started_at = status.started_at or record.started_at
             return True
-        # supervisor and process both gone without a final status
-        record.status, record.exit_code, record.finished_at = "exited", 255, utc_now()
-        record.error = "supervisor exited without recording a status"
-        return False
+        # supervisor and process both gone without a final status (a host
+        # reboot): settled once, so every later look agrees on it
+        shimclient.record_lost(str(shim_dir), utc_now(), shimclient.LOST)
+        status = read_status(shim_dir)
+        if status is None:
+            return False
     if record.status != "restarting":  # a restart under its policy is pending (engine/restart.py)
         record.status = "exited"
     record.pid = 0

@@ -39,7 +39,7 @@ __all__ = [
     "ShimConfig", "ShimStatus", "ShimStartFailed", "ShimUnavailable", "StatusNotFound",
     "AttachConnection", "SHIM_MAIN", "KIND_STDOUT", "KIND_STDERR", "KIND_EXIT",
     "shim_command", "spawn_shim", "read_status", "wait_status", "shim_pid", "shim_alive", "shim_pidfd",
-    "attach", "shim_args", "Zygote", "ZYGOTE_MAIN", "INPROC_OCI", "SHIM_DIED", "supervisor_lost", "record_lost",
+    "attach", "shim_args", "Zygote", "ZYGOTE_MAIN", "INPROC_OCI", "SHIM_DIED", "LOST", "supervisor_lost", "record_lost",
 ]
 
 #: the file the runtime service runs with ``python -I -S`` (no site-packages, no runpy)
@@ -271,15 +271,20 @@ def supervisor_lost(state_dir: str) -> bool:
     return (status is None or status.state != "exited") and not shim_alive(state_dir)
 
 
-def record_lost(state_dir: str, finished_at: str) -> None:
-    """Write the final status a dead shim could not: exited with
-    :data:`SHIM_DIED`, once the runtime killed what it ran."""
+#: the exit code and State.Error of a container found gone with its shim (a host
+#: reboot): unknown, 255 as dockerd's restore reports a task containerd lost
+LOST = (255, "supervisor exited without recording a status")
+
+
+def record_lost(state_dir: str, finished_at: str, outcome: tuple[int, str] = SHIM_DIED) -> None:
+    """Write the final status a dead shim could not: exited with ``outcome``
+    (:data:`SHIM_DIED` once the runtime killed what it ran, :data:`LOST`)."""
     try:
         last = read_status(state_dir)
     except (StatusNotFound, ShimUnavailable):
         last = ShimStatus(state="created")
-    code, error = SHIM_DIED
-    doc = {"state": "exited", "pid": last.pid, "exit_code": code, "signal": "SIGKILL", "oom_killed": False,
+    code, error = outcome
+    doc = {"state": "exited", "pid": last.pid, "exit_code": code, "signal": "SIGKILL" if code == 137 else None, "oom_killed": False,
            "started_at": last.started_at, "finished_at": finished_at, "error": error}
     write_state_file(os.path.join(state_dir, STATUS_FILE), json.dumps(doc))
 
