@@ -24,9 +24,7 @@ its exit status and one-line message. The whole module takes about a minute.
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 import os
 import re
 import subprocess
@@ -39,6 +37,7 @@ from barque.images.v1 import images_pb2
 from barque.runtime.v1 import runtime_pb2
 from client.errors import BarqueError
 from tests.support import hostilecorpus
+from tests.support.archives import docker_archive, oci_archive, store_state
 from tests.support.engine import CLI, REPO, CliResult, Engine
 from tests.support.hostilecorpus import Case, Sentinel
 from tests.support.images import push_image
@@ -65,16 +64,6 @@ def corpus(sentinel: Sentinel) -> dict[str, Case]:
 def _host_untouched(sentinel: Sentinel):
     yield
     sentinel.assert_untouched()
-
-
-def _store(engine: Engine) -> tuple:
-    root = engine.state("images")
-    leftovers = [str(p) for d in (root / "content" / "ingest", root / "snapshots" / "tmp") if d.exists()
-                 for p in d.iterdir()]
-    images = json.loads((root / "metadata.json").read_text()) if (root / "metadata.json").exists() else {}
-    return (sorted(p.name for p in (root / "content" / "blobs" / "sha256").glob("*")),
-            sorted(p.name for p in (root / "snapshots" / "snapshots").glob("*")),
-            sorted(images.get("images", {})), sorted(images.get("names", {})), leftovers)
 
 
 def _refused(res, case_words: str) -> None:
@@ -132,10 +121,10 @@ def _layers(cases) -> list[bytes]:
 def test_pull_refused(rt_engine: Engine, images, registry, corpus, name: str) -> None:
     case = corpus[name]
     img = push_image(registry, _repo(name), "latest", [*case.lowers, case.layer])
-    before = _store(rt_engine)
+    before = store_state(rt_engine)
     _refused_rpc(lambda: list(images.Pull(images_pb2.PullRequest(reference=img.ref), timeout=60)),
                  case.layer_outcome.refused or "")
-    assert _store(rt_engine) == before
+    assert store_state(rt_engine) == before
 
 
 def test_pull_cli(rt_engine: Engine, registry, corpus) -> None:
@@ -146,11 +135,11 @@ def test_pull_cli(rt_engine: Engine, registry, corpus) -> None:
     rt_engine.ok("rmi", img.ref)
     case = corpus[CLI_CASE]
     bad = push_image(registry, _repo(CLI_CASE), "cli", [*case.lowers, case.layer])
-    before = _store(rt_engine)
+    before = store_state(rt_engine)
     res = rt_engine.cli("pull", bad.ref)
     _refused(res, case.layer_outcome.refused or "")
     assert res.returncode == 125
-    assert _store(rt_engine) == before
+    assert store_state(rt_engine) == before
 
 
 # ---- import ------------------------------------------------------------------------------------
@@ -166,83 +155,27 @@ def _import(images, ref: str, tar: bytes):
 def test_import(rt_engine: Engine, images, corpus, name: str) -> None:
     case = corpus[name]
     ref = _repo(name) + ":imported"
-    before = _store(rt_engine)
+    before = store_state(rt_engine)
     if case.layer_outcome.contained:
         _import(images, ref, case.layer)
         images.Remove(images_pb2.RemoveRequest(reference=ref), timeout=30)
     else:
         _refused_rpc(lambda: _import(images, ref, case.layer), case.layer_outcome.refused or "")
-        assert _store(rt_engine) == before
+        assert store_state(rt_engine) == before
 
 
 def test_import_cli(rt_engine: Engine, corpus, tmp_path: Path) -> None:
     case = corpus[CLI_CASE]
     tar = tmp_path / "case.tar"
     tar.write_bytes(case.layer)
-    before = _store(rt_engine)
+    before = store_state(rt_engine)
     res = rt_engine.cli("import", str(tar), "breakout/import:cli")
     _refused(res, case.layer_outcome.refused or "")
     assert res.returncode == 1
-    assert _store(rt_engine) == before
+    assert store_state(rt_engine) == before
 
 
 # ---- load --------------------------------------------------------------------------------------
-
-
-def _tar(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size, info.mode = len(data), 0o644
-            t.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
-def _config(layers: list[bytes]) -> bytes:
-    return json.dumps({"architecture": "amd64", "os": "linux", "config": {},
-                       "rootfs": {"type": "layers",
-                                  "diff_ids": ["sha256:" + hashlib.sha256(x).hexdigest() for x in layers]}}).encode()
-
-
-def docker_archive(images: dict[str, list[bytes]]) -> bytes:
-    """A ``docker save`` archive (20.10's form) of ``{tag: [layer tar, ...]}``."""
-    files: dict[str, bytes] = {}
-    manifest = []
-    for tag, layers in images.items():
-        config = _config(layers)
-        cfg = hashlib.sha256(config).hexdigest() + ".json"
-        names = []
-        for tar in layers:
-            name = hashlib.sha256(tar).hexdigest() + "/layer.tar"
-            files[name] = tar
-            names.append(name)
-        files[cfg] = config
-        manifest.append({"Config": cfg, "RepoTags": [tag], "Layers": names})
-    files["manifest.json"] = json.dumps(manifest).encode()
-    return _tar(files)
-
-
-def oci_archive(images: dict[str, list[bytes]]) -> bytes:
-    """An OCI image layout archive of ``{tag: [layer tar, ...]}``, uncompressed layers."""
-    blobs: dict[str, bytes] = {}
-
-    def put(data: bytes) -> dict:
-        digest = hashlib.sha256(data).hexdigest()
-        blobs["blobs/sha256/" + digest] = data
-        return {"digest": "sha256:" + digest, "size": len(data)}
-
-    index = []
-    for tag, layers in images.items():
-        manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                    "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **put(_config(layers))},
-                    "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", **put(x)} for x in layers]}
-        index.append({"mediaType": "application/vnd.oci.image.manifest.v1+json",
-                      **put(json.dumps(manifest).encode()),
-                      "annotations": {"io.containerd.image.name": tag,
-                                      "org.opencontainers.image.ref.name": tag.rsplit(":", 1)[1]}})
-    return _tar({"oci-layout": b'{"imageLayoutVersion":"1.0.0"}',
-                 "index.json": json.dumps({"schemaVersion": 2, "manifests": index}).encode(), **blobs})
 
 
 def _load(images, data: bytes):
@@ -255,9 +188,9 @@ def test_load_refused(rt_engine: Engine, images, corpus, name: str, form: str) -
     case = corpus[name]
     archive = (docker_archive if form == "docker" else oci_archive)(
         {_repo(name) + ":loaded": [*case.lowers, case.layer]})
-    before = _store(rt_engine)
+    before = store_state(rt_engine)
     _refused_rpc(lambda: _load(images, archive), case.layer_outcome.refused or "")
-    assert _store(rt_engine) == before
+    assert store_state(rt_engine) == before
 
 
 @pytest.mark.parametrize("form", ["docker", "oci"])
@@ -273,11 +206,11 @@ def test_load_cli(rt_engine: Engine, corpus, tmp_path: Path, form: str) -> None:
     rt_engine.ok("rmi", *tags)
     case = corpus[CLI_CASE]
     archive.write_bytes(build({"breakout/load:cli": [*case.lowers, case.layer]}))
-    before = _store(rt_engine)
+    before = store_state(rt_engine)
     res = rt_engine.cli("load", "-i", str(archive))
     _refused(res, case.layer_outcome.refused or "")
     assert res.returncode == 1
-    assert _store(rt_engine) == before
+    assert store_state(rt_engine) == before
 
 
 # ---- cp and ADD: the runtime's CopyTo ----------------------------------------------------------
@@ -368,21 +301,21 @@ def test_add_cli(rt_engine: Engine, busybox: str, corpus, tmp_path: Path) -> Non
     cases = [c for c in corpus.values() if c.add.contained and c.name not in _COMMIT_REFUSES]
     rt_engine.ok("build", "-q", "-t", "breakout/add:contained", str(_context(tmp_path / "ok", busybox, cases)))
     rt_engine.ok("rmi", "breakout/add:contained")
-    before = _store(rt_engine)
+    before = store_state(rt_engine)
     ctx = _context(tmp_path / "bad", busybox, [corpus[CLI_CASE]])
     res = rt_engine.cli("build", "-q", "-t", "breakout/add:refused", str(ctx))
     assert res.returncode != 0, res.stdout
     assert re.search(corpus[CLI_CASE].add.refused or "", res.stderr), res.stderr
     assert "breakout/add" not in rt_engine.ok("images").stdout
-    assert _store(rt_engine)[3:] == before[3:]  # no name, nothing staged (the cache may keep a step)
+    assert store_state(rt_engine)[3:] == before[3:]  # no name, nothing staged (the cache may keep a step)
 
 
 
 @pytest.mark.parametrize("name", _COMMIT_REFUSES)
 def test_add_of_invalid_whiteout_names_fails_at_the_commit(rt_engine: Engine, busybox: str, corpus,
                                                            tmp_path: Path, name: str) -> None:
-    before = _store(rt_engine)
+    before = store_state(rt_engine)
     res = rt_engine.cli("build", "-q", "-t", "breakout/add:wh", str(_context(tmp_path / "ctx", busybox, [corpus[name]])))
     _refused(res, "invalid whiteout")
     assert "breakout/add" not in rt_engine.ok("images").stdout
-    assert _store(rt_engine)[3:] == before[3:]  # no name, nothing staged (the cache may keep a step)
+    assert store_state(rt_engine)[3:] == before[3:]  # no name, nothing staged (the cache may keep a step)
