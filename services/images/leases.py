@@ -34,7 +34,7 @@ from typing import Any, Callable, Iterator, TypeVar
 
 from services.common.log import get_logger
 
-__all__ = ["Lease", "Leases", "leased", "current", "protect", "MTIME_SLACK_NS"]
+__all__ = ["Lease", "Leases", "leased", "current", "protect", "protect_image", "MTIME_SLACK_NS"]
 
 log = get_logger()
 
@@ -127,6 +127,14 @@ def protect(*digests: str) -> None:
     lease = _current.get()
     if lease is not None:
         lease.protect(*digests)
+
+
+def protect_image(record: Any) -> None:
+    """Protect an image an operation reads (a push, a save): its id, blobs and layers."""
+    from services.images.snapshots import chain_ids
+
+    protect(record.id, record.manifest.digest, record.config.digest, record.target.digest, *record.extra_blobs,
+            *(layer.digest for layer in record.layers), *chain_ids(record.diff_ids))
 
 
 def leased(what: str) -> Callable[[F], F]:

@@ -34,6 +34,7 @@ from client.errors import BarqueError, FailedPrecondition, InvalidArgument, NotF
 from client.imagespec import INDEX_TYPES, Descriptor
 from client.reference import parse_name, parse_reference, registry_host
 from services.common.log import get_logger
+from services.images.leases import protect_image
 from services.images.manifests import parse_manifest
 from services.images.metadata import ImageRecord
 
@@ -223,7 +224,10 @@ def _index_children(store: ImageStore, record: ImageRecord) -> tuple[bytes, list
 def push_image(store: ImageStore, target: RegistryTarget, reference: str,
                all_tags: bool = False) -> Iterator[PushEvent]:
     """Push ``reference`` (or every tag of its repository), yielding docker's progress."""
-    repository, tags = _tags(store, reference, all_tags)
+    with store.db.lock:  # what it reads is kept from here on (the push's lease)
+        repository, tags = _tags(store, reference, all_tags)
+        for _, image_id in tags:
+            protect_image(store.db.images[image_id])
     yield PushEvent("", "info", message=f"The push refers to repository [{repository}]")
     if not tags:
         raise NotFound(f"An image does not exist locally with the tag: {parse_reference(reference).familiar_name}")

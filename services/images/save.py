@@ -34,6 +34,7 @@ from client.errors import DataLoss, InvalidArgument
 from client.imagespec import Descriptor, MediaType, digest_hex, sha256_digest
 from client.reference import parse_reference
 from services.images.compression import open_decompressed
+from services.images.leases import leased, protect_image
 from services.images.metadata import ImageRecord
 from services.images.snapshots import chain_ids
 
@@ -100,9 +101,15 @@ def save_archive(store: ImageStore, references: list[str], fmt: str = FORMAT_DOC
     the first chunk when one names no kept image."""
     if fmt not in (FORMAT_DOCKER, FORMAT_OCI):
         raise InvalidArgument(f"unknown save format {fmt!r}: want docker or oci")
-    images = resolve_images(store, references)
-    parts = _docker_parts(store, images) if fmt == FORMAT_DOCKER else _oci_parts(store, images)
-    return _rechunk(parts)
+    return _leased_chunks(store, resolve_images(store, references), fmt)
+
+
+@leased("save")
+def _leased_chunks(store: ImageStore, images: list[SavedImage], fmt: str) -> Iterator[bytes]:
+    """The archive's chunks, read under a lease that keeps the images' blobs and layers."""
+    for image in images:
+        protect_image(image.record)
+    yield from _rechunk(_docker_parts(store, images) if fmt == FORMAT_DOCKER else _oci_parts(store, images))
 
 
 def _rechunk(parts: Iterator[bytes]) -> Iterator[bytes]:
