@@ -59,11 +59,14 @@ class Registry:
 
 
 def start_registry(workdir: Path, *, username: str | None = None, password: str | None = None,
-                   port: int | None = None, timeout: float = 20.0, schema1: bool = False) -> Registry:
+                   port: int | None = None, timeout: float = 20.0, schema1: bool = False,
+                   extra_config: str = "") -> Registry:
     """Start ``docker-registry serve`` on 127.0.0.1; basic auth when a username is given.
 
     ``schema1`` lets the registry accept (signed) Docker schema1 manifest pushes,
     which distribution 2.8 refuses by default ("manifest schema v1 unsupported").
+    ``extra_config``: more top-level YAML of the registry's config (e.g. a
+    ``validation:`` section).
     """
     workdir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
@@ -83,6 +86,7 @@ def start_registry(workdir: Path, *, username: str | None = None, password: str 
         f"http:\n  addr: 127.0.0.1:{port}\n"
         + auth
         + ("compatibility:\n  schema1:\n    enabled: true\n" if schema1 else "")
+        + extra_config
     )
     log_path = workdir / "registry.log"
     with open(log_path, "ab") as log:
