@@ -23,12 +23,21 @@ __all__ = ["parse_manifest", "parse_config"]
 
 def parse_manifest(data: bytes, digest: str) -> tuple[Descriptor, list[Descriptor]]:
     """(config descriptor, layer descriptors) of the image manifest ``data``;
-    InvalidArgument for an index, another document type, or a layer type
-    barque cannot unpack."""
+    InvalidArgument for an index, another document type, a document that is
+    both a manifest and an index or whose ``mediaType`` names the other
+    (CVE-2021-41190), a malformed digest (CVE-2024-3727: digests become file
+    names), or a layer type barque cannot unpack."""
     try:
         doc = json.loads(data)
     except ValueError as exc:
         raise InvalidArgument(f"manifest {digest} is not JSON") from exc
+    if not isinstance(doc, dict):
+        raise InvalidArgument(f"manifest {digest} is not a JSON object")
+    # CVE-2021-41190: a document read as a manifest here and as an index elsewhere
+    if "manifests" in doc and ("layers" in doc or "config" in doc):
+        raise InvalidArgument(f"manifest {digest}: ambiguous document has both manifests and layers/config")
+    if doc.get("mediaType") in MANIFEST_TYPES and "manifests" in doc:
+        raise InvalidArgument(f"manifest {digest}: media type {doc['mediaType']} does not match the document")
     media_type = doc.get("mediaType") or (
         MediaType.OCI_MANIFEST if "config" in doc else MediaType.OCI_INDEX if "manifests" in doc else ""
     )

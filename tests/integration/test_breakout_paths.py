@@ -24,7 +24,9 @@ its exit status and one-line message. The whole module takes about a minute.
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import os
 import re
 import subprocess
@@ -37,7 +39,7 @@ from barque.images.v1 import images_pb2
 from barque.runtime.v1 import runtime_pb2
 from client.errors import BarqueError
 from tests.support import hostilecorpus
-from tests.support.archives import docker_archive, oci_archive, store_state
+from tests.support.archives import _tar, docker_archive, oci_archive, store_state
 from tests.support.engine import CLI, REPO, CliResult, Engine
 from tests.support.hostilecorpus import Case, Sentinel
 from tests.support.images import push_image
@@ -319,3 +321,42 @@ def test_add_of_invalid_whiteout_names_fails_at_the_commit(rt_engine: Engine, bu
     _refused(res, "invalid whiteout")
     assert "breakout/add" not in rt_engine.ok("images").stdout
     assert store_state(rt_engine)[3:] == before[3:]  # no name, nothing staged (the cache may keep a step)
+
+
+# ---- documents: CVE-2024-3727, CVE-2021-41190 through load -------------------------------------
+
+
+def _doc_archive(doc: hostilecorpus.DocCase) -> bytes:
+    """An OCI archive whose index names ``doc`` (by its true digest) as an image manifest."""
+    body = hostilecorpus.manifest_bytes(doc)
+    digest = hashlib.sha256(body).hexdigest()
+    index = {"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:" + digest,
+        "size": len(body), "annotations": {"io.containerd.image.name": "breakout/doc:1"}}]}
+    return _tar({"oci-layout": b'{"imageLayoutVersion":"1.0.0"}', "index.json": json.dumps(index).encode(),
+                 "blobs/sha256/" + digest: body})
+
+
+def _index_archive(bad_digest: str) -> bytes:
+    """An OCI archive whose index.json itself names a manifest by ``bad_digest``."""
+    index = {"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": bad_digest, "size": 2}]}
+    return _tar({"oci-layout": b'{"imageLayoutVersion":"1.0.0"}', "index.json": json.dumps(index).encode()})
+
+
+@pytest.mark.parametrize("doc", hostilecorpus.documents(), ids=lambda d: d.name)
+def test_load_documents_refused(rt_engine: Engine, images, doc) -> None:
+    before = store_state(rt_engine)
+    with pytest.raises(BarqueError) as err:
+        _load(images, _doc_archive(doc))
+    assert "\n" not in str(err.value).strip()
+    assert re.search(doc.error, str(err.value)), str(err.value)
+    assert store_state(rt_engine) == before
+
+
+@pytest.mark.parametrize("digest", ["sha256:../../../../etc/passwd", "sha256:" + "A" * 64, "md5:" + "a" * 32,
+                                    "sha256:" + "a" * 63])
+def test_load_index_digest_refused(rt_engine: Engine, images, digest: str) -> None:
+    before = store_state(rt_engine)
+    _refused_rpc(lambda: _load(images, _index_archive(digest)), "invalid digest")
+    assert store_state(rt_engine) == before

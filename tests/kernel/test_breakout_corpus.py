@@ -6,7 +6,8 @@ them) and as a copy (``extract_tar`` into a root holding the lowers, as
 ``cp`` and ``ADD``), with openat2 and with the fallback walk. A sentinel
 directory beside the root, the host's ``/``, ``/etc``, ``/etc/passwd`` and
 ``/tmp`` must be unchanged whatever the outcome. The document cases run
-through the pull's readers (``manifest_media_type``, ``parse_manifest``).
+through the pull's readers (``manifest_media_type``, ``parse_manifest``);
+tests/integration/test_breakout_paths.py runs them through ``load`` too.
 
 Mapping (source -> corpus case -> outcome as a layer, through ``cp`` and
 through ``ADD``; the CVE and barque rows' details are each case's ``source``
