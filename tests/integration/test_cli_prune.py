@@ -150,8 +150,19 @@ def test_dangling_and_filters(fresh_rt_engine, test_images, labelled) -> None:
         t.addfile(info, io.BytesIO(b"hi\n"))
     eng.ok("pull", busybox)
     new = eng.ok("import", "-", "fresh:1", input=tar.getvalue().decode("latin-1")).stdout.strip()
+    with eng.client("images") as images:  # a build step, tagged: the build cache holds it
+        cached = images.Commit(images_pb2.CommitRequest(
+            parent=test_images["oci-gzip"].config_digest, empty_layer=True, cache_key="prune-k1",
+            reference="cached:1", config_json=b'{"Cmd":["sh"]}', created_by="#(nop) CMD"), timeout=60).image.id
+        assert [c.in_use for c in images.DiskUsage(images_pb2.DiskUsageRequest()).build_cache] == [True]
     out = eng.ok("image", "prune", "-a", "-f", "--filter", "until=1h").stdout  # busybox was built long ago
-    assert f"deleted: {test_images['oci-gzip'].config_digest}" in out and new not in out
+    assert f"deleted: {test_images['oci-gzip'].config_digest}" in out and new not in out and cached not in out
+    out = eng.ok("image", "prune", "-a", "-f").stdout
+    assert "untagged: fresh:1" in out.splitlines() and f"deleted: {new}" in out.splitlines()
+    assert "untagged: cached:1" in out.splitlines() and cached not in out  # untagged only: the cache's now
+    assert _ids(eng) == {cached}
+    assert eng.ok("builder", "prune", "-f").stdout.startswith("Deleted build cache objects:\n")
+    assert _ids(eng) == set() and _snapshots(eng) == set()
 
     a = eng.ok("create", "--label", "x=1", busybox, "true").stdout.strip()
     b = eng.ok("create", "--label", "x=2", busybox, "true").stdout.strip()
