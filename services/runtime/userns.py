@@ -176,5 +176,12 @@ class RemapLayers:
                 scratch.rmdir()
 
     def prune(self) -> int:
-        """Remove the copies whose layer the image store no longer has; their count."""
-        return self.copies.prune()
+        """Remove the copies whose layer the image store no longer has (and,
+        with the last, the range's dirs); their count."""
+        removed = self.copies.prune()
+        for directory in (self.copies.root.parent, self.copies.root.parent.parent):  # <uid>.<gid>, userns
+            try:
+                directory.rmdir()
+            except OSError:
+                break
+        return removed

@@ -85,9 +85,7 @@ class LayerCopies:
                     shutil.rmtree(entry, ignore_errors=True)
                     removed += 1
             try:
-                self.root.rmdir()  # the last copy went: nothing of the range is left
-                self.root.parent.rmdir()
-                self.root.parent.parent.rmdir()
+                self.root.rmdir()  # the last copy went
             except OSError:
                 pass
         return removed
