@@ -1,6 +1,6 @@
 """Decompression bombs against configured caps: a pull or a load over a layer's
-byte or entry cap, or over an image's byte or entry budget, fails with one
-line naming the cap and keeps nothing (blobs, snapshots, records, ingest and
+byte or entry cap, or over an image's byte or entry budget (an import over a
+layer's), fails with one line naming the cap and keeps nothing (blobs, snapshots, records, ingest and
 staging as before); an image under every cap is pulled and loaded.
 
 The engine runs with small caps from the environment (``[images]``'s
@@ -79,6 +79,17 @@ def test_load_over_a_cap(capped: Engine, tmp_path: Path, bomb: str, form: str) -
     archive.write_bytes((docker_archive if form == "docker" else oci_archive)({f"bomb/{bomb}:1": layers}))
     before = store_state(capped)
     _refused(capped.cli("load", "-i", str(archive)), words)
+    assert store_state(capped) == before
+
+
+@pytest.mark.parametrize("bomb", ["layer-bytes", "layer-entries"])
+def test_import_over_a_cap(capped: Engine, tmp_path: Path, bomb: str) -> None:
+    """An import is one layer: its caps and the image's both bound it."""
+    (layer,), words = BOMBS[bomb]
+    tar = tmp_path / "bomb.tar"
+    tar.write_bytes(layer)
+    before = store_state(capped)
+    _refused(capped.cli("import", str(tar), "bomb/imported:1"), words)
     assert store_state(capped) == before
 
 
