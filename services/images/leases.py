@@ -34,13 +34,16 @@ from typing import Any, Callable, Iterator, TypeVar
 
 from services.common.log import get_logger
 
-__all__ = ["Lease", "Leases", "leased", "current", "protect", "protect_image", "MTIME_SLACK_NS"]
+__all__ = ["Lease", "Leases", "leased", "current", "protect", "protect_image", "MTIME_SLACK_NS", "MAX_AGE_NS"]
 
 log = get_logger()
 
 #: a file's modification time may lag the clock read at the lease's start
 #: by the filesystem's timestamp granularity; keep what is this much older too
 MTIME_SLACK_NS = 2_000_000_000
+
+#: past this age a lease's start no longer holds back what was written since (its digests stay protected)
+MAX_AGE_NS = 24 * 3600 * 1_000_000_000
 
 _current: contextvars.ContextVar["Lease | None"] = contextvars.ContextVar("barque_images_lease", default=None)
 
@@ -106,9 +109,18 @@ class Leases:
         return out
 
     def oldest_ns(self) -> int | None:
-        """Start of the oldest held lease (minus :data:`MTIME_SLACK_NS`), or None when none is held."""
+        """Start of the oldest held lease (minus :data:`MTIME_SLACK_NS`), or
+        None when none is held. A lease older than :data:`MAX_AGE_NS` no
+        longer counts here (logged): an operation abandoned without its end
+        must not keep everything written since, for ever."""
+        now = time.time_ns()
         with self._lock:
-            starts = [lease.started_ns for lease in self._held.values()]
+            leases = list(self._held.values())
+        starts = [lease.started_ns for lease in leases if now - lease.started_ns < MAX_AGE_NS]
+        for lease in leases:
+            if now - lease.started_ns >= MAX_AGE_NS:
+                log.warning("lease.expired", lease=lease.id, what=lease.what,
+                            age_s=(now - lease.started_ns) // 1_000_000_000)
         return min(starts) - MTIME_SLACK_NS if starts else None
 
     def held(self) -> list[str]:

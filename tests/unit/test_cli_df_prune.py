@@ -209,3 +209,15 @@ def test_leases_nest_and_end_on_errors() -> None:
             assert lease.started_ns - MTIME_SLACK_NS == store.leases.oldest_ns()
             raise RuntimeError("boom")
     assert store.leases.held() == [] and protect("sha256:y") is None
+
+
+def test_an_abandoned_lease_stops_holding_back_new_writes(monkeypatch) -> None:
+    import services.images.leases as leases
+
+    store = _Store()
+    with store.leases.hold("pull") as lease:
+        lease.protect("sha256:z")
+        assert store.leases.oldest_ns() is not None
+        monkeypatch.setattr(leases, "MAX_AGE_NS", 0)
+        assert store.leases.oldest_ns() is None  # expired: new writes are no longer kept for it
+        assert store.leases.protected() == {"sha256:z"}  # what it named still is
