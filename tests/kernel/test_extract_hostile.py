@@ -1,6 +1,11 @@
 """Hostile layers (security-reliability.md §1.2 T1-T13, §1.3): refused or contained, host untouched (root).
 
-Every test plants a sentinel tree next to the extraction root, snapshots it and
+The breakout corpus (tests/support/hostilecorpus.py, run by
+tests/kernel/test_breakout_corpus.py) holds the cases mapped to containerd
+and the CVEs, barque's T1-T8 among them; this module keeps the variants and
+limits beside them (more '..' spellings, invalid whiteout names, admin
+xattrs, hardlinks to directories, a symlink replaced by a directory, caps,
+an out-of-range uid). Every test plants a sentinel tree next to the extraction root, snapshots it and
 the temp dir, applies the layer, and asserts that nothing outside the root was
 created, changed or linked. Each runs with openat2 and with the fallback walk.
 """
@@ -17,18 +22,7 @@ import pytest
 from services.common.safetar import beneath as fdpath
 from services.common.safetar.apply import LayerLimits, UnsafeLayer, apply_layer
 from services.common.safetar.errors import LayerTooLarge, MalformedLayer
-from tests.support.layers import (
-    abs_layer,
-    build_tar,
-    dir_entry,
-    dotdot_layer,
-    dotdot_symlink_layer,
-    file_entry,
-    hardlink_entry,
-    hardlink_escape_layer,
-    symlink_entry,
-    symlink_escape_layer,
-)
+from tests.support.layers import build_tar, dir_entry, file_entry, hardlink_entry, symlink_entry
 
 pytestmark = [
     pytest.mark.root,
@@ -87,63 +81,11 @@ def host(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Mon
     h.assert_untouched()
 
 
-def test_dotdot_name_refused(host: Host) -> None:
-    with pytest.raises(UnsafeLayer, match=r"'\.\./escape'.*'\.\.' component"):
-        host.apply(dotdot_layer())
-    assert not (host.tmp / "escape").exists()
-
-
 @pytest.mark.parametrize("name", ["a/../../x", "/../x", "..", "a/b/../../../x", "./../x"])
 def test_dotdot_variants_refused(host: Host, name: str) -> None:
     with pytest.raises(UnsafeLayer, match="'..' component"):
         host.apply(build_tar([file_entry(name, b"escape")]))
     assert not (host.tmp / "x").exists()
-
-
-def test_absolute_name_stays_inside(host: Host) -> None:
-    host.apply(abs_layer())
-    assert (host.root / "abs-escape").read_bytes() == b"escaped via absolute name\n"
-    assert not Path("/abs-escape").exists()
-
-
-def test_write_through_absolute_symlink_refused(host: Host) -> None:
-    with pytest.raises(UnsafeLayer, match=r"evil/pwned.*symlink"):
-        host.apply(symlink_escape_layer(str(host.sentinel / "dir")))
-    assert not (host.sentinel / "dir/pwned").exists()
-
-
-def test_write_through_relative_escape_symlink_refused(host: Host) -> None:
-    with pytest.raises(UnsafeLayer, match=r"evil/x.*symlink"):
-        host.apply(dotdot_symlink_layer())
-
-
-def test_write_through_in_root_symlink_also_refused(host: Host) -> None:
-    # even a symlink that stays inside is never followed while extracting
-    raw = build_tar([dir_entry("real/"), symlink_entry("alias", "real"), file_entry("alias/f", b"x")])
-    with pytest.raises(UnsafeLayer, match="symlink"):
-        host.apply(raw)
-
-
-def test_hardlinks_to_host_files_refused(host: Host) -> None:
-    with pytest.raises(UnsafeLayer, match="passwd-link.*not an earlier entry"):
-        host.apply(hardlink_escape_layer())
-    with pytest.raises(UnsafeLayer, match="'..' component"):
-        host.apply(build_tar([hardlink_entry("outside-link", "../sentinel/file")]))
-
-
-def test_hardlink_through_symlinked_dir_refused(host: Host) -> None:
-    raw = build_tar([symlink_entry("ln", str(host.sentinel)), hardlink_entry("h", "ln/file")])
-    with pytest.raises(UnsafeLayer, match="not an earlier entry.*symlink"):
-        host.apply(raw)
-    assert not (host.root / "h").exists()
-
-
-def test_hardlink_to_symlink_links_the_symlink_not_the_host_file(host: Host) -> None:
-    target = str(host.sentinel / "file")
-    h_info, _ = hardlink_entry("h", "s")
-    h_info.mode = 0o777  # T6: a chmod through the link must not reach the sentinel
-    host.apply(build_tar([symlink_entry("s", target), (h_info, None)]))
-    assert (host.root / "h").is_symlink() and os.readlink(host.root / "h") == target
 
 
 def test_hardlink_to_directory_or_missing_refused(host: Host) -> None:
@@ -164,36 +106,10 @@ def test_symlink_replaced_by_dir_does_not_touch_target(host: Host) -> None:
     assert (host.root / "foo/bar").read_bytes() == b"inside"
 
 
-def test_file_over_host_symlink_does_not_write_through(host: Host) -> None:
-    raw = build_tar([symlink_entry("f", str(host.sentinel / "file")), file_entry("f", b"overwrite", mode=0o777)])
-    host.apply(raw)
-    assert (host.root / "f").read_bytes() == b"overwrite"
-
-
-def test_dir_entry_through_symlink_parent_refused(host: Host) -> None:
-    raw = build_tar([symlink_entry("evil", str(host.sentinel)), dir_entry("evil/dir/", mode=0o777)])
-    with pytest.raises(UnsafeLayer, match="symlink"):
-        host.apply(raw)
-
-
 @pytest.mark.parametrize("name", [".wh.", ".wh..", ".wh...", "etc/.wh..", ".wh..wh.plnk", "d/.wh..wh.aufs"])
 def test_invalid_whiteouts_refused(host: Host, name: str) -> None:
     with pytest.raises(UnsafeLayer, match="invalid whiteout"):
         host.apply(build_tar([file_entry(name, b"")]))
-
-
-def test_whiteout_under_symlink_parent_refused(host: Host) -> None:
-    raw = build_tar([symlink_entry("evil", str(host.sentinel)), file_entry("evil/.wh.file", b"")])
-    with pytest.raises(UnsafeLayer, match="symlink"):
-        host.apply(raw)
-    opq = build_tar([symlink_entry("evil", str(host.sentinel)), file_entry("evil/.wh..wh..opq", b"")])
-    with pytest.raises(UnsafeLayer, match="symlink"):
-        host.apply(opq)
-
-
-def test_whiteout_in_directory_component_is_a_plain_name(host: Host) -> None:
-    host.apply(build_tar([file_entry(".wh.etc/somefile", b"plain")]))
-    assert (host.root / ".wh.etc/somefile").read_bytes() == b"plain"
 
 
 @pytest.mark.parametrize("key", ["trusted.overlay.opaque", "trusted.overlay.redirect", "weird.ns"])
