@@ -80,17 +80,46 @@ class ChunkReader(io.RawIOBase):
         return n
 
 
+class _Decoding(io.RawIOBase):
+    """The archive's outer decompression, its failures (a truncated or garbled
+    bzip2, xz or zstd stream) raised as :class:`BadArchive`, not as the
+    decoder's EOFError or OSError."""
+
+    _ERRORS = (EOFError, OSError, lzma.LZMAError, zstandard.ZstdError)
+
+    def __init__(self, inner: BinaryIO, kind: str) -> None:
+        super().__init__()
+        self._inner = inner
+        self._kind = kind
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:  # type: ignore[override]
+        try:
+            data = self._inner.read(len(b))
+        except self._ERRORS as exc:
+            raise BadArchive(f"archive: the {self._kind} stream does not decode: {exc}") from exc
+        b[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._inner.close()
+        super().close()
+
+
 def open_archive(raw: BinaryIO) -> BinaryIO:
     """The tar stream of ``raw``, decompressed by its magic bytes."""
     buffered = io.BufferedReader(cast(io.RawIOBase, raw), 1 << 20)
     head = buffered.peek(6)[:6]
     if head.startswith(b"BZh"):
-        return cast(BinaryIO, bz2.BZ2File(buffered))
+        return cast(BinaryIO, _Decoding(cast(BinaryIO, bz2.BZ2File(buffered)), "bzip2"))
     if head.startswith(b"\xfd7zXZ\x00"):
-        return cast(BinaryIO, lzma.LZMAFile(buffered))
+        return cast(BinaryIO, _Decoding(cast(BinaryIO, lzma.LZMAFile(buffered)), "xz"))
     if head.startswith(b"\x28\xb5\x2f\xfd"):
-        return cast(BinaryIO, zstandard.ZstdDecompressor().stream_reader(
-            buffered, read_across_frames=True, closefd=False))
+        return cast(BinaryIO, _Decoding(cast(BinaryIO, zstandard.ZstdDecompressor().stream_reader(
+            buffered, read_across_frames=True, closefd=False)), "zstd"))
     return open_decompressed(cast(BinaryIO, buffered), "")
 
 
