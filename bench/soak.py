@@ -143,7 +143,8 @@ def run_soak(engines: list[str], opts: LoopOptions, bridge_every: int) -> dict:
                     "seconds": opts.seconds, "clients": opts.clients, "batch": opts.batch,
                     "engines": {}, "skipped": {},
                     "notes": ["docker and podman run every container with --network none; barque puts one in "
-                              f"{bridge_every} on its bridge (a veth pair each)" if bridge_every else
+                              f"{bridge_every} on its bridge (a veth pair each), half of those with a published "
+                              "loopback port" if bridge_every else
                               "every engine runs its containers with --network none"]}
     result["host"]["pythondontwritebytecode"] = os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     become_subreaper()

@@ -4,7 +4,8 @@
   (``tests/support/engine.py``), this tree's launcher and a warm command server
   of the soak's own (bench/barque.py's :class:`~bench.barque.BarqueRuntime`),
   logging at info level; its containers alternate between the engine's default
-  bridge (a veth pair each) and ``--network none``;
+  bridge (a veth pair each; every other one of those publishes a loopback port,
+  firewall rules of its own) and ``--network none``;
 * :class:`DockerSoak`: a private dockerd (tests/support/dockerd.py: Debian's
   20.10, overlay2, no bridge, no iptables), the legacy builder;
 * :class:`PodmanSoak`: podman with ``--root``/``--runroot``/``--tmpdir`` under a
@@ -85,8 +86,12 @@ class BarqueSoak(BarqueRuntime):
         return self.command(*args)
 
     def create_flags(self, seq: int) -> list[str]:
-        network = "bridge" if self.bridge_every and seq % self.bridge_every == 0 else "none"
-        return ["--network", network]
+        """Every ``bridge_every``-th container on the bridge (a veth pair), every
+        other one of those with a published loopback port (DNAT rules of its own)."""
+        if not self.bridge_every or seq % self.bridge_every:
+            return ["--network", "none"]
+        publish = ["-p", "127.0.0.1::8080"] if (seq // self.bridge_every) % 2 == 0 else []
+        return ["--network", "bridge", *publish]
 
     @property
     def pull_flags(self) -> list[str]:
