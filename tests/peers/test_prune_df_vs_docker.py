@@ -7,12 +7,14 @@ for byte; df's summary (TYPE, TOTAL and ACTIVE per row) and ``-v``'s
 section titles and column headers; ``container prune``'s lines with the
 ids and the size masked; and ``image prune -a``'s ``untagged:`` and
 ``deleted:`` lines exactly (image ids are config digests and the layers'
-are chain ids, so both engines name the same things).
+are chain ids, so both engines name the same things); and the ``prune``
+events each prune logs.
 """
 
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
@@ -69,6 +71,7 @@ def test_df_and_prunes_match_docker(barque, private_docker, test_images) -> None
             ours_r, theirs_r = barque.cli(*args, input="n\n"), _docker(docker, *args, input="n\n")
             assert (ours_r.stdout, ours_r.returncode) == (theirs_r.stdout, theirs_r.returncode), args
 
+        since = str(int(time.time()))
         # both images are in use: nothing goes
         assert barque.ok("image", "prune", "-a", "-f").stdout == docker.cli("image", "prune", "-a", "-f")
         ours, theirs = barque.ok("container", "prune", "-f").stdout, docker.cli("container", "prune", "-f")
@@ -77,6 +80,12 @@ def test_df_and_prunes_match_docker(barque, private_docker, test_images) -> None
         assert ours.splitlines()[0] == theirs.splitlines()[0] == "Deleted Images:"
         assert sorted(ours.splitlines()[1:-2]) == sorted(theirs.splitlines()[1:-2]), (ours, theirs)
         assert _mask(ours.splitlines()[-1]) == _mask(theirs.splitlines()[-1])
+        until = str(int(time.time()) + 1)
+        time.sleep(1.1)
+        events = ("events", "--since", since, "--until", until, "--filter", "event=prune", "--format",
+                  "{{.Type}} {{.Action}}")
+        ours, theirs = barque.ok(*events).lines, docker.cli(*events).splitlines()
+        assert ours == theirs == ["image prune", "container prune", "image prune"], (ours, theirs)
     finally:
         barque.ok("rm", "-f", barque_running)
         docker.cli("rm", "-f", docker_running)
