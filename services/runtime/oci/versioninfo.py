@@ -25,7 +25,7 @@ def features() -> dict:
         "hooks": [],
         "mountOptions": sorted({*rootfs._SET, *rootfs._CLEAR, *rootfs._PROPAGATION}),
         "linux": {
-            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "uts"],
+            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"],
             "capabilities": sorted(caps.CAPABILITIES),
             "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False},
             "seccomp": {"enabled": True},
