@@ -38,7 +38,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, cast
 
-from client.errors import DigestMismatch, InvalidArgument, NotFound, Unavailable
+from client.errors import DigestMismatch, InvalidArgument, Unavailable
 from client.imagespec import INDEX_TYPES, Descriptor, MediaType, Platform, sha256_digest
 from client.reference import parse_reference
 from client.version import go_arch
@@ -48,10 +48,11 @@ from services.images.budget import metered
 from services.images.compression import open_decompressed
 from services.images.commit import descriptor_json
 from services.images.layerwrite import GZIP_LEVEL, write_tar
-from services.images.leases import leased
+from services.images.leases import current, leased
 from services.images.manifests import parse_config, parse_manifest
 from services.images.metadata import ImageRecord
 from services.images.snapshots import chain_ids
+from services.images.undo import Undo
 
 if TYPE_CHECKING:
     from services.images.core import ImageStore, ImageView
@@ -258,6 +259,7 @@ class _Loader:
         self.sp = sp
         self.new_blobs: list[str] = []
         self.new_chains: list[str] = []
+        self.lease = current()  # the load's own: its protection keeps nothing from the undo
 
     def load(self, plans: list[_Plan]) -> list[LoadEvent]:
         made: list[tuple[_Plan, list[Descriptor], Descriptor, Descriptor]] = []
@@ -426,27 +428,13 @@ class _Loader:
         )
 
     def undo(self) -> None:
-        """Drop what this load made, unless an image took it meanwhile."""
-        store = self.store
-        with store.db.lock:
-            used: set[str] = set()
-            used_chains: set[str] = set(store.snapshots.active().values())
-            for r in store.db.images.values():
-                used.update([r.manifest.digest, r.config.digest, r.target.digest, *r.extra_blobs,
-                             *(x.digest for x in r.layers)])
-                used_chains.update(chain_ids(r.diff_ids))
-            for digest in self.new_blobs:
-                if digest not in used:
-                    try:
-                        store.content.delete(digest)
-                    except NotFound:
-                        pass
-            for chain in reversed(self.new_chains):
-                if chain not in used_chains and store.snapshots.exists(chain):
-                    try:
-                        store.snapshots.remove_committed(chain)
-                    except Exception:  # logged, not raised over the load's own error: gc takes it later
-                        log.exception("load.undo_failed", chain=chain)
+        """Drop what this load made, unless an image or another operation's lease holds it."""
+        undo = Undo(self.store, "load", lease=self.lease)
+        for digest in self.new_blobs:
+            undo.made_blob(digest)
+        for chain in self.new_chains:
+            undo.made_chain(chain)
+        undo.run()
         self.new_blobs.clear()
         self.new_chains.clear()
 
