@@ -148,3 +148,13 @@ def test_maps_the_kernel_refuses_fail_cleanly(bundle: Bundle):
     done = bundle.run("true")
     assert done.returncode != 0 and "uid_map" in done.stderr, done.stderr
     assert time.monotonic() - started < 30
+
+
+def test_joining_the_user_namespace_one_is_in(bundle: Bundle):
+    """A path naming the host's own user namespace is joined as a no-op (setns would refuse it)."""
+    linux = bundle.config["linux"]
+    linux["namespaces"] = [ns for ns in linux["namespaces"] if ns["type"] != "user"]
+    linux["namespaces"].append({"type": "user", "path": f"/proc/{os.getpid()}/ns/user"})
+    del linux["uidMappings"], linux["gidMappings"]
+    out = _ok(bundle.run("sh", "-c", "cat /proc/self/uid_map; id -u"))
+    assert out.split() == ["0", "0", "4294967295", "0"]

@@ -117,6 +117,11 @@ def _join_order(join: tuple[str, str]) -> int:
     return {"user": 0, "mount": 2}.get(join[0], 1)
 
 
+def _is_own_userns(fd: int) -> bool:
+    own, other = os.stat("/proc/self/ns/user"), os.fstat(fd)
+    return (own.st_dev, own.st_ino) == (other.st_dev, other.st_ino)
+
+
 def intermediate_main(cfg: InitConfig, sync: int) -> NoReturn:
     try:
         # opened while still the host's root: the state dir is closed to the
@@ -133,6 +138,8 @@ def intermediate_main(cfg: InitConfig, sync: int) -> NoReturn:
         for kind, path in sorted(joins, key=_join_order):
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
             try:
+                if kind == "user" and _is_own_userns(fd):
+                    continue  # setns refuses the namespace one is in (EINVAL): nothing to join
                 syscalls.setns(fd, NS_FLAGS[kind])
             finally:
                 os.close(fd)
