@@ -124,3 +124,32 @@ def test_dockers_refusals(host, network, message):
 
 def test_host_mode_allows_privileged_and_host_network():
     _spec(HostConfig(userns_mode="host", privileged=True), network="host")
+
+
+def test_default_makes_the_barque_user_and_its_ranges_as_dockerd_makes_dockremaps(tmp_path, monkeypatch):
+    """useradd, then usermod with the first free 65536 ids; nothing when all is there."""
+    uid_file, gid_file = _files(tmp_path, "alice:100000:65536\n", "alice:100000:65536\n")
+    calls: list[list[str]] = []
+
+    def fake_run(argv: list[str]) -> None:
+        calls.append(argv)
+        if argv[0] == "usermod":
+            span = argv[argv.index("--add-subuids") + 1]
+            first, last = (int(x) for x in span.split("-"))
+            for path in (uid_file, gid_file):
+                with open(path, "a") as f:
+                    f.write(f"barque:{first}:{last - first + 1}\n")
+
+    def no_user(name: str):
+        raise KeyError(name)
+
+    monkeypatch.setattr(idmap, "_run", fake_run)
+    monkeypatch.setattr(idmap.pwd, "getpwnam", no_user)
+    monkeypatch.setattr(idmap, "_user_names", lambda user: {user})
+    mapping = idmap.resolve("default", uid_file, gid_file)
+    assert calls == [["useradd", "--system", "--shell", "/bin/false", "--no-create-home", "barque"],
+                     ["usermod", "--add-subuids", "165536-231071", "--add-subgids", "165536-231071", "barque"]]
+    assert mapping.uids == ((0, 165536, 65536),) and mapping.gids == ((0, 165536, 65536),)
+    calls.clear()
+    monkeypatch.setattr(idmap.pwd, "getpwnam", lambda name: None)
+    assert idmap.resolve("default", uid_file, gid_file) == mapping and calls == []
