@@ -47,7 +47,7 @@ from pathlib import Path
 from bench.soak_checks import barque_checks, baseline
 from bench.soak_engines import BarqueSoak, DockerSoak, PodmanSoak
 from bench.soak_loop import LoopOptions, Sampler, run_loop, warm_up
-from bench.soak_stats import format_report, op_summary, ratio
+from bench.soak_stats import format_report, op_summary, quarter_means, ratio
 from bench.tools import ToolError, become_subreaper, reap_orphans, umount_under
 from tests.support.images import busybox_layout, layout_config, layout_layers, push_image, skopeo_push
 from tests.support.layers import marker_layer
@@ -79,14 +79,15 @@ def soak_barque(image: str, pull_refs: list[str], workdir: Path, opts: LoopOptio
         warm = warm_up(engine, image, pull_refs, workdir, opts)
         reap_orphans(set())
         before = baseline()
-        sampler = Sampler(engine.service_pids())
+        sampler = Sampler(engine.service_pids(), containers=engine.container_count)
         loop = run_loop(engine, image, pull_refs, workdir, opts, sampler)
         reap_orphans(set())
         checks = barque_checks(engine, before, loop["created"], sampler, loop["start"], loop["end"])
         prunes = [kind for kind, _ in engine.prunes()] + (["container prune"] if engine.container_prune else [])
         return {"version": engine.version(), "prunes": prunes, "warm_up": op_summary(warm, 1.0),
                 "ops": op_summary(loop["ops"], loop["end"] - loop["start"]), "peak_held": loop["peak_held"],
-                "held_at_end": loop["held_at_end"], "containers_created": len(loop["created"]), **checks}
+                "peak_listed": sampler.peak_containers, "held_at_end": loop["held_at_end"],
+                "containers_created": len(loop["created"]), **checks}
     finally:
         engine.close()
         reap_orphans(set())
@@ -98,10 +99,13 @@ def soak_peer(engine, image: str, pull_refs: list[str], workdir: Path, opts: Loo
         engine.setup()
         engine.cli_run("pull", *engine.pull_flags, image)
         warm = warm_up(engine, image, pull_refs, workdir, opts)
-        loop = run_loop(engine, image, pull_refs, workdir, opts)
+        sampler = Sampler(engine.service_pids(), containers=engine.container_count)
+        loop = run_loop(engine, image, pull_refs, workdir, opts, sampler)
+        rss = {name: quarter_means(samples, loop["start"], loop["end"]) for name, samples in sampler.rss.items()}
         return {"version": engine.version(), "warm_up": op_summary(warm, 1.0),
                 "ops": op_summary(loop["ops"], loop["end"] - loop["start"]), "peak_held": loop["peak_held"],
-                "held_at_end": loop["held_at_end"], "containers_created": len(loop["created"])}
+                "peak_listed": sampler.peak_containers, "held_at_end": loop["held_at_end"],
+                "containers_created": len(loop["created"]), "rss_quarters_kib": rss}
     finally:
         engine.close()
         reap_orphans(set())

@@ -20,7 +20,8 @@ barque's own are ``barque/<id>``).
 An engine offers what bench/soak_loop.py calls: ``name``, ``env``,
 ``cli(*args)`` (a full command line), ``create_flags(seq)``, ``pull_flags``,
 ``build_flags``, ``prunes()`` (the prune commands, each ``(kind, args)``),
-``container_prune`` (``container prune -f``, to which a client adds a filter
+``container_count()`` (the containers the engine's own state holds, read from
+its files, or None), ``container_prune`` (``container prune -f``, to which a client adds a filter
 on its own label so it prunes only the container it made for it; None where
 the engine has no ``container prune --filter``), ``service_pids()`` and
 ``close()``.
@@ -28,6 +29,7 @@ the engine has no ``container prune --filter``), ``service_pids()`` and
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -42,6 +44,15 @@ __all__ = ["BarqueSoak", "DockerSoak", "PodmanSoak", "PRUNE_LABEL"]
 
 #: the label of the containers a prune round makes for ``container prune --filter`` to remove
 PRUNE_LABEL = "soak.prune"
+
+
+def _entries(path: Path) -> int | None:
+    try:
+        return len(os.listdir(path))
+    except FileNotFoundError:
+        return 0
+    except OSError:
+        return None
 
 
 def _help_works(cli: list[str], env: dict[str, str], *args: str) -> str | None:
@@ -104,6 +115,9 @@ class BarqueSoak(BarqueRuntime):
     def prunes(self) -> list[tuple[str, list[str]]]:
         return self.prune_kinds
 
+    def container_count(self) -> int | None:
+        return _entries(self._engine().state("runtime") / "containers")
+
     def service_pids(self) -> dict[str, int]:
         pids = super().service_pids()
         return {"registry-proxy" if k == "registry" else "image-store" if k == "images" else k: v
@@ -149,6 +163,9 @@ class DockerSoak:
     def prunes(self) -> list[tuple[str, list[str]]]:
         return [("builder prune", ["builder", "prune", "-f"]), ("volume prune", ["volume", "prune", "-f"]),
                 ("network prune", ["network", "prune", "-f"]), ("image prune", ["image", "prune", "-f"])]
+
+    def container_count(self) -> int | None:
+        return _entries(self.daemon.data_root / "containers")
 
     def service_pids(self) -> dict[str, int]:
         return {"dockerd": self.daemon.proc.pid} if self.daemon.proc is not None else {}
@@ -217,6 +234,16 @@ class PodmanSoak:
 
     def prunes(self) -> list[tuple[str, list[str]]]:
         return [("volume prune", ["volume", "prune", "-f"]), ("image prune", ["image", "prune", "-f"])]
+
+    def container_count(self) -> int | None:
+        """The records of containers/storage's containers.json (podman's and its builds')."""
+        path = self.podman.root / "storage" / "overlay-containers" / "containers.json"
+        try:
+            return len(json.loads(path.read_text()))
+        except FileNotFoundError:
+            return 0
+        except (OSError, ValueError):
+            return None
 
     def service_pids(self) -> dict[str, int]:
         return {}

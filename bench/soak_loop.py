@@ -202,13 +202,18 @@ def count_fds(pid: int) -> int | None:
 
 class Sampler:
     """Every ``interval`` seconds, VmRSS and the descriptor count of each named
-    process, as (monotonic time, value) pairs."""
+    process, as (monotonic time, value) pairs, and the number of containers the
+    engine's own state holds (``containers``, when given: the peak the engine saw,
+    beside the one the clients count)."""
 
-    def __init__(self, pids: dict[str, int], interval: float = 1.0) -> None:
+    def __init__(self, pids: dict[str, int], interval: float = 1.0,
+                 containers: Callable[[], int | None] | None = None) -> None:
         self.pids = pids
         self.interval = interval
         self.rss: dict[str, list[tuple[float, float]]] = {name: [] for name in pids}
         self.fds: dict[str, list[tuple[float, float]]] = {name: [] for name in pids}
+        self.count_containers = containers
+        self.containers: list[tuple[float, int]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="soak-sampler", daemon=True)
 
@@ -225,6 +230,13 @@ class Sampler:
                 self.rss[name].append((now, rss))
             if fds is not None:
                 self.fds[name].append((now, fds))
+        count = self.count_containers() if self.count_containers is not None else None
+        if count is not None:
+            self.containers.append((now, count))
+
+    @property
+    def peak_containers(self) -> int | None:
+        return max((n for _, n in self.containers), default=None)
 
     def start(self) -> None:
         self._thread.start()

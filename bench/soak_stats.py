@@ -155,12 +155,13 @@ def _mib(kib: float | None) -> str:
 
 def format_report(result: dict) -> str:
     """The table of one soak: per engine ops/s, answered/failed, the peak of
-    containers held and the ratios against barque; then barque's services (RSS
+    containers held (as the clients count them, and as the engine's own state
+    listed them in the per-second samples) and the ratios against barque; then barque's services (RSS
     per quarter, fds) and its leak checks."""
     lines = [f"soak: {result['seconds']} s per engine, {result['clients']} clients", ""]
     engines = result["engines"]
     lines.append(f"{'engine':<8} {'ops':>6} {'ops/s':>7} {'answered':>9} {'failed':>7} {'peak held':>10}"
-                 f" {'barque/it ops/s':>16} {'barque/it peak':>15}")
+                 f" {'peak listed':>12} {'barque/it ops/s':>16} {'barque/it peak':>15}")
     ours = engines.get("barque", {})
     for name, run in engines.items():
         if "error" in run:
@@ -171,7 +172,8 @@ def format_report(result: dict) -> str:
                                                                                     run["peak_held"])]
         shown = ["-" if name == "barque" or r is None else f"{r:.2f}x" for r in rel]
         lines.append(f"{name:<8} {ops['total']:>6} {ops['ops_per_s']:>7.2f} {ops['answered']:>9} {ops['failed']:>7}"
-                     f" {run['peak_held']:>10} {shown[0]:>16} {shown[1]:>15}")
+                     f" {run['peak_held']:>10} {str(run.get('peak_listed', '-')):>12} {shown[0]:>16}"
+                     f" {shown[1]:>15}")
     for name, why in result.get("skipped", {}).items():
         lines.append(f"{name:<8} skipped: {why}")
     barque = ours

@@ -106,14 +106,14 @@ def test_failures_name_each_broken_check():
 
 
 def test_report_shows_each_engine_the_ratio_and_the_services():
-    peer = {"ops": op_summary([Op(0, "create", 0.0, 0.1, 0)] * 4, 1.0), "peak_held": 2}
+    peer = {"ops": op_summary([Op(0, "create", 0.0, 0.1, 0)] * 4, 1.0), "peak_held": 2, "peak_listed": 3}
     result = {"seconds": 60, "clients": 4, "engines": {"barque": _run(ops=op_summary(
         [Op(0, "create", 0.0, 0.1, 0)] * 8, 1.0)), "docker": peer, "podman": {"error": "podman pull failed"}},
         "skipped": {}, "notes": ["a note"]}
     text = format_report(result)
     rows = {line.split()[0]: line.split() for line in text.splitlines() if line.strip()}
-    assert rows["barque"] == ["barque", "8", "8.00", "8", "0", "4", "-", "-"]
-    assert rows["docker"] == ["docker", "4", "4.00", "4", "0", "2", "2.00x", "2.00x"]
+    assert rows["barque"] == ["barque", "8", "8.00", "8", "0", "4", "-", "-", "-"]
+    assert rows["docker"] == ["docker", "4", "4.00", "4", "0", "2", "3", "2.00x", "2.00x"]
     assert "podman   failed: podman pull failed" in text
     assert "runtime" in text and "leaks after barque's run: none" in text and "note: a note" in text
 
