@@ -69,7 +69,7 @@ def labelled(hand_built_image):
             hand_built_image("prune-a2", config={"Labels": {"a": "2"}}))
 
 
-def test_image_prune_all_keeps_containers_images(fresh_rt_engine, test_images, labelled) -> None:
+def test_image_prune_all_keeps_containers_images_and_df(fresh_rt_engine, test_images, labelled) -> None:
     eng = fresh_rt_engine
     busybox, layers = test_images["oci-gzip"].ref, test_images["layers"].ref
     stopped_image = labelled[0].ref
@@ -122,6 +122,32 @@ def test_image_prune_all_keeps_containers_images(fresh_rt_engine, test_images, l
     assert _ids(eng) == {test_images["oci-gzip"].config_digest}
     assert eng.ok("image", "prune", "-a", "-f").stdout == "Total reclaimed space: 0B\n"
     eng.ok("rm", "-f", running)
+
+    # system df -v on what is left: busybox, and a container that wrote 3 kB beside a 5 kB volume
+    eng.ok("run", "-v", "dfvol:/data", busybox, "sh", "-c", "head -c 5000 /dev/zero > /data/f; "
+           "head -c 3000 /dev/zero > /root.bin")
+    out = eng.ok("system", "df", "-v").stdout
+    parts = out.split("\n\n")
+    assert parts[0] == "Images space usage:"
+    images = parts[1].splitlines()
+    assert images[0].split() == ["REPOSITORY", "TAG", "IMAGE", "ID", "CREATED", "SIZE", "SHARED", "SIZE",
+                                 "UNIQUE", "SIZE", "CONTAINERS"]
+    row = images[1].split()
+    assert row[0] == busybox.rsplit(":", 1)[0] and row[1] == "oci-gzip" and row[-1] == "1"
+    assert parts[2].startswith("Containers space usage:")
+    containers = parts[3].splitlines()
+    assert containers[0].split()[:4] == ["CONTAINER", "ID", "IMAGE", "COMMAND"]
+    assert containers[1].split()[0] == eng.ok("ps", "-aq").lines[0] and " 1 " in containers[1]
+    assert "3kB" in containers[1], containers[1]
+    assert parts[4] == "Local Volumes space usage:"
+    assert parts[5].splitlines()[0].split() == ["VOLUME", "NAME", "LINKS", "SIZE"]
+    assert parts[5].splitlines()[1].split() == ["dfvol", "1", "5kB"]
+    assert parts[6].startswith("Build cache usage: 0B")
+    assert parts[7].split() == ["CACHE", "ID", "CACHE", "TYPE", "SIZE", "CREATED", "LAST", "USED", "USAGE", "SHARED"]
+    fmt = eng.ok("system", "df", "--format", "{{.Type}}: {{.TotalCount}} {{.Active}}").lines
+    assert fmt == ["Images: 1 1", "Containers: 1 0", "Local Volumes: 1 1", "Build Cache: 0 0"]
+    eng.ok("container", "prune", "-f")
+    eng.ok("volume", "rm", "dfvol")
 
 
 def test_dangling_and_filters(fresh_rt_engine, test_images, labelled) -> None:
@@ -215,34 +241,3 @@ def test_system_prune(fresh_rt_engine, test_images) -> None:
                       "  - all networks not used by at least one container\n  - all dangling images\n"
                       "  - all dangling build cache\n\n  Items to be pruned will be filtered with:\n  - label=a\n\n"
                       "Are you sure you want to continue? [y/N] ")
-
-
-def test_df_verbose(fresh_rt_engine, test_images) -> None:
-    eng = fresh_rt_engine
-    busybox = test_images["oci-gzip"].ref
-    eng.ok("pull", busybox)
-    cid = eng.ok("run", "-v", "dfvol:/data", busybox, "sh", "-c", "head -c 5000 /dev/zero > /data/f; "
-                 "head -c 3000 /dev/zero > /root.bin").stdout
-    out = eng.ok("system", "df", "-v").stdout
-    parts = out.split("\n\n")
-    assert parts[0] == "Images space usage:"
-    images = parts[1].splitlines()
-    assert images[0].split() == ["REPOSITORY", "TAG", "IMAGE", "ID", "CREATED", "SIZE", "SHARED", "SIZE",
-                                 "UNIQUE", "SIZE", "CONTAINERS"]
-    row = images[1].split()
-    assert row[0] == busybox.rsplit(":", 1)[0] and row[1] == "oci-gzip" and row[-1] == "1"
-    assert parts[2].startswith("Containers space usage:")
-    containers = parts[3].splitlines()
-    assert containers[0].split()[:4] == ["CONTAINER", "ID", "IMAGE", "COMMAND"]
-    assert containers[1].split()[0] == eng.ok("ps", "-aq").lines[0] and " 1 " in containers[1]
-    assert "3kB" in containers[1], containers[1]
-    assert parts[4] == "Local Volumes space usage:"
-    assert parts[5].splitlines()[0].split() == ["VOLUME", "NAME", "LINKS", "SIZE"]
-    assert parts[5].splitlines()[1].split() == ["dfvol", "1", "5kB"]
-    assert parts[6].startswith("Build cache usage: 0B")
-    assert parts[7].split() == ["CACHE", "ID", "CACHE", "TYPE", "SIZE", "CREATED", "LAST", "USED", "USAGE", "SHARED"]
-    fmt = eng.ok("system", "df", "--format", "{{.Type}}: {{.TotalCount}} {{.Active}}").lines
-    assert fmt == ["Images: 1 1", "Containers: 1 0", "Local Volumes: 1 1", "Build Cache: 0 0"]
-    del cid
-    eng.ok("container", "prune", "-f")
-    eng.ok("volume", "rm", "dfvol")
