@@ -44,7 +44,13 @@ NETWORK = "fuzz-net"
 VOLUME = "fuzz-vol"
 
 
-SLEEPER_C = b"#include <unistd.h>\nint main(void) { for (;;) pause(); }\n"
+#: pid 1 of its namespace ignores signals it has no handler for: SIGTERM and
+#: SIGINT end it at once, so Stop and Restart do not wait out their timeout
+SLEEPER_C = b"""#include <signal.h>
+#include <unistd.h>
+static void bye(int sig) { (void)sig; _exit(0); }
+int main(void) { signal(SIGTERM, bye); signal(SIGINT, bye); for (;;) pause(); }
+"""
 
 
 def sleeper(workdir: Path) -> bytes:

@@ -29,7 +29,7 @@ from barque.registry.v1 import registry_pb2
 from barque.runtime.v1 import runtime_pb2
 
 __all__ = [
-    "Rpc", "RPCS", "PENDING", "BLOCKING", "EXPENSIVE", "Answer", "call", "check", "serving",
+    "Rpc", "RPCS", "PENDING", "BLOCKING", "EXPENSIVE", "NETWORK_BOUND", "Answer", "call", "check", "serving",
     "Steer", "examples_for",
 ]
 
@@ -53,6 +53,14 @@ EXPENSIVE = frozenset({
     "images.PrepareSnapshot", "runtime.Create", "runtime.Run", "runtime.Start", "runtime.Restart",
     "runtime.CreateNetwork", "runtime.ConnectNetwork", "runtime.CopyTo", "runtime.Export",
     "runtime.CopyFrom", "registry.PushBlob",
+})
+
+#: RPCs whose valid references reach a registry: the proxy, whose network
+#: namespace has no interface, retries each with 0.2/0.4/0.8 s of backoff
+NETWORK_BOUND = frozenset({
+    "registry.Resolve", "registry.GetManifest", "registry.FetchBlob", "registry.Login",
+    "registry.BlobExists", "registry.PushBlob", "registry.PutManifest", "registry.TagDigest",
+    "images.Pull", "images.Push",
 })
 
 UNARY_TIMEOUT = 30.0
@@ -92,8 +100,11 @@ RPCS: tuple[Rpc, ...] = tuple(
 
 def examples_for(rpc: Rpc) -> int:
     """Examples per RPC: ``BARQUE_FUZZ_EXAMPLES`` (default 20), a quarter of it
-    (at least 4) for :data:`EXPENSIVE` and :data:`BLOCKING` ones."""
+    (at least 4) for :data:`EXPENSIVE` and :data:`BLOCKING` ones, a tenth (at
+    least 5) for :data:`NETWORK_BOUND` ones."""
     base = int(os.environ.get("BARQUE_FUZZ_EXAMPLES", "20"))
+    if rpc.name in NETWORK_BOUND:
+        return max(5, base // 10)
     return max(4, base // 4) if rpc.name in EXPENSIVE | BLOCKING else base
 
 
