@@ -165,6 +165,21 @@ def test_exec_joins_the_user_namespace(remap_engine, image):
         remap_engine.ok("rm", "-f", cid)
 
 
+def test_net_container_shares_the_peers_user_namespace(remap_engine, image):
+    """As moby: joining a remapped container's network namespace joins its user namespace."""
+    peer = _ok(remap_engine.cli("run", "-d", image, "sleep", "60")).strip()
+    try:
+        theirs = _ok(remap_engine.cli("exec", peer, "readlink", "/proc/self/ns/user")).strip()
+        out = _ok(sh(remap_engine, image, "readlink /proc/self/ns/user; readlink /proc/self/ns/net; "
+                     "cat /proc/self/uid_map; touch /x && echo wrote", f"--net=container:{peer}"))
+        lines = out.splitlines()
+        assert lines[0] == theirs
+        assert lines[1] == _ok(remap_engine.cli("exec", peer, "readlink", "/proc/self/ns/net")).strip()
+        assert lines[2].split() == ["0", str(HOST_ID), "65536"] and lines[3] == "wrote"
+    finally:
+        remap_engine.ok("rm", "-f", peer)
+
+
 def test_named_volume_in_a_remapped_container(remap_engine, image):
     out = _ok(remap_engine.cli("run", "--rm", "-v", "userns-vol:/data", image, "sh", "-c",
                                "touch /data/f && stat -c '%u %g' /data /data/f"))

@@ -118,6 +118,8 @@ class ContainerNetworks:
         for ns in spec["linux"]["namespaces"]:
             if ns["type"] == "network":
                 ns["path"] = f"/proc/{peer.pid}/ns/net"
+            elif ns["type"] == "user" and ns.get("path"):  # a remapped container shares the peer's too
+                ns["path"] = f"/proc/{peer.pid}/ns/user"
         (cdir / "config.json").write_text(json.dumps(spec, indent=1))
 
     def connect(self, record: ContainerRecord, cdir: Path) -> None:

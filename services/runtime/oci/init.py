@@ -113,8 +113,21 @@ def _namespaces(spec: dict) -> tuple[int, list[tuple[str, str]]]:
 
 
 def _join_order(join: tuple[str, str]) -> int:
-    """setns order: the user namespace first (it owns what follows), mount last."""
-    return {"user": 0, "mount": 2}.get(join[0], 1)
+    """setns order: mount after the others, a user namespace last. runc
+    joins the user namespace first, which an unprivileged caller needs; as
+    the host's root we may join any namespace, and joining the user
+    namespace last also reaches namespaces it does not own (a network
+    namespace the host made, shared with a container in another one)."""
+    return {"mount": 1, "user": 2}.get(join[0], 0)
+
+
+def _enter_sysctls(spec: dict, flags: int) -> None:
+    """Before entering a user namespace, with a network namespace joined
+    (the host's or a peer's, owned by the host): its sysctls, set while we
+    are still the host's root."""
+    linux = spec.setdefault("linux", {})
+    if not flags & syscalls.CLONE_NEWNET and linux.get("sysctl"):
+        linux["sysctl"] = userns.apply_host_sysctls(linux["sysctl"])
 
 
 def _is_own_userns(fd: int) -> bool:
@@ -135,21 +148,23 @@ def intermediate_main(cfg: InitConfig, sync: int) -> NoReturn:
         in_userns = userns.joins(cfg.spec)
         if in_userns:
             process.before_userns(cfg.spec["process"])  # inherited by the init
-        for kind, path in sorted(joins, key=_join_order):
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                if kind == "user" and _is_own_userns(fd):
-                    continue  # setns refuses the namespace one is in (EINVAL): nothing to join
+        ordered = sorted(joins, key=_join_order)
+        # every path opened first: a joined mount namespace has a /proc of its own
+        fds = [os.open(path, os.O_RDONLY | os.O_CLOEXEC) for _, path in ordered]
+        try:
+            for (kind, _), fd in zip(ordered, fds):
+                if kind == "user":
+                    _enter_sysctls(cfg.spec, flags)
+                    if _is_own_userns(fd):
+                        continue  # setns refuses the namespace one is in (EINVAL): nothing to join
                 syscalls.setns(fd, NS_FLAGS[kind])
-            finally:
+                if kind == "user":
+                    userns.become_root()
+        finally:
+            for fd in fds:
                 os.close(fd)
-            if kind == "user":
-                userns.become_root()
         if flags & syscalls.CLONE_NEWUSER:
-            linux = cfg.spec.setdefault("linux", {})
-            if not flags & syscalls.CLONE_NEWNET and linux.get("sysctl"):
-                # a network namespace the host owns: its sysctls are set while we are the host's root
-                linux["sysctl"] = userns.apply_host_sysctls(linux["sysctl"])
+            _enter_sysctls(cfg.spec, flags)
             userns.unshare_user(lambda message: send(sync, message), cfg.userns_sock)
             flags &= ~syscalls.CLONE_NEWUSER
         syscalls.unshare(flags)

@@ -4,6 +4,7 @@ network sysctls and the cgroup."""
 from __future__ import annotations
 
 import os
+import re
 
 from barque.runtime.v1.runtime_pb2 import ContainerConfig, HostConfig
 from client.errors import InvalidArgument
@@ -13,6 +14,9 @@ from .options import applies
 
 __all__ = ["NETNS_SYSCTLS", "with_hostname", "with_namespaces", "with_sysctls", "with_cgroups_path",
            "with_userns", "remapped"]
+
+#: the network namespace of a running peer (``--net=container:``)
+_PEER_NETNS = re.compile(r"/proc/\d+/ns/net")
 
 #: sysctls Docker sets in a container's own network namespace (``WithCommonOptions``)
 NETNS_SYSCTLS = {
@@ -83,5 +87,10 @@ def with_userns(spec: dict, config: ContainerConfig, host: HostConfig, ctx: Spec
     if host.pid_mode == "host":
         raise InvalidArgument("cannot share the host PID namespace when user namespaces are enabled")
     assert ctx.idmap is not None
+    if _PEER_NETNS.fullmatch(ctx.network):
+        # as moby: sharing a container's network namespace means sharing its user namespace
+        peer_user = ctx.network[:-len("net")] + "user"
+        spec["linux"]["namespaces"].insert(0, {"type": "user", "path": peer_user})
+        return
     spec["linux"]["namespaces"].insert(0, {"type": "user"})
     spec["linux"]["uidMappings"], spec["linux"]["gidMappings"] = ctx.idmap.spec()
