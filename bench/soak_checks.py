@@ -97,7 +97,7 @@ def snapshot_check(engine) -> dict:
             "active": active, "tmp": tmp}
 
 
-def service_facts(sampler: Sampler, start: float, end: float, settle: float = 5.0) -> dict:
+def service_facts(sampler: Sampler, start: float, end: float, settle: float = 3.0) -> dict:
     """Per service: RSS quarters and their verdict, descriptors at the end (the
     fewest seen over ``settle`` seconds after the run: a call's channel closes
     a moment after it answers) against the second quarter's most."""
