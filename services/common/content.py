@@ -7,11 +7,14 @@ Contract (containerd ``plugins/content/local`` semantics): a blob is visible
 under its digest only once its bytes were fsynced, their size and sha256
 verified, and the ingest file renamed into place with the directory fsynced. A
 crash leaves at most an ingest file, which :meth:`ContentStore.clean_ingest`
-drops at service start. Digests are validated before they touch a path.
+drops at service start: a writer holds an exclusive ``flock`` on its ingest
+file while it lives, so only files no live writer (of any process sharing
+the store) holds are dropped. Digests are validated before they touch a path.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import re
@@ -54,6 +57,7 @@ class Writer:
         #: the ingest file being written (readers may follow it while it grows)
         self.path = store.ingest_dir / f"{hex_}.{uuid.uuid4().hex}"
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)  # a new file: nobody else holds it
 
     @property
     def size(self) -> int:
@@ -191,10 +195,26 @@ class ContentStore:
             if _HEX.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
                 yield validate_digest("sha256:" + entry.name)
 
-    def clean_ingest(self) -> None:
-        """Drop ingest files a crash left behind; only call while no writer is open."""
+    def clean_ingest(self) -> int:
+        """Drop ingest files a crash left behind: those no live writer holds
+        locked. Returns how many went."""
+        removed = 0
         for entry in os.scandir(self.ingest_dir):
             if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path)
+                shutil.rmtree(entry.path, ignore_errors=True)
+                removed += 1
+                continue
+            try:
+                fd = os.open(entry.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+            except FileNotFoundError:
+                continue  # committed or aborted meanwhile
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # a live writer's
             else:
-                os.unlink(entry.path)
+                os.unlink(entry.path)  # under our lock: no writer can hold it any more
+                removed += 1
+            finally:
+                os.close(fd)
+        return removed

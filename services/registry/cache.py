@@ -48,6 +48,7 @@ class BlobCache:
         self.blob_dir = self.store.blob_dir
         self.ingest_dir = self.store.ingest_dir
         self.locks = KeyedLocks()
+        self.store.clean_ingest()  # a killed process's partial downloads (no live writer holds them)
         self.remove_stale_ingests()
 
     def remove_stale_ingests(self, max_age: float = STALE_INGEST_SECONDS) -> int:

@@ -142,3 +142,17 @@ def test_clean_ingest_drops_crash_leftovers(store: ContentStore, tmp_path: Path)
     (tmp_path / "content/ingest/odd-dir").mkdir()
     store.clean_ingest()
     assert _ingest(tmp_path) == []
+
+
+def test_clean_ingest_keeps_a_live_writers_file(store: ContentStore, tmp_path: Path) -> None:
+    """A writer holds its ingest file locked: a service starting beside one
+    that writes into the same store (the registry cache is shared) drops only
+    what a dead process left."""
+    (tmp_path / "content/ingest" / (DIGEST.split(":")[1] + ".dead")).write_bytes(b"partial")
+    writer = store.begin(DIGEST, len(DATA))
+    writer.write(DATA[:3])
+    assert store.clean_ingest() == 1
+    assert _ingest(tmp_path) == [writer.path.name]
+    writer.write(DATA[3:])
+    writer.commit()
+    assert store.has(DIGEST) and _ingest(tmp_path) == []
