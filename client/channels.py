@@ -133,7 +133,12 @@ def read_pem(what: str, path: str) -> bytes:
         raise InvalidArgument(f"tls {what} {path!r}: {exc.strerror or exc}") from exc
 
 
-_OPTIONS = [("grpc.max_receive_message_length", 64 << 20), ("grpc.enable_http_proxy", 0)]
+#: a service restarted (or killed and started again) is reached again within a
+#: second: gRPC's reconnect backoff otherwise grows to two minutes while it is
+#: down, and the services' channels to each other would fail that long after
+_OPTIONS = [("grpc.max_receive_message_length", 64 << 20), ("grpc.enable_http_proxy", 0),
+            ("grpc.initial_reconnect_backoff_ms", 100), ("grpc.min_reconnect_backoff_ms", 100),
+            ("grpc.max_reconnect_backoff_ms", 1000)]
 
 
 def open_channel(target: str, tls: TlsConfig) -> grpc.Channel:
