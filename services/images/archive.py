@@ -18,10 +18,8 @@ by its index, never by its path. What it refuses, with one line:
 
 from __future__ import annotations
 
-import bz2
 import hashlib
 import io
-import lzma
 import os
 import posixpath
 import re
@@ -31,13 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, cast
 
-import zstandard
-
 from client.errors import DigestMismatch, InvalidArgument
 from services.common.safetar.apply import DEFAULT_LIMITS
 from services.common.safetar.errors import UnsafeLayer
 from services.common.safetar.reader import EntryType, TarReader
-from services.images.compression import open_decompressed
+from services.images.compression import CorruptLayerData, open_archive_stream
 
 __all__ = ["BadArchive", "Spooled", "ChunkReader", "open_archive", "spool_archive", "MAX_DOC"]
 
@@ -80,47 +76,10 @@ class ChunkReader(io.RawIOBase):
         return n
 
 
-class _Decoding(io.RawIOBase):
-    """The archive's outer decompression, its failures (a truncated or garbled
-    bzip2, xz or zstd stream) raised as :class:`BadArchive`, not as the
-    decoder's EOFError or OSError."""
-
-    _ERRORS = (EOFError, OSError, lzma.LZMAError, zstandard.ZstdError)
-
-    def __init__(self, inner: BinaryIO, kind: str) -> None:
-        super().__init__()
-        self._inner = inner
-        self._kind = kind
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b) -> int:  # type: ignore[override]
-        try:
-            data = self._inner.read(len(b))
-        except self._ERRORS as exc:
-            raise BadArchive(f"archive: the {self._kind} stream does not decode: {exc}") from exc
-        b[: len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        if not self.closed:
-            self._inner.close()
-        super().close()
-
-
 def open_archive(raw: BinaryIO) -> BinaryIO:
-    """The tar stream of ``raw``, decompressed by its magic bytes."""
-    buffered = io.BufferedReader(cast(io.RawIOBase, raw), 1 << 20)
-    head = buffered.peek(6)[:6]
-    if head.startswith(b"BZh"):
-        return cast(BinaryIO, _Decoding(cast(BinaryIO, bz2.BZ2File(buffered)), "bzip2"))
-    if head.startswith(b"\xfd7zXZ\x00"):
-        return cast(BinaryIO, _Decoding(cast(BinaryIO, lzma.LZMAFile(buffered)), "xz"))
-    if head.startswith(b"\x28\xb5\x2f\xfd"):
-        return cast(BinaryIO, _Decoding(cast(BinaryIO, zstandard.ZstdDecompressor().stream_reader(
-            buffered, read_across_frames=True, closefd=False)), "zstd"))
-    return open_decompressed(cast(BinaryIO, buffered), "")
+    """The tar stream of ``raw``, decompressed by its magic bytes
+    (:func:`services.images.compression.open_archive_stream`)."""
+    return open_archive_stream(cast(BinaryIO, io.BufferedReader(cast(io.RawIOBase, raw), 1 << 20)))
 
 
 def _clean(name: str, what: str) -> str:
@@ -211,6 +170,13 @@ def spool_archive(raw: BinaryIO, spool_dir: Path) -> Spooled:
 
 
 def _read_members(raw: BinaryIO, spooled: Spooled) -> None:
+    try:
+        _spool_members(raw, spooled)
+    except CorruptLayerData as exc:  # a truncated or garbled bzip2, xz, gzip or zstd stream
+        raise BadArchive(f"archive: {exc}") from exc
+
+
+def _spool_members(raw: BinaryIO, spooled: Spooled) -> None:
     try:
         stream = open_archive(raw)
     except InvalidArgument as exc:

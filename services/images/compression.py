@@ -1,8 +1,10 @@
-"""Layer decompression: gzip, zstd or plain tar, chosen by magic bytes and media type.
+"""Layer decompression: gzip, zstd or plain tar, chosen by magic bytes and media type;
+and an archive's (``load``'s and ``import``'s input), which may be bzip2 or xz too.
 
-Contract of :func:`open_decompressed`: it returns a readable binary stream of the
-uncompressed tar. Closing that stream stops any decoder thread but never closes
-``fileobj``, which stays owned by the caller.
+Contract of :func:`open_decompressed` and :func:`open_archive_stream`: each
+returns a readable binary stream of the uncompressed tar, whose decoder
+failures raise :class:`CorruptLayerData`. Closing that stream stops any
+decoder thread but never closes ``fileobj``, which stays owned by the caller.
 
 gzip uses the fastest decoder that imports: python-isal's threaded reader (the
 inflate runs in a worker thread, overlapping with the extractor's syscalls),
@@ -11,8 +13,10 @@ else the stdlib ``gzip`` module (zlib). :data:`GZIP_BACKEND` names the one in us
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import io
+import lzma
 import zlib
 from types import ModuleType
 from typing import BinaryIO, cast
@@ -36,6 +40,8 @@ _isal_threaded, _ISAL_ERRORS = _load_isal()
 
 __all__ = [
     "open_decompressed",
+    "open_archive_stream",
+    "detect_archive",
     "detect_compression",
     "GZIP_BACKEND",
     "Compression",
@@ -48,6 +54,10 @@ GZIP_BACKEND = "isal-threaded" if _isal_threaded is not None else "zlib"
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+#: the compressions an archive may have beyond a layer's (moby's DetectCompression)
+_ARCHIVE_MAGIC = (("bzip2", b"BZh"), ("xz", b"\xfd7zXZ\x00"))
+#: bzip2's and xz's decoders fail with these (bz2 raises OSError for a bad stream)
+_ARCHIVE_ERRORS: tuple[type[BaseException], ...] = (EOFError, OSError, lzma.LZMAError)
 _BLOCK = 1 << 20
 
 
@@ -68,10 +78,13 @@ _DECODE_ERRORS: tuple[type[BaseException], ...] = (
 class _Decoded(io.RawIOBase):
     """Wraps a decoder so that its failures surface as :class:`CorruptLayerData`."""
 
-    def __init__(self, inner: BinaryIO, kind: str) -> None:
+    def __init__(self, inner: BinaryIO, kind: str, what: str = "layer",
+                 errors: tuple[type[BaseException], ...] = _DECODE_ERRORS) -> None:
         super().__init__()
         self._inner = inner
         self._kind = kind
+        self._what = what
+        self._errors = errors
 
     def readable(self) -> bool:
         return True
@@ -79,8 +92,8 @@ class _Decoded(io.RawIOBase):
     def read(self, size: int = -1) -> bytes:
         try:
             return self._inner.read(size)
-        except _DECODE_ERRORS as exc:
-            raise CorruptLayerData(f"{self._kind} layer data is corrupt: {exc}") from exc
+        except self._errors as exc:
+            raise CorruptLayerData(f"{self._kind} {self._what} data is corrupt: {exc}") from exc
 
     def readinto(self, b) -> int:  # type: ignore[override]
         data = self.read(len(b))
@@ -170,8 +183,30 @@ def _read_head(fileobj: BinaryIO, n: int) -> bytes:
     return head
 
 
-def open_decompressed(fileobj: BinaryIO, media_type: str) -> BinaryIO:
-    """Return the uncompressed tar stream of a layer blob read sequentially from ``fileobj``."""
+def detect_archive(head: bytes) -> str:
+    """"bzip2" or "xz" by an archive's first bytes, else "" (gzip, zstd and
+    plain are :func:`open_decompressed`'s to tell)."""
+    for name, magic in _ARCHIVE_MAGIC:
+        if head.startswith(magic):
+            return name
+    return ""
+
+
+def open_archive_stream(fileobj: BinaryIO) -> BinaryIO:
+    """The uncompressed bytes of an archive read sequentially from ``fileobj``:
+    plain, gzip, bzip2, xz or zstd, told apart by magic bytes alone."""
+    head = _read_head(fileobj, 6)
+    kind = detect_archive(head)
+    if not kind:
+        return open_decompressed(cast(BinaryIO, _Prefixed(head, fileobj)), "", what="archive")
+    source = io.BufferedReader(_Prefixed(head, fileobj), _BLOCK)
+    decoder = bz2.BZ2File(source) if kind == "bzip2" else lzma.LZMAFile(source)
+    return cast(BinaryIO, _Decoded(cast(BinaryIO, decoder), kind, "archive", _ARCHIVE_ERRORS))
+
+
+def open_decompressed(fileobj: BinaryIO, media_type: str, what: str = "layer") -> BinaryIO:
+    """Return the uncompressed tar stream of a layer blob read sequentially from ``fileobj``
+    (``what`` names it in a decoder's error)."""
     head = _read_head(fileobj, len(_ZSTD_MAGIC))
     kind = detect_compression(head, media_type)
     source = _Prefixed(head, fileobj)
@@ -180,10 +215,10 @@ def open_decompressed(fileobj: BinaryIO, media_type: str) -> BinaryIO:
             decoder = _isal_threaded.open(source, "rb", threads=1, block_size=_BLOCK)
         else:
             decoder = gzip.GzipFile(fileobj=io.BufferedReader(source, _BLOCK), mode="rb")
-        return _Decoded(decoder, kind)  # type: ignore[return-value]
+        return _Decoded(decoder, kind, what)  # type: ignore[return-value]
     if kind == Compression.ZSTD:
         decoder = zstandard.ZstdDecompressor().stream_reader(
             cast(BinaryIO, source), read_size=_BLOCK, read_across_frames=True, closefd=False
         )
-        return _Decoded(decoder, kind)  # type: ignore[return-value]
+        return _Decoded(decoder, kind, what)  # type: ignore[return-value]
     return io.BufferedReader(source, _BLOCK)  # type: ignore[return-value]

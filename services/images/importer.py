@@ -22,10 +22,8 @@ its own behind.
 
 from __future__ import annotations
 
-import bz2
 import io
 import json
-import lzma
 import os
 import time
 from collections.abc import Iterable, Iterator
@@ -40,7 +38,7 @@ from services.common.log import get_logger
 from services.common.safetar.errors import MalformedLayer, UnsafeLayer
 from services.images.budget import metered
 from services.images.commit import descriptor_json, put_blob, rfc3339_nano, undo_created
-from services.images.compression import CorruptLayerData, open_decompressed
+from services.images.compression import CorruptLayerData, detect_archive, open_archive_stream
 from services.images.layerwrite import LayerBlob, write_tar
 from services.images.leases import leased
 from services.images.metadata import ImageRecord
@@ -60,8 +58,6 @@ ZERO_CONFIG: dict = {
 }
 
 _CHUNK = 1 << 20
-_MAGIC = (("bzip2", b"BZh"), ("xz", b"\xfd7zXZ\x00"))
-_DECODE_ERRORS = (OSError, EOFError, lzma.LZMAError)
 
 
 @dataclass(frozen=True)
@@ -74,7 +70,7 @@ class ImportSpec:
 
 
 class _ChunkReader(io.RawIOBase):
-    """A binary stream over an iterator of chunks; :meth:`peek` looks ahead without consuming."""
+    """A binary stream over an iterator of chunks."""
 
     def __init__(self, chunks: Iterable[bytes]) -> None:
         super().__init__()
@@ -83,14 +79,6 @@ class _ChunkReader(io.RawIOBase):
 
     def readable(self) -> bool:
         return True
-
-    def peek(self, n: int) -> bytes:
-        while len(self._rest) < n:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                break
-            self._rest = memoryview(bytes(self._rest) + chunk)
-        return bytes(self._rest[:n])
 
     def readinto(self, b) -> int:  # type: ignore[override]
         while not self._rest:
@@ -104,44 +92,9 @@ class _ChunkReader(io.RawIOBase):
         return n
 
 
-def detect_archive(head: bytes) -> str:
-    """"bzip2" or "xz" by magic bytes, else "" (gzip, zstd and plain are
-    :func:`open_decompressed`'s to tell)."""
-    for name, magic in _MAGIC:
-        if head.startswith(magic):
-            return name
-    return ""
-
-
-class _Decoded(io.RawIOBase):
-    """A bzip2/xz decoder whose failures surface as CorruptLayerData."""
-
-    def __init__(self, inner: BinaryIO, kind: str) -> None:
-        super().__init__()
-        self._inner = inner
-        self._kind = kind
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b) -> int:  # type: ignore[override]
-        try:
-            data = self._inner.read(len(b))
-        except _DECODE_ERRORS as exc:
-            raise CorruptLayerData(f"{self._kind} data is corrupt: {exc}") from exc
-        b[: len(data)] = data
-        return len(data)
-
-
 def open_archive(chunks: Iterable[bytes]) -> BinaryIO:
     """The uncompressed tar of ``chunks`` (plain, gzip, bzip2, xz or zstd), read as it streams."""
-    reader = _ChunkReader(chunks)
-    kind = detect_archive(reader.peek(6))
-    if kind == "bzip2":
-        return cast(BinaryIO, _Decoded(cast(BinaryIO, bz2.BZ2File(cast(BinaryIO, reader))), kind))
-    if kind == "xz":
-        return cast(BinaryIO, _Decoded(cast(BinaryIO, lzma.LZMAFile(cast(BinaryIO, reader))), kind))
-    return open_decompressed(cast(BinaryIO, reader), "")
+    return open_archive_stream(cast(BinaryIO, _ChunkReader(chunks)))
 
 
 def _tar_chunks(stream: BinaryIO) -> Iterator[bytes]:
