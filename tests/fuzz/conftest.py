@@ -32,16 +32,10 @@ from barque.images.v1 import images_pb2, images_pb2_grpc
 from barque.runtime.v1 import runtime_pb2, runtime_pb2_grpc
 from deploy.services import wait_serving
 from tests.integration.conftest import no_leaks  # noqa: F401  (a fixture, found by name)
-from tests.fuzz.harness import Steer
+from tests.fuzz.harness import CONTAINER, IMAGE, NETWORK, VOLUME, Steer
 from tests.support.engine import Engine
 from tests.support.runtime import RUNTIME_SERVICES
 
-pytestmark = pytest.mark.root
-
-IMAGE = "fuzz/seed:latest"
-CONTAINER = "fuzz-seed"
-NETWORK = "fuzz-net"
-VOLUME = "fuzz-vol"
 
 
 #: pid 1 of its namespace ignores signals it has no handler for: SIGTERM and

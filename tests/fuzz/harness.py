@@ -30,8 +30,14 @@ from barque.runtime.v1 import runtime_pb2
 
 __all__ = [
     "Rpc", "RPCS", "PENDING", "BLOCKING", "EXPENSIVE", "NETWORK_BOUND", "Answer", "call", "check", "serving",
-    "Steer", "examples_for",
+    "Steer", "examples_for", "IMAGE", "CONTAINER", "NETWORK", "VOLUME",
 ]
+
+#: the seeded objects of the fuzz engine (tests/fuzz/conftest.py), by name
+IMAGE = "fuzz/seed:latest"
+CONTAINER = "fuzz-seed"
+NETWORK = "fuzz-net"
+VOLUME = "fuzz-vol"
 
 #: service name in the engine -> the proto module holding its one service
 _MODULES = {"registry": registry_pb2, "images": images_pb2, "runtime": runtime_pb2}

@@ -27,8 +27,7 @@ from hypothesis import strategies as st
 
 from barque.images.v1 import images_pb2
 from barque.runtime.v1 import runtime_pb2
-from tests.fuzz.conftest import CONTAINER, IMAGE, NETWORK
-from tests.fuzz.harness import RPCS, Rpc, call, check, examples_for, serving
+from tests.fuzz.harness import CONTAINER, IMAGE, NETWORK, RPCS, Rpc, call, check, examples_for, serving
 from tests.support.protofuzz import MAX_REQUEST_BYTES, message_strategy, walk_strings
 
 pytestmark = pytest.mark.root

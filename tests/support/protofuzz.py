@@ -113,6 +113,10 @@ def _field(field: FieldDescriptor, known: Known, depth: int) -> st.SearchStrateg
     return _single(field, known, depth)
 
 
+def _as_kwarg(name: str) -> Callable[[Any], dict[str, Any]]:
+    return lambda value: {name: value}
+
+
 def message_strategy(descriptor: Descriptor, known: Known | None = None, depth: int = 0,
                      max_depth: int = 6, lead: bool = False) -> st.SearchStrategy[Message]:
     """Messages of ``descriptor``'s type with any subset of their fields set.
@@ -131,9 +135,9 @@ def message_strategy(descriptor: Descriptor, known: Known | None = None, depth: 
     in_oneof = {f.name for o in descriptor.oneofs for f in o.fields}
     plain = [f for f in descriptor.fields if f.name not in in_oneof]
     optional = {f.name: _field(f, known, depth) for f in plain}
-    oneofs = []
+    oneofs: list[st.SearchStrategy[dict]] = []
     for o in descriptor.oneofs:
-        members = [_field(f, known, depth).map(lambda v, n=f.name: {n: v}) for f in o.fields]
+        members = [_field(f, known, depth).map(_as_kwarg(f.name)) for f in o.fields]
         oneofs.append(members[0] if lead else st.one_of(st.just({}), *members))
 
     def build(parts: tuple[dict, ...]) -> Message:
