@@ -33,6 +33,7 @@ from client.errors import DigestMismatch, InvalidArgument
 from services.common.safetar.apply import DEFAULT_LIMITS
 from services.common.safetar.errors import UnsafeLayer
 from services.common.safetar.reader import EntryType, TarReader
+from services.images.budget import ImageBudget
 from services.images.compression import CorruptLayerData, open_archive_stream
 
 __all__ = ["BadArchive", "Spooled", "ChunkReader", "open_archive", "spool_archive", "MAX_DOC"]
@@ -151,12 +152,20 @@ class Spooled:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def spool_archive(raw: BinaryIO, spool_dir: Path) -> Spooled:
-    """Read the whole archive from ``raw`` into a new ``spool_dir`` (which must not exist)."""
+def spool_archive(raw: BinaryIO, spool_dir: Path, budget: ImageBudget | None = None) -> Spooled:
+    """Read the whole archive from ``raw`` into a new ``spool_dir`` (which must not exist).
+
+    ``budget``: the store's configured caps, which set a member's cap (a
+    layer's bytes), the archive's (four layers' or one image's, whichever is
+    more) and its entries' (a layer's); the module's defaults without one."""
     spool_dir.mkdir(mode=0o700)
     spooled = Spooled(spool_dir)
+    if budget is None:
+        caps = (MAX_MEMBER, MAX_ARCHIVE, MAX_MEMBERS)
+    else:
+        caps = (budget.layer_bytes, max(4 * budget.layer_bytes, budget.image_bytes), budget.layer_entries)
     try:
-        _read_members(raw, spooled)
+        _read_members(raw, spooled, caps)
         for name, target in spooled.links.items():
             spooled.resolve(target, f"link target of {name!r}")
         for name in spooled.files:
@@ -169,19 +178,20 @@ def spool_archive(raw: BinaryIO, spool_dir: Path) -> Spooled:
     return spooled
 
 
-def _read_members(raw: BinaryIO, spooled: Spooled) -> None:
+def _read_members(raw: BinaryIO, spooled: Spooled, caps: tuple[int, int, int]) -> None:
     try:
-        _spool_members(raw, spooled)
+        _spool_members(raw, spooled, caps)
     except CorruptLayerData as exc:  # a truncated or garbled bzip2, xz, gzip or zstd stream
         raise BadArchive(f"archive: {exc}") from exc
 
 
-def _spool_members(raw: BinaryIO, spooled: Spooled) -> None:
+def _spool_members(raw: BinaryIO, spooled: Spooled, caps: tuple[int, int, int]) -> None:
+    max_member, max_archive, max_members = caps
     try:
         stream = open_archive(raw)
     except InvalidArgument as exc:
         raise BadArchive(f"archive: {exc}") from exc
-    reader = TarReader(stream, max_bytes=MAX_ARCHIVE, max_entries=MAX_MEMBERS)
+    reader = TarReader(stream, max_bytes=max_archive, max_entries=max_members)
     try:
         for index, entry in enumerate(reader):
             name = _clean(entry.name.decode("utf-8", "surrogateescape"), "member")
@@ -190,9 +200,9 @@ def _spool_members(raw: BinaryIO, spooled: Spooled) -> None:
             if name in spooled.files or name in spooled.links:
                 raise BadArchive(f"archive member {name!r} appears twice")
             if entry.type == EntryType.REG:
-                if entry.size > MAX_MEMBER:
+                if entry.size > max_member:
                     raise BadArchive(f"archive member {name!r} is {entry.size} bytes, over the "
-                                     f"{MAX_MEMBER}-byte cap")
+                                     f"{max_member}-byte cap")
                 path = spooled.root / str(index)
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
                 try:

@@ -94,7 +94,8 @@ class _Plan:
 def load_archive(store: ImageStore, chunks: Iterator[bytes]) -> list[LoadEvent]:
     """Load the archive whose bytes ``chunks`` yields; the lines docker prints."""
     began = time.monotonic()
-    spooled = spool_archive(cast(BinaryIO, ChunkReader(chunks)), store.content.ingest_dir / f"load.{uuid.uuid4().hex}")
+    spooled = spool_archive(cast(BinaryIO, ChunkReader(chunks)), store.content.ingest_dir / f"load.{uuid.uuid4().hex}",
+                            store.budget)
     loader = _Loader(store, spooled)
     try:
         plans = _plans(spooled)

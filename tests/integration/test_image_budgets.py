@@ -76,9 +76,20 @@ def test_pull_over_a_cap(capped: Engine, registry, bomb: str) -> None:
 def test_load_over_a_cap(capped: Engine, tmp_path: Path, bomb: str, form: str) -> None:
     layers, words = BOMBS[bomb]
     archive = tmp_path / "bomb.tar"
-    archive.write_bytes((docker_archive if form == "docker" else oci_archive)({f"bomb/{bomb}:1": layers}))
+    build = docker_archive if form == "docker" else oci_archive
+    archive.write_bytes(build({f"bomb/{bomb}:1": layers}, gzipped=True))  # a few KiB each
     before = store_state(capped)
     _refused(capped.cli("load", "-i", str(archive)), words)
+    assert store_state(capped) == before
+
+
+@pytest.mark.parametrize("form", ["docker", "oci"])
+def test_load_of_a_plain_member_over_the_layer_cap(capped: Engine, tmp_path: Path, form: str) -> None:
+    """A plain layer over the cap is refused while the archive is spooled, before any unpack."""
+    archive = tmp_path / "big.tar"
+    archive.write_bytes((docker_archive if form == "docker" else oci_archive)({"bomb/plain:1": [_zeros(0, 2 * MIB)]}))
+    before = store_state(capped)
+    _refused(capped.cli("load", "-i", str(archive)), r"archive member .* bytes, over the 1048576-byte cap")
     assert store_state(capped) == before
 
 

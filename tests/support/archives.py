@@ -4,6 +4,7 @@ it found it."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
@@ -42,8 +43,9 @@ def _config(layers: list[bytes]) -> bytes:
                                   "diff_ids": ["sha256:" + hashlib.sha256(x).hexdigest() for x in layers]}}).encode()
 
 
-def docker_archive(images: dict[str, list[bytes]]) -> bytes:
-    """A ``docker save`` archive (20.10's form) of ``{tag: [layer tar, ...]}``."""
+def docker_archive(images: dict[str, list[bytes]], *, gzipped: bool = False) -> bytes:
+    """A ``docker save`` archive (20.10's form) of ``{tag: [layer tar, ...]}``;
+    ``gzipped``: each ``layer.tar`` member gzipped (as docker loads them too)."""
     files: dict[str, bytes] = {}
     manifest = []
     for tag, layers in images.items():
@@ -52,7 +54,7 @@ def docker_archive(images: dict[str, list[bytes]]) -> bytes:
         names = []
         for tar in layers:
             name = hashlib.sha256(tar).hexdigest() + "/layer.tar"
-            files[name] = tar
+            files[name] = gzip.compress(tar, mtime=0) if gzipped else tar
             names.append(name)
         files[cfg] = config
         manifest.append({"Config": cfg, "RepoTags": [tag], "Layers": names})
@@ -60,8 +62,9 @@ def docker_archive(images: dict[str, list[bytes]]) -> bytes:
     return _tar(files)
 
 
-def oci_archive(images: dict[str, list[bytes]]) -> bytes:
-    """An OCI image layout archive of ``{tag: [layer tar, ...]}``, uncompressed layers."""
+def oci_archive(images: dict[str, list[bytes]], *, gzipped: bool = False) -> bytes:
+    """An OCI image layout archive of ``{tag: [layer tar, ...]}``, the layers
+    uncompressed or ``gzipped``."""
     blobs: dict[str, bytes] = {}
 
     def put(data: bytes) -> dict:
@@ -73,7 +76,8 @@ def oci_archive(images: dict[str, list[bytes]]) -> bytes:
     for tag, layers in images.items():
         manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
                     "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **put(_config(layers))},
-                    "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", **put(x)} for x in layers]}
+                    "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar" + ("+gzip" if gzipped else ""),
+                                **put(gzip.compress(x, mtime=0) if gzipped else x)} for x in layers]}
         index.append({"mediaType": "application/vnd.oci.image.manifest.v1+json",
                       **put(json.dumps(manifest).encode()),
                       "annotations": {"io.containerd.image.name": tag,
