@@ -13,7 +13,7 @@ APT_PACKAGES := docker-registry skopeo umoci busybox-static runc apache2-utils z
 	python3-venv ca-certificates systemd podman conmon iptables util-linux tini procps docker.io debootstrap \
 	gcc libc6-dev
 
-.PHONY: help deps install venv protos check-protos up down status demo test test-unit lint bench-deps bench-pull bench-run bench-net bench-build bench-push soak fuzz
+.PHONY: help deps install venv protos check-protos up down status demo test test-unit lint bench-deps bench-pull bench-run bench-net bench-build bench-push soak fuzz faults
 
 help:
 	@echo "make install       venv + generated code + barque on PATH ($(BINDIR))"
@@ -21,6 +21,8 @@ help:
 	@echo "make demo          the main job: local registry seeded with busybox, pull it, list it"
 	@echo "make test          every test tier (tests/unit, tools, kernel, integration, registry, peers, fuzz)"
 	@echo "make fuzz          the RPC fuzzer's long session: FUZZ_EXAMPLES (2000) fuzzed requests per RPC"
+	@echo "make faults        the fault tests with FAULT_POINTS (5) seeded kill points per operation x service;"
+	@echo "                   BARQUE_FAULT_SEED=<n> replays a schedule (its seed is in each test id)"
 	@echo "make test-unit     the fast inner loop: tests/unit only, pure logic, runs as any user"
 	@echo "make check-protos  fail when generated code is stale"
 	@echo "make bench-pull    cold pull benchmark against skopeo/docker/podman"
@@ -120,6 +122,13 @@ bench-build: install bench-deps
 
 bench-push: install bench-deps
 	$(PY) -m bench.push
+
+# issue 17's faults: every tests/integration/test_faults_*.py, with more kill
+# points per operation x service than make test's one
+FAULT_POINTS ?= 5
+
+faults: install
+	BARQUE_FAULT_POINTS=$(FAULT_POINTS) $(PY) -m pytest -q --durations=10 tests/integration/test_faults_*.py
 
 # issue 17's soak: SOAK_SECONDS per engine (barque, then docker and podman)
 SOAK_SECONDS ?= 300
