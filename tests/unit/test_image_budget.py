@@ -18,9 +18,16 @@ def _stats(nbytes: int, files: int) -> ApplyStats:
     return ApplyStats(files=files, bytes=0, stream_bytes=nbytes)
 
 
+def _recording(seen: list[LayerLimits], used: int, files: int):
+    def apply(limits: LayerLimits) -> ApplyStats:
+        seen.append(limits)
+        return _stats(used, files)
+    return apply
+
+
 def test_without_a_meter_the_base_limits_apply() -> None:
-    seen = []
-    apply_metered(lambda limits: seen.append(limits) or _stats(1, 1), BASE)
+    seen: list[LayerLimits] = []
+    apply_metered(_recording(seen, 1, 1), BASE)
     assert seen == [BASE]
 
 
@@ -28,7 +35,7 @@ def test_each_layer_gets_the_smaller_of_its_cap_and_what_is_left() -> None:
     seen: list[LayerLimits] = []
     with metered(BUDGET, "image x") as meter:
         for used in (100, 100, 40):
-            apply_metered(lambda limits: seen.append(limits) or _stats(used, 8), BASE)
+            apply_metered(_recording(seen, used, 8), BASE)
         assert (meter.bytes, meter.entries) == (240, 24)
     assert seen == [LayerLimits(100, 10), LayerLimits(100, 10), LayerLimits(50, 9)]
 
