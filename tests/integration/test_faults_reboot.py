@@ -14,7 +14,8 @@ as a user would, RestartCount 0) it:
 * starts ``always``, ``unless-stopped`` and ``on-failure`` ones again (255
   is a failure), leaves ``no`` ones and the ``unless-stopped`` one the user
   stopped exited;
-* and ``barque start`` runs any of them again, on its rootfs and network.
+* and ``barque start`` runs any of them again, on its rootfs (mounted
+  again), its volumes (a tmpfs volume mounted again) and network.
 """
 
 from __future__ import annotations
@@ -52,8 +53,9 @@ def test_the_engine_recovers_from_a_host_reboot(fresh_rt_engine, test_images):
     eng = fresh_rt_engine
     image = test_images["oci-gzip"].ref
     eng.ok("pull", image)
+    eng.ok("volume", "create", "--opt", "type=tmpfs", "--opt", "device=tmpfs", "--opt", "o=size=1m", "scratch")
     ids = {}
-    for name, flags in (("plain", ()), ("always", ("--restart", "always")),
+    for name, flags in (("plain", ("-v", "scratch:/scratch")), ("always", ("--restart", "always")),
                         ("unless", ("--restart", "unless-stopped")), ("failing", ("--restart", "on-failure:2")),
                         ("stopped", ("--restart", "unless-stopped"))):
         ids[name] = eng.ok("run", "-d", "--name", name, "-p", "127.0.0.1::80", *flags, image,
@@ -97,5 +99,8 @@ def test_the_engine_recovers_from_a_host_reboot(fresh_rt_engine, test_images):
     eng.ok("start", "plain")
     wait_for(lambda: _state(eng, "plain")["Running"], what="plain started again")
     assert eng.ok("exec", "plain", "cat", "/kept").stdout == "data\ndata\n"
+    # its tmpfs volume is mounted again (empty, as after any reboot)
+    mounts = eng.ok("exec", "plain", "cat", "/proc/mounts").stdout.splitlines()
+    assert any(line.split()[1:3] == ["/scratch", "tmpfs"] for line in mounts), mounts
     assert _state(eng, "plain")["Error"] == ""
     assert len(_dnat_rules(eng)) == 4

@@ -15,12 +15,14 @@ import shutil
 import signal
 import threading
 import time
+from pathlib import Path
 
 from client.errors import FailedPrecondition, InvalidArgument, NotFound
 from client.units import from_human_size, parse_signal
 from services.common.log import get_logger
 from services.runtime.engine.containers import ContainerRecord
 from services.runtime.engine.mounts import is_mounted, mount_overlay
+from services.runtime.volumes.local import mount_data, parse_driver_opts
 from services.runtime.engine.restart import RESTARTING, kill_cancels
 from services.runtime.engine.runtimestate import ExitStatus, RuntimeState
 from services.runtime.engine.status import refresh, utc_now
@@ -115,8 +117,16 @@ class Lifecycle(RuntimeState):
         return record
 
     def _mount_rootfs(self, record: ContainerRecord) -> None:
-        """Its rootfs, mounted at create, is gone after a host reboot: mount
-        it again over the same layers and writable dirs (what it wrote stays)."""
+        """Its rootfs and its volumes' own mounts (a volume made with driver
+        options: tmpfs, a bind, nfs), mounted at create, are gone after a host
+        reboot: mount them again, over the same layers and writable dirs
+        (what it wrote stays)."""
+        for m in record.mounts:
+            if m.get("Type") == "volume":
+                volume = self.volumes.store.get(m["Name"])
+                opts = parse_driver_opts(volume.options)
+                if opts is not None and mount_data(opts, Path(volume.mountpoint)):
+                    log.info("volume.mounted_again", id=record.id, volume=volume.name)
         rootfs = self._dir(record) / "rootfs"
         if not record.rootfs or is_mounted(rootfs):
             return
