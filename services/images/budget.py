@@ -117,8 +117,8 @@ def apply_metered(apply: Callable[[LayerLimits], ApplyStats], base: LayerLimits)
         stats = apply(limits)
     except LayerTooLarge as exc:
         refusal = meter.refusal(limits, exc)
-        if refusal is exc:
-            raise
+        if refusal is exc:  # the layer's own cap: named with its image
+            raise LayerTooLarge(f"{meter.what}: {exc}") from exc
         raise refusal from exc
     meter.charge(stats)
     return stats
