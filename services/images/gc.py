@@ -3,8 +3,10 @@ cache entry or operation in progress holds goes.
 
 An image record stays while a name points at it, a container's snapshot
 holds it, the build cache's index holds it, ``docker commit`` made it
-(docker keeps a commit's ``<none>``) or a lease protects its id; the others
-are dropped first. Then every blob no kept record names and every committed
+(docker keeps a commit's ``<none>``), it has a repo digest (pulled by
+digest, or the old image of a tag a pull moved: docker keeps it as a
+dangling ``<none>``, for ``image prune`` to take) or a lease protects its
+id; the others are dropped first. Then every blob no kept record names and every committed
 snapshot outside the kept images' chains and the active snapshots' parents
 is deleted, top-most first (a parent goes only once its children are gone)
 -- except what a held lease keeps (:mod:`services.images.leases`): what it
@@ -31,7 +33,7 @@ log = get_logger()
 def kept_images(db: MetadataDB, protected: set[str]) -> set[str]:
     """Ids of the image records garbage collection keeps."""
     return (set(db.names.values()) | set(db.holders.values()) | set(db.build_cache.values())
-            | {i for i, r in db.images.items() if r.committed} | (protected & set(db.images)))
+            | {i for i, r in db.images.items() if r.committed or r.repo_digests} | (protected & set(db.images)))
 
 
 def _mtime_ns(path: str) -> int:

@@ -158,9 +158,17 @@ def test_dangling_and_filters(fresh_rt_engine, test_images, labelled) -> None:
     cid = eng.ok("create", busybox, "true").stdout.strip()
     dangling = eng.ok("commit", cid).stdout.strip()  # a <none> image
     eng.ok("rm", cid)
-    out = eng.ok("image", "prune", "-f").stdout
-    assert out.startswith(f"Deleted Images:\ndeleted: {dangling}\n"), out
+    layers = test_images["layers"]
+    by_digest = layers.ref.rsplit(":", 1)[0] + "@" + layers.manifest_digest
+    eng.ok("pull", by_digest)  # no tag: dangling for prune, yet an image nothing else may collect
+    eng.ok("rmi", labelled[1].ref)  # a collection meanwhile keeps it
+    assert layers.config_digest in _ids(eng)
+    lines = eng.ok("image", "prune", "-f").stdout.splitlines()
+    assert lines[0] == "Deleted Images:" and f"deleted: {dangling}" in lines
+    assert f"untagged: {by_digest}" in lines and f"deleted: {layers.config_digest}" in lines
+    assert lines.index(f"untagged: {by_digest}") < lines.index(f"deleted: {layers.config_digest}")
     assert dangling not in _ids(eng) and test_images["oci-gzip"].config_digest in _ids(eng)
+    eng.ok("pull", labelled[1].ref)
     assert eng.ok("image", "prune", "-f").stdout == "Total reclaimed space: 0B\n"
 
     out = eng.ok("image", "prune", "-a", "-f", "--filter", "label=a=1").stdout
