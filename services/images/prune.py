@@ -31,7 +31,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from client.errors import InvalidArgument
+from client.errors import BarqueError, InvalidArgument
 from client.reference import parse_reference
 from services.common.log import get_logger
 from services.common.prunefilter import PRUNE_KEYS, PruneFilter, parse_created
@@ -68,7 +68,7 @@ def _familiar(name: str) -> str:
 def _labels(store: ImageStore, record: ImageRecord) -> dict[str, str]:
     try:
         config = json.loads(store.content.read_bytes(record.config.digest, max_size=MAX_CONFIG))
-    except Exception:  # an unreadable config has no labels: label= keeps the image, label!= lets it go
+    except (BarqueError, OSError, ValueError):  # unreadable: no labels (label= keeps it, label!= lets it go)
         return {}
     labels = (config.get("config") or {}).get("Labels") or {}
     return {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}

@@ -8,11 +8,15 @@ services, and ``system df`` on the same store.
   deleted image, deleted layers) with the bytes it freed;
 - a declined prompt ("n") removes nothing and still prints docker's total;
   ``-f`` skips the prompt;
-- ``image prune`` alone takes only dangling images (a commit's ``<none>``);
+- ``image prune`` alone takes only dangling images (a commit's ``<none>``,
+  an image pulled by digest, which an ``rmi`` meanwhile does not collect);
 - filters: ``label=`` and ``label!=`` on images and containers, ``until=``
-  on images (busybox is old, an import is new) and containers;
-- ``system prune`` prompts with docker's list, then prunes containers,
-  networks, volumes (``--volumes``), images and the build cache in order;
+  on images (busybox is old, an import is new) and containers, and on
+  networks;
+- a build step's tagged image loses its tag to ``image prune -a`` and stays
+  the build cache's, until ``builder prune``;
+- ``system prune`` prompts with docker's list (and the filters), then prunes
+  containers, networks, volumes (``--volumes``) and images in order;
 - ``system df``'s numbers agree with the store: each image's shared plus
   unique size is its size, the layers' total is every snapshot counted
   once, ACTIVE counts the images containers use.
