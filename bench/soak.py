@@ -161,6 +161,7 @@ def run_soak(engines: list[str], opts: LoopOptions, bridge_every: int) -> dict:
         for name in engines:
             print(f"soak: {name}, {opts.clients} clients for {opts.seconds:.0f} s", flush=True)
             workdir = root / f"work-{name}"
+            load_start = round(os.getloadavg()[0], 2)
             try:
                 if name == "barque":
                     result["engines"][name] = soak_barque(image, pull_refs, workdir, opts, bridge_every)
@@ -175,6 +176,10 @@ def run_soak(engines: list[str], opts: LoopOptions, bridge_every: int) -> dict:
             except (ToolError, RuntimeError, OSError) as exc:
                 result["engines"][name] = {"error": str(exc)}
                 print(f"  {name} failed: {exc}", flush=True)
+            if name in result["engines"]:
+                # the engines run one after another: other work on the machine
+                # meanwhile weighs on one more than another, and the report says so
+                result["engines"][name]["loadavg_1m"] = [load_start, round(os.getloadavg()[0], 2)]
     ours = result["engines"].get("barque", {})
     result["ratios"] = {f"barque/{name}": {"ops_per_s": ratio(ours.get("ops", {}).get("ops_per_s"),
                                                                run.get("ops", {}).get("ops_per_s")),

@@ -174,6 +174,10 @@ def format_report(result: dict) -> str:
         lines.append(f"{name:<8} {ops['total']:>6} {ops['ops_per_s']:>7.2f} {ops['answered']:>9} {ops['failed']:>7}"
                      f" {run['peak_held']:>10} {str(run.get('peak_listed', '-')):>12} {shown[0]:>16}"
                      f" {shown[1]:>15}")
+    loads = [f"{name} {run['loadavg_1m'][0]} -> {run['loadavg_1m'][1]}" for name, run in engines.items()
+             if "loadavg_1m" in run]
+    if loads:
+        lines.append("load average (1 min) at each engine's start and end: " + ", ".join(loads))
     for name, why in result.get("skipped", {}).items():
         lines.append(f"{name:<8} skipped: {why}")
     barque = ours

@@ -106,7 +106,8 @@ def test_failures_name_each_broken_check():
 
 
 def test_report_shows_each_engine_the_ratio_and_the_services():
-    peer = {"ops": op_summary([Op(0, "create", 0.0, 0.1, 0)] * 4, 1.0), "peak_held": 2, "peak_listed": 3}
+    peer = {"ops": op_summary([Op(0, "create", 0.0, 0.1, 0)] * 4, 1.0), "peak_held": 2, "peak_listed": 3,
+            "loadavg_1m": [1.0, 2.5]}
     result = {"seconds": 60, "clients": 4, "engines": {"barque": _run(ops=op_summary(
         [Op(0, "create", 0.0, 0.1, 0)] * 8, 1.0)), "docker": peer, "podman": {"error": "podman pull failed"}},
         "skipped": {}, "notes": ["a note"]}
@@ -115,6 +116,7 @@ def test_report_shows_each_engine_the_ratio_and_the_services():
     assert rows["barque"] == ["barque", "8", "8.00", "8", "0", "4", "-", "-", "-"]
     assert rows["docker"] == ["docker", "4", "4.00", "4", "0", "2", "3", "2.00x", "2.00x"]
     assert "podman   failed: podman pull failed" in text
+    assert "load average (1 min) at each engine's start and end: docker 1.0 -> 2.5" in text
     assert "runtime" in text and "leaks after barque's run: none" in text and "note: a note" in text
 
 
