@@ -8,7 +8,9 @@ section titles and column headers; ``container prune``'s lines with the
 ids and the size masked; and ``image prune -a``'s ``untagged:`` and
 ``deleted:`` lines exactly (image ids are config digests and the layers'
 are chain ids, so both engines name the same things); and the ``prune``
-events each prune logs.
+events each prune logs. Last, ``image prune`` of a dangling commit and
+``system prune -a --volumes`` of a stopped container, its named volume and
+the images: the same sections and the same image lines.
 """
 
 from __future__ import annotations
@@ -89,8 +91,18 @@ def test_df_and_prunes_match_docker(barque, private_docker, test_images) -> None
     finally:
         barque.ok("rm", "-f", barque_running)
         docker.cli("rm", "-f", docker_running)
-    ours, theirs = barque.ok("system", "prune", "-a", "-f").stdout, docker.cli("system", "prune", "-a", "-f")
+    # a dangling commit (masked: its id holds its time) and an unused named volume, then everything
+    for engine in (barque.ok, docker.cli):
+        out = engine("create", "--network", "none", "-v", "prunevol:/data", busybox, "true")
+        cid = out.stdout.strip() if hasattr(out, "stdout") else out.strip()
+        engine("commit", cid)
+    ours, theirs = barque.ok("image", "prune", "-f").stdout, docker.cli("image", "prune", "-f")
+    assert _mask(ours) == _mask(theirs), (ours, theirs)
+    system = ("system", "prune", "-a", "-f", "--volumes")
+    ours, theirs = barque.ok(*system).stdout, docker.cli(*system)
     assert [line for line in ours.splitlines() if line.endswith(":")] == \
-        [line for line in theirs.splitlines() if line.endswith(":")], (ours, theirs)
+        [line for line in theirs.splitlines() if line.endswith(":")] == \
+        ["Deleted Containers:", "Deleted Volumes:", "Deleted Images:"], (ours, theirs)
+    assert "Deleted Volumes:\nprunevol\n" in ours and "Deleted Volumes:\nprunevol\n" in theirs
     assert sorted(line for line in ours.splitlines() if line.startswith(("untagged", "deleted"))) == \
         sorted(line for line in theirs.splitlines() if line.startswith(("untagged", "deleted")))
