@@ -7,7 +7,9 @@ them) and as a copy (``extract_tar`` into a root holding the lowers, as
 directory beside the root, the host's ``/``, ``/etc``, ``/etc/passwd`` and
 ``/tmp`` must be unchanged whatever the outcome. The document cases run
 through the pull's readers (``manifest_media_type``, ``parse_manifest``);
-tests/integration/test_breakout_paths.py runs them through ``load`` too.
+tests/integration/test_breakout_paths.py runs them through ``load`` too, and
+tests/registry/test_hostile_digests.py serves CVE-2024-3727's digests to the
+registry-proxy from a hostile registry.
 
 Mapping (source -> corpus case -> outcome as a layer, through ``cp`` and
 through ``ADD``; the CVE and barque rows' details are each case's ``source``

@@ -51,7 +51,7 @@ from tests.support.layers import (
     symlink_entry,
 )
 
-__all__ = ["Case", "Outcome", "Sentinel", "DocCase", "cases", "documents", "check_root",
+__all__ = ["Case", "Outcome", "Sentinel", "DocCase", "BAD_DIGESTS", "cases", "documents", "check_root",
            "CONTAINED", "SYMLINK_PARENT", "DOTDOT", "NOT_EARLIER", "INVALID_WHITEOUT"]
 
 Check = tuple
@@ -342,19 +342,22 @@ def _manifest(layer_digest: str = _GOOD, config_digest: str = _GOOD, **extra) ->
     return doc
 
 
+#: CVE-2024-3727: digests that would name a path outside the store, or another file than theirs
+BAD_DIGESTS = {
+    "DigestDotDot": "sha256:../../../../etc/passwd",
+    "DigestShort": "sha256:" + "a" * 63,
+    "DigestLong": "sha256:" + "a" * 65,
+    "DigestUppercase": "sha256:" + "A" * 64,
+    "DigestUnknownAlgorithm": "md5:" + "a" * 32,
+    "DigestSlash": "sha256:" + "a" * 32 + "/" + "a" * 31,
+}
+
+
 def documents() -> list[DocCase]:
     """CVE-2024-3727 (digests used as paths) and CVE-2021-41190 (ambiguous documents)."""
     cve3727, cve41190 = "CVE-2024-3727 ", "CVE-2021-41190 "
-    bad = {
-        "DigestDotDot": "sha256:../../../../etc/passwd",
-        "DigestShort": "sha256:" + "a" * 63,
-        "DigestLong": "sha256:" + "a" * 65,
-        "DigestUppercase": "sha256:" + "A" * 64,
-        "DigestUnknownAlgorithm": "md5:" + "a" * 32,
-        "DigestSlash": "sha256:" + "a" * 32 + "/" + "a" * 31,
-    }
     out = []
-    for name, digest in bad.items():
+    for name, digest in BAD_DIGESTS.items():
         out.append(DocCase("Layer" + name, cve3727 + "(layer digest)", _manifest(layer_digest=digest),
                            "invalid digest"))
         out.append(DocCase("Config" + name, cve3727 + "(config digest)", _manifest(config_digest=digest),
