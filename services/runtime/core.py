@@ -338,11 +338,10 @@ class RuntimeService(Lifecycle, Queries, Pausing, Renaming, Sizes):
         if (self.oci_root / record.id).exists():
             self._oci("delete", "--force", record.id, check=False)
         unmount(cdir / "rootfs")
-        if record.rootfs or (cdir / "rootfs").exists():
-            try:
-                self.images.remove_snapshot(record.id)
-            except NotFound:
-                pass  # never prepared, or already removed
+        try:  # even with no rootfs recorded: a create killed after the prepare left its snapshot
+            self.images.remove_snapshot(record.id)
+        except NotFound:
+            pass  # never prepared, or already removed
         self.networks.disconnect(record.id)
         self.volumes.release(record.id, record.mounts, remove_anonymous=remove_volumes)
         shutil.rmtree(cdir, ignore_errors=True)
