@@ -6,8 +6,10 @@ the prompt was declined; and the remote adapter over the image-store's
 build cache RPCs.
 
 barque's build cache is its index of step images, all of it "unused" between
-builds: ``-a`` changes only the prompt's wording. ``--filter`` (BuildKit's
-``until=``, ``id=``...) is refused before anything is sent: not supported yet.
+builds: ``-a`` changes only the prompt's wording. ``--filter`` takes
+``until=`` and ``unused-for=`` (entries older go); ``label=`` is ignored, as
+moby's build cache ignores it; BuildKit's other keys are refused by the
+image-store.
 """
 
 from __future__ import annotations
@@ -16,8 +18,6 @@ import sys
 
 from barque.images.v1 import images_pb2, images_pb2_grpc
 from cli.nouns import (
-    FLAG_ERROR,
-    CommandError,
     add_noun,
     check_args as _check_args,
     confirm,
@@ -45,8 +45,8 @@ class BuildCacheClient:
         resp = self._stub.LookupBuildCache(images_pb2.LookupBuildCacheRequest(key=key))
         return resp.image if resp.found else None
 
-    def prune(self) -> images_pb2.PruneBuildCacheResponse:
-        return self._stub.PruneBuildCache(images_pb2.PruneBuildCacheRequest())
+    def prune(self, filters: list[str] | None = None) -> images_pb2.PruneBuildCacheResponse:
+        return self._stub.PruneBuildCache(images_pb2.PruneBuildCacheRequest(filters=filters or []))
 
 
 def prune_output(response: images_pb2.PruneBuildCacheResponse | None) -> str:
@@ -66,12 +66,9 @@ def prune_output(response: images_pb2.PruneBuildCacheResponse | None) -> str:
 def cmd_prune(ctx, args) -> int:
     filters = parse_filters("barque builder prune", "--filter", args.filter)
     _check_args("barque builder prune", *USAGE["prune"], args.args, exactly=0)
-    if filters:
-        raise CommandError(f"barque builder prune: --filter is not supported yet (got {', '.join(filters)})\n"
-                           "See 'barque builder prune --help'.", FLAG_ERROR)
     response = None
     if args.force or confirm(ALL_WARNING if args.all else DANGLING_WARNING):
-        response = ctx.build_cache().prune()
+        response = ctx.build_cache().prune(filters)
     sys.stdout.write(prune_output(response))
     return 0
 

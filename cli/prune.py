@@ -8,9 +8,9 @@ printed even when the prompt was declined, as docker-cli prints it.
 ``system prune`` runs, in docker's order, container prune, network prune,
 volume prune (``--volumes``: every unused volume, as the 20.10 engine
 prunes them), image prune (``-a``: every unused image) and build cache
-prune, each without its own prompt, and adds up the space. The build cache
-cannot filter yet: with ``--filter`` its step is left out (its entries are
-kept) rather than emptying it whole.
+prune, each without its own prompt, and adds up the space. The filters go
+to each step; the build cache applies ``until=`` and ignores labels, as
+moby's does.
 """
 
 from __future__ import annotations
@@ -152,8 +152,7 @@ def cmd_system_prune(ctx, args) -> int:
         steps.append(lambda: _volume_output(ctx.volumes().prune(
             runtime_pb2.PruneVolumesRequest(filters=filters, all=True))))
     steps.append(lambda: image_prune_output(client.images(args.all, filters)))
-    if not filters:
-        steps.append(lambda: _cache_output(ctx.build_cache().prune()))
+    steps.append(lambda: _cache_output(ctx.build_cache().prune(filters)))
     total = 0
     for step in steps:
         space, output = step()

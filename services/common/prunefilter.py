@@ -75,7 +75,7 @@ def parse_until(value: str, now: float | None = None) -> float:
         return created
     if re.fullmatch(r"-?\d+(\.\d{1,9})?", text):
         return float(text)
-    raise InvalidArgument(f"invalid filter 'until={value}': not a duration, a time or a Unix timestamp")
+    raise InvalidArgument(f'failed to parse value as time or duration: "{value}"')  # moby's words
 
 
 def _match_kv(wanted: Sequence[str], labels: Mapping[str, str]) -> bool:
@@ -110,7 +110,7 @@ class PruneFilter:
             if not sep:
                 raise InvalidArgument(f"bad format of filter (expected name=value): {f}")
             if key not in allowed:
-                raise InvalidArgument(f"invalid filter '{key}'")
+                raise InvalidArgument(f"Invalid filter '{key}'")  # moby's words, capital and all
             if key == "until":
                 until = parse_until(value, now)
             elif key == "label":

@@ -208,7 +208,10 @@ def test_dangling_and_filters(fresh_rt_engine, test_images, labelled) -> None:
     out = eng.ok("container", "prune", "-f", "--filter", "label=x=1").stdout
     assert out.startswith(f"Deleted Containers:\n{a}\n\n")
     bad = eng.cli("container", "prune", "-f", "--filter", "nope=1")
-    assert bad.returncode == 1 and "invalid filter 'nope'" in bad.stderr
+    assert bad.returncode == 1 and bad.stderr == "Error response from daemon: Invalid filter 'nope'\n"  # docker's
+    bad = eng.cli("image", "prune", "-f", "--filter", "until=yesterday")
+    assert bad.returncode == 1 and bad.stderr == \
+        'Error response from daemon: failed to parse value as time or duration: "yesterday"\n'  # docker's
     assert eng.ok("ps", "-aq", "--no-trunc").lines == [b]
     eng.ok("rm", b)
 

@@ -149,7 +149,7 @@ def test_prune_filter_labels_and_keys() -> None:
     assert both.include(None, {"c": "1"}) and not both.include(None, {"c": "1", "d": "1"})
     until = PruneFilter.parse(["until=1h"], now=NOW)
     assert until.include(NOW - 7200, {}) and not until.include(NOW - 60, {}) and not until.include(None, {})
-    with pytest.raises(InvalidArgument, match="invalid filter 'dangling'"):
+    with pytest.raises(InvalidArgument, match="Invalid filter 'dangling'"):
         PruneFilter.parse(["dangling=true"])
     assert PruneFilter.parse(["dangling=false"], ("dangling", "until")).extra == {"dangling": ["false"]}
     with pytest.raises(InvalidArgument, match="bad format"):
@@ -221,3 +221,16 @@ def test_an_abandoned_lease_stops_holding_back_new_writes(monkeypatch) -> None:
         monkeypatch.setattr(leases, "MAX_AGE_NS", 0)
         assert store.leases.oldest_ns() is None  # expired: new writes are no longer kept for it
         assert store.leases.protected() == {"sha256:z"}  # what it named still is
+
+
+def test_build_cache_prune_filters() -> None:
+    import time
+
+    from services.images.buildcache import _older_than
+
+    assert _older_than([]) is None
+    assert _older_than(["label=a", "label!=b"]) is None  # read and ignored, as moby's cache does
+    at = _older_than(["until=1h", "unused-for=2h"])
+    assert at is not None and abs(at - (time.time() - 7200)) < 5  # the earliest: the fewest go
+    with pytest.raises(InvalidArgument, match="'parent' is not supported"):
+        _older_than(["parent=x"])
