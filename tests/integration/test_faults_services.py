@@ -59,6 +59,8 @@ EVENTS: dict[tuple[str, str], list[tuple[str, int]]] = {
 #: how far into each operation a point in time may fall, in seconds
 SPAN = {"pull": 0.5, "run": 0.8, "exec": 0.5, "build": 3.0, "push": 0.8}
 RUN_SCRIPT = "echo start; sleep 1; echo end; exit 7"
+#: counts a line every 0.2 s until /stop appears, then exits 5
+SENTINEL = "i=0; while [ ! -e /stop ]; do echo $i; i=$((i+1)); sleep 0.2; done; exit 5"
 
 
 @dataclass
@@ -68,6 +70,8 @@ class World:
     base_tars: list[bytes]
     base_config: dict
     base: PushedImage
+    sentinel: str = ""  # a container that runs through every kill of the module
+    sentinel_pid: int = 0
     reference: dict[str, str] = field(default_factory=dict)
     counter: Iterator[int] = field(default_factory=itertools.count)
 
@@ -89,6 +93,8 @@ def world(registry: Registry, busybox_oci_layout: Path) -> Iterator[World]:
         base = push_image(registry, "faults/base", "v1", tars, config=config)
         w = World(eng, registry, tars, config, base, reference=layer_trees(tars))
         eng.ok("pull", base.ref)
+        w.sentinel = eng.ok("run", "-d", base.ref, "sh", "-c", SENTINEL).stdout.strip()
+        w.sentinel_pid = _state(eng, w.sentinel)["Pid"]
         yield w
     finally:
         close_runtime_engine(eng)
@@ -116,20 +122,23 @@ def _state(eng: Engine, cid: str) -> dict:
 
 
 def _remove_all_and_check(w: World, why: str) -> None:
-    ids = w.eng.ok("ps", "-aq", "--no-trunc").lines
+    ids = [cid for cid in w.eng.ok("ps", "-aq", "--no-trunc").lines if cid != w.sentinel]
     if ids:
         w.eng.ok("rm", "-f", *ids)
     for cid in ids:
         assert host.container_cgroups(cid) == [], f"{why}: cgroup of {cid[:12]} left"
-    assert host.mounts_under(w.eng.state("runtime") / "containers") == [], f"{why}: a container mount left"
+    mounts = [m for m in host.mounts_under(w.eng.state("runtime") / "containers") if w.sentinel not in m]
+    assert mounts == [], f"{why}: a container mount left"
     active = sorted(p.name for p in (w.eng.state("images") / "snapshots" / "active").iterdir())
-    assert active == [], f"{why}: active snapshots left: {active}"
+    assert active == [w.sentinel], f"{why}: active snapshots left: {active}"
 
 
 def _check_containers(w: World, why: str, script_end: str, code: int) -> None:
     """Each container either never started, or ran (runs) to its end with
     ``code`` and its whole output."""
     for cid in w.eng.ok("ps", "-aq", "--no-trunc").lines:
+        if cid == w.sentinel:
+            continue
         st = _state(w.eng, cid)
         if st["Status"] == "created" and not st["StartedAt"].startswith("0001"):
             pytest.fail(f"{why}: {cid[:12]} started but reads created: {st}")
@@ -230,3 +239,15 @@ def test_sigkill_of_a_service_loses_nothing(world, op, service):
             for name in SERVICES:  # shown with the failure
                 print(f"--- {name}'s log, last lines\n" + "\n".join(world.eng.log(name).read_text().splitlines()[-15:]))
             raise
+
+
+def test_a_container_ran_through_every_kill(world):
+    """The one started first ran on, the same process, through every kill
+    above; its log has every line, and its exit is recorded."""
+    eng = world.eng
+    st = _state(eng, world.sentinel)
+    assert st["Running"] and st["Pid"] == world.sentinel_pid, st
+    eng.ok("exec", world.sentinel, "touch", "/stop")
+    assert eng.ok("wait", world.sentinel, timeout=30).stdout == "5\n"
+    lines = eng.ok("logs", world.sentinel).lines
+    assert lines == [str(i) for i in range(len(lines))] and len(lines) > 10, lines[-5:]
