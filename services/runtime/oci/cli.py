@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="accepted; barque-oci always uses pivot_root")
         c.add_argument("--no-new-keyring", action="store_true",
                        help="accepted; barque-oci never creates a session keyring")
+        if name == "run":
+            c.add_argument("--detach", "-d", action="store_true",
+                           help="create and start, then return without waiting")
         c.add_argument("id")
 
     for name, text in (("start", "start a created container"),
@@ -101,7 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("spec", help="write a default config.json")
     s.add_argument("--bundle", "-b", default=".")
 
-    sub.add_parser("list", help="list containers")
+    ls = sub.add_parser("list", help="list containers")
+    ls.add_argument("--quiet", "-q", action="store_true", help="print the ids only")
     return p
 
 
@@ -135,6 +139,15 @@ def _dispatch(args: argparse.Namespace) -> int:
     if cmd == "create":
         container.create(store, args.id, args.bundle, args.pid_file, args.console_socket,
                          args.preserve_fds)
+        return 0
+    if cmd == "run" and args.detach:
+        container.create(store, args.id, args.bundle, args.pid_file, args.console_socket,
+                         args.preserve_fds)
+        try:
+            container.start(store, args.id)
+        except BaseException:
+            container.delete(store, args.id, force=True)
+            raise
         return 0
     if cmd == "run":
         return container.run(store, args.id, args.bundle, args.pid_file, args.console_socket,
@@ -170,6 +183,10 @@ def _dispatch(args: argparse.Namespace) -> int:
             proc = execflags.build_process(store.load(args.id).config.get("process") or {}, args)
         return container.exec_in(store, args.id, proc, args.detach, args.pid_file,
                                  args.console_socket, args.preserve_fds, args.ignore_paused)
+    if cmd == "list" and args.quiet:
+        for row in container.list_states(store):
+            print(row["id"])
+        return 0
     if cmd == "list":
         print(f"{'ID':<24}{'PID':<10}{'STATUS':<10}BUNDLE")
         for row in container.list_states(store):
