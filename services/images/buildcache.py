@@ -81,5 +81,6 @@ def prune(store: ImageStore, filters: list[str]) -> PruneResult:
         deleted = sorted(before - set(store.db.images))
     for image_id in deleted:
         store.events.emit("delete", image_id, event_type="image", name=image_id)
+    store.events.emit("prune", "", event_type="builder", reclaimed=str(freed))  # moby's builder prune event
     log.info("build_cache.pruned", entries=entries, deleted=len(deleted), reclaimed_bytes=freed)
     return PruneResult(entries, deleted, freed)

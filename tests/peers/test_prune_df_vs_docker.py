@@ -73,6 +73,14 @@ def test_df_and_prunes_match_docker(barque, private_docker, test_images) -> None
             ours_r, theirs_r = barque.cli(*args, input="n\n"), _docker(docker, *args, input="n\n")
             assert (ours_r.stdout, ours_r.returncode) == (theirs_r.stdout, theirs_r.returncode), args
 
+        for args in (("image", "prune", "-f", "--filter", "bogus=1"),
+                     ("container", "prune", "-f", "--filter", "until=yesterday"),
+                     ("system", "prune", "-f", "--volumes", "--filter", "until=1h"),
+                     ("builder", "prune", "-f", "--filter", "until=1h")):
+            ours_r, theirs_r = barque.cli(*args), _docker(docker, *args)
+            assert (ours_r.returncode, ours_r.stdout, ours_r.stderr) == \
+                (theirs_r.returncode, theirs_r.stdout, theirs_r.stderr), args
+
         since = str(int(time.time()))
         # both images are in use: nothing goes
         assert barque.ok("image", "prune", "-a", "-f").stdout == docker.cli("image", "prune", "-a", "-f")
@@ -87,7 +95,7 @@ def test_df_and_prunes_match_docker(barque, private_docker, test_images) -> None
         events = ("events", "--since", since, "--until", until, "--filter", "event=prune", "--format",
                   "{{.Type}} {{.Action}}")
         ours, theirs = barque.ok(*events).lines, docker.cli(*events).splitlines()
-        assert ours == theirs == ["image prune", "container prune", "image prune"], (ours, theirs)
+        assert ours == theirs == ["builder prune", "image prune", "container prune", "image prune"], (ours, theirs)
     finally:
         barque.ok("rm", "-f", barque_running)
         docker.cli("rm", "-f", docker_running)
