@@ -527,3 +527,17 @@ class ImageDeleteEntry(_message.Message):
     untagged: str
     deleted: str
     def __init__(self, untagged: _Optional[str] = ..., deleted: _Optional[str] = ...) -> None: ...
+
+class HoldLeaseRequest(_message.Message):
+    __slots__ = ("what", "images")
+    WHAT_FIELD_NUMBER: _ClassVar[int]
+    IMAGES_FIELD_NUMBER: _ClassVar[int]
+    what: str
+    images: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, what: _Optional[str] = ..., images: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class HoldLeaseResponse(_message.Message):
+    __slots__ = ("held",)
+    HELD_FIELD_NUMBER: _ClassVar[int]
+    held: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, held: _Optional[_Iterable[str]] = ...) -> None: ...

@@ -130,6 +130,11 @@ class ImagesStub:
                 request_serializer=barque_dot_images_dot_v1_dot_images__pb2.PruneImagesRequest.SerializeToString,
                 response_deserializer=barque_dot_images_dot_v1_dot_images__pb2.PruneImagesResponse.FromString,
                 _registered_method=True)
+        self.HoldLease = channel.stream_stream(
+                '/barque.images.v1.Images/HoldLease',
+                request_serializer=barque_dot_images_dot_v1_dot_images__pb2.HoldLeaseRequest.SerializeToString,
+                response_deserializer=barque_dot_images_dot_v1_dot_images__pb2.HoldLeaseResponse.FromString,
+                _registered_method=True)
 
 
 class ImagesServicer:
@@ -292,6 +297,17 @@ class ImagesServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def HoldLease(self, request_iterator, context):
+        """HoldLease keeps the images the client names, with their blobs and
+        layers, from any prune or collection while the stream is open: a build
+        names each image it reuses or makes, so a prune meanwhile cannot take the
+        next step's parent. Each request is answered once its images are held;
+        the lease ends with the stream (or the client's going away).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ImagesServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -389,6 +405,11 @@ def add_ImagesServicer_to_server(servicer, server):
                     servicer.PruneImages,
                     request_deserializer=barque_dot_images_dot_v1_dot_images__pb2.PruneImagesRequest.FromString,
                     response_serializer=barque_dot_images_dot_v1_dot_images__pb2.PruneImagesResponse.SerializeToString,
+            ),
+            'HoldLease': grpc.stream_stream_rpc_method_handler(
+                    servicer.HoldLease,
+                    request_deserializer=barque_dot_images_dot_v1_dot_images__pb2.HoldLeaseRequest.FromString,
+                    response_serializer=barque_dot_images_dot_v1_dot_images__pb2.HoldLeaseResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -905,6 +926,33 @@ class Images:
             '/barque.images.v1.Images/PruneImages',
             barque_dot_images_dot_v1_dot_images__pb2.PruneImagesRequest.SerializeToString,
             barque_dot_images_dot_v1_dot_images__pb2.PruneImagesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def HoldLease(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/barque.images.v1.Images/HoldLease',
+            barque_dot_images_dot_v1_dot_images__pb2.HoldLeaseRequest.SerializeToString,
+            barque_dot_images_dot_v1_dot_images__pb2.HoldLeaseResponse.FromString,
             options,
             channel_credentials,
             insecure,
