@@ -68,7 +68,7 @@ class Lifecycle(RuntimeState):
             if record.starts:
                 self._oci("delete", "--force", record.id, check=False)
                 shutil.rmtree(shim_dir, ignore_errors=True)
-            self._mount_rootfs(record)
+            self._mount_again(record)
             shim_dir.mkdir(mode=0o700, exist_ok=True)
             done = threading.Event()
             self._exited[record.id] = done
@@ -116,7 +116,7 @@ class Lifecycle(RuntimeState):
         self._watch(record)
         return record
 
-    def _mount_rootfs(self, record: ContainerRecord) -> None:
+    def _mount_again(self, record: ContainerRecord) -> None:
         """Its rootfs and its volumes' own mounts (a volume made with driver
         options: tmpfs, a bind, nfs), mounted at create, are gone after a host
         reboot: mount them again, over the same layers and writable dirs
@@ -159,8 +159,7 @@ class Lifecycle(RuntimeState):
         reaping it or holding its stdio: kill every process of its cgroup
         and remove the cgroup (``delete --force``), then record the exit the
         shim could not, :data:`~services.runtime.shim.client.SHIM_DIED`."""
-        code, error = shimclient.SHIM_DIED
-        log.warning("container.shim_died", id=container_id, exit_code=code)
+        log.warning("container.shim_died", id=container_id, exit_code=shimclient.SHIM_DIED[0])
         self._oci("delete", "--force", container_id, check=False)
         shimclient.record_lost(str(self.store.dir(container_id) / "shim"), utc_now())
 
