@@ -32,9 +32,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, TypeVar
 
+from client.errors import BarqueError
 from services.common.log import get_logger
 
-__all__ = ["Lease", "Leases", "leased", "current", "protect", "protect_image", "MTIME_SLACK_NS", "MAX_AGE_NS"]
+__all__ = ["Lease", "Leases", "leased", "current", "protect", "protect_image", "hold_images", "MTIME_SLACK_NS",
+           "MAX_AGE_NS"]
 
 log = get_logger()
 
@@ -141,12 +143,32 @@ def protect(*digests: str) -> None:
         lease.protect(*digests)
 
 
-def protect_image(record: Any) -> None:
-    """Protect an image an operation reads (a push, a save): its id, blobs and layers."""
+def _image_digests(record: Any) -> list[str]:
+    """An image record's id, blobs and layers' chain ids."""
     from services.images.snapshots import chain_ids
 
-    protect(record.id, record.manifest.digest, record.config.digest, record.target.digest, *record.extra_blobs,
-            *(layer.digest for layer in record.layers), *chain_ids(record.diff_ids))
+    return [record.id, record.manifest.digest, record.config.digest, record.target.digest, *record.extra_blobs,
+            *(layer.digest for layer in record.layers), *chain_ids(record.diff_ids)]
+
+
+def protect_image(record: Any) -> None:
+    """Protect an image an operation reads (a push, a save): its id, blobs and layers."""
+    protect(*_image_digests(record))
+
+
+def hold_images(store: Any, lease: Lease, references: list[str]) -> list[str]:
+    """Protect, under ``lease``, the images ``references`` name (ids or
+    names; unknown ones skipped) with their blobs and layers; their ids."""
+    held = []
+    with store.db.lock:  # no collection between finding an image and protecting it
+        for ref in references:
+            try:
+                record = store.find(ref)
+            except BarqueError:
+                continue
+            lease.protect(*_image_digests(record))
+            held.append(record.id)
+    return held
 
 
 def leased(what: str) -> Callable[[F], F]:

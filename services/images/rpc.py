@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 from barque.images.v1 import images_pb2, images_pb2_grpc
@@ -15,6 +16,7 @@ from services.images.events import select
 from services.images.importer import ImportSpec, import_image
 from services.images.info import store_info
 from services.images.inspect import image_json
+from services.images.leases import hold_images
 from services.images.load import load_archive
 from services.images.prune import prune_images
 from services.images.push import PushEvent
@@ -197,3 +199,11 @@ class ImagesServicer(images_pb2_grpc.ImagesServicer):
         return images_pb2.PruneImagesResponse(
             deleted=[images_pb2.ImageDeleteEntry(**{kind: value}) for kind, value in report.deleted],
             space_reclaimed=report.reclaimed)
+
+    def HoldLease(self, request_iterator, context):
+        first = next(request_iterator, None)
+        if first is None:
+            return
+        with self._store.leases.hold(first.what or "client") as lease:
+            for request in itertools.chain([first], request_iterator):
+                yield images_pb2.HoldLeaseResponse(held=hold_images(self._store, lease, list(request.images)))

@@ -27,6 +27,7 @@ from __future__ import annotations
 import io
 import re
 import tarfile
+import time
 
 import pytest
 
@@ -256,3 +257,28 @@ def test_system_prune(fresh_rt_engine, test_images) -> None:
                       "  - all networks not used by at least one container\n  - all dangling images\n"
                       "  - all dangling build cache\n\n  Items to be pruned will be filtered with:\n  - label=a\n\n"
                       "Are you sure you want to continue? [y/N] ")
+
+
+def test_a_held_lease_keeps_images_from_prunes(fresh_rt_engine, test_images) -> None:
+    """What a build does between its steps: the images it named on its lease
+    (a step only the build cache holds, a tagged one) survive builder prune
+    and image prune -a; once the lease ends the next prune takes them."""
+    from cli.leases import LeaseHolder
+
+    eng = fresh_rt_engine
+    eng.ok("pull", test_images["oci-gzip"].ref)
+    with eng.client("images") as images:
+        step = images.Commit(images_pb2.CommitRequest(
+            parent=test_images["oci-gzip"].config_digest, empty_layer=True, cache_key="lease-k1",
+            config_json=b'{"Cmd":["sh"]}', created_by="#(nop) CMD"), timeout=60).image.id
+        lease = LeaseHolder(images, "build")
+        assert lease.hold(step, test_images["oci-gzip"].ref, "no/such:image") == [
+            step, test_images["oci-gzip"].config_digest]
+        assert eng.ok("builder", "prune", "-f").stdout == "Total reclaimed space: 0B\n"
+        assert eng.ok("image", "prune", "-a", "-f").stdout == "Total reclaimed space: 0B\n"
+        assert _ids(eng) == {step, test_images["oci-gzip"].config_digest}
+        lease.close()
+        deadline = time.monotonic() + 10
+        while _ids(eng) and time.monotonic() < deadline:
+            eng.ok("image", "prune", "-a", "-f")  # the lease ends once the server sees the stream close
+        assert _ids(eng) == set() and _snapshots(eng) == set()
