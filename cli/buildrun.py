@@ -28,6 +28,7 @@ from typing import Callable, Iterator, List, Optional, Tuple
 from barque.images.v1 import images_pb2, images_pb2_grpc
 from barque.runtime.v1 import runtime_pb2
 from cli.buildfrom import parse_chown, retar
+from cli.leases import LeaseHolder
 from client.channels import RemoteStub, connect
 from client.dockerfile.dispatch import BuildError, CopyPlan, Step
 from client.errors import BarqueError, NotFound
@@ -61,16 +62,24 @@ class BuildServices:
         self.images = RemoteStub(images_pb2_grpc.ImagesStub(connect(ctx.config, "images")), "images")
         self.runtime = ctx.runtime()
         self.files = FilesClient(ctx.config)
+        # every image the build reuses or makes is held from prunes until the build ends (cli/leases.py)
+        self.lease = LeaseHolder(self.images, "build")
 
     def lookup(self, key: str) -> Optional[images_pb2.Image]:
         resp = self.images.LookupBuildCache(images_pb2.LookupBuildCacheRequest(key=key))
+        if resp.found:
+            self.lease.hold(resp.image.id)
         return resp.image if resp.found else None
 
     def commit(self, request: images_pb2.CommitRequest) -> images_pb2.Image:
-        return self.images.Commit(request).image
+        image = self.images.Commit(request).image
+        self.lease.hold(image.id)
+        return image
 
     def inspect(self, reference: str) -> images_pb2.Image:
-        return self.images.Inspect(images_pb2.InspectRequest(reference=reference)).image
+        image = self.images.Inspect(images_pb2.InspectRequest(reference=reference)).image
+        self.lease.hold(image.id)
+        return image
 
 
 def image_config(image: Optional[images_pb2.Image]) -> dict:

@@ -11,6 +11,7 @@ no-op: the build goes on as before.
 from __future__ import annotations
 
 import queue
+import threading
 from typing import Any, Iterator
 
 from barque.images.v1 import images_pb2
@@ -28,8 +29,13 @@ class LeaseHolder:
         self._requests: queue.Queue[images_pb2.HoldLeaseRequest | None] | None = None
         self._answers: Iterator[images_pb2.HoldLeaseResponse] | None = None
         self._broken = False
+        self._lock = threading.Lock()  # a build's stages run on several threads: one exchange at a time
 
     def _send(self, request: images_pb2.HoldLeaseRequest) -> list[str]:
+        with self._lock:
+            return self._exchange(request)
+
+    def _exchange(self, request: images_pb2.HoldLeaseRequest) -> list[str]:
         if self._broken:
             return []
         try:
@@ -51,6 +57,7 @@ class LeaseHolder:
         return self._send(images_pb2.HoldLeaseRequest(what=self._what, images=wanted))
 
     def close(self) -> None:
-        if self._requests is not None:
-            self._requests.put(None)
-            self._requests = None
+        with self._lock:
+            if self._requests is not None:
+                self._requests.put(None)
+                self._requests = None
