@@ -120,13 +120,14 @@ def prune_images(store: ImageStore, all_: bool, filters: list[str]) -> PruneRepo
             names = store.db.names_of(record.id)
             for name in names:
                 del store.db.names[name]
-            untagged = [_familiar(n) for n in names + record.repo_digests]
-            entries += [("untagged", n) for n in untagged]
             if record.id in store.db.build_cache.values():  # the cache's now: builder prune's to delete
                 store.db.save()
-                for _ in untagged:
+                entries += [("untagged", _familiar(n)) for n in names]
+                for _ in names:
                     store.events.emit("untag", record.id, event_type="image", name=record.id)
                 continue
+            untagged = [_familiar(n) for n in names + record.repo_digests]
+            entries += [("untagged", n) for n in untagged]
             del store.db.images[record.id]
             store.db.save()
             chains, freed = store.collect_garbage()
