@@ -25,6 +25,7 @@ services, and ``system df`` on the same store.
 from __future__ import annotations
 
 import io
+import os
 import re
 import tarfile
 import time
@@ -54,6 +55,18 @@ def _blobs(eng) -> set[str]:
 
 def _snapshots(eng) -> set[str]:
     return {"sha256:" + p.name for p in (eng.state("images") / "snapshots" / "snapshots").iterdir()}
+
+
+def _disk_usage(top) -> int:
+    """st_blocks * 512 of a tree, each inode once (du's count)."""
+    seen, total = set(), 0
+    for dirpath, dirnames, filenames in os.walk(top):
+        for name in [".", *dirnames, *filenames] if dirpath == str(top) else [*dirnames, *filenames]:
+            st = os.lstat(os.path.join(dirpath, name))
+            if st.st_ino not in seen:
+                seen.add(st.st_ino)
+                total += st.st_blocks * 512
+    return total
 
 
 def _reclaimed(out: str) -> str:
@@ -93,6 +106,10 @@ def test_image_prune_all_keeps_containers_images_and_df(fresh_rt_engine, test_im
     assert sum(1 for u in du.images if u.containers > 0) == 2
     # every layer once: the three images share busybox's, so the total is below their sum
     assert max(u.image.size for u in du.images) <= du.layers_size < sum(u.image.size for u in du.images)
+    assert du.layers_size == sum(_disk_usage(p / "fs") for p in (eng.state("images") / "snapshots" / "snapshots")
+                                 .iterdir())  # the snapshots' blocks, counted here on their own
+    assert du.content_size == sum(p.stat().st_size for p in (eng.state("images") / "content" / "blobs"
+                                                             / "sha256").iterdir())
     assert {c.container.id for c in rtdu.containers} == {running, stopped}
     summary = eng.ok("system", "df").lines
     assert summary[0].split() == ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"]
