@@ -154,16 +154,24 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServicer):
                                      height=client.size[0], width=client.size[1])
         client.bind(attachment)
         yield runtime_pb2.RunResponse(created=runtime_pb2.CreateResponse(id=record.id))
-        yield from self._stream_output(attachment, record.id, lambda f: runtime_pb2.RunResponse(output=f),
+        yield from self._stream_output(context, attachment, record.id, lambda f: runtime_pb2.RunResponse(output=f),
                                        lambda e: runtime_pb2.RunResponse(exited=e))
 
-    def _stream_output(self, attachment, container_id, wrap_frame, wrap_exit):
+    def _stream_output(self, context, attachment, container_id, wrap_frame, wrap_exit):
+        """The container's output, then its exit. A client gone (cancelled,
+        past its deadline, disconnected) hangs up the shim connection, whose
+        read would otherwise hold this worker thread until the container
+        exits, and is not waited for: abandoned attaches would take every
+        worker of the service."""
+        context.add_callback(attachment.hang_up)
         try:
             for kind, data in attachment:
                 if kind in _KIND:
                     yield wrap_frame(runtime_pb2.Frame(stream=_KIND[kind], data=data))
         finally:
             attachment.close()
+        if not context.is_active():
+            return
         yield wrap_exit(exited_to_pb(self._rt.final_exit(container_id)))
 
     def Attach(self, request_iterator, context):
@@ -175,7 +183,7 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServicer):
         attachment = self._rt.attach(o.id, stdin=o.stdin, stdout=o.stdout, stderr=o.stderr,
                                      height=client.size[0], width=client.size[1])
         client.bind(attachment)
-        yield from self._stream_output(attachment, o.id, lambda f: runtime_pb2.AttachResponse(output=f),
+        yield from self._stream_output(context, attachment, o.id, lambda f: runtime_pb2.AttachResponse(output=f),
                                        lambda e: runtime_pb2.AttachResponse(exited=e))
 
     def Wait(self, request, context):

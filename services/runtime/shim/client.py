@@ -413,6 +413,15 @@ class AttachConnection:
         while (frame := self.read_frame()) is not None:
             yield frame
 
+    def hang_up(self) -> None:
+        """Shut the connection down from another thread: a read blocked in it
+        returns at once (closing the socket would not wake it)."""
+        if (sock := self._sock) is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed, or the shim hung up first
+
     def close(self) -> None:
         if self._sock is not None:
             self._sock.close()
