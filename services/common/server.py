@@ -64,6 +64,11 @@ def _bind_context(service: str, method: str, context: grpc.ServicerContext) -> N
 
 
 def _abort(context: grpc.ServicerContext, exc: BaseException) -> None:
+    if isinstance(exc, grpc.RpcError) and not context.is_active():
+        # the handler read the stream of a client that is gone (cancelled,
+        # past its deadline): nobody is left to answer, and it is no fault
+        log.info("rpc.client_gone", error=str(exc) or type(exc).__name__)
+        return
     code, message = to_status(exc)
     if code == grpc.StatusCode.INTERNAL:
         log.error("rpc.internal_error", exc_info=exc)
