@@ -183,6 +183,8 @@ def _exec(w: World, point: KillPoint, rng: random.Random) -> None:
     assert _state(w.eng, cid)["Status"] in ("running", "exited"), why
     _check_containers(w, why, "start\nend\n", 3)
     _remove_all_and_check(w, why)
+    left = sorted(p.name for p in (w.eng.state("runtime") / "exec").iterdir())
+    assert left == [], f"{why}: exec scratch dirs left: {left}"
 
 
 def _build(w: World, point: KillPoint, rng: random.Random) -> None:

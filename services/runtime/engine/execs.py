@@ -371,6 +371,12 @@ class Execs:
 
     def __init__(self, host: ExecHost) -> None:
         self._host = host
+        #: each exec's scratch dir (process.json, pid file, console socket), under
+        #: the runtime's state: a runtime killed mid-exec leaves one, dropped here
+        #: at its next start rather than in /tmp for good
+        self._scratch = host.oci_root.parent / "exec"
+        shutil.rmtree(self._scratch, ignore_errors=True)
+        self._scratch.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     def exec(self, ref: str, args: list[str], env: list[str], workdir: str = "", user: str = "",
              tty: bool = False, stdin: bool = False, detach: bool = False,
@@ -392,7 +398,7 @@ class Execs:
         rootfs = root if root.is_absolute() else bundle / root
         proc_obj = exec_process(spec, rootfs, opts)
 
-        workdir_path = Path(tempfile.mkdtemp(prefix="barque-exec-"))
+        workdir_path = Path(tempfile.mkdtemp(prefix="barque-exec-", dir=self._scratch))
         console: socket.socket | None = None
         try:
             process_file = workdir_path / "process.json"
