@@ -168,15 +168,15 @@ def snapshot_trees(engine: Engine) -> dict[str, str]:
 
 def store_problems(engine: Engine, reference: dict[str, str], strict: bool = True) -> list[str]:
     """What a crash must never leave, once the services started again: a
-    corrupt blob (image-store or registry cache), a file in the image-store's
-    ingest or half-built snapshots, a committed snapshot whose tree differs
+    corrupt blob (image-store or registry cache), a file in either's ingest
+    dir or among the half-built snapshots, a committed snapshot whose tree differs
     from a clean unpack's (``reference``: :func:`layer_trees`) or, with
     ``strict``, that no layer of ``reference`` accounts for (a build's
     snapshots are not in it)."""
     images = engine.state("images")
     problems = blob_problems(images / "content") + blob_problems(engine.state("registry"))
-    for leftover in ("content/ingest", "snapshots/tmp"):
-        problems += [f"left in {leftover}: {p.name}" for p in sorted((images / leftover).iterdir())]
+    for leftover in (images / "content" / "ingest", images / "snapshots" / "tmp", engine.state("registry") / "ingest"):
+        problems += [f"left in {leftover}: {p.name}" for p in sorted(leftover.iterdir())]
     for chain, digest in snapshot_trees(engine).items():
         if chain not in reference:
             if strict:
