@@ -8,12 +8,13 @@ BINDIR ?= /usr/local/bin
 # Debian packages the engine, its main job and its tests use.
 # docker.io and debootstrap: the build tests compare with docker 20.10's legacy
 # builder and build their Debian base image (tests/support/baseimages.py);
-# gcc and libc6-dev: the fuzz tier's seed image holds a static sleeper built by it
+# gcc and libc6-dev: the fuzz tier's seed image holds a static sleeper built by it;
+# bats, jq, gawk and dpkg-dev (apt-get source): runc's own integration suite (tests/ocisuite)
 APT_PACKAGES := docker-registry skopeo umoci busybox-static runc apache2-utils zstd curl iproute2 \
 	python3-venv ca-certificates systemd podman conmon iptables util-linux tini procps docker.io debootstrap \
-	gcc libc6-dev
+	gcc libc6-dev bats jq gawk dpkg-dev
 
-.PHONY: help deps install venv protos check-protos up down status demo test test-unit lint bench-deps bench-pull bench-run bench-net bench-build bench-push soak fuzz faults
+.PHONY: help deps install venv protos check-protos up down status demo test test-unit test-oci lint bench-deps bench-pull bench-run bench-net bench-build bench-push soak fuzz faults
 
 help:
 	@echo "make install       venv + generated code + barque on PATH ($(BINDIR))"
@@ -24,6 +25,8 @@ help:
 	@echo "make faults        the fault tests with FAULT_POINTS (5) seeded kill points per operation x service;"
 	@echo "                   BARQUE_FAULT_SEED=<n> replays a schedule (its seed is in each test id)"
 	@echo "make test-unit     the fast inner loop: tests/unit only, pure logic, runs as any user"
+	@echo "make test-oci      runc 1.1.5's own integration suite against Debian's runc and barque-oci side by side:"
+	@echo "                   counts, the tests passing for runc and failing for barque-oci, JSON in OCI_RESULTS"
 	@echo "make check-protos  fail when generated code is stale"
 	@echo "make bench-pull    cold pull benchmark against skopeo/docker/podman"
 	@echo "make bench-run     container start latency and memory against docker/podman"
@@ -86,6 +89,13 @@ test: install check-protos
 
 test-unit:
 	$(PY) -m pytest -q tests/unit
+
+# issue 18's conformance tier (tests/ocisuite/README.md): the whole of runc's
+# tests/integration from Debian's runc source package; make test runs a subset
+OCI_RESULTS ?= /tmp/barque-ocisuite.json
+
+test-oci: install
+	$(PY) -m tests.ocisuite.run --json $(OCI_RESULTS)
 
 # the RPC fuzzer (tests/fuzz) for the record: `make test` runs it with 20
 # examples per RPC (a quarter for the expensive ones), this with FUZZ_EXAMPLES
