@@ -10,6 +10,7 @@ cgroup counts).
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import subprocess
@@ -95,9 +96,18 @@ def _fit(fields: list[str], width: int) -> list[str]:
 
 
 def _run_ps(args: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run(["ps", *args], check=False, capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                          timeout=_PS_TIMEOUT, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-                                                    "LC_ALL": "C"})
+    """ps with the caller's arguments; arguments exec cannot pass (a NUL
+    byte, more than the kernel takes) are the caller's error."""
+    try:
+        return subprocess.run(["ps", *args], check=False, capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL, timeout=_PS_TIMEOUT,
+                              env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C"})
+    except ValueError as exc:  # subprocess: "embedded null byte"
+        raise InvalidArgument(f"ps: invalid arguments: {exc}") from exc
+    except OSError as exc:
+        if exc.errno == errno.E2BIG:
+            raise InvalidArgument(f"ps: arguments too long ({sum(len(a) for a in args)} bytes)") from exc
+        raise
 
 
 def top(rt: RuntimeState, ref: str, ps_args: list[str]) -> TopResult:
