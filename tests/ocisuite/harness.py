@@ -78,24 +78,32 @@ def _ere(name: str) -> str:
 @dataclass
 class _Run:
     proc: subprocess.Popen
-    out: list[str] = field(default_factory=list)
+    out: list[bytes] = field(default_factory=list)
     last: float = field(default_factory=time.monotonic)
 
 
-def _read(run: _Run) -> None:
-    assert run.proc.stdout is not None
-    for line in run.proc.stdout:
-        run.out.append(line)
-        run.last = time.monotonic()
+def _read(run: _Run, fd: int) -> None:
+    """Collects bats' output until EOF, then closes the pipe (a raw fd: a stray
+    process may keep it open after bats exits, and this thread with it)."""
+    try:
+        while data := os.read(fd, 65536):
+            run.out.append(data)
+            run.last = time.monotonic()
+    finally:
+        os.close(fd)
 
 
 def _drain(fd: int) -> None:
-    while True:
-        try:
-            if not os.read(fd, 65536):
-                return
-        except OSError:
-            return
+    """Reads the pty's master until every holder of the slave is gone (EIO),
+    then closes it: only this thread closes it, so its number is never reused
+    under a read."""
+    try:
+        while os.read(fd, 65536):
+            pass
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _helpers(work: Path, runtime: str) -> list[int]:
@@ -122,14 +130,16 @@ def run_file(suite: Suite, runtime: str, file: str, work: Path, *, only: list[st
     if only:
         argv += ["--filter", "^(" + "|".join(_ere(n) for n in only) + ")$"]
     master, slave = os.openpty()
+    out_r, out_w = os.pipe()
     try:
-        proc = subprocess.Popen([*argv, file], cwd=suite.integration, env=env, stdin=slave,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
+        proc = subprocess.Popen([*argv, file], cwd=suite.integration, env=env, stdin=slave, stdout=out_w,
+                                stderr=out_w)
     finally:
         os.close(slave)
+        os.close(out_w)
     threading.Thread(target=_drain, args=(master,), daemon=True).start()
     run = _Run(proc)
-    reader = threading.Thread(target=_read, args=(run,), daemon=True)
+    reader = threading.Thread(target=_read, args=(run, out_r), daemon=True)
     reader.start()
     start, timed_out, nudged = time.monotonic(), False, 0.0
     while proc.poll() is None:
@@ -145,8 +155,7 @@ def run_file(suite: Suite, runtime: str, file: str, work: Path, *, only: list[st
             nudged = now
     proc.wait()
     reader.join(5)  # a stray process may hold the pipe: the file's end is bats' exit
-    os.close(master)
-    results = parse_tap(file, "".join(run.out))
+    results = parse_tap(file, b"".join(run.out).decode(errors="replace"))
     names = only or test_names(suite.integration / file)
     seen = {r.name for r in results}
     why = "timeout" if timed_out else "not reported by bats"

@@ -32,7 +32,13 @@ pytestmark = pytest.mark.root
 #: file -> exact test names, passing for runc and barque-oci alike
 SUBSET: dict[str, list[str]] = {
     "create.bats": ["runc create", "runc create exec", "runc create --pid-file", "runc create --pid-file with new CWD"],
+    "start_detached.bats": ["runc run detached", "runc run detached ({u,g}id != 0)", "runc run detached --pid-file",
+                            "runc run detached --pid-file with new CWD"],
+    "state.bats": ["state (kill + delete)", "state (pause + resume)"],
+    "pause.bats": ["runc pause and resume", "runc pause and resume with nonexist container"],
+    "exec.bats": ["runc exec", "runc exec --env", "runc exec --user", "runc exec --preserve-fds"],
     "tty.bats": ["runc create [terminal=false]", "runc run [terminal=false]", "runc run -d [terminal=false]"],
+    "umask.bats": ["umask"],
 }
 
 
