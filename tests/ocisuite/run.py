@@ -7,8 +7,9 @@ and against barque-oci, one after the other in one run, on one staged copy.
 Prints each runtime's counts (passed, failed, skipped), what each run left
 behind (cleaned, and reported), and the names of the tests that pass for runc
 and fail for barque-oci; writes every test's result to the JSON file. Exits 1
-when a run left something behind or barque-oci passes fewer tests than runc
-(issue 18's done-criterion), 0 otherwise.
+when barque-oci's run left something behind or barque-oci passes fewer tests
+than runc (issue 18's done-criterion), 0 otherwise; what runc's run leaves is
+the suite's own doing (tests/ocisuite/README.md) and is reported only.
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     code = 0
     for name, run in runs.items():
         if run["leftovers"]:
-            code = 1
+            code = 1 if name != REFERENCE else code  # runc's are the suite's own (README), reported only
             print(f"\n{name} left behind (cleaned now): {json.dumps(run['leftovers'], indent=2)}")
     if REFERENCE in runs and SUBJECT in runs:
         gap = compare(runs[REFERENCE], runs[SUBJECT])

@@ -1,10 +1,12 @@
-"""The conformance tier's reading of bats' TAP and its --filter literals (tests/ocisuite/harness.py)."""
+"""The conformance tier's reading of bats' TAP, its --filter literals (tests/ocisuite/harness.py)
+and the list of tests passing for runc and failing for barque-oci (run.py)."""
 
 from __future__ import annotations
 
 import re
 
 from tests.ocisuite.harness import _ere, parse_tap
+from tests.ocisuite.run import compare
 
 # bats 1.8.2's own output for passed, skipped (with and without a reason) and failed tests
 TAP = """1..5
@@ -46,3 +48,11 @@ def test_filter_literals_match_only_their_own_name():
     assert all(pattern.match(n) for n in names)
     assert not pattern.match("runc run [tty owner]")
     assert not pattern.match("aXb*c+d?e|f^g$h\\i")
+
+
+def test_compare_lists_what_passes_for_runc_and_fails_for_barque_oci_in_run_order():
+    runc = {"tests": {"a.bats: x": {"status": "passed"}, "a.bats: y": {"status": "passed"},
+                      "b.bats: z": {"status": "failed"}, "b.bats: w": {"status": "passed"}}}
+    barque = {"tests": {"a.bats: x": {"status": "failed"}, "a.bats: y": {"status": "passed"},
+                        "b.bats: z": {"status": "failed"}, "b.bats: w": {"status": "failed"}}}
+    assert compare(runc, barque) == ["a.bats: x", "b.bats: w"]
