@@ -46,7 +46,7 @@ SUBSET: dict[str, list[str]] = {
 def staged() -> Iterator[tuple[Suite, Path]]:
     work = Path(tempfile.mkdtemp(prefix="barque-ocisuite-"))
     try:
-        yield stage(work), work
+        yield stage(work, debian=False), work  # no file of the subset uses the Debian image
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
