@@ -124,7 +124,7 @@ def render_top(titles: list[str], processes: list[list[str]]) -> str:
 def _fail(ctx, exc) -> NoReturn:
     """docker's error lines (one per failing container) and its exit status 1."""
     if exc.remote:
-        for line in str(exc).split("\n"):
+        for line in str(exc).replace("; No such container: ", "\nNo such container: ").split("\n"):
             print(f"Error response from daemon: {line}", file=sys.stderr)
     else:
         ctx.error(exc)  # this side's: the service unreachable, say

@@ -136,7 +136,7 @@ def check_named(rt, ids: list[str]) -> None:
         except NotFound:
             missing.append(f"No such container: {ref}")
     if missing:
-        raise NotFound("\n".join(missing))
+        raise NotFound("; ".join(missing))  # status details are one line; the CLI splits them
 
 
 def sample_rounds(rt, ids: list[str], all_: bool, stream: bool,
