@@ -17,9 +17,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 PROBE = textwrap.dedent("""
-    import json, sys
+    import gc, json, sys
     from services.runtime.shim import zygote
 
+    gc.collect()  # as the zygote does before it fills
     fillers = zygote._fill_pools()
     gaps = {}
     for length in (20, 60, 100, 200, 400):  # bytes of 53..433 bytes: five size classes

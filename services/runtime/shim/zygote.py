@@ -211,7 +211,21 @@ def _fill_pools() -> list[list[object]]:
     until one starts a fresh pool (CPython 3.11 on 64 bits: 16 KiB pools,
     48-byte headers); the ones after it are freed again. A class that needs
     more than _FILL_BYTES means the pools are not laid out that way: the
-    filling stops there."""
+    filling stops there.
+
+    The collector is off meanwhile: a collection it started between two
+    batches could free cyclic garbage of a class already filled, a hole
+    the next allocation of that size would take."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _fill_each_class()
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _fill_each_class() -> list[list[object]]:
     fillers: list[list[object]] = []
     half = 0.5
     for size in range(16, 513, 16):
