@@ -200,7 +200,13 @@ def test_build_cache_lookup_replace_gc_and_prune(store: ImageStore, tmp_path: Pa
     assert store.inspect("kept:1").parent == ""  # its parent went with the cache
     assert store.prune_build_cache([]).entries == 0
     with pytest.raises(InvalidArgument, match="not supported"):
-        store.prune_build_cache(["until=24h"])
+        store.prune_build_cache(["dangling=true"])
+    with pytest.raises(InvalidArgument, match="expected name=value"):
+        store.prune_build_cache(["until"])
+    # until=: an entry committed now is younger than a day and stays
+    fourth, _ = _commit_tree(store, third.record.id, "b4", tmp_path, EPOCH + 11, cache_key="K4")
+    assert store.prune_build_cache(["until=24h"]).entries == 0
+    assert store.lookup_build_cache("K4").record.id == fourth.record.id
 
 
 def test_plain_commit_stays_and_a_held_image_survives_prune(store: ImageStore, tmp_path: Path) -> None:
