@@ -48,6 +48,7 @@ def _summary(lines: list[str]) -> list[list[str]]:
 
 def test_df_and_prunes_match_docker(barque, private_docker, test_images) -> None:
     docker = private_docker
+    docker.reset()  # the other peer modules' images, containers and volumes would count
     busybox, layers = test_images["oci-gzip"].ref, test_images["layers"].ref
     for ref in (busybox, layers):
         barque.ok("pull", ref)

@@ -244,6 +244,16 @@ class PrivateDockerd:
             self._docker("rmi", "-f", *sorted(set(images)), what="docker rmi")
         self._docker("image", "prune", "-af", what="docker image prune")
 
+    def reset(self) -> None:
+        """Back to empty: the session's daemon is shared by the peer modules, so a
+        test that counts what docker holds starts from nothing (every container
+        removed, then every image, volume, network and cache entry pruned)."""
+        ids = self.cli("ps", "-aq").split()
+        if ids:
+            self.cli("rm", "-f", "-v", *ids)
+        self.cli("system", "prune", "-a", "-f", "--volumes")
+        self.cli("builder", "prune", "-a", "-f")
+
     def pull(self, ref: str) -> None:
         self._docker("pull", ref, what="docker pull")
 
