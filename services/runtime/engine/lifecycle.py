@@ -131,7 +131,7 @@ class Lifecycle(RuntimeState):
         if not record.rootfs or is_mounted(rootfs):
             return
         lower, upper, work = record.rootfs["lowerdirs"], record.rootfs["upperdir"], record.rootfs["workdir"]
-        remap = getattr(self, "remap", None)  # core's userns.RemapLayers, None without --userns-remap
+        remap = self.remap
         if remap is not None and record.host_config.userns_mode != "host":
             remap.mount(rootfs, lower, upper, work, self._dir(record) / "layers")
         else:

@@ -20,6 +20,7 @@ from services.runtime.engine.restart import RestartManager
 from services.runtime.network.dnsprocess import DnsResponder
 from services.runtime.network.manager import Networks
 from services.runtime.shim.client import Zygote
+from services.runtime.userns import RemapLayers
 from services.runtime.volumes.manager import Volumes
 
 __all__ = ["RuntimeState", "ExitStatus", "ContainerView"]
@@ -56,6 +57,7 @@ class RuntimeState:
     cgroup_v2: bool
     cgroup_root: Path
     idmap: IdMapping | None         # the --userns-remap range, None without one
+    remap: RemapLayers | None       # its snapshot layers made the remapped root's, None without one
     _exited: dict[str, threading.Event]       # container id -> set once its last run's exit is handled
     _exits: ExitWatcher
     _removed_exits: dict[str, ExitStatus]     # --rm containers' statuses, kept after removal
