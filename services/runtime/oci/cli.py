@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "run":
             c.add_argument("--detach", "-d", action="store_true",
                            help="create and start, then return without waiting")
+            c.add_argument("--keep", action="store_true",
+                           help="do not delete the container after it exits")
         c.add_argument("id")
 
     for name, text in (("start", "start a created container"),
@@ -151,7 +153,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if cmd == "run":
         return container.run(store, args.id, args.bundle, args.pid_file, args.console_socket,
-                             args.preserve_fds)
+                             args.preserve_fds, keep=args.keep)
     if cmd == "start":
         container.start(store, args.id)
         return 0

@@ -11,12 +11,13 @@ import os
 import select
 import signal
 import socket
+import sys
 import time
 
 from services.common.atomic import write_atomic
 from client.errors import FailedPrecondition, Internal
 
-from . import cgroups, console, init, process, spec as specmod, syscalls, userns
+from . import cgroups, console, hooks, init, process, spec as specmod, syscalls, userns
 from .state import (STATUS_CREATED, STATUS_PAUSED, STATUS_RUNNING, STATUS_STOPPED,
                     ContainerNotFound, ContainerState, StateStore)
 
@@ -34,10 +35,14 @@ class InitFailed(FailedPrecondition):
         self.exit_code = exit_code
 
 
-def _read_child_reports(reader: int, on_request=None) -> tuple[int, dict]:
+def _read_child_reports(reader: int, on_request=None,
+                        reported: dict | None = None) -> tuple[int, dict]:
     """Read {"pid"} and {"ready"}, or an {"error"}, from the sync pipe; a
     {"usermap": pid} or {"mountsources": pid} request is answered by
-    ``on_request(message)``.
+    ``on_request(message)``, and the init's {"hooks"} request by
+    ``on_request({"hooks": True, "pid": its host pid})`` once that pid came.
+    The pid is also put in ``reported`` as soon as it comes, so that a caller
+    can kill an init whose creation then failed.
 
     The two come from different processes (the intermediate reports the pid
     after its fork returns, the container process reports ready when set up)
@@ -45,17 +50,23 @@ def _read_child_reports(reader: int, on_request=None) -> tuple[int, dict]:
     parent has written the pid."""
     pid = 0
     ready: dict | None = None
+    hooks_wanted = False
+    reported = {} if reported is None else reported
     with os.fdopen(reader, "rb") as f:
         for line in f:
             msg = json.loads(line)
             if "error" in msg:
                 raise InitFailed(msg["error"], int(msg.get("code", 1)))
+            if ("usermap" in msg or "mountsources" in msg or "hooks" in msg) and on_request is None:
+                raise InitFailed(f"unexpected request {sorted(msg)} from the container's process")
             if "usermap" in msg or "mountsources" in msg:
-                if on_request is None:
-                    raise InitFailed(f"unexpected request {sorted(msg)} from the container's process")
                 on_request(msg)
             if "pid" in msg:
-                pid = int(msg["pid"])
+                pid = reported["pid"] = int(msg["pid"])
+            hooks_wanted = hooks_wanted or "hooks" in msg
+            if hooks_wanted and pid:
+                hooks_wanted = False
+                on_request({"hooks": True, "pid": pid})
             if msg.get("ready"):
                 ready = msg
             if pid and ready is not None:
@@ -85,11 +96,42 @@ def _start_process(target, console_sock, *args, on_request=None) -> int:
     child, reader = _spawn(target, *args)
     if console_sock is not None:
         console_sock.close()
+    reported: dict = {}
     try:
-        pid, _ = _read_child_reports(reader, on_request)
+        pid, _ = _read_child_reports(reader, on_request, reported)
+    except BaseException:
+        # an init left blocked (on a request answered by an error here) dies with the failure
+        if reported.get("pid"):
+            _kill_quietly(reported["pid"])
+            _wait_gone(reported["pid"], 0)
+        raise
     finally:
         _reap(child)
     return pid
+
+
+class _CreationHooks:
+    """The ``create`` side of runc's procHooks point: asked by the init once
+    its rootfs is mounted (before pivot_root), run the prestart and
+    createRuntime hooks here, in the runtime's namespaces, with the init's
+    host pid in their state; then release the init with b"1" on the pipe it
+    reads. A hook's failure is raised (the init, left waiting, is killed)."""
+
+    def __init__(self, spec: dict, container_id: str, bundle: str):
+        self.spec, self.container_id, self.bundle = spec, container_id, bundle
+        self.pipe = os.pipe() if hooks.has(spec, "prestart", "createRuntime") else (-1, -1)
+
+    def __call__(self, pid: int) -> None:
+        state = hooks.state_document(self.spec, self.container_id, self.bundle, "creating", pid)
+        hooks.run(self.spec, "prestart", state)
+        hooks.run(self.spec, "createRuntime", state)
+        os.write(self.pipe[1], b"1")
+
+    def close(self) -> None:
+        for fd in self.pipe:
+            if fd >= 0:
+                os.close(fd)
+        self.pipe = (-1, -1)
 
 
 class _UsernsHelper:
@@ -163,12 +205,23 @@ def create(store: StateStore, container_id: str, bundle: str, pid_file: str | No
     specmod.validate_id(container_id)
     bundle = os.path.abspath(bundle)
     spec = specmod.load_bundle(bundle)
+    hooks.validate(spec)
     linux = spec.get("linux") or {}
     store.reserve(container_id)
     manager = None
     init_pid = 0
     sock = None
     helper = _UsernsHelper(spec, bundle) if userns.joins(spec) else None
+    creation_hooks = _CreationHooks(spec, container_id, bundle)
+
+    def on_request(message: dict) -> None:
+        if "hooks" in message:
+            creation_hooks(int(message["pid"]))
+        elif helper is not None:
+            helper(message)
+        else:
+            raise InitFailed(f"unexpected request {sorted(message)} from the container's process")
+
     try:
         if userns.joins(spec):
             # as runc: the exec fifo belongs to the container's root
@@ -179,8 +232,9 @@ def create(store: StateStore, container_id: str, bundle: str, pid_file: str | No
         if console_socket:
             sock = console.connect_socket(console_socket)
         cfg = init.InitConfig(spec, bundle, store.fifo(container_id), manager, sock,
-                              preserve_fds, helper.theirs if helper else -1)
-        init_pid = _start_process(init.intermediate_main, sock, cfg, on_request=helper)
+                              preserve_fds, helper.theirs if helper else -1,
+                              container_id=container_id, hooks_pipe=creation_hooks.pipe)
+        init_pid = _start_process(init.intermediate_main, sock, cfg, on_request=on_request)
         state = ContainerState(
             id=container_id, bundle=bundle, rootfs=spec["root"]["path"], pid=init_pid,
             pid_start=syscalls.process_start_time(init_pid) or 0,
@@ -206,6 +260,7 @@ def create(store: StateStore, container_id: str, bundle: str, pid_file: str | No
         store.remove(container_id)
         raise
     finally:
+        creation_hooks.close()
         if helper is not None:
             helper.close()
 
@@ -245,6 +300,16 @@ def start(store: StateStore, container_id: str) -> None:
     finally:
         os.close(fd)
     os.unlink(fifo)
+    if hooks.has(st.config, "poststart"):
+        # runtime-spec (and runc 1.2): after the user's process started; a
+        # failure kills it, as runc kills the init, and fails start
+        try:
+            hooks.run(st.config, "poststart",
+                      hooks.state_document(st.config, st.id, st.bundle, STATUS_RUNNING, st.pid))
+        except hooks.HookFailed:
+            _kill_quietly(st.pid)
+            _wait_gone(st.pid, st.pid_start)
+            raise
 
 
 def state(store: StateStore, container_id: str) -> dict:
@@ -311,6 +376,9 @@ def delete(store: StateStore, container_id: str, force: bool = False) -> None:
     if st.cgroup:
         cgroups.manager_from_state(st.cgroup).destroy(force=force or status != STATUS_STOPPED)
     store.remove(container_id)
+    # as runc: once the container is gone, so a failing hook fails delete and leaves nothing
+    hooks.run(st.config, "poststop",
+              hooks.state_document(st.config, st.id, st.bundle, STATUS_STOPPED, 0))
 
 
 def wait_status(status: int) -> int:
@@ -347,8 +415,12 @@ def exec_in(store: StateStore, container_id: str, proc: dict, detach: bool = Fal
 
 
 def run(store: StateStore, container_id: str, bundle: str, pid_file: str | None = None,
-        console_socket: str | None = None, preserve_fds: int = 0) -> int:
-    """create + start in the foreground; forward signals; delete; return the exit code."""
+        console_socket: str | None = None, preserve_fds: int = 0, keep: bool = False) -> int:
+    """create + start in the foreground; forward signals; delete (unless
+    ``keep``: runc's ``run --keep`` leaves the stopped container, its state
+    and cgroup, for a later ``delete``); return the exit code. A poststop
+    hook's failure after the process exited is written to stderr, as runc
+    logs it; the exit code stays the process's."""
     syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
     st = create(store, container_id, bundle, pid_file, console_socket, preserve_fds)
     forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
@@ -358,13 +430,21 @@ def run(store: StateStore, container_id: str, bundle: str, pid_file: str | None 
         start(store, container_id)
         code = wait_status(_reap(st.pid))
     except BaseException:
-        delete(store, container_id, force=True)
+        _delete_after_run(store, container_id)
         raise
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-    delete(store, container_id, force=True)
+    if not keep:
+        _delete_after_run(store, container_id)
     return code
+
+
+def _delete_after_run(store: StateStore, container_id: str) -> None:
+    try:
+        delete(store, container_id, force=True)
+    except hooks.HookFailed as exc:
+        sys.stderr.write("barque-oci: " + " ".join(str(exc).split()) + "\n")
 
 
 def _forward(pid: int, sig: int) -> None:

@@ -23,7 +23,7 @@ from typing import NoReturn
 
 from client.errors import BarqueError, FailedPrecondition, InvalidArgument
 
-from . import console, devnodes, process, rootfs, syscalls, userns
+from . import console, devnodes, hooks, process, rootfs, syscalls, userns
 from .cgroups import CgroupV1, CgroupV2
 
 __all__ = ["NS_FLAGS", "NS_PROC_NAMES", "InitConfig", "intermediate_main", "exec_main",
@@ -54,6 +54,11 @@ class InitConfig:
     userns_sock: int = -1
     #: index in ``mounts`` -> O_PATH fd of its source, opened by ``create``
     source_fds: dict[int, int] | None = None
+    #: the container's id, for the state its createContainer/startContainer hooks read
+    container_id: str = ""
+    #: (read, write) of the pipe on which ``create`` answers b"1" once the
+    #: prestart/createRuntime hooks ran ((-1, -1): the spec has none)
+    hooks_pipe: tuple[int, int] = (-1, -1)
 
 
 def send(fd: int, message: dict) -> None:
@@ -137,6 +142,8 @@ def _is_own_userns(fd: int) -> bool:
 
 def intermediate_main(cfg: InitConfig, sync: int) -> NoReturn:
     try:
+        if cfg.hooks_pipe[1] >= 0:
+            os.close(cfg.hooks_pipe[1])  # create's end: EOF here if create dies
         # opened while still the host's root: the state dir is closed to the
         # container's (remapped) root, which reopens it through /proc/self/fd
         fifo = os.open(cfg.fifo_path, os.O_PATH | os.O_CLOEXEC)
@@ -223,6 +230,7 @@ def _init_main(cfg: InitConfig, sync: int, new_ns: int, fifo: int, in_userns: bo
                          source_fds=cfg.source_fds)
         devnodes.create_devices(spec, root, bind=in_userns)
         slave = _setup_terminal(cfg, root) if proc.get("terminal") else None
+        _creation_hooks(cfg, sync, root)
         rootfs.pivot_root(root)
         rootfs.apply_sysctl(linux.get("sysctl"))
         rootfs.readonly_paths(linux.get("readonlyPaths"))
@@ -241,11 +249,35 @@ def _init_main(cfg: InitConfig, sync: int, new_ns: int, fifo: int, in_userns: bo
         writer = os.open(f"/proc/self/fd/{fifo}", os.O_WRONLY | os.O_CLOEXEC)
         os.write(writer, b"0")
         os.close(writer)
+        hooks.run(spec, "startContainer",
+                  hooks.state_document(spec, cfg.container_id, cfg.bundle, "created", os.getpid()))
     except BaseException as exc:  # forked child: report and die
         if sync < 0:
+            # started: no one reads the sync pipe any more, the process's stderr is all there is
+            line = " ".join(describe_error(exc).split())
+            os.write(2, f"barque-oci: {line}\n".encode(errors="replace"))
             os._exit(1)
         _fail(sync, exc)
     _exec(proc, linux, prepared, cfg.preserve_fds)
+
+
+def _creation_hooks(cfg: InitConfig, sync: int, root: str) -> None:
+    """runc's procHooks point, the rootfs mounted and not yet pivoted:
+    ``create`` runs the prestart and createRuntime hooks in the runtime's
+    namespaces (we wait for its b"1"; anything else means a hook failed and
+    ``create`` reports it and kills us), then the createContainer hooks run
+    here, in the container's mount namespace with the rootfs as cwd."""
+    if cfg.hooks_pipe[0] >= 0:
+        send(sync, {"hooks": True})
+        answer = os.read(cfg.hooks_pipe[0], 1)
+        os.close(cfg.hooks_pipe[0])
+        if answer != b"1":
+            os._exit(1)
+    if hooks.has(cfg.spec, "createContainer"):
+        os.chdir(root)
+        hooks.run(cfg.spec, "createContainer",
+                  hooks.state_document(cfg.spec, cfg.container_id, cfg.bundle, "creating",
+                                       os.getpid()))
 
 
 def _open_init(init_pid: int, init_start: int) -> int:
