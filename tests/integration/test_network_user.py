@@ -189,6 +189,36 @@ def test_connect_and_disconnect_while_running(net_engine):
         eng.ok("network", "rm", "live")
 
 
+def test_disconnected_from_every_network_it_keeps_lo_and_restarts(net_engine):
+    """The fuzzer's find: a running container disconnected from its last
+    network lost its namespace's binding, so a later connect made a namespace
+    it was not in, and a restart failed. Now it keeps its namespace (lo
+    only), a connect puts eth0 in it, and a restart with no network gives
+    it a fresh one with lo, as Docker's; the binding goes with the container."""
+    eng, ref = net_engine
+    cid = eng.ok("run", "-d", ref, "sleep", "60").stdout.strip()
+    netns = Path(eng.root / "run" / "netns" / cid)
+    try:
+        eng.ok("network", "disconnect", "bridge", cid)
+        assert json.loads(eng.ok("inspect", cid).stdout)[0]["NetworkSettings"]["Networks"] == {}
+        assert eng.ok("exec", cid, "ls", "/sys/class/net").stdout.split() == ["lo"]
+        assert netns.exists()
+        eng.ok("network", "connect", "bridge", cid)
+        out = eng.ok("exec", cid, "ip", "-o", "-4", "addr").stdout
+        assert "eth0" in out and _ip(eng, cid, "bridge") in out
+        assert "default via" in eng.ok("exec", cid, "ip", "route").stdout
+        eng.ok("network", "disconnect", "bridge", cid)
+        eng.ok("restart", "-t", "0", cid)
+        assert json.loads(eng.ok("inspect", cid).stdout)[0]["State"]["Running"] is True
+        assert eng.ok("exec", cid, "ls", "/sys/class/net").stdout.split() == ["lo"]
+        assert "127.0.0.1" in eng.ok("exec", cid, "ip", "-o", "-4", "addr").stdout  # lo is up
+        eng.ok("stop", "-t", "0", cid)
+        assert not netns.exists(), "the namespace's binding outlived the container's run"
+    finally:
+        eng.ok("rm", "-f", cid)
+    assert not netns.exists()
+
+
 def test_an_internal_network_has_no_route_out(net_engine, upstream):  # noqa: F811 - the fixture
     eng, ref = net_engine
     eng.ok("network", "create", "--internal", "sealed")

@@ -127,6 +127,9 @@ class ContainerNetworks:
         ports and the default route), then the name files with its address.
         On failure no endpoint stays."""
         host = record.host_config
+        if not record.networks and network_kind(host.network_mode) in ("bridge", "custom"):
+            self.networks.namespace(record.id)  # disconnected from every one: lo only, as Docker's
+            return
         try:
             first: tuple[Network, Endpoint] | None = None
             for name, cfg in record.networks.items():
@@ -170,7 +173,7 @@ class ContainerNetworks:
                                   else "network-scoped alias is supported only for containers in user defined "
                                        "networks")
         if running:
-            self.networks.connect(record.id, record.name, net, ip=ip, aliases=aliases)
+            self.networks.connect(record.id, record.name, net, ip=ip, aliases=aliases, running=True)
         record.networks[net.name] = {"ip": ip, "aliases": list(aliases)}
         return net
 

@@ -11,7 +11,7 @@ Requests on ``--socket`` (unix stream, 0600), one JSON line each:
 ``{"op": NAME, "args": {...}}``; the reply is one JSON line,
 ``{"result": ...}`` or ``{"error": "one line", "code": "FAILED_PRECONDITION"}``
 (a category of :mod:`client.errors`). Operations: ``host_networks``,
-``ensure_bridge``, ``remove_bridge``, ``attach``, ``detach`` (see
+``ensure_bridge``, ``remove_bridge``, ``attach``, ``detach``, ``namespace`` (see
 :mod:`.plumbing`), ``firewall`` and ``firewall_remove`` (see :mod:`.firewall`).
 
 Run as ``python -m services.runtime.network.helper --socket S --pid-file P``.
@@ -49,6 +49,7 @@ OPERATIONS: dict[str, Callable[..., Any]] = {
     "remove_bridge": plumbing.remove_bridge,
     "attach": plumbing.attach,
     "detach": plumbing.detach,
+    "namespace": plumbing.namespace,
     "firewall": _firewall,
     "firewall_remove": lambda chain_prefix: firewall.remove(prefix=chain_prefix),
 }

@@ -16,6 +16,7 @@ refused before anything is set up.
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 import threading
 from collections.abc import Callable, Sequence
@@ -238,12 +239,19 @@ class Networks:
     def netns_path(self, container_id: str) -> str:
         return str(self.settings.netns_dir / container_id)
 
+    def namespace(self, container_id: str) -> None:
+        """A namespace with only ``lo`` at :meth:`netns_path`, for a start
+        with no network to connect (every one was disconnected)."""
+        self.settings.netns_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.helper.call("namespace", netns=self.netns_path(container_id))
+
     def connect(self, container_id: str, name: str, net: Network, *, ports: Sequence[PortRequest] = (),
-                ip: str = "", aliases: Sequence[str] = ()) -> Endpoint:
+                ip: str = "", aliases: Sequence[str] = (), running: bool = False) -> Endpoint:
         """Put the container on ``net``: a lease, an interface (eth0 in a new
-        namespace at :meth:`netns_path` on its first network, eth1... in that
-        namespace after), the host ports reserved and DNATed. On failure
-        nothing of this endpoint is left, its lease included."""
+        namespace at :meth:`netns_path` on its first network at start, eth1...
+        in that namespace after; ``running``: always in the namespace it has,
+        which may have lost every endpoint), the host ports reserved and
+        DNATed. On failure nothing of this endpoint is left, its lease included."""
         if net.builtin and (ip or aliases):
             raise InvalidArgument("user specified IP address is supported on user defined networks only" if ip
                                   else "network-scoped alias is supported only for containers in user defined "
@@ -267,7 +275,8 @@ class Networks:
                 state.endpoints[endpoint.key] = endpoint
             self.helper.call("attach", netns=endpoint.netns, host_if=endpoint.host_if, bridge=net.bridge,
                              ip=endpoint.ip, prefix_len=net.prefix_len, gateway=net.gateway, mac=endpoint.mac,
-                             ifname=endpoint.ifname, new_namespace=not others, default_route=not others)
+                             ifname=endpoint.ifname, new_namespace=not others and not running,
+                             default_route=not others)
             with self.store.locked() as state:
                 endpoint = state.endpoints[endpoint.key]
                 endpoint.active, endpoint.ports = True, held
@@ -281,9 +290,11 @@ class Networks:
 
     def disconnect(self, container_id: str, network_id: str | None = None) -> None:
         """Undo :meth:`connect` for one network, or every one: rules,
-        reservations, interfaces (the namespace with the last), then the
-        leases (last, so an address and its MAC never sit on two ports of a
-        bridge at once). What is not there is skipped."""
+        reservations, interfaces (and, for every one, the namespace's
+        binding: a running container disconnected from one network after
+        another keeps its namespace, with ``lo``), then the leases (last, so
+        an address and its MAC never sit on two ports of a bridge at once).
+        What is not there is skipped."""
         with self.store.locked() as state:
             mine = state.of_container(container_id)
             going = [ep for ep in mine if network_id is None or ep.network_id == network_id]
@@ -294,13 +305,13 @@ class Networks:
                 self._apply_firewall(state)
         if network_id is None or had_ports:
             self._unreserve(container_id)
-        if not going:
-            return
-        last = len(going) == len(mine)
         for ep in going:
             self.helper.call("detach", netns=ep.netns, host_if=ep.host_if, unbind=False)
-        if last:
-            self.helper.call("detach", netns=going[0].netns, host_if="", unbind=True)
+        netns = self.netns_path(container_id)
+        if network_id is None and os.path.lexists(netns):
+            self.helper.call("detach", netns=netns, host_if="", unbind=True)
+        if not going:
+            return
         with self.store.locked() as state:
             for ep in going:
                 state.endpoints.pop(ep.key, None)

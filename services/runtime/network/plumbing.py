@@ -26,7 +26,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from client.errors import FailedPrecondition, Internal
 
-__all__ = ["host_networks", "ensure_bridge", "remove_bridge", "attach", "detach", "PlumbingError"]
+__all__ = ["host_networks", "ensure_bridge", "remove_bridge", "attach", "detach", "namespace", "PlumbingError"]
 
 CLONE_NEWNET = 0x40000000
 MS_BIND = 0x1000
@@ -128,11 +128,7 @@ def attach(netns: str, host_if: str, bridge: str, ip: str, prefix_len: int, gate
             raise
         _delete_link(host, host_if)  # a stale one, left by a crash
         if new_namespace:
-            _unbind(netns)
-            _check(_libc.unshare(CLONE_NEWNET), "unshare a network namespace")
-            os.close(os.open(netns, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444))
-            _check(_libc.mount(b"/proc/self/ns/net", os.fsencode(netns), b"none", MS_BIND, None),
-                   f"bind the network namespace at {netns}")
+            _new_namespace(netns)
         else:
             try:
                 target = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
@@ -155,10 +151,27 @@ def attach(netns: str, host_if: str, bridge: str, ip: str, prefix_len: int, gate
             index = inside.link("get", ifname=ifname)[0]["index"]
             inside.addr("add", index=index, address=ip, prefixlen=prefix_len)
             inside.link("set", index=index, state="up")
-            if new_namespace:
-                inside.link("set", index=1, state="up")  # lo: the first link of every namespace
             if default_route:
                 inside.route("add", dst="default", gateway=gateway)
+
+
+def namespace(netns: str) -> None:
+    """A new network namespace with only ``lo`` (up), bound at ``netns``
+    (a stale binding there goes first): a bridge-mode container that every
+    network was disconnected from starts in one, as Docker's does. Leaves
+    the calling process in it: call it from a disposable child."""
+    with _netlink(f"namespace {netns}"):
+        _new_namespace(netns)
+
+
+def _new_namespace(netns: str) -> None:
+    _unbind(netns)
+    _check(_libc.unshare(CLONE_NEWNET), "unshare a network namespace")
+    os.close(os.open(netns, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444))
+    _check(_libc.mount(b"/proc/self/ns/net", os.fsencode(netns), b"none", MS_BIND, None),
+           f"bind the network namespace at {netns}")
+    with IPRoute() as inside:
+        inside.link("set", index=1, state="up")  # lo: the first link of every namespace
 
 
 def _delete_link(ipr: IPRoute, name: str) -> None:
