@@ -17,7 +17,8 @@ import time
 from services.common.atomic import write_atomic
 from client.errors import FailedPrecondition, Internal
 
-from . import cgroups, console, hooks, init, process, spec as specmod, syscalls, userns
+from . import (cgroups, console, hooks, init, process, ptyrelay, spec as specmod, syscalls,
+               userns)
 from .state import (STATUS_CREATED, STATUS_PAUSED, STATUS_RUNNING, STATUS_STOPPED,
                     ContainerNotFound, ContainerState, StateStore)
 
@@ -200,12 +201,17 @@ def _kill_quietly(pid: int) -> None:
 
 
 def create(store: StateStore, container_id: str, bundle: str, pid_file: str | None = None,
-           console_socket: str | None = None, preserve_fds: int = 0) -> ContainerState:
-    """Set the container up and leave its init blocked on the exec fifo."""
+           console_socket: str | None = None, preserve_fds: int = 0,
+           relay: ptyrelay.PtyRelay | None = None) -> ContainerState:
+    """Set the container up and leave its init blocked on the exec fifo.
+    A terminal's master goes to ``console_socket``, or (a foreground ``run``)
+    to ``relay``, which then has to :meth:`~ptyrelay.PtyRelay.receive` it."""
     specmod.validate_id(container_id)
     bundle = os.path.abspath(bundle)
     spec = specmod.load_bundle(bundle)
     hooks.validate(spec)
+    ptyrelay.check_terminal(bool((spec.get("process") or {}).get("terminal")), relay is None,
+                            console_socket)
     linux = spec.get("linux") or {}
     store.reserve(container_id)
     manager = None
@@ -231,6 +237,8 @@ def create(store: StateStore, container_id: str, bundle: str, pid_file: str | No
         manager.apply(linux.get("resources"))
         if console_socket:
             sock = console.connect_socket(console_socket)
+        elif relay is not None:
+            sock, relay.child_socket = relay.child_socket, None
         cfg = init.InitConfig(spec, bundle, store.fifo(container_id), manager, sock,
                               preserve_fds, helper.theirs if helper else -1,
                               container_id=container_id, hooks_pipe=creation_hooks.pipe)
@@ -392,7 +400,8 @@ def exec_in(store: StateStore, container_id: str, proc: dict, detach: bool = Fal
             pid_file: str | None = None, console_socket: str | None = None,
             preserve_fds: int = 0, ignore_paused: bool = False) -> int:
     """Run another process (a runtime-spec ``process``) in the container;
-    return its exit code (0 if detached)."""
+    return its exit code (0 if detached). A terminal without a console
+    socket is relayed to our own stdio (:mod:`ptyrelay`), as runc does."""
     st = store.load(container_id)
     status = store.status(st)
     if status == STATUS_STOPPED:
@@ -403,15 +412,39 @@ def exec_in(store: StateStore, container_id: str, proc: dict, detach: bool = Fal
     specmod.validate_process(proc)
     manager = cgroups.manager_from_state(st.cgroup) if st.cgroup else None
     namespaces = [k for k in init.NS_PROC_NAMES if k in st.namespaces]
-    sock = console.connect_socket(console_socket) if console_socket else None
-    if not detach:
-        syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
-    pid = _start_process(init.exec_main, sock, st.config, proc, st.pid, st.pid_start,
-                         namespaces, manager, sock, preserve_fds)
-    _write_pid_file(pid_file, pid)
-    if detach:
-        return 0
-    return wait_status(_reap(pid))
+    terminal = bool(proc.get("terminal"))
+    ptyrelay.check_terminal(terminal, detach, console_socket)
+    relay = ptyrelay.PtyRelay() if terminal and not console_socket else None
+    try:
+        if relay is not None:
+            sock, relay.child_socket = relay.child_socket, None
+        else:
+            sock = console.connect_socket(console_socket) if console_socket else None
+        if not detach:
+            syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
+        pid = _start_process(init.exec_main, sock, st.config, proc, st.pid, st.pid_start,
+                             namespaces, manager, sock, preserve_fds)
+        if relay is not None:
+            relay.receive()
+        _write_pid_file(pid_file, pid)
+        if detach:
+            return 0
+        return wait_status(relay.wait(pid) if relay is not None else _reap(pid))
+    finally:
+        if relay is not None:
+            relay.close()
+
+
+def _wants_relay(bundle: str, console_socket: str | None) -> bool:
+    """A foreground run's process has a terminal and no console socket was
+    given (the bundle's errors are left to ``create``)."""
+    if console_socket:
+        return False
+    try:
+        spec = specmod.load_bundle(os.path.abspath(bundle))
+    except Exception:  # noqa: BLE001 -- create reports it
+        return False
+    return bool((spec.get("process") or {}).get("terminal"))
 
 
 def run(store: StateStore, container_id: str, bundle: str, pid_file: str | None = None,
@@ -422,19 +455,27 @@ def run(store: StateStore, container_id: str, bundle: str, pid_file: str | None 
     hook's failure after the process exited is written to stderr, as runc
     logs it; the exit code stays the process's."""
     syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
-    st = create(store, container_id, bundle, pid_file, console_socket, preserve_fds)
-    forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
-                 signal.SIGUSR1, signal.SIGUSR2)
-    previous = {s: signal.signal(s, lambda sig, _frame: _forward(st.pid, sig)) for s in forwarded}
+    relay = ptyrelay.PtyRelay() if _wants_relay(bundle, console_socket) else None
     try:
-        start(store, container_id)
-        code = wait_status(_reap(st.pid))
-    except BaseException:
-        _delete_after_run(store, container_id)
-        raise
+        st = create(store, container_id, bundle, pid_file, console_socket, preserve_fds, relay)
+        forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
+                     signal.SIGUSR1, signal.SIGUSR2)
+        previous = {s: signal.signal(s, lambda sig, _frame: _forward(st.pid, sig))
+                    for s in forwarded}
+        try:
+            if relay is not None:
+                relay.receive()
+            start(store, container_id)
+            code = wait_status(relay.wait(st.pid) if relay is not None else _reap(st.pid))
+        except BaseException:
+            _delete_after_run(store, container_id)
+            raise
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
     finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+        if relay is not None:
+            relay.close()
     if not keep:
         _delete_after_run(store, container_id)
     return code
