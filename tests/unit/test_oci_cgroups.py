@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from client.errors import FailedPrecondition, InvalidArgument
-from services.runtime.oci import cgroups
+from services.runtime.oci import cgrouppaths, cgroups
 
 MOUNTINFO = """\
 31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
@@ -18,14 +18,53 @@ MOUNTINFO = """\
 """
 
 
-def test_resolve_path():
-    assert cgroups.resolve_path(None, "c1") == "barque/c1"
-    assert cgroups.resolve_path("/barque/c1", "x") == "barque/c1"
-    assert cgroups.resolve_path("/barque/a/b/", "x") == "barque/a/b"
-    assert cgroups.resolve_path("pod/c1", "x") == "barque/pod/c1"
-    for bad in ("/system.slice/x", "/barque", "/barque/../etc", "a/../../b", "system.slice:barque:x"):
-        with pytest.raises(InvalidArgument):
-            cgroups.resolve_path(bad, "x")
+def test_clean_and_inner_path_as_runc():
+    """runc's CleanPath: '..' never climbs above the root; empty is the id."""
+    assert cgrouppaths.inner_path(None, "c1") == "c1"
+    assert cgrouppaths.inner_path("", "c1") == "c1"
+    assert cgrouppaths.inner_path("/barque/a/b/", "x") == "/barque/a/b"
+    assert cgrouppaths.inner_path("/libpod_parent/libpod-1", "x") == "/libpod_parent/libpod-1"
+    assert cgrouppaths.inner_path("/a/../../b", "x") == "/b"
+    assert cgrouppaths.inner_path("../../pod/c1", "x") == "pod/c1"
+    assert cgrouppaths.inner_path("//x//y", "c") == "/x/y"
+    assert cgrouppaths.inner_path("/..", "c") == "/"
+
+
+PROC_CGROUP = """9:name=systemd:/user.slice
+4:memory:/process_api/abc
+2:cpu,cpuacct:/
+0::/init.scope
+"""
+
+
+def test_placement_absolute_and_relative():
+    own = cgrouppaths.parse_proc_cgroup(PROC_CGROUP)
+    assert own[("cpu", "cpuacct")] == "/" and own[()] == "/init.scope"
+    mnt = "/sys/fs/cgroup/memory"
+    assert cgrouppaths.v1_dir(mnt, ("memory",), "/x/y", own) == "/sys/fs/cgroup/memory/x/y"
+    assert cgrouppaths.v1_dir(mnt, ("memory",), "c1", own) == "/sys/fs/cgroup/memory/process_api/abc/c1"
+    assert cgrouppaths.v1_dir("/sys/fs/cgroup/cpu,cpuacct", ("cpuacct", "cpu"), "c1", own) == \
+        "/sys/fs/cgroup/cpu,cpuacct/c1"
+    assert cgrouppaths.v1_dir("/sys/fs/cgroup/systemd", ("name=systemd",), "c1", own) == \
+        "/sys/fs/cgroup/systemd/user.slice/c1"
+    with pytest.raises(FailedPrecondition, match="not in /proc/self/cgroup"):
+        cgrouppaths.v1_dir("/sys/fs/cgroup/pids", ("pids",), "c1", own)
+    # v2: the parent of the process's own cgroup, as runc (it has tasks in it)
+    assert cgrouppaths.v2_rel("c1", own) == "c1"
+    assert cgrouppaths.v2_rel("c1", {(): "/a/b/leaf"}) == "a/b/c1"
+    assert cgrouppaths.v2_rel("/libpod_parent/libpod-1", own) == "libpod_parent/libpod-1"
+
+
+def test_systemd_form_refused_naming_pid1(monkeypatch):
+    assert cgrouppaths.is_systemd_form("system.slice:docker:1234")
+    assert not cgrouppaths.is_systemd_form("/a:b:c/d")
+    assert not cgrouppaths.is_systemd_form("/barque/x")
+    monkeypatch.setattr(cgrouppaths, "pid1_name", lambda: "init")
+    with pytest.raises(cgrouppaths.SystemdUnavailable, match="systemd as PID 1.*PID 1 here is 'init'"):
+        cgroups.new_manager("machine.slice:runc:x", "x")
+    monkeypatch.setattr(cgrouppaths, "pid1_name", lambda: "systemd")
+    with pytest.raises(cgrouppaths.SystemdUnavailable, match="does not have"):
+        cgrouppaths.refuse_systemd("--systemd-cgroup")
 
 
 def test_v1_hierarchies_from_mountinfo():
@@ -167,4 +206,6 @@ def test_v1_state_roundtrip():
     assert mgr.paths["memory"] == "/sys/fs/cgroup/memory/barque/c1"
     again = cgroups.manager_from_state(mgr.to_state())
     assert again.paths == mgr.paths
+    old = {k: v for k, v in mgr.to_state().items() if k not in ("paths", "made")}
+    assert cgroups.manager_from_state(old).paths == mgr.paths  # a state from before "paths"
     assert [h.name for h, _ in again.container_mounts()] == ["cpu,cpuacct", "memory", "systemd"]

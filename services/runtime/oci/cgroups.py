@@ -1,8 +1,14 @@
 """cgroup v1 and v2 managers for one container.
 
-Contract: a container's cgroup always lives under a ``barque`` directory at the
-root of each hierarchy (``<mount>/barque/...``); this module never creates,
-writes or removes anything outside that subtree. ``resources`` is the
+Contract: a container's cgroup is where its ``linux.cgroupsPath`` puts it, as
+runc 1.1's cgroupfs drivers place it (:mod:`.cgrouppaths`): absolute paths
+anywhere in each hierarchy, relative ones (and the empty path, ``<id>``)
+below barque-oci's own cgroup. Directories are only ever made below the
+mount points of mounted cgroup hierarchies (from /proc/self/mountinfo), never
+as new entries of the /sys/fs/cgroup tmpfs. ``destroy`` removes the
+container's directory and the ancestors this container's ``create`` made
+(runc leaves those), once empty, but never a top-level ``barque`` directory,
+which barque's engine shares between its containers. ``resources`` is the
 runtime-spec ``linux.resources`` object. The value computations
 (:func:`v1_writes`, :func:`v2_writes`) are pure, in :mod:`.cgrouplimits`, so
 they can be unit-tested; the managers here only create directories, write
@@ -23,14 +29,14 @@ import time
 from dataclasses import dataclass
 
 from client.errors import FailedPrecondition, Internal, InvalidArgument
-from . import devicefilter
+from . import cgrouppaths, devicefilter
 from .cgrouplimits import shares_to_weight, v1_writes, v2_controllers, v2_writes
 from .devicefilter import DEFAULT_ALLOWED_DEVICES
 from .oplog import get_logger
 
 __all__ = [
     "CgroupError", "ControllerMissing", "Hierarchy", "CgroupV1", "CgroupV2",
-    "DEFAULT_ALLOWED_DEVICES", "resolve_path", "is_v2", "hierarchy", "v1_hierarchies",
+    "DEFAULT_ALLOWED_DEVICES", "is_v2", "hierarchy", "v1_hierarchies",
     "v1_writes", "v2_writes", "v2_controllers", "shares_to_weight",
     "new_manager", "manager_from_state",
 ]
@@ -51,29 +57,6 @@ class CgroupError(Internal):
 
 class ControllerMissing(FailedPrecondition):
     """A limit needs a controller the cgroup hierarchy does not offer."""
-
-
-def resolve_path(cgroups_path: str | None, container_id: str) -> str:
-    """Relative cgroup path (``barque/...``) for ``linux.cgroupsPath``.
-
-    Empty means ``/barque/<id>``; a relative path is placed under barque; an
-    absolute path must already be inside ``/barque``.
-    """
-    if not cgroups_path:
-        return f"{BARQUE_SUBTREE}/{container_id}"
-    if ":" in cgroups_path:
-        raise InvalidArgument(f"systemd cgroupsPath {cgroups_path!r} is not supported")
-    parts = [p for p in cgroups_path.split("/") if p not in ("", ".")]
-    if ".." in parts:
-        raise InvalidArgument(f"cgroupsPath {cgroups_path!r} contains '..'")
-    if cgroups_path.startswith("/"):
-        if len(parts) < 2 or parts[0] != BARQUE_SUBTREE:
-            raise InvalidArgument(
-                f"cgroupsPath {cgroups_path!r} must be below /{BARQUE_SUBTREE}/")
-        return "/".join(parts)
-    if not parts:
-        raise InvalidArgument(f"cgroupsPath {cgroups_path!r} is empty")
-    return "/".join([BARQUE_SUBTREE, *parts])
 
 
 def is_v2(root: str = CGROUP_ROOT) -> bool:
@@ -160,7 +143,20 @@ def _pids(directory: str) -> list[int]:
 
 
 def _rmdir(directory: str, force: bool) -> None:
-    """Remove a cgroup dir, retrying while exiting tasks are still accounted."""
+    """Remove a cgroup dir and the sub-cgroups made below it (by ``exec
+    --cgroup`` users, or by the container through a writable cgroup mount),
+    deepest first, as runc's RemovePaths does."""
+    try:
+        below = [d for d, _, _ in os.walk(directory, topdown=False) if d != directory]
+    except OSError:
+        below = []
+    for sub in below:
+        _rmdir_one(sub, force)
+    _rmdir_one(directory, force)
+
+
+def _rmdir_one(directory: str, force: bool) -> None:
+    """Remove one cgroup dir, retrying while exiting tasks are still accounted."""
     deadline = time.monotonic() + 5
     while True:
         if force:
@@ -182,30 +178,88 @@ def _rmdir(directory: str, force: bool) -> None:
             time.sleep(0.02)
 
 
-def _mkdir_chain(root: str, rel: str, on_new=None) -> str:
-    path = root
-    for part in rel.split("/"):
-        path = os.path.join(path, part)
+def _mkdir_chain(root: str, rel: str, on_new=None) -> list[str]:
+    """Make ``root/rel`` and its missing ancestors below ``root`` (which must
+    exist: a hierarchy's mount point is never made here); return the dirs
+    made. An ancestor another container's ``destroy`` removes between two
+    steps (ENOENT) makes the walk start again."""
+    if not os.path.isdir(root):
+        raise CgroupError(f"cgroup hierarchy {root!r} is not mounted")
+    made: list[str] = []
+    for _ in range(10):
+        path = root
         try:
-            os.mkdir(path, 0o755)
-        except FileExistsError:
+            for part in [p for p in rel.split("/") if p]:
+                path = os.path.join(path, part)
+                try:
+                    os.mkdir(path, 0o755)
+                except FileExistsError:
+                    continue
+                made.append(path)
+                if on_new:
+                    on_new(path)
+            return made
+        except FileNotFoundError:
             continue
         except OSError as exc:
             raise CgroupError(f"create cgroup {path!r}: {exc.strerror}") from exc
-        if on_new:
-            on_new(path)
-    return path
+    raise CgroupError(f"create cgroup {os.path.join(root, rel)!r}: its parent kept vanishing")
+
+
+def _remove_made(made: list[str], roots: set[str]) -> None:
+    """Remove the ancestors a create made, deepest first, once empty; one still
+    in use (another container below it) or gone already is left alone, and
+    so is ``<root>/barque`` (barque's engine creates below it concurrently)."""
+    for directory in sorted(made, key=lambda d: -d.count("/")):
+        if os.path.basename(directory) == BARQUE_SUBTREE and os.path.dirname(directory) in roots:
+            continue
+        try:
+            os.rmdir(directory)
+        except OSError:
+            pass
+
+
+def join_error(pid: int, path: str, exc: OSError) -> CgroupError:
+    """runc's words for a failed join (its scripts match ``adding pid``, the
+    file and the lower-case errno text)."""
+    text = (exc.strerror or str(exc)).lower()
+    return CgroupError(f"adding pid {pid} to cgroups: failed to write {pid}: "
+                       f"open {path}: {text}")
+
+
+def _join_dir(directory: str, pid: int) -> None:
+    path = os.path.join(directory, "cgroup.procs")
+    shown = pid or os.getpid()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise join_error(shown, path, exc) from exc
+    try:
+        os.write(fd, str(pid).encode())
+    except OSError as exc:
+        text = (exc.strerror or str(exc)).lower()
+        raise CgroupError(f"adding pid {shown} to cgroups: failed to write {shown}: "
+                          f"write {path}: {text}") from exc
+    finally:
+        os.close(fd)
 
 
 class CgroupV1:
-    """One directory per hierarchy (hybrid cgroup2 included, for joining only)."""
+    """One directory per hierarchy (hybrid cgroup2 included, for joining only).
+
+    ``paths`` maps each hierarchy's name to the container's directory in it
+    (they differ for a relative cgroupsPath); ``made`` lists the directories
+    ``create`` made, ancestors included, for ``destroy``."""
 
     version = 1
 
-    def __init__(self, rel_path: str, hierarchies: list[Hierarchy] | None = None):
+    def __init__(self, rel_path: str, hierarchies: list[Hierarchy] | None = None,
+                 paths: dict[str, str] | None = None, made: list[str] | None = None):
         self.rel_path = rel_path
         self.hierarchies = v1_hierarchies() if hierarchies is None else hierarchies
-        self.paths = {h.name: os.path.join(h.mountpoint, rel_path) for h in self.hierarchies}
+        self.paths = paths if paths is not None else {
+            h.name: os.path.join(h.mountpoint, rel_path.lstrip("/")) for h in self.hierarchies}
+        self.made = list(made or ())
 
     def _by_subsystem(self, subsystem: str) -> str | None:
         for h in self.hierarchies:
@@ -213,10 +267,15 @@ class CgroupV1:
                 return self.paths[h.name]
         return None
 
+    def subsystem_dir(self, subsystem: str) -> str | None:
+        """The container's directory in the hierarchy of ``subsystem``."""
+        return self._by_subsystem(subsystem)
+
     def create(self) -> None:
         for h in self.hierarchies:
             hook = _cpuset_inherit if "cpuset" in h.subsystems else None
-            _mkdir_chain(h.mountpoint, self.rel_path, hook)
+            rel = os.path.relpath(self.paths[h.name], h.mountpoint)
+            self.made += _mkdir_chain(h.mountpoint, rel, hook)
 
     def apply(self, resources: dict | None) -> None:
         writes = v1_writes(resources)
@@ -232,7 +291,7 @@ class CgroupV1:
 
     def join(self, pid: int = 0) -> None:
         for directory in self.paths.values():
-            _write(os.path.join(directory, "cgroup.procs"), str(pid))
+            _join_dir(directory, pid)
 
     def pids(self) -> list[int]:
         seen: set[int] = set()
@@ -276,13 +335,16 @@ class CgroupV1:
             self.freeze(False)
         for directory in self.paths.values():
             _rmdir(directory, force)
+        leaves = set(self.paths.values())
+        _remove_made([d for d in self.made if d not in leaves],
+                     {h.mountpoint for h in self.hierarchies})
 
     def container_mounts(self) -> list[tuple[Hierarchy, str]]:
         """(hierarchy, host dir) pairs to bind at /sys/fs/cgroup/<name> inside."""
         return [(h, self.paths[h.name]) for h in self.hierarchies if h.subsystems]
 
     def to_state(self) -> dict:
-        return {"version": 1, "path": self.rel_path,
+        return {"version": 1, "path": self.rel_path, "paths": self.paths, "made": self.made,
                 "hierarchies": [[h.mountpoint, list(h.subsystems)] for h in self.hierarchies]}
 
 
@@ -299,11 +361,12 @@ class CgroupV2:
 
     version = 2
 
-    def __init__(self, rel_path: str, root: str = CGROUP_ROOT):
-        self.rel_path = rel_path
+    def __init__(self, rel_path: str, root: str = CGROUP_ROOT, made: list[str] | None = None):
+        self.rel_path = rel_path.strip("/")
         self.root = root
-        self.path = os.path.join(root, rel_path)
+        self.path = os.path.join(root, self.rel_path)
         self.paths = {"unified": self.path}
+        self.made = list(made or ())
 
     def _enable_controllers(self, needed: dict[str, str]) -> None:
         """Enable needed controllers in cgroup.subtree_control from the root down
@@ -325,7 +388,7 @@ class CgroupV2:
             directory = os.path.join(directory, part)
 
     def create(self) -> None:
-        _mkdir_chain(self.root, self.rel_path)
+        self.made += _mkdir_chain(self.root, self.rel_path)
 
     def apply(self, resources: dict | None) -> None:
         self.write_limits(resources)
@@ -356,7 +419,7 @@ class CgroupV2:
             raise CgroupError(f"cgroup {self.path!r}: device filter: {exc.strerror}") from exc
 
     def join(self, pid: int = 0) -> None:
-        _write(os.path.join(self.path, "cgroup.procs"), str(pid))
+        _join_dir(self.path, pid)
 
     def pids(self) -> list[int]:
         return _pids(self.path)
@@ -378,22 +441,32 @@ class CgroupV2:
         if force and os.path.exists(os.path.join(self.path, "cgroup.kill")):
             _write(os.path.join(self.path, "cgroup.kill"), "1")
         _rmdir(self.path, force)
+        _remove_made([d for d in self.made if d != self.path], {self.root})
 
     def container_mounts(self) -> list[tuple[Hierarchy, str]]:
         return []
 
     def to_state(self) -> dict:
-        return {"version": 2, "path": self.rel_path, "root": self.root}
+        return {"version": 2, "path": self.rel_path, "root": self.root, "made": self.made}
 
 
 def new_manager(cgroups_path: str | None, container_id: str,
                 settings=None) -> CgroupV1 | CgroupV2:
-    rel = resolve_path(cgroups_path, container_id)
+    """The manager for a new container (nothing made yet: see ``create``)."""
+    if cgrouppaths.is_systemd_form(cgroups_path):
+        cgrouppaths.refuse_systemd(f"cgroupsPath {cgroups_path!r} (systemd's slice:prefix:name)")
+    inner = cgrouppaths.inner_path(cgroups_path, container_id)
     version, root = hierarchy(settings)
-    return CgroupV2(rel, root) if version == 2 else CgroupV1(rel)
+    own = {} if inner.startswith("/") else cgrouppaths.own_cgroups()
+    if version == 2:
+        return CgroupV2(cgrouppaths.v2_rel(inner, own), root)
+    found = v1_hierarchies()
+    paths = {h.name: cgrouppaths.v1_dir(h.mountpoint, h.subsystems, inner, own) for h in found}
+    return CgroupV1(inner, found, paths)
 
 
 def manager_from_state(state: dict) -> CgroupV1 | CgroupV2:
     if state.get("version") == 2:
-        return CgroupV2(state["path"], state.get("root", CGROUP_ROOT))
-    return CgroupV1(state["path"], [Hierarchy(m, tuple(s)) for m, s in state["hierarchies"]])
+        return CgroupV2(state["path"], state.get("root", CGROUP_ROOT), state.get("made"))
+    return CgroupV1(state["path"], [Hierarchy(m, tuple(s)) for m, s in state["hierarchies"]],
+                    state.get("paths"), state.get("made"))

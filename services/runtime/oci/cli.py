@@ -16,7 +16,7 @@ import sys
 from client.errors import AlreadyExists, BarqueError, InvalidArgument
 from client.units import parse_signal
 
-from . import container, execflags, oplog, spec as specmod, versioninfo
+from . import cgrouppaths, cgroupverbs, container, execflags, oplog, spec as specmod, versioninfo
 from .process import ExecFailed
 from .state import StateStore
 
@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-format", choices=("text", "json"), default="text")
     p.add_argument("--debug", action="store_true")
     p.add_argument("--systemd-cgroup", action="store_true",
-                   help="refused by create/run: barque-oci manages cgroupfs paths only")
+                   help="refused by create/run: needs systemd as PID 1 and a systemd driver")
     p.add_argument("--criu", help="accepted for runc compatibility; checkpoint is not supported")
     p.add_argument("--rootless", default="auto", help="accepted for runc compatibility; ignored")
     p.add_argument("--version", "-v", action=_VersionAction, nargs=0, help="print the version")
@@ -96,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--no-new-privs", action="store_true")
     e.add_argument("--process-label", help="accepted; SELinux labels are not applied")
     e.add_argument("--apparmor", help="accepted; AppArmor profiles are not applied")
-    e.add_argument("--cgroup", help="refused: sub-cgroups are not supported")
+    e.add_argument("--cgroup", action="append", default=[],
+                   help="path | controller[,controller...]:path, a sub-cgroup of the container's")
     e.add_argument("--ignore-paused", action="store_true", help="allow exec in a paused container")
     e.add_argument("id")
     e.add_argument("args", nargs=argparse.REMAINDER, help="command (without --process)")
@@ -108,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ls = sub.add_parser("list", help="list containers")
     ls.add_argument("--quiet", "-q", action="store_true", help="print the ids only")
+    cgroupverbs.add_parsers(sub)
     return p
 
 
@@ -134,8 +136,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if cmd in ("create", "run"):
         if args.systemd_cgroup:
-            raise InvalidArgument("--systemd-cgroup is not supported: barque-oci manages "
-                                  "cgroupfs paths only (podman: --cgroup-manager=cgroupfs)")
+            cgrouppaths.refuse_systemd("--systemd-cgroup")
         if args.preserve_fds < 0:
             raise InvalidArgument(f"--preserve-fds {args.preserve_fds} is negative")
     if cmd == "create":
@@ -176,15 +177,16 @@ def _dispatch(args: argparse.Namespace) -> int:
     if cmd == "delete":
         container.delete(store, args.id, args.force)
         return 0
+    if cmd in cgroupverbs.COMMANDS:
+        return cgroupverbs.dispatch(store, args)
     if cmd == "exec":
-        if args.cgroup:
-            raise InvalidArgument("exec --cgroup is not supported")
         if args.process:
             proc = execflags.load_process(args.process)
         else:
             proc = execflags.build_process(store.load(args.id).config.get("process") or {}, args)
         return container.exec_in(store, args.id, proc, args.detach, args.pid_file,
-                                 args.console_socket, args.preserve_fds, args.ignore_paused)
+                                 args.console_socket, args.preserve_fds, args.ignore_paused,
+                                 sub_cgroups=args.cgroup)
     if cmd == "list" and args.quiet:
         for row in container.list_states(store):
             print(row["id"])

@@ -17,8 +17,8 @@ import time
 from services.common.atomic import write_atomic
 from client.errors import FailedPrecondition, Internal
 
-from . import (cgroups, console, hooks, init, process, ptyrelay, spec as specmod, syscalls,
-               userns)
+from . import (cgroups, console, execcgroup, hooks, init, process, ptyrelay, spec as specmod,
+               syscalls, userns)
 from .state import (STATUS_CREATED, STATUS_PAUSED, STATUS_RUNNING, STATUS_STOPPED,
                     ContainerNotFound, ContainerState, StateStore)
 
@@ -398,9 +398,11 @@ def wait_status(status: int) -> int:
 
 def exec_in(store: StateStore, container_id: str, proc: dict, detach: bool = False,
             pid_file: str | None = None, console_socket: str | None = None,
-            preserve_fds: int = 0, ignore_paused: bool = False) -> int:
+            preserve_fds: int = 0, ignore_paused: bool = False,
+            sub_cgroups: list[str] | None = None) -> int:
     """Run another process (a runtime-spec ``process``) in the container;
-    return its exit code (0 if detached). A terminal without a console
+    return its exit code (0 if detached). ``sub_cgroups`` are ``exec
+    --cgroup``'s arguments (:mod:`.execcgroup`). A terminal without a console
     socket is relayed to our own stdio (:mod:`ptyrelay`), as runc does."""
     st = store.load(container_id)
     status = store.status(st)
@@ -411,6 +413,8 @@ def exec_in(store: StateStore, container_id: str, proc: dict, detach: bool = Fal
                                  "(use --ignore-paused to override)")
     specmod.validate_process(proc)
     manager = cgroups.manager_from_state(st.cgroup) if st.cgroup else None
+    if manager is not None and sub_cgroups:
+        manager = execcgroup.sub_manager(manager, execcgroup.parse(sub_cgroups))
     namespaces = [k for k in init.NS_PROC_NAMES if k in st.namespaces]
     terminal = bool(proc.get("terminal"))
     ptyrelay.check_terminal(terminal, detach, console_socket)
