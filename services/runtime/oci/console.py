@@ -13,7 +13,8 @@ import termios
 
 from client.errors import FailedPrecondition
 
-__all__ = ["ConsoleError", "connect_socket", "open_pty", "send_master", "make_controlling"]
+__all__ = ["ConsoleError", "connect_socket", "open_pty", "send_master", "make_controlling",
+           "set_size"]
 
 _TIOCGPTN = 0x80045430
 _TIOCSPTLCK = 0x40045431
@@ -54,6 +55,17 @@ def open_pty(ptmx_path: str) -> tuple[int, int, str]:
         os.close(master)
         raise ConsoleError(f"allocate pty through {ptmx_path!r}: {exc.strerror}") from exc
     return master, slave, str(number)
+
+
+def set_size(master: int, size: dict | None) -> None:
+    """``process.consoleSize`` ({"height", "width"}) onto the new pty, as runc
+    sets it when it allocates the terminal (a zero or missing size is left)."""
+    height, width = int((size or {}).get("height") or 0), int((size or {}).get("width") or 0)
+    if height and width:
+        try:
+            fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+        except OSError as exc:
+            raise ConsoleError(f"set the terminal size to {height}x{width}: {exc.strerror}") from exc
 
 
 def send_master(sock: socket.socket, master: int, name: str = "/dev/ptmx") -> None:

@@ -23,7 +23,7 @@ from typing import NoReturn
 
 from client.errors import BarqueError, FailedPrecondition, InvalidArgument
 
-from . import console, devnodes, hooks, process, rootfs, syscalls, userns
+from . import console, devnodes, hooks, oplog, process, rootfs, syscalls, userns
 from .cgroups import CgroupV1, CgroupV2
 
 __all__ = ["NS_FLAGS", "NS_PROC_NAMES", "InitConfig", "intermediate_main", "exec_main",
@@ -140,7 +140,12 @@ def _is_own_userns(fd: int) -> bool:
     return (own.st_dev, own.st_ino) == (other.st_dev, other.st_ino)
 
 
+#: --debug's milestones, in runc's words (its nsexec and init log the same steps)
+_log = oplog.get_logger("init")
+
+
 def intermediate_main(cfg: InitConfig, sync: int) -> NoReturn:
+    _log.debug("nsexec container setup")
     try:
         if cfg.hooks_pipe[1] >= 0:
             os.close(cfg.hooks_pipe[1])  # create's end: EOF here if create dies
@@ -197,6 +202,7 @@ def _setup_terminal(cfg: InitConfig, root: str) -> int:
         raise InvalidArgument("process.terminal is set but no --console-socket was given")
     master, slave, number = console.open_pty(os.path.join(root, "dev/pts/ptmx"))
     try:
+        console.set_size(master, cfg.spec["process"].get("consoleSize"))
         target = rootfs.open_in_root(root, "/dev/console", create="file")
         try:
             syscalls.mount(os.path.join(root, "dev/pts", number), f"/proc/self/fd/{target}",
@@ -213,6 +219,7 @@ def _setup_terminal(cfg: InitConfig, root: str) -> int:
 def _init_main(cfg: InitConfig, sync: int, new_ns: int, fifo: int, in_userns: bool) -> NoReturn:
     spec, proc = cfg.spec, cfg.spec["process"]
     linux = spec.get("linux") or {}
+    _log.debug("child process in init()")
     try:
         syscalls.prctl(syscalls.PR_SET_DUMPABLE, 0)
         os.umask(0)
@@ -242,6 +249,7 @@ def _init_main(cfg: InitConfig, sync: int, new_ns: int, fifo: int, in_userns: bo
             console.make_controlling(slave)
             os.close(slave)
         prepared = _prepare_exec(proc, linux)
+        _log.debug("init: closing the pipe to signal completion")
         send(sync, {"ready": True})
         os.close(sync)
         sync = -1
@@ -324,6 +332,7 @@ def exec_main(spec: dict, proc: dict, init_pid: int, init_start: int, namespaces
     ptrace it or open its /proc/<pid> files (exe, fds, mem). The child
     inherits the flag.
     """
+    _log.debug("nsexec container setup")
     try:
         syscalls.prctl(syscalls.PR_SET_DUMPABLE, 0)
         if "user" in namespaces:
@@ -347,18 +356,21 @@ def exec_main(spec: dict, proc: dict, init_pid: int, init_start: int, namespaces
 def _exec_child(spec: dict, proc: dict, console_sock: socket.socket | None,
                 preserve_fds: int, sync: int) -> NoReturn:
     linux = spec.get("linux") or {}
+    _log.debug("child process in init()")
     try:
         syscalls.prctl(syscalls.PR_SET_DUMPABLE, 0)
         if proc.get("terminal"):
             if console_sock is None:
                 raise InvalidArgument("process.terminal is set but no --console-socket was given")
             master, slave, _ = console.open_pty("/dev/pts/ptmx")
+            console.set_size(master, proc.get("consoleSize"))
             console.send_master(console_sock, master)
             os.close(master)
             console_sock.close()
             console.make_controlling(slave)
             os.close(slave)
         prepared = _prepare_exec(proc, linux)
+        _log.debug("setns_init: about to exec")
         send(sync, {"ready": True})
         os.close(sync)
     except BaseException as exc:  # forked child: report and die

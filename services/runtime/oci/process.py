@@ -18,7 +18,7 @@ from . import caps, seccomp, syscalls
 
 __all__ = [
     "ExecFailed", "apply_rlimits", "finalize", "lookup_executable", "exec_process",
-    "process_env", "apply_oom_score_adj", "before_userns",
+    "process_env", "apply_oom_score_adj", "before_userns", "fix_stdio_owner",
 ]
 
 
@@ -71,8 +71,35 @@ def process_env(process: dict) -> dict[str, str]:
     return env
 
 
+def fix_stdio_owner(uid: int) -> None:
+    """runc's ``fixStdioPermissions``: stdin, stdout and stderr are made
+    ``uid``'s (the group kept: devpts gives a terminal gid 5), so a process
+    running as another user can use its terminal and reopen them through
+    /dev/stdout; /dev/null (the container's) and fds already ``uid``'s are
+    left alone, and so is an fd whose owner or group the namespace cannot
+    map or whose filesystem is read-only (EINVAL, EPERM, EROFS), as runc."""
+    try:
+        null_rdev = os.stat("/dev/null").st_rdev
+    except OSError:
+        null_rdev = None
+    for fd in (0, 1, 2):
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            continue
+        if st.st_uid == uid or (null_rdev is not None and stat.S_ISCHR(st.st_mode)
+                                and st.st_rdev == null_rdev):
+            continue
+        try:
+            os.fchown(fd, uid, st.st_gid)
+        except OSError as exc:
+            if exc.errno not in (errno.EINVAL, errno.EPERM, errno.EROFS):
+                raise FailedPrecondition(f"chown stdio fd {fd} to {uid}: {exc.strerror}") from exc
+
+
 def _setup_user(user: dict) -> None:
     uid, gid = int(user.get("uid", 0)), int(user.get("gid", 0))
+    fix_stdio_owner(uid)
     os.setgroups([int(g) for g in user.get("additionalGids") or ()])
     os.setresgid(gid, gid, gid)
     os.setresuid(uid, uid, uid)
