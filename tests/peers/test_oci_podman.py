@@ -340,9 +340,9 @@ def test_runc_global_flags(tmp_path):
                            "--systemd-cgroup", "create", "--bundle", str(tmp_path), "bqtest-x"],
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 1
-    assert "--systemd-cgroup is not supported" in proc.stderr
+    assert "--systemd-cgroup needs the systemd cgroup driver" in proc.stderr
     record = json.loads(log.read_text().splitlines()[-1])
-    assert record["level"] == "error" and "--systemd-cgroup is not supported" in record["msg"]
+    assert record["level"] == "error" and "needs systemd as PID 1" in record["msg"]
     assert not (root / "bqtest-x").exists()
 
     gone = subprocess.run([runtime, "--root", str(root), "delete", "--force", "bqtest-x"],
@@ -351,6 +351,32 @@ def test_runc_global_flags(tmp_path):
     missing = subprocess.run([runtime, "--root", str(root), "delete", "bqtest-x"],
                              capture_output=True, text=True, timeout=30)
     assert missing.returncode == 1 and "does not exist" in missing.stderr
+
+
+def test_default_cgroup_layout_without_cgroup_parent(podman):
+    """podman's own cgroupfs layout, no --cgroup-parent: podman asks for
+    ``/libpod_parent/libpod-<id>`` and barque-oci puts the container there
+    (outside any ``barque`` directory, as runc would). Nothing of the
+    container's cgroup remains after ``--rm``; what podman and conmon leave
+    under ``libpod_parent`` that was not there before is removed here."""
+    pm, image = podman
+    before = {str(d) for d in cgroup_dirs("libpod_parent")}
+    flags = [f for i, f in enumerate(pm.run_flags)
+             if f != "--cgroup-parent" and pm.run_flags[i - 1] != "--cgroup-parent"]
+    try:
+        proc = pm("run", "--rm", *flags, image, "cat", "/proc/self/cgroup", check=True)
+        paths = {line.split(":", 2)[1]: line.split(":", 2)[2] for line in proc.stdout.split()}
+        leaf = paths["memory"]
+        assert leaf.startswith("/libpod_parent/libpod-"), proc.stdout
+        assert all(p == leaf for p in paths.values()), proc.stdout  # every hierarchy, one path
+        assert not cgroup_dirs(leaf.lstrip("/")), "the container's cgroup outlived podman run --rm"
+    finally:
+        for d in cgroup_dirs("libpod_parent"):  # deepest first
+            if str(d) not in before:
+                try:
+                    d.rmdir()
+                except OSError as exc:
+                    raise AssertionError(f"podman's cgroup {d}: {exc}") from exc
 
 
 def test_pause_freezes_and_unpause_thaws(podman):
