@@ -157,3 +157,51 @@ def test_default_profile_denies_io_uring_with_eperm(caps):
         assert run_bpf(prog, NR[name]) == seccomp.RET_ERRNO | errno.EPERM, name
     assert run_bpf(prog, NR["read"]) == seccomp.RET_ALLOW
     assert run_bpf(prog, NR["io_submit"]) == seccomp.RET_ALLOW  # classic AIO stays allowed
+
+
+def test_two_conditions_on_one_argument_are_ored_as_runc_adds_them():
+    """seccomp_syscall_test1.json's rules: process_vm_readv allowed for pid
+    100 OR 9001 (both tests of arg 0), kcmp for (0 AND 1337) on two args."""
+    prog = seccomp.build_filter({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "syscalls": [
+            {"names": ["process_vm_readv"], "action": "SCMP_ACT_ALLOW",
+             "args": [{"index": 0, "value": 100, "op": "SCMP_CMP_EQ"},
+                      {"index": 0, "value": 9001, "op": "SCMP_CMP_EQ"}]},
+            {"names": ["kcmp"], "action": "SCMP_ACT_ALLOW",
+             "args": [{"index": 0, "value": 0, "op": "SCMP_CMP_EQ"},
+                      {"index": 1, "value": 1337, "op": "SCMP_CMP_EQ"}]}],
+    })
+    eperm = seccomp.RET_ERRNO | errno.EPERM
+    assert run_bpf(prog, NR["process_vm_readv"], (100, 0, 0, 0, 0, 0)) == seccomp.RET_ALLOW
+    assert run_bpf(prog, NR["process_vm_readv"], (9001, 0, 0, 0, 0, 0)) == seccomp.RET_ALLOW
+    assert run_bpf(prog, NR["process_vm_readv"], (0, 0, 0, 0, 0, 0)) == eperm
+    assert run_bpf(prog, NR["kcmp"], (0, 1337, 0, 0, 0, 0)) == seccomp.RET_ALLOW
+    assert run_bpf(prog, NR["kcmp"], (0, 0, 0, 0, 0, 0)) == eperm
+    assert run_bpf(prog, NR["kcmp"], (500, 1337, 0, 0, 0, 0)) == eperm
+
+
+@pytest.mark.parametrize("default, errno_ret, stub", [
+    ("SCMP_ACT_ERRNO", None, True), ("SCMP_ACT_KILL", None, True),
+    ("SCMP_ACT_ERRNO", errno.ENOSYS, False), ("SCMP_ACT_ALLOW", None, False),
+    ("SCMP_ACT_LOG", None, False), ("SCMP_ACT_TRACE", None, False)])
+def test_syscalls_newer_than_the_profile_get_enosys(default, errno_ret, stub):
+    """runc's -ENOSYS stub: above the highest syscall named, unless the
+    default lets syscalls run or is ENOSYS already."""
+    config = {"defaultAction": default,
+              "syscalls": [{"names": ["read", "openat"], "action": "SCMP_ACT_KILL_PROCESS"
+                            if default == "SCMP_ACT_ALLOW" else "SCMP_ACT_ALLOW"}]}
+    if errno_ret is not None:
+        config["defaultErrnoRet"] = errno_ret
+    prog = seccomp.build_filter(config)
+    default_ret = seccomp.action_value(default, errno_ret)
+    above = max(NR["read"], NR["openat"]) + 1
+    assert run_bpf(prog, 1000) == run_bpf(prog, above) == (
+        seccomp.RET_ERRNO | errno.ENOSYS if stub else default_ret)
+    assert run_bpf(prog, NR["mkdir"]) == default_ret  # below the highest named: the default
+
+
+def test_notify_is_refused_clearly():
+    with pytest.raises(seccomp.SeccompError, match="SCMP_ACT_NOTIFY is not supported"):
+        seccomp.build_filter({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+            {"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]})

@@ -140,7 +140,8 @@ def _run_one(hook: dict, stdin: bytes) -> None:
 
 def _signal_name(signum: int) -> str:
     try:
-        return signal.strsignal(signum) or str(signum)
+        # Go's words, lower-case ("signal: bad system call"), which callers grep for
+        return (signal.strsignal(signum) or str(signum)).lower()
     except ValueError:
         return str(signum)
 

@@ -23,7 +23,7 @@ from typing import NoReturn
 
 from client.errors import BarqueError, FailedPrecondition, InvalidArgument
 
-from . import console, devnodes, hooks, oplog, process, rootfs, syscalls, userns
+from . import console, devnodes, hooks, oplog, process, rootfs, seccomp, syscalls, userns
 from .cgroups import CgroupV1, CgroupV2
 
 __all__ = ["NS_FLAGS", "NS_PROC_NAMES", "InitConfig", "intermediate_main", "exec_main",
@@ -257,8 +257,11 @@ def _init_main(cfg: InitConfig, sync: int, new_ns: int, fifo: int, in_userns: bo
         writer = os.open(f"/proc/self/fd/{fifo}", os.O_WRONLY | os.O_CLOEXEC)
         os.write(writer, b"0")
         os.close(writer)
-        hooks.run(spec, "startContainer",
-                  hooks.state_document(spec, cfg.container_id, cfg.bundle, "created", os.getpid()))
+        if hooks.has(spec, "startContainer"):
+            prepared = _load_seccomp_now(prepared, linux)
+            hooks.run(spec, "startContainer",
+                      hooks.state_document(spec, cfg.container_id, cfg.bundle, "created",
+                                           os.getpid()))
     except BaseException as exc:  # forked child: report and die
         if sync < 0:
             # started: no one reads the sync pipe any more, the process's stderr is all there is
@@ -267,6 +270,19 @@ def _init_main(cfg: InitConfig, sync: int, new_ns: int, fifo: int, in_userns: bo
             os._exit(1)
         _fail(sync, exc)
     _exec(proc, linux, prepared, cfg.preserve_fds)
+
+
+def _load_seccomp_now(prepared: tuple[str, dict[str, str], list | None],
+                      linux: dict) -> tuple[str, dict[str, str], list | None]:
+    """As runc 1.1 (which loads the filter before it signals ready): the
+    startContainer hooks run under the container's seccomp filter. Loaded
+    here, before them, only when there are such hooks, since every syscall
+    this Python process makes afterwards is filtered; the exec then loads
+    none."""
+    path, env, program = prepared
+    if program is not None:
+        seccomp.install_filter(program, (linux.get("seccomp") or {}).get("flags"))
+    return path, env, None
 
 
 def _creation_hooks(cfg: InitConfig, sync: int, root: str) -> None:

@@ -11,7 +11,14 @@ Contract of the generated program:
   for them, and letting them through would bypass a deny list);
 * rules whose action equals the default action are skipped, syscall names
   missing from our table are ignored (both as runc does);
-* the conditions of one rule (``args``) are ANDed; rules are tried in order.
+* the conditions of one rule (``args``) are ANDed, unless two of them test
+  the same argument: then, as runc 1.1 adds them to libseccomp, each
+  condition is a rule of its own (ORed); rules are tried in order;
+* a syscall numbered above every syscall the profile names gets ENOSYS
+  rather than the default action, unless that default lets syscalls through
+  (allow, log, trace) or is already ENOSYS: runc's -ENOSYS stub, so that a
+  program built for a newer kernel than the profile falls back as it would
+  on an old kernel instead of failing on EPERM.
 """
 
 from __future__ import annotations
@@ -80,6 +87,9 @@ def action_value(action: str, errno_ret: int | None) -> int:
         "SCMP_ACT_LOG": RET_LOG,
         "SCMP_ACT_ALLOW": RET_ALLOW,
     }
+    if action == "SCMP_ACT_NOTIFY":
+        raise SeccompError("seccomp action SCMP_ACT_NOTIFY is not supported: it needs a seccomp "
+                           "agent (linux.seccomp.listenerPath), which barque-oci does not run")
     if action not in fixed:
         raise SeccompError(f"unsupported seccomp action {action!r}")
     return fixed[action]
@@ -142,6 +152,7 @@ def build_filter(config: dict) -> list[Instruction]:
         (_JGE, 0, 1, syscall_table.X32_SYSCALL_BIT),
         (_RET, 0, 0, RET_KILL_PROCESS),
     ]
+    prog += _enosys_stub(config, default)
     nr_loaded = True
     for rule in config.get("syscalls") or ():
         action = action_value(rule.get("action", ""), rule.get("errnoRet"))
@@ -149,16 +160,13 @@ def build_filter(config: dict) -> list[Instruction]:
             continue
         numbers = [syscall_table.SYSCALLS_X86_64[n] for n in rule.get("names") or ()
                    if n in syscall_table.SYSCALLS_X86_64]
-        args = rule.get("args") or []
-        checks: list[Instruction] = []
-        for arg in args:
-            checks += _arg_check(int(arg.get("index", 0)), arg.get("op", ""),
-                                 int(arg.get("value", 0)), int(arg.get("valueTwo", 0)))
+        alternatives = _condition_sets(rule.get("args") or [])
         for number in numbers:
-            if checks:
-                block = [(_LD_ABS, 0, 0, _OFF_NR), (_JEQ, 0, _FAIL, number),
-                         *checks, (_RET, 0, 0, action)]
-                prog += _resolve(block)
+            if alternatives:
+                for checks in alternatives:
+                    block = [(_LD_ABS, 0, 0, _OFF_NR), (_JEQ, 0, _FAIL, number),
+                             *checks, (_RET, 0, 0, action)]
+                    prog += _resolve(block)
                 nr_loaded = False
             else:
                 if not nr_loaded:
@@ -169,6 +177,37 @@ def build_filter(config: dict) -> list[Instruction]:
     if len(prog) > _MAX_INSNS:
         raise SeccompError(f"seccomp filter has {len(prog)} instructions, over {_MAX_INSNS}")
     return prog
+
+
+def _condition_sets(args: list[dict]) -> list[list[Instruction]]:
+    """The rule's conditions as alternatives, each a list of checks that all
+    must hold: one alternative of every condition, or, when an argument is
+    tested twice, one alternative per condition (runc 1.1's "old
+    behaviour": the two tests of one argument could never both hold)."""
+    checks = [_arg_check(int(arg.get("index", 0)), arg.get("op", ""),
+                         int(arg.get("value", 0)), int(arg.get("valueTwo", 0))) for arg in args]
+    indexes = [int(arg.get("index", 0)) for arg in args]
+    if len(set(indexes)) < len(indexes):
+        return checks
+    return [[insn for check in checks for insn in check]] if checks else []
+
+
+#: default actions that let a syscall run (runc's isAllowAction): no -ENOSYS stub for them
+_PERMISSIVE = (RET_ALLOW, RET_LOG)
+
+
+def _enosys_stub(config: dict, default: int) -> list[Instruction]:
+    """With the syscall number loaded: ENOSYS for numbers above the
+    highest syscall the profile names (see the module's contract)."""
+    if default in _PERMISSIVE or default & 0xFFFF0000 == RET_TRACE:
+        return []
+    if default == RET_ERRNO | errno_mod.ENOSYS:
+        return []
+    named = [syscall_table.SYSCALLS_X86_64[name] for rule in config.get("syscalls") or ()
+             for name in rule.get("names") or () if name in syscall_table.SYSCALLS_X86_64]
+    if not named:
+        return []
+    return [(_JGT, 0, 1, max(named)), (_RET, 0, 0, RET_ERRNO | errno_mod.ENOSYS)]
 
 
 def pack_filter(prog: list[Instruction]) -> bytes:

@@ -70,7 +70,7 @@ def test_failures_name_stage_index_status_and_output():
                               "stdout: o\n, stderr: e\n")
     with pytest.raises(hooks.HookFailed, match="prestart hook #0: fork/exec /nonexistent"):
         hooks.run({"hooks": {"prestart": [{"path": "/nonexistent"}]}}, "prestart", {})
-    with pytest.raises(hooks.HookFailed, match="signal: Killed"):
+    with pytest.raises(hooks.HookFailed, match="signal: killed"):
         hooks.run({"hooks": {"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", "kill -9 $$"]}]}},
                   "prestart", {})
 
