@@ -329,7 +329,8 @@ def test_runc_global_flags(tmp_path):
     runtime = _barque_oci()
     lines = subprocess.run([runtime, "--version"], capture_output=True, text=True,
                            check=True).stdout.splitlines()
-    assert lines[0].startswith("barque-oci version ") and lines[1].startswith("spec: 1.0")
+    assert lines[0].startswith("barque-oci version ") and "runc version 1.1.5" in lines[0]
+    assert lines[1].startswith("commit: ") and lines[2].startswith("spec: 1.0")
     features = json.loads(subprocess.run([runtime, "features"], capture_output=True, text=True,
                                          check=True).stdout)
     assert features["linux"]["cgroup"]["systemd"] is False

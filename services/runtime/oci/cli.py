@@ -1,8 +1,10 @@
 """``barque-oci``: runc's command line over :mod:`services.runtime.oci.container`.
 
 Errors are one line on stderr (and an ``error`` event in ``--log``) with a
-non-zero exit: 127/126 when the process could not be found/executed, 1
-otherwise. ``run`` and ``exec`` exit with the container process's code.
+non-zero exit: 127/126 when the process could not be found/executed, else
+255 for ``exec`` (runc's code for any exec error) and 1 for the rest. ``run``
+and ``exec`` exit with the container process's code. Help, and unknown
+commands (exit 3), are :mod:`clihelp`'s, before argparse.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import sys
 from client.errors import AlreadyExists, BarqueError, InvalidArgument
 from client.units import parse_signal
 
-from . import cgrouppaths, cgroupverbs, container, execflags, oplog, spec as specmod, versioninfo
+from . import (cgrouppaths, cgroupverbs, clihelp, container, execflags, listing, oplog,
+               spec as specmod, versioninfo)
 from .process import ExecFailed
 from .state import StateStore
 
@@ -108,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--bundle", "-b", default=".")
 
     ls = sub.add_parser("list", help="list containers")
-    ls.add_argument("--quiet", "-q", action="store_true", help="print the ids only")
+    ls.add_argument("--quiet", "-q", action="store_true", help="display only container IDs")
+    ls.add_argument("--format", "-f", default="table", help="select one of: table or json")
     cgroupverbs.add_parsers(sub)
     return p
 
@@ -168,7 +172,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         container.resume(store, args.id)
         return 0
     if cmd == "kill":
-        sig = parse_signal(args.signal or "SIGTERM")
+        # 0 (runc takes any number): no signal, the process's existence checked
+        sig = 0 if args.signal.strip() == "0" else parse_signal(args.signal or "SIGTERM")
         if args.all:
             container.kill_all(store, args.id, sig)
         else:
@@ -187,14 +192,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return container.exec_in(store, args.id, proc, args.detach, args.pid_file,
                                  args.console_socket, args.preserve_fds, args.ignore_paused,
                                  sub_cgroups=args.cgroup)
-    if cmd == "list" and args.quiet:
-        for row in container.list_states(store):
-            print(row["id"])
-        return 0
     if cmd == "list":
-        print(f"{'ID':<24}{'PID':<10}{'STATUS':<10}BUNDLE")
-        for row in container.list_states(store):
-            print(f"{row['id']:<24}{row['pid']:<10}{row['status']:<10}{row['bundle']}")
+        states = [{**row, "owner": listing.owner(store.dir(row["id"]))}
+                  for row in container.list_states(store)]
+        sys.stdout.write(listing.render(states, args.format, args.quiet))
         return 0
     raise AssertionError(cmd)
 
@@ -206,7 +207,14 @@ def command_parser() -> argparse.ArgumentParser:
     return build_parser()
 
 
+#: runc's exit code for any error of ``exec`` (the process's own code otherwise)
+_EXEC_FAILED = 255
+
+
 def main(argv: list[str] | None = None) -> int:
+    helped = clihelp.handle(command_parser(), sys.argv[1:] if argv is None else list(argv))
+    if helped is not None:
+        sys.exit(helped)
     args = command_parser().parse_args(argv)
     stream = _configure_logging(args)
     log = oplog.get_logger("barque-oci").bind(command=args.command, id=getattr(args, "id", None))
@@ -218,7 +226,10 @@ def main(argv: list[str] | None = None) -> int:
         # msg is the error itself, as runc's: podman and conmon show it to the user
         log.error(message, kind=type(exc).__name__)
         print(f"barque-oci: {args.command}: {message}", file=sys.stderr)
-        code = exc.exit_code if isinstance(exc, (container.InitFailed, ExecFailed)) else 1
+        if isinstance(exc, (container.InitFailed, ExecFailed)):
+            code = exc.exit_code
+        else:
+            code = _EXEC_FAILED if args.command == "exec" else 1
     finally:
         if stream is not None:
             stream.close()

@@ -1,6 +1,11 @@
-"""``barque-oci --version`` in runc's layout (callers parse the first line's
-``<name> version <x>`` and the ``spec:`` line) and ``barque-oci features``
+"""``barque-oci --version`` in runc's layout and ``barque-oci features``
 (runc 1.1's experimental document, limited to what barque-oci implements).
+
+The version's lines are runc's: the first is ``<name> version <x>`` (podman
+and barque's engine read the name and version from it) and names the runc
+release whose command line barque-oci implements, as ``runc version 1.1.5``
+(what runc's own suite checks for), then ``commit:`` (this checkout's git
+commit, ``unknown`` for an installed wheel) and ``spec:``.
 """
 
 from __future__ import annotations
@@ -8,13 +13,18 @@ from __future__ import annotations
 from . import caps
 from .spec import OCI_VERSION
 
-__all__ = ["VERSION", "text", "features"]
+__all__ = ["VERSION", "RUNC_VERSION", "text", "features"]
 
 VERSION = "0.1.0"
+#: the runc release whose command line and behaviour barque-oci follows
+RUNC_VERSION = "1.1.5"
 
 
 def text() -> str:
-    return f"barque-oci version {VERSION}\nspec: {OCI_VERSION}\npython: barque"
+    from client.version import build_info  # not at import: only --version reads it
+    commit = build_info().git_commit or "unknown"
+    return (f"barque-oci version {VERSION} (runc version {RUNC_VERSION} command line)\n"
+            f"commit: {commit}\nspec: {OCI_VERSION}\npython: barque")
 
 
 def features() -> dict:
