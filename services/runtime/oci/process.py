@@ -117,6 +117,21 @@ def _verify_cwd() -> None:
         raise FailedPrecondition(f"current working directory {cwd!r} is not absolute")
 
 
+def _chdir(cwd: str, retry_later: bool) -> bool:
+    """chdir; False when refused (EACCES/EPERM) and ``retry_later``."""
+    try:
+        os.chdir(cwd)
+    except PermissionError:
+        if retry_later:
+            return False
+        raise FailedPrecondition(f"chdir to cwd {cwd!r} set in config.json failed: "
+                                 "permission denied") from None
+    except OSError as exc:
+        raise FailedPrecondition(f"chdir to cwd {cwd!r} set in config.json failed: "
+                                 f"{exc.strerror}") from exc
+    return True
+
+
 def finalize(process: dict, seccomp_config: dict | None) -> list | None:
     """Apply limits, capabilities and user in runc's order.
 
@@ -133,6 +148,11 @@ def finalize(process: dict, seccomp_config: dict | None) -> list | None:
     if seccomp_config and program is not None and not no_new_privs:
         seccomp.install_filter(program, seccomp_config.get("flags"))
         program = None
+    # as runc: the cwd is entered while still root with every capability
+    # (a directory the user cannot reach, the caller can), and again as the
+    # user if root was refused (a directory only the user may enter)
+    cwd = process.get("cwd") or "/"
+    pending_chdir = not _chdir(cwd, retry_later=True)
     try:
         caps.drop_bounding(sets.bounding)
         syscalls.prctl(syscalls.PR_SET_KEEPCAPS, 1)
@@ -141,10 +161,8 @@ def finalize(process: dict, seccomp_config: dict | None) -> list | None:
         caps.apply_capabilities(sets)
     except OSError as exc:
         raise FailedPrecondition(f"set user and capabilities: {exc}") from exc
-    try:
-        os.chdir(process.get("cwd") or "/")
-    except OSError as exc:
-        raise FailedPrecondition(f"chdir to cwd {process.get('cwd')!r}: {exc.strerror}") from exc
+    if pending_chdir:
+        _chdir(cwd, retry_later=False)
     _verify_cwd()
     if no_new_privs:
         syscalls.prctl(syscalls.PR_SET_NO_NEW_PRIVS, 1)
