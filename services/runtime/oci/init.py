@@ -240,6 +240,7 @@ def _init_main(cfg: InitConfig, sync: int, new_ns: int, fifo: int, in_userns: bo
         _creation_hooks(cfg, sync, root)
         rootfs.pivot_root(root)
         rootfs.apply_sysctl(linux.get("sysctl"))
+        rootfs.finish_readonly(spec)
         rootfs.readonly_paths(linux.get("readonlyPaths"))
         rootfs.mask_paths(linux.get("maskedPaths"))
         os.close(rootfs.open_in_root("/", proc.get("cwd") or "/", create="dir"))

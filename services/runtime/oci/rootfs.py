@@ -23,6 +23,7 @@ from typing import Callable
 from client.errors import FailedPrecondition, InvalidArgument
 
 from . import mountapi as ma
+from . import mountopts
 from . import syscalls as sc
 from .cgroups import CgroupV1, CgroupV2
 from .copytree import copy_tree
@@ -30,6 +31,7 @@ from .copytree import copy_tree
 __all__ = [
     "RootfsError", "parse_options", "open_in_root", "prepare_root", "mount_all",
     "pivot_root", "apply_sysctl", "mask_paths", "readonly_paths", "remount_root_readonly",
+    "finish_readonly",
 ]
 
 _SET = {
@@ -61,7 +63,8 @@ class RootfsError(FailedPrecondition):
 
 
 def parse_options(options: list[str] | None) -> tuple[int, list[int], str]:
-    """(mount flags, propagation flags to apply after, filesystem data string)."""
+    """(mount flags, propagation flags to apply after, filesystem data string);
+    the recursive attributes (``rro``...) are :func:`mountopts.recursive_attrs`'."""
     flags, propagation, data = 0, [], []
     for opt in options or ():
         if opt in _SET:
@@ -70,6 +73,8 @@ def parse_options(options: list[str] | None) -> tuple[int, list[int], str]:
             flags &= ~_CLEAR[opt]
         elif opt in _PROPAGATION:
             propagation.append(_PROPAGATION[opt])
+        elif opt in mountopts.RECURSIVE:
+            continue
         elif opt in ("tmpcopyup", "idmap", "ridmap"):
             raise InvalidArgument(f"mount option {opt!r} is not supported")
         else:
@@ -295,6 +300,9 @@ def mount_all(spec: dict, rootfs: str, bundle: str,
         if copyup:
             options = [o for o in options if o != "tmpcopyup"]
         flags, propagation, data = parse_options(options)
+        rec_set, rec_clr = mountopts.recursive_attrs(options)
+        if mountopts.delays_readonly(fstype, dest):
+            flags &= ~sc.MS_RDONLY  # read-only in finish_readonly, once /dev is filled
         try:
             mnt: int | None
             if fstype == "cgroup" or fstype == "cgroup2":
@@ -309,7 +317,7 @@ def mount_all(spec: dict, rootfs: str, bundle: str,
                             source_fd=source_fd)
             elif flags & sc.MS_REMOUNT:
                 _mount_at(rootfs, dest, m.get("source") or fstype, fstype, flags, data)
-                mnt = None
+                mnt = open_in_root(rootfs, dest) if rec_set or rec_clr else None
             elif fstype == "tmpfs":
                 mnt = _mount_tmpfs(rootfs, dest, m.get("source") or fstype, flags, data, copyup)
             else:
@@ -323,6 +331,8 @@ def mount_all(spec: dict, rootfs: str, bundle: str,
             if mnt is not None:
                 try:
                     # on the mount just made, through its fd: never by path
+                    if rec_set or rec_clr:
+                        ma.mount_setattr(mnt, rec_set, rec_clr, recursive=True)
                     for prop in propagation:
                         ma.mount_setattr(mnt, propagation=prop & ~sc.MS_REC,
                                          recursive=bool(prop & sc.MS_REC))
@@ -469,3 +479,19 @@ def remount_root_readonly() -> None:
         raise RootfsError(f"remount / read-only: {exc.strerror}") from exc
     finally:
         os.close(root)
+
+
+def finish_readonly(spec: dict) -> None:
+    """After pivot_root, once the rootfs is complete: make read-only the
+    read-only mounts :func:`mount_all` made read-write (tmpfs mounts and
+    /dev, :func:`mountopts.delays_readonly`), each only its own mount (as
+    runc's bind remount: /dev/pts below a read-only /dev stays writable)."""
+    for m in spec.get("mounts") or ():
+        dest, fstype = m["destination"], m.get("type") or ""
+        if not mountopts.delays_readonly(fstype, dest):
+            continue
+        options = [o for o in m.get("options") or () if o != "tmpcopyup"]
+        if not parse_options(options)[0] & sc.MS_RDONLY:
+            continue
+        _each_existing([dest], "remount {!r} read-only",
+                       lambda fd: ma.mount_setattr(fd, ma.MOUNT_ATTR_RDONLY))
