@@ -322,3 +322,23 @@ def test_v2_driver_on_the_hybrid_unified_hierarchy(case: _Case):
     for x in (b, rel):
         assert x.cli("delete", "--force", x.id).returncode == 0
     assert not (UNIFIED / case.top / "abs").exists() and not (UNIFIED / case.top / "me" / "rel-v2").exists()
+
+
+def test_an_existing_cgroup_frozen_is_refused_and_a_busy_one_warned(case: _Case):
+    """runc's checks before create: nothing is made for a frozen cgroup; a
+    second container in the first one's cgroup starts with a warning."""
+    frozen = CG / "freezer" / case.top
+    frozen.mkdir()
+    case.own.append(frozen)
+    (frozen / "freezer.state").write_text("FROZEN")
+    b = case.bundle(f"/{case.top}")
+    done = _detached([*OCI, "--root", str(b.state_root), "run", "-d", "--bundle", str(b.dir), b.id])
+    assert done.returncode == 1 and "container's cgroup unexpectedly frozen" in done.stderr
+    assert [str(d) for d in cgroup_dirs(case.top)] == [str(frozen)]  # nothing made
+    (frozen / "freezer.state").write_text("THAWED")
+    _run_detached(b)
+    second = case.bundle(f"/{case.top}")
+    done = _detached([*OCI, "--root", str(second.state_root), "run", "-d", "--bundle",
+                      str(second.dir), second.id])
+    assert done.returncode == 0, done.stderr
+    assert "container's cgroup is not empty: 1 process(es) found" in done.stderr

@@ -25,6 +25,7 @@ from __future__ import annotations
 import errno
 import os
 import signal
+import sys
 import time
 from dataclasses import dataclass
 
@@ -278,6 +279,8 @@ class CgroupV1:
             self.made += _mkdir_chain(h.mountpoint, rel, hook)
 
     def apply(self, resources: dict | None) -> None:
+        if (resources or {}).get("unified"):
+            raise InvalidArgument("invalid configuration: cannot use unified on cgroup v1")
         writes = v1_writes(resources)
         for controller, name, value in writes:
             directory = self._by_subsystem(controller)
@@ -458,11 +461,33 @@ def new_manager(cgroups_path: str | None, container_id: str,
     inner = cgrouppaths.inner_path(cgroups_path, container_id)
     version, root = hierarchy(settings)
     own = {} if inner.startswith("/") else cgrouppaths.own_cgroups()
+    manager: CgroupV1 | CgroupV2
     if version == 2:
-        return CgroupV2(cgrouppaths.v2_rel(inner, own), root)
-    found = v1_hierarchies()
-    paths = {h.name: cgrouppaths.v1_dir(h.mountpoint, h.subsystems, inner, own) for h in found}
-    return CgroupV1(inner, found, paths)
+        manager = CgroupV2(cgrouppaths.v2_rel(inner, own), root)
+    else:
+        found = v1_hierarchies()
+        paths = {h.name: cgrouppaths.v1_dir(h.mountpoint, h.subsystems, inner, own) for h in found}
+        manager = CgroupV1(inner, found, paths)
+    _preflight(manager)
+    return manager
+
+
+def _preflight(manager: CgroupV1 | CgroupV2) -> None:
+    """runc's checks of a cgroup that exists before create (factory_linux.go):
+    processes in it are a warning (on stderr, as runc's logrus warning), a
+    frozen one is refused, before anything is made or written."""
+    if isinstance(manager, CgroupV2):
+        top = manager.path
+    else:
+        top = manager.subsystem_dir("devices") or next(iter(manager.paths.values()), "")
+    if top and os.path.isdir(top):
+        count = sum(len(_pids(d)) for d, _, _ in os.walk(top))
+        if count:
+            log.warning("cgroup_not_empty", path=top, processes=count)
+            print(f"barque-oci: warning: container's cgroup is not empty: {count} process(es) found",
+                  file=sys.stderr)
+    if manager.frozen():
+        raise FailedPrecondition("container's cgroup unexpectedly frozen")
 
 
 def manager_from_state(state: dict) -> CgroupV1 | CgroupV2:
