@@ -409,7 +409,8 @@ def exec_in(store: StateStore, container_id: str, proc: dict, detach: bool = Fal
     if status == STATUS_STOPPED:
         raise FailedPrecondition(f"cannot exec in stopped container {container_id!r}")
     if status == STATUS_PAUSED and not ignore_paused:
-        raise FailedPrecondition(f"cannot exec in paused container {container_id!r} "
+        # runc's words (cgroups.bats matches "cannot exec in a paused container")
+        raise FailedPrecondition(f"cannot exec in a paused container {container_id!r} "
                                  "(use --ignore-paused to override)")
     specmod.validate_process(proc)
     manager = cgroups.manager_from_state(st.cgroup) if st.cgroup else None
