@@ -209,3 +209,28 @@ def test_v1_state_roundtrip():
     old = {k: v for k, v in mgr.to_state().items() if k not in ("paths", "made")}
     assert cgroups.manager_from_state(old).paths == mgr.paths  # a state from before "paths"
     assert [h.name for h, _ in again.container_mounts()] == ["cpu,cpuacct", "memory", "systemd"]
+
+
+def test_v1_device_deny_rules_that_change_nothing_are_left_out():
+    """runc's minimal transitions: after deny-all, a deny before any allow is
+    a no-op (update.bats' 'rwa' rule, which the kernel would refuse)."""
+    writes = [w[1:] for w in cgroups.v1_writes({"devices": [
+        {"allow": False, "access": "rwm"},
+        {"allow": False, "type": "c", "major": 1, "minor": 11, "access": "rwa"},
+        {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+        {"allow": False, "type": "c", "major": 1, "minor": 3, "access": "w"}]}) if w[0] == "devices"]
+    assert writes[:4] == [("devices.deny", "a"), ("devices.deny", "a"),
+                          ("devices.allow", "c 1:3 rwm"), ("devices.deny", "c 1:3 w")]
+    assert ("devices.deny", "c 1:11 rwa") not in writes
+
+
+def test_v1_weight_device_and_bfq_file_names(tmp_path):
+    writes = cgroups.v1_writes({"blockIO": {"weight": 333, "weightDevice": [
+        {"major": 7, "minor": 0, "weight": 444}, {"major": 7, "minor": 1}]}})
+    assert [w for w in writes if w[0] == "blkio"] == [
+        ("blkio", "blkio.weight", "333"), ("blkio", "blkio.weight_device", "7:0 444")]
+    (tmp_path / "blkio.bfq.weight").write_text("100")
+    assert cgroups.v1_file(str(tmp_path), "blkio.weight") == str(tmp_path / "blkio.bfq.weight")
+    (tmp_path / "blkio.weight").write_text("100")
+    assert cgroups.v1_file(str(tmp_path), "blkio.weight") == str(tmp_path / "blkio.weight")
+    assert cgroups.v1_file(str(tmp_path), "pids.max") == str(tmp_path / "pids.max")

@@ -52,6 +52,10 @@ def v1_writes(resources: dict | None) -> list[tuple[str, str, str]]:
     blkio = res.get("blockIO") or {}
     if blkio.get("weight"):
         out.append(("blkio", "blkio.weight", str(blkio["weight"])))
+    for dev in blkio.get("weightDevice") or []:
+        if dev.get("weight"):
+            out.append(("blkio", "blkio.weight_device",
+                        f"{dev['major']}:{dev['minor']} {dev['weight']}"))
     for key, name in (("throttleReadBpsDevice", "read_bps_device"),
                       ("throttleWriteBpsDevice", "write_bps_device"),
                       ("throttleReadIOPSDevice", "read_iops_device"),
@@ -59,10 +63,27 @@ def v1_writes(resources: dict | None) -> list[tuple[str, str, str]]:
         for dev in blkio.get(key) or []:
             out.append(("blkio", f"blkio.throttle.{name}",
                         f"{dev['major']}:{dev['minor']} {dev['rate']}"))
-    out.append(("devices", "devices.deny", "a"))
-    for rule in [*(res.get("devices") or []), *DEFAULT_ALLOWED_DEVICES]:
-        target = "devices.allow" if rule.get("allow") else "devices.deny"
-        out.append(("devices", target, _device_rule(rule)))
+    out += _device_writes([*(res.get("devices") or []), *DEFAULT_ALLOWED_DEVICES])
+    return out
+
+
+def _device_writes(rules: list[dict]) -> list[tuple[str, str, str]]:
+    """Deny all, then the rules in order, leaving out the deny rules that
+    change nothing (no allow since the last deny-all): runc's v1 emulator
+    writes only the transitions, so a no-op deny whose access string the
+    kernel would refuse (``rwa``) never reaches it."""
+    out = [("devices", "devices.deny", "a")]
+    allowed_since_deny_all = False
+    for rule in rules:
+        text = _device_rule(rule)
+        if rule.get("allow"):
+            allowed_since_deny_all = True
+            out.append(("devices", "devices.allow", text))
+        elif text == "a":
+            allowed_since_deny_all = False
+            out.append(("devices", "devices.deny", text))
+        elif allowed_since_deny_all:
+            out.append(("devices", "devices.deny", text))
     return out
 
 

@@ -39,7 +39,7 @@ __all__ = [
     "CgroupError", "ControllerMissing", "Hierarchy", "CgroupV1", "CgroupV2",
     "DEFAULT_ALLOWED_DEVICES", "is_v2", "hierarchy", "v1_hierarchies",
     "v1_writes", "v2_writes", "v2_controllers", "shares_to_weight",
-    "new_manager", "manager_from_state",
+    "new_manager", "manager_from_state", "v1_file",
 ]
 
 CGROUP_ROOT = "/sys/fs/cgroup"
@@ -274,9 +274,10 @@ class CgroupV1:
 
     def create(self) -> None:
         for h in self.hierarchies:
-            hook = _cpuset_inherit if "cpuset" in h.subsystems else None
             rel = os.path.relpath(self.paths[h.name], h.mountpoint)
-            self.made += _mkdir_chain(h.mountpoint, rel, hook)
+            self.made += _mkdir_chain(h.mountpoint, rel)
+            if "cpuset" in h.subsystems:
+                _cpuset_fill(h.mountpoint, rel)
 
     def apply(self, resources: dict | None) -> None:
         if (resources or {}).get("unified"):
@@ -286,7 +287,7 @@ class CgroupV1:
             directory = self._by_subsystem(controller)
             if directory is None:
                 raise CgroupError(f"cgroup controller {controller!r} is not mounted")
-            path = os.path.join(directory, name)
+            path = v1_file(directory, name)
             if name == "memory.memsw.limit_in_bytes" and not os.path.exists(path):
                 log.warning("cgroup_swap_unsupported", path=path)
                 continue
@@ -351,12 +352,29 @@ class CgroupV1:
                 "hierarchies": [[h.mountpoint, list(h.subsystems)] for h in self.hierarchies]}
 
 
-def _cpuset_inherit(path: str) -> None:
-    """A new v1 cpuset is empty and refuses tasks until cpus/mems are copied in."""
-    parent = os.path.dirname(path)
-    for name in ("cpuset.cpus", "cpuset.mems"):
-        if not _read(os.path.join(path, name)):
-            _write(os.path.join(path, name), _read(os.path.join(parent, name)))
+def _cpuset_fill(mountpoint: str, rel: str) -> None:
+    """An empty v1 cpuset refuses tasks (ENOSPC): from the mount point down to
+    the leaf, each dir whose cpus/mems are empty gets its parent's, made by
+    us or not (a caller's pod parent), as runc's cpuset ensureParent does."""
+    parent = mountpoint
+    for part in [p for p in rel.split("/") if p]:
+        path = os.path.join(parent, part)
+        for name in ("cpuset.cpus", "cpuset.mems"):
+            if not _read(os.path.join(path, name)):
+                _write(os.path.join(path, name), _read(os.path.join(parent, name)))
+        parent = path
+
+
+def v1_file(directory: str, name: str) -> str:
+    """The file for ``name`` in a v1 cgroup dir: with BFQ (no ``blkio.weight``)
+    the blkio weights are ``blkio.bfq.weight``/``weight_device``, as runc's
+    detectWeightFilenames picks them."""
+    path = os.path.join(directory, name)
+    if name in ("blkio.weight", "blkio.weight_device") and not os.path.exists(path):
+        bfq = os.path.join(directory, name.replace("blkio.", "blkio.bfq.", 1))
+        if os.path.exists(bfq):
+            return bfq
+    return path
 
 
 class CgroupV2:

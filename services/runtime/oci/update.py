@@ -150,7 +150,7 @@ def merge(stored: dict | None, delta: dict) -> tuple[dict, dict]:
 
 
 def _write(directory: str, name: str, value) -> None:
-    path = os.path.join(directory, name)
+    path = cgroups.v1_file(directory, name)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
     except OSError as exc:
