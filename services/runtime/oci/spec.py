@@ -147,6 +147,7 @@ def validate_spec(spec: dict) -> None:
         _require(kind not in seen, f"namespace {kind!r} listed twice")
         seen.add(kind)
     _validate_id_mappings(linux, "user" in seen)
+    _validate_sysctls(linux)
     if "hostname" in spec and spec["hostname"]:
         _require("uts" in seen, "hostname set without a new uts namespace")
     for key in ("maskedPaths", "readonlyPaths"):
@@ -159,6 +160,42 @@ def validate_spec(spec: dict) -> None:
     for dev in linux.get("devices") or []:
         _require(dev.get("type") in ("c", "b", "u", "p"), f"device {dev!r} has a bad type")
         _require(str(dev.get("path", "")).startswith("/dev/"), f"device {dev!r} not under /dev")
+
+
+#: the IPC namespace's sysctls (runc's validSysctlMap), with every ``fs.mqueue.*``
+_IPC_SYSCTLS = frozenset({"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
+                          "kernel.shmall", "kernel.shmmax", "kernel.shmmni",
+                          "kernel.shm_rmid_forced"})
+
+
+def _is_own_netns(path: str) -> bool:
+    try:
+        ours, theirs = os.stat("/proc/self/ns/net"), os.stat(path)
+    except OSError as exc:
+        raise SpecError(f"network namespace {path!r}: {exc.strerror}") from exc
+    return (ours.st_dev, ours.st_ino) == (theirs.st_dev, theirs.st_ino)
+
+
+def _validate_sysctls(linux: dict) -> None:
+    """runc 1.1's rule: a sysctl only of a namespace the container does not
+    share with the runtime (IPC ones with a new ipc namespace, ``net.*``
+    with a network namespace other than ours, ``kernel.domainname`` with a
+    new uts namespace); anything else would change the host's."""
+    namespaces = {ns.get("type"): ns.get("path") or "" for ns in linux.get("namespaces") or ()}
+    for key in linux.get("sysctl") or {}:
+        if key in _IPC_SYSCTLS or key.startswith("fs.mqueue."):
+            _require("ipc" in namespaces,
+                     f"sysctl {key!r} is not allowed in the hosts ipc namespace")
+        elif key.startswith("net."):
+            host = "network" not in namespaces or (
+                bool(namespaces["network"]) and _is_own_netns(namespaces["network"]))
+            _require(not host, f"sysctl {key!r} not allowed in host network namespace")
+        elif key == "kernel.hostname" and "uts" in namespaces:
+            raise SpecError(f"sysctl {key!r} is not allowed as it conflicts with the OCI "
+                            "'hostname' field")
+        else:
+            _require(key == "kernel.domainname" and "uts" in namespaces,
+                     f"sysctl {key!r} is not in a separate kernel namespace")
 
 
 #: the kernel's limit on the lines of a uid_map or gid_map
