@@ -110,6 +110,12 @@ def exec_process(spec: dict, rootfs: Path, opts: ExecOptions) -> dict:
     return proc
 
 
+def _command_not_found(failure: str) -> bool:
+    """dockerd's isInvalidCommand: the runtime's error says the command is missing."""
+    text = failure.lower()
+    return "executable file not found" in text or "no such file or directory" in text
+
+
 class ExecSession:
     """One exec'd process: its output, its stdin, its exit code.
 
@@ -298,7 +304,9 @@ class ExecSession:
         failure = self._failure()
         if failure and not (self._opts.detach and code == 0):
             self.error = f"OCI runtime exec failed: exec failed: unable to start container process: {failure}: unknown"
-            code = 127 if code == 127 else 126
+            # as dockerd (translateContainerdStartErr): a command not found is 127,
+            # whatever code the runtime exited with (runc, and barque-oci, exit 255)
+            code = 127 if code == 127 or _command_not_found(failure) else 126
         elif code < 0:
             code = 128 - code
         self._code = code

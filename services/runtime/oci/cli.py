@@ -1,8 +1,9 @@
 """``barque-oci``: runc's command line over :mod:`services.runtime.oci.container`.
 
 Errors are one line on stderr (and an ``error`` event in ``--log``) with a
-non-zero exit: 127/126 when the process could not be found/executed, else
-255 for ``exec`` (runc's code for any exec error) and 1 for the rest. ``run``
+non-zero exit: 255 for any error of ``exec`` (runc's code; the message says
+whether the command was not found), else 127/126 when the process could not
+be found/executed, and 1 for the rest. ``run``
 and ``exec`` exit with the container process's code. Help, and unknown
 commands (exit 3), are :mod:`clihelp`'s, before argparse.
 """
@@ -226,10 +227,12 @@ def main(argv: list[str] | None = None) -> int:
         # msg is the error itself, as runc's: podman and conmon show it to the user
         log.error(message, kind=type(exc).__name__)
         print(f"barque-oci: {args.command}: {message}", file=sys.stderr)
-        if isinstance(exc, (container.InitFailed, ExecFailed)):
+        if args.command == "exec":
+            code = _EXEC_FAILED
+        elif isinstance(exc, (container.InitFailed, ExecFailed)):
             code = exc.exit_code
         else:
-            code = _EXEC_FAILED if args.command == "exec" else 1
+            code = 1
     finally:
         if stream is not None:
             stream.close()
