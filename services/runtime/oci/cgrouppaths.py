@@ -17,18 +17,63 @@ Contract:
   says which of the two is missing. barque's engine always passes
   ``/barque/<id>``.
 
-Everything here is pure but :func:`own_cgroups` and :func:`pid1_name`, which
-read /proc.
+Also the hierarchies mounted under /sys/fs/cgroup (:func:`v1_hierarchies`):
+the only places cgroup directories are ever made. Everything here is pure but
+:func:`own_cgroups`, :func:`pid1_name` and :func:`v1_hierarchies` without
+its argument, which read /proc.
 """
 
 from __future__ import annotations
 
+import os
 import posixpath
+from dataclasses import dataclass
 
 from client.errors import FailedPrecondition
 
-__all__ = ["clean_path", "inner_path", "own_cgroups", "parse_proc_cgroup", "v1_dir", "v2_rel",
-           "is_systemd_form", "pid1_name", "refuse_systemd", "SystemdUnavailable"]
+__all__ = ["CGROUP_ROOT", "Hierarchy", "v1_hierarchies", "clean_path", "inner_path",
+           "own_cgroups", "parse_proc_cgroup", "v1_dir", "v2_rel", "is_systemd_form", "pid1_name",
+           "refuse_systemd", "SystemdUnavailable"]
+
+CGROUP_ROOT = "/sys/fs/cgroup"
+
+#: cgroup v1 super options that are not subsystems
+_V1_MOUNT_OPTIONS = frozenset(("rw", "ro", "xattr", "noprefix", "clone_children",
+                               "cpuset_v2_mode", "favordynmods"))
+
+
+@dataclass(frozen=True)
+class Hierarchy:
+    mountpoint: str
+    subsystems: tuple[str, ...]  # ("cpu",), ("name=systemd",), () for hybrid cgroup2
+
+    @property
+    def name(self) -> str:
+        return os.path.basename(self.mountpoint)
+
+
+def v1_hierarchies(mountinfo: str | None = None) -> list[Hierarchy]:
+    """v1 (and hybrid cgroup2) hierarchies mounted under /sys/fs/cgroup."""
+    if mountinfo is None:
+        with open("/proc/self/mountinfo") as f:
+            mountinfo = f.read()
+    found: dict[str, Hierarchy] = {}
+    for line in mountinfo.splitlines():
+        pre, _, post = line.partition(" - ")
+        fields, tail = pre.split(), post.split()
+        if len(fields) < 5 or len(tail) < 3 or fields[3] != "/":
+            continue
+        mountpoint, fstype = fields[4], tail[0]
+        if not mountpoint.startswith(CGROUP_ROOT + "/"):
+            continue
+        if fstype == "cgroup":
+            subs = tuple(o for o in tail[2].split(",") if o not in _V1_MOUNT_OPTIONS
+                         and ("=" not in o or o.startswith("name=")))
+            found[mountpoint] = Hierarchy(mountpoint, subs)
+        elif fstype == "cgroup2":
+            found[mountpoint] = Hierarchy(mountpoint, ())
+    return list(found.values())
+
 
 
 class SystemdUnavailable(FailedPrecondition):
@@ -104,7 +149,7 @@ def v2_rel(inner: str, own: dict[tuple[str, ...], str]) -> str:
 def is_systemd_form(cgroups_path: str | None) -> bool:
     """``slice:prefix:name`` (``system.slice:docker:1234``): three
     colon-separated parts and no ``/``."""
-    return bool(cgroups_path) and "/" not in cgroups_path and cgroups_path.count(":") == 2
+    return bool(cgroups_path) and "/" not in str(cgroups_path) and str(cgroups_path).count(":") == 2
 
 
 def pid1_name() -> str:

@@ -27,10 +27,10 @@ import os
 import signal
 import sys
 import time
-from dataclasses import dataclass
 
 from client.errors import FailedPrecondition, Internal, InvalidArgument
 from . import cgrouppaths, devicefilter
+from .cgrouppaths import Hierarchy, v1_hierarchies
 from .cgrouplimits import shares_to_weight, v1_writes, v2_controllers, v2_writes
 from .devicefilter import DEFAULT_ALLOWED_DEVICES
 from .oplog import get_logger
@@ -42,12 +42,8 @@ __all__ = [
     "new_manager", "manager_from_state", "v1_file",
 ]
 
-CGROUP_ROOT = "/sys/fs/cgroup"
+CGROUP_ROOT = cgrouppaths.CGROUP_ROOT
 BARQUE_SUBTREE = "barque"
-
-#: cgroup v1 super options that are not subsystems
-_V1_MOUNT_OPTIONS = frozenset(("rw", "ro", "xattr", "noprefix", "clone_children",
-                               "cpuset_v2_mode", "favordynmods"))
 
 log = get_logger(__name__)
 
@@ -83,39 +79,6 @@ def hierarchy(settings=None) -> tuple[int, str]:
                 f"cgroup v2 root {settings.v2_root!r} is not a cgroup2 mount")
         return 2, settings.v2_root
     return (2, CGROUP_ROOT) if is_v2(CGROUP_ROOT) else (1, CGROUP_ROOT)
-
-
-@dataclass(frozen=True)
-class Hierarchy:
-    mountpoint: str
-    subsystems: tuple[str, ...]  # ("cpu",), ("name=systemd",), () for hybrid cgroup2
-
-    @property
-    def name(self) -> str:
-        return os.path.basename(self.mountpoint)
-
-
-def v1_hierarchies(mountinfo: str | None = None) -> list[Hierarchy]:
-    """v1 (and hybrid cgroup2) hierarchies mounted under /sys/fs/cgroup."""
-    if mountinfo is None:
-        with open("/proc/self/mountinfo") as f:
-            mountinfo = f.read()
-    found: dict[str, Hierarchy] = {}
-    for line in mountinfo.splitlines():
-        pre, _, post = line.partition(" - ")
-        fields, tail = pre.split(), post.split()
-        if len(fields) < 5 or len(tail) < 3 or fields[3] != "/":
-            continue
-        mountpoint, fstype = fields[4], tail[0]
-        if not mountpoint.startswith(CGROUP_ROOT + "/"):
-            continue
-        if fstype == "cgroup":
-            subs = tuple(o for o in tail[2].split(",") if o not in _V1_MOUNT_OPTIONS
-                         and ("=" not in o or o.startswith("name=")))
-            found[mountpoint] = Hierarchy(mountpoint, subs)
-        elif fstype == "cgroup2":
-            found[mountpoint] = Hierarchy(mountpoint, ())
-    return list(found.values())
 
 
 def _write(path: str, value: str) -> None:

@@ -149,6 +149,14 @@ def merge(stored: dict | None, delta: dict) -> tuple[dict, dict]:
     return merged, writes
 
 
+class _WriteFailed(cgroups.CgroupError):
+    """A cgroup file refused a value; ``errno`` says why (EINVAL/EBUSY are retried or explained)."""
+
+    def __init__(self, message: str, errno_: int | None):
+        super().__init__(message)
+        self.errno = errno_
+
+
 def _write(directory: str, name: str, value) -> None:
     path = cgroups.v1_file(directory, name)
     try:
@@ -158,10 +166,8 @@ def _write(directory: str, name: str, value) -> None:
     try:
         os.write(fd, str(value).encode())
     except OSError as exc:
-        error = cgroups.CgroupError(f"failed to write {value!r}: write {path}: "
-                                    f"{(exc.strerror or '').lower()}")
-        error.errno = exc.errno
-        raise error from exc
+        raise _WriteFailed(f"failed to write {value!r}: write {path}: "
+                           f"{(exc.strerror or '').lower()}", exc.errno) from exc
     finally:
         os.close(fd)
 
@@ -174,8 +180,8 @@ def _pair(directory: str, first: tuple[str, object], second: tuple[str, object])
     if value1:
         try:
             _write(directory, name1, value1)
-        except cgroups.CgroupError as exc:
-            if getattr(exc, "errno", None) != errno.EINVAL or not value2:
+        except _WriteFailed as exc:
+            if exc.errno != errno.EINVAL or not value2:
                 raise
             retry = True
     if value2:
@@ -196,8 +202,8 @@ def _v1_memory(directory: str, memory: dict) -> None:
             return
         try:
             _write(directory, "memory.limit_in_bytes", limit)
-        except cgroups.CgroupError as exc:
-            if getattr(exc, "errno", None) != errno.EBUSY:
+        except _WriteFailed as exc:
+            if exc.errno != errno.EBUSY:
                 raise
             usage = _read_int(directory, "memory.usage_in_bytes")
             peak = _read_int(directory, "memory.max_usage_in_bytes")
