@@ -159,27 +159,39 @@ def test_a_failing_probe_turns_unhealthy_with_a_bounded_log(path_engine, image, 
         path_engine.ok("rm", "-f", cid)
 
 
-def test_a_hanging_probe_is_killed_at_its_timeout_and_stalls_nothing(path_engine, image):
-    cid = _create(path_engine, image, "hanging", {"test": ["CMD-SHELL", "echo begun; sleep 300"], "interval": 200 * MS,
-                                          "timeout": 6000 * MS, "retries": 1})
+def test_a_hanging_probe_stalls_nothing(path_engine, image):
+    """While a probe hangs, the engine answers lists, inspects, an exec and a
+    run: all of them done while the probe still hangs (its timeout, two
+    minutes, not reached), so none waited for it. No wall-clock bound."""
+    cid = _create(path_engine, image, "hanging", {"test": ["CMD-SHELL", "sleep 300"], "interval": 200 * MS,
+                                          "timeout": 120_000 * MS, "retries": 1})
     try:
         wait_for(lambda: _probe_processes(cid, "sleep 300"), timeout=20, what="the probe to hang")
-        hung_at, hung = time.monotonic(), set(_probe_processes(cid, "sleep 300"))
-        # the engine serves on meanwhile: lists, inspects, an exec, a run
+        hung = set(_probe_processes(cid, "sleep 300"))
         for _ in range(3):
-            began = time.monotonic()
             path_engine.ok("ps")
             _health(path_engine, cid)
             assert path_engine.ok("exec", cid, "echo", "meanwhile").stdout == "meanwhile\n"
-            assert time.monotonic() - began < 3
         assert path_engine.ok("run", "--rm", "--network", "none", image, "echo", "ran", timeout=30).stdout == "ran\n"
-        assert time.monotonic() - hung_at < 6, "the RPCs were answered while the probe hung"
-        wait_for(lambda: _health(path_engine, cid)["Log"], timeout=20, what="the timed-out result")
-        assert time.monotonic() - hung_at < 12
+        assert _health(path_engine, cid)["Log"] == [], "the RPCs were answered only after the probe timed out"
+        assert hung <= set(_probe_processes(cid, "sleep 300")), "the probe ended before its timeout"
+    finally:
+        path_engine.ok("rm", "-f", cid)
+
+
+def test_a_hanging_probe_is_killed_at_its_timeout(path_engine, image):
+    """At its timeout the probe is killed; its result is -1 with Docker's
+    words and the output it wrote before."""
+    cid = _create(path_engine, image, "timing", {"test": ["CMD-SHELL", "echo begun; sleep 300"], "interval": 200 * MS,
+                                         "timeout": 2000 * MS, "retries": 1})
+    try:
+        wait_for(lambda: _probe_processes(cid, "sleep 300"), timeout=20, what="the probe to hang")
+        hung = set(_probe_processes(cid, "sleep 300"))
+        wait_for(lambda: _health(path_engine, cid)["Log"], timeout=30, what="the timed-out result")
         health = _health(path_engine, cid)
         assert health["Status"] == "unhealthy" and health["FailingStreak"] == 1
         assert health["Log"][0]["ExitCode"] == -1
-        assert health["Log"][0]["Output"] == "Health check exceeded timeout (6s): begun\n"
+        assert health["Log"][0]["Output"] == "Health check exceeded timeout (2s): begun\n"
         wait_for(lambda: not hung & cgroup_pids(f"barque/{cid}"), timeout=5, what="the hung probe to be killed")
     finally:
         path_engine.ok("rm", "-f", cid)
@@ -312,16 +324,18 @@ def _scheduler_stops(path_engine: Engine) -> int:
 
 
 def test_the_engine_answers_while_probes_run_in_many_containers(path_engine, image):
-    """Probes of several containers hang at once; a plain RPC is not slowed by them."""
+    """Probes of several containers hang at once; plain RPCs are answered
+    meanwhile (each within its deadline, all while every probe still hangs).
+    How fast is the benchmarks' question, not this test's."""
     ids = [_create(path_engine, image, f"busy{i}", {"test": ["CMD-SHELL", "sleep 303"], "interval": 100 * MS,
                                              "timeout": 30_000 * MS}) for i in range(4)]
     try:
         wait_for(lambda: all(_probe_processes(c, "sleep 303") for c in ids), timeout=30, what="four hung probes")
         with path_engine.client("runtime") as rt:
-            began = time.monotonic()
             for _ in range(10):
                 rt.List(runtime_pb2.ListRequest(), timeout=5)
-            assert time.monotonic() - began < 3
+        assert all(_probe_processes(c, "sleep 303") for c in ids), "a probe ended before the RPCs were answered"
+        assert all(_health(path_engine, c)["Log"] == [] for c in ids)
     finally:
         path_engine.ok("rm", "-f", *ids)
 

@@ -218,7 +218,7 @@ def test_backoff_doubles_and_stop_cancels_the_pending_restart(rt_engine, busybox
     starts = len(events.of(cid, "start"))
     began = time.monotonic()
     call(rt_engine, "Stop", runtime_pb2.StopRequest(id=cid))
-    assert time.monotonic() - began < 2
+    assert time.monotonic() - began < 8, "stop waited for its 10 s timeout: the pending restart was not cancelled"
     doc = inspect(rt_engine, cid)[1]
     assert doc["State"]["Status"] == "exited" and not doc["State"]["Restarting"] and not doc["State"]["Running"]
     events.wait(cid, "stop")
