@@ -308,6 +308,18 @@ def test_v2_driver_on_the_hybrid_unified_hierarchy(case: _Case):
     assert f"0::/{case.top}/abs/sub" in done.stdout.split(), done.stderr
     refused = b.cli("update", "--pids-limit", "10", b.id)
     assert refused.returncode == 1 and "'pids'" in refused.stderr
+    # the init moves to a sub-cgroup and a domain controller goes on: the
+    # container's cgroup is no leaf, so exec joins the init's (runc), but not
+    # with --cgroup / (exec.bats' v2 test, on hugetlb)
+    container = UNIFIED / case.top / "abs"
+    (container / "foo").mkdir()
+    (container / "foo" / "cgroup.procs").write_text(str(pid))
+    for d in (UNIFIED, UNIFIED / "barque", UNIFIED / case.top, container):
+        (d / "cgroup.subtree_control").write_text("+hugetlb")  # as CgroupV2 enables them
+    done = b.cli("exec", b.id, "cat", "/proc/self/cgroup")
+    assert f"0::/{case.top}/abs/foo" in done.stdout.split(), done.stderr
+    busy = b.cli("exec", "--cgroup", "/", b.id, "true")
+    assert busy.returncode != 0 and "device or resource busy" in busy.stderr
     # relative: below the parent of barque-oci's own cgroup (runc's fs2 defaultpath)
     own = UNIFIED / case.top / "me" / "leaf"
     own.mkdir(parents=True)

@@ -414,8 +414,8 @@ def exec_in(store: StateStore, container_id: str, proc: dict, detach: bool = Fal
                                  "(use --ignore-paused to override)")
     specmod.validate_process(proc)
     manager = cgroups.manager_from_state(st.cgroup) if st.cgroup else None
-    if manager is not None and sub_cgroups:
-        manager = execcgroup.sub_manager(manager, execcgroup.parse(sub_cgroups))
+    if manager is not None:
+        manager = execcgroup.for_exec(manager, sub_cgroups, st.pid)
     namespaces = [k for k in init.NS_PROC_NAMES if k in st.namespaces]
     terminal = bool(proc.get("terminal"))
     ptyrelay.check_terminal(terminal, detach, console_socket)
