@@ -204,3 +204,22 @@ def test_exec_t_relays_the_terminal(bundle: Bundle):
         assert done.returncode == 255 and "cannot allocate tty" in done.stderr
     finally:
         pty.close()  # the fixture's delete --force ends the container
+
+
+def test_run_outlives_a_closed_stdout(bundle: Bundle):
+    """Our stdout's reader gone (EPIPE): the output is dropped, the process
+    runs to its end and its exit code is still ours."""
+    pty = Pty()
+    try:
+        bundle.args("sh", "-c", "echo ready; sleep 0.5; i=0; while [ $i -lt 2000 ]; do "
+                                "echo line-$i; i=$((i+1)); done; exit 4")
+        bundle.write()
+        proc = _start(bundle, "run", "--bundle", str(bundle.dir), bundle.id, stdin=pty.slave)
+        assert proc.stdout.readline() == b"ready\n"
+        proc.stdout.close()
+        with proc.stderr:
+            err = proc.stderr.read()  # EOF once the runtime exits
+        assert proc.wait(timeout=60) == 4, err
+        assert termios.tcgetattr(pty.slave) == pty.modes
+    finally:
+        pty.close()

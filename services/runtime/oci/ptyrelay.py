@@ -113,6 +113,7 @@ class PtyRelay:
         self.child_socket: socket.socket | None = theirs
         self.stdin, self.stdout = stdin, stdout
         self.master = -1
+        self._stdout_gone = False  # our stdout refused a write: output is read and dropped
         self._saved: list | None = None
         self._old_winch = None
 
@@ -212,7 +213,11 @@ class PtyRelay:
             raise
         if not data:
             return False
-        _write_all(self.stdout, data)
+        if not self._stdout_gone:
+            try:
+                _write_all(self.stdout, data)
+            except OSError:  # EPIPE, a closed stdout: the process runs on, as under runc
+                self._stdout_gone = True
         return True
 
     def _drain(self) -> None:
