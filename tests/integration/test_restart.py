@@ -10,10 +10,13 @@ Driven through the client library's RPCs (what the CLI's --restart and
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -364,7 +367,8 @@ def test_policies_apply_to_exits_while_the_runtime_was_down(fresh_rt_engine, tes
     eng = fresh_rt_engine
     image = test_images["oci-gzip"].ref
     eng.ok("pull", image)
-    dies_later = "if [ -e /again ]; then exec sleep 60; fi; touch /again; sleep 2; exit {code}"
+    # the first run waits on a sleep the test ends while the runtime is down: no race with the clock
+    dies_later = "if [ -e /again ]; then exec sleep 60; fi; touch /again; sleep 600 & wait; exit {code}"
     ids = {
         "always": create(eng, image, ["sh", "-c", dies_later.format(code=0)], name="always", policy="always"),
         "unless": create(eng, image, ["sh", "-c", dies_later.format(code=0)], name="unless",
@@ -379,9 +383,15 @@ def test_policies_apply_to_exits_while_the_runtime_was_down(fresh_rt_engine, tes
     }
     for name in ("stopped-unless", "stopped-always"):
         call(eng, "Stop", runtime_pb2.StopRequest(id=name, timeout=0))
+    dying = [state(eng, name)["Pid"] for name in ("always", "unless", "failing", "succeeding", "none")]
+    assert all(dying)
     killed_at = time.time()
     eng.stop_service("runtime", kill=True)
-    time.sleep(3)  # the first runs end while the service is down
+    for pid in dying:  # the first runs end now, while the service is down (their shims reap them)
+        for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+            os.kill(int(child), signal.SIGKILL)
+    wait_for(lambda: not any(os.path.exists(f"/proc/{pid}") for pid in dying), timeout=60,
+             what="the first runs to end while the runtime is down")
     eng.start("runtime")
 
     back = ("always", "unless", "failing", "stopped-always")
