@@ -223,3 +223,21 @@ def test_run_outlives_a_closed_stdout(bundle: Bundle):
         assert termios.tcgetattr(pty.slave) == pty.modes
     finally:
         pty.close()
+
+
+def test_foreground_exec_forwards_signals(bundle: Bundle):
+    """As runc's exec: a signal sent to barque-oci reaches the process."""
+    bundle.config["process"]["terminal"] = False
+    bundle.args("sleep", "1000")
+    bundle.write()
+    done = bundle.cli("run", "-d", "--bundle", str(bundle.dir), bundle.id, capture_output=False,
+                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                      stderr=subprocess.DEVNULL)
+    assert done.returncode == 0
+    proc = _start(bundle, "exec", bundle.id, "sh", "-c",
+                  "trap 'echo got-term; exit 3' TERM; echo ready; while :; do sleep 0.1; done",
+                  stdin=subprocess.DEVNULL, ctty=False)
+    assert proc.stdout.readline() == b"ready\n"
+    proc.terminate()
+    out, err = proc.communicate(timeout=60)
+    assert (proc.returncode, out) == (3, b"got-term\n"), err

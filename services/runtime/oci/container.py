@@ -5,6 +5,7 @@ calling the CLI; it must be called from a single-threaded process (it forks).
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
@@ -17,8 +18,8 @@ import time
 from services.common.atomic import write_atomic
 from client.errors import FailedPrecondition, Internal
 
-from . import (cgroups, console, execcgroup, hooks, init, process, ptyrelay, spec as specmod,
-               syscalls, userns)
+from . import (cgroups, console, execcgroup, foreground, hooks, init, process, ptyrelay,
+               spec as specmod, syscalls, userns)
 from .state import (STATUS_CREATED, STATUS_PAUSED, STATUS_RUNNING, STATUS_STOPPED,
                     ContainerNotFound, ContainerState, StateStore)
 
@@ -427,29 +428,21 @@ def exec_in(store: StateStore, container_id: str, proc: dict, detach: bool = Fal
             sock = console.connect_socket(console_socket) if console_socket else None
         if not detach:
             syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
-        pid = _start_process(init.exec_main, sock, st.config, proc, st.pid, st.pid_start,
-                             namespaces, manager, sock, preserve_fds)
-        if relay is not None:
-            relay.receive()
-        _write_pid_file(pid_file, pid)
-        if detach:
-            return 0
-        return wait_status(relay.wait(pid) if relay is not None else _reap(pid))
+        # as runc's exec: in the foreground, our signals are the process's
+        with contextlib.nullcontext() if detach else foreground.forwarding() as forwarder:
+            pid = _start_process(init.exec_main, sock, st.config, proc, st.pid, st.pid_start,
+                                 namespaces, manager, sock, preserve_fds)
+            if forwarder is not None:
+                forwarder.target(pid)
+            if relay is not None:
+                relay.receive()
+            _write_pid_file(pid_file, pid)
+            if detach:
+                return 0
+            return wait_status(relay.wait(pid) if relay is not None else _reap(pid))
     finally:
         if relay is not None:
             relay.close()
-
-
-def _wants_relay(bundle: str, console_socket: str | None) -> bool:
-    """A foreground run's process has a terminal and no console socket was
-    given (the bundle's errors are left to ``create``)."""
-    if console_socket:
-        return False
-    try:
-        spec = specmod.load_bundle(os.path.abspath(bundle))
-    except Exception:  # noqa: BLE001 -- create reports it
-        return False
-    return bool((spec.get("process") or {}).get("terminal"))
 
 
 def run(store: StateStore, container_id: str, bundle: str, pid_file: str | None = None,
@@ -460,24 +453,20 @@ def run(store: StateStore, container_id: str, bundle: str, pid_file: str | None 
     hook's failure after the process exited is written to stderr, as runc
     logs it; the exit code stays the process's."""
     syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
-    relay = ptyrelay.PtyRelay() if _wants_relay(bundle, console_socket) else None
+    relay = ptyrelay.PtyRelay() if foreground.wants_relay(bundle, console_socket) else None
     try:
-        st = create(store, container_id, bundle, pid_file, console_socket, preserve_fds, relay)
-        forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
-                     signal.SIGUSR1, signal.SIGUSR2)
-        previous = {s: signal.signal(s, lambda sig, _frame: _forward(st.pid, sig))
-                    for s in forwarded}
-        try:
-            if relay is not None:
-                relay.receive()
-            start(store, container_id)
-            code = wait_status(relay.wait(st.pid) if relay is not None else _reap(st.pid))
-        except BaseException:
-            _delete_after_run(store, container_id)
-            raise
-        finally:
-            for s, handler in previous.items():
-                signal.signal(s, handler)
+        with foreground.forwarding() as forwarder:
+            st = create(store, container_id, bundle, pid_file, console_socket, preserve_fds,
+                        relay)
+            forwarder.target(st.pid)
+            try:
+                if relay is not None:
+                    relay.receive()
+                start(store, container_id)
+                code = wait_status(relay.wait(st.pid) if relay is not None else _reap(st.pid))
+            except BaseException:
+                _delete_after_run(store, container_id)
+                raise
     finally:
         if relay is not None:
             relay.close()
