@@ -5,6 +5,7 @@ runc's ``Command.Run`` runs it (argv, env, stdin, captured output, timeout)."""
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import pytest
@@ -81,3 +82,33 @@ def test_timeout_kills_the_hook():
     with pytest.raises(hooks.HookFailed, match=r"hook ran past specified timeout of 1\.0s"):
         hooks.run(spec, "poststart", {})
     assert time.monotonic() - started < 5
+
+
+def _reports(*messages: dict) -> int:
+    reader, writer = os.pipe()
+    os.write(writer, b"".join(json.dumps(m).encode() + b"\n" for m in messages))
+    os.close(writer)
+    return reader
+
+
+@pytest.mark.parametrize("order", [
+    [{"hooks": True}, {"pid": 42}, {"ready": True}],
+    [{"pid": 42}, {"hooks": True}, {"ready": True}],
+])
+def test_the_inits_hooks_request_waits_for_its_host_pid(order):
+    """The init may ask for the creation hooks before the intermediate has
+    reported its pid: the request is answered once the pid is known."""
+    from services.runtime.oci import container
+    calls: list[dict] = []
+    reported: dict = {}
+    pid, _ = container._read_child_reports(_reports(*order), calls.append, reported)
+    assert pid == 42 == reported["pid"]
+    assert calls == [{"hooks": True, "pid": 42}]
+
+
+def test_a_hooks_request_without_a_handler_fails_and_the_pid_is_known():
+    from services.runtime.oci import container
+    reported: dict = {}
+    with pytest.raises(container.InitFailed, match="unexpected request"):
+        container._read_child_reports(_reports({"pid": 7}, {"hooks": True}), None, reported)
+    assert reported == {"pid": 7}
