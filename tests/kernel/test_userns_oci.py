@@ -158,3 +158,23 @@ def test_joining_the_user_namespace_one_is_in(bundle: Bundle):
     del linux["uidMappings"], linux["gidMappings"]
     out = _ok(bundle.run("sh", "-c", "cat /proc/self/uid_map; id -u"))
     assert out.split() == ["0", "0", "4294967295", "0"]
+
+
+def test_hooks_in_a_user_namespace(bundle: Bundle, tmp_path: Path):
+    """createRuntime and poststop run as the host's root; createContainer
+    (before pivot_root, cwd the rootfs) and startContainer as the mapped root
+    in the container's namespaces."""
+    out = tmp_path / "out"
+    out.mkdir()
+    sh = lambda script: [{"path": "/bin/sh", "args": ["sh", "-c", script]}]  # noqa: E731
+    bundle.config["hooks"] = {
+        "createRuntime": sh(f"cat > {out}/cr; id -u >> {out}/cr"),
+        "createContainer": sh("id -u > ./tmp/cc; cat /proc/self/uid_map >> ./tmp/cc"),
+        "startContainer": sh("cat /proc/self/uid_map > /tmp/sc"),
+        "poststop": sh(f"id -u > {out}/ps"),
+    }
+    done = bundle.run("sh", "-c", "cat /tmp/cc /tmp/sc; rm /tmp/cc /tmp/sc")
+    assert _ok(done).split() == ["0", "0", str(HOST_ID), str(SIZE), "0", str(HOST_ID), str(SIZE)]
+    state, uid = (out / "cr").read_text().rsplit("}", 1)
+    assert json.loads(state + "}")["status"] == "creating" and uid.strip() == "0"
+    assert (out / "ps").read_text().strip() == "0"
