@@ -167,9 +167,24 @@ def _cgroup_rels(ids: set[str]) -> list[str]:
     return ["runc-cgroups-integration-test", *sorted(ids), *(f"barque/{i}" for i in sorted(ids))]
 
 
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def _plain_dirs_at_cgroup_root() -> set[str]:
+    """Directories at the top of /sys/fs/cgroup that are no hierarchy (on a v1
+    host it is a tmpfs): runc's helpers.bash makes one for every controller of
+    /proc/cgroups with ``mkdir -p``, mounted or not (hugetlb, net_cls, ...)."""
+    if not CGROUP_ROOT.is_dir():
+        return set()
+    return {str(d) for d in CGROUP_ROOT.iterdir()
+            if d.is_dir() and not d.is_symlink() and not os.path.ismount(d)}
+
+
 def snapshot(ids: set[str]) -> set[str]:
-    """The suite-named cgroup dirs that exist now (someone else's stay out of the check)."""
-    return {os.path.realpath(d) for rel in _cgroup_rels(ids) for d in host.cgroup_dirs(rel)}
+    """The suite-named cgroup dirs that exist now (someone else's stay out of
+    the check), and the plain dirs at the cgroup root."""
+    return ({os.path.realpath(d) for rel in _cgroup_rels(ids) for d in host.cgroup_dirs(rel)}
+            | _plain_dirs_at_cgroup_root())
 
 
 def leftovers(work: Path, runtime: str, ids: set[str], before: set[str]) -> dict[str, list[str]]:
@@ -192,7 +207,8 @@ def leftovers(work: Path, runtime: str, ids: set[str], before: set[str]) -> dict
     tmp = work / "tmp"
     state = sorted(str(p) for p in tmp.iterdir()) if tmp.is_dir() else []
     return {"cgroups": cgroups, "mounts": host.mounts_under(work),
-            "processes": [f"{p} {host.cmdline(p)}" for p in sorted(procs - {os.getpid()})], "state": state}
+            "processes": [f"{p} {host.cmdline(p)}" for p in sorted(procs - {os.getpid()})], "state": state,
+            "plain dirs at the cgroup root": sorted(_plain_dirs_at_cgroup_root() - before)}
 
 
 def clean(found: dict[str, list[str]]) -> None:
@@ -221,3 +237,9 @@ def clean(found: dict[str, list[str]]) -> None:
         subprocess.run(["umount", "-l", point], capture_output=True)
     for path in found["state"]:
         subprocess.run(["rm", "-rf", "--one-file-system", path], capture_output=True)
+    for top in found.get("plain dirs at the cgroup root", []):  # empty dirs on the tmpfs, deepest first
+        for dirpath, _, _ in sorted(os.walk(top), key=lambda w: -w[0].count("/")):
+            try:
+                os.rmdir(dirpath)
+            except OSError:
+                pass
