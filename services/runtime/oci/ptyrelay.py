@@ -115,7 +115,7 @@ class PtyRelay:
         self.master = -1
         self._stdout_gone = False  # our stdout refused a write: output is read and dropped
         self._saved: list | None = None
-        self._old_winch = None
+        self._old_winch: signal._HANDLER = None  # the SIGWINCH handler to restore
 
     def receive(self) -> None:
         """Take the master, clear its ONLCR, set our terminal raw, copy its size."""
