@@ -78,7 +78,7 @@ BREAKS = {"missing binary": (_break_binary, "no such file"),
           "sysctl refused": (_break_sysctl, "sysctl"),
           "seccomp action": (_break_seccomp, "SCMP_ACT_NO_SUCH_ACTION"),
           "seccomp notify": (_break_seccomp_notify, "SCMP_ACT_NOTIFY is not supported"),
-          "createContainer hook": (_break_hook, "createContainer hook #0"),
+          "createContainer hook": (_break_hook, "createContainer: error running hook #0"),
           "createRuntime hook timeout": (_break_runtime_hook, "timeout of 1.0s"),
           "rlimit": (_break_rlimit, "RLIMIT_NO_SUCH")}
 

@@ -124,7 +124,7 @@ def test_a_failing_creation_hook_fails_create_and_leaves_nothing(bundle: Bundle,
     bundle.write()
     done = bundle.cli("create", "--bundle", str(bundle.dir), bundle.id)
     assert done.returncode == 1
-    assert (f"error running {stage} hook #1: error running hook: exit status 3, "
+    assert (f"{stage}: error running hook #1: error running hook: exit status 3, "
             "stdout: out , stderr: err") in done.stderr
     assert bundle.cli("state", bundle.id).returncode != 0
     _assert_nothing_left(bundle)
@@ -134,7 +134,7 @@ def test_a_failing_start_container_hook_ends_the_container(bundle: Bundle):
     bundle.config["hooks"] = {"startContainer": [_sh("exit 4")]}
     done = bundle.run("echo", "never")
     assert done.returncode == 1 and "never" not in done.stdout
-    assert "error running startContainer hook #0: error running hook: exit status 4" in done.stderr
+    assert "startContainer: error running hook #0: error running hook: exit status 4" in done.stderr
     _assert_nothing_left(bundle)
 
 
@@ -147,7 +147,7 @@ def test_a_failing_poststart_hook_kills_the_container_and_fails_start(bundle: Bu
                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
         assert done.returncode == 0
     done = bundle.cli("start", bundle.id)
-    assert done.returncode == 1 and "error running poststart hook #0" in done.stderr
+    assert done.returncode == 1 and "poststart: error running hook #0" in done.stderr
     assert json.loads(bundle.cli("state", bundle.id).stdout)["status"] == "stopped"
     assert bundle.cli("delete", bundle.id).returncode == 0
     _assert_nothing_left(bundle)
@@ -158,12 +158,12 @@ def test_a_failing_poststop_hook_fails_delete_and_the_container_is_gone(bundle: 
     done = bundle.run("echo", "ran")
     # run: the process's exit code, the hook's failure on stderr (runc logs it)
     assert done.returncode == 0 and done.stdout == "ran\n"
-    assert "error running poststop hook #0: error running hook: exit status 6" in done.stderr
+    assert "poststop: error running hook #0: error running hook: exit status 6" in done.stderr
     _assert_nothing_left(bundle)
     kept = bundle.cli("run", "--keep", "--bundle", str(bundle.dir), bundle.id)
     assert kept.returncode == 0
     done = bundle.cli("delete", bundle.id)
-    assert done.returncode == 1 and "error running poststop hook #0" in done.stderr
+    assert done.returncode == 1 and "poststop: error running hook #0" in done.stderr
     assert bundle.cli("state", bundle.id).returncode != 0
     _assert_nothing_left(bundle)
 
@@ -175,7 +175,7 @@ def test_a_hook_past_its_timeout_is_killed(bundle: Bundle, tmp_path: Path):
     started = time.monotonic()
     done = bundle.run("true")
     assert done.returncode == 1
-    assert "error running createRuntime hook #0: hook ran past specified timeout of 1.0s" in done.stderr
+    assert "createRuntime: error running hook #0: hook ran past specified timeout of 1.0s" in done.stderr
     assert time.monotonic() - started < 15
     assert not host.alive(int((tmp_path / "hook.pid").read_text()))
     _assert_nothing_left(bundle)
@@ -191,7 +191,7 @@ def test_hook_env_args_and_a_bad_hook(bundle: Bundle, tmp_path: Path):
     assert out.read_bytes() == b"argv0\nHOOKVAR=set\0"
     bundle.config["hooks"] = {"prestart": [{"path": "/nonexistent/hook"}]}
     done = bundle.run("true")
-    assert done.returncode == 1 and "error running prestart hook #0" in done.stderr
+    assert done.returncode == 1 and "prestart: error running hook #0" in done.stderr
     bundle.config["hooks"] = {"prestart": [{"path": "relative/hook"}]}
     done = bundle.run("true")
     assert done.returncode == 1 and "absolute" in done.stderr

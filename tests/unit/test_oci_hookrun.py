@@ -67,9 +67,9 @@ def test_failures_name_stage_index_status_and_output():
                                    {"path": "/bin/sh", "args": ["sh", "-c", "echo o; echo e >&2; exit 9"]}]}}
     with pytest.raises(hooks.HookFailed) as err:
         hooks.run(spec, "prestart", {})
-    assert str(err.value) == ("error running prestart hook #1: error running hook: exit status 9, "
+    assert str(err.value) == ("prestart: error running hook #1: error running hook: exit status 9, "
                               "stdout: o\n, stderr: e\n")
-    with pytest.raises(hooks.HookFailed, match="prestart hook #0: fork/exec /nonexistent"):
+    with pytest.raises(hooks.HookFailed, match="prestart: error running hook #0: fork/exec /nonexistent: no such file"):
         hooks.run({"hooks": {"prestart": [{"path": "/nonexistent"}]}}, "prestart", {})
     with pytest.raises(hooks.HookFailed, match="signal: killed"):
         hooks.run({"hooks": {"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", "kill -9 $$"]}]}},

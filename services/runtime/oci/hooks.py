@@ -27,9 +27,10 @@ A hook gets the state document (runtime-spec ``state`` without ``rootfs`` and
 under runc: ``args`` is the whole argv (``[path]`` when empty), a missing
 ``env`` inherits the runtime's environment, stdout and stderr are captured
 into the error, and a hook past its ``timeout`` (seconds) is killed
-(SIGKILL). Error words are runc's ("error running hook #N: error running
-hook: exit status 1, stdout: ..., stderr: ...", "hook ran past specified
-timeout of 2.0s") since callers grep for them.
+(SIGKILL). Error words are runc's, after the stage's name ("createRuntime:
+error running hook #N: error running hook: exit status 1, stdout: ...,
+stderr: ...", "... hook ran past specified timeout of 2.0s"), since callers
+grep for them.
 """
 
 from __future__ import annotations
@@ -124,7 +125,8 @@ def _run_one(hook: dict, stdin: bytes) -> None:
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, close_fds=True)
     except OSError as exc:
-        raise HookFailed(f"fork/exec {hook['path']}: {exc.strerror or exc}") from exc
+        # Go's words (lower case), as runc reports a hook it cannot start
+        raise HookFailed(f"fork/exec {hook['path']}: {(exc.strerror or str(exc)).lower()}") from exc
     try:
         out, err = proc.communicate(stdin, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
@@ -148,12 +150,13 @@ def _signal_name(signum: int) -> str:
 
 def run(spec: dict, stage: str, state: dict) -> None:
     """Run ``stage``'s hooks in order with ``state`` on their stdin; raise
-    :class:`HookFailed` ("error running <stage> hook #<i>: ...") at the first
+    :class:`HookFailed` ("<stage>: error running hook #<i>: ...", runc's words
+    after the stage's name) at the first
     that fails. A stage with no hooks does nothing."""
     stdin = json.dumps(state, separators=(",", ":")).encode()
     for i, hook in enumerate((spec.get("hooks") or {}).get(stage) or ()):
         try:
             _run_one(hook, stdin)
         except HookFailed as exc:
-            raise HookFailed(f"error running {stage} hook #{i}: {exc}") from exc
+            raise HookFailed(f"{stage}: error running hook #{i}: {exc}") from exc
 
