@@ -67,9 +67,12 @@ class BuildServices:
 
     def lookup(self, key: str) -> Optional[images_pb2.Image]:
         resp = self.images.LookupBuildCache(images_pb2.LookupBuildCacheRequest(key=key))
-        if resp.found:
-            self.lease.hold(resp.image.id)
-        return resp.image if resp.found else None
+        if not resp.found:
+            return None
+        held = self.lease.hold(resp.image.id)
+        if self.lease.active and resp.image.id not in held:
+            return None  # pruned between the lookup and the hold: a miss
+        return resp.image
 
     def commit(self, request: images_pb2.CommitRequest) -> images_pb2.Image:
         image = self.images.Commit(request).image
@@ -77,6 +80,7 @@ class BuildServices:
         return image
 
     def inspect(self, reference: str) -> images_pb2.Image:
+        self.lease.hold(reference)  # held before it is read, so no prune takes it in between
         image = self.images.Inspect(images_pb2.InspectRequest(reference=reference)).image
         self.lease.hold(image.id)
         return image

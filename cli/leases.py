@@ -49,6 +49,11 @@ class LeaseHolder:
             self._broken = True  # no lease service: nothing is held, nothing fails
             return []
 
+    @property
+    def active(self) -> bool:
+        """False once the image-store turned out to have no lease service (nothing is held then)."""
+        return not self._broken
+
     def hold(self, *images: str) -> list[str]:
         """Hold these images (ids or names) until the lease ends; the ids held."""
         wanted = [i for i in images if i]

@@ -30,10 +30,15 @@ __all__ = ["collect_garbage", "kept_images"]
 log = get_logger()
 
 
-def kept_images(db: MetadataDB, protected: set[str]) -> set[str]:
-    """Ids of the image records garbage collection keeps."""
+def kept_images(db: MetadataDB, protected: set[str], since_ns: int | None = None) -> set[str]:
+    """Ids of the image records garbage collection keeps. With ``since_ns``
+    (the oldest held lease's start), also every record stored since: as the
+    blobs and layers written since are kept, so is an image a build just
+    committed, in the moment before its client holds it."""
+    recent = set() if since_ns is None else {i for i, r in db.images.items() if r.pulled_at * 1e9 >= since_ns}
     return (set(db.names.values()) | set(db.holders.values()) | set(db.build_cache.values())
-            | {i for i, r in db.images.items() if r.committed or r.repo_digests} | (protected & set(db.images)))
+            | {i for i, r in db.images.items() if r.committed or r.repo_digests} | (protected & set(db.images))
+            | recent)
 
 
 def _mtime_ns(path: str) -> int:
@@ -50,7 +55,7 @@ def collect_garbage(db: MetadataDB, content: ContentStore, snapshots: Snapshotte
     with db.lock:
         protected = leases.protected() if leases is not None else set()
         since = leases.oldest_ns() if leases is not None else None
-        kept = kept_images(db, protected)
+        kept = kept_images(db, protected, leases.oldest_ns(slack=0) if leases is not None else None)
         for image_id in [i for i in db.images if i not in kept]:
             del db.images[image_id]
         db.save()

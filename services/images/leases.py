@@ -110,8 +110,9 @@ class Leases:
             out |= lease.digests()
         return out
 
-    def oldest_ns(self) -> int | None:
-        """Start of the oldest held lease (minus :data:`MTIME_SLACK_NS`), or
+    def oldest_ns(self, slack: int = MTIME_SLACK_NS) -> int | None:
+        """Start of the oldest held lease (minus ``slack``: files' times lag
+        the clock; an image record's own time does not, so 0 for those), or
         None when none is held. A lease older than :data:`MAX_AGE_NS` no
         longer counts here (logged): an operation abandoned without its end
         must not keep everything written since, for ever."""
@@ -123,7 +124,7 @@ class Leases:
             if now - lease.started_ns >= MAX_AGE_NS:
                 log.warning("lease.expired", lease=lease.id, what=lease.what,
                             age_s=(now - lease.started_ns) // 1_000_000_000)
-        return min(starts) - MTIME_SLACK_NS if starts else None
+        return min(starts) - slack if starts else None
 
     def held(self) -> list[str]:
         """What each held lease is for ("pull docker.io/library/busybox:latest")."""

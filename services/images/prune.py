@@ -8,7 +8,8 @@ Which images go:
 - never an image a container's snapshot holds, in any state (moby's
   ImageDelete refuses it without force, and prune skips the conflict);
 - never one an operation in progress protects (:mod:`services.images.leases`:
-  a pull's image before its client has it);
+  a pull's image before its client has it), nor one stored since the oldest
+  lease held began (a build's commit before the build holds it);
 - an image the build cache holds only loses its tags (with ``all``): the
   record is the cache's, for ``builder prune`` (which ``system prune`` runs
   next) to delete;
@@ -91,9 +92,11 @@ def candidates(store: ImageStore, all_: bool, filters: list[str]) -> list[ImageR
     dangling_only = _dangling_only(all_, wanted)
     db = store.db
     protected = store.leases.protected()
-    held = set(db.holders.values()) | (protected & set(db.images))
+    since = store.leases.oldest_ns(slack=0)
+    held = (set(db.holders.values()) | (protected & set(db.images))
+            | ({i for i, r in db.images.items() if r.pulled_at * 1e9 >= since} if since is not None else set()))
     cached = set(db.build_cache.values())
-    kept = kept_images(db, protected)
+    kept = kept_images(db, protected, since)
     parents = {r.parent for i, r in db.images.items() if r.parent and i in kept}
     out = []
     for record in sorted(db.images.values(), key=lambda r: (r.created, r.pulled_at), reverse=True):

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from client.errors import InvalidArgument, NotFound
+from services.images.prune import candidates as prune_candidates
 from client.imagespec import MediaType
 from client.version import go_arch
 from services.images.commit import CommitSpec
@@ -217,3 +218,18 @@ def test_plain_commit_stays_and_a_held_image_survives_prune(store: ImageStore, t
     result = store.prune_build_cache([])
     assert result.deleted == [] and base in store.db.images and plain.record.id in store.db.images
     store.remove_snapshot("holder")
+
+
+def test_an_image_stored_while_a_lease_is_held_survives_prunes(store: ImageStore, tmp_path: Path) -> None:
+    """A build commits, then holds what it committed: in between, a prune
+    (the builder's, or ``image prune -a``) must not take the new image. What
+    was stored before the oldest held lease began goes as before."""
+    old = _scratch(store, cache_key="K-old")
+    with store.leases.hold("build"):
+        fresh, layer = _commit_tree(store, old, "f1", tmp_path, EPOCH, cache_key="K-new")
+        assert store.prune_build_cache([]).deleted == [old]
+        assert fresh.record.id in store.db.images and layer.digest in _blobs(store)
+        with store.db.lock:
+            assert fresh.record.id not in {r.id for r in prune_candidates(store, True, [])}
+    store.prune_build_cache([])
+    assert fresh.record.id not in store.db.images  # the lease ended: the cache's image goes with its entry
