@@ -111,3 +111,16 @@ def test_detached_terminal_needs_a_console_socket():
     ptyrelay.check_terminal(False, True, None)
     with pytest.raises(InvalidArgument, match="cannot allocate tty if runc will detach"):
         ptyrelay.check_terminal(True, True, None)
+
+
+def test_features_name_what_is_implemented():
+    """``barque-oci features`` lists the six hook stages, the recursive mount
+    options and the seccomp actions it runs, and not the notify action it refuses."""
+    from services.runtime.oci import hooks, mountopts, versioninfo
+
+    doc = versioninfo.features()
+    assert doc["hooks"] == list(hooks.STAGES) and len(doc["hooks"]) == 6
+    assert {"rro", "rnosuid", "rnoexec"} <= set(doc["mountOptions"]) and set(mountopts.RECURSIVE) <= set(doc["mountOptions"])
+    seccomp = doc["linux"]["seccomp"]
+    assert "SCMP_ACT_NOTIFY" not in seccomp["actions"] and "SCMP_ACT_KILL_PROCESS" in seccomp["actions"]
+    assert "SCMP_CMP_MASKED_EQ" in seccomp["operators"]

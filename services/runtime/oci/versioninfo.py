@@ -28,17 +28,22 @@ def text() -> str:
 
 
 def features() -> dict:
-    from . import rootfs  # not at import: --version must stay cheap
+    from . import hooks, mountopts, rootfs  # not at import: --version must stay cheap
     return {
         "ociVersionMin": "1.0.0",
         "ociVersionMax": OCI_VERSION,
-        "hooks": [],
-        "mountOptions": sorted({*rootfs._SET, *rootfs._CLEAR, *rootfs._PROPAGATION}),
+        "hooks": list(hooks.STAGES),
+        "mountOptions": sorted({*rootfs._SET, *rootfs._CLEAR, *rootfs._PROPAGATION, *mountopts.RECURSIVE}),
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"],
             "capabilities": sorted(caps.CAPABILITIES),
             "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False},
-            "seccomp": {"enabled": True},
+            "seccomp": {"enabled": True,
+                        # SCMP_ACT_NOTIFY is refused (it needs a seccomp agent), so it is not listed
+                        "actions": ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
+                                    "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"],
+                        "operators": ["SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT",
+                                      "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"]},
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},
         },
