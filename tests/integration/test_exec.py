@@ -97,9 +97,12 @@ def test_exec_interactive_stdin(rt_engine, box):
 
 
 def test_exec_detach_returns_at_once(rt_engine, box):
-    res = rt_engine.ok("exec", "-d", "exec-box", "sh", "-c", "sleep 1; echo done > /tmp/detached", timeout=30)
+    # the detached process cannot end before the test lets it: -d returning at all shows it did not wait
+    res = rt_engine.ok("exec", "-d", "exec-box", "sh", "-c",
+                       "while [ ! -e /tmp/go ]; do sleep 0.1; done; echo done > /tmp/detached", timeout=30)
     assert res.stdout == ""
-    assert rt_engine.cli("exec", "exec-box", "cat", "/tmp/detached").returncode != 0, "-d waited for the process"
+    assert rt_engine.cli("exec", "exec-box", "cat", "/tmp/detached").returncode != 0
+    rt_engine.ok("exec", "exec-box", "touch", "/tmp/go")
     wait_for(lambda: rt_engine.cli("exec", "exec-box", "cat", "/tmp/detached").stdout == "done\n",
              what="the detached process's file")
 
