@@ -36,6 +36,7 @@ grep for them.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 
@@ -123,15 +124,28 @@ def _run_one(hook: dict, stdin: bytes) -> None:
     try:
         proc = subprocess.Popen(args, executable=hook["path"], env=_environment(hook.get("env")),
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, close_fds=True)
+                                stderr=subprocess.PIPE, close_fds=True, process_group=0)
     except OSError as exc:
         # Go's words (lower case), as runc reports a hook it cannot start
         raise HookFailed(f"fork/exec {hook['path']}: {(exc.strerror or str(exc)).lower()}") from exc
     try:
         out, err = proc.communicate(stdin, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
+        # the hook's group goes (a shell's children would hold its pipes open
+        # and keep us waiting as long as they run, as Go's Wait does runc);
+        # whatever escaped it gets a second to let the pipes go, then is left
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         proc.kill()
-        proc.communicate()
+        try:
+            proc.communicate(timeout=1)
+        except subprocess.TimeoutExpired:
+            for pipe in (proc.stdout, proc.stderr):
+                if pipe is not None:
+                    pipe.close()
+            proc.wait()
         raise HookFailed(f"hook ran past specified timeout of {exc.timeout:.1f}s") from exc
     if proc.returncode:
         code = proc.returncode
