@@ -37,8 +37,19 @@ SUBSET: dict[str, list[str]] = {
     "state.bats": ["state (kill + delete)", "state (pause + resume)"],
     "pause.bats": ["runc pause and resume", "runc pause and resume with nonexist container"],
     "exec.bats": ["runc exec", "runc exec --env", "runc exec --user", "runc exec --preserve-fds"],
-    "tty.bats": ["runc create [terminal=false]", "runc run [terminal=false]", "runc run -d [terminal=false]"],
+    "tty.bats": ["runc create [terminal=false]", "runc run [terminal=false]", "runc run -d [terminal=false]",
+                 "runc run [tty ptsname]", "runc exec [tty consolesize]"],
     "umask.bats": ["umask"],
+    # issue 18: the terminal relay, cgroupsPath outside barque's, the cgroup verbs, hooks' seccomp, rro, userns
+    "run.bats": ["runc run --keep"],
+    "cgroups.bats": ["runc create (limits + cgrouppath + permission on the cgroup dir) succeeds"],
+    "update.bats": ["update cgroup v1/v2 common limits"],
+    "ps.bats": ["ps -f json"],
+    "events.bats": ["events --stats"],
+    "help.bats": ["runc -h"],
+    "seccomp.bats": ["runc run [seccomp] (SCMP_ACT_ERRNO default)"],
+    "mounts_recursive.bats": ["runc run [rbind,rro mount is recursively read-only]"],
+    "userns.bats": ["userns with simple mount"],
 }
 
 
@@ -63,6 +74,9 @@ def test_named_subset_of_runcs_suite_passes(staged, runtime):
     assert sorted(r.key for r in results) == sorted(f"{f}: {n}" for f, names in SUBSET.items() for n in names)
     failed = {r.key: r.detail for r in results if r.status != "passed"}
     assert not failed, f"{runtime} failed runc's own tests: {failed}"
+    if runtime == "runc":  # on a hybrid host runc leaves the suite's parent in `unified` (README: leftovers)
+        found["cgroups"] = [d for d in found["cgroups"]
+                            if not d.startswith("/sys/fs/cgroup/unified/runc-cgroups-integration-test")]
     assert not any(found.values()), f"{runtime} left behind: {found}"
 
 
