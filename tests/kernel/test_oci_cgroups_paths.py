@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -27,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.host import cgroup_dirs
-from tests.support.ocibundle import OCI, REPO, Bundle, busybox_rootfs
+from tests.support.ocibundle import OCI, REPO, Bundle, temp_busybox_rootfs
 
 pytestmark = [pytest.mark.root]
 
@@ -38,12 +37,8 @@ V1 = ("cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids
 
 @pytest.fixture(scope="module")
 def rootfs() -> Iterator[Path]:
-    base = Path(tempfile.mkdtemp(prefix="barque-cgpaths-rootfs-"))
-    try:
-        busybox_rootfs(base / "rootfs")
-        yield base / "rootfs"
-    finally:
-        shutil.rmtree(base)
+    with temp_busybox_rootfs("barque-cgpaths-rootfs-") as root:
+        yield root
 
 
 class _Case:

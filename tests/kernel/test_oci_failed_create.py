@@ -8,28 +8,22 @@ bundle then creates and runs."""
 from __future__ import annotations
 
 import copy
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support import host
-from tests.support.ocibundle import Bundle, assert_clean, busybox_rootfs
+from tests.support.ocibundle import Bundle, assert_clean, temp_busybox_rootfs
 
 pytestmark = [pytest.mark.root]
 
 
 @pytest.fixture(scope="module")
 def rootfs() -> Iterator[Path]:
-    base = Path(tempfile.mkdtemp(prefix="barque-failcreate-rootfs-"))
-    try:
-        busybox_rootfs(base / "rootfs")
-        (base / "rootfs" / "afile").write_text("not a directory\n")
-        yield base / "rootfs"
-    finally:
-        shutil.rmtree(base)
+    with temp_busybox_rootfs("barque-failcreate-rootfs-") as root:
+        (root / "afile").write_text("not a directory\n")
+        yield root
 
 
 def _break_binary(b: Bundle) -> None:

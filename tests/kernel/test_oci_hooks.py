@@ -14,9 +14,7 @@ through the relative ``./lib``.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,20 +22,16 @@ from pathlib import Path
 import pytest
 
 from tests.support import host
-from tests.support.ocibundle import Bundle, assert_clean, busybox_rootfs
+from tests.support.ocibundle import Bundle, assert_clean, delete_and_assert_clean, temp_busybox_rootfs
 
 pytestmark = [pytest.mark.root]
 
 
 @pytest.fixture(scope="module")
 def rootfs() -> Iterator[Path]:
-    base = Path(tempfile.mkdtemp(prefix="barque-hooks-rootfs-"))
-    try:
-        busybox_rootfs(base / "rootfs")
-        (base / "rootfs" / "lib").mkdir()
-        yield base / "rootfs"
-    finally:
-        shutil.rmtree(base)
+    with temp_busybox_rootfs("barque-hooks-rootfs-") as root:
+        (root / "lib").mkdir()
+        yield root
 
 
 @pytest.fixture
@@ -45,8 +39,7 @@ def bundle(tmp_path: Path, rootfs: Path) -> Iterator[Bundle]:
     b = Bundle(tmp_path, rootfs)
     b.config["root"]["readonly"] = False
     yield b
-    b.cli("delete", "--force", b.id)
-    _assert_nothing_left(b)
+    delete_and_assert_clean(b)
 
 
 def _assert_nothing_left(b: Bundle) -> None:

@@ -11,36 +11,29 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support import host
-from tests.support.ocibundle import Bundle, assert_clean, busybox_rootfs
+from tests.support.ocibundle import Bundle, delete_and_assert_clean, temp_busybox_rootfs
 
 pytestmark = [pytest.mark.root]
 
 
 @pytest.fixture(scope="module")
 def rootfs() -> Iterator[Path]:
-    base = Path(tempfile.mkdtemp(prefix="barque-specfeat-rootfs-"))
-    try:
-        busybox_rootfs(base / "rootfs")
-        (base / "rootfs" / "secret").mkdir()
-        (base / "rootfs" / "secret" / "file").write_text("hidden\n")
-        yield base / "rootfs"
-    finally:
-        shutil.rmtree(base)
+    with temp_busybox_rootfs("barque-specfeat-rootfs-") as root:
+        (root / "secret").mkdir()
+        (root / "secret" / "file").write_text("hidden\n")
+        yield root
 
 
 @pytest.fixture
 def bundle(tmp_path: Path, rootfs: Path) -> Iterator[Bundle]:
     b = Bundle(tmp_path, rootfs)
     yield b
-    b.cli("delete", "--force", b.id)
-    assert_clean(b)
+    delete_and_assert_clean(b)
 
 
 def _out(done: subprocess.CompletedProcess) -> str:

@@ -17,30 +17,23 @@ from __future__ import annotations
 
 import fcntl
 import os
-import shutil
 import struct
 import subprocess
-import tempfile
 import termios
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support import host
-from tests.support.ocibundle import OCI, REPO, Bundle, assert_clean, busybox_rootfs
+from tests.support.ocibundle import OCI, REPO, Bundle, delete_and_assert_clean, temp_busybox_rootfs
 
 pytestmark = [pytest.mark.root]
 
 
 @pytest.fixture(scope="module")
 def rootfs() -> Iterator[Path]:
-    base = Path(tempfile.mkdtemp(prefix="barque-tty-rootfs-"))
-    try:
-        busybox_rootfs(base / "rootfs")
-        yield base / "rootfs"
-    finally:
-        shutil.rmtree(base)
+    with temp_busybox_rootfs("barque-tty-rootfs-") as root:
+        yield root
 
 
 @pytest.fixture
@@ -48,9 +41,7 @@ def bundle(tmp_path: Path, rootfs: Path) -> Iterator[Bundle]:
     b = Bundle(tmp_path, rootfs)
     b.config["process"]["terminal"] = True
     yield b
-    b.cli("delete", "--force", b.id)
-    assert_clean(b)
-    assert not host.pids_matching(str(b.state_root)), "a barque-oci process outlived its command"
+    delete_and_assert_clean(b)
 
 
 class Pty:

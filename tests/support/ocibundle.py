@@ -15,13 +15,17 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from services.runtime.oci.caps import DOCKER_DEFAULT_CAPS
 from tests.support import host
 
-__all__ = ["OCI", "REPO", "BUSYBOX", "busybox_rootfs", "oci_cli", "Bundle", "assert_clean"]
+__all__ = ["OCI", "REPO", "BUSYBOX", "busybox_rootfs", "temp_busybox_rootfs", "oci_cli", "Bundle", "assert_clean",
+           "delete_and_assert_clean"]
 
 OCI = [sys.executable, "-m", "services.runtime.oci.cli"]
 REPO = Path(__file__).resolve().parents[2]
@@ -98,3 +102,22 @@ def assert_clean(b: Bundle) -> None:
     assert not host.container_cgroups(b.id), "container cgroup left behind"
     assert not (b.state_root / b.id).exists(), "state dir left behind"
     assert not host.cgroup_pids(f"barque/{b.id}"), "container process left behind"
+
+
+def delete_and_assert_clean(b: Bundle) -> None:
+    """A test's end: ``delete --force``, then nothing of the container left,
+    and no barque-oci process of its state root."""
+    b.cli("delete", "--force", b.id)
+    assert_clean(b)
+    assert not host.pids_matching(str(b.state_root)), "a barque-oci process outlived its command"
+
+
+@contextmanager
+def temp_busybox_rootfs(prefix: str) -> Iterator[Path]:
+    """A busybox rootfs in a temp dir of its own (a module's fixture), removed after."""
+    base = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        busybox_rootfs(base / "rootfs")
+        yield base / "rootfs"
+    finally:
+        shutil.rmtree(base)
