@@ -133,6 +133,7 @@ class ImageStore:
         self.source = source
         self.events = new_log()  # pull, tag, untag, delete; commit (type container)
         self.leases = Leases()  # operations in progress: what they hold is never collected
+        self.leases.on_idle = self.collect_garbage  # what they held back goes when the last one ends
         self._blob_locks = KeyedLocks()
         self._pool = ThreadPoolExecutor(max_workers=DOWNLOAD_WORKERS * 2, thread_name_prefix="pull")
         self.content.clean_ingest()

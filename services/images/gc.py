@@ -56,6 +56,7 @@ def collect_garbage(db: MetadataDB, content: ContentStore, snapshots: Snapshotte
         protected = leases.protected() if leases is not None else set()
         since = leases.oldest_ns() if leases is not None else None
         kept = kept_images(db, protected, leases.oldest_ns(slack=0) if leases is not None else None)
+        recent_only = kept - kept_images(db, protected)
         for image_id in [i for i in db.images if i not in kept]:
             del db.images[image_id]
         db.save()
@@ -104,8 +105,11 @@ def collect_garbage(db: MetadataDB, content: ContentStore, snapshots: Snapshotte
                 deleted.append(chain)
                 freed += usage
                 progress = True
-        if leased:
-            log.info("gc.leased_kept", count=leased, leases=leases.held() if leases is not None else [])
+        if leased or recent_only:
+            log.info("gc.leased_kept", count=leased, images=len(recent_only),
+                     leases=leases.held() if leases is not None else [])
+            if leases is not None:
+                leases.defer()  # collected once no lease holds them back
         return deleted, freed
 
 

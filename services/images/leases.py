@@ -79,6 +79,16 @@ class Leases:
         self._lock = threading.Lock()
         self._held: dict[int, Lease] = {}
         self._ids = itertools.count(1)
+        self._deferred = False
+        #: called (outside any lock of ours) when the last lease ends after a
+        #: collection kept something only because a lease was held: the
+        #: store's collection, finishing what was held back
+        self.on_idle: Callable[[], Any] | None = None
+
+    def defer(self) -> None:
+        """A collection kept something only for the held leases: collect again once none is held."""
+        with self._lock:
+            self._deferred = True
 
     @contextmanager
     def hold(self, what: str) -> Iterator[Lease]:
@@ -100,6 +110,14 @@ class Leases:
                 _current.set(None)
             with self._lock:
                 self._held.pop(lease.id, None)
+                idle = not self._held and self._deferred
+                if idle:
+                    self._deferred = False
+            if idle and self.on_idle is not None:
+                try:
+                    self.on_idle()
+                except Exception as exc:  # the operation itself succeeded; the next collection retries
+                    log.warning("lease.idle_collection_failed", error=str(exc))
 
     def protected(self, excluding: Lease | None = None) -> set[str]:
         """Every digest a held lease (other than ``excluding``) protects."""
